@@ -1,0 +1,224 @@
+"""What the sync and async savers share: every method of LangGraph's contract, written
+once in terms of four runners (`_read`, `_write`, `_aread`, `_awrite`) that each saver
+implements for its own kind of connection."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    DeltaChannelHistory,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from langgraph_agentgit.storage.checkpoints import CheckpointStore
+from langgraph_agentgit.storage.serde import StrictSerializer
+
+T = TypeVar("T")
+DEFAULT_CACHE_SIZE = 50_000
+
+
+class AgentGitSaverBase(BaseCheckpointSaver[int]):
+    """Shared implementation of :class:`AgentGitSaver` and :class:`AsyncAgentGitSaver`."""
+
+    store: CheckpointStore
+
+    def __init__(
+        self, *, serde: SerializerProtocol | None = None, cache_size: int = DEFAULT_CACHE_SIZE
+    ) -> None:
+        super().__init__(serde=serde or StrictSerializer())
+        self.cache_size = cache_size
+        self.store = CheckpointStore(self.serde, cache_size=cache_size)
+
+    # --- the runners each saver provides ---------------------------------------------------
+
+    @abstractmethod
+    def _read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(conn, *args)`` in a read transaction, blocking."""
+
+    @abstractmethod
+    def _write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(conn, *args)`` in a write transaction, blocking."""
+
+    @abstractmethod
+    async def _aread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(conn, *args)`` in a read transaction without blocking the event loop."""
+
+    @abstractmethod
+    async def _awrite(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(conn, *args)`` in a write transaction without blocking the event loop."""
+
+    # --- serialization -----------------------------------------------------------------------
+
+    def with_allowlist(
+        self, extra_allowlist: Collection[tuple[str, ...]]
+    ) -> BaseCheckpointSaver[int]:
+        clone = super().with_allowlist(extra_allowlist)
+        if clone is not self:
+            # Decoded values are cached per serializer: a wider allowlist decodes differently.
+            assert isinstance(clone, AgentGitSaverBase)
+            clone.store = CheckpointStore(clone.serde, cache_size=self.cache_size)
+        return clone
+
+    def get_next_version(self, current: int | None, channel: None = None) -> int:
+        """Integer channel versions: compact, and branches never need them to be unique
+        because every checkpoint stores direct references to its values."""
+        if current is None:
+            return 1
+        if isinstance(current, str):
+            return int(current.split(".")[0]) + 1
+        return int(current) + 1
+
+    # --- sync contract -------------------------------------------------------------------------
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return self._read(self.store.get_tuple, config)
+
+    def list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        return iter(self._read(_list_all, self.store, config, filter, before, limit))
+
+    def put(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return self._write(self.store.put, config, checkpoint, metadata, new_versions)
+
+    def put_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        self._write(self.store.put_writes, config, writes, task_id, task_path)
+
+    def delete_thread(self, thread_id: str) -> None:
+        self._write(self.store.delete_thread, str(thread_id))
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        self._write(self.store.delete_for_runs, list(run_ids))
+
+    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        self._write(self.store.copy_thread, str(source_thread_id), str(target_thread_id))
+
+    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        self._write(self.store.prune, [str(t) for t in thread_ids], strategy)
+
+    def get_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        return self._read(self.store.delta_channel_history, config, list(channels))
+
+    def fork_thread(
+        self, source_thread_id: str, checkpoint_id: str, new_thread_id: str
+    ) -> RunnableConfig:
+        """Start ``new_thread_id`` at ``checkpoint_id`` of ``source_thread_id``.
+
+        Copy-on-write: one row is written whatever the length of the history. The new
+        thread sees the source's lineage up to and including the checkpoint, but none of
+        the writes the source made at it, so the graph runs on from there exactly as
+        LangGraph replays from that checkpoint. Returns the new thread's config::
+
+            config = saver.fork_thread("chat-1", old_checkpoint_id, "chat-1-retry")
+            graph.invoke({"messages": [("user", "try again")]}, config)
+        """
+        return self._write(
+            self.store.fork_thread, str(source_thread_id), checkpoint_id, str(new_thread_id)
+        )
+
+    def checkpoint_count(self, thread_id: str) -> int:
+        """Root-namespace checkpoints written into ``thread_id`` (inherited ones excluded)."""
+        return self._read(self.store.checkpoint_count, str(thread_id))
+
+    # --- async contract ---------------------------------------------------------------------
+
+    async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        return await self._aread(self.store.get_tuple, config)
+
+    async def alist(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[CheckpointTuple]:
+        for item in await self._aread(_list_all, self.store, config, filter, before, limit):
+            yield item
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        return await self._awrite(self.store.put, config, checkpoint, metadata, new_versions)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        await self._awrite(self.store.put_writes, config, writes, task_id, task_path)
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await self._awrite(self.store.delete_thread, str(thread_id))
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        await self._awrite(self.store.delete_for_runs, list(run_ids))
+
+    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        await self._awrite(self.store.copy_thread, str(source_thread_id), str(target_thread_id))
+
+    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        await self._awrite(self.store.prune, [str(t) for t in thread_ids], strategy)
+
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        return await self._aread(self.store.delta_channel_history, config, list(channels))
+
+    async def afork_thread(
+        self, source_thread_id: str, checkpoint_id: str, new_thread_id: str
+    ) -> RunnableConfig:
+        """Async twin of :meth:`fork_thread`."""
+        return await self._awrite(
+            self.store.fork_thread, str(source_thread_id), checkpoint_id, str(new_thread_id)
+        )
+
+    async def acheckpoint_count(self, thread_id: str) -> int:
+        """Async twin of :meth:`checkpoint_count`."""
+        return await self._aread(self.store.checkpoint_count, str(thread_id))
+
+
+def _list_all(
+    conn: Any,
+    store: CheckpointStore,
+    config: RunnableConfig | None,
+    filter: dict[str, Any] | None,
+    before: RunnableConfig | None,
+    limit: int | None,
+) -> list[CheckpointTuple]:
+    # Materialized inside the transaction: a generator would outlive the lock.
+    return list(store.list(conn, config, filter=filter, before=before, limit=limit))

@@ -1,0 +1,1 @@
+"""Storage: schema and migrations, SQL, connections, serialization and blobs."""

@@ -1,0 +1,342 @@
+"""Content-addressed storage of channel values and writes.
+
+Three kinds of blob:
+
+* ``VALUE`` — one serialized value (zlib-compressed when that pays off).
+* ``LIST_DELTA`` — a list given as "the first ``keep`` items of a base list blob, then the
+  items of a tail ``VALUE`` blob". A message list that grows by one message per step is
+  stored as one small delta per step instead of a full copy.
+* ``LIST_INDEX`` — a list given as slices of other ``VALUE`` blobs. Written instead of a
+  delta once a delta chain reaches :data:`MAX_DELTA_DEPTH`, so reading any version takes
+  a bounded number of lookups. It costs a few bytes per slice, never a copy of the items.
+
+Identical content is stored once (the digest is unique), across checkpoints, writes,
+threads and branches. Blob ids are never reused (AUTOINCREMENT), so decoded values can be
+cached by id for the life of the process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import zlib
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from typing import Any, Generic, TypeVar
+
+import ormsgpack
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from langgraph_agentgit.storage import schema
+
+VALUE, LIST_DELTA, LIST_INDEX = 0, 1, 2
+MAX_DELTA_DEPTH = 64
+_COMPRESS_MIN_BYTES = 128
+_PLAIN, _ZLIB = b"\x00", b"\x01"
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+Slice = tuple[int, int, int]  # (value blob id, start, stop)
+
+
+class LRU(Generic[K, V]):
+    """A small thread-safe least-recently-used map."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._data: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> None:
+        if self.capacity <= 0:
+            return
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.capacity:
+                self._data.popitem(last=False)
+
+    def __contains__(self, key: K) -> bool:
+        with self._lock:
+            return key in self._data
+
+
+def encode_value(serde: SerializerProtocol, value: Any) -> bytes:
+    """Serialize ``value`` to the stored form: a flag byte, the type name, the payload."""
+    type_name, payload = serde.dumps_typed(value)
+    flag = _PLAIN
+    if len(payload) >= _COMPRESS_MIN_BYTES:
+        packed = zlib.compress(payload, 6)
+        if len(packed) < len(payload) * 0.9:
+            flag, payload = _ZLIB, packed
+    return flag + type_name.encode() + b"\x00" + payload
+
+
+def decode_value(serde: SerializerProtocol, data: bytes) -> Any:
+    """Inverse of :func:`encode_value`."""
+    flag, rest = data[:1], data[1:]
+    type_name, _, payload = rest.partition(b"\x00")
+    if flag == _ZLIB:
+        payload = zlib.decompress(payload)
+    return serde.loads_typed((type_name.decode(), payload))
+
+
+def _digest(kind: int, deps: str | None, data: bytes) -> bytes:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(bytes([kind]))
+    h.update((deps or "").encode())
+    h.update(data)
+    return h.digest()
+
+
+class BlobStore:
+    """Writes and reads blobs on a connection; shared by every saver on one database."""
+
+    def __init__(self, serde: SerializerProtocol, *, cache_size: int = 50_000) -> None:
+        self.serde = serde
+        # Decoded VALUE blobs, shared by every checkpoint that references them.
+        self._values: LRU[int, Any] = LRU(cache_size)
+        # Resolved list blobs: the slices that make them up and their delta depth.
+        self._slices: LRU[int, tuple[tuple[Slice, ...], int]] = LRU(max(cache_size // 8, 0))
+        # The live list objects a put stored, to find a shared prefix by identity.
+        self._written_lists: LRU[int, tuple[Any, ...]] = LRU(256)
+
+    # --- writing -------------------------------------------------------------------------
+
+    def put_value(self, conn: sqlite3.Connection, value: Any) -> int:
+        """Store one value, returning the id of the (possibly pre-existing) blob."""
+        return self._upsert(conn, VALUE, None, encode_value(self.serde, value))
+
+    def put_channel_value(self, conn: sqlite3.Connection, value: Any, previous: int | None) -> int:
+        """Store a channel's new value, as a delta against ``previous`` when it is a list
+        sharing a prefix with the previous version of the same channel."""
+        if not isinstance(value, list) or not previous:
+            blob_id = self.put_value(conn, value)
+            if isinstance(value, list):
+                self._remember_list(blob_id, value, ((blob_id, 0, len(value)),), 0)
+            return blob_id
+        base = self._list_for_prefix(conn, previous)
+        if base is None:
+            return self.put_channel_value(conn, value, None)
+        base_items, base_slices, base_depth = base
+        keep = _common_prefix(base_items, value)
+        if keep == len(value) == len(base_items):
+            return previous
+        if keep == 0:
+            return self.put_channel_value(conn, value, None)
+        tail = value[keep:]
+        tail_id = self.put_value(conn, tail) if tail else 0
+        tail_slices: tuple[Slice, ...] = ((tail_id, 0, len(tail)),) if tail else ()
+        slices = _truncate(base_slices, keep) + tail_slices
+        depth = base_depth + 1
+        if depth > MAX_DELTA_DEPTH:
+            blob_id = self._put_index(conn, slices)
+            depth = 0
+        else:
+            deps = json.dumps([previous, tail_id] if tail_id else [previous])
+            data = ormsgpack.packb([keep, depth])
+            blob_id = self._upsert(conn, LIST_DELTA, deps, data)
+        self._remember_list(blob_id, value, slices, depth)
+        return blob_id
+
+    def _put_index(self, conn: sqlite3.Connection, slices: Sequence[Slice]) -> int:
+        deps = json.dumps([s[0] for s in slices])
+        data = zlib.compress(ormsgpack.packb([[s[1], s[2]] for s in slices]))
+        return self._upsert(conn, LIST_INDEX, deps, data)
+
+    def _upsert(self, conn: sqlite3.Connection, kind: int, deps: str | None, data: bytes) -> int:
+        row = conn.execute(
+            schema.UPSERT_BLOB, (_digest(kind, deps, data), kind, deps, data)
+        ).fetchone()
+        return int(row[0])
+
+    def _remember_list(
+        self, blob_id: int, items: list[Any], slices: tuple[Slice, ...], depth: int
+    ) -> None:
+        self._written_lists.put(blob_id, tuple(items))
+        self._slices.put(blob_id, (slices, depth))
+
+    def _list_for_prefix(
+        self, conn: sqlite3.Connection, blob_id: int
+    ) -> tuple[Sequence[Any], tuple[Slice, ...], int] | None:
+        resolved = self._resolve(conn, [blob_id]).get(blob_id)
+        if resolved is None:
+            return None
+        slices, depth = resolved
+        items = self._written_lists.get(blob_id)
+        if items is None:
+            value = self.load(conn, [blob_id]).get(blob_id)
+            if not isinstance(value, list):
+                return None
+            items = tuple(value)
+        return items, slices, depth
+
+    # --- reading -------------------------------------------------------------------------
+
+    def load(self, conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, Any]:
+        """Decode the given blobs. List blobs come back as new list objects whose items
+        are shared with every other list holding the same stored items."""
+        return _Read(self, conn).load({i for i in ids if i})
+
+    def _resolve(
+        self, conn: sqlite3.Connection, ids: Iterable[int]
+    ) -> dict[int, tuple[tuple[Slice, ...], int]]:
+        return _Read(self, conn).resolve([i for i in ids if i])
+
+    def _fetch(self, conn: sqlite3.Connection, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+        return conn.execute(schema.SELECT_BLOBS, (json.dumps(list(ids)),)).fetchall()
+
+
+class _Read:
+    """One read: values decoded here are shared within it even when caching is off."""
+
+    def __init__(self, store: BlobStore, conn: sqlite3.Connection) -> None:
+        self.store = store
+        self.conn = conn
+        self.values: dict[int, Any] = {}
+
+    def value(self, blob_id: int) -> Any:
+        if blob_id not in self.values:
+            self.ensure_values({blob_id})
+        return self.values[blob_id]
+
+    def ensure_values(self, ids: Iterable[int]) -> None:
+        missing = []
+        for blob_id in ids:
+            if blob_id in self.values:
+                continue
+            cached = self.store._values.get(blob_id)
+            if cached is not None:
+                self.values[blob_id] = cached
+            else:
+                missing.append(blob_id)
+        if missing:
+            self._accept(self.store._fetch(self.conn, missing))
+
+    def _accept(self, rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Decode VALUE rows; return the list-record rows."""
+        records = []
+        for blob_id, kind, deps, data in rows:
+            if kind == VALUE:
+                value = decode_value(self.store.serde, data)
+                self.values[blob_id] = value
+                self.store._values.put(blob_id, value)
+            else:
+                records.append((blob_id, kind, deps, data))
+        return records
+
+    def load(self, wanted: set[int]) -> dict[int, Any]:
+        resolved = self.resolve(list(wanted))
+        self.ensure_values(
+            {s[0] for slices, _ in resolved.values() for s in slices}
+            | {i for i in wanted if i not in resolved}
+        )
+        out: dict[int, Any] = {}
+        for blob_id in wanted:
+            if blob_id in resolved:
+                out[blob_id] = [
+                    item
+                    for seg, start, stop in resolved[blob_id][0]
+                    for item in self.values[seg][start:stop]
+                ]
+            elif blob_id in self.values:
+                out[blob_id] = self.values[blob_id]
+        return out
+
+    def resolve(self, ids: list[int]) -> dict[int, tuple[tuple[Slice, ...], int]]:
+        """Slices of each list blob in ``ids``; blobs that are not lists are left out
+        (but decoded on the way, since telling them apart needs their row)."""
+        store = self.store
+        out: dict[int, tuple[tuple[Slice, ...], int]] = {}
+        records: dict[int, tuple[int, list[int], bytes]] = {}
+        pending = ids
+        while pending:
+            fetch = []
+            for blob_id in pending:
+                cached = store._slices.get(blob_id)
+                if cached is not None:
+                    out[blob_id] = cached
+                elif blob_id not in records and blob_id not in self.values:
+                    fetch.append(blob_id)
+                elif blob_id in self.values:
+                    self._value_as_list(blob_id, out)
+            pending = []
+            if not fetch:
+                break
+            for blob_id, kind, deps, data in self._accept(store._fetch(self.conn, fetch)):
+                dep_ids = json.loads(deps)
+                records[blob_id] = (kind, dep_ids, data)
+                if kind == LIST_DELTA and dep_ids[0] not in out:
+                    pending.append(dep_ids[0])
+            for blob_id in fetch:
+                if blob_id in self.values:
+                    self._value_as_list(blob_id, out)
+        # A delta needs its base first; repeat until every record is placed.
+        unresolved = dict(records)
+        while unresolved:
+            progressed = False
+            for blob_id, (kind, dep_ids, data) in list(unresolved.items()):
+                if kind == LIST_INDEX:
+                    bounds = ormsgpack.unpackb(zlib.decompress(data))
+                    entry: tuple[tuple[Slice, ...], int] = (
+                        tuple(
+                            (seg, start, stop)
+                            for seg, (start, stop) in zip(dep_ids, bounds, strict=True)
+                        ),
+                        0,
+                    )
+                else:
+                    base = out.get(dep_ids[0])
+                    if base is None:
+                        continue
+                    keep, depth = ormsgpack.unpackb(data)
+                    tail: tuple[Slice, ...] = ()
+                    if len(dep_ids) > 1:
+                        tail = ((dep_ids[1], 0, len(self.value(dep_ids[1]))),)
+                    entry = (_truncate(base[0], keep) + tail, depth)
+                store._slices.put(blob_id, entry)
+                out[blob_id] = entry
+                del unresolved[blob_id]
+                progressed = True
+            if not progressed:
+                raise LookupError(
+                    f"list blobs {sorted(unresolved)} reference a base that is missing"
+                )
+        return out
+
+    def _value_as_list(self, blob_id: int, out: dict[int, tuple[tuple[Slice, ...], int]]) -> None:
+        value = self.values[blob_id]
+        if isinstance(value, list):
+            entry: tuple[tuple[Slice, ...], int] = (((blob_id, 0, len(value)),), 0)
+            self.store._slices.put(blob_id, entry)
+            out[blob_id] = entry
+
+
+def _common_prefix(old: Sequence[Any], new: Sequence[Any]) -> int:
+    n = min(len(old), len(new))
+    i = 0
+    while i < n and (old[i] is new[i] or old[i] == new[i]):
+        i += 1
+    return i
+
+
+def _truncate(slices: Sequence[Slice], keep: int) -> tuple[Slice, ...]:
+    out: list[Slice] = []
+    remaining = keep
+    for seg, start, stop in slices:
+        if remaining <= 0:
+            break
+        take = min(stop - start, remaining)
+        out.append((seg, start, start + take))
+        remaining -= take
+    return tuple(out)

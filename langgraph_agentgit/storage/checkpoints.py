@@ -1,0 +1,720 @@
+"""The checkpoint store: LangGraph's checkpointer contract over the SQLite schema.
+
+Every method takes an open ``sqlite3.Connection``; the sync and async savers decide on
+which thread that connection is used. Nothing here knows about sessions.
+
+Threads and forks
+-----------------
+A thread may be *forked* from another at one of its checkpoints ``C``. The fork stores
+one row in ``agentgit_threads`` and nothing else; what it sees is computed from its
+*lineage* — itself, then the thread it was forked from up to ``C``, then that thread's
+own parent up to its fork point, and so on:
+
+* root namespace: the fork's own checkpoints, then ``C`` and its ancestors (parent links);
+* child namespaces: the fork's own rows, then each ancestor's rows up to its bound;
+* writes at a checkpoint ``X``: those stored by the nearest lineage thread that owns
+  ``X`` or was forked at ``X`` (a fork has not run anything at its fork point yet),
+  together with any the threads before it stored at ``X``.
+
+Deleting, pruning or deleting runs never removes a row that a fork still inherits: such
+rows are only *hidden* from their own thread, and :meth:`CheckpointStore.collect_garbage`
+removes them once nothing needs them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, cast
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    WRITES_IDX_MAP,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    DeltaChannelHistory,
+    PendingWrite,
+    get_checkpoint_id,
+    get_serializable_checkpoint_metadata,
+    writes_sort_key,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from langgraph_agentgit.errors import (
+    CheckpointNotFoundError,
+    ThreadExistsError,
+    ThreadNotFoundError,
+)
+from langgraph_agentgit.storage import schema
+from langgraph_agentgit.storage.blobs import BlobStore, decode_value, encode_value
+
+METADATA_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
+_SCALARS = (str, int, float, bool, type(None))
+_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class Row:
+    rid: int
+    thread_pk: int
+    ns: str
+    checkpoint_id: str
+    parent_checkpoint_id: str | None
+    parent_rid: int | None
+    body: bytes
+    metadata: str
+    refs: str
+
+    @classmethod
+    def of(cls, values: Sequence[Any]) -> Row:
+        return cls(*values[:9])
+
+
+@dataclass(frozen=True)
+class LineageEntry:
+    pk: int
+    # Newest checkpoint id this thread contributes (None: the thread itself, unbounded).
+    bound: str | None
+    # Where this thread was forked from the next entry, if it was.
+    fork_checkpoint_id: str | None
+    fork_rid: int | None
+    inherits: bool
+
+
+@dataclass(frozen=True)
+class Lineage:
+    thread_id: str
+    entries: tuple[LineageEntry, ...]
+
+    @property
+    def pk(self) -> int:
+        return self.entries[0].pk
+
+    def index_of(self, pk: int) -> int | None:
+        for i, entry in enumerate(self.entries):
+            if entry.pk == pk:
+                return i
+        return None
+
+    def write_providers(self, row: Row) -> tuple[int, ...]:
+        """Lineage threads whose writes at ``row`` this thread sees, nearest first."""
+        owner = self.index_of(row.thread_pk)
+        if owner is None:
+            return (row.thread_pk,)
+        for j in range(owner):
+            if row.ns == "" and self.entries[j].fork_checkpoint_id == row.checkpoint_id:
+                return tuple(e.pk for e in self.entries[: j + 1])
+        return tuple(e.pk for e in self.entries[: owner + 1])
+
+
+def thread_id_of(config: RunnableConfig | None) -> str:
+    """The ``thread_id`` of a config, or a ``ValueError`` saying it is missing."""
+    configurable = (config or {}).get("configurable") or {}
+    thread_id = configurable.get("thread_id")
+    if thread_id is None or thread_id == "":
+        raise ValueError(
+            'config has no "thread_id": pass {"configurable": {"thread_id": ...}} '
+            "to identify the thread"
+        )
+    return str(thread_id)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+class CheckpointStore:
+    """LangGraph's checkpointer operations on one SQLite schema."""
+
+    def __init__(self, serde: SerializerProtocol, *, cache_size: int = 50_000) -> None:
+        self.blobs = BlobStore(serde, cache_size=cache_size)
+
+    @property
+    def serde(self) -> SerializerProtocol:
+        return self.blobs.serde
+
+    # --- threads -------------------------------------------------------------------------
+
+    def lineage(self, conn: sqlite3.Connection, thread_id: str) -> Lineage | None:
+        rows = conn.execute(schema.SELECT_LINEAGE, (thread_id,)).fetchall()
+        if not rows:
+            return None
+        entries: list[LineageEntry] = []
+        bound: str | None = None
+        for i, (pk, _parent, fork_id, fork_rid, inherits) in enumerate(rows):
+            if i > 0:
+                child_fork = entries[i - 1].fork_checkpoint_id
+                bound = child_fork if bound is None or (child_fork or "") < bound else bound
+            entries.append(LineageEntry(pk, bound, fork_id, fork_rid, bool(inherits)))
+        return Lineage(thread_id, tuple(entries))
+
+    def _ensure_thread(self, conn: sqlite3.Connection, thread_id: str) -> Lineage:
+        lineage = self.lineage(conn, thread_id)
+        if lineage is None:
+            conn.execute(schema.INSERT_THREAD, (thread_id, None, None, None, _now()))
+            lineage = self.lineage(conn, thread_id)
+        assert lineage is not None
+        return lineage
+
+    def checkpoint_count(self, conn: sqlite3.Connection, thread_id: str) -> int:
+        """Root-namespace checkpoints the thread wrote itself (inherited ones excluded)."""
+        row = conn.execute(schema.SELECT_CHECKPOINT_COUNT, (thread_id,)).fetchone()
+        return int(row[0]) if row else 0
+
+    # --- finding rows --------------------------------------------------------------------
+
+    def find_row(
+        self, conn: sqlite3.Connection, lineage: Lineage, ns: str, checkpoint_id: str | None
+    ) -> Row | None:
+        """The checkpoint the thread sees under ``checkpoint_id`` (latest when None)."""
+        for i, entry in enumerate(lineage.entries):
+            if checkpoint_id is None:
+                if i == 0:
+                    found = conn.execute(schema.SELECT_OWN_LATEST, (entry.pk, ns)).fetchone()
+                else:
+                    found = conn.execute(
+                        schema.SELECT_INHERITED_LATEST, (entry.pk, ns, entry.bound)
+                    ).fetchone()
+            elif i == 0:
+                found = conn.execute(
+                    schema.SELECT_OWN_BY_ID, (entry.pk, ns, checkpoint_id)
+                ).fetchone()
+            else:
+                found = conn.execute(
+                    schema.SELECT_INHERITED_BY_ID, (entry.pk, ns, checkpoint_id, entry.bound)
+                ).fetchone()
+            if found:
+                return Row.of(found)
+        return None
+
+    # --- reading -------------------------------------------------------------------------
+
+    def get_tuple(self, conn: sqlite3.Connection, config: RunnableConfig) -> CheckpointTuple | None:
+        thread_id = thread_id_of(config)
+        lineage = self.lineage(conn, thread_id)
+        if lineage is None:
+            return None
+        ns = config["configurable"].get("checkpoint_ns") or ""
+        row = self.find_row(conn, lineage, ns, get_checkpoint_id(config))
+        if row is None:
+            return None
+        return self._tuples(conn, lineage, [row])[0]
+
+    def list(
+        self,
+        conn: sqlite3.Connection,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Iterator[CheckpointTuple]:
+        if limit is not None and limit <= 0:
+            return
+        metadata_filter = _validated_filter(filter)
+        before_id = get_checkpoint_id(before) if before else None
+        if config is None:
+            yield from self._list_all(conn, metadata_filter, before_id, limit)
+            return
+        thread_id = thread_id_of(config)
+        lineage = self.lineage(conn, thread_id)
+        if lineage is None:
+            return
+        configurable = config.get("configurable", {})
+        ns = configurable.get("checkpoint_ns")
+        checkpoint_id = get_checkpoint_id(config)
+        rows = self._visible_rows(conn, lineage, ns, checkpoint_id, before_id, metadata_filter)
+        rows = _apply_limit(rows, limit)
+        for start in range(0, len(rows), _BATCH):
+            yield from self._tuples(conn, lineage, rows[start : start + _BATCH])
+
+    def _list_all(
+        self,
+        conn: sqlite3.Connection,
+        metadata_filter: dict[str, Any],
+        before_id: str | None,
+        limit: int | None,
+    ) -> Iterator[CheckpointTuple]:
+        sql, params = _filtered(
+            schema.SELECT_ALL_LIVE_CHECKPOINTS,
+            [None, None, None, None, before_id, before_id],
+            metadata_filter,
+        )
+        found = conn.execute(sql + schema.ORDER_NEWEST_FIRST, params).fetchall()
+        rows = [(Row.of(r), r[9]) for r in found if _matches(json.loads(r[7]), metadata_filter)]
+        rows = _apply_limit(rows, limit)
+        for start in range(0, len(rows), _BATCH):
+            batch = rows[start : start + _BATCH]
+            by_thread: dict[str, list[Row]] = {}
+            for row, thread_id in batch:
+                by_thread.setdefault(thread_id, []).append(row)
+            built: dict[int, CheckpointTuple] = {}
+            for thread_id, thread_rows in by_thread.items():
+                own = Lineage(
+                    thread_id, (LineageEntry(thread_rows[0].thread_pk, None, None, None, False),)
+                )
+                for row, tup in zip(thread_rows, self._tuples(conn, own, thread_rows), strict=True):
+                    built[row.rid] = tup
+            for row, _ in batch:
+                yield built[row.rid]
+
+    def _visible_rows(
+        self,
+        conn: sqlite3.Connection,
+        lineage: Lineage,
+        ns: str | None,
+        checkpoint_id: str | None,
+        before_id: str | None,
+        metadata_filter: dict[str, Any],
+    ) -> list[Row]:
+        """Every row the thread sees, in listing order: own rows newest first, then the
+        inherited root-namespace lineage newest first, then inherited child-namespace rows."""
+        own = lineage.entries[0]
+        sql, params = _filtered(
+            schema.SELECT_OWN_CHECKPOINTS,
+            [own.pk, ns, ns, checkpoint_id, checkpoint_id, before_id, before_id],
+            metadata_filter,
+        )
+        rows = [Row.of(r) for r in conn.execute(sql + schema.ORDER_NEWEST_FIRST, params)]
+        if len(lineage.entries) > 1 and own.inherits:
+            if ns in (None, "") and own.fork_rid is not None:
+                for found in conn.execute(schema.SELECT_CHAIN, (own.fork_rid,)):
+                    row = Row.of(found)
+                    if row.ns != "":
+                        continue
+                    if checkpoint_id is not None and row.checkpoint_id != checkpoint_id:
+                        continue
+                    if before_id is not None and row.checkpoint_id >= before_id:
+                        continue
+                    rows.append(row)
+            if ns != "":
+                for entry in lineage.entries[1:]:
+                    sql, params = _filtered(
+                        schema.SELECT_INHERITED_CHILD_NS,
+                        [entry.pk, entry.bound, ns, ns, checkpoint_id, checkpoint_id]
+                        + [before_id, before_id],
+                        metadata_filter,
+                    )
+                    rows.extend(
+                        Row.of(r) for r in conn.execute(sql + schema.ORDER_NEWEST_FIRST, params)
+                    )
+        if metadata_filter:
+            rows = [r for r in rows if _matches(json.loads(r.metadata), metadata_filter)]
+        return rows
+
+    def _tuples(
+        self, conn: sqlite3.Connection, lineage: Lineage, rows: Sequence[Row]
+    ) -> list[CheckpointTuple]:
+        """Build tuples for rows seen from one thread: one query for all their writes and
+        one (plus delta bases) for all their values."""
+        refs = [cast(dict[str, int], json.loads(row.refs)) for row in rows]
+        writes = self._visible_writes(conn, lineage, rows)
+        blob_ids = {i for r in refs for i in r.values() if i}
+        blob_ids |= {w[3] for ws in writes.values() for w in ws}
+        values = self.blobs.load(conn, blob_ids)
+        out = []
+        for row, row_refs in zip(rows, refs, strict=True):
+            body = decode_value(self.serde, row.body)
+            checkpoint = cast(
+                Checkpoint,
+                {
+                    **body,
+                    "id": row.checkpoint_id,
+                    "channel_values": {
+                        ch: values[blob] for ch, blob in row_refs.items() if blob and blob in values
+                    },
+                },
+            )
+            config = _config(lineage.thread_id, row.ns, row.checkpoint_id)
+            parent = (
+                _config(lineage.thread_id, row.ns, row.parent_checkpoint_id)
+                if row.parent_checkpoint_id
+                else None
+            )
+            pending: list[PendingWrite] = [
+                (task_id, channel, values.get(blob))
+                for task_id, channel, _path, blob, _idx in writes.get(row.rid, [])
+            ]
+            out.append(
+                CheckpointTuple(
+                    config=config,
+                    checkpoint=checkpoint,
+                    metadata=cast(CheckpointMetadata, json.loads(row.metadata)),
+                    parent_config=parent,
+                    pending_writes=pending,
+                )
+            )
+        return out
+
+    def _visible_writes(
+        self, conn: sqlite3.Connection, lineage: Lineage, rows: Sequence[Row]
+    ) -> dict[int, list[tuple[str, str, str, int, int]]]:
+        """Per row id: (task_id, channel, task_path, blob_id, idx) in ``writes_sort_key``
+        order."""
+        out: dict[int, list[tuple[str, str, str, int, int]]] = {}
+        by_ns: dict[str, list[Row]] = {}
+        for row in rows:
+            by_ns.setdefault(row.ns, []).append(row)
+        for ns, ns_rows in by_ns.items():
+            providers = {row.rid: lineage.write_providers(row) for row in ns_rows}
+            pks = sorted({pk for p in providers.values() for pk in p})
+            ids = sorted({row.checkpoint_id for row in ns_rows})
+            stored: dict[tuple[int, str], list[tuple[Any, ...]]] = {}
+            for found in conn.execute(
+                schema.SELECT_WRITES, (ns, json.dumps(pks), json.dumps(ids))
+            ):
+                stored.setdefault((found[0], found[1]), []).append(found)
+            for row in ns_rows:
+                seen: dict[tuple[str, int], tuple[str, str, str, int, int]] = {}
+                for pk in providers[row.rid]:
+                    for _pk, _cid, task_id, idx, channel, task_path, blob in stored.get(
+                        (pk, row.checkpoint_id), ()
+                    ):
+                        seen.setdefault(
+                            (task_id, idx), (task_id, channel, task_path, blob, idx)
+                        )
+                out[row.rid] = [
+                    seen[key]
+                    for key in sorted(seen, key=lambda k: writes_sort_key(seen[k][2], k[0], k[1]))
+                ]
+        return out
+
+    def delta_channel_history(
+        self, conn: sqlite3.Connection, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        """Walk the parent chain once for all channels (see BaseCheckpointSaver)."""
+        if not channels:
+            return {}
+        result: dict[str, DeltaChannelHistory] = {ch: {"writes": []} for ch in channels}
+        thread_id = thread_id_of(config)
+        lineage = self.lineage(conn, thread_id)
+        if lineage is None:
+            return result
+        ns = config["configurable"].get("checkpoint_ns") or ""
+        target = self.find_row(conn, lineage, ns, get_checkpoint_id(config))
+        if target is None or target.parent_rid is None:
+            return result
+        remaining = set(channels)
+        seeds: dict[str, int] = {}
+        # chain[i] is the i-th ancestor; last_index[ch] is the oldest one whose writes count.
+        chain: list[Row] = []
+        last_index: dict[str, int] = {}
+        for found in conn.execute(schema.SELECT_CHAIN, (target.parent_rid,)):
+            row = Row.of(found)
+            chain.append(row)
+            refs = json.loads(row.refs)
+            for ch in list(remaining):
+                if refs.get(ch):
+                    seeds[ch] = refs[ch]
+                    last_index[ch] = len(chain) - 1
+                    remaining.discard(ch)
+            if not remaining:
+                break
+        writes = self._visible_writes(conn, lineage, chain)
+        wanted_blobs = set(seeds.values()) | {
+            w[3] for ws in writes.values() for w in ws if w[1] in result
+        }
+        values = self.blobs.load(conn, wanted_blobs)
+        for index in range(len(chain) - 1, -1, -1):
+            for task_id, channel, _path, blob, _idx in writes.get(chain[index].rid, []):
+                if channel in result and index <= last_index.get(channel, len(chain)):
+                    result[channel]["writes"].append((task_id, channel, values.get(blob)))
+        for ch, blob in seeds.items():
+            result[ch]["seed"] = values.get(blob)
+        return result
+
+    # --- writing -------------------------------------------------------------------------
+
+    def put(
+        self,
+        conn: sqlite3.Connection,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        thread_id = thread_id_of(config)
+        ns = config["configurable"].get("checkpoint_ns") or ""
+        lineage = self._ensure_thread(conn, thread_id)
+        parent_id = get_checkpoint_id(config)
+        parent = self.find_row(conn, lineage, ns, parent_id) if parent_id else None
+        parent_refs: dict[str, int] = json.loads(parent.refs) if parent else {}
+        values = checkpoint["channel_values"]
+        refs: dict[str, int] = {}
+        for channel in checkpoint["channel_versions"]:
+            if channel in new_versions:
+                refs[channel] = (
+                    self.blobs.put_channel_value(conn, values[channel], parent_refs.get(channel))
+                    if channel in values
+                    else 0
+                )
+            elif channel in parent_refs:
+                refs[channel] = parent_refs[channel]
+            elif channel in values:
+                refs[channel] = self.blobs.put_value(conn, values[channel])
+        body = {k: v for k, v in checkpoint.items() if k not in ("channel_values", "id")}
+        stored_metadata = get_serializable_checkpoint_metadata(config, metadata)
+        conn.execute(
+            schema.UPSERT_CHECKPOINT,
+            (
+                lineage.pk,
+                ns,
+                checkpoint["id"],
+                parent_id,
+                parent.rid if parent else None,
+                stored_metadata.get("run_id"),
+                encode_value(self.serde, body),
+                _metadata_json(stored_metadata),
+                json.dumps(refs, separators=(",", ":")),
+            ),
+        ).fetchone()
+        return _config(thread_id, ns, checkpoint["id"])
+
+    def put_writes(
+        self,
+        conn: sqlite3.Connection,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        thread_id = thread_id_of(config)
+        configurable = config["configurable"]
+        checkpoint_id = configurable.get("checkpoint_id")
+        if not checkpoint_id:
+            raise ValueError('put_writes needs a config with a "checkpoint_id"')
+        ns = configurable.get("checkpoint_ns") or ""
+        pk = self._ensure_thread(conn, thread_id).pk
+        for idx, (channel, value) in enumerate(writes):
+            write_idx = WRITES_IDX_MAP.get(channel, idx)
+            # Special channels (errors, interrupts, resumes) replace; others are idempotent.
+            statement = schema.UPSERT_WRITE if write_idx < 0 else schema.INSERT_WRITE_IF_ABSENT
+            blob = self.blobs.put_value(conn, value)
+            conn.execute(
+                statement, (pk, ns, checkpoint_id, task_id, write_idx, channel, task_path, blob)
+            )
+
+    def fork_thread(
+        self,
+        conn: sqlite3.Connection,
+        source_thread_id: str,
+        checkpoint_id: str,
+        new_thread_id: str,
+    ) -> RunnableConfig:
+        lineage = self.lineage(conn, source_thread_id)
+        if lineage is None:
+            raise ThreadNotFoundError(f"thread {source_thread_id!r} does not exist")
+        row = self.find_row(conn, lineage, "", checkpoint_id)
+        if row is None:
+            raise CheckpointNotFoundError(
+                f"checkpoint {checkpoint_id!r} is not in thread {source_thread_id!r}"
+            )
+        if conn.execute(schema.SELECT_THREAD_PK, (new_thread_id,)).fetchone():
+            raise ThreadExistsError(f"thread {new_thread_id!r} already exists")
+        conn.execute(
+            schema.INSERT_THREAD, (new_thread_id, lineage.pk, checkpoint_id, row.rid, _now())
+        )
+        return _config(new_thread_id, "", checkpoint_id)
+
+    def copy_thread(self, conn: sqlite3.Connection, source: str, target: str) -> None:
+        """Materialize a full copy (rows only: values are shared blobs)."""
+        lineage = self.lineage(conn, source)
+        if lineage is None:
+            return
+        rows = self._visible_rows(conn, lineage, None, None, None, {})
+        if not rows:
+            return
+        target_pk = self._ensure_thread(conn, target).pk
+        writes = self._visible_writes(conn, lineage, rows)
+        new_rids: dict[int, int] = {}
+        for row in sorted(rows, key=lambda r: r.checkpoint_id):
+            parent_rid = new_rids.get(row.parent_rid or 0, row.parent_rid)
+            (new_rid,) = conn.execute(
+                schema.UPSERT_CHECKPOINT,
+                (
+                    target_pk,
+                    row.ns,
+                    row.checkpoint_id,
+                    row.parent_checkpoint_id,
+                    parent_rid,
+                    json.loads(row.metadata).get("run_id"),
+                    row.body,
+                    row.metadata,
+                    row.refs,
+                ),
+            ).fetchone()
+            new_rids[row.rid] = new_rid
+            conn.executemany(
+                schema.INSERT_WRITE_IF_ABSENT,
+                [
+                    (target_pk, row.ns, row.checkpoint_id, task_id, idx, channel, path, blob)
+                    for task_id, channel, path, blob, idx in writes.get(row.rid, [])
+                ],
+            )
+
+    # --- deleting ------------------------------------------------------------------------
+
+    def delete_thread(self, conn: sqlite3.Connection, thread_id: str) -> None:
+        row = conn.execute(schema.SELECT_THREAD_PK, (thread_id,)).fetchone()
+        if row is None:
+            return
+        conn.execute(schema.HIDE_ALL_OF_THREAD, (row[0],))
+        conn.execute(schema.TOMBSTONE_THREAD, (row[0],))
+        self.collect_garbage(conn)
+
+    def delete_for_runs(self, conn: sqlite3.Connection, run_ids: Sequence[str]) -> None:
+        if not run_ids:
+            return
+        conn.execute(schema.HIDE_RUNS, (json.dumps([str(r) for r in run_ids]),))
+        self.collect_garbage(conn)
+
+    def prune(self, conn: sqlite3.Connection, thread_ids: Sequence[str], strategy: str) -> None:
+        if strategy not in ("keep_latest", "delete"):
+            raise ValueError(
+                f"unknown prune strategy {strategy!r}: use 'keep_latest' or 'delete'"
+            )
+        for thread_id in thread_ids:
+            if strategy == "delete":
+                found = conn.execute(schema.SELECT_THREAD_PK, (thread_id,)).fetchone()
+                if found:
+                    conn.execute(schema.HIDE_ALL_OF_THREAD, (found[0],))
+                    conn.execute(schema.TOMBSTONE_THREAD, (found[0],))
+                continue
+            lineage = self.lineage(conn, thread_id)
+            if lineage is None:
+                continue
+            own = lineage.entries[0]
+            if len(lineage.entries) > 1 and own.inherits:
+                self._materialize_head(conn, lineage)
+                conn.execute(schema.STOP_INHERITING, (own.pk,))
+            conn.execute(schema.HIDE_OLDER_THAN_LATEST, (own.pk,))
+        self.collect_garbage(conn)
+
+    def _materialize_head(self, conn: sqlite3.Connection, lineage: Lineage) -> None:
+        """Give a fork that wrote nothing yet its own copy of its head before it stops
+        inheriting (the copy shares every value blob)."""
+        if conn.execute(schema.SELECT_OWN_LATEST, (lineage.pk, "")).fetchone():
+            return
+        head = self.find_row(conn, lineage, "", None)
+        if head is None:
+            return
+        conn.execute(
+            schema.UPSERT_CHECKPOINT,
+            (
+                lineage.pk,
+                "",
+                head.checkpoint_id,
+                head.parent_checkpoint_id,
+                head.parent_rid,
+                json.loads(head.metadata).get("run_id"),
+                head.body,
+                head.metadata,
+                head.refs,
+            ),
+        ).fetchone()
+
+    def collect_garbage(self, conn: sqlite3.Connection) -> None:
+        """Remove hidden rows, deleted threads and blobs that nothing needs any more."""
+        threads = conn.execute(schema.SELECT_ALL_THREADS).fetchall()
+        info = {pk: (thread_id, parent, fork_id, inherits) for pk, thread_id, parent, fork_id, inherits in threads}
+        children: dict[int, list[int]] = {}
+        for pk, (_tid, parent, _fork, inherits) in info.items():
+            if parent is not None and inherits:
+                children.setdefault(parent, []).append(pk)
+
+        needed_cache: dict[int, str | None] = {}
+
+        def needed(pk: int) -> str | None:
+            """Newest checkpoint id of ``pk`` that some fork still inherits."""
+            if pk in needed_cache:
+                return needed_cache[pk]
+            needed_cache[pk] = None  # guards against a (corrupt) cycle
+            best: str | None = None
+            for child in children.get(pk, []):
+                child_id, _parent, fork_id, _inherits = info[child]
+                contribution = fork_id if child_id is not None else _min(fork_id, needed(child))
+                if contribution is not None and (best is None or contribution > best):
+                    best = contribution
+            needed_cache[pk] = best
+            return best
+
+        hidden_threads = {r[0] for r in conn.execute(schema.SELECT_THREADS_WITH_HIDDEN)}
+        for pk, (thread_id, _parent, _fork, _inherits) in info.items():
+            if thread_id is not None and pk not in hidden_threads:
+                continue
+            bound = needed(pk)
+            if thread_id is None and bound is None:
+                conn.execute(schema.DELETE_ALL_CHECKPOINTS_OF_THREAD, (pk,))
+                conn.execute(schema.DELETE_WRITES_OF_THREAD, (pk,))
+                conn.execute(schema.DELETE_THREAD_ROW, (pk,))
+                continue
+            doomed = [
+                (rid, ns, cid)
+                for rid, ns, cid in conn.execute(schema.SELECT_HIDDEN_OF_THREAD, (pk,))
+                if bound is None or cid > bound
+            ]
+            if doomed:
+                conn.execute(schema.DELETE_CHECKPOINT_ROWS, (json.dumps([d[0] for d in doomed]),))
+                conn.executemany(schema.DELETE_WRITES_FOR, [(pk, ns, cid) for _, ns, cid in doomed])
+            if thread_id is None and bound is not None:
+                conn.execute(schema.DELETE_WRITES_OF_THREAD_ABOVE, (pk, bound))
+        conn.execute(schema.DELETE_UNREACHABLE_BLOBS)
+
+
+def _min(a: str | None, b: str | None) -> str | None:
+    if a is None or b is None:
+        return None
+    return min(a, b)
+
+
+def _config(thread_id: str, ns: str, checkpoint_id: str | None) -> RunnableConfig:
+    return {
+        "configurable": {
+            "thread_id": thread_id,
+            "checkpoint_ns": ns,
+            "checkpoint_id": checkpoint_id,
+        }
+    }
+
+
+def _metadata_json(metadata: Mapping[str, Any]) -> str:
+    try:
+        return json.dumps(metadata, separators=(",", ":"), ensure_ascii=False)
+    except TypeError as exc:
+        raise TypeError(f"checkpoint metadata must be JSON-serializable: {exc}") from None
+
+
+def _validated_filter(filter: Mapping[str, Any] | None) -> dict[str, Any]:
+    if not filter:
+        return {}
+    for key in filter:
+        if not isinstance(key, str) or not METADATA_KEY_PATTERN.match(key):
+            raise ValueError(
+                f"invalid metadata filter key {key!r}: keys may only contain letters, "
+                "digits, '_' and '-' (at most 128 characters)"
+            )
+    return dict(filter)
+
+
+def _filtered(sql: str, params: list[Any], metadata_filter: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """Append one bound clause per scalar filter value (others are checked in Python)."""
+    for key, value in metadata_filter.items():
+        if isinstance(value, _SCALARS):
+            sql += schema.METADATA_FILTER_CLAUSE
+            params += [f'$."{key}"', value]
+    return sql, params
+
+
+def _matches(metadata: Mapping[str, Any], metadata_filter: Mapping[str, Any]) -> bool:
+    return all(metadata.get(k) == v for k, v in metadata_filter.items())
+
+
+def _apply_limit(rows: list[Any], limit: int | None) -> list[Any]:
+    return rows if limit is None else rows[:limit]
+
