@@ -86,6 +86,4 @@ class AgentGitSaver(AgentGitSaverBase):
 
     async def _awrite(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            None, functools.partial(self._write, fn, *args, **kwargs)
-        )
+        return await loop.run_in_executor(None, functools.partial(self._write, fn, *args, **kwargs))

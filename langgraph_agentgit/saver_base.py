@@ -221,4 +221,4 @@ def _list_all(
     limit: int | None,
 ) -> list[CheckpointTuple]:
     # Materialized inside the transaction: a generator would outlive the lock.
-    return list(store.list(conn, config, filter=filter, before=before, limit=limit))
+    return list(store.list_checkpoints(conn, config, filter=filter, before=before, limit=limit))

@@ -2,7 +2,10 @@
 
 Three kinds of blob:
 
-* ``VALUE`` — one serialized value (zlib-compressed when that pays off).
+* ``VALUE`` — one serialized value, zlib-compressed with a preset dictionary when that
+  pays off. A channel value may also name other VALUE blobs (its ``deps``) whose bytes
+  join the dictionary: a new message is compressed against the write that carried it to
+  the channel, so the same text is not paid for twice.
 * ``LIST_DELTA`` — a list given as "the first ``keep`` items of a base list blob, then the
   items of a tail ``VALUE`` blob". A message list that grows by one message per step is
   stored as one small delta per step instead of a full copy.
@@ -30,10 +33,11 @@ import ormsgpack
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from langgraph_agentgit.storage import schema
+from langgraph_agentgit.storage.zdict import PRESET_V1
 
 VALUE, LIST_DELTA, LIST_INDEX = 0, 1, 2
 MAX_DELTA_DEPTH = 64
-_COMPRESS_MIN_BYTES = 128
+_COMPRESS_MIN_BYTES = 24
 _PLAIN, _ZLIB = b"\x00", b"\x01"
 
 K = TypeVar("K")
@@ -71,24 +75,44 @@ class LRU(Generic[K, V]):
             return key in self._data
 
 
-def encode_value(serde: SerializerProtocol, value: Any) -> bytes:
-    """Serialize ``value`` to the stored form: a flag byte, the type name, the payload."""
+def _zdict(hint: bytes) -> bytes:
+    # zlib only looks back 32 KiB; keep the hint (most specific) at the end.
+    return (PRESET_V1 + hint)[-32768:]
+
+
+def _compress(payload: bytes, hint: bytes) -> bytes:
+    packer = zlib.compressobj(6, zdict=_zdict(hint))
+    return packer.compress(payload) + packer.flush()
+
+
+def encode_value(serde: SerializerProtocol, value: Any, hint: bytes = b"") -> tuple[bytes, bytes]:
+    """Serialize ``value`` to its stored form: a flag byte, the type name, the payload.
+
+    Returns ``(stored, raw_payload)``. ``hint`` is extra dictionary material that the
+    reader must supply again (the blob's ``deps``).
+    """
     type_name, payload = serde.dumps_typed(value)
-    flag = _PLAIN
+    flag, stored = _PLAIN, payload
     if len(payload) >= _COMPRESS_MIN_BYTES:
-        packed = zlib.compress(payload, 6)
-        if len(packed) < len(payload) * 0.9:
-            flag, payload = _ZLIB, packed
-    return flag + type_name.encode() + b"\x00" + payload
+        packed = _compress(payload, hint)
+        if len(packed) < len(payload):
+            flag, stored = _ZLIB, packed
+    return flag + type_name.encode() + b"\x00" + stored, payload
 
 
-def decode_value(serde: SerializerProtocol, data: bytes) -> Any:
-    """Inverse of :func:`encode_value`."""
+def raw_payload(data: bytes, hint: bytes = b"") -> tuple[str, bytes]:
+    """The type name and uncompressed payload of a stored VALUE."""
     flag, rest = data[:1], data[1:]
     type_name, _, payload = rest.partition(b"\x00")
     if flag == _ZLIB:
-        payload = zlib.decompress(payload)
-    return serde.loads_typed((type_name.decode(), payload))
+        unpacker = zlib.decompressobj(zdict=_zdict(hint))
+        payload = unpacker.decompress(payload) + unpacker.flush()
+    return type_name.decode(), payload
+
+
+def decode_value(serde: SerializerProtocol, data: bytes, hint: bytes = b"") -> Any:
+    """Inverse of :func:`encode_value`."""
+    return serde.loads_typed(raw_payload(data, hint))
 
 
 def _digest(kind: int, deps: str | None, data: bytes) -> bytes:
@@ -108,34 +132,72 @@ class BlobStore:
         self._values: LRU[int, Any] = LRU(cache_size)
         # Resolved list blobs: the slices that make them up and their delta depth.
         self._slices: LRU[int, tuple[tuple[Slice, ...], int]] = LRU(max(cache_size // 8, 0))
+        # Decoded items of list blobs, so reading the head of a long list is one copy.
+        self._items: LRU[int, tuple[Any, ...]] = LRU(512 if cache_size > 0 else 0)
         # The live list objects a put stored, to find a shared prefix by identity.
         self._written_lists: LRU[int, tuple[Any, ...]] = LRU(256)
+        # Raw payloads of recent dependency-free values, used as compression hints.
+        self._raw: LRU[int, bytes] = LRU(1024)
 
     # --- writing -------------------------------------------------------------------------
 
-    def put_value(self, conn: sqlite3.Connection, value: Any) -> int:
-        """Store one value, returning the id of the (possibly pre-existing) blob."""
-        return self._upsert(conn, VALUE, None, encode_value(self.serde, value))
+    def put_value(self, conn: sqlite3.Connection, value: Any, hint_ids: Sequence[int] = ()) -> int:
+        """Store one value, returning the id of the (possibly pre-existing) blob.
 
-    def put_channel_value(self, conn: sqlite3.Connection, value: Any, previous: int | None) -> int:
+        ``hint_ids`` name VALUE blobs likely to contain the same content (the writes that
+        produced a channel value); the value is compressed against them when that is
+        smaller, and then depends on them.
+        """
+        data, payload = encode_value(self.serde, value)
+        deps: str | None = None
+        hint = self._hint(conn, hint_ids) if hint_ids else b""
+        if hint:
+            hinted, _ = encode_value(self.serde, value, hint)
+            if len(hinted) < len(data):
+                data, deps = hinted, json.dumps(list(hint_ids))
+        blob_id = self._upsert(conn, VALUE, deps, data)
+        if deps is None:
+            self._raw.put(blob_id, payload)
+        return blob_id
+
+    def _hint(self, conn: sqlite3.Connection, ids: Sequence[int]) -> bytes:
+        """Concatenated raw payloads of dependency-free VALUE blobs."""
+        missing = [i for i in ids if i not in self._raw]
+        if missing:
+            for blob_id, kind, deps, data in self._fetch(conn, missing):
+                if kind != VALUE or deps is not None:
+                    return b""  # hints are only ever plain values; anything else: no hint
+                self._raw.put(blob_id, raw_payload(data)[1])
+        parts = [self._raw.get(i) for i in ids]
+        if any(p is None for p in parts):
+            return b""
+        return b"".join(p for p in parts if p is not None)
+
+    def put_channel_value(
+        self,
+        conn: sqlite3.Connection,
+        value: Any,
+        previous: int | None,
+        hint_ids: Sequence[int] = (),
+    ) -> int:
         """Store a channel's new value, as a delta against ``previous`` when it is a list
         sharing a prefix with the previous version of the same channel."""
         if not isinstance(value, list) or not previous:
-            blob_id = self.put_value(conn, value)
+            blob_id = self.put_value(conn, value, hint_ids)
             if isinstance(value, list):
                 self._remember_list(blob_id, value, ((blob_id, 0, len(value)),), 0)
             return blob_id
         base = self._list_for_prefix(conn, previous)
         if base is None:
-            return self.put_channel_value(conn, value, None)
+            return self.put_channel_value(conn, value, None, hint_ids)
         base_items, base_slices, base_depth = base
         keep = _common_prefix(base_items, value)
         if keep == len(value) == len(base_items):
             return previous
         if keep == 0:
-            return self.put_channel_value(conn, value, None)
+            return self.put_channel_value(conn, value, None, hint_ids)
         tail = value[keep:]
-        tail_id = self.put_value(conn, tail) if tail else 0
+        tail_id = self.put_value(conn, tail, hint_ids) if tail else 0
         tail_slices: tuple[Slice, ...] = ((tail_id, 0, len(tail)),) if tail else ()
         slices = _truncate(base_slices, keep) + tail_slices
         depth = base_depth + 1
@@ -155,9 +217,10 @@ class BlobStore:
         return self._upsert(conn, LIST_INDEX, deps, data)
 
     def _upsert(self, conn: sqlite3.Connection, kind: int, deps: str | None, data: bytes) -> int:
-        row = conn.execute(
-            schema.UPSERT_BLOB, (_digest(kind, deps, data), kind, deps, data)
-        ).fetchone()
+        # Deltas are tiny and specific to one step; indexing their digest costs more than
+        # the rare duplicate it would catch, so they are stored without one.
+        digest = None if kind == LIST_DELTA else _digest(kind, deps, data)
+        row = conn.execute(schema.UPSERT_BLOB, (digest, kind, deps, data)).fetchone()
         return int(row[0])
 
     def _remember_list(
@@ -228,7 +291,10 @@ class _Read:
         records = []
         for blob_id, kind, deps, data in rows:
             if kind == VALUE:
-                value = decode_value(self.store.serde, data)
+                hint = self.store._hint(self.conn, json.loads(deps)) if deps else b""
+                if deps and not hint:
+                    raise LookupError(f"blob {blob_id} depends on blobs {deps} that are missing")
+                value = decode_value(self.store.serde, data, hint)
                 self.values[blob_id] = value
                 self.store._values.put(blob_id, value)
             else:
@@ -236,19 +302,26 @@ class _Read:
         return records
 
     def load(self, wanted: set[int]) -> dict[int, Any]:
+        out: dict[int, Any] = {}
+        for blob_id in list(wanted):
+            items = self.store._items.get(blob_id)
+            if items is not None:
+                out[blob_id] = list(items)
+                wanted.discard(blob_id)
         resolved = self.resolve(list(wanted))
         self.ensure_values(
             {s[0] for slices, _ in resolved.values() for s in slices}
             | {i for i in wanted if i not in resolved}
         )
-        out: dict[int, Any] = {}
         for blob_id in wanted:
             if blob_id in resolved:
-                out[blob_id] = [
+                items = tuple(
                     item
                     for seg, start, stop in resolved[blob_id][0]
                     for item in self.values[seg][start:stop]
-                ]
+                )
+                self.store._items.put(blob_id, items)
+                out[blob_id] = list(items)
             elif blob_id in self.values:
                 out[blob_id] = self.values[blob_id]
         return out
@@ -330,7 +403,9 @@ def _common_prefix(old: Sequence[Any], new: Sequence[Any]) -> int:
     return i
 
 
-def _truncate(slices: Sequence[Slice], keep: int) -> tuple[Slice, ...]:
+def _truncate(slices: tuple[Slice, ...], keep: int) -> tuple[Slice, ...]:
+    if keep >= sum_lengths(slices):
+        return slices
     out: list[Slice] = []
     remaining = keep
     for seg, start, stop in slices:
@@ -340,3 +415,8 @@ def _truncate(slices: Sequence[Slice], keep: int) -> tuple[Slice, ...]:
         out.append((seg, start, start + take))
         remaining -= take
     return tuple(out)
+
+
+def sum_lengths(slices: Sequence[Slice]) -> int:
+    """Number of items the slices cover."""
+    return sum(stop - start for _, start, stop in slices)

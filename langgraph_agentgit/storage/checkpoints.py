@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, cast
@@ -206,7 +206,7 @@ class CheckpointStore:
             return None
         return self._tuples(conn, lineage, [row])[0]
 
-    def list(
+    def list_checkpoints(
         self,
         conn: sqlite3.Connection,
         config: RunnableConfig | None,
@@ -297,8 +297,15 @@ class CheckpointStore:
                 for entry in lineage.entries[1:]:
                     sql, params = _filtered(
                         schema.SELECT_INHERITED_CHILD_NS,
-                        [entry.pk, entry.bound, ns, ns, checkpoint_id, checkpoint_id]
-                        + [before_id, before_id],
+                        [
+                            entry.pk,
+                            entry.bound,
+                            ns,
+                            ns,
+                            checkpoint_id,
+                            checkpoint_id,
+                            *[before_id] * 2,
+                        ],
                         metadata_filter,
                     )
                     rows.extend(
@@ -366,9 +373,7 @@ class CheckpointStore:
             pks = sorted({pk for p in providers.values() for pk in p})
             ids = sorted({row.checkpoint_id for row in ns_rows})
             stored: dict[tuple[int, str], list[tuple[Any, ...]]] = {}
-            for found in conn.execute(
-                schema.SELECT_WRITES, (ns, json.dumps(pks), json.dumps(ids))
-            ):
+            for found in conn.execute(schema.SELECT_WRITES, (ns, json.dumps(pks), json.dumps(ids))):
                 stored.setdefault((found[0], found[1]), []).append(found)
             for row in ns_rows:
                 seen: dict[tuple[str, int], tuple[str, str, str, int, int]] = {}
@@ -376,9 +381,7 @@ class CheckpointStore:
                     for _pk, _cid, task_id, idx, channel, task_path, blob in stored.get(
                         (pk, row.checkpoint_id), ()
                     ):
-                        seen.setdefault(
-                            (task_id, idx), (task_id, channel, task_path, blob, idx)
-                        )
+                        seen.setdefault((task_id, idx), (task_id, channel, task_path, blob, idx))
                 out[row.rid] = [
                     seen[key]
                     for key in sorted(seen, key=lambda k: writes_sort_key(seen[k][2], k[0], k[1]))
@@ -445,15 +448,22 @@ class CheckpointStore:
         parent_id = get_checkpoint_id(config)
         parent = self.find_row(conn, lineage, ns, parent_id) if parent_id else None
         parent_refs: dict[str, int] = json.loads(parent.refs) if parent else {}
+        # The writes at the parent produced this checkpoint's new values: compressing the
+        # values against them stores each new message's text once.
+        hints = (
+            [w[3] for w in self._visible_writes(conn, lineage, [parent]).get(parent.rid, [])]
+            if parent
+            else []
+        )
         values = checkpoint["channel_values"]
         refs: dict[str, int] = {}
+        # Channels without a value (empty, or DeltaChannel between snapshots) get no ref.
         for channel in checkpoint["channel_versions"]:
             if channel in new_versions:
-                refs[channel] = (
-                    self.blobs.put_channel_value(conn, values[channel], parent_refs.get(channel))
-                    if channel in values
-                    else 0
-                )
+                if channel in values:
+                    refs[channel] = self.blobs.put_channel_value(
+                        conn, values[channel], parent_refs.get(channel), hints
+                    )
             elif channel in parent_refs:
                 refs[channel] = parent_refs[channel]
             elif channel in values:
@@ -466,10 +476,10 @@ class CheckpointStore:
                 lineage.pk,
                 ns,
                 checkpoint["id"],
-                parent_id,
+                None if parent else parent_id,
                 parent.rid if parent else None,
                 stored_metadata.get("run_id"),
-                encode_value(self.serde, body),
+                encode_value(self.serde, body)[0],
                 _metadata_json(stored_metadata),
                 json.dumps(refs, separators=(",", ":")),
             ),
@@ -576,9 +586,7 @@ class CheckpointStore:
 
     def prune(self, conn: sqlite3.Connection, thread_ids: Sequence[str], strategy: str) -> None:
         if strategy not in ("keep_latest", "delete"):
-            raise ValueError(
-                f"unknown prune strategy {strategy!r}: use 'keep_latest' or 'delete'"
-            )
+            raise ValueError(f"unknown prune strategy {strategy!r}: use 'keep_latest' or 'delete'")
         for thread_id in thread_ids:
             if strategy == "delete":
                 found = conn.execute(schema.SELECT_THREAD_PK, (thread_id,)).fetchone()
@@ -622,7 +630,7 @@ class CheckpointStore:
     def collect_garbage(self, conn: sqlite3.Connection) -> None:
         """Remove hidden rows, deleted threads and blobs that nothing needs any more."""
         threads = conn.execute(schema.SELECT_ALL_THREADS).fetchall()
-        info = {pk: (thread_id, parent, fork_id, inherits) for pk, thread_id, parent, fork_id, inherits in threads}
+        info = {row[0]: tuple(row[1:]) for row in threads}
         children: dict[int, list[int]] = {}
         for pk, (_tid, parent, _fork, inherits) in info.items():
             if parent is not None and inherits:
@@ -650,6 +658,8 @@ class CheckpointStore:
                 continue
             bound = needed(pk)
             if thread_id is None and bound is None:
+                rids = [r[0] for r in conn.execute(schema.SELECT_RIDS_OF_THREAD, (pk,))]
+                conn.execute(schema.KEEP_PARENT_IDS_OF_CHILDREN, (json.dumps(rids),))
                 conn.execute(schema.DELETE_ALL_CHECKPOINTS_OF_THREAD, (pk,))
                 conn.execute(schema.DELETE_WRITES_OF_THREAD, (pk,))
                 conn.execute(schema.DELETE_THREAD_ROW, (pk,))
@@ -660,7 +670,9 @@ class CheckpointStore:
                 if bound is None or cid > bound
             ]
             if doomed:
-                conn.execute(schema.DELETE_CHECKPOINT_ROWS, (json.dumps([d[0] for d in doomed]),))
+                doomed_rids = json.dumps([d[0] for d in doomed])
+                conn.execute(schema.KEEP_PARENT_IDS_OF_CHILDREN, (doomed_rids,))
+                conn.execute(schema.DELETE_CHECKPOINT_ROWS, (doomed_rids,))
                 conn.executemany(schema.DELETE_WRITES_FOR, [(pk, ns, cid) for _, ns, cid in doomed])
             if thread_id is None and bound is not None:
                 conn.execute(schema.DELETE_WRITES_OF_THREAD_ABOVE, (pk, bound))
@@ -702,7 +714,9 @@ def _validated_filter(filter: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(filter)
 
 
-def _filtered(sql: str, params: list[Any], metadata_filter: Mapping[str, Any]) -> tuple[str, list[Any]]:
+def _filtered(
+    sql: str, params: list[Any], metadata_filter: Mapping[str, Any]
+) -> tuple[str, list[Any]]:
     """Append one bound clause per scalar filter value (others are checked in Python)."""
     for key, value in metadata_filter.items():
         if isinstance(value, _SCALARS):
@@ -717,4 +731,3 @@ def _matches(metadata: Mapping[str, Any], metadata_filter: Mapping[str, Any]) ->
 
 def _apply_limit(rows: list[Any], limit: int | None) -> list[Any]:
     return rows if limit is None else rows[:limit]
-
