@@ -24,19 +24,21 @@ MAX_RETRIES = 8
 
 
 def connect(path: str) -> sqlite3.Connection:
-    """Open ``path`` (or ``":memory:"``) ready for use from several threads and processes."""
-    conn = sqlite3.connect(
+    """Open ``path`` (or ``":memory:"``) for use from several threads; see :func:`configure`."""
+    return sqlite3.connect(
         path,
         check_same_thread=False,
         isolation_level=None,  # explicit BEGIN/COMMIT below
         timeout=BUSY_TIMEOUT_MS / 1000,
     )
-    configure(conn)
-    return conn
 
 
 def configure(conn: sqlite3.Connection) -> None:
-    """Apply the pragmas the saver relies on to a connection, then migrate its schema."""
+    """Apply the pragmas the saver relies on to a connection, then migrate its schema.
+
+    The connection is switched to autocommit (``isolation_level = None``) because the
+    savers open their own transactions.
+    """
     conn.isolation_level = None
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     if conn.execute("PRAGMA journal_mode").fetchone()[0] != "memory":
