@@ -15,7 +15,8 @@ Three kinds of blob:
 
 Identical content is stored once (the digest is unique), across checkpoints, writes,
 threads and branches. Blob ids are never reused (AUTOINCREMENT), so decoded values can be
-cached by id for the life of the process.
+cached by id for the life of the process (see :class:`_Decoded` for how sharing them stays
+safe when a caller mutates what it was given).
 """
 
 from __future__ import annotations
@@ -123,21 +124,44 @@ def _digest(kind: int, deps: str | None, data: bytes) -> bytes:
     return h.digest()
 
 
+class _Decoded:
+    """A decoded VALUE blob: the object handed to callers, and a private twin of it.
+
+    Decoded values are shared between every checkpoint (and every call) that references
+    them, which is what makes long histories cheap to read. A caller may still mutate what
+    it was given (a node editing a message in place); comparing the shared object with its
+    private twin, which nobody else ever sees, catches that before the object is handed out
+    again or trusted as the stored content.
+    """
+
+    __slots__ = ("private", "public")
+
+    def __init__(self, public: Any, private: Any) -> None:
+        self.public = public
+        self.private = private
+
+    def intact(self) -> bool:
+        return same(self.public, self.private)
+
+
 class BlobStore:
     """Writes and reads blobs on a connection; shared by every saver on one database."""
 
     def __init__(self, serde: SerializerProtocol, *, cache_size: int = 50_000) -> None:
         self.serde = serde
         # Decoded VALUE blobs, shared by every checkpoint that references them.
-        self._values: LRU[int, Any] = LRU(cache_size)
+        self._values: LRU[int, _Decoded] = LRU(cache_size)
         # Resolved list blobs: the slices that make them up and their delta depth.
         self._slices: LRU[int, tuple[tuple[Slice, ...], int]] = LRU(max(cache_size // 8, 0))
-        # Decoded items of list blobs, so reading the head of a long list is one copy.
-        self._items: LRU[int, tuple[Any, ...]] = LRU(512 if cache_size > 0 else 0)
-        # The live list objects a put stored, to find a shared prefix by identity.
-        self._written_lists: LRU[int, tuple[Any, ...]] = LRU(256)
         # Raw payloads of recent dependency-free values, used as compression hints.
         self._raw: LRU[int, bytes] = LRU(1024)
+
+    def decode(self, data: bytes, hint: bytes = b"") -> _Decoded:
+        type_name, payload = raw_payload(data, hint)
+        return _Decoded(
+            self.serde.loads_typed((type_name, payload)),
+            self.serde.loads_typed((type_name, payload)),
+        )
 
     # --- writing -------------------------------------------------------------------------
 
@@ -148,6 +172,11 @@ class BlobStore:
         produced a channel value); the value is compressed against them when that is
         smaller, and then depends on them.
         """
+        return self._put_value(conn, value, hint_ids)[0]
+
+    def _put_value(
+        self, conn: sqlite3.Connection, value: Any, hint_ids: Sequence[int] = ()
+    ) -> tuple[int, bytes]:
         data, payload = encode_value(self.serde, value)
         deps: str | None = None
         hint = self._hint(conn, hint_ids) if hint_ids else b""
@@ -158,7 +187,7 @@ class BlobStore:
         blob_id = self._upsert(conn, VALUE, deps, data)
         if deps is None:
             self._raw.put(blob_id, payload)
-        return blob_id
+        return blob_id, data
 
     def _hint(self, conn: sqlite3.Connection, ids: Sequence[int]) -> bytes:
         """Concatenated raw payloads of dependency-free VALUE blobs."""
@@ -182,23 +211,23 @@ class BlobStore:
     ) -> int:
         """Store a channel's new value, as a delta against ``previous`` when it is a list
         sharing a prefix with the previous version of the same channel."""
-        if not isinstance(value, list) or not previous:
-            blob_id = self.put_value(conn, value, hint_ids)
+        base = self._stored_list(conn, previous) if previous and isinstance(value, list) else None
+        keep = _common_prefix(base[0], value) if base else 0
+        if base is None or keep == 0:
+            blob_id, _ = self._put_value(conn, value, hint_ids)
             if isinstance(value, list):
-                self._remember_list(blob_id, value, ((blob_id, 0, len(value)),), 0)
+                self._slices.put(blob_id, (((blob_id, 0, len(value)),), 0))
             return blob_id
-        base = self._list_for_prefix(conn, previous)
-        if base is None:
-            return self.put_channel_value(conn, value, None, hint_ids)
+        assert previous is not None
         base_items, base_slices, base_depth = base
-        keep = _common_prefix(base_items, value)
         if keep == len(value) == len(base_items):
             return previous
-        if keep == 0:
-            return self.put_channel_value(conn, value, None, hint_ids)
         tail = value[keep:]
-        tail_id = self.put_value(conn, tail, hint_ids) if tail else 0
-        tail_slices: tuple[Slice, ...] = ((tail_id, 0, len(tail)),) if tail else ()
+        tail_slices: tuple[Slice, ...] = ()
+        tail_id = 0
+        if tail:
+            tail_id, _ = self._put_value(conn, tail, hint_ids)
+            tail_slices = ((tail_id, 0, len(tail)),)
         slices = _truncate(base_slices, keep) + tail_slices
         depth = base_depth + 1
         if depth > MAX_DELTA_DEPTH:
@@ -206,9 +235,8 @@ class BlobStore:
             depth = 0
         else:
             deps = json.dumps([previous, tail_id] if tail_id else [previous])
-            data = ormsgpack.packb([keep, depth])
-            blob_id = self._upsert(conn, LIST_DELTA, deps, data)
-        self._remember_list(blob_id, value, slices, depth)
+            blob_id = self._upsert(conn, LIST_DELTA, deps, ormsgpack.packb([keep, depth]))
+        self._slices.put(blob_id, (slices, depth))
         return blob_id
 
     def _put_index(self, conn: sqlite3.Connection, slices: Sequence[Slice]) -> int:
@@ -223,25 +251,18 @@ class BlobStore:
         row = conn.execute(schema.UPSERT_BLOB, (digest, kind, deps, data)).fetchone()
         return int(row[0])
 
-    def _remember_list(
-        self, blob_id: int, items: list[Any], slices: tuple[Slice, ...], depth: int
-    ) -> None:
-        self._written_lists.put(blob_id, tuple(items))
-        self._slices.put(blob_id, (slices, depth))
-
-    def _list_for_prefix(
+    def _stored_list(
         self, conn: sqlite3.Connection, blob_id: int
     ) -> tuple[Sequence[Any], tuple[Slice, ...], int] | None:
-        resolved = self._resolve(conn, [blob_id]).get(blob_id)
+        """The stored items of a list blob (private copies: what is really in the
+        database, whatever callers did to the objects they were given)."""
+        read = _Read(self, conn)
+        resolved = read.resolve([blob_id]).get(blob_id)
         if resolved is None:
             return None
         slices, depth = resolved
-        items = self._written_lists.get(blob_id)
-        if items is None:
-            value = self.load(conn, [blob_id]).get(blob_id)
-            if not isinstance(value, list):
-                return None
-            items = tuple(value)
+        read.ensure_values({seg for seg, _, _ in slices})
+        items = [item for seg, start, stop in slices for item in read.private(seg)[start:stop]]
         return items, slices, depth
 
     # --- reading -------------------------------------------------------------------------
@@ -251,27 +272,28 @@ class BlobStore:
         are shared with every other list holding the same stored items."""
         return _Read(self, conn).load({i for i in ids if i})
 
-    def _resolve(
-        self, conn: sqlite3.Connection, ids: Iterable[int]
-    ) -> dict[int, tuple[tuple[Slice, ...], int]]:
-        return _Read(self, conn).resolve([i for i in ids if i])
-
     def _fetch(self, conn: sqlite3.Connection, ids: Sequence[int]) -> list[tuple[Any, ...]]:
         return conn.execute(schema.SELECT_BLOBS, (json.dumps(list(ids)),)).fetchall()
 
 
 class _Read:
-    """One read: values decoded here are shared within it even when caching is off."""
+    """One read. Each value is checked against its private twin at most once per read, and
+    values decoded here are shared within it even when caching is off."""
 
     def __init__(self, store: BlobStore, conn: sqlite3.Connection) -> None:
         self.store = store
         self.conn = conn
-        self.values: dict[int, Any] = {}
+        self.values: dict[int, _Decoded] = {}
 
-    def value(self, blob_id: int) -> Any:
+    def public(self, blob_id: int) -> Any:
         if blob_id not in self.values:
             self.ensure_values({blob_id})
-        return self.values[blob_id]
+        return self.values[blob_id].public
+
+    def private(self, blob_id: int) -> Any:
+        if blob_id not in self.values:
+            self.ensure_values({blob_id})
+        return self.values[blob_id].private
 
     def ensure_values(self, ids: Iterable[int]) -> None:
         missing = []
@@ -279,7 +301,7 @@ class _Read:
             if blob_id in self.values:
                 continue
             cached = self.store._values.get(blob_id)
-            if cached is not None:
+            if cached is not None and cached.intact():
                 self.values[blob_id] = cached
             else:
                 missing.append(blob_id)
@@ -294,36 +316,29 @@ class _Read:
                 hint = self.store._hint(self.conn, json.loads(deps)) if deps else b""
                 if deps and not hint:
                     raise LookupError(f"blob {blob_id} depends on blobs {deps} that are missing")
-                value = decode_value(self.store.serde, data, hint)
-                self.values[blob_id] = value
-                self.store._values.put(blob_id, value)
+                decoded = self.store.decode(data, hint)
+                self.values[blob_id] = decoded
+                self.store._values.put(blob_id, decoded)
             else:
                 records.append((blob_id, kind, deps, data))
         return records
 
     def load(self, wanted: set[int]) -> dict[int, Any]:
-        out: dict[int, Any] = {}
-        for blob_id in list(wanted):
-            items = self.store._items.get(blob_id)
-            if items is not None:
-                out[blob_id] = list(items)
-                wanted.discard(blob_id)
         resolved = self.resolve(list(wanted))
         self.ensure_values(
             {s[0] for slices, _ in resolved.values() for s in slices}
             | {i for i in wanted if i not in resolved}
         )
+        out: dict[int, Any] = {}
         for blob_id in wanted:
             if blob_id in resolved:
-                items = tuple(
+                out[blob_id] = [
                     item
                     for seg, start, stop in resolved[blob_id][0]
-                    for item in self.values[seg][start:stop]
-                )
-                self.store._items.put(blob_id, items)
-                out[blob_id] = list(items)
+                    for item in self.values[seg].public[start:stop]
+                ]
             elif blob_id in self.values:
-                out[blob_id] = self.values[blob_id]
+                out[blob_id] = self.values[blob_id].public
         return out
 
     def resolve(self, ids: list[int]) -> dict[int, tuple[tuple[Slice, ...], int]]:
@@ -339,10 +354,10 @@ class _Read:
                 cached = store._slices.get(blob_id)
                 if cached is not None:
                     out[blob_id] = cached
-                elif blob_id not in records and blob_id not in self.values:
-                    fetch.append(blob_id)
                 elif blob_id in self.values:
                     self._value_as_list(blob_id, out)
+                elif blob_id not in records:
+                    fetch.append(blob_id)
             pending = []
             if not fetch:
                 break
@@ -375,7 +390,7 @@ class _Read:
                     keep, depth = ormsgpack.unpackb(data)
                     tail: tuple[Slice, ...] = ()
                     if len(dep_ids) > 1:
-                        tail = ((dep_ids[1], 0, len(self.value(dep_ids[1]))),)
+                        tail = ((dep_ids[1], 0, len(self.private(dep_ids[1]))),)
                     entry = (_truncate(base[0], keep) + tail, depth)
                 store._slices.put(blob_id, entry)
                 out[blob_id] = entry
@@ -388,17 +403,35 @@ class _Read:
         return out
 
     def _value_as_list(self, blob_id: int, out: dict[int, tuple[tuple[Slice, ...], int]]) -> None:
-        value = self.values[blob_id]
+        value = self.values[blob_id].private
         if isinstance(value, list):
             entry: tuple[tuple[Slice, ...], int] = (((blob_id, 0, len(value)),), 0)
             self.store._slices.put(blob_id, entry)
             out[blob_id] = entry
 
 
-def _common_prefix(old: Sequence[Any], new: Sequence[Any]) -> int:
-    n = min(len(old), len(new))
+def same(a: Any, b: Any) -> bool:
+    """Equal *and* of the same types all the way down through dicts, lists and tuples:
+    ``1 == 1.0 == True``, but they are stored differently and must not be swapped."""
+    if a is b:
+        return True
+    kind = type(a)
+    if kind is not type(b):
+        return False
+    if kind is list or kind is tuple:
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if kind is dict:
+        return a.keys() == b.keys() and all(same(v, b[k]) for k, v in a.items())
+    try:
+        return bool(a == b)
+    except Exception:  # an __eq__ that cannot compare means "not known to be the same"
+        return False
+
+
+def _common_prefix(stored: Sequence[Any], new: Sequence[Any]) -> int:
+    n = min(len(stored), len(new))
     i = 0
-    while i < n and (old[i] is new[i] or old[i] == new[i]):
+    while i < n and same(stored[i], new[i]):
         i += 1
     return i
 

@@ -172,8 +172,26 @@ class CheckpointStore:
     def find_row(
         self, conn: sqlite3.Connection, lineage: Lineage, ns: str, checkpoint_id: str | None
     ) -> Row | None:
-        """The checkpoint the thread sees under ``checkpoint_id`` (latest when None)."""
-        for i, entry in enumerate(lineage.entries):
+        """The checkpoint the thread sees under ``checkpoint_id`` (latest when None).
+
+        In the root namespace a fork sees exactly its fork checkpoint and that
+        checkpoint's ancestors, the same rows ``list`` shows.
+        """
+        own = lineage.entries[0]
+        entries = lineage.entries if own.inherits else lineage.entries[:1]
+        if ns == "" and len(entries) > 1 and own.fork_rid is not None:
+            found = conn.execute(
+                schema.SELECT_OWN_LATEST if checkpoint_id is None else schema.SELECT_OWN_BY_ID,
+                (own.pk, ns) if checkpoint_id is None else (own.pk, ns, checkpoint_id),
+            ).fetchone()
+            if found is None and checkpoint_id is None:
+                found = conn.execute(schema.SELECT_CHECKPOINT_BY_RID, (own.fork_rid,)).fetchone()
+            elif found is None:
+                found = conn.execute(
+                    schema.SELECT_CHAIN_MEMBER, (own.fork_rid, checkpoint_id, checkpoint_id)
+                ).fetchone()
+            return Row.of(found) if found else None
+        for i, entry in enumerate(entries):
             if checkpoint_id is None:
                 if i == 0:
                     found = conn.execute(schema.SELECT_OWN_LATEST, (entry.pk, ns)).fetchone()
@@ -632,8 +650,8 @@ class CheckpointStore:
         threads = conn.execute(schema.SELECT_ALL_THREADS).fetchall()
         info = {row[0]: tuple(row[1:]) for row in threads}
         children: dict[int, list[int]] = {}
-        for pk, (_tid, parent, _fork, inherits) in info.items():
-            if parent is not None and inherits:
+        for pk, (_tid, parent, _fork, _inherits) in info.items():
+            if parent is not None:
                 children.setdefault(parent, []).append(pk)
 
         needed_cache: dict[int, str | None] = {}
@@ -645,8 +663,13 @@ class CheckpointStore:
             needed_cache[pk] = None  # guards against a (corrupt) cycle
             best: str | None = None
             for child in children.get(pk, []):
-                child_id, _parent, fork_id, _inherits = info[child]
-                contribution = fork_id if child_id is not None else _min(fork_id, needed(child))
+                child_id, _parent, fork_id, inherits = info[child]
+                # A live fork needs everything up to its fork point; a deleted or pruned
+                # one only what its own forks still need.
+                if child_id is not None and inherits:
+                    contribution = fork_id
+                else:
+                    contribution = _min(fork_id, needed(child))
                 if contribution is not None and (best is None or contribution > best):
                     best = contribution
             needed_cache[pk] = best

@@ -109,7 +109,68 @@ BEGIN
 END;
 """
 
-MIGRATIONS: list[str] = [_MIGRATION_1_CORE, _MIGRATION_2_COUNTS]
+_MIGRATION_3_SESSIONS = """
+-- External sessions: a user-visible conversation made of threads (its branches).
+-- Timestamps are UTC ISO-8601 text with microseconds, so they sort as text.
+CREATE TABLE IF NOT EXISTS agentgit_sessions (
+    id TEXT PRIMARY KEY,
+    user_id TEXT,
+    name TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    -- Last change to the session, including any checkpoint written into its threads.
+    updated_at TEXT NOT NULL,
+    is_active INTEGER NOT NULL DEFAULT 1,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    current_thread_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS agentgit_sessions_by_activity ON agentgit_sessions(updated_at);
+CREATE INDEX IF NOT EXISTS agentgit_sessions_by_user
+    ON agentgit_sessions(user_id, updated_at);
+
+-- The threads of each session. Keyed by thread id, not agentgit_threads.pk: a session's
+-- first thread has no checkpoints (and so no agentgit_threads row) until the graph runs,
+-- and a thread belongs to at most one session. parent_thread_id / fork_checkpoint_id
+-- record how the session made the branch and outlive the parent thread's deletion;
+-- both are NULL for the session's first thread, which is not a branch.
+CREATE TABLE IF NOT EXISTS agentgit_session_threads (
+    thread_id TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    ordinal INTEGER NOT NULL,
+    parent_thread_id TEXT,
+    fork_checkpoint_id TEXT,
+    name TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS agentgit_session_threads_order
+    ON agentgit_session_threads(session_id, ordinal);
+
+-- Named restore points, unique per session. thread_id: the session thread the
+-- checkpoint was found in when it was tagged (a hint; resolution re-checks reachability).
+CREATE TABLE IF NOT EXISTS agentgit_tags (
+    session_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    checkpoint_id TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (session_id, name)
+);
+
+-- A checkpoint written into a session's thread is activity of that session: kept in the
+-- same transaction as the checkpoint, whichever process or saver writes it.
+CREATE TRIGGER IF NOT EXISTS agentgit_session_activity AFTER INSERT ON agentgit_checkpoints
+WHEN NEW.ns = ''
+BEGIN
+    UPDATE agentgit_sessions
+    SET updated_at = strftime('%Y-%m-%dT%H:%M:%f', 'now') || '000+00:00'
+    WHERE id = (
+        SELECT st.session_id FROM agentgit_threads t
+        JOIN agentgit_session_threads st ON st.thread_id = t.thread_id
+        WHERE t.pk = NEW.thread_pk
+    );
+END;
+"""
+
+MIGRATIONS: list[str] = [_MIGRATION_1_CORE, _MIGRATION_2_COUNTS, _MIGRATION_3_SESSIONS]
 
 SCHEMA_VERSION_TABLE = """
 CREATE TABLE IF NOT EXISTS agentgit_schema (
@@ -125,7 +186,8 @@ ON CONFLICT(singleton) DO UPDATE SET version = excluded.version
 
 # --- threads ----------------------------------------------------------------------------
 
-# The thread and every thread it inherits from, nearest first.
+# The thread and every thread it descends from, nearest first (whether or not the thread
+# itself still inherits: its forks may).
 SELECT_LINEAGE = """
 WITH RECURSIVE lineage(pk, parent_pk, fork_checkpoint_id, fork_rid, inherits, depth) AS (
     SELECT pk, parent_pk, fork_checkpoint_id, fork_rid, inherits, 0
@@ -133,7 +195,6 @@ WITH RECURSIVE lineage(pk, parent_pk, fork_checkpoint_id, fork_rid, inherits, de
     UNION ALL
     SELECT t.pk, t.parent_pk, t.fork_checkpoint_id, t.fork_rid, t.inherits, l.depth + 1
     FROM agentgit_threads t JOIN lineage l ON t.pk = l.parent_pk
-    WHERE l.inherits = 1
 )
 SELECT pk, parent_pk, fork_checkpoint_id, fork_rid, inherits FROM lineage ORDER BY depth
 """
@@ -191,6 +252,22 @@ SELECT {CHECKPOINT_COLUMNS} FROM chain
 JOIN agentgit_checkpoints c ON c.rid = chain.rid
 LEFT JOIN agentgit_checkpoints p ON p.rid = c.parent_rid
 ORDER BY chain.depth
+"""
+
+# Walks parent links from one row until it meets the wanted checkpoint id (or the root).
+SELECT_CHAIN_MEMBER = f"""
+WITH RECURSIVE chain(rid) AS (
+    SELECT ?
+    UNION ALL
+    SELECT c.parent_rid
+    FROM agentgit_checkpoints c JOIN chain ON c.rid = chain.rid
+    WHERE c.parent_rid IS NOT NULL AND c.checkpoint_id <> ?
+)
+SELECT {CHECKPOINT_COLUMNS} FROM chain
+JOIN agentgit_checkpoints c ON c.rid = chain.rid
+LEFT JOIN agentgit_checkpoints p ON p.rid = c.parent_rid
+WHERE c.checkpoint_id = ?
+LIMIT 1
 """
 
 # Own rows of one thread (all namespaces, or one), newest first. The trailing filters
@@ -329,4 +406,118 @@ WITH RECURSIVE live(id) AS (
     WHERE b.deps IS NOT NULL
 )
 DELETE FROM agentgit_blobs WHERE id NOT IN (SELECT id FROM live)
+"""
+
+# --- sessions, branches and tags (langgraph_agentgit.sessions) --------------------------
+# Counts are never stored here: a branch's checkpoint count is agentgit_threads'
+# trigger-maintained checkpoint_count, a session's total is the sum over its threads,
+# and its branch count is the number of its threads that were forked.
+
+SESSION_COLUMNS = (
+    "s.id, s.user_id, s.name, s.created_at, s.updated_at, s.is_active, s.metadata, "
+    "s.current_thread_id"
+)
+INSERT_SESSION = """
+INSERT INTO agentgit_sessions(
+    id, user_id, name, created_at, updated_at, is_active, metadata, current_thread_id
+) VALUES (?, ?, ?, ?, ?, 1, ?, ?)
+"""
+SELECT_SESSION = f"SELECT {SESSION_COLUMNS} FROM agentgit_sessions s WHERE s.id = ?"
+SELECT_SESSIONS = f"""
+SELECT {SESSION_COLUMNS} FROM agentgit_sessions s
+WHERE (? IS NULL OR s.user_id = ?) AND (? = 0 OR s.is_active = 1)
+ORDER BY s.updated_at DESC, s.rowid DESC
+"""
+SELECT_SESSION_ID_OF_THREAD = "SELECT session_id FROM agentgit_session_threads WHERE thread_id = ?"
+TOUCH_SESSION = "UPDATE agentgit_sessions SET updated_at = ? WHERE id = ?"
+SET_CURRENT_THREAD = """
+UPDATE agentgit_sessions SET current_thread_id = ?, updated_at = ? WHERE id = ?
+"""
+SET_SESSION_ACTIVE = "UPDATE agentgit_sessions SET is_active = ?, updated_at = ? WHERE id = ?"
+DELETE_SESSION = "DELETE FROM agentgit_sessions WHERE id = ?"
+
+# Branches with their live checkpoint counts (0 for a thread that has not run yet).
+BRANCH_COLUMNS = (
+    "st.thread_id, st.session_id, st.parent_thread_id, st.fork_checkpoint_id, st.name, "
+    "st.created_at, coalesce(t.checkpoint_count, 0)"
+)
+INSERT_SESSION_THREAD = """
+INSERT INTO agentgit_session_threads(
+    thread_id, session_id, ordinal, parent_thread_id, fork_checkpoint_id, name, created_at
+) VALUES (
+    ?, ?,
+    (SELECT coalesce(max(ordinal), -1) + 1 FROM agentgit_session_threads WHERE session_id = ?),
+    ?, ?, ?, ?
+)
+"""
+SELECT_BRANCHES = f"""
+SELECT {BRANCH_COLUMNS} FROM agentgit_session_threads st
+LEFT JOIN agentgit_threads t ON t.thread_id = st.thread_id
+WHERE st.session_id = ? ORDER BY st.ordinal
+"""
+SELECT_BRANCHES_OF_SESSIONS = f"""
+SELECT {BRANCH_COLUMNS} FROM agentgit_session_threads st
+LEFT JOIN agentgit_threads t ON t.thread_id = st.thread_id
+WHERE st.session_id IN (SELECT value FROM json_each(?))
+ORDER BY st.session_id, st.ordinal
+"""
+SELECT_BRANCH = f"""
+SELECT {BRANCH_COLUMNS} FROM agentgit_session_threads st
+LEFT JOIN agentgit_threads t ON t.thread_id = st.thread_id
+WHERE st.thread_id = ? AND st.session_id = ?
+"""
+DELETE_SESSION_THREAD = "DELETE FROM agentgit_session_threads WHERE thread_id = ?"
+DELETE_SESSION_THREADS = "DELETE FROM agentgit_session_threads WHERE session_id = ?"
+
+INSERT_TAG = """
+INSERT INTO agentgit_tags(session_id, name, checkpoint_id, thread_id, created_at)
+VALUES (?, ?, ?, ?, ?)
+"""
+SELECT_TAG = "SELECT checkpoint_id, thread_id FROM agentgit_tags WHERE session_id = ? AND name = ?"
+SELECT_TAGS = """
+SELECT name, checkpoint_id FROM agentgit_tags WHERE session_id = ? ORDER BY created_at, rowid
+"""
+DELETE_TAG = "DELETE FROM agentgit_tags WHERE session_id = ? AND name = ?"
+DELETE_TAGS_OF_SESSION = "DELETE FROM agentgit_tags WHERE session_id = ?"
+
+# A thread's own root-namespace checkpoints, oldest first, for timelines (bodies carry
+# versions_seen, from which the node that produced each checkpoint is derived). The
+# parent id may be stored only as parent_rid, hence the join.
+SUMMARY_COLUMNS = (
+    "c.rid, c.checkpoint_id, coalesce(c.parent_checkpoint_id, p.checkpoint_id), "
+    "c.parent_rid, c.metadata, c.body"
+)
+SELECT_ROOT_HISTORY = f"""
+SELECT {SUMMARY_COLUMNS}
+FROM agentgit_checkpoints c JOIN agentgit_threads t ON t.pk = c.thread_pk
+LEFT JOIN agentgit_checkpoints p ON p.rid = c.parent_rid
+WHERE t.thread_id = ? AND c.ns = '' AND c.hidden = 0
+ORDER BY c.checkpoint_id
+"""
+SELECT_CHECKPOINT_SUMMARY = f"""
+SELECT {SUMMARY_COLUMNS}
+FROM agentgit_checkpoints c LEFT JOIN agentgit_checkpoints p ON p.rid = c.parent_rid
+WHERE c.rid = ?
+"""
+SELECT_FORK_RID = "SELECT fork_rid FROM agentgit_threads WHERE thread_id = ?"
+
+# Row ids and checkpoint ids along parent links from one row, nearest first (diffs use
+# it to find the common ancestor of two checkpoints, across branches).
+SELECT_ANCESTRY = """
+WITH RECURSIVE chain(rid, depth) AS (
+    SELECT ?, 0
+    UNION ALL
+    SELECT c.parent_rid, chain.depth + 1
+    FROM agentgit_checkpoints c JOIN chain ON c.rid = chain.rid
+    WHERE c.parent_rid IS NOT NULL
+)
+SELECT c.rid, c.checkpoint_id FROM chain JOIN agentgit_checkpoints c ON c.rid = chain.rid
+ORDER BY chain.depth
+"""
+# A live thread holding a root-namespace checkpoint, for ids given without a thread.
+# Not indexed by checkpoint id alone: only diffs of bare ids outside a session use it.
+SELECT_LIVE_THREAD_OF_CHECKPOINT = """
+SELECT t.thread_id FROM agentgit_checkpoints c JOIN agentgit_threads t ON t.pk = c.thread_pk
+WHERE c.checkpoint_id = ? AND c.ns = '' AND c.hidden = 0 AND t.thread_id IS NOT NULL
+ORDER BY c.rid LIMIT 1
 """

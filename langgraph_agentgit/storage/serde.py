@@ -2,26 +2,67 @@
 
 LangGraph's default ``JsonPlusSerializer`` will, for a crafted row, import a module and
 call a function it names (it only logs a warning). The saver instead uses
-:class:`StrictSerializer` by default: msgpack payloads may only construct LangChain and
-LangGraph types, the types LangGraph passes through ``with_allowlist`` for the graph's
-state schema, and types the user names explicitly. The legacy ``json`` and ``pickle``
-encodings, which can revive arbitrary objects, are refused outright.
+:class:`StrictSerializer` by default. A stored value may construct:
+
+* LangChain and LangGraph types (LangGraph's own safe list: messages, documents, ``Send``,
+  ``Command``, ...);
+* types passed through ``with_allowlist`` (LangGraph does so for the graph's state schema
+  when ``LANGGRAPH_STRICT_MSGPACK`` is set) or named in ``allowed_types``;
+* dataclasses, Pydantic models and enums defined in modules the program has *already
+  imported* — the graph's own state types are, a tampered row cannot make it import
+  anything, and those constructors build data rather than run commands. Pass
+  ``trust_loaded_models=False`` to turn this off.
+
+Anything else comes back as its plain data, with a warning; no module is imported and
+nothing is called. The legacy ``json`` and ``pickle`` encodings, which can revive arbitrary
+objects, are refused outright.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import sys
 from collections.abc import Iterable
 from typing import Any
 
-from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer, _create_msgpack_ext_hook
+from pydantic import BaseModel
 
 from langgraph_agentgit.errors import UnsafeTypeError
 
 SAFE_ENCODINGS = frozenset({"null", "bytes", "bytearray", "msgpack"})
 
 
+class _Allowlist:
+    """The set LangGraph's msgpack hook consults, answering for loaded data models too."""
+
+    def __init__(self, explicit: set[tuple[str, ...]], trust_loaded_models: bool) -> None:
+        self.explicit = explicit
+        self.trust_loaded_models = trust_loaded_models
+
+    def __contains__(self, key: object) -> bool:
+        if key in self.explicit:
+            return True
+        if not self.trust_loaded_models or not isinstance(key, tuple) or len(key) != 2:
+            return False
+        module = sys.modules.get(str(key[0]))
+        if module is None:
+            return False
+        # vars(), not getattr(): a module-level __getattr__ could run code.
+        obj = vars(module).get(str(key[1]))
+        return isinstance(obj, type) and (
+            dataclasses.is_dataclass(obj) or issubclass(obj, (BaseModel, enum.Enum))
+        )
+
+
+def _keys(types: Iterable[type | tuple[str, ...]]) -> set[tuple[str, ...]]:
+    return {t if isinstance(t, tuple) else (t.__module__, t.__qualname__) for t in types}
+
+
 class StrictSerializer(JsonPlusSerializer):
-    """A ``JsonPlusSerializer`` that never revives types outside an allowlist.
+    """A ``JsonPlusSerializer`` that never imports a module or calls a function named by
+    stored data (see the module docstring for exactly what it revives).
 
     ``allowed_types`` takes classes or ``(module, name)`` tuples::
 
@@ -29,16 +70,31 @@ class StrictSerializer(JsonPlusSerializer):
 
         serde = StrictSerializer(allowed_types=[MyState, ("my_pkg.models", "Order")])
         saver = AgentGitSaver(conn, serde=serde)
-
-    A payload that names any other type is returned as its plain data (the way LangGraph
-    handles blocked types) and a warning is logged; nothing is imported or called.
     """
 
-    def __init__(self, *, allowed_types: Iterable[type | tuple[str, ...]] = ()) -> None:
-        allowed = tuple(allowed_types)
+    def __init__(
+        self,
+        *,
+        allowed_types: Iterable[type | tuple[str, ...]] = (),
+        trust_loaded_models: bool = True,
+    ) -> None:
+        explicit = _keys(allowed_types)
+        self._allowlist = _Allowlist(explicit, trust_loaded_models)
         super().__init__(
             pickle_fallback=False,
-            allowed_msgpack_modules=allowed or None,
+            allowed_msgpack_modules=tuple(explicit) or None,
+            __unpack_ext_hook__=_create_msgpack_ext_hook(self._allowlist),  # type: ignore[arg-type]
+        )
+
+    def with_msgpack_allowlist(
+        self, extra_allowlist: Iterable[tuple[str, ...] | type]
+    ) -> StrictSerializer:
+        extra = _keys(extra_allowlist)
+        if extra <= self._allowlist.explicit:
+            return self
+        return StrictSerializer(
+            allowed_types=self._allowlist.explicit | extra,
+            trust_loaded_models=self._allowlist.trust_loaded_models,
         )
 
     def loads_typed(self, data: tuple[str, bytes]) -> Any:

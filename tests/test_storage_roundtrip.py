@@ -1,0 +1,284 @@
+"""Property tests of the blob store: every version of a list channel, stored as deltas,
+index blobs or plain values, reads back exactly as written, warm or cold cache."""
+
+from __future__ import annotations
+
+import copy
+import math
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from typing import Any
+
+import pytest
+from conftest import cfg
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
+from typing_extensions import TypedDict
+
+from langgraph_agentgit import AgentGitSaver, StrictSerializer
+from langgraph_agentgit.storage import blobs
+from langgraph_agentgit.storage.blobs import LIST_DELTA, LIST_INDEX, BlobStore
+from langgraph_agentgit.storage.connection import migrate
+
+SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@contextmanager
+def database() -> Iterator[sqlite3.Connection]:
+    """A migrated in-memory database in autocommit mode, as the store expects."""
+    with closing(sqlite3.connect(":memory:", isolation_level=None)) as conn:
+        migrate(conn)
+        yield conn
+
+
+@contextmanager
+def max_delta_depth(depth: int) -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(blobs, "MAX_DELTA_DEPTH", depth)
+        yield
+
+
+def same(actual: Any, expected: Any) -> bool:
+    """Equality that also requires equal types all the way down (``1 == 1.0 == True`` in
+    Python, but a store that swaps one for another did not return what was written)."""
+    if type(actual) is not type(expected):
+        return False
+    if isinstance(expected, BaseMessage):
+        return same(actual.model_dump(), expected.model_dump())
+    if isinstance(expected, dict):
+        return actual.keys() == expected.keys() and all(
+            same(actual[k], expected[k]) for k in expected
+        )
+    if isinstance(expected, list):
+        return len(actual) == len(expected) and all(
+            same(a, e) for a, e in zip(actual, expected, strict=True)
+        )
+    if isinstance(expected, float):
+        return math.copysign(1, actual) == math.copysign(1, expected) and actual == expected
+    return bool(actual == expected)
+
+
+# --- strategies ----------------------------------------------------------------------------------
+# Small alphabets so that equal items recur and versions share prefixes, as message lists
+# do. Leaves are of types that never compare equal to each other (no bool/float): the
+# typed test below covers those.
+
+leaves = st.one_of(st.none(), st.integers(-3, 3), st.text("abc", max_size=3))
+json_items = st.recursive(
+    leaves,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text("xy", max_size=2), inner),
+    max_leaves=4,
+)
+messages = st.builds(
+    lambda cls, text, n: cls(content=text, id=f"m-{n}"),
+    st.sampled_from([HumanMessage, AIMessage]),
+    st.text("hi ", max_size=4),
+    st.integers(0, 3),
+)
+items = st.one_of(json_items, messages)
+
+operations = st.one_of(
+    st.tuples(st.just("append"), st.lists(items, min_size=1, max_size=3)),
+    st.tuples(st.just("truncate"), st.integers(0, 8)),
+    st.tuples(st.just("replace"), st.integers(0, 8), items),
+    st.tuples(st.just("clear")),
+    st.tuples(st.just("same")),
+    st.tuples(st.just("reset"), st.lists(items, max_size=4)),
+    st.tuples(st.just("scalar"), leaves),
+)
+
+
+def versions_from(ops: list[tuple[Any, ...]]) -> list[Any]:
+    """Successive values of one channel. Each list version is a new list object that
+    shares its kept items with the previous version, as LangGraph's reducers produce."""
+    current: Any = []
+    out = []
+    for op in ops:
+        base = current if isinstance(current, list) else []
+        kind = op[0]
+        if kind == "append":
+            current = [*base, *op[1]]
+        elif kind == "truncate":
+            current = base[: op[1]]
+        elif kind == "replace":
+            current = list(base)
+            if current:
+                current[op[1] % len(current)] = op[2]
+        elif kind == "clear":
+            current = []
+        elif kind == "same":
+            current = list(base)
+        elif kind == "reset":
+            current = list(op[1])
+        else:
+            current = op[1]
+        out.append(current)
+    return out
+
+
+def write_versions(store: BlobStore, conn: sqlite3.Connection, versions: list[Any]) -> list[int]:
+    ids: list[int] = []
+    previous: int | None = None
+    for value in versions:
+        previous = store.put_channel_value(conn, value, previous)
+        ids.append(previous)
+    return ids
+
+
+def assert_reads_back(
+    store: BlobStore, conn: sqlite3.Connection, ids: list[int], versions: list[Any]
+) -> None:
+    together = store.load(conn, ids)
+    for blob_id, expected in zip(ids, versions, strict=True):
+        assert same(together[blob_id], expected), (blob_id, together[blob_id], expected)
+    for blob_id, expected in reversed(list(zip(ids, versions, strict=True))):
+        alone = store.load(conn, [blob_id])[blob_id]
+        assert same(alone, expected), (blob_id, alone, expected)
+
+
+# --- properties ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cache_size", [50_000, 0], ids=["cached", "no-cache"])
+@SETTINGS
+@given(ops=st.lists(operations, min_size=1, max_size=30), depth=st.integers(1, 5))
+def test_every_version_of_a_channel_reads_back(
+    cache_size: int, ops: list[tuple[Any, ...]], depth: int
+) -> None:
+    """Any sequence of versions (growth, truncation, replacement in the middle, empty
+    lists, non-list values, chains past ``MAX_DELTA_DEPTH``) loads back equal, from the
+    writing store, from a fresh store (cold cache), and from one without a cache."""
+    versions = versions_from(ops)
+    expected = copy.deepcopy(versions)
+    with database() as conn, max_delta_depth(depth):
+        writer = BlobStore(StrictSerializer(), cache_size=cache_size)
+        ids = write_versions(writer, conn, versions)
+        assert_reads_back(writer, conn, ids, expected)
+        assert_reads_back(BlobStore(StrictSerializer(), cache_size=cache_size), conn, ids, expected)
+        assert_reads_back(BlobStore(StrictSerializer(), cache_size=0), conn, ids, expected)
+    # Writing never mutated the caller's lists.
+    assert all(same(v, e) for v, e in zip(versions, expected, strict=True))
+
+
+@SETTINGS
+@given(ops=st.lists(operations, min_size=1, max_size=20))
+def test_two_channels_interleaved_share_one_store(ops: list[tuple[Any, ...]]) -> None:
+    """Two channels written alternately (their deltas interleave in one table, and reuse
+    each other's content) still each read back exactly."""
+    first = versions_from(ops)
+    second = versions_from(list(reversed(ops)))
+    with database() as conn, max_delta_depth(3):
+        store = BlobStore(StrictSerializer())
+        ids: dict[str, list[int]] = {"first": [], "second": []}
+        previous: dict[str, int | None] = {"first": None, "second": None}
+        for a, b in zip(first, second, strict=True):
+            for name, value in (("first", a), ("second", b)):
+                previous[name] = store.put_channel_value(conn, value, previous[name])
+                ids[name].append(previous[name])  # type: ignore[arg-type]
+        cold = BlobStore(StrictSerializer())
+        assert_reads_back(cold, conn, ids["first"], first)
+        assert_reads_back(cold, conn, ids["second"], second)
+
+
+@SETTINGS
+@given(value=st.one_of(json_items, st.lists(items, max_size=5)))
+def test_identical_values_share_one_blob(value: Any) -> None:
+    """Content addressing: the same value stored twice (even as a separate, equal object)
+    is one blob, whether stored as a value or as a channel's first version."""
+    with database() as conn:
+        store = BlobStore(StrictSerializer())
+        first = store.put_value(conn, value)
+        assert store.put_value(conn, copy.deepcopy(value)) == first
+        assert BlobStore(StrictSerializer()).put_value(conn, copy.deepcopy(value)) == first
+        if isinstance(value, list):
+            assert store.put_channel_value(conn, copy.deepcopy(value), None) == first
+            # An unchanged list version is the previous blob itself.
+            assert store.put_channel_value(conn, copy.deepcopy(value), first) == first
+        (rows,) = conn.execute("SELECT count(*) FROM agentgit_blobs").fetchone()
+        assert rows == 1
+
+
+def test_long_chains_switch_to_index_blobs() -> None:
+    """Past ``MAX_DELTA_DEPTH`` the store writes index blobs, and every version of a long
+    growing list (with a truncation and an edit in the middle) still reads back."""
+    versions: list[list[Any]] = []
+    current: list[Any] = []
+    for i in range(60):
+        current = [*current, HumanMessage(f"message {i}", id=f"m-{i}")]
+        if i == 30:
+            current = current[:10]
+        if i == 45:
+            current = [*current[:5], AIMessage("edited", id="edited"), *current[6:]]
+        versions.append(current)
+    with database() as conn, max_delta_depth(4):
+        ids = write_versions(BlobStore(StrictSerializer()), conn, versions)
+        kinds = dict(conn.execute("SELECT kind, count(*) FROM agentgit_blobs GROUP BY kind"))
+        assert kinds.get(LIST_DELTA, 0) > 0 and kinds.get(LIST_INDEX, 0) > 0
+        for cache_size in (50_000, 0):
+            assert_reads_back(
+                BlobStore(StrictSerializer(), cache_size=cache_size), conn, ids, versions
+            )
+
+
+# --- equal but differently typed items ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ([1, 2], [1.0, 2.0]),
+        ([1], [True]),
+        ([0, "x"], [False, "y"]),
+        ([{"score": 1}, "a"], [{"score": 1.0}, "b"]),
+    ],
+    ids=["int->float", "int->bool", "int->bool-prefix", "nested"],
+)
+def test_equal_but_differently_typed_items_keep_their_type(
+    before: list[Any], after: list[Any]
+) -> None:
+    """A new version whose items are ``==`` to the previous ones but of another type
+    (``1`` vs ``1.0`` vs ``True``) must read back with the new types: it is a different
+    value, and msgpack would store it differently."""
+    with database() as conn:
+        store = BlobStore(StrictSerializer())
+        first = store.put_channel_value(conn, before, None)
+        second = store.put_channel_value(conn, after, first)
+        for reader in (store, BlobStore(StrictSerializer())):
+            loaded = reader.load(conn, [first, second])
+            assert same(loaded[first], before)
+            assert same(loaded[second], after), f"{after!r} read back as {loaded[second]!r}"
+
+
+class ScoreState(TypedDict):
+    scores: list[Any]
+
+
+def test_graph_list_channel_keeps_float_items(db_path: str) -> None:
+    """The same through a graph: a node that turns ``[1, 2]`` into ``[1.0, 2.0]`` must
+    leave floats in the state, as it does on InMemorySaver."""
+
+    def normalize(state: ScoreState) -> dict[str, Any]:
+        return {"scores": [s / 1 for s in state["scores"]]}
+
+    builder = StateGraph(ScoreState)
+    builder.add_node("normalize", normalize)
+    builder.add_edge(START, "normalize")
+    builder.add_edge("normalize", END)
+
+    reference = builder.compile(checkpointer=InMemorySaver())
+    expected = reference.invoke({"scores": [1, 2]}, cfg("t"))
+    assert same(expected["scores"], [1.0, 2.0])
+    with AgentGitSaver.from_conn_string(db_path) as saver:
+        graph = builder.compile(checkpointer=saver)
+        graph.invoke({"scores": [1, 2]}, cfg("t"))
+    with AgentGitSaver.from_conn_string(db_path) as saver:
+        stored = builder.compile(checkpointer=saver).get_state(cfg("t")).values["scores"]
+    assert same(stored, expected["scores"]), f"stored {stored!r}, expected {expected['scores']!r}"
