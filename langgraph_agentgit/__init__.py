@@ -1,25 +1,54 @@
 """langgraph-agentgit: version control for LangGraph agents."""
 
 from langgraph_agentgit.aio import AsyncAgentGitSaver
+from langgraph_agentgit.diff import ChannelDiff, CheckpointDiff
 from langgraph_agentgit.errors import (
     AgentGitError,
+    BranchNotFoundError,
     CheckpointNotFoundError,
+    InvalidTagError,
+    LastBranchError,
     SchemaVersionError,
+    SessionNotFoundError,
+    TagExistsError,
+    TagNotFoundError,
     ThreadExistsError,
     ThreadNotFoundError,
     UnsafeTypeError,
 )
 from langgraph_agentgit.saver import AgentGitSaver
+from langgraph_agentgit.sessions.manager import SessionManager
+from langgraph_agentgit.sessions.models import (
+    Branch,
+    BranchHistory,
+    CheckpointSummary,
+    ExternalSession,
+)
 from langgraph_agentgit.storage.serde import StrictSerializer
+from langgraph_agentgit.timeline import Timeline
 
 __all__ = [
     "AgentGitError",
     "AgentGitSaver",
     "AsyncAgentGitSaver",
+    "Branch",
+    "BranchHistory",
+    "BranchNotFoundError",
+    "ChannelDiff",
+    "CheckpointDiff",
     "CheckpointNotFoundError",
+    "CheckpointSummary",
+    "ExternalSession",
+    "InvalidTagError",
+    "LastBranchError",
     "SchemaVersionError",
+    "SessionManager",
+    "SessionNotFoundError",
     "StrictSerializer",
+    "TagExistsError",
+    "TagNotFoundError",
     "ThreadExistsError",
     "ThreadNotFoundError",
+    "Timeline",
     "UnsafeTypeError",
 ]

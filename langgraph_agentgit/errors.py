@@ -25,3 +25,34 @@ class ThreadExistsError(AgentGitError, ValueError):
 
 class UnsafeTypeError(AgentGitError, TypeError):
     """A stored value names a type that is not allowed to be deserialized."""
+
+
+# --- sessions ---------------------------------------------------------------------------
+
+
+class SessionNotFoundError(AgentGitError, LookupError):
+    """An external session id that does not exist."""
+
+
+class BranchNotFoundError(AgentGitError, LookupError):
+    """A thread that is not one of the given session's branches (internal sessions)."""
+
+
+class TagNotFoundError(CheckpointNotFoundError):
+    """A tag name the session does not have.
+
+    A subclass of :class:`CheckpointNotFoundError` because wherever a tag is accepted it
+    stands for a checkpoint: ``except CheckpointNotFoundError`` covers both.
+    """
+
+
+class TagExistsError(AgentGitError, ValueError):
+    """A tag name already used in the session (tag names are unique per session)."""
+
+
+class InvalidTagError(AgentGitError, ValueError):
+    """A tag name that could be mistaken for a checkpoint id, or is empty."""
+
+
+class LastBranchError(AgentGitError, ValueError):
+    """Deleting the only remaining branch of a session (delete the session instead)."""

@@ -1,0 +1,392 @@
+"""`SessionManager`: external sessions whose rollbacks open branch threads.
+
+Each operation is written once, as a function of a connection in
+:mod:`langgraph_agentgit.sessions.store`, and run through the saver's runners: the sync
+methods block, their ``a``-prefixed twins don't, and both work with
+:class:`~langgraph_agentgit.AgentGitSaver` and
+:class:`~langgraph_agentgit.AsyncAgentGitSaver` (whose sync methods must be called from
+another thread than its event loop's, as for the saver itself).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeAlias
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import CheckpointTuple
+from langgraph.types import StateSnapshot
+
+from langgraph_agentgit.diff import CheckpointDiff
+from langgraph_agentgit.saver_base import AgentGitSaverBase
+from langgraph_agentgit.sessions import store as ops
+from langgraph_agentgit.sessions.models import Branch, ExternalSession
+from langgraph_agentgit.timeline import Timeline
+
+CheckpointLike: TypeAlias = "str | RunnableConfig | StateSnapshot | CheckpointTuple | Branch"
+"""A checkpoint id or a tag name of the session, a config carrying ``checkpoint_id`` (a
+config with only a ``thread_id`` means that thread's head), a ``StateSnapshot``, a
+``CheckpointTuple``, or a :class:`Branch` (its head)."""
+
+
+class SessionManager:
+    """External sessions, their branches and tags, stored in the saver's database.
+
+    A session starts with one thread. ``rollback`` forks a new thread at an earlier
+    checkpoint (copy-on-write: one row, whatever the history) and makes it current; the
+    old timeline stays whole and can be continued. Counts are derived from the
+    checkpoint rows the saver maintains in the same transaction as each checkpoint, so
+    they are exact after a crash or a restart::
+
+        mgr = SessionManager(saver)
+        s = mgr.create_session(user_id="alice", name="support")
+        graph.invoke({"messages": [("user", "hi")]}, mgr.config(s.id))
+        mgr.tag(s.id, graph.get_state(mgr.config(s.id)), "greeted")
+        graph.invoke({"messages": [("user", "order A-1")]}, mgr.config(s.id))
+        branch = mgr.rollback(s.id, "greeted")     # a new branch, now current
+        graph.invoke({"messages": [("user", "order B-2")]}, mgr.config(s.id))
+        print(mgr.timeline(s.id))                  # both timelines, the current one marked
+
+    Every failure raises an :class:`~langgraph_agentgit.AgentGitError` subclass naming the
+    id, and leaves the database unchanged.
+    """
+
+    def __init__(self, saver: AgentGitSaverBase) -> None:
+        if not isinstance(saver, AgentGitSaverBase):
+            raise TypeError(
+                "SessionManager needs an AgentGitSaver or AsyncAgentGitSaver, got "
+                f"{type(saver).__name__}"
+            )
+        self.saver = saver
+
+    # --- sessions --------------------------------------------------------------------------
+
+    def create_session(
+        self,
+        *,
+        user_id: str | None = None,
+        name: str = "",
+        metadata: Mapping[str, Any] | None = None,
+        thread_id: str | None = None,
+    ) -> ExternalSession:
+        """Create a session and its first thread (a new UUID unless ``thread_id`` is
+        given; it must not exist yet). The thread has no checkpoints until the graph runs
+        on :meth:`config`::
+
+            s = mgr.create_session(user_id="alice", name="support")
+            graph.invoke(inputs, mgr.config(s.id))
+        """
+        return self.saver._write(
+            ops.create_session, self.saver.store, user_id, name, metadata, thread_id
+        )
+
+    async def acreate_session(
+        self,
+        *,
+        user_id: str | None = None,
+        name: str = "",
+        metadata: Mapping[str, Any] | None = None,
+        thread_id: str | None = None,
+    ) -> ExternalSession:
+        """Async twin of :meth:`create_session`."""
+        return await self.saver._awrite(
+            ops.create_session, self.saver.store, user_id, name, metadata, thread_id
+        )
+
+    def adopt(
+        self,
+        thread_id: str,
+        *,
+        user_id: str | None = None,
+        name: str = "",
+        metadata: Mapping[str, Any] | None = None,
+    ) -> ExternalSession:
+        """Make an existing plain thread the first thread of a new session (its history
+        is kept as is). Raises :class:`ThreadNotFoundError` for an unknown thread and
+        :class:`ThreadExistsError` for one that already belongs to a session."""
+        return self.saver._write(ops.adopt, self.saver.store, thread_id, user_id, name, metadata)
+
+    async def aadopt(
+        self,
+        thread_id: str,
+        *,
+        user_id: str | None = None,
+        name: str = "",
+        metadata: Mapping[str, Any] | None = None,
+    ) -> ExternalSession:
+        """Async twin of :meth:`adopt`."""
+        return await self.saver._awrite(
+            ops.adopt, self.saver.store, thread_id, user_id, name, metadata
+        )
+
+    def get_session(self, session_id: str) -> ExternalSession | None:
+        """The session, or ``None`` if there is none with this id."""
+        return self.saver._read(ops.get_session, self.saver.store, session_id)
+
+    async def aget_session(self, session_id: str) -> ExternalSession | None:
+        """Async twin of :meth:`get_session`."""
+        return await self.saver._aread(ops.get_session, self.saver.store, session_id)
+
+    def list_sessions(
+        self, *, user_id: str | None = None, active_only: bool = False
+    ) -> list[ExternalSession]:
+        """Sessions, most recent activity first (a checkpoint written into one of a
+        session's threads counts as activity), optionally of one user / active only."""
+        return self.saver._read(ops.list_sessions, self.saver.store, user_id, active_only)
+
+    async def alist_sessions(
+        self, *, user_id: str | None = None, active_only: bool = False
+    ) -> list[ExternalSession]:
+        """Async twin of :meth:`list_sessions`."""
+        return await self.saver._aread(ops.list_sessions, self.saver.store, user_id, active_only)
+
+    def session_of(self, thread_id: str) -> ExternalSession | None:
+        """The session a thread belongs to, or ``None`` for a plain thread."""
+        return self.saver._read(ops.session_of_thread, self.saver.store, thread_id)
+
+    async def asession_of(self, thread_id: str) -> ExternalSession | None:
+        """Async twin of :meth:`session_of`."""
+        return await self.saver._aread(ops.session_of_thread, self.saver.store, thread_id)
+
+    def config(self, session_id: str) -> RunnableConfig:
+        """``{"configurable": {"thread_id": <current thread>}}`` to run the graph on."""
+        return self.saver._read(ops.require_session, self.saver.store, session_id).config
+
+    async def aconfig(self, session_id: str) -> RunnableConfig:
+        """Async twin of :meth:`config`."""
+        return (await self.saver._aread(ops.require_session, self.saver.store, session_id)).config
+
+    def deactivate(self, session_id: str) -> ExternalSession:
+        """Mark the session inactive (hidden by ``list_sessions(active_only=True)``); its
+        branches keep working."""
+        return self.saver._write(ops.set_active, self.saver.store, session_id, False)
+
+    async def adeactivate(self, session_id: str) -> ExternalSession:
+        """Async twin of :meth:`deactivate`."""
+        return await self.saver._awrite(ops.set_active, self.saver.store, session_id, False)
+
+    def activate(self, session_id: str) -> ExternalSession:
+        """Undo :meth:`deactivate`."""
+        return self.saver._write(ops.set_active, self.saver.store, session_id, True)
+
+    async def aactivate(self, session_id: str) -> ExternalSession:
+        """Async twin of :meth:`activate`."""
+        return await self.saver._awrite(ops.set_active, self.saver.store, session_id, True)
+
+    def delete_session(self, session_id: str) -> None:
+        """Delete the session, its tags, and all its threads with their checkpoints and
+        writes — except rows another thread still inherits (e.g. a fork adopted by another
+        session), which stay until nothing needs them."""
+        self.saver._write(ops.delete_session, self.saver.store, session_id)
+
+    async def adelete_session(self, session_id: str) -> None:
+        """Async twin of :meth:`delete_session`."""
+        await self.saver._awrite(ops.delete_session, self.saver.store, session_id)
+
+    # --- branches --------------------------------------------------------------------------
+
+    def rollback(
+        self,
+        session_id: str,
+        checkpoint: CheckpointLike,
+        *,
+        name: str | None = None,
+        thread_id: str | None = None,
+    ) -> Branch:
+        """Open a new branch starting at ``checkpoint`` and make it current.
+
+        ``checkpoint`` must be reachable from one of the session's threads. Nothing is
+        copied or lost: the branch sees the history up to and including the checkpoint,
+        and the thread it came from stays whole. ``branch_count`` grows by one::
+
+            history = list(graph.get_state_history(mgr.config(s.id)))
+            branch = mgr.rollback(s.id, history[3])          # or a checkpoint id / tag
+            graph.invoke({"messages": [("user", "try again")]}, mgr.config(s.id))
+        """
+        return self.saver._write(
+            ops.create_branch,
+            self.saver.store,
+            session_id,
+            ops.as_ref(checkpoint),
+            name,
+            thread_id,
+            True,
+        )
+
+    async def arollback(
+        self,
+        session_id: str,
+        checkpoint: CheckpointLike,
+        *,
+        name: str | None = None,
+        thread_id: str | None = None,
+    ) -> Branch:
+        """Async twin of :meth:`rollback`."""
+        return await self.saver._awrite(
+            ops.create_branch,
+            self.saver.store,
+            session_id,
+            ops.as_ref(checkpoint),
+            name,
+            thread_id,
+            True,
+        )
+
+    def branch(
+        self,
+        session_id: str,
+        checkpoint: CheckpointLike,
+        *,
+        name: str | None = None,
+        thread_id: str | None = None,
+    ) -> Branch:
+        """Like :meth:`rollback`, but the current branch stays current."""
+        return self.saver._write(
+            ops.create_branch,
+            self.saver.store,
+            session_id,
+            ops.as_ref(checkpoint),
+            name,
+            thread_id,
+            False,
+        )
+
+    async def abranch(
+        self,
+        session_id: str,
+        checkpoint: CheckpointLike,
+        *,
+        name: str | None = None,
+        thread_id: str | None = None,
+    ) -> Branch:
+        """Async twin of :meth:`branch`."""
+        return await self.saver._awrite(
+            ops.create_branch,
+            self.saver.store,
+            session_id,
+            ops.as_ref(checkpoint),
+            name,
+            thread_id,
+            False,
+        )
+
+    def checkout(self, session_id: str, thread_id: str) -> Branch:
+        """Make one of the session's branches current."""
+        return self.saver._write(ops.checkout, self.saver.store, session_id, thread_id)
+
+    async def acheckout(self, session_id: str, thread_id: str) -> Branch:
+        """Async twin of :meth:`checkout`."""
+        return await self.saver._awrite(ops.checkout, self.saver.store, session_id, thread_id)
+
+    def branches(self, session_id: str) -> list[Branch]:
+        """The session's branches, oldest first; the first thread included."""
+        return self.saver._read(ops.branches, self.saver.store, session_id)
+
+    async def abranches(self, session_id: str) -> list[Branch]:
+        """Async twin of :meth:`branches`."""
+        return await self.saver._aread(ops.branches, self.saver.store, session_id)
+
+    def get_branch(self, session_id: str, thread_id: str) -> Branch:
+        """One branch of the session (:class:`BranchNotFoundError` if it is not one)."""
+        return self.saver._read(ops.get_branch, self.saver.store, session_id, thread_id)
+
+    async def aget_branch(self, session_id: str, thread_id: str) -> Branch:
+        """Async twin of :meth:`get_branch`."""
+        return await self.saver._aread(ops.get_branch, self.saver.store, session_id, thread_id)
+
+    def delete_branch(self, session_id: str, thread_id: str) -> ExternalSession:
+        """Delete one branch thread of the session. Branches forked from it keep working
+        (the rows they inherit stay). If it was current, its parent (or else the newest
+        remaining branch) becomes current. The last branch cannot be deleted
+        (:class:`LastBranchError`): delete the session."""
+        return self.saver._write(ops.delete_branch, self.saver.store, session_id, thread_id)
+
+    async def adelete_branch(self, session_id: str, thread_id: str) -> ExternalSession:
+        """Async twin of :meth:`delete_branch`."""
+        return await self.saver._awrite(ops.delete_branch, self.saver.store, session_id, thread_id)
+
+    def checkpoints(
+        self, session_id: str, *, thread_id: str | None = None, limit: int | None = None
+    ) -> list[CheckpointTuple]:
+        """Root-namespace history of a branch (the current one by default), newest first:
+        its own checkpoints, then the inherited ones down to the start."""
+        return self.saver._read(ops.checkpoints, self.saver.store, session_id, thread_id, limit)
+
+    async def acheckpoints(
+        self, session_id: str, *, thread_id: str | None = None, limit: int | None = None
+    ) -> list[CheckpointTuple]:
+        """Async twin of :meth:`checkpoints`."""
+        return await self.saver._aread(
+            ops.checkpoints, self.saver.store, session_id, thread_id, limit
+        )
+
+    # --- tags ------------------------------------------------------------------------------
+
+    def tag(self, session_id: str, checkpoint: CheckpointLike, name: str) -> None:
+        """Name a checkpoint of the session (a restore point), e.g.
+        ``mgr.tag(s.id, snapshot, "before-orders")``; ``rollback(s.id, "before-orders")``
+        then goes back to it. Names are unique per session (:class:`TagExistsError`) and
+        may not look like a checkpoint id (:class:`InvalidTagError`)."""
+        self.saver._write(ops.tag, self.saver.store, session_id, ops.as_ref(checkpoint), name)
+
+    async def atag(self, session_id: str, checkpoint: CheckpointLike, name: str) -> None:
+        """Async twin of :meth:`tag`."""
+        await self.saver._awrite(
+            ops.tag, self.saver.store, session_id, ops.as_ref(checkpoint), name
+        )
+
+    def untag(self, session_id: str, name: str) -> None:
+        """Remove a tag (:class:`TagNotFoundError` if the session has no such tag)."""
+        self.saver._write(ops.untag, self.saver.store, session_id, name)
+
+    async def auntag(self, session_id: str, name: str) -> None:
+        """Async twin of :meth:`untag`."""
+        await self.saver._awrite(ops.untag, self.saver.store, session_id, name)
+
+    def tags(self, session_id: str) -> dict[str, str]:
+        """Tag name -> checkpoint id, oldest tag first."""
+        return self.saver._read(ops.tags, self.saver.store, session_id)
+
+    async def atags(self, session_id: str) -> dict[str, str]:
+        """Async twin of :meth:`tags`."""
+        return await self.saver._aread(ops.tags, self.saver.store, session_id)
+
+    # --- presentation ----------------------------------------------------------------------
+
+    def timeline(self, session_id: str) -> Timeline:
+        """The session's branch tree: ``print(mgr.timeline(s.id))``, ``.to_mermaid()``,
+        ``.to_dict()``; renders itself in a notebook."""
+        session, histories, tags = self.saver._read(ops.timeline_data, self.saver.store, session_id)
+        return Timeline(session, tuple(histories), tags)
+
+    async def atimeline(self, session_id: str) -> Timeline:
+        """Async twin of :meth:`timeline`."""
+        session, histories, tags = await self.saver._aread(
+            ops.timeline_data, self.saver.store, session_id
+        )
+        return Timeline(session, tuple(histories), tags)
+
+    def diff(
+        self, a: CheckpointLike, b: CheckpointLike, *, session_id: str | None = None
+    ) -> CheckpointDiff:
+        """Per-channel differences from checkpoint ``a`` to ``b`` (any branches), with
+        messages compared by id since their common ancestor::
+
+            print(mgr.diff(mgr.get_branch(s.id, main_id), branch))
+
+        A bare checkpoint id is looked up in ``session_id``'s threads (tag names work
+        too) or, without a session, in any live thread.
+        """
+        found = self.saver._read(
+            ops.diff_data, self.saver.store, ops.as_ref(a), ops.as_ref(b), session_id
+        )
+        return CheckpointDiff.compute(*found)
+
+    async def adiff(
+        self, a: CheckpointLike, b: CheckpointLike, *, session_id: str | None = None
+    ) -> CheckpointDiff:
+        """Async twin of :meth:`diff`."""
+        found = await self.saver._aread(
+            ops.diff_data, self.saver.store, ops.as_ref(a), ops.as_ref(b), session_id
+        )
+        return CheckpointDiff.compute(*found)

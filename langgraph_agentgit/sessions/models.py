@@ -1,0 +1,139 @@
+"""The records the session manager returns. Plain frozen dataclasses: no database access.
+
+An *external session* is the conversation a user sees. It is made of *internal sessions*
+— LangGraph threads, called branches here. The first one is created with the session (or
+adopted); every rollback or branch adds one, forked copy-on-write at a checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One internal session (a LangGraph thread) of an external session.
+
+    Attributes:
+        thread_id: the LangGraph thread id.
+        session_id: the external session it belongs to.
+        parent_thread_id: the thread it was forked from; ``None`` for the session's first
+            thread, which is not a branch. Kept after the parent thread is deleted.
+        fork_checkpoint_id: the checkpoint it was forked at (``None`` for the first thread).
+        name: optional label given by :meth:`SessionManager.branch` / ``rollback``.
+        created_at: when the branch was made (UTC).
+        checkpoint_count: root-namespace checkpoints written into this thread itself;
+            inherited ones are not counted.
+
+    Run the graph on the branch with ``graph.invoke(inputs, branch.config)``.
+    """
+
+    thread_id: str
+    session_id: str
+    parent_thread_id: str | None
+    fork_checkpoint_id: str | None
+    name: str | None
+    created_at: datetime
+    checkpoint_count: int
+
+    @property
+    def config(self) -> RunnableConfig:
+        """``{"configurable": {"thread_id": ...}}``: addresses the branch head."""
+        return {"configurable": {"thread_id": self.thread_id}}
+
+    @property
+    def is_branch(self) -> bool:
+        """False for the session's first thread, True for one made by a rollback/branch."""
+        return self.fork_checkpoint_id is not None
+
+
+@dataclass(frozen=True)
+class ExternalSession:
+    """A user-visible conversation: a set of branches, one of which is current.
+
+    Attributes:
+        id: the session id.
+        user_id: optional owner, for :meth:`SessionManager.list_sessions` filtering.
+        name: a label.
+        created_at: creation time (UTC).
+        updated_at: last activity (UTC): any change to the session, and any checkpoint
+            written into one of its threads.
+        is_active: False after :meth:`SessionManager.deactivate`.
+        metadata: free-form JSON object.
+        internal_session_ids: thread ids of its branches, oldest first; the first one is
+            the session's first thread.
+        current_thread_id: the thread :meth:`SessionManager.config` addresses.
+        branch_count: branches made by rollback/branch that the session still has. The
+            first internal session is not a branch, so a new session has 0.
+        total_checkpoints: root-namespace checkpoints written into the session's threads.
+            A checkpoint a branch inherits from its parent is counted once, in the parent.
+    """
+
+    id: str
+    user_id: str | None
+    name: str
+    created_at: datetime
+    updated_at: datetime
+    is_active: bool
+    metadata: dict[str, Any] = field(hash=False)
+    internal_session_ids: tuple[str, ...]
+    current_thread_id: str
+    branch_count: int
+    total_checkpoints: int
+
+    @property
+    def config(self) -> RunnableConfig:
+        """The config of the current thread (as :meth:`SessionManager.config` returns)."""
+        return {"configurable": {"thread_id": self.current_thread_id}}
+
+
+@dataclass(frozen=True)
+class CheckpointSummary:
+    """What a timeline shows of one root-namespace checkpoint.
+
+    Attributes:
+        checkpoint_id: the checkpoint id.
+        parent_checkpoint_id: the checkpoint it was made from.
+        step: LangGraph's ``metadata["step"]`` (-1 for the input checkpoint of a run).
+        source: ``metadata["source"]``: ``"input"``, ``"loop"``, ``"update"``, ``"fork"``.
+        node: the node(s) whose run produced it, comma-separated, or ``None`` when no node
+            ran (input and ``update_state`` checkpoints). Derived from ``versions_seen``:
+            LangGraph records, per node, the channel versions each run consumed, so the
+            nodes whose entry differs from the parent checkpoint's are the ones that ran.
+        created_at: the checkpoint's ``ts``.
+    """
+
+    checkpoint_id: str
+    parent_checkpoint_id: str | None
+    step: int | None
+    source: str | None
+    node: str | None
+    created_at: str | None
+
+
+@dataclass(frozen=True)
+class BranchHistory:
+    """One branch as a timeline shows it.
+
+    Attributes:
+        branch: the branch.
+        checkpoints: its own root-namespace checkpoints, oldest first.
+        fork_point: the checkpoint it was forked at (``None`` for the first thread, or
+            when that checkpoint is gone).
+        head: the newest checkpoint the branch sees (its fork point until it has run).
+        last_message: short preview of the head's last message, e.g. ``"ai: Hello"``.
+        interrupted: the head has a pending ``interrupt()`` waiting to be resumed.
+        is_current: the session's current branch.
+    """
+
+    branch: Branch
+    checkpoints: tuple[CheckpointSummary, ...]
+    fork_point: CheckpointSummary | None
+    head: CheckpointSummary | None
+    last_message: str | None
+    interrupted: bool
+    is_current: bool

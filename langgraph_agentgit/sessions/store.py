@@ -1,0 +1,684 @@
+"""Session operations, each a function of an open ``sqlite3`` connection.
+
+Every function here runs inside one transaction opened by a saver runner
+(``saver._read`` / ``_write`` / ``_aread`` / ``_awrite``), so the sync and async session
+managers share one implementation and every operation is atomic: a failure raises before
+the transaction commits and leaves the database exactly as it was.
+
+Branch threads are forked with the checkpoint store's copy-on-write
+:meth:`~langgraph_agentgit.storage.checkpoints.CheckpointStore.fork_thread` in the same
+transaction as the session's own rows, so a rollback writes one thread row and one
+session-thread row whatever the length of the history.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+from langgraph.checkpoint.base import CheckpointTuple
+
+from langgraph_agentgit.errors import (
+    BranchNotFoundError,
+    CheckpointNotFoundError,
+    InvalidTagError,
+    LastBranchError,
+    SessionNotFoundError,
+    TagExistsError,
+    TagNotFoundError,
+    ThreadExistsError,
+    ThreadNotFoundError,
+)
+from langgraph_agentgit.sessions.models import (
+    Branch,
+    BranchHistory,
+    CheckpointSummary,
+    ExternalSession,
+)
+from langgraph_agentgit.storage import schema
+from langgraph_agentgit.storage.blobs import decode_value
+from langgraph_agentgit.storage.checkpoints import CheckpointStore, Row
+
+# LangGraph checkpoint ids are UUIDs (uuid6). Tag names may not look like one, so a
+# string argument is never ambiguous between a tag and a checkpoint id.
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+MAX_TAG_LENGTH = 200
+PREVIEW_LENGTH = 60
+# The channel LangGraph writes a pending interrupt() to (its INTERRUPT constant).
+_INTERRUPT = "__interrupt__"
+
+
+@dataclass(frozen=True)
+class CheckpointRef:
+    """A checkpoint as the caller named it, before it is looked up.
+
+    ``text`` is a string argument (a tag name or a checkpoint id). Otherwise
+    ``checkpoint_id`` and/or ``thread_id`` come from a config; a thread without a
+    checkpoint id means that thread's head.
+    """
+
+    text: str | None = None
+    checkpoint_id: str | None = None
+    thread_id: str | None = None
+    ns: str = ""
+
+
+def as_ref(value: Any) -> CheckpointRef:
+    """Normalize what the public API accepts for a checkpoint: a checkpoint id or tag name
+    (str), a config (``{"configurable": {...}}``), or anything with a ``.config`` such as
+    a LangGraph ``StateSnapshot``, a ``CheckpointTuple`` or a :class:`Branch` (its head)."""
+    if isinstance(value, str):
+        if not value:
+            raise ValueError("an empty string names no checkpoint")
+        return CheckpointRef(text=value)
+    config = value if isinstance(value, Mapping) else getattr(value, "config", None)
+    if not isinstance(config, Mapping):
+        raise TypeError(
+            "expected a checkpoint id, a tag name, a config, a StateSnapshot or a Branch; "
+            f"got {type(value).__name__}"
+        )
+    configurable = config.get("configurable") or {}
+    checkpoint_id = configurable.get("checkpoint_id") or None
+    thread_id = configurable.get("thread_id")
+    if checkpoint_id is None and thread_id in (None, ""):
+        raise ValueError('config names no checkpoint: give it a "checkpoint_id" or "thread_id"')
+    return CheckpointRef(
+        checkpoint_id=str(checkpoint_id) if checkpoint_id is not None else None,
+        thread_id=str(thread_id) if thread_id not in (None, "") else None,
+        ns=configurable.get("checkpoint_ns") or "",
+    )
+
+
+def looks_like_checkpoint_id(text: str) -> bool:
+    return bool(_UUID.match(text))
+
+
+def now() -> str:
+    """UTC now in the one text format every session timestamp uses (sorts as text)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def _dt(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+# --- reading sessions and branches ------------------------------------------------------
+
+
+def _branch(row: Sequence[Any]) -> Branch:
+    thread_id, session_id, parent, fork_id, name, created_at, count = row
+    return Branch(thread_id, session_id, parent, fork_id, name, _dt(created_at), int(count))
+
+
+def _session(row: Sequence[Any], branches: Sequence[Branch]) -> ExternalSession:
+    session_id, user_id, name, created_at, updated_at, active, metadata, current = row
+    return ExternalSession(
+        id=session_id,
+        user_id=user_id,
+        name=name,
+        created_at=_dt(created_at),
+        updated_at=_dt(updated_at),
+        is_active=bool(active),
+        metadata=json.loads(metadata),
+        internal_session_ids=tuple(b.thread_id for b in branches),
+        current_thread_id=current,
+        branch_count=sum(1 for b in branches if b.is_branch),
+        total_checkpoints=sum(b.checkpoint_count for b in branches),
+    )
+
+
+def _session_row(conn: sqlite3.Connection, session_id: str) -> Sequence[Any]:
+    row = conn.execute(schema.SELECT_SESSION, (session_id,)).fetchone()
+    if row is None:
+        raise SessionNotFoundError(f"session {session_id!r} does not exist")
+    return row
+
+
+def branches(conn: sqlite3.Connection, store: CheckpointStore, session_id: str) -> list[Branch]:
+    _session_row(conn, session_id)
+    return _branches(conn, session_id)
+
+
+def _branches(conn: sqlite3.Connection, session_id: str) -> list[Branch]:
+    return [_branch(r) for r in conn.execute(schema.SELECT_BRANCHES, (session_id,))]
+
+
+def get_session(
+    conn: sqlite3.Connection, store: CheckpointStore, session_id: str
+) -> ExternalSession | None:
+    row = conn.execute(schema.SELECT_SESSION, (session_id,)).fetchone()
+    if row is None:
+        return None
+    return _session(row, _branches(conn, session_id))
+
+
+def require_session(
+    conn: sqlite3.Connection, store: CheckpointStore, session_id: str
+) -> ExternalSession:
+    return _session(_session_row(conn, session_id), _branches(conn, session_id))
+
+
+def list_sessions(
+    conn: sqlite3.Connection, store: CheckpointStore, user_id: str | None, active_only: bool
+) -> list[ExternalSession]:
+    rows = conn.execute(
+        schema.SELECT_SESSIONS, (user_id, user_id, 1 if active_only else 0)
+    ).fetchall()
+    by_session: dict[str, list[Branch]] = {r[0]: [] for r in rows}
+    if rows:
+        ids = json.dumps(list(by_session))
+        for found in conn.execute(schema.SELECT_BRANCHES_OF_SESSIONS, (ids,)):
+            by_session[found[1]].append(_branch(found))
+    return [_session(r, by_session[r[0]]) for r in rows]
+
+
+def session_of_thread(
+    conn: sqlite3.Connection, store: CheckpointStore, thread_id: str
+) -> ExternalSession | None:
+    found = conn.execute(schema.SELECT_SESSION_ID_OF_THREAD, (thread_id,)).fetchone()
+    return None if found is None else get_session(conn, store, found[0])
+
+
+def get_branch(
+    conn: sqlite3.Connection, store: CheckpointStore, session_id: str, thread_id: str
+) -> Branch:
+    _session_row(conn, session_id)
+    return _require_branch(conn, session_id, thread_id)
+
+
+def _require_branch(conn: sqlite3.Connection, session_id: str, thread_id: str) -> Branch:
+    row = conn.execute(schema.SELECT_BRANCH, (thread_id, session_id)).fetchone()
+    if row is None:
+        raise BranchNotFoundError(f"thread {thread_id!r} is not a branch of session {session_id!r}")
+    return _branch(row)
+
+
+# --- creating and changing sessions -----------------------------------------------------
+
+
+def _metadata_json(metadata: Mapping[str, Any] | None) -> str:
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise TypeError(f"session metadata must be a mapping, got {type(metadata).__name__}")
+    try:
+        return json.dumps(dict(metadata or {}), separators=(",", ":"), ensure_ascii=False)
+    except TypeError as exc:
+        raise TypeError(f"session metadata must be JSON-serializable: {exc}") from None
+
+
+def _check_unowned(conn: sqlite3.Connection, thread_id: str) -> None:
+    owner = conn.execute(schema.SELECT_SESSION_ID_OF_THREAD, (thread_id,)).fetchone()
+    if owner is not None:
+        raise ThreadExistsError(f"thread {thread_id!r} already belongs to session {owner[0]!r}")
+
+
+def _insert_session(
+    conn: sqlite3.Connection,
+    thread_id: str,
+    user_id: str | None,
+    name: str,
+    metadata: Mapping[str, Any] | None,
+) -> str:
+    session_id = str(uuid.uuid4())
+    ts = now()
+    conn.execute(
+        schema.INSERT_SESSION,
+        (session_id, user_id, name, ts, ts, _metadata_json(metadata), thread_id),
+    )
+    conn.execute(
+        schema.INSERT_SESSION_THREAD, (thread_id, session_id, session_id, None, None, None, ts)
+    )
+    return session_id
+
+
+def create_session(
+    conn: sqlite3.Connection,
+    store: CheckpointStore,
+    user_id: str | None,
+    name: str,
+    metadata: Mapping[str, Any] | None,
+    thread_id: str | None,
+) -> ExternalSession:
+    # The first thread has no checkpoints yet: the graph creates it on its first run.
+    thread_id = str(uuid.uuid4()) if thread_id is None else str(thread_id)
+    _check_unowned(conn, thread_id)
+    if store.lineage(conn, thread_id) is not None:
+        raise ThreadExistsError(
+            f"thread {thread_id!r} already exists: use adopt() to make it a session"
+        )
+    session_id = _insert_session(conn, thread_id, user_id, name, metadata)
+    return require_session(conn, store, session_id)
+
+
+def adopt(
+    conn: sqlite3.Connection,
+    store: CheckpointStore,
+    thread_id: str,
+    user_id: str | None,
+    name: str,
+    metadata: Mapping[str, Any] | None,
+) -> ExternalSession:
+    thread_id = str(thread_id)
+    if store.lineage(conn, thread_id) is None:
+        raise ThreadNotFoundError(f"thread {thread_id!r} does not exist")
+    _check_unowned(conn, thread_id)
+    session_id = _insert_session(conn, thread_id, user_id, name, metadata)
+    return require_session(conn, store, session_id)
+
+
+def set_active(
+    conn: sqlite3.Connection, store: CheckpointStore, session_id: str, active: bool
+) -> ExternalSession:
+    _session_row(conn, session_id)
+    conn.execute(schema.SET_SESSION_ACTIVE, (1 if active else 0, now(), session_id))
+    return require_session(conn, store, session_id)
+
+
+def delete_session(conn: sqlite3.Connection, store: CheckpointStore, session_id: str) -> None:
+    _session_row(conn, session_id)
+    # The store hides what another thread (e.g. a fork adopted by another session) still
+    # inherits and garbage-collects the rest.
+    for branch in _branches(conn, session_id):
+        store.delete_thread(conn, branch.thread_id)
+    conn.execute(schema.DELETE_TAGS_OF_SESSION, (session_id,))
+    conn.execute(schema.DELETE_SESSION_THREADS, (session_id,))
+    conn.execute(schema.DELETE_SESSION, (session_id,))
+
+
+# --- resolving checkpoints --------------------------------------------------------------
+
+
+def resolve(
+    conn: sqlite3.Connection, store: CheckpointStore, session_id: str, ref: CheckpointRef
+) -> tuple[str, Row]:
+    """The session thread to fork from and the checkpoint row ``ref`` names.
+
+    The checkpoint must be visible from one of the session's threads. Of those, the one
+    that wrote it is preferred (the branch then hangs off the thread the checkpoint is
+    on), then the thread ``ref`` names, then the oldest. Cost: a few indexed lookups per
+    session thread, independent of history length.
+    """
+    thread_ids = [b.thread_id for b in _branches(conn, session_id)]
+    preferred: str | None = ref.thread_id
+    tag: Sequence[Any] | None = None
+    if ref.text is not None:
+        tag = conn.execute(schema.SELECT_TAG, (session_id, ref.text)).fetchone()
+        checkpoint_id = ref.text if tag is None else tag[0]
+        preferred = None if tag is None else tag[1]
+    elif ref.checkpoint_id is None:
+        return _thread_head(conn, store, session_id, str(ref.thread_id), thread_ids)
+    else:
+        checkpoint_id = ref.checkpoint_id
+    if ref.ns:
+        raise CheckpointNotFoundError(
+            f"checkpoint {checkpoint_id!r} is in subgraph namespace {ref.ns!r}; branches "
+            "start at checkpoints of the root graph"
+        )
+    ordered = [t for t in thread_ids if t == preferred] + [t for t in thread_ids if t != preferred]
+    seen: tuple[str, Row] | None = None
+    for thread_id in ordered:
+        lineage = store.lineage(conn, thread_id)
+        if lineage is None:
+            continue
+        row = store.find_row(conn, lineage, "", checkpoint_id)
+        if row is None:
+            continue
+        if row.thread_pk == lineage.pk:
+            return thread_id, row
+        if seen is None:
+            seen = (thread_id, row)
+    if seen is not None:
+        return seen
+    if tag is not None:
+        raise CheckpointNotFoundError(
+            f"tag {ref.text!r} of session {session_id!r} names checkpoint {checkpoint_id!r}, "
+            "which no thread of the session reaches any more"
+        )
+    if ref.text is not None and not looks_like_checkpoint_id(ref.text):
+        raise TagNotFoundError(f"session {session_id!r} has no tag or checkpoint {ref.text!r}")
+    raise CheckpointNotFoundError(
+        f"checkpoint {checkpoint_id!r} is not reachable from any thread of session {session_id!r}"
+    )
+
+
+def _thread_head(
+    conn: sqlite3.Connection,
+    store: CheckpointStore,
+    session_id: str,
+    thread_id: str,
+    thread_ids: Sequence[str],
+) -> tuple[str, Row]:
+    if thread_id not in thread_ids:
+        raise BranchNotFoundError(f"thread {thread_id!r} is not a branch of session {session_id!r}")
+    lineage = store.lineage(conn, thread_id)
+    row = store.find_row(conn, lineage, "", None) if lineage is not None else None
+    if row is None:
+        raise CheckpointNotFoundError(
+            f"thread {thread_id!r} of session {session_id!r} has no checkpoint yet"
+        )
+    return thread_id, row
+
+
+# --- branches ---------------------------------------------------------------------------
+
+
+def create_branch(
+    conn: sqlite3.Connection,
+    store: CheckpointStore,
+    session_id: str,
+    ref: CheckpointRef,
+    name: str | None,
+    thread_id: str | None,
+    make_current: bool,
+) -> Branch:
+    _session_row(conn, session_id)
+    source, row = resolve(conn, store, session_id, ref)
+    new_thread_id = str(uuid.uuid4()) if thread_id is None else str(thread_id)
+    _check_unowned(conn, new_thread_id)
+    # Raises ThreadExistsError for a thread id in use; writes one row.
+    store.fork_thread(conn, source, row.checkpoint_id, new_thread_id)
+    ts = now()
+    conn.execute(
+        schema.INSERT_SESSION_THREAD,
+        (new_thread_id, session_id, session_id, source, row.checkpoint_id, name, ts),
+    )
+    if make_current:
+        conn.execute(schema.SET_CURRENT_THREAD, (new_thread_id, ts, session_id))
+    else:
+        conn.execute(schema.TOUCH_SESSION, (ts, session_id))
+    return _require_branch(conn, session_id, new_thread_id)
+
+
+def checkout(
+    conn: sqlite3.Connection, store: CheckpointStore, session_id: str, thread_id: str
+) -> Branch:
+    _session_row(conn, session_id)
+    branch = _require_branch(conn, session_id, thread_id)
+    conn.execute(schema.SET_CURRENT_THREAD, (thread_id, now(), session_id))
+    return branch
+
+
+def delete_branch(
+    conn: sqlite3.Connection, store: CheckpointStore, session_id: str, thread_id: str
+) -> ExternalSession:
+    row = _session_row(conn, session_id)
+    branch = _require_branch(conn, session_id, thread_id)
+    remaining = [b for b in _branches(conn, session_id) if b.thread_id != thread_id]
+    if not remaining:
+        raise LastBranchError(
+            f"thread {thread_id!r} is the only branch of session {session_id!r}; "
+            "delete the session instead"
+        )
+    store.delete_thread(conn, thread_id)
+    conn.execute(schema.DELETE_SESSION_THREAD, (thread_id,))
+    current = row[7]
+    if current == thread_id:
+        parents = [b for b in remaining if b.thread_id == branch.parent_thread_id]
+        current = (parents or remaining)[-1].thread_id
+    conn.execute(schema.SET_CURRENT_THREAD, (current, now(), session_id))
+    return require_session(conn, store, session_id)
+
+
+def checkpoints(
+    conn: sqlite3.Connection,
+    store: CheckpointStore,
+    session_id: str,
+    thread_id: str | None,
+    limit: int | None,
+) -> list[CheckpointTuple]:
+    row = _session_row(conn, session_id)
+    thread_id = row[7] if thread_id is None else thread_id
+    _require_branch(conn, session_id, thread_id)
+    config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+    return list(store.list_checkpoints(conn, config, limit=limit))  # type: ignore[arg-type]
+
+
+# --- tags -------------------------------------------------------------------------------
+
+
+def tag(
+    conn: sqlite3.Connection,
+    store: CheckpointStore,
+    session_id: str,
+    ref: CheckpointRef,
+    name: str,
+) -> str:
+    _session_row(conn, session_id)
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_TAG_LENGTH:
+        raise InvalidTagError(
+            f"tag name {name!r} must be a non-empty string of at most {MAX_TAG_LENGTH} chars"
+        )
+    if looks_like_checkpoint_id(name):
+        raise InvalidTagError(f"tag name {name!r} looks like a checkpoint id")
+    if conn.execute(schema.SELECT_TAG, (session_id, name)).fetchone() is not None:
+        raise TagExistsError(f"session {session_id!r} already has a tag {name!r}")
+    thread_id, row = resolve(conn, store, session_id, ref)
+    ts = now()
+    conn.execute(schema.INSERT_TAG, (session_id, name, row.checkpoint_id, thread_id, ts))
+    conn.execute(schema.TOUCH_SESSION, (ts, session_id))
+    return row.checkpoint_id
+
+
+def untag(conn: sqlite3.Connection, store: CheckpointStore, session_id: str, name: str) -> None:
+    _session_row(conn, session_id)
+    if conn.execute(schema.DELETE_TAG, (session_id, name)).rowcount == 0:
+        raise TagNotFoundError(f"session {session_id!r} has no tag {name!r}")
+    conn.execute(schema.TOUCH_SESSION, (now(), session_id))
+
+
+def tags(conn: sqlite3.Connection, store: CheckpointStore, session_id: str) -> dict[str, str]:
+    _session_row(conn, session_id)
+    return {name: cid for name, cid in conn.execute(schema.SELECT_TAGS, (session_id,))}
+
+
+# --- timelines --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Body:
+    versions_seen: Mapping[str, Any]
+    ts: str | None
+
+
+def _body(store: CheckpointStore, body: bytes) -> _Body:
+    # The stored checkpoint minus its channel values: small, no blob reads needed.
+    decoded = decode_value(store.serde, body)
+    if not isinstance(decoded, dict):
+        return _Body({}, None)
+    seen = decoded.get("versions_seen")
+    ts = decoded.get("ts")
+    return _Body(seen if isinstance(seen, dict) else {}, ts if isinstance(ts, str) else None)
+
+
+def _producing_nodes(
+    source: str | None, seen: Mapping[str, Any], parent_seen: Mapping[str, Any] | None
+) -> str | None:
+    """The node(s) whose run made a checkpoint: those whose ``versions_seen`` entry
+    differs from the parent checkpoint's (LangGraph updates it for every task it runs).
+    ``update_state`` and input checkpoints ran no node."""
+    if source not in ("loop", None) or parent_seen is None:
+        return None
+    nodes = sorted(k for k, v in seen.items() if _is_node(k) and parent_seen.get(k) != v)
+    return ", ".join(nodes) or None
+
+
+def _is_node(key: str) -> bool:
+    # versions_seen also tracks "__input__" and "__interrupt__" (interrupt_before/after
+    # bookkeeping); "__start__" is the node that applies a run's input.
+    return key == "__start__" or not key.startswith("__")
+
+
+def _summary(row: Sequence[Any], body: _Body, parent: _Body | None) -> CheckpointSummary:
+    _rid, checkpoint_id, parent_id, _parent_rid, metadata_json, _body = row
+    metadata = json.loads(metadata_json)
+    step = metadata.get("step")
+    source = metadata.get("source")
+    return CheckpointSummary(
+        checkpoint_id=checkpoint_id,
+        parent_checkpoint_id=parent_id,
+        step=step if isinstance(step, int) else None,
+        source=source if isinstance(source, str) else None,
+        node=_producing_nodes(
+            source if isinstance(source, str) else None,
+            body.versions_seen,
+            parent.versions_seen if parent is not None else None,
+        ),
+        created_at=body.ts,
+    )
+
+
+def _summary_by_rid(
+    conn: sqlite3.Connection, store: CheckpointStore, rid: int | None
+) -> CheckpointSummary | None:
+    if rid is None:
+        return None
+    row = conn.execute(schema.SELECT_CHECKPOINT_SUMMARY, (rid,)).fetchone()
+    if row is None:
+        return None
+    parent = conn.execute(schema.SELECT_CHECKPOINT_SUMMARY, (row[3],)).fetchone()
+    return _summary(row, _body(store, row[5]), _body(store, parent[5]) if parent else None)
+
+
+def _own_history(
+    conn: sqlite3.Connection, store: CheckpointStore, thread_id: str
+) -> list[CheckpointSummary]:
+    bodies: dict[int, _Body] = {}
+    out = []
+    for row in conn.execute(schema.SELECT_ROOT_HISTORY, (thread_id,)).fetchall():
+        rid, parent_rid = row[0], row[3]
+        body = _body(store, row[5])
+        parent = bodies.get(parent_rid) if parent_rid is not None else None
+        if parent is None and parent_rid is not None:
+            # The first checkpoint of a branch: its parent is the fork point, elsewhere.
+            found = conn.execute(schema.SELECT_CHECKPOINT_SUMMARY, (parent_rid,)).fetchone()
+            parent = _body(store, found[5]) if found else None
+        bodies[rid] = body
+        out.append(_summary(row, body, parent))
+    return out
+
+
+def message_preview(values: Mapping[str, Any], length: int = PREVIEW_LENGTH) -> str | None:
+    """``"<type>: <text>"`` for the last message of the state's message list, if any."""
+    candidates = [values.get("messages")] + [v for k, v in values.items() if k != "messages"]
+    for value in candidates:
+        if isinstance(value, list) and value and isinstance(value[-1], BaseMessage):
+            return _preview_message(value[-1], length)
+    return None
+
+
+def _preview_message(message: BaseMessage, length: int) -> str:
+    text = str(message.text)
+    calls = getattr(message, "tool_calls", None) or []
+    if not text.strip() and calls:
+        text = "calls " + ", ".join(str(c.get("name")) for c in calls)
+    text = " ".join(text.split())
+    if len(text) > length:
+        text = text[: length - 1] + "…"
+    return f"{message.type}: {text}"
+
+
+def timeline_data(
+    conn: sqlite3.Connection, store: CheckpointStore, session_id: str
+) -> tuple[ExternalSession, list[BranchHistory], dict[str, str]]:
+    session = require_session(conn, store, session_id)
+    histories = []
+    for branch in _branches(conn, session_id):
+        own = _own_history(conn, store, branch.thread_id)
+        fork_point = None
+        if branch.fork_checkpoint_id is not None:
+            found = conn.execute(schema.SELECT_FORK_RID, (branch.thread_id,)).fetchone()
+            fork_point = _summary_by_rid(conn, store, found[0] if found else None)
+        head_tuple = store.get_tuple(
+            conn, {"configurable": {"thread_id": branch.thread_id, "checkpoint_ns": ""}}
+        )
+        histories.append(
+            BranchHistory(
+                branch=branch,
+                checkpoints=tuple(own),
+                fork_point=fork_point,
+                head=own[-1] if own else fork_point,
+                last_message=(
+                    message_preview(head_tuple.checkpoint["channel_values"]) if head_tuple else None
+                ),
+                # A fork does not see writes made at its fork point, so only an own head
+                # can be waiting on an interrupt.
+                interrupted=bool(own)
+                and head_tuple is not None
+                and any(w[1] == _INTERRUPT for w in head_tuple.pending_writes or ()),
+                is_current=branch.thread_id == session.current_thread_id,
+            )
+        )
+    return session, histories, tags(conn, store, session_id)
+
+
+# --- diffs ------------------------------------------------------------------------------
+
+
+def _locate(
+    conn: sqlite3.Connection, store: CheckpointStore, ref: CheckpointRef, session_id: str | None
+) -> tuple[str, Row]:
+    """The thread to read ``ref`` through and its row, for a diff."""
+    if session_id is not None and (ref.text is not None or ref.thread_id is None):
+        _session_row(conn, session_id)
+        return resolve(conn, store, session_id, ref)
+    if ref.thread_id is None:
+        assert ref.text is not None or ref.checkpoint_id is not None
+        checkpoint_id = ref.text if ref.text is not None else ref.checkpoint_id
+        found = conn.execute(schema.SELECT_LIVE_THREAD_OF_CHECKPOINT, (checkpoint_id,)).fetchone()
+        if found is None:
+            raise CheckpointNotFoundError(f"checkpoint {checkpoint_id!r} does not exist")
+        ref = CheckpointRef(checkpoint_id=checkpoint_id, thread_id=found[0])
+    lineage = store.lineage(conn, str(ref.thread_id))
+    if lineage is None:
+        raise ThreadNotFoundError(f"thread {ref.thread_id!r} does not exist")
+    row = store.find_row(conn, lineage, ref.ns, ref.checkpoint_id)
+    if row is None:
+        raise CheckpointNotFoundError(
+            f"checkpoint {ref.checkpoint_id!r} is not in thread {ref.thread_id!r}"
+            if ref.checkpoint_id
+            else f"thread {ref.thread_id!r} has no checkpoint"
+        )
+    return str(ref.thread_id), row
+
+
+def diff_data(
+    conn: sqlite3.Connection,
+    store: CheckpointStore,
+    a: CheckpointRef,
+    b: CheckpointRef,
+    session_id: str | None,
+) -> tuple[CheckpointTuple, CheckpointTuple, CheckpointTuple | None]:
+    """The two checkpoints and their nearest common ancestor (``None`` if unrelated)."""
+    thread_a, row_a = _locate(conn, store, a, session_id)
+    thread_b, row_b = _locate(conn, store, b, session_id)
+    chain_a = conn.execute(schema.SELECT_ANCESTRY, (row_a.rid,)).fetchall()
+    in_a = {rid for rid, _ in chain_a}
+    base_id = next(
+        (cid for rid, cid in conn.execute(schema.SELECT_ANCESTRY, (row_b.rid,)) if rid in in_a),
+        None,
+    )
+
+    def load(thread_id: str, ns: str, checkpoint_id: str) -> CheckpointTuple:
+        config = {
+            "configurable": {
+                "thread_id": thread_id,
+                "checkpoint_ns": ns,
+                "checkpoint_id": checkpoint_id,
+            }
+        }
+        found = store.get_tuple(conn, config)  # type: ignore[arg-type]
+        assert found is not None, checkpoint_id
+        return found
+
+    base = load(thread_a, row_a.ns, base_id) if base_id is not None else None
+    return (
+        load(thread_a, row_a.ns, row_a.checkpoint_id),
+        load(thread_b, row_b.ns, row_b.checkpoint_id),
+        base,
+    )

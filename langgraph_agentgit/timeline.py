@@ -1,0 +1,446 @@
+"""`Timeline`: the tree of a session's branches, as text, Mermaid, plain data or notebook
+output. Built by :meth:`SessionManager.timeline`; it holds data only, no connection.
+
+::
+
+    tl = mgr.timeline(session.id)
+    print(tl)                 # text tree, current branch marked with *
+    tl.to_mermaid()           # Mermaid gitGraph (one commit per checkpoint)
+    tl.to_mermaid("flowchart")  # Mermaid flowchart (one box per branch)
+    tl.to_dict()              # JSON-ready
+    tl                        # in a notebook: renders the gitGraph
+
+Checkpoint ids are shown abbreviated, like git: the shortest prefix (at least 8
+characters) that is unique among the checkpoints of the timeline. LangGraph's ids are
+time-ordered UUIDs whose first characters change slowly, so prefixes are often longer
+than 8. ``to_dict()`` has the full ids.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from langgraph_agentgit.sessions.models import (
+    Branch,
+    BranchHistory,
+    CheckpointSummary,
+    ExternalSession,
+)
+
+MIN_ABBREV = 8
+DEFAULT_MAX_COMMITS = 24
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """A session's branches with their fork points, checkpoints and heads.
+
+    Attributes:
+        session: the session.
+        branches: one :class:`BranchHistory` per branch, oldest branch first.
+        tags: tag name -> checkpoint id.
+    """
+
+    session: ExternalSession
+    branches: tuple[BranchHistory, ...]
+    tags: dict[str, str]
+
+    # --- lookups ---------------------------------------------------------------------------
+
+    @property
+    def current(self) -> BranchHistory | None:
+        """The current branch."""
+        return next((b for b in self.branches if b.is_current), None)
+
+    def branch(self, thread_id: str) -> BranchHistory:
+        """The history of one branch, by thread id (``KeyError`` if not in the timeline)."""
+        for history in self.branches:
+            if history.branch.thread_id == thread_id:
+                return history
+        raise KeyError(thread_id)
+
+    def label(self, history: BranchHistory | Branch) -> str:
+        """The display name of a branch: its name, ``main`` for the session's first
+        thread, else ``branch-<n>`` by creation order."""
+        branch = history.branch if isinstance(history, BranchHistory) else history
+        for index, candidate in enumerate(self.branches):
+            if candidate.branch.thread_id == branch.thread_id:
+                if branch.name:
+                    return branch.name
+                return "main" if not branch.is_branch else f"branch-{index}"
+        return branch.name or branch.thread_id
+
+    def abbreviations(self) -> dict[str, str]:
+        """Checkpoint id -> its shortest unique prefix (at least 8 characters)."""
+        return _abbreviations(self._all_ids())
+
+    def _all_ids(self) -> set[str]:
+        ids = set(self.tags.values())
+        for history in self.branches:
+            ids.update(c.checkpoint_id for c in history.checkpoints)
+            if history.fork_point is not None:
+                ids.add(history.fork_point.checkpoint_id)
+            if history.branch.fork_checkpoint_id is not None:
+                ids.add(history.branch.fork_checkpoint_id)
+        return ids
+
+    def _tags_by_checkpoint(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for name, checkpoint_id in self.tags.items():
+            out.setdefault(checkpoint_id, []).append(name)
+        return out
+
+    # --- the tree --------------------------------------------------------------------------
+
+    def _children(self) -> tuple[list[BranchHistory], dict[str, list[BranchHistory]]]:
+        """Roots (branches whose parent is not in the session) and children by parent."""
+        in_session = {h.branch.thread_id for h in self.branches}
+        roots: list[BranchHistory] = []
+        children: dict[str, list[BranchHistory]] = {}
+        for history in self.branches:
+            parent = history.branch.parent_thread_id
+            if parent is not None and parent in in_session:
+                children.setdefault(parent, []).append(history)
+            else:
+                roots.append(history)
+        return roots, children
+
+    def __str__(self) -> str:
+        s = self.session
+        abbrev = self.abbreviations()
+        header = f"Session {s.id}"
+        if s.name:
+            header += f" {s.name!r}"
+        if s.user_id is not None:
+            header += f" · user {s.user_id}"
+        header += (
+            f" · {_plural(s.branch_count, 'branch', 'branches')}"
+            f" · {_plural(s.total_checkpoints, 'checkpoint')}"
+        )
+        if not s.is_active:
+            header += " · inactive"
+        lines = [header]
+        roots, children = self._children()
+
+        def walk(history: BranchHistory, prefix: str, connector: str, child_prefix: str) -> None:
+            lines.append(prefix + connector + self._line(history, abbrev))
+            kids = children.get(history.branch.thread_id, [])
+            for i, kid in enumerate(kids):
+                last = i == len(kids) - 1
+                walk(
+                    kid,
+                    prefix + child_prefix,
+                    "└── " if last else "├── ",
+                    "    " if last else "│   ",
+                )
+
+        for root in roots:
+            walk(root, "", "", "")
+        if self.tags:
+            marks = []
+            for name, checkpoint_id in self.tags.items():
+                marks.append(f"{name} -> {abbrev.get(checkpoint_id, checkpoint_id)}")
+            lines.append("tags: " + ", ".join(marks))
+        return "\n".join(lines)
+
+    def _line(self, history: BranchHistory, abbrev: dict[str, str]) -> str:
+        b = history.branch
+        parts = [("* " if history.is_current else "") + self.label(history), b.thread_id]
+        if b.fork_checkpoint_id is not None:
+            where = abbrev.get(b.fork_checkpoint_id, b.fork_checkpoint_id)
+            step = history.fork_point.step if history.fork_point else None
+            fork = f"forked at {where}" + (f" (step {step})" if step is not None else "")
+            parent_ids = {h.branch.thread_id for h in self.branches}
+            if b.parent_thread_id not in parent_ids:
+                fork += f" of deleted thread {b.parent_thread_id}"
+            parts.append(fork)
+        parts.append(_plural(b.checkpoint_count, "checkpoint"))
+        head = history.head
+        if head is None:
+            parts.append("not run yet")
+        else:
+            what = head.node or head.source or "?"
+            text = f"head {abbrev.get(head.checkpoint_id, head.checkpoint_id)}"
+            text += f" step {head.step} {what}"
+            if not history.checkpoints:
+                text += " (fork point)"
+            parts.append(text)
+        if history.interrupted:
+            parts.append("interrupted")
+        if history.last_message:
+            parts.append(repr(history.last_message))
+        return " · ".join(parts)
+
+    # --- Mermaid ---------------------------------------------------------------------------
+
+    def to_mermaid(
+        self,
+        kind: Literal["gitGraph", "flowchart"] = "gitGraph",
+        *,
+        max_commits: int = DEFAULT_MAX_COMMITS,
+    ) -> str:
+        """Mermaid source.
+
+        ``"gitGraph"``: one lane per branch, one commit per checkpoint, each branch leaving
+        its parent at its fork point; tags shown, the current head highlighted. A branch
+        with more than ``max_commits`` checkpoints shows its first and last ones, its
+        fork points and tagged checkpoints, and ``... N more`` for the rest.
+        ``"flowchart"``: one box per branch, edges labelled with the fork point.
+        """
+        if kind == "flowchart":
+            return self._flowchart()
+        if kind != "gitGraph":
+            raise ValueError(f"unknown Mermaid diagram kind {kind!r}: 'gitGraph' or 'flowchart'")
+        return self._git_graph(max_commits)
+
+    def _lane_names(self) -> dict[str, str]:
+        names: dict[str, str] = {}
+        used: set[str] = set()
+        for history in self.branches:
+            base = re.sub(r"[^A-Za-z0-9_\-/.]", "-", self.label(history)).strip("-./") or "b"
+            if not base[0].isalpha():
+                base = "b-" + base
+            name, n = base, 2
+            while name in used:
+                name, n = f"{base}-{n}", n + 1
+            used.add(name)
+            names[history.branch.thread_id] = name
+        return names
+
+    def _git_graph(self, max_commits: int) -> str:
+        abbrev = self.abbreviations()
+        tags = self._tags_by_checkpoint()
+        lanes = self._lane_names()
+        roots, children = self._children()
+        if not roots:
+            return "gitGraph\n"
+        main = roots[0]
+        # Each other branch hangs off a parent lane at a checkpoint (or at its creation).
+        parent_of: dict[str, BranchHistory] = {}
+        for parent_id, kids in children.items():
+            for kid in kids:
+                parent_of[kid.branch.thread_id] = self.branch(parent_id)
+        for orphan in roots[1:]:
+            parent_of[orphan.branch.thread_id] = main
+        fork_ids: dict[str, set[str]] = {}
+        for kid_id, parent in parent_of.items():
+            fork = self.branch(kid_id).branch.fork_checkpoint_id
+            if fork is not None:
+                fork_ids.setdefault(parent.branch.thread_id, set()).add(fork)
+        current_head = (
+            self.current.head.checkpoint_id if self.current and self.current.head else None
+        )
+
+        # Display entries per lane: (sort key, label, checkpoint id or None for "... N more").
+        shown: dict[str, list[tuple[str, str, str | None]]] = {}
+        for history in self.branches:
+            thread_id = history.branch.thread_id
+            keep = _kept(history.checkpoints, max_commits, fork_ids.get(thread_id, set()), tags)
+            entries: list[tuple[str, str, str | None]] = []
+            skipped: list[CheckpointSummary] = []
+            for i, c in enumerate(history.checkpoints):
+                if i in keep:
+                    if skipped:
+                        entries.append(_elided(skipped, lanes[thread_id]))
+                        skipped = []
+                    entries.append((c.checkpoint_id, _commit_label(c, abbrev), c.checkpoint_id))
+                else:
+                    skipped.append(c)
+            if skipped:
+                entries.append(_elided(skipped, lanes[thread_id]))
+            shown[thread_id] = entries
+
+        attach: dict[tuple[str, str | None], list[str]] = {}
+        for kid_id, parent in parent_of.items():
+            fork = self.branch(kid_id).branch.fork_checkpoint_id
+            at = None
+            for _key, _label, cid in shown[parent.branch.thread_id]:
+                if cid is not None and fork is not None and cid <= fork:
+                    at = cid
+            attach.setdefault((parent.branch.thread_id, at), []).append(kid_id)
+
+        lines: list[str] = []
+        if lanes[main.branch.thread_id] != "main":
+            lines.append(
+                "%%{init: {'gitGraph': {'mainBranchName': '"
+                + lanes[main.branch.thread_id]
+                + "'}}}%%"
+            )
+        lines.append("gitGraph")
+        state = {"on": main.branch.thread_id}
+
+        def checkout(thread_id: str) -> None:
+            if state["on"] != thread_id:
+                lines.append(f"    checkout {lanes[thread_id]}")
+                state["on"] = thread_id
+
+        def open_children(thread_id: str, at: str | None) -> None:
+            for kid_id in attach.get((thread_id, at), []):
+                checkout(thread_id)
+                lines.append(f"    branch {lanes[kid_id]}")
+                state["on"] = kid_id
+                open_children(kid_id, None)
+
+        open_children(main.branch.thread_id, None)
+        events = sorted(
+            (key, thread_id, label, cid)
+            for thread_id, entries in shown.items()
+            for key, label, cid in entries
+        )
+        for _key, thread_id, label, cid in events:
+            checkout(thread_id)
+            commit = f'    commit id: "{label}"'
+            if cid is not None and cid in tags:
+                commit += f' tag: "{_safe(", ".join(tags[cid]))}"'
+            if cid is not None and cid == current_head:
+                commit += " type: HIGHLIGHT"
+            lines.append(commit)
+            if cid is not None:
+                open_children(thread_id, cid)
+        return "\n".join(lines) + "\n"
+
+    def _flowchart(self) -> str:
+        abbrev = self.abbreviations()
+        node_ids = {h.branch.thread_id: f"b{i}" for i, h in enumerate(self.branches)}
+        lines = ["flowchart TD"]
+        for history in self.branches:
+            b = history.branch
+            head = history.head
+            details = [_plural(b.checkpoint_count, "checkpoint")]
+            if head is not None:
+                details.append(f"head step {head.step} {head.node or head.source or ''}".strip())
+            if history.last_message:
+                details.append(history.last_message)
+            title = ("* " if history.is_current else "") + self.label(history)
+            text = "<br/>".join(_safe(t) for t in [title, *details])
+            lines.append(f'    {node_ids[b.thread_id]}["{text}"]')
+        for history in self.branches:
+            b = history.branch
+            if b.parent_thread_id in node_ids and b.fork_checkpoint_id is not None:
+                step = history.fork_point.step if history.fork_point else None
+                edge = _safe(f"step {step} {abbrev.get(b.fork_checkpoint_id, '')}")
+                lines.append(
+                    f'    {node_ids[b.parent_thread_id]} -->|"{edge}"| {node_ids[b.thread_id]}'
+                )
+        current = self.current
+        if current is not None:
+            lines.append(f"    style {node_ids[current.branch.thread_id]} stroke-width:3px")
+        return "\n".join(lines) + "\n"
+
+    # --- data and notebooks ----------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data: the session, its tags, and every branch with its fork
+        point, head, last-message preview and own checkpoints (full ids)."""
+        s = self.session
+        return {
+            "session": {
+                "id": s.id,
+                "user_id": s.user_id,
+                "name": s.name,
+                "created_at": s.created_at.isoformat(),
+                "updated_at": s.updated_at.isoformat(),
+                "is_active": s.is_active,
+                "metadata": s.metadata,
+                "internal_session_ids": list(s.internal_session_ids),
+                "current_thread_id": s.current_thread_id,
+                "branch_count": s.branch_count,
+                "total_checkpoints": s.total_checkpoints,
+            },
+            "tags": dict(self.tags),
+            "branches": [
+                {
+                    "thread_id": h.branch.thread_id,
+                    "label": self.label(h),
+                    "name": h.branch.name,
+                    "parent_thread_id": h.branch.parent_thread_id,
+                    "fork_checkpoint_id": h.branch.fork_checkpoint_id,
+                    "created_at": h.branch.created_at.isoformat(),
+                    "checkpoint_count": h.branch.checkpoint_count,
+                    "is_current": h.is_current,
+                    "fork_point": _summary_dict(h.fork_point),
+                    "head": _summary_dict(h.head),
+                    "last_message": h.last_message,
+                    "interrupted": h.interrupted,
+                    "checkpoints": [_summary_dict(c) for c in h.checkpoints],
+                }
+                for h in self.branches
+            ],
+        }
+
+    def _repr_markdown_(self) -> str:
+        return f"```mermaid\n{self.to_mermaid()}```\n\n```text\n{self}\n```\n"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
+
+def _summary_dict(summary: CheckpointSummary | None) -> dict[str, Any] | None:
+    if summary is None:
+        return None
+    return {
+        "checkpoint_id": summary.checkpoint_id,
+        "parent_checkpoint_id": summary.parent_checkpoint_id,
+        "step": summary.step,
+        "source": summary.source,
+        "node": summary.node,
+        "created_at": summary.created_at,
+    }
+
+
+def _abbreviations(ids: Iterable[str]) -> dict[str, str]:
+    ordered = sorted(set(ids))
+    out = {}
+    for i, cid in enumerate(ordered):
+        need = MIN_ABBREV
+        for j in (i - 1, i + 1):
+            if 0 <= j < len(ordered):
+                need = max(need, _common_prefix(cid, ordered[j]) + 1)
+        out[cid] = cid[:need]
+    return out
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _kept(
+    checkpoints: Sequence[CheckpointSummary],
+    max_commits: int,
+    fork_ids: set[str],
+    tags: dict[str, list[str]],
+) -> set[int]:
+    if len(checkpoints) <= max_commits:
+        return set(range(len(checkpoints)))
+    half = max(1, max_commits // 2)
+    keep = set(range(half)) | set(range(len(checkpoints) - half, len(checkpoints)))
+    keep |= {i for i, c in enumerate(checkpoints) if c.checkpoint_id in fork_ids}
+    keep |= {i for i, c in enumerate(checkpoints) if c.checkpoint_id in tags}
+    return keep
+
+
+def _elided(skipped: Sequence[CheckpointSummary], lane: str) -> tuple[str, str, None]:
+    first = skipped[0]
+    return (first.checkpoint_id, f"... {len(skipped)} more ({lane} from step {first.step})", None)
+
+
+def _commit_label(c: CheckpointSummary, abbrev: dict[str, str]) -> str:
+    what = _safe(c.node or c.source or "")
+    return f"{abbrev.get(c.checkpoint_id, c.checkpoint_id)} s{c.step} {what}".strip()
+
+
+def _safe(text: str) -> str:
+    """Text that can sit inside a double-quoted Mermaid string."""
+    return text.replace('"', "'").replace("\n", " ").replace("#", "")
+
+
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
