@@ -49,6 +49,7 @@ from langgraph_agentgit import (
     TagNotFoundError,
 )
 from langgraph_agentgit.agents import message_preview
+from langgraph_agentgit.storage.connection import is_agentgit_database
 
 DEFAULT_DB = "agentgit.db"
 DB_ENV_VAR = "AGENTGIT_DB"
@@ -185,13 +186,7 @@ def check_database(path: Path) -> None:
     if not path.is_file():
         raise CliError(f"{path} is not a file")
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            found = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'agentgit_schema'"
-            ).fetchone()
-        finally:
-            conn.close()
+        found = is_agentgit_database(str(path.resolve()))
     except sqlite3.DatabaseError as exc:
         raise CliError(f"{path} is not an agentgit database ({exc})") from exc
     if not found:
@@ -211,13 +206,7 @@ class Repo:
     def checkpoint_ids(self) -> list[str]:
         """Every root-namespace checkpoint id in the database, sorted (read once)."""
         if self._checkpoint_ids is None:
-            # Only the ids are needed, and reading them through the saver would decode
-            # every checkpoint's state; the saver's connection is shared, hence its lock.
-            with self.saver.lock:
-                rows = self.saver.conn.execute(
-                    "SELECT DISTINCT checkpoint_id FROM agentgit_checkpoints WHERE ns = ''"
-                ).fetchall()
-            self._checkpoint_ids = sorted(str(row[0]) for row in rows)
+            self._checkpoint_ids = self.saver._read(self.saver.store.checkpoint_ids)
         return self._checkpoint_ids
 
     # --- resolving what the user typed ---------------------------------------------------

@@ -284,8 +284,7 @@ def delete_session(conn: sqlite3.Connection, store: CheckpointStore, session_id:
     _session_row(conn, session_id)
     # The store hides what another thread (e.g. a fork adopted by another session) still
     # inherits and garbage-collects the rest.
-    for branch in _branches(conn, session_id):
-        store.delete_thread(conn, branch.thread_id)
+    store.delete_threads(conn, [branch.thread_id for branch in _branches(conn, session_id)])
     conn.execute(schema.DELETE_TAGS_OF_SESSION, (session_id,))
     conn.execute(schema.DELETE_SESSION_THREADS, (session_id,))
     conn.execute(schema.DELETE_SESSION, (session_id,))

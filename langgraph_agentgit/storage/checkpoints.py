@@ -167,6 +167,10 @@ class CheckpointStore:
         row = conn.execute(schema.SELECT_CHECKPOINT_COUNT, (thread_id,)).fetchone()
         return int(row[0]) if row else 0
 
+    def checkpoint_ids(self, conn: sqlite3.Connection) -> list[str]:
+        """Every root-namespace checkpoint id stored, sorted, without decoding any state."""
+        return [str(row[0]) for row in conn.execute(schema.SELECT_ROOT_CHECKPOINT_IDS)]
+
     # --- finding rows --------------------------------------------------------------------
 
     def find_row(
@@ -589,11 +593,16 @@ class CheckpointStore:
     # --- deleting ------------------------------------------------------------------------
 
     def delete_thread(self, conn: sqlite3.Connection, thread_id: str) -> None:
-        row = conn.execute(schema.SELECT_THREAD_PK, (thread_id,)).fetchone()
-        if row is None:
-            return
-        conn.execute(schema.HIDE_ALL_OF_THREAD, (row[0],))
-        conn.execute(schema.TOMBSTONE_THREAD, (row[0],))
+        self.delete_threads(conn, [thread_id])
+
+    def delete_threads(self, conn: sqlite3.Connection, thread_ids: Sequence[str]) -> None:
+        """Delete several threads with one garbage collection. Rows a surviving fork still
+        inherits are only hidden until nothing needs them."""
+        for thread_id in thread_ids:
+            row = conn.execute(schema.SELECT_THREAD_PK, (thread_id,)).fetchone()
+            if row is not None:
+                conn.execute(schema.HIDE_ALL_OF_THREAD, (row[0],))
+                conn.execute(schema.TOMBSTONE_THREAD, (row[0],))
         self.collect_garbage(conn)
 
     def delete_for_runs(self, conn: sqlite3.Connection, run_ids: Sequence[str]) -> None:
@@ -605,13 +614,10 @@ class CheckpointStore:
     def prune(self, conn: sqlite3.Connection, thread_ids: Sequence[str], strategy: str) -> None:
         if strategy not in ("keep_latest", "delete"):
             raise ValueError(f"unknown prune strategy {strategy!r}: use 'keep_latest' or 'delete'")
+        if strategy == "delete":
+            self.delete_threads(conn, thread_ids)
+            return
         for thread_id in thread_ids:
-            if strategy == "delete":
-                found = conn.execute(schema.SELECT_THREAD_PK, (thread_id,)).fetchone()
-                if found:
-                    conn.execute(schema.HIDE_ALL_OF_THREAD, (found[0],))
-                    conn.execute(schema.TOMBSTONE_THREAD, (found[0],))
-                continue
             lineage = self.lineage(conn, thread_id)
             if lineage is None:
                 continue

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
+from urllib.parse import quote
 
 from langgraph_agentgit.errors import SchemaVersionError
 from langgraph_agentgit.storage import schema
@@ -45,6 +46,16 @@ def configure(conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     migrate(conn)
+
+
+def is_agentgit_database(path: str) -> bool:
+    """Whether ``path`` holds an agentgit schema, checked read-only: nothing is created or
+    migrated. Raises ``sqlite3.DatabaseError`` for a file that is not SQLite at all."""
+    conn = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True)
+    try:
+        return conn.execute(schema.HAS_SCHEMA_TABLE).fetchone() is not None
+    finally:
+        conn.close()
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -210,6 +210,10 @@ TOMBSTONE_THREAD = "UPDATE agentgit_threads SET thread_id = NULL WHERE pk = ?"
 DELETE_THREAD_ROW = "DELETE FROM agentgit_threads WHERE pk = ?"
 STOP_INHERITING = "UPDATE agentgit_threads SET inherits = 0 WHERE pk = ?"
 SELECT_CHECKPOINT_COUNT = "SELECT checkpoint_count FROM agentgit_threads WHERE thread_id = ?"
+SELECT_ROOT_CHECKPOINT_IDS = """
+SELECT DISTINCT checkpoint_id FROM agentgit_checkpoints WHERE ns = '' ORDER BY checkpoint_id
+"""
+HAS_SCHEMA_TABLE = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'agentgit_schema'"
 
 # --- checkpoints ------------------------------------------------------------------------
 
