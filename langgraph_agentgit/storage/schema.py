@@ -243,8 +243,8 @@ RETURNING rid
 
 SELECT_CHECKPOINT_BY_RID = f"SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS_FROM} WHERE c.rid = ?"
 
-# Follows parent links from one row, across thread boundaries, nearest first.
-SELECT_CHAIN = f"""
+# Parent links from one row, across thread boundaries; depth 0 is the row itself.
+_PARENT_CHAIN_CTE = """
 WITH RECURSIVE chain(rid, depth) AS (
     SELECT ?, 0
     UNION ALL
@@ -252,7 +252,11 @@ WITH RECURSIVE chain(rid, depth) AS (
     FROM agentgit_checkpoints c JOIN chain ON c.rid = chain.rid
     WHERE c.parent_rid IS NOT NULL
 )
-SELECT {CHECKPOINT_COLUMNS} FROM chain
+"""
+
+# Follows parent links from one row, across thread boundaries, nearest first.
+SELECT_CHAIN = f"""
+{_PARENT_CHAIN_CTE}SELECT {CHECKPOINT_COLUMNS} FROM chain
 JOIN agentgit_checkpoints c ON c.rid = chain.rid
 LEFT JOIN agentgit_checkpoints p ON p.rid = c.parent_rid
 ORDER BY chain.depth
@@ -507,15 +511,8 @@ SELECT_FORK_RID = "SELECT fork_rid FROM agentgit_threads WHERE thread_id = ?"
 
 # Row ids and checkpoint ids along parent links from one row, nearest first (diffs use
 # it to find the common ancestor of two checkpoints, across branches).
-SELECT_ANCESTRY = """
-WITH RECURSIVE chain(rid, depth) AS (
-    SELECT ?, 0
-    UNION ALL
-    SELECT c.parent_rid, chain.depth + 1
-    FROM agentgit_checkpoints c JOIN chain ON c.rid = chain.rid
-    WHERE c.parent_rid IS NOT NULL
-)
-SELECT c.rid, c.checkpoint_id FROM chain JOIN agentgit_checkpoints c ON c.rid = chain.rid
+SELECT_ANCESTRY = f"""
+{_PARENT_CHAIN_CTE}SELECT c.rid, c.checkpoint_id FROM chain JOIN agentgit_checkpoints c ON c.rid = chain.rid
 ORDER BY chain.depth
 """
 # A live thread holding a root-namespace checkpoint, for ids given without a thread.
