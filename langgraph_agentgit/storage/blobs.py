@@ -15,14 +15,15 @@ Three kinds of blob:
 
 Identical content is stored once (the digest is unique), across checkpoints, writes,
 threads and branches. Blob ids are never reused (AUTOINCREMENT), so decoded values can be
-cached by id for the life of the process (see :class:`_Decoded` for how sharing them stays
-safe when a caller mutates what it was given).
+cached by id for the life of the process (see :class:`_Decoded` for what happens when a
+caller edits a shared object in place).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import sqlite3
 import threading
 import zlib
@@ -70,6 +71,14 @@ class LRU(Generic[K, V]):
             self._data.move_to_end(key)
             while len(self._data) > self.capacity:
                 self._data.popitem(last=False)
+
+    def pop(self, key: K) -> None:
+        with self._lock:
+            self._data.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
 
     def __contains__(self, key: K) -> bool:
         with self._lock:
@@ -125,23 +134,36 @@ def _digest(kind: int, deps: str | None, data: bytes) -> bytes:
 
 
 class _Decoded:
-    """A decoded VALUE blob: the object handed to callers, and a private twin of it.
+    """A decoded VALUE blob and the fingerprint of what it held when it was decoded.
 
     Decoded values are shared between every checkpoint (and every call) that references
-    them, which is what makes long histories cheap to read. A caller may still mutate what
-    it was given (a node editing a message in place); comparing the shared object with its
-    private twin, which nobody else ever sees, catches that before the object is handed out
-    again or trusted as the stored content.
+    them, which is what makes long histories cheap to read. A node may still edit a shared
+    object in place; the fingerprint (the identities of its attributes, or items) tells,
+    when the next checkpoint is stored, that the object no longer holds what the database
+    does, so the edit is stored and the stale object is dropped from the cache.
     """
 
-    __slots__ = ("private", "public")
+    __slots__ = ("fingerprints", "value")
 
-    def __init__(self, public: Any, private: Any) -> None:
-        self.public = public
-        self.private = private
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        # For a list (a segment of a list channel): one fingerprint per item.
+        self.fingerprints: tuple[Any, ...] = (
+            fingerprints(value) if isinstance(value, list) else (fingerprint(value),)
+        )
 
-    def intact(self) -> bool:
-        return same(self.public, self.private)
+
+class _Items:
+    """A resolved list blob: its items (shared objects) and their fingerprints."""
+
+    __slots__ = ("fingerprints", "items", "segments")
+
+    def __init__(
+        self, items: tuple[Any, ...], fingerprints: tuple[Any, ...], segments: frozenset[int]
+    ) -> None:
+        self.items = items
+        self.fingerprints = fingerprints
+        self.segments = segments
 
 
 class BlobStore:
@@ -153,15 +175,20 @@ class BlobStore:
         self._values: LRU[int, _Decoded] = LRU(cache_size)
         # Resolved list blobs: the slices that make them up and their delta depth.
         self._slices: LRU[int, tuple[tuple[Slice, ...], int]] = LRU(max(cache_size // 8, 0))
+        # Resolved list blobs' items, so reading the head of a long list is one copy.
+        self._items: LRU[int, _Items] = LRU(256 if cache_size > 0 else 0)
         # Raw payloads of recent dependency-free values, used as compression hints.
         self._raw: LRU[int, bytes] = LRU(1024)
 
     def decode(self, data: bytes, hint: bytes = b"") -> _Decoded:
-        type_name, payload = raw_payload(data, hint)
-        return _Decoded(
-            self.serde.loads_typed((type_name, payload)),
-            self.serde.loads_typed((type_name, payload)),
-        )
+        return _Decoded(decode_value(self.serde, data, hint))
+
+    def _forget(self, segments: Iterable[int]) -> None:
+        """Drop cached objects a caller has edited in place; the next read decodes them
+        afresh from the database."""
+        for segment in segments:
+            self._values.pop(segment)
+        self._items.clear()
 
     # --- writing -------------------------------------------------------------------------
 
@@ -212,7 +239,7 @@ class BlobStore:
         """Store a channel's new value, as a delta against ``previous`` when it is a list
         sharing a prefix with the previous version of the same channel."""
         base = self._stored_list(conn, previous) if previous and isinstance(value, list) else None
-        keep = _common_prefix(base[0], value) if base else 0
+        keep = self._common_prefix(base[0], value) if base else 0
         if base is None or keep == 0:
             blob_id, _ = self._put_value(conn, value, hint_ids)
             if isinstance(value, list):
@@ -220,7 +247,7 @@ class BlobStore:
             return blob_id
         assert previous is not None
         base_items, base_slices, base_depth = base
-        if keep == len(value) == len(base_items):
+        if keep == len(value) == len(base_items.items):
             return previous
         tail = value[keep:]
         tail_slices: tuple[Slice, ...] = ()
@@ -228,7 +255,10 @@ class BlobStore:
         if tail:
             tail_id, _ = self._put_value(conn, tail, hint_ids)
             tail_slices = ((tail_id, 0, len(tail)),)
-        slices = _truncate(base_slices, keep) + tail_slices
+            # The objects just serialized are what the blob holds: cache them as decoded.
+            self._values.put(tail_id, _Decoded(list(tail)))
+        appended = keep == len(base_items.items)
+        slices = (base_slices if appended else _truncate(base_slices, keep)) + tail_slices
         depth = base_depth + 1
         if depth > MAX_DELTA_DEPTH:
             blob_id = self._put_index(conn, slices)
@@ -237,7 +267,37 @@ class BlobStore:
             deps = json.dumps([previous, tail_id] if tail_id else [previous])
             blob_id = self._upsert(conn, LIST_DELTA, deps, ormsgpack.packb([keep, depth]))
         self._slices.put(blob_id, (slices, depth))
+        self._items.put(
+            blob_id,
+            _Items(
+                base_items.items[:keep] + tuple(tail),
+                base_items.fingerprints[:keep] + fingerprints(tail),
+                base_items.segments | {tail_id} if appended else frozenset(s[0] for s in slices),
+            ),
+        )
         return blob_id
+
+    def _common_prefix(self, stored: _Items, new: Sequence[Any]) -> int:
+        """How many leading items of ``new`` are the stored items, unedited.
+
+        The same object counts when what it holds is still what it held when it was
+        stored (see :func:`fingerprint`); another object counts when it is equal and of
+        the same types. An object edited in place ends the prefix, and the cache forgets
+        it so that reads decode the stored original again.
+        """
+        items = stored.items
+        n = min(len(items), len(new))
+        # Identity and fingerprints are compared in C over the whole run: this is the
+        # one step of a put whose cost grows with the length of the list.
+        identical = list(map(operator.is_, items[:n], new[:n]))
+        run = identical.index(False) if False in identical else n
+        if fingerprints(items[:run]) != stored.fingerprints[:run]:
+            edited = next(i for i in range(run) if not unchanged(items[i], stored.fingerprints[i]))
+            self._forget(stored.segments)
+            return edited
+        while run < n and same(items[run], new[run]):
+            run += 1
+        return run
 
     def _put_index(self, conn: sqlite3.Connection, slices: Sequence[Slice]) -> int:
         deps = json.dumps([s[0] for s in slices])
@@ -253,17 +313,13 @@ class BlobStore:
 
     def _stored_list(
         self, conn: sqlite3.Connection, blob_id: int
-    ) -> tuple[Sequence[Any], tuple[Slice, ...], int] | None:
-        """The stored items of a list blob (private copies: what is really in the
-        database, whatever callers did to the objects they were given)."""
+    ) -> tuple[_Items, tuple[Slice, ...], int] | None:
+        """The items of a list blob as the cache holds them, with their slices and depth."""
         read = _Read(self, conn)
         resolved = read.resolve([blob_id]).get(blob_id)
         if resolved is None:
             return None
-        slices, depth = resolved
-        read.ensure_values({seg for seg, _, _ in slices})
-        items = [item for seg, start, stop in slices for item in read.private(seg)[start:stop]]
-        return items, slices, depth
+        return read.items(blob_id, resolved[0]), resolved[0], resolved[1]
 
     # --- reading -------------------------------------------------------------------------
 
@@ -277,23 +333,17 @@ class BlobStore:
 
 
 class _Read:
-    """One read. Each value is checked against its private twin at most once per read, and
-    values decoded here are shared within it even when caching is off."""
+    """One read; values decoded here are shared within it even when caching is off."""
 
     def __init__(self, store: BlobStore, conn: sqlite3.Connection) -> None:
         self.store = store
         self.conn = conn
         self.values: dict[int, _Decoded] = {}
 
-    def public(self, blob_id: int) -> Any:
+    def value(self, blob_id: int) -> Any:
         if blob_id not in self.values:
             self.ensure_values({blob_id})
-        return self.values[blob_id].public
-
-    def private(self, blob_id: int) -> Any:
-        if blob_id not in self.values:
-            self.ensure_values({blob_id})
-        return self.values[blob_id].private
+        return self.values[blob_id].value
 
     def ensure_values(self, ids: Iterable[int]) -> None:
         missing = []
@@ -301,7 +351,7 @@ class _Read:
             if blob_id in self.values:
                 continue
             cached = self.store._values.get(blob_id)
-            if cached is not None and cached.intact():
+            if cached is not None:
                 self.values[blob_id] = cached
             else:
                 missing.append(blob_id)
@@ -323,22 +373,30 @@ class _Read:
                 records.append((blob_id, kind, deps, data))
         return records
 
+    def items(self, blob_id: int, slices: tuple[Slice, ...]) -> _Items:
+        """The items of a resolved list blob (cached: one copy per read of a long list)."""
+        cached = self.store._items.get(blob_id)
+        if cached is not None:
+            return cached
+        self.ensure_values({seg for seg, _, _ in slices})
+        decoded = [(self.values[seg], start, stop) for seg, start, stop in slices]
+        built = _Items(
+            tuple(item for d, start, stop in decoded for item in d.value[start:stop]),
+            tuple(fp for d, start, stop in decoded for fp in d.fingerprints[start:stop]),
+            frozenset(seg for seg, _, _ in slices),
+        )
+        self.store._items.put(blob_id, built)
+        return built
+
     def load(self, wanted: set[int]) -> dict[int, Any]:
         resolved = self.resolve(list(wanted))
-        self.ensure_values(
-            {s[0] for slices, _ in resolved.values() for s in slices}
-            | {i for i in wanted if i not in resolved}
-        )
+        self.ensure_values({i for i in wanted if i not in resolved})
         out: dict[int, Any] = {}
         for blob_id in wanted:
             if blob_id in resolved:
-                out[blob_id] = [
-                    item
-                    for seg, start, stop in resolved[blob_id][0]
-                    for item in self.values[seg].public[start:stop]
-                ]
+                out[blob_id] = list(self.items(blob_id, resolved[blob_id][0]).items)
             elif blob_id in self.values:
-                out[blob_id] = self.values[blob_id].public
+                out[blob_id] = self.values[blob_id].value
         return out
 
     def resolve(self, ids: list[int]) -> dict[int, tuple[tuple[Slice, ...], int]]:
@@ -390,7 +448,7 @@ class _Read:
                     keep, depth = ormsgpack.unpackb(data)
                     tail: tuple[Slice, ...] = ()
                     if len(dep_ids) > 1:
-                        tail = ((dep_ids[1], 0, len(self.private(dep_ids[1]))),)
+                        tail = ((dep_ids[1], 0, len(self.value(dep_ids[1]))),)
                     entry = (_truncate(base[0], keep) + tail, depth)
                 store._slices.put(blob_id, entry)
                 out[blob_id] = entry
@@ -403,7 +461,7 @@ class _Read:
         return out
 
     def _value_as_list(self, blob_id: int, out: dict[int, tuple[tuple[Slice, ...], int]]) -> None:
-        value = self.values[blob_id].private
+        value = self.values[blob_id].value
         if isinstance(value, list):
             entry: tuple[tuple[Slice, ...], int] = (((blob_id, 0, len(value)),), 0)
             self.store._slices.put(blob_id, entry)
@@ -428,12 +486,38 @@ def same(a: Any, b: Any) -> bool:
         return False
 
 
-def _common_prefix(stored: Sequence[Any], new: Sequence[Any]) -> int:
-    n = min(len(stored), len(new))
-    i = 0
-    while i < n and same(stored[i], new[i]):
-        i += 1
-    return i
+def fingerprint(obj: Any) -> tuple[Any, ...]:
+    """What an object holds, by reference: its attributes, or its keys and values, or its
+    items. Holding the references keeps their ids from being reused, so comparing two
+    fingerprints by identity (:func:`unchanged`) tells whether an attribute, key or item
+    has been reassigned — which is how an immutable field such as a message's text is
+    edited in place."""
+    kind = type(obj)
+    if kind is dict:
+        return (*obj.keys(), *obj.values())
+    if kind is list:
+        return tuple(obj)
+    attributes = getattr(obj, "__dict__", None)
+    if attributes is not None:
+        return tuple(attributes.values())
+    return (obj,)
+
+
+def unchanged(obj: Any, saved: tuple[Any, ...]) -> bool:
+    now = fingerprint(obj)
+    return len(now) == len(saved) and all(map(operator.is_, now, saved))
+
+
+_attributes = operator.attrgetter("__dict__")
+
+
+def fingerprints(items: Sequence[Any]) -> tuple[tuple[Any, ...], ...]:
+    """:func:`fingerprint` of every item; in C when every item has a ``__dict__``
+    (messages), so a long message list is fingerprinted at the cost of a copy."""
+    try:
+        return tuple(map(tuple, map(dict.values, map(_attributes, items))))
+    except (AttributeError, TypeError):
+        return tuple(map(fingerprint, items))
 
 
 def _truncate(slices: tuple[Slice, ...], keep: int) -> tuple[Slice, ...]:

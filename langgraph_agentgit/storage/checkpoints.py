@@ -162,6 +162,13 @@ class CheckpointStore:
         assert lineage is not None
         return lineage
 
+    def _thread_pk(self, conn: sqlite3.Connection, thread_id: str) -> int:
+        found = conn.execute(schema.SELECT_THREAD_PK, (thread_id,)).fetchone()
+        if found:
+            return int(found[0])
+        cursor = conn.execute(schema.INSERT_THREAD, (thread_id, None, None, None, _now()))
+        return int(cursor.lastrowid or 0)
+
     def checkpoint_count(self, conn: sqlite3.Connection, thread_id: str) -> int:
         """Root-namespace checkpoints the thread wrote itself (inherited ones excluded)."""
         row = conn.execute(schema.SELECT_CHECKPOINT_COUNT, (thread_id,)).fetchone()
@@ -466,9 +473,19 @@ class CheckpointStore:
     ) -> RunnableConfig:
         thread_id = thread_id_of(config)
         ns = config["configurable"].get("checkpoint_ns") or ""
-        lineage = self._ensure_thread(conn, thread_id)
         parent_id = get_checkpoint_id(config)
-        parent = self.find_row(conn, lineage, ns, parent_id) if parent_id else None
+        own_parent = (
+            conn.execute(schema.SELECT_OWN_BY_THREAD_ID, (thread_id, ns, parent_id)).fetchone()
+            if parent_id
+            else None
+        )
+        parent: Row | None
+        if own_parent:
+            parent = Row.of(own_parent)
+            lineage = Lineage(thread_id, (LineageEntry(parent.thread_pk, None, None, None, True),))
+        else:
+            lineage = self._ensure_thread(conn, thread_id)
+            parent = self.find_row(conn, lineage, ns, parent_id) if parent_id else None
         parent_refs: dict[str, int] = json.loads(parent.refs) if parent else {}
         # The writes at the parent produced this checkpoint's new values: compressing the
         # values against them stores each new message's text once.
@@ -522,7 +539,7 @@ class CheckpointStore:
         if not checkpoint_id:
             raise ValueError('put_writes needs a config with a "checkpoint_id"')
         ns = configurable.get("checkpoint_ns") or ""
-        pk = self._ensure_thread(conn, thread_id).pk
+        pk = self._thread_pk(conn, thread_id)
         for idx, (channel, value) in enumerate(writes):
             write_idx = WRITES_IDX_MAP.get(channel, idx)
             # Special channels (errors, interrupts, resumes) replace; others are idempotent.

@@ -314,6 +314,12 @@ SELECT_OWN_BY_ID = f"""
 SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS_FROM}
 WHERE c.thread_pk = ? AND c.ns = ? AND c.checkpoint_id = ? AND c.hidden = 0
 """
+# The common case of a put: the parent is the thread's own row (one statement, no lineage).
+SELECT_OWN_BY_THREAD_ID = f"""
+SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS_FROM}
+JOIN agentgit_threads t ON t.pk = c.thread_pk
+WHERE t.thread_id = ? AND c.ns = ? AND c.checkpoint_id = ? AND c.hidden = 0
+"""
 SELECT_INHERITED_BY_ID = f"""
 SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS_FROM}
 WHERE c.thread_pk = ? AND c.ns = ? AND c.checkpoint_id = ? AND c.checkpoint_id <= ?
@@ -512,7 +518,8 @@ SELECT_FORK_RID = "SELECT fork_rid FROM agentgit_threads WHERE thread_id = ?"
 # Row ids and checkpoint ids along parent links from one row, nearest first (diffs use
 # it to find the common ancestor of two checkpoints, across branches).
 SELECT_ANCESTRY = f"""
-{_PARENT_CHAIN_CTE}SELECT c.rid, c.checkpoint_id FROM chain JOIN agentgit_checkpoints c ON c.rid = chain.rid
+{_PARENT_CHAIN_CTE}SELECT c.rid, c.checkpoint_id
+FROM chain JOIN agentgit_checkpoints c ON c.rid = chain.rid
 ORDER BY chain.depth
 """
 # A live thread holding a root-namespace checkpoint, for ids given without a thread.
