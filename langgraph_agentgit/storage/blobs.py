@@ -412,7 +412,12 @@ class _Read:
                 cached = store._slices.get(blob_id)
                 if cached is not None:
                     out[blob_id] = cached
-                elif blob_id in self.values:
+                    continue
+                if blob_id not in self.values:
+                    decoded = store._values.get(blob_id)
+                    if decoded is not None:
+                        self.values[blob_id] = decoded
+                if blob_id in self.values:
                     self._value_as_list(blob_id, out)
                 elif blob_id not in records:
                     fetch.append(blob_id)
