@@ -39,6 +39,10 @@ from langgraph_agentgit.storage.zdict import PRESET_V1
 
 VALUE, LIST_DELTA, LIST_INDEX = 0, 1, 2
 MAX_DELTA_DEPTH = 64
+# Values may be compressed against values that are themselves compressed against others,
+# two levels deep at most (a message against the write that carried it, the write against
+# the input it came from).
+MAX_HINT_LEVEL = 2
 _COMPRESS_MIN_BYTES = 24
 _PLAIN, _ZLIB = b"\x00", b"\x01"
 
@@ -177,8 +181,8 @@ class BlobStore:
         self._slices: LRU[int, tuple[tuple[Slice, ...], int]] = LRU(max(cache_size // 8, 0))
         # Resolved list blobs' items, so reading the head of a long list is one copy.
         self._items: LRU[int, _Items] = LRU(256 if cache_size > 0 else 0)
-        # Raw payloads of recent dependency-free values, used as compression hints.
-        self._raw: LRU[int, bytes] = LRU(1024)
+        # Raw payloads of recent values and their hint level, used as compression hints.
+        self._raw: LRU[int, tuple[bytes, int]] = LRU(1024)
 
     def decode(self, data: bytes, hint: bytes = b"") -> _Decoded:
         return _Decoded(decode_value(self.serde, data, hint))
@@ -206,28 +210,53 @@ class BlobStore:
     ) -> tuple[int, bytes]:
         data, payload = encode_value(self.serde, value)
         deps: str | None = None
-        hint = self._hint(conn, hint_ids) if hint_ids else b""
+        level = 0
+        hint, used, hint_level = self._hint(conn, hint_ids) if hint_ids else (b"", [], 0)
         if hint:
             hinted, _ = encode_value(self.serde, value, hint)
             if len(hinted) < len(data):
-                data, deps = hinted, json.dumps(list(hint_ids))
+                data, deps, level = hinted, json.dumps(used), hint_level + 1
         blob_id = self._upsert(conn, VALUE, deps, data)
-        if deps is None:
-            self._raw.put(blob_id, payload)
+        self._raw.put(blob_id, (payload, level))
         return blob_id, data
 
-    def _hint(self, conn: sqlite3.Connection, ids: Sequence[int]) -> bytes:
-        """Concatenated raw payloads of dependency-free VALUE blobs."""
+    def _hint(self, conn: sqlite3.Connection, ids: Sequence[int]) -> tuple[bytes, list[int], int]:
+        """Dictionary material from the given blobs: their raw payloads concatenated, the
+        ids actually used, and the highest hint level among them.
+
+        A value compressed against hints is one level above them. Only blobs of level 0
+        or 1 serve as hints, so reading any value needs at most two more blobs' bytes.
+        """
+        raws = self._raw_payloads(conn, ids)
+        used = [i for i in ids if i in raws and raws[i][1] < MAX_HINT_LEVEL]
+        return (
+            b"".join(raws[i][0] for i in used)[-32768:],
+            used,
+            max((raws[i][1] for i in used), default=0),
+        )
+
+    def _raw_payloads(
+        self, conn: sqlite3.Connection, ids: Sequence[int]
+    ) -> dict[int, tuple[bytes, int]]:
+        """Uncompressed payloads (and levels) of VALUE blobs; others are left out."""
         missing = [i for i in ids if i not in self._raw]
         if missing:
             for blob_id, kind, deps, data in self._fetch(conn, missing):
-                if kind != VALUE or deps is not None:
-                    return b""  # hints are only ever plain values; anything else: no hint
-                self._raw.put(blob_id, raw_payload(data)[1])
-        parts = [self._raw.get(i) for i in ids]
-        if any(p is None for p in parts):
-            return b""
-        return b"".join(p for p in parts if p is not None)
+                if kind != VALUE:
+                    continue
+                dep_ids = json.loads(deps) if deps else []
+                dep_raws = self._raw_payloads(conn, dep_ids) if dep_ids else {}
+                if any(d not in dep_raws for d in dep_ids):
+                    raise LookupError(f"blob {blob_id} depends on blobs {deps} that are missing")
+                hint = b"".join(dep_raws[d][0] for d in dep_ids)[-32768:]
+                level = 1 + max(dep_raws[d][1] for d in dep_ids) if dep_ids else 0
+                self._raw.put(blob_id, (raw_payload(data, hint)[1], level))
+        out: dict[int, tuple[bytes, int]] = {}
+        for blob_id in ids:
+            cached = self._raw.get(blob_id)
+            if cached is not None:
+                out[blob_id] = cached
+        return out
 
     def put_channel_value(
         self,
@@ -305,9 +334,10 @@ class BlobStore:
         return self._upsert(conn, LIST_INDEX, deps, data)
 
     def _upsert(self, conn: sqlite3.Connection, kind: int, deps: str | None, data: bytes) -> int:
-        # Deltas are tiny and specific to one step; indexing their digest costs more than
-        # the rare duplicate it would catch, so they are stored without one.
-        digest = None if kind == LIST_DELTA else _digest(kind, deps, data)
+        # Deltas and values compressed against hints are small and specific to one step;
+        # indexing their digest costs more than the rare duplicate it would catch.
+        indexed = kind != LIST_DELTA and not (kind == VALUE and deps)
+        digest = _digest(kind, deps, data) if indexed else None
         row = conn.execute(schema.UPSERT_BLOB, (digest, kind, deps, data)).fetchone()
         return int(row[0])
 
@@ -363,9 +393,15 @@ class _Read:
         records = []
         for blob_id, kind, deps, data in rows:
             if kind == VALUE:
-                hint = self.store._hint(self.conn, json.loads(deps)) if deps else b""
-                if deps and not hint:
-                    raise LookupError(f"blob {blob_id} depends on blobs {deps} that are missing")
+                hint = b""
+                if deps:
+                    dep_ids = json.loads(deps)
+                    raws = self.store._raw_payloads(self.conn, dep_ids)
+                    if any(d not in raws for d in dep_ids):
+                        raise LookupError(
+                            f"blob {blob_id} depends on blobs {deps} that are missing"
+                        )
+                    hint = b"".join(raws[d][0] for d in dep_ids)[-32768:]
                 decoded = self.store.decode(data, hint)
                 self.values[blob_id] = decoded
                 self.store._values.put(blob_id, decoded)

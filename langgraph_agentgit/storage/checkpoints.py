@@ -540,11 +540,18 @@ class CheckpointStore:
             raise ValueError('put_writes needs a config with a "checkpoint_id"')
         ns = configurable.get("checkpoint_ns") or ""
         pk = self._thread_pk(conn, thread_id)
+        # A task's writes usually repeat what the checkpoint holds (the input a __start__
+        # task forwards, say): its values are the compression hints. Writes may arrive
+        # before their checkpoint; then there are none.
+        checkpoint = conn.execute(
+            schema.SELECT_OWN_BY_THREAD_ID, (thread_id, ns, checkpoint_id)
+        ).fetchone()
+        hints = [i for i in json.loads(Row.of(checkpoint).refs).values() if i] if checkpoint else []
         for idx, (channel, value) in enumerate(writes):
             write_idx = WRITES_IDX_MAP.get(channel, idx)
             # Special channels (errors, interrupts, resumes) replace; others are idempotent.
             statement = schema.UPSERT_WRITE if write_idx < 0 else schema.INSERT_WRITE_IF_ABSENT
-            blob = self.blobs.put_value(conn, value)
+            blob = self.blobs.put_value(conn, value, hints)
             conn.execute(
                 statement, (pk, ns, checkpoint_id, task_id, write_idx, channel, task_path, blob)
             )
