@@ -226,14 +226,30 @@ class CheckpointStore:
 
     def get_tuple(self, conn: sqlite3.Connection, config: RunnableConfig) -> CheckpointTuple | None:
         thread_id = thread_id_of(config)
+        ns = config["configurable"].get("checkpoint_ns") or ""
+        checkpoint_id = get_checkpoint_id(config)
+        # A thread's own rows come first whatever it inherits, and only it wrote at them:
+        # when one matches, the lineage is not needed.
+        own = self._own_row(conn, thread_id, ns, checkpoint_id)
+        if own is not None:
+            return self._tuples(conn, _own_lineage(thread_id, own.thread_pk), [own])[0]
         lineage = self.lineage(conn, thread_id)
         if lineage is None:
             return None
-        ns = config["configurable"].get("checkpoint_ns") or ""
-        row = self.find_row(conn, lineage, ns, get_checkpoint_id(config))
+        row = self.find_row(conn, lineage, ns, checkpoint_id)
         if row is None:
             return None
         return self._tuples(conn, lineage, [row])[0]
+
+    def _own_row(
+        self, conn: sqlite3.Connection, thread_id: str, ns: str, checkpoint_id: str | None
+    ) -> Row | None:
+        found = (
+            conn.execute(schema.SELECT_OWN_LATEST_BY_THREAD_ID, (thread_id, ns))
+            if checkpoint_id is None
+            else conn.execute(schema.SELECT_OWN_BY_THREAD_ID, (thread_id, ns, checkpoint_id))
+        ).fetchone()
+        return Row.of(found) if found else None
 
     def list_checkpoints(
         self,
@@ -402,7 +418,12 @@ class CheckpointStore:
             pks = sorted({pk for p in providers.values() for pk in p})
             ids = sorted({row.checkpoint_id for row in ns_rows})
             stored: dict[tuple[int, str], list[tuple[Any, ...]]] = {}
-            for found in conn.execute(schema.SELECT_WRITES, (ns, json.dumps(pks), json.dumps(ids))):
+            query = (
+                conn.execute(schema.SELECT_WRITES_OF_CHECKPOINT, (pks[0], ns, ids[0]))
+                if len(pks) == 1 and len(ids) == 1
+                else conn.execute(schema.SELECT_WRITES, (ns, json.dumps(pks), json.dumps(ids)))
+            )
+            for found in query:
                 stored.setdefault((found[0], found[1]), []).append(found)
             for row in ns_rows:
                 seen: dict[tuple[str, int], tuple[str, str, str, int, int]] = {}
@@ -474,15 +495,9 @@ class CheckpointStore:
         thread_id = thread_id_of(config)
         ns = config["configurable"].get("checkpoint_ns") or ""
         parent_id = get_checkpoint_id(config)
-        own_parent = (
-            conn.execute(schema.SELECT_OWN_BY_THREAD_ID, (thread_id, ns, parent_id)).fetchone()
-            if parent_id
-            else None
-        )
-        parent: Row | None
-        if own_parent:
-            parent = Row.of(own_parent)
-            lineage = Lineage(thread_id, (LineageEntry(parent.thread_pk, None, None, None, True),))
+        parent = self._own_row(conn, thread_id, ns, parent_id) if parent_id else None
+        if parent is not None:
+            lineage = _own_lineage(thread_id, parent.thread_pk)
         else:
             lineage = self._ensure_thread(conn, thread_id)
             parent = self.find_row(conn, lineage, ns, parent_id) if parent_id else None
@@ -539,14 +554,12 @@ class CheckpointStore:
         if not checkpoint_id:
             raise ValueError('put_writes needs a config with a "checkpoint_id"')
         ns = configurable.get("checkpoint_ns") or ""
-        pk = self._thread_pk(conn, thread_id)
         # A task's writes usually repeat what the checkpoint holds (the input a __start__
         # task forwards, say): its values are the compression hints. Writes may arrive
         # before their checkpoint; then there are none.
-        checkpoint = conn.execute(
-            schema.SELECT_OWN_BY_THREAD_ID, (thread_id, ns, checkpoint_id)
-        ).fetchone()
-        hints = [i for i in json.loads(Row.of(checkpoint).refs).values() if i] if checkpoint else []
+        checkpoint = self._own_row(conn, thread_id, ns, checkpoint_id)
+        pk = checkpoint.thread_pk if checkpoint else self._thread_pk(conn, thread_id)
+        hints = [i for i in json.loads(checkpoint.refs).values() if i] if checkpoint else []
         for idx, (channel, value) in enumerate(writes):
             write_idx = WRITES_IDX_MAP.get(channel, idx)
             # Special channels (errors, interrupts, resumes) replace; others are idempotent.
@@ -730,6 +743,11 @@ class CheckpointStore:
             if thread_id is None and bound is not None:
                 conn.execute(schema.DELETE_WRITES_OF_THREAD_ABOVE, (pk, bound))
         conn.execute(schema.DELETE_UNREACHABLE_BLOBS)
+
+
+def _own_lineage(thread_id: str, pk: int) -> Lineage:
+    """The lineage as far as a thread's own rows are concerned: itself alone."""
+    return Lineage(thread_id, (LineageEntry(pk, None, None, None, True),))
 
 
 def _min(a: str | None, b: str | None) -> str | None:

@@ -320,6 +320,12 @@ SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS_FROM}
 JOIN agentgit_threads t ON t.pk = c.thread_pk
 WHERE t.thread_id = ? AND c.ns = ? AND c.checkpoint_id = ? AND c.hidden = 0
 """
+SELECT_OWN_LATEST_BY_THREAD_ID = f"""
+SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS_FROM}
+JOIN agentgit_threads t ON t.pk = c.thread_pk
+WHERE t.thread_id = ? AND c.ns = ? AND c.hidden = 0
+ORDER BY c.checkpoint_id DESC LIMIT 1
+"""
 SELECT_INHERITED_BY_ID = f"""
 SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS_FROM}
 WHERE c.thread_pk = ? AND c.ns = ? AND c.checkpoint_id = ? AND c.checkpoint_id <= ?
@@ -380,6 +386,10 @@ INSERT_WRITE_IF_ABSENT = """
 INSERT INTO agentgit_writes(thread_pk, ns, checkpoint_id, task_id, idx, channel, task_path, blob_id)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(thread_pk, ns, checkpoint_id, task_id, idx) DO NOTHING
+"""
+SELECT_WRITES_OF_CHECKPOINT = """
+SELECT thread_pk, checkpoint_id, task_id, idx, channel, task_path, blob_id
+FROM agentgit_writes WHERE thread_pk = ? AND ns = ? AND checkpoint_id = ?
 """
 # Writes of many checkpoints of several threads in one statement.
 SELECT_WRITES = """
