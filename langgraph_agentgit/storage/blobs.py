@@ -236,26 +236,34 @@ class BlobStore:
         )
 
     def _raw_payloads(
-        self, conn: sqlite3.Connection, ids: Sequence[int]
+        self, conn: sqlite3.Connection, ids: Iterable[int]
     ) -> dict[int, tuple[bytes, int]]:
-        """Uncompressed payloads (and levels) of VALUE blobs; others are left out."""
-        missing = [i for i in ids if i not in self._raw]
+        """Uncompressed payloads (and levels) of VALUE blobs; others are left out. One
+        query per hint level, however many blobs."""
+        ids = list(ids)
+        out: dict[int, tuple[bytes, int]] = {}
+        missing = []
+        for blob_id in ids:
+            cached = self._raw.get(blob_id)
+            if cached is None:
+                missing.append(blob_id)
+            else:
+                out[blob_id] = cached
         if missing:
-            for blob_id, kind, deps, data in self._fetch(conn, missing):
-                if kind != VALUE:
-                    continue
-                dep_ids = json.loads(deps) if deps else []
-                dep_raws = self._raw_payloads(conn, dep_ids) if dep_ids else {}
+            rows = [row for row in self._fetch(conn, missing) if row[1] == VALUE]
+            deps_of = {row[0]: json.loads(row[2]) if row[2] else [] for row in rows}
+            wanted = sorted({d for deps in deps_of.values() for d in deps})
+            dep_raws = self._raw_payloads(conn, wanted) if wanted else {}
+            for blob_id, _kind, deps, data in rows:
+                dep_ids = deps_of[blob_id]
                 if any(d not in dep_raws for d in dep_ids):
                     raise LookupError(f"blob {blob_id} depends on blobs {deps} that are missing")
                 hint = b"".join(dep_raws[d][0] for d in dep_ids)[-32768:]
                 level = 1 + max(dep_raws[d][1] for d in dep_ids) if dep_ids else 0
-                self._raw.put(blob_id, (raw_payload(data, hint)[1], level))
-        out: dict[int, tuple[bytes, int]] = {}
-        for blob_id in ids:
-            cached = self._raw.get(blob_id)
-            if cached is not None:
-                out[blob_id] = cached
+                # Returned from here, not read back from the cache, which may be smaller
+                # than one batch.
+                out[blob_id] = (raw_payload(data, hint)[1], level)
+                self._raw.put(blob_id, out[blob_id])
         return out
 
     def put_channel_value(
@@ -390,23 +398,22 @@ class _Read:
 
     def _accept(self, rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """Decode VALUE rows; return the list-record rows."""
+        rows = list(rows)
+        deps_of = {row[0]: json.loads(row[2]) for row in rows if row[1] == VALUE and row[2]}
+        wanted = {d for deps in deps_of.values() for d in deps}
+        raws = self.store._raw_payloads(self.conn, wanted) if wanted else {}
         records = []
         for blob_id, kind, deps, data in rows:
-            if kind == VALUE:
-                hint = b""
-                if deps:
-                    dep_ids = json.loads(deps)
-                    raws = self.store._raw_payloads(self.conn, dep_ids)
-                    if any(d not in raws for d in dep_ids):
-                        raise LookupError(
-                            f"blob {blob_id} depends on blobs {deps} that are missing"
-                        )
-                    hint = b"".join(raws[d][0] for d in dep_ids)[-32768:]
-                decoded = self.store.decode(data, hint)
-                self.values[blob_id] = decoded
-                self.store._values.put(blob_id, decoded)
-            else:
+            if kind != VALUE:
                 records.append((blob_id, kind, deps, data))
+                continue
+            dep_ids = deps_of.get(blob_id, [])
+            if any(d not in raws for d in dep_ids):
+                raise LookupError(f"blob {blob_id} depends on blobs {deps} that are missing")
+            hint = b"".join(raws[d][0] for d in dep_ids)[-32768:]
+            decoded = self.store.decode(data, hint)
+            self.values[blob_id] = decoded
+            self.store._values.put(blob_id, decoded)
         return records
 
     def items(self, blob_id: int, slices: tuple[Slice, ...]) -> _Items:

@@ -243,23 +243,20 @@ RETURNING rid
 
 SELECT_CHECKPOINT_BY_RID = f"SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS_FROM} WHERE c.rid = ?"
 
-# Parent links from one row, across thread boundaries; depth 0 is the row itself.
-_PARENT_CHAIN_CTE = """
-WITH RECURSIVE chain(rid, depth) AS (
-    SELECT ?, 0
-    UNION ALL
-    SELECT c.parent_rid, chain.depth + 1
-    FROM agentgit_checkpoints c JOIN chain ON c.rid = chain.rid
-    WHERE c.parent_rid IS NOT NULL
-)
-"""
-
-# Follows parent links from one row, across thread boundaries, nearest first.
+# Rows along parent links from one row, across thread boundaries, nearest first. The
+# rows travel in the recursion itself (no ORDER BY, no join afterwards), so SQLite yields
+# them as it walks and a reader that stops early does not pay for the whole ancestry.
 SELECT_CHAIN = f"""
-{_PARENT_CHAIN_CTE}SELECT {CHECKPOINT_COLUMNS} FROM chain
-JOIN agentgit_checkpoints c ON c.rid = chain.rid
-LEFT JOIN agentgit_checkpoints p ON p.rid = c.parent_rid
-ORDER BY chain.depth
+WITH RECURSIVE chain(
+    rid, thread_pk, ns, checkpoint_id, parent_id, parent_rid, body, metadata, refs
+) AS (
+    SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS_FROM} WHERE c.rid = ?
+    UNION ALL
+    SELECT {CHECKPOINT_COLUMNS} FROM chain
+    JOIN agentgit_checkpoints c ON c.rid = chain.parent_rid
+    LEFT JOIN agentgit_checkpoints p ON p.rid = c.parent_rid
+)
+SELECT * FROM chain
 """
 
 # Walks parent links from one row until it meets the wanted checkpoint id (or the root).
@@ -527,10 +524,14 @@ SELECT_FORK_RID = "SELECT fork_rid FROM agentgit_threads WHERE thread_id = ?"
 
 # Row ids and checkpoint ids along parent links from one row, nearest first (diffs use
 # it to find the common ancestor of two checkpoints, across branches).
-SELECT_ANCESTRY = f"""
-{_PARENT_CHAIN_CTE}SELECT c.rid, c.checkpoint_id
-FROM chain JOIN agentgit_checkpoints c ON c.rid = chain.rid
-ORDER BY chain.depth
+SELECT_ANCESTRY = """
+WITH RECURSIVE chain(rid, checkpoint_id, parent_rid) AS (
+    SELECT rid, checkpoint_id, parent_rid FROM agentgit_checkpoints WHERE rid = ?
+    UNION ALL
+    SELECT c.rid, c.checkpoint_id, c.parent_rid
+    FROM chain JOIN agentgit_checkpoints c ON c.rid = chain.parent_rid
+)
+SELECT rid, checkpoint_id FROM chain
 """
 # A live thread holding a root-namespace checkpoint, for ids given without a thread.
 # Not indexed by checkpoint id alone: only diffs of bare ids outside a session use it.
