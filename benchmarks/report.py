@@ -1,0 +1,534 @@
+"""Turning raw benchmark runs into summaries, target verdicts and `docs/benchmarks.md`."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from benchmarks.workloads import SAVER_KINDS
+
+Doc = dict[str, Any]
+TIMES = "\N{MULTIPLICATION SIGN}"
+RANGE = "\N{EN DASH}"
+
+# --- statistics -------------------------------------------------------------------------
+
+
+def summarize(values: Iterable[Any]) -> dict[str, float] | None:
+    """Median, min and max of the numeric values (None when there are none)."""
+    numbers = [
+        float(v)
+        for v in values
+        if isinstance(v, int | float) and not isinstance(v, bool) and not math.isnan(v)
+    ]
+    if not numbers:
+        return None
+    return {
+        "median": statistics.median(numbers),
+        "min": min(numbers),
+        "max": max(numbers),
+        "n": len(numbers),
+    }
+
+
+def median(runs: list[dict[str, Any]] | None, metric: str) -> float | None:
+    """The median of ``metric`` over ``runs``."""
+    stat = summarize(r.get(metric) for r in runs or [])
+    return stat["median"] if stat else None
+
+
+def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """A summary for every numeric metric that occurs in ``runs``."""
+    keys = {k for r in runs for k, v in r.items() if isinstance(v, int | float)}
+    out = {}
+    for key in sorted(keys):
+        stat = summarize(r.get(key) for r in runs)
+        if stat is not None:
+            out[key] = stat
+    return out
+
+
+# --- formatting -------------------------------------------------------------------------
+
+
+def fmt_bytes(n: float) -> str:
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.3g} {unit}" if n / size < 100 else f"{n / size:.0f} {unit}"
+    return f"{n:.0f} B"
+
+
+def fmt_number(n: float) -> str:
+    if n == 0:
+        return "0"
+    if abs(n) >= 100:
+        return f"{n:,.0f}"
+    if abs(n) >= 10:
+        return f"{n:.1f}"
+    if abs(n) >= 1:
+        return f"{n:.2f}"
+    return f"{n:.3f}"
+
+
+def fmt_stat(stat: dict[str, float] | None, fmt: Callable[[float], str] = fmt_number) -> str:
+    """``median (min-max)``; just the median when there was one run or no spread."""
+    if stat is None:
+        return "—"
+    text = fmt(stat["median"])
+    lo, hi = fmt(stat["min"]), fmt(stat["max"])
+    if stat["n"] > 1 and (lo != text or hi != text):
+        text += f" ({lo}{RANGE}{hi})"
+    return text
+
+
+def fmt_ratio(ratio: float | None) -> str:
+    if ratio is None:
+        return "—"
+    if ratio >= 10:
+        return f"{ratio:,.0f}{TIMES}"
+    if ratio >= 1:
+        return f"{ratio:.2f}{TIMES}"
+    return f"{ratio:.3f}{TIMES}"
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+# --- targets and checks -----------------------------------------------------------------
+
+
+def _conv_runs(doc: Doc, workload: str, turns: int, saver: str) -> list[dict[str, Any]] | None:
+    entry = doc.get("conversations", {}).get(workload, {}).get(str(turns), {}).get(saver)
+    return entry["runs"] if entry and entry.get("runs") else None
+
+
+def evaluate_targets(doc: Doc) -> list[dict[str, Any]]:
+    """The issue's targets, each with the measured figure and a verdict."""
+    plan = doc["plan"]
+    t, long_t = plan["target_turns"], plan["long_turns"]
+    ag = _conv_runs(doc, "chat", t, "agentgit")
+    sq = _conv_runs(doc, "chat", t, "sqlite")
+    ag_long = _conv_runs(doc, "chat", long_t, "agentgit")
+    floor_long = _conv_runs(doc, "chat", long_t, "floor")
+    branching = doc.get("branching", {})
+    small = branching.get(plan["fork_small"], {}).get("runs")
+    large = branching.get(plan["fork_large"], {}).get("runs")
+
+    def target(name: str, measured: float | None, limit: float, higher_is_better: bool) -> dict:
+        passed = None
+        if measured is not None:
+            passed = measured >= limit if higher_is_better else measured <= limit
+        sign = "≥" if higher_is_better else "≤"
+        return {
+            "name": name,
+            "limit": limit,
+            "limit_text": f"{sign} {limit:g}{TIMES}",
+            "measured": measured,
+            "passed": passed,
+        }
+
+    return [
+        target(
+            f"Chat, {t} turns: AgentGitSaver database ÷ raw message bytes",
+            median(ag, "db_over_raw"),
+            3,
+            False,
+        ),
+        target(
+            f"Chat, {t} turns: SqliteSaver database ÷ AgentGitSaver database",
+            _ratio(median(sq, "db_bytes"), median(ag, "db_bytes")),
+            100,
+            True,
+        ),
+        target(
+            f"Chat, {t} turns: AgentGitSaver last-10-turn latency ÷ SqliteSaver's",
+            _ratio(median(ag, "last10_ms"), median(sq, "last10_ms")),
+            0.5,
+            False,
+        ),
+        target(
+            f"Chat, {t} turns: AgentGitSaver full history read ÷ SqliteSaver's",
+            _ratio(median(ag, "history_ms"), median(sq, "history_ms")),
+            0.1,
+            False,
+        ),
+        target(
+            f"Chat, {long_t} turns: AgentGitSaver last-10-turn latency ÷ floor's",
+            _ratio(median(ag_long, "last10_ms"), median(floor_long, "last10_ms")),
+            1.5,
+            False,
+        ),
+        target(
+            f"fork_thread at {_label(doc, plan['fork_large'])} ÷ at "
+            f"{_label(doc, plan['fork_small'])}",
+            _ratio(median(large, "fork_thread_ms"), median(small, "fork_thread_ms")),
+            2,
+            False,
+        ),
+    ]
+
+
+def _label(doc: Doc, case: str) -> str:
+    return doc.get("branching", {}).get(case, {}).get("label", case)
+
+
+def consistency_checks(doc: Doc) -> list[dict[str, Any]]:
+    """Did every saver store and read back the same data? (Not timings.)"""
+    checks: list[dict[str, Any]] = []
+    for workload, by_turns in doc.get("conversations", {}).items():
+        for turns, by_saver in by_turns.items():
+            runs = [(s, r) for s, e in by_saver.items() for r in e.get("runs") or []]
+            if not runs:
+                continue
+            digests = {r["digest"] for _, r in runs}
+            # Rows run without a history read have no history digest.
+            histories = {r["history_digest"] for _, r in runs if r["history_digest"]}
+            bad_counts = sorted(
+                {
+                    s
+                    for s, r in runs
+                    if r["messages"] != r["expected_messages"]
+                    or r["checkpoints"] != r["expected_checkpoints"]
+                    or not r["readback_ok"]
+                }
+            )
+            checks.append(
+                {
+                    "name": f"{workload}, {turns} turns: identical final state and history "
+                    "in every saver, expected message and checkpoint counts",
+                    "passed": len(digests) == 1 and len(histories) <= 1 and not bad_counts,
+                    "detail": f"{len(digests)} final-state digest(s), {len(histories)} history "
+                    f"digest(s) over {len(runs)} runs"
+                    + (
+                        f"; wrong counts or read-back: {', '.join(bad_counts)}"
+                        if bad_counts
+                        else ""
+                    ),
+                }
+            )
+    for entry in doc.get("branching", {}).values():
+        failed = sorted(
+            {k for r in entry.get("runs", []) for k, v in r.items() if k.endswith("_ok") and not v}
+        )
+        checks.append(
+            {
+                "name": f"branching, {entry['label']}: forks show the source state, copies have "
+                "every checkpoint, edits hang off the old checkpoint",
+                "passed": not failed,
+                "detail": "all verified" if not failed else "failed: " + ", ".join(failed),
+            }
+        )
+    for backend, by_procs in doc.get("concurrency", {}).items():
+        for procs, entry in by_procs.items():
+            runs = entry.get("runs", [])
+            errors = sum(r["errors"] for r in runs)
+            unreadable = sum(r["unreadable"] for r in runs)
+            wrong = sum(r["threads_with_wrong_state"] for r in runs)
+            written = sum(r["checkpoints"] for r in runs)
+            expected = sum(r["expected_checkpoints"] for r in runs)
+            checks.append(
+                {
+                    "name": f"concurrency, {SAVER_KINDS[backend].label}, {procs} process(es): "
+                    "no errors, every checkpoint written is readable",
+                    "passed": errors == 0
+                    and unreadable == 0
+                    and wrong == 0
+                    and written == expected,
+                    "detail": f"{errors} errors, {unreadable} unreadable of {written} written "
+                    f"({expected} expected), {wrong} threads with a wrong final state",
+                    "required": backend == "agentgit",
+                }
+            )
+    return checks
+
+
+# --- markdown ---------------------------------------------------------------------------
+
+_CONV_COLUMNS: list[tuple[str, str, Callable[[float], str]]] = [
+    ("db_bytes", "DB size", fmt_bytes),
+    ("bytes_per_turn", "bytes/turn", fmt_bytes),
+    ("db_over_raw", "DB ÷ raw", fmt_number),
+    ("first10_ms", "first 10 turns, ms/turn", fmt_number),
+    ("last10_ms", "last 10 turns, ms/turn", fmt_number),
+    ("get_state_ms", "get_state, same saver (ms)", fmt_number),
+    ("get_state_fresh_ms", "get_state, new saver (ms)", fmt_number),
+    ("history_ms", "full history read (ms)", fmt_number),
+]
+_RATIO_COLUMNS = [
+    ("db_bytes", "DB size"),
+    ("last10_ms", "last-10 latency"),
+    ("get_state_fresh_ms", "get_state, new saver"),
+    ("history_ms", "history read"),
+]
+
+
+def render_markdown(doc: Doc) -> str:
+    """The whole report."""
+    meta = doc["meta"]
+    out: list[str] = ["# Benchmarks", ""]
+    out += [
+        f"Generated by `{meta['command']}` on {meta['generated']} in "
+        f"{meta['duration_s'] / 60:.1f} minutes"
+        + (" — **smoke mode: tiny sizes, the figures mean nothing**" if meta["smoke"] else "")
+        + ". Raw numbers: `"
+        + meta["json_name"]
+        + "`.",
+        "",
+        f"Saver under test: `langgraph_agentgit` at commit `{meta['git']['commit']}`"
+        + (" with uncommitted changes to it" if meta["git"]["dirty"] else "")
+        + f" (sources sha256 `{meta['git'].get('sources_sha256', '?')}` when the run started)."
+        + (
+            " **The saver's sources changed during the run**, so later figures (the "
+            "concurrency processes import it afresh) may come from another version."
+            if meta["git"].get("sources_sha256_at_end", meta["git"].get("sources_sha256"))
+            != meta["git"].get("sources_sha256")
+            else ""
+        ),
+        "",
+        f"Every figure is the **median of {meta['repetitions']} run(s)** with the spread "
+        f"(min{RANGE}max) in brackets, unless a row says otherwise.",
+        "",
+        "## Machine",
+        "",
+    ]
+    machine = meta["machine"]
+    out += _table(["", ""], [[k, str(v)] for k, v in machine.items()])
+    out += ["", "## Package versions", ""]
+    out += _table(["package", "version"], [[k, v] for k, v in meta["packages"].items()])
+    out += ["", "## Targets", ""]
+    rows = []
+    for t in doc["targets"]:
+        verdict = {True: "**PASS**", False: "**FAIL**", None: "not measured"}[t["passed"]]
+        rows.append([t["name"], t["limit_text"], fmt_ratio(t["measured"]), verdict])
+    out += _table(["target", "limit", "measured", "result"], rows)
+    out += ["", *_notes_on_targets(doc), ""]
+    out += _conversation_sections(doc)
+    out += _branching_section(doc)
+    out += _concurrency_section(doc)
+    out += ["## Consistency checks", ""]
+    out += [
+        "Not timings: whether the stored data reads back. Digests cover every message's "
+        "type, id, content and tool calls; history digests cover every checkpoint's "
+        "message count and last message.",
+        "",
+    ]
+    out += _table(
+        ["check", "result", "detail"],
+        [[c["name"], "ok" if c["passed"] else "**FAILED**", c["detail"]] for c in doc["checks"]],
+    )
+    out += ["", "## Method", "", *meta["method"], ""]
+    return "\n".join(out)
+
+
+def _notes_on_targets(doc: Doc) -> list[str]:
+    failed = [t for t in doc["targets"] if t["passed"] is False]
+    if not failed:
+        return ["All targets are met."]
+    lines = ["Targets not met (figures as measured, not adjusted):", ""]
+    for t in failed:
+        lines.append(
+            f"- {t['name']}: measured {fmt_ratio(t['measured'])}, limit {t['limit_text']}."
+        )
+    return lines
+
+
+def _conversation_sections(doc: Doc) -> list[str]:
+    out: list[str] = []
+    titles = {
+        "chat": (
+            "1. Chat",
+            "A one-node graph answering every question with an AIMessage (an `add_messages` "
+            "channel; three checkpoints per turn). Each turn adds a 200-character question "
+            "and an 800-character answer, so the raw messages weigh 1,000 bytes per turn.",
+        ),
+        "tool": (
+            "2. Tool agent",
+            "`agent → tools_condition → ToolNode → agent` with a scripted chat model: every "
+            "other turn calls a tool (one `search`, or in every third such turn three calls "
+            "in parallel: search, calculator, search) before answering. Five checkpoints in a "
+            "tool turn, three in the others. Raw bytes count message text and tool-call JSON.",
+        ),
+    }
+    for workload, by_turns in doc.get("conversations", {}).items():
+        title, text = titles[workload]
+        out += [f"## {title}", "", text, ""]
+        for turns, by_saver in by_turns.items():
+            out += [f"### {int(turns):,} turns", ""]
+            rows = []
+            notes = []
+            for key, entry in by_saver.items():
+                label = SAVER_KINDS[key].label
+                if entry.get("note"):
+                    notes.append(f"{label}: {entry['note']}")
+                if not entry.get("runs"):
+                    continue
+                summary = entry["summary"]
+                n = len(entry["runs"])
+                label += f" ({n} run)" if n == 1 and doc["meta"]["repetitions"] > 1 else ""
+                rows.append(
+                    [label]
+                    + [fmt_stat(summary.get(m), f) for m, _, f in _CONV_COLUMNS]
+                    + [f"{summary['checkpoints']['median']:,.0f}"]
+                )
+            header = ["saver"] + [h for _, h, _ in _CONV_COLUMNS] + ["checkpoints"]
+            out += _table(header, rows)
+            raw = next(
+                (e["runs"][0]["raw_bytes"] for e in by_saver.values() if e.get("runs")), None
+            )
+            if raw is not None:
+                out += ["", f"Raw message bytes: {fmt_bytes(raw)}."]
+            if notes:
+                out += ["", "Notes:", ""] + [f"- {note}." for note in notes]
+            base = by_saver.get("sqlite", {}).get("runs")
+            if base:
+                out += ["", "Against SqliteSaver (median ÷ median; below 1 is better):", ""]
+                ratio_rows = []
+                for key, entry in by_saver.items():
+                    if key == "sqlite" or not entry.get("runs"):
+                        continue
+                    ratio_rows.append(
+                        [SAVER_KINDS[key].label]
+                        + [
+                            fmt_ratio(_ratio(median(entry["runs"], m), median(base, m)))
+                            for m, _ in _RATIO_COLUMNS
+                        ]
+                    )
+                out += _table(["saver"] + [h for _, h in _RATIO_COLUMNS], ratio_rows)
+            out.append("")
+    return out
+
+
+def _branching_section(doc: Doc) -> list[str]:
+    cases = doc.get("branching", {})
+    if not cases:
+        return []
+    meta = doc["meta"]
+    out = [
+        "## 3. Branching",
+        "",
+        "Going back to the middle checkpoint of a thread and continuing from there, three "
+        "ways: AgentGitSaver's `fork_thread` (a new thread that inherits the history); "
+        "LangGraph's own in-thread fork, `graph.update_state(old_config, values)`, which "
+        "adds a checkpoint whose parent is the old one; and a full copy of the thread into "
+        "a new one (AgentGitSaver's `copy_thread`; SqliteSaver has no `copy_thread`, so "
+        "every checkpoint and its writes are re-put). Time is per operation (the mean of "
+        f"{meta['fork_ops']} forks or edits per run; one copy per run); bytes are the growth "
+        "of the database file after `wal_checkpoint(TRUNCATE)`, per operation — SQLite "
+        "grows in 4 KB pages, so a few hundred bytes of rows often show as 0.",
+        "",
+        "The hand-built threads are chains of checkpoints written with `saver.put`, each "
+        "holding a turn counter and the latest question and answer (about 1 KB): the "
+        "history is long but the state is small. The chat thread is a real conversation "
+        "whose state is the whole message list.",
+        "",
+    ]
+    ops = [
+        ("AgentGitSaver `fork_thread`", "fork_thread_ms", "fork_thread_bytes"),
+        ("AgentGitSaver `update_state`", "agentgit_update_state_ms", "agentgit_update_state_bytes"),
+        ("SqliteSaver `update_state`", "sqlite_update_state_ms", "sqlite_update_state_bytes"),
+        ("AgentGitSaver `copy_thread`", "agentgit_copy_ms", "agentgit_copy_bytes"),
+        ("SqliteSaver copy (re-put every checkpoint)", "sqlite_copy_ms", "sqlite_copy_bytes"),
+    ]
+    for entry in cases.values():
+        summary = entry["summary"]
+        checkpoints = int(summary["checkpoints"]["median"])
+        out += [f"### {entry['label']} ({checkpoints:,} checkpoints)", ""]
+        rows = []
+        base = summary.get("sqlite_update_state_ms")
+        for label, time_key, bytes_key in ops:
+            ratio = _ratio(
+                summary.get(time_key, {}).get("median"), base["median"] if base else None
+            )
+            rows.append(
+                [
+                    label,
+                    fmt_stat(summary.get(time_key)),
+                    fmt_stat(summary.get(bytes_key), fmt_bytes),
+                    fmt_ratio(ratio),
+                ]
+            )
+        out += _table(
+            ["operation", "time per op (ms)", "bytes added per op", "time ÷ SqliteSaver edit"],
+            rows,
+        )
+        build = [
+            f"{name}: built in {fmt_stat(summary.get(f'{key}_build_s'))} s, "
+            f"{fmt_bytes(summary[f'{key}_db_bytes']['median'])} after the runs"
+            for name, key in (("AgentGitSaver", "agentgit"), ("SqliteSaver", "sqlite"))
+            if f"{key}_db_bytes" in summary
+        ]
+        out += ["", "; ".join(build) + ".", ""]
+    return out
+
+
+def _concurrency_section(doc: Doc) -> list[str]:
+    by_backend = doc.get("concurrency", {})
+    if not by_backend:
+        return []
+    meta = doc["meta"]
+    out = [
+        "## 4. Concurrency",
+        "",
+        f"1 to {max(int(p) for b in by_backend.values() for p in b)} processes (spawned) "
+        "writing into one database file at the same time, each running "
+        f"{meta['concurrency']['threads']} chat threads of its own for "
+        f"{meta['concurrency']['turns']} turns (turns interleaved across its threads). "
+        "The database and its schema are created before the processes start. "
+        "Throughput is every checkpoint written divided by the time from the moment all "
+        "processes were ready to the moment the last one finished. Afterwards every "
+        "checkpoint each process stored is read back with `get_tuple` and found in "
+        "`list`, and each thread's final state is checked. The machine has "
+        f"{meta['machine']['usable CPUs']} usable CPUs, so more processes than that "
+        "compete for them as well as for the database.",
+        "",
+    ]
+    rows = []
+    for backend, by_procs in by_backend.items():
+        for procs, entry in by_procs.items():
+            s = entry["summary"]
+            runs = entry["runs"]
+            rows.append(
+                [
+                    SAVER_KINDS[backend].label,
+                    procs,
+                    fmt_stat(s.get("checkpoints_per_s")),
+                    fmt_stat(s.get("seconds")),
+                    str(int(s["checkpoints"]["median"])),
+                    str(sum(r["errors"] for r in runs)),
+                    str(sum(r["unreadable"] for r in runs)),
+                ]
+            )
+    out += _table(
+        [
+            "saver",
+            "processes",
+            "checkpoints/s",
+            "seconds",
+            "checkpoints per run",
+            "errors (all runs)",
+            "unreadable (all runs)",
+        ],
+        rows,
+    )
+    samples = [
+        f"{SAVER_KINDS[b].label}, {p} processes: {s}"
+        for b, by_procs in by_backend.items()
+        for p, e in by_procs.items()
+        for r in e["runs"]
+        for s in r["error_samples"]
+    ]
+    if samples:
+        out += ["", "Errors seen:", ""] + [f"- `{s.strip()}`" for s in samples[:10]]
+    out.append("")
+    return out

@@ -1,0 +1,116 @@
+"""The benchmark suite's smoke mode: every workload runs, and what it stored reads back.
+
+Timings are not checked (they mean nothing at these sizes); stored data is.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# `benchmarks` is a top-level directory, not an installed package; `python -m pytest` puts
+# the repository on sys.path but a bare `pytest` does not.
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import run  # noqa: E402
+from benchmarks.fake_models import (  # noqa: E402
+    ScriptedChatModel,
+    answer_text,
+    question_text,
+    sentence_text,
+)
+from benchmarks.workloads import (  # noqa: E402
+    SAVER_KINDS,
+    expected_counts,
+    run_conversation,
+)
+
+
+def test_text_is_exact_length_deterministic_and_wordy() -> None:
+    for chars in (2, 5, 23, 24, 25, 200, 800):
+        for seed in range(20):
+            text = sentence_text(chars, seed)
+            assert len(text) == chars
+            assert text == sentence_text(chars, seed)
+    answer = answer_text(7)
+    assert answer != answer_text(8)
+    words = answer.rstrip(".").replace(".", "").split()
+    assert len(words) > 80 and len(set(words)) > 40  # natural text, not one repeated token
+    assert question_text(3).endswith("?") and len(question_text(3)) == 200
+
+
+def test_scripted_model_calls_tools_on_schedule() -> None:
+    model = ScriptedChatModel()
+    assert [model.wants_tools(t) for t in range(1, 7)] == [False, True] * 3
+    assert len(model.tool_calls(2)) == 1
+    assert len(model.tool_calls(6)) == 3  # every third tool turn calls in parallel
+    assert {c["name"] for c in model.tool_calls(6)} == {"search", "calculator"}
+
+
+def test_floor_stores_the_same_history_as_a_serializing_saver(tmp_path: Path) -> None:
+    # The floor's serializer shares objects; if LangGraph's in-place updates leaked into
+    # what it stored, its history would differ from InMemorySaver's.
+    floor = run_conversation("tool", SAVER_KINDS["floor"], 6, tmp_path)
+    memory = run_conversation("tool", SAVER_KINDS["memory"], 6, tmp_path)
+    assert floor["history_digest"] == memory["history_digest"]
+    assert floor["digest"] == memory["digest"]
+    assert (floor["checkpoints"], floor["messages"]) == expected_counts("tool", 6)
+
+
+def test_smoke_run_writes_report_and_every_saver_reads_back(tmp_path: Path) -> None:
+    out = tmp_path / "bench.md"
+    assert run.main(["--smoke", "--quiet", "--out", str(out)]) == 0
+    doc: dict[str, Any] = json.loads(out.with_suffix(".json").read_text())
+    markdown = out.read_text()
+
+    plan = run.SMOKE
+    for workload, sizes, savers in (
+        ("chat", plan.chat_turns, plan.chat_savers),
+        ("tool", plan.tool_turns, plan.tool_savers),
+    ):
+        for turns in sizes:
+            by_saver = doc["conversations"][workload][str(turns)]
+            assert set(by_saver) == set(savers)
+            checkpoints, messages = expected_counts(workload, turns)
+            finals = set()
+            for saver, entry in by_saver.items():
+                (result,) = entry["runs"]
+                assert result["messages"] == messages, (workload, saver)
+                assert result["checkpoints"] == checkpoints, (workload, saver)
+                assert result["readback_ok"], (workload, saver)
+                if SAVER_KINDS[saver].on_disk:
+                    assert result["db_bytes"] > 0
+                finals.add((result["digest"], result["history_digest"]))
+            assert len(finals) == 1, f"{workload}: savers disagree on the stored state"
+
+    assert set(doc["branching"]) == {c.key for c in plan.branch_cases}
+    for key, entry in doc["branching"].items():
+        (result,) = entry["runs"]
+        flags = {k: v for k, v in result.items() if k.endswith("_ok")}
+        assert flags and all(flags.values()), (key, flags)
+        assert result["fork_thread_ms"] > 0
+
+    for backend in plan.concurrency_backends:
+        (result,) = doc["concurrency"][backend]["2"]["runs"]
+        assert result["errors"] == 0, result["error_samples"]
+        assert result["unreadable"] == 0
+        assert result["threads_with_wrong_state"] == 0
+        assert result["checkpoints"] == result["expected_checkpoints"] > 0
+
+    assert all(check["passed"] for check in doc["checks"]), doc["checks"]
+    assert len(doc["targets"]) == 6
+    assert all(t["measured"] is not None for t in doc["targets"])
+    assert "## Targets" in markdown and "## 4. Concurrency" in markdown
+    assert "PASS" in markdown or "FAIL" in markdown
+
+
+@pytest.mark.parametrize("argv", [["--workloads", "chat,nonsense"]])
+def test_cli_rejects_unknown_workloads(argv: list[str], tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        run.main([*argv, "--out", str(tmp_path / "x.md")])
