@@ -282,3 +282,36 @@ def test_graph_list_channel_keeps_float_items(db_path: str) -> None:
     with AgentGitSaver.from_conn_string(db_path) as saver:
         stored = builder.compile(checkpointer=saver).get_state(cfg("t")).values["scores"]
     assert same(stored, expected["scores"]), f"stored {stored!r}, expected {expected['scores']!r}"
+
+
+class _EditedWhileSerialized(StrictSerializer):
+    """Each serialization of a dict with a ``"seen"`` key bumps it first: the value changes
+    under the saver, as a message does when LangGraph gives it an id on the loop thread
+    while a background put is storing it."""
+
+    def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
+        if isinstance(obj, dict) and "seen" in obj:
+            obj["seen"] += 1
+        return super().dumps_typed(obj)
+
+
+def test_a_value_edited_while_it_is_stored_still_serves_as_a_hint() -> None:
+    """A value compressed against another must be readable however that other value
+    changed while it was being stored: the hint is the bytes that were stored, which a
+    fresh store (cold caches, another process) reads back and decompresses with."""
+    text = "the same long sentence, repeated in the write and in the channel value " * 4
+    with database() as conn:
+        store = BlobStore(_EditedWhileSerialized())
+        # ``first`` is itself compressed against ``origin``: the path on which a value
+        # was serialized once for the plain form and again for the hinted one.
+        origin = store.put_value(conn, {"text": text})
+        first = store.put_value(conn, {"seen": 0, "text": text}, hint_ids=[origin])
+        second = store.put_value(conn, {"text": text, "more": 1}, hint_ids=[first])
+        (deps,) = conn.execute("SELECT deps FROM agentgit_blobs WHERE id = ?", (second,)).fetchone()
+        assert deps == f"[{first}]", "the second value was not compressed against the first"
+        fresh = BlobStore(StrictSerializer())
+        assert fresh.load(conn, [origin, first, second]) == {
+            origin: {"text": text},
+            first: {"seen": 1, "text": text},
+            second: {"text": text, "more": 1},
+        }

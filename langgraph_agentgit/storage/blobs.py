@@ -106,12 +106,17 @@ def encode_value(serde: SerializerProtocol, value: Any, hint: bytes = b"") -> tu
     reader must supply again (the blob's ``deps``).
     """
     type_name, payload = serde.dumps_typed(value)
+    return pack(type_name, payload, hint), payload
+
+
+def pack(type_name: str, payload: bytes, hint: bytes = b"") -> bytes:
+    """The stored form of an already serialized payload (see :func:`encode_value`)."""
     flag, stored = _PLAIN, payload
     if len(payload) >= _COMPRESS_MIN_BYTES:
         packed = _compress(payload, hint)
         if len(packed) < len(payload):
             flag, stored = _ZLIB, packed
-    return flag + type_name.encode() + b"\x00" + stored, payload
+    return flag + type_name.encode() + b"\x00" + stored
 
 
 def raw_payload(data: bytes, hint: bytes = b"") -> tuple[str, bytes]:
@@ -208,12 +213,15 @@ class BlobStore:
     def _put_value(
         self, conn: sqlite3.Connection, value: Any, hint_ids: Sequence[int] = ()
     ) -> tuple[int, bytes]:
-        data, payload = encode_value(self.serde, value)
+        # Serialized once: LangGraph may edit the value from another thread meanwhile (it
+        # gives messages their ids in place), and the hint must be the bytes stored.
+        type_name, payload = self.serde.dumps_typed(value)
+        data = pack(type_name, payload)
         deps: str | None = None
         level = 0
         hint, used, hint_level = self._hint(conn, hint_ids) if hint_ids else (b"", [], 0)
         if hint:
-            hinted, _ = encode_value(self.serde, value, hint)
+            hinted = pack(type_name, payload, hint)
             if len(hinted) < len(data):
                 data, deps, level = hinted, json.dumps(used), hint_level + 1
         blob_id = self._upsert(conn, VALUE, deps, data)
