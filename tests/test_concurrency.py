@@ -196,3 +196,37 @@ async def test_async_saver_runs_many_graphs_at_once(async_saver: AsyncAgentGitSa
     # Check through the sync API from a worker thread, with the same helper as above.
     for thread in threads:
         await asyncio.to_thread(assert_thread_complete, async_saver, thread)
+
+
+def open_fresh_files_worker(paths: list[str], start: Any, results: Any) -> None:
+    """Opens each of ``paths`` (brand-new files) at the same moment as the other
+    processes, round after round."""
+    failures = []
+    for path in paths:
+        try:
+            start.wait(timeout=120)
+            with AgentGitSaver.from_conn_string(path) as saver:
+                saver.get_tuple(cfg("t"))
+        except Exception:
+            failures.append(traceback.format_exc())
+    results.put(failures)
+
+
+def test_processes_creating_one_new_file_at_once(tmp_path: Any) -> None:
+    """Several processes opening the same new file together all succeed: switching it to
+    WAL and creating the schema race, and the loser must wait, not fail."""
+    ctx = multiprocessing.get_context("spawn")
+    processes = 6
+    paths = [str(tmp_path / f"fresh-{i}.db") for i in range(8)]
+    start = ctx.Barrier(processes)
+    results = ctx.Queue()
+    workers = [
+        ctx.Process(target=open_fresh_files_worker, args=(paths, start, results))
+        for _ in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    failures = [f for _ in workers for f in results.get(timeout=300)]
+    for worker in workers:
+        worker.join(timeout=60)
+    assert not failures, failures[0]

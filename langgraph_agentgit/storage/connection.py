@@ -21,7 +21,7 @@ T = TypeVar("T")
 BUSY_TIMEOUT_MS = 30_000
 # On top of SQLite's own busy timeout: a few retries with jittered backoff, because a
 # deferred reader that wants to upgrade to a writer gets SQLITE_BUSY immediately.
-MAX_RETRIES = 8
+MAX_RETRIES = 12
 
 
 def connect(path: str) -> sqlite3.Connection:
@@ -42,8 +42,11 @@ def configure(conn: sqlite3.Connection) -> None:
     """
     conn.isolation_level = None
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "memory":
-        conn.execute("PRAGMA journal_mode = WAL")
+    # Switching a new file to WAL needs it to itself; several processes opening it at once
+    # get SQLITE_BUSY without the busy handler being consulted, hence the retries.
+    mode = _retry(lambda: conn.execute("PRAGMA journal_mode").fetchone()[0])
+    if mode not in ("memory", "wal"):
+        _retry(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone())
     conn.execute("PRAGMA synchronous = NORMAL")
     migrate(conn)
 
