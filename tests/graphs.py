@@ -107,20 +107,24 @@ class ScriptedToolModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=reply)])
 
 
-def build_agent_graph() -> StateGraph:
-    """agent <-> tools (LangGraph's prebuilt ``ToolNode``) until the model stops calling."""
-    model = ScriptedToolModel().bind_tools([add])
+def build_tool_agent(model: Any, tools: Sequence[Any], state: Any = None) -> StateGraph:
+    """agent <-> tools (LangGraph's prebuilt ``ToolNode``) until ``model`` stops calling."""
 
-    def agent(state: ChatState) -> dict[str, Any]:
-        return {"messages": [model.invoke(state["messages"])]}
+    def agent(values: dict[str, Any]) -> dict[str, Any]:
+        return {"messages": [model.invoke(values["messages"])]}
 
-    builder = StateGraph(ChatState)
+    builder = StateGraph(state or ChatState)
     builder.add_node("agent", agent)
-    builder.add_node("tools", ToolNode([add]))
+    builder.add_node("tools", ToolNode(list(tools)))
     builder.add_edge(START, "agent")
     builder.add_conditional_edges("agent", tools_condition)
     builder.add_edge("tools", "agent")
     return builder
+
+
+def build_agent_graph() -> StateGraph:
+    """The scripted adding agent: the model calls ``add`` on the numbers it is given."""
+    return build_tool_agent(ScriptedToolModel().bind_tools([add]), [add])
 
 
 # --- a graph that interrupts -----------------------------------------------------------------
