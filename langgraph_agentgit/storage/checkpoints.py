@@ -156,10 +156,8 @@ class CheckpointStore:
 
     def _ensure_thread(self, conn: sqlite3.Connection, thread_id: str) -> Lineage:
         lineage = self.lineage(conn, thread_id)
-        if lineage is None:
-            conn.execute(schema.INSERT_THREAD, (thread_id, None, None, None, _now()))
-            lineage = self.lineage(conn, thread_id)
-        assert lineage is not None
+        if lineage is None:  # a new thread descends from nothing
+            lineage = _own_lineage(thread_id, self._thread_pk(conn, thread_id))
         return lineage
 
     def _thread_pk(self, conn: sqlite3.Connection, thread_id: str) -> int:
