@@ -156,10 +156,8 @@ class _Decoded:
 
     def __init__(self, value: Any) -> None:
         self.value = value
-        # For a list (a segment of a list channel): one fingerprint per item.
-        self.fingerprints: tuple[Any, ...] = (
-            fingerprints(value) if isinstance(value, list) else (fingerprint(value),)
-        )
+        # Only list items are ever compared (segments of a list channel): one per item.
+        self.fingerprints: tuple[Any, ...] = fingerprints(value) if isinstance(value, list) else ()
 
 
 class _Items:
@@ -208,11 +206,6 @@ class BlobStore:
         produced a channel value); the value is compressed against them when that is
         smaller, and then depends on them.
         """
-        return self._put_value(conn, value, hint_ids)[0]
-
-    def _put_value(
-        self, conn: sqlite3.Connection, value: Any, hint_ids: Sequence[int] = ()
-    ) -> tuple[int, bytes]:
         # Serialized once: LangGraph may edit the value from another thread meanwhile (it
         # gives messages their ids in place), and the hint must be the bytes stored.
         type_name, payload = self.serde.dumps_typed(value)
@@ -226,7 +219,7 @@ class BlobStore:
                 data, deps, level = hinted, json.dumps(used), hint_level + 1
         blob_id = self._upsert(conn, VALUE, deps, data)
         self._raw.put(blob_id, (payload, level))
-        return blob_id, data
+        return blob_id
 
     def _hint(self, conn: sqlite3.Connection, ids: Sequence[int]) -> tuple[bytes, list[int], int]:
         """Dictionary material from the given blobs: their raw payloads concatenated, the
@@ -286,7 +279,7 @@ class BlobStore:
         base = self._stored_list(conn, previous) if previous and isinstance(value, list) else None
         keep = self._common_prefix(base[0], value) if base else 0
         if base is None or keep == 0:
-            blob_id, _ = self._put_value(conn, value, hint_ids)
+            blob_id = self.put_value(conn, value, hint_ids)
             if isinstance(value, list):
                 self._slices.put(blob_id, (((blob_id, 0, len(value)),), 0))
             return blob_id
@@ -294,14 +287,15 @@ class BlobStore:
         base_items, base_slices, base_depth = base
         if keep == len(value) == len(base_items.items):
             return previous
-        tail = value[keep:]
+        # The objects about to be serialized are what the tail blob holds: they are cached
+        # as its decoded value, fingerprinted once.
+        tail = _Decoded(value[keep:])
         tail_slices: tuple[Slice, ...] = ()
         tail_id = 0
-        if tail:
-            tail_id, _ = self._put_value(conn, tail, hint_ids)
-            tail_slices = ((tail_id, 0, len(tail)),)
-            # The objects just serialized are what the blob holds: cache them as decoded.
-            self._values.put(tail_id, _Decoded(list(tail)))
+        if tail.value:
+            tail_id = self.put_value(conn, tail.value, hint_ids)
+            tail_slices = ((tail_id, 0, len(tail.value)),)
+            self._values.put(tail_id, tail)
         appended = keep == len(base_items.items)
         slices = (base_slices if appended else _truncate(base_slices, keep)) + tail_slices
         depth = base_depth + 1
@@ -315,8 +309,8 @@ class BlobStore:
         self._items.put(
             blob_id,
             _Items(
-                base_items.items[:keep] + tuple(tail),
-                base_items.fingerprints[:keep] + fingerprints(tail),
+                base_items.items[:keep] + tuple(tail.value),
+                base_items.fingerprints[:keep] + tail.fingerprints,
                 base_items.segments | {tail_id} if appended else frozenset(s[0] for s in slices),
             ),
         )

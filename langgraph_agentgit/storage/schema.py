@@ -366,10 +366,6 @@ DELETE_CHECKPOINT_ROWS = """
 DELETE FROM agentgit_checkpoints WHERE rid IN (SELECT value FROM json_each(?))
 """
 DELETE_ALL_CHECKPOINTS_OF_THREAD = "DELETE FROM agentgit_checkpoints WHERE thread_pk = ?"
-COUNT_CHECKPOINTS_OF_THREAD = "SELECT count(*) FROM agentgit_checkpoints WHERE thread_pk = ?"
-SELECT_LATEST_ROOT_OF_THREAD = """
-SELECT max(checkpoint_id) FROM agentgit_checkpoints WHERE thread_pk = ? AND ns = ''
-"""
 
 # --- writes -----------------------------------------------------------------------------
 
