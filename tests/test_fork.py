@@ -341,6 +341,54 @@ def test_sibling_forks_are_independent(sync_saver: AgentGitSaver) -> None:
     assert thread_view(sync_saver, "src") == before
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"limit": 1},
+        {"limit": 3},
+        {"limit": 100},
+        {"limit": 4, "filter": {"source": "loop"}},
+        {"limit": 1, "filter": {"source": "input"}},
+        {"limit": 3, "filter": {"parents": {}}},
+    ],
+    ids=["1", "own-then-inherited", "all", "loop", "inherited-only", "non-scalar-filter"],
+)
+def test_limit_on_a_fork_is_a_prefix_of_the_whole_listing(
+    sync_saver: AgentGitSaver, query: dict[str, Any]
+) -> None:
+    """``list(limit=N)`` on a fork returns the first N of what the unlimited listing
+    returns, across its own rows and the inherited chain, with and without filters."""
+    graph = build_agent_graph().compile(checkpointer=sync_saver)
+    run(graph, "src", ["2 and 3", "4 and 5"])
+    sync_saver.fork_thread("src", tools_checkpoint(graph, "src"), "fork")
+    graph.invoke(None, cfg("fork"))
+    everything = [
+        checkpoint_id_of(t.config) for t in sync_saver.list(cfg("fork"), filter=query.get("filter"))
+    ]
+    limited = [checkpoint_id_of(t.config) for t in sync_saver.list(cfg("fork"), **query)]
+    assert len(everything) >= 2  # the listing being cut is not trivial
+    assert limited == everything[: query["limit"]]
+
+
+def test_listed_checkpoints_do_not_share_list_objects(sync_saver: AgentGitSaver) -> None:
+    """Checkpoints holding the same stored list (an input checkpoint and the turn end
+    before it) get list objects of their own: appending to one tuple's messages leaves
+    the others as they were."""
+    graph = build_agent_graph().compile(checkpointer=sync_saver)
+    run(graph, "src", ["2 and 3", "4 and 5"])
+    lists = [
+        t.checkpoint["channel_values"]["messages"]
+        for t in sync_saver.list(cfg("src"))
+        if "messages" in t.checkpoint["channel_values"]
+    ]
+    assert len(lists) > 2
+    assert len({id(messages) for messages in lists}) == len(lists)
+    lengths = [len(messages) for messages in lists]
+    for messages in lists:
+        messages.append(HumanMessage("extra"))
+    assert [len(messages) for messages in lists] == [n + 1 for n in lengths]
+
+
 # --- interrupts ----------------------------------------------------------------------------------
 
 

@@ -272,8 +272,9 @@ class CheckpointStore:
         configurable = config.get("configurable", {})
         ns = configurable.get("checkpoint_ns")
         checkpoint_id = get_checkpoint_id(config)
-        rows = self._visible_rows(conn, lineage, ns, checkpoint_id, before_id, metadata_filter)
-        rows = _apply_limit(rows, limit)
+        rows = self._visible_rows(
+            conn, lineage, ns, checkpoint_id, before_id, metadata_filter, limit
+        )
         for start in range(0, len(rows), _BATCH):
             yield from self._tuples(conn, lineage, rows[start : start + _BATCH])
 
@@ -289,7 +290,10 @@ class CheckpointStore:
             [None, None, None, None, before_id, before_id],
             metadata_filter,
         )
-        found = conn.execute(sql + schema.ORDER_NEWEST_FIRST, params).fetchall()
+        sql += schema.ORDER_NEWEST_FIRST
+        if limit is not None and all(isinstance(v, _SCALARS) for v in metadata_filter.values()):
+            sql, params = sql + " LIMIT ?", [*params, limit]
+        found = conn.execute(sql, params).fetchall()
         rows = [(Row.of(r), r[9]) for r in found if _matches(json.loads(r[7]), metadata_filter)]
         rows = _apply_limit(rows, limit)
         for start in range(0, len(rows), _BATCH):
@@ -315,25 +319,40 @@ class CheckpointStore:
         checkpoint_id: str | None,
         before_id: str | None,
         metadata_filter: dict[str, Any],
+        limit: int | None = None,
     ) -> list[Row]:
-        """Every row the thread sees, in listing order: own rows newest first, then the
-        inherited root-namespace lineage newest first, then inherited child-namespace rows."""
+        """Rows the thread sees, in listing order: own rows newest first, then the inherited
+        root-namespace lineage newest first, then inherited child-namespace rows; at most
+        ``limit`` of them, found without reading further than needed."""
         own = lineage.entries[0]
         sql, params = _filtered(
             schema.SELECT_OWN_CHECKPOINTS,
             [own.pk, ns, ns, checkpoint_id, checkpoint_id, before_id, before_id],
             metadata_filter,
         )
-        rows = [Row.of(r) for r in conn.execute(sql + schema.ORDER_NEWEST_FIRST, params)]
+        # When SQL applies the whole filter, the limit can be applied there too.
+        exact = all(isinstance(v, _SCALARS) for v in metadata_filter.values())
+        if limit is not None and exact:
+            sql, params = sql + schema.ORDER_NEWEST_FIRST + " LIMIT ?", [*params, limit]
+        else:
+            sql += schema.ORDER_NEWEST_FIRST
+        rows = [Row.of(r) for r in conn.execute(sql, params)]
+        if metadata_filter and not exact:
+            rows = [r for r in rows if _matches(json.loads(r.metadata), metadata_filter)]
         if len(lineage.entries) > 1 and own.inherits:
             if ns in (None, "") and own.fork_rid is not None:
+                # The walk streams: it stops as soon as the limit is reached.
                 for found in conn.execute(schema.SELECT_CHAIN, (own.fork_rid,)):
+                    if limit is not None and len(rows) >= limit:
+                        break
                     row = Row.of(found)
                     if row.ns != "":
                         continue
                     if checkpoint_id is not None and row.checkpoint_id != checkpoint_id:
                         continue
                     if before_id is not None and row.checkpoint_id >= before_id:
+                        continue
+                    if metadata_filter and not _matches(json.loads(row.metadata), metadata_filter):
                         continue
                     rows.append(row)
             if ns != "":
@@ -352,11 +371,13 @@ class CheckpointStore:
                         metadata_filter,
                     )
                     rows.extend(
-                        Row.of(r) for r in conn.execute(sql + schema.ORDER_NEWEST_FIRST, params)
+                        row
+                        for row in map(
+                            Row.of, conn.execute(sql + schema.ORDER_NEWEST_FIRST, params)
+                        )
+                        if _matches(json.loads(row.metadata), metadata_filter)
                     )
-        if metadata_filter:
-            rows = [r for r in rows if _matches(json.loads(r.metadata), metadata_filter)]
-        return rows
+        return _apply_limit(rows, limit)
 
     def _tuples(
         self, conn: sqlite3.Connection, lineage: Lineage, rows: Sequence[Row]
@@ -368,6 +389,17 @@ class CheckpointStore:
         blob_ids = {i for r in refs for i in r.values() if i}
         blob_ids |= {w[3] for ws in writes.values() for w in ws}
         values = self.blobs.load(conn, blob_ids)
+        handed_out: set[int] = set()
+
+        def own_copy(blob: int) -> Any:
+            # A list shared by several checkpoints (the items stay shared) is copied, so
+            # appending to one snapshot's messages does not change another's.
+            value = values[blob]
+            if blob in handed_out and isinstance(value, list):
+                return list(value)
+            handed_out.add(blob)
+            return value
+
         out = []
         for row, row_refs in zip(rows, refs, strict=True):
             body = decode_value(self.serde, row.body)
@@ -377,7 +409,7 @@ class CheckpointStore:
                     **body,
                     "id": row.checkpoint_id,
                     "channel_values": {
-                        ch: values[blob] for ch, blob in row_refs.items() if blob and blob in values
+                        ch: own_copy(blob) for ch, blob in row_refs.items() if blob in values
                     },
                 },
             )
