@@ -19,6 +19,11 @@ class CheckpointNotFoundError(AgentGitError, LookupError):
     """A checkpoint that does not exist, or is not reachable from the given thread/session."""
 
 
+class ThreadDeletedError(AgentGitError, LookupError):
+    """A write into a thread that was deleted with its session while a run was still
+    writing into it; nothing of the write is stored."""
+
+
 class ThreadExistsError(AgentGitError, ValueError):
     """A thread id that is already in use where a new one is required."""
 
@@ -56,3 +61,60 @@ class InvalidTagError(AgentGitError, ValueError):
 
 class LastBranchError(AgentGitError, ValueError):
     """Deleting the only remaining branch of a session (delete the session instead)."""
+
+
+# --- damage and access ------------------------------------------------------------------
+
+
+class CorruptDataError(AgentGitError):
+    """Stored data is damaged: a value, row or link the database should hold is missing,
+    undecodable or inconsistent.
+
+    Raised instead of returning a state that differs from what was stored. The message
+    names what is damaged; ``thread_id``, ``checkpoint_id`` and ``blob_id`` carry it too
+    (``None`` where unknown). Reads of other threads are unaffected. ``agentgit check``
+    lists every kind of damage.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        thread_id: str | None = None,
+        checkpoint_id: str | None = None,
+        blob_id: int | None = None,
+    ) -> None:
+        where = ", ".join(
+            f"{name} {value!r}"
+            for name, value in (
+                ("thread", thread_id),
+                ("checkpoint", checkpoint_id),
+                ("blob", blob_id),
+            )
+            if value is not None
+        )
+        super().__init__(f"{message} ({where})" if where else message)
+        self.reason = message
+        self.thread_id = thread_id
+        self.checkpoint_id = checkpoint_id
+        self.blob_id = blob_id
+
+    def located(
+        self, *, thread_id: str | None = None, checkpoint_id: str | None = None
+    ) -> CorruptDataError:
+        """The same damage, also naming the thread and checkpoint it was met in."""
+        return CorruptDataError(
+            self.reason,
+            thread_id=self.thread_id or thread_id,
+            checkpoint_id=self.checkpoint_id or checkpoint_id,
+            blob_id=self.blob_id,
+        )
+
+
+class DatabaseLockedError(AgentGitError, TimeoutError):
+    """Another connection held the database's write lock for longer than the wait allowed
+    (``lock_timeout``); nothing was written."""
+
+
+class ReadOnlyDatabaseError(AgentGitError, PermissionError):
+    """A write to a database opened read-only, or in a location that cannot be written."""

@@ -26,7 +26,7 @@ T = TypeVar("T")
 DEFAULT_CACHE_SIZE = 50_000
 
 
-class AgentGitSaverBase(BaseCheckpointSaver[int]):
+class AgentGitSaverBase(BaseCheckpointSaver[Any]):
     """Shared implementation of :class:`AgentGitSaver` and :class:`AsyncAgentGitSaver`."""
 
     store: CheckpointStore
@@ -60,7 +60,7 @@ class AgentGitSaverBase(BaseCheckpointSaver[int]):
 
     def with_allowlist(
         self, extra_allowlist: Collection[tuple[str, ...]]
-    ) -> BaseCheckpointSaver[int]:
+    ) -> BaseCheckpointSaver[Any]:
         clone = super().with_allowlist(extra_allowlist)
         if clone is not self:
             # Decoded values are cached per serializer: a wider allowlist decodes differently.
@@ -68,14 +68,22 @@ class AgentGitSaverBase(BaseCheckpointSaver[int]):
             clone.store = CheckpointStore(clone.serde, cache_size=self.cache_size)
         return clone
 
-    def get_next_version(self, current: int | None, channel: None = None) -> int:
-        """Integer channel versions: compact, and branches never need them to be unique
-        because every checkpoint stores direct references to its values."""
-        if current is None:
-            return 1
-        if isinstance(current, str):
-            return int(current.split(".")[0]) + 1
-        return int(current) + 1
+    def get_next_version(self, current: int | str | None, channel: None = None) -> int | str:
+        """The channel version after ``current``: ``"<32-digit number>"`` strings.
+
+        LangGraph compares the versions of one checkpoint with each other, so every
+        thread keeps one type. Strings are what ``InMemorySaver``, ``SqliteSaver`` and
+        LangGraph's Agent Server write (the server's checkpointer adapter replaces this
+        method with its own ``"<32 digits>.<random>"`` format), so a thread can move
+        between them and us; zero padding keeps the text order the numeric order, and the
+        random part those savers add is left out because our checkpoints reference their
+        values directly (and runs of zeros compress to almost nothing). A thread written
+        with integer versions by langgraph-agentgit 0.1 keeps integers.
+        """
+        if isinstance(current, int):
+            return current + 1
+        number = 0 if current is None else int(str(current).split(".", 1)[0])
+        return f"{number + 1:032}"
 
     # --- sync contract -------------------------------------------------------------------------
 

@@ -30,6 +30,15 @@ def raw_connection(path: str) -> sqlite3.Connection:
     return sqlite3.connect(path, isolation_level=None)
 
 
+def with_deleted_threads_table(conn: sqlite3.Connection) -> None:
+    """Today's store (the old writer below) consults migration 4's table of deleted
+    threads whenever it creates a thread: create that table alone, leaving the stored
+    schema version and everything migrations 2 and 3 change as they were."""
+    version = schema_version(conn)
+    conn.execute(schema.MIGRATIONS[3].strip())
+    assert schema_version(conn) == version
+
+
 def make_checkpoint(step: int, messages: list[Any]) -> Checkpoint:
     checkpoint = empty_checkpoint()
     checkpoint["id"] = str(uuid6(clock_seq=step))
@@ -75,6 +84,7 @@ async def test_version_1_database_opens_and_upgrades(db_path: str, kind: str) ->
     backfills each thread's ``checkpoint_count`` (own, visible, root-namespace rows only)."""
     with closing(raw_connection(db_path)) as conn:
         assert migrate(conn, schema.MIGRATIONS[:1]) == 1
+        with_deleted_threads_table(conn)
         writer = OldWriter(conn)
         a = writer.put_chain("a", 5, run_ids=["run-1"] * 3 + ["run-2"] * 2)
         writer.put_chain("a", 2, ns="sub:1")  # a subgraph's rows: not counted

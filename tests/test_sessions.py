@@ -35,6 +35,7 @@ from session_graphs import (
     process_worker,
     row_counts,
 )
+from test_migrations import with_deleted_threads_table
 
 from langgraph_agentgit import (
     AgentGitError,
@@ -358,6 +359,7 @@ async def test_migration_from_schema_2_then_adopt(db: str) -> None:
     be adopted."""
     conn = sqlite3.connect(db, isolation_level=None)
     migrate(conn, schema.MIGRATIONS[:2])
+    with_deleted_threads_table(conn)
     store = CheckpointStore(StrictSerializer())
     config: RunnableConfig = cfg("old-thread")
     with write_transaction(conn):
@@ -372,7 +374,7 @@ async def test_migration_from_schema_2_then_adopt(db: str) -> None:
     assert schema_version(conn) == 2
     conn.close()
     with AgentGitSaver.from_conn_string(db) as saver:
-        assert schema_version(saver.conn) == len(schema.MIGRATIONS) == 3
+        assert schema_version(saver.conn) == len(schema.MIGRATIONS) == 4
         mgr = SessionManager(saver)
         s = mgr.adopt("old-thread")
         assert (s.total_checkpoints, s.branch_count) == (3, 0)

@@ -248,6 +248,8 @@ def create_session(
     # The first thread has no checkpoints yet: the graph creates it on its first run.
     thread_id = str(uuid.uuid4()) if thread_id is None else str(thread_id)
     _check_unowned(conn, thread_id)
+    # Naming a thread of a deleted session again is a deliberate new start.
+    conn.execute(schema.FORGET_DELETED_THREAD, (thread_id,))
     if store.lineage(conn, thread_id) is not None:
         raise ThreadExistsError(
             f"thread {thread_id!r} already exists: use adopt() to make it a session"
@@ -282,9 +284,16 @@ def set_active(
 
 def delete_session(conn: sqlite3.Connection, store: CheckpointStore, session_id: str) -> None:
     _session_row(conn, session_id)
+    thread_ids = [branch.thread_id for branch in _branches(conn, session_id)]
+    # A run still writing into one of them must not recreate it as an orphan thread.
+    deleted_at = now()
+    conn.executemany(
+        schema.INSERT_DELETED_THREAD,
+        [(thread_id, session_id, deleted_at) for thread_id in thread_ids],
+    )
     # The store hides what another thread (e.g. a fork adopted by another session) still
     # inherits and garbage-collects the rest.
-    store.delete_threads(conn, [branch.thread_id for branch in _branches(conn, session_id)])
+    store.delete_threads(conn, thread_ids)
     conn.execute(schema.DELETE_TAGS_OF_SESSION, (session_id,))
     conn.execute(schema.DELETE_SESSION_THREADS, (session_id,))
     conn.execute(schema.DELETE_SESSION, (session_id,))
@@ -605,10 +614,11 @@ def timeline_data(
                 last_message=(
                     message_preview(head_tuple.checkpoint["channel_values"]) if head_tuple else None
                 ),
-                # A fork does not see writes made at its fork point, so only an own head
-                # can be waiting on an interrupt.
-                interrupted=bool(own)
-                and head_tuple is not None
+                # A fork that has not written a checkpoint yet may still wait on an
+                # interrupt: running it again from its fork point stores the interrupt as
+                # its own write at that point, which the fork sees (its parent's writes
+                # there it does not).
+                interrupted=head_tuple is not None
                 and any(w[1] == _INTERRUPT for w in head_tuple.pending_writes or ()),
                 is_current=branch.thread_id == session.current_thread_id,
             )

@@ -28,16 +28,20 @@ import sqlite3
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
 import ormsgpack
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from langgraph_agentgit.errors import AgentGitError, CorruptDataError
 from langgraph_agentgit.storage import schema
 from langgraph_agentgit.storage.zdict import PRESET_V1
 
 VALUE, LIST_DELTA, LIST_INDEX = 0, 1, 2
+# Bytes of serialized values the decoded-value cache of one saver holds (see BlobStore).
+DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 MAX_DELTA_DEPTH = 64
 # Values may be compressed against values that are themselves compressed against others,
 # two levels deep at most (a message against the write that carried it, the write against
@@ -53,36 +57,59 @@ Slice = tuple[int, int, int]  # (value blob id, start, stop)
 
 
 class LRU(Generic[K, V]):
-    """A small thread-safe least-recently-used map."""
+    """A thread-safe least-recently-used map bounded by the total weight of its entries
+    (bytes, as the caller estimates them). An entry heavier than the whole capacity is
+    not kept.
+
+    While a write transaction runs, :meth:`BlobStore.transaction` has the map note every
+    key it stores (``journal``), so that the entries can be dropped if the transaction
+    rolls back: their ids may then be handed out again for other content.
+    """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._data: OrderedDict[K, V] = OrderedDict()
+        self.weight = 0
+        self._data: OrderedDict[K, tuple[V, int]] = OrderedDict()
         self._lock = threading.Lock()
+        self.journal: set[K] | None = None
 
     def get(self, key: K) -> V | None:
         with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-            return value
+            entry = self._data.get(key)
+            if entry is None:
+                return None
+            self._data.move_to_end(key)
+            return entry[0]
 
-    def put(self, key: K, value: V) -> None:
-        if self.capacity <= 0:
+    def put(self, key: K, value: V, weight: int = 1) -> None:
+        if weight > self.capacity:
+            self.pop(key)
             return
         with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.capacity:
-                self._data.popitem(last=False)
+            old = self._data.pop(key, None)
+            if old is not None:
+                self.weight -= old[1]
+            self._data[key] = (value, weight)
+            self.weight += weight
+            if self.journal is not None:
+                self.journal.add(key)
+            while self.weight > self.capacity:
+                _, (_, dropped) = self._data.popitem(last=False)
+                self.weight -= dropped
 
     def pop(self, key: K) -> None:
         with self._lock:
-            self._data.pop(key, None)
+            old = self._data.pop(key, None)
+            if old is not None:
+                self.weight -= old[1]
 
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
+            self.weight = 0
+
+    def __len__(self) -> int:
+        return len(self._data)
 
     def __contains__(self, key: K) -> bool:
         with self._lock:
@@ -152,10 +179,12 @@ class _Decoded:
     does, so the edit is stored and the stale object is dropped from the cache.
     """
 
-    __slots__ = ("fingerprints", "value")
+    __slots__ = ("fingerprints", "size", "value")
 
-    def __init__(self, value: Any) -> None:
+    def __init__(self, value: Any, size: int) -> None:
         self.value = value
+        # Bytes of the serialized value: what the cache counts it as.
+        self.size = size
         # Only list items are ever compared (segments of a list channel): one per item.
         self.fingerprints: tuple[Any, ...] = fingerprints(value) if isinstance(value, list) else ()
 
@@ -163,32 +192,79 @@ class _Decoded:
 class _Items:
     """A resolved list blob: its items (shared objects) and their fingerprints."""
 
-    __slots__ = ("fingerprints", "items", "segments")
+    __slots__ = ("fingerprints", "items", "segments", "size")
 
     def __init__(
-        self, items: tuple[Any, ...], fingerprints: tuple[Any, ...], segments: frozenset[int]
+        self,
+        items: tuple[Any, ...],
+        fingerprints: tuple[Any, ...],
+        segments: frozenset[int],
+        size: int,
     ) -> None:
         self.items = items
         self.fingerprints = fingerprints
         self.segments = segments
+        self.size = size
+
+
+def _slices_weight(entry: tuple[tuple[Slice, ...], int]) -> int:
+    return 64 + 32 * len(entry[0])
 
 
 class BlobStore:
-    """Writes and reads blobs on a connection; shared by every saver on one database."""
+    """Writes and reads blobs on a connection, with the caches of one saver.
 
-    def __init__(self, serde: SerializerProtocol, *, cache_size: int = 50_000) -> None:
+    ``cache_size`` bounds the caches in bytes of serialized values (decoded objects take
+    a few times that in memory): decoded values get ``cache_size``, resolved lists a
+    quarter of it, raw payloads kept as compression hints an eighth, list layouts a
+    sixteenth. 0 turns every cache off, so that each read builds its own objects.
+    """
+
+    def __init__(self, serde: SerializerProtocol, *, cache_size: int = DEFAULT_CACHE_BYTES) -> None:
         self.serde = serde
         # Decoded VALUE blobs, shared by every checkpoint that references them.
         self._values: LRU[int, _Decoded] = LRU(cache_size)
         # Resolved list blobs: the slices that make them up and their delta depth.
-        self._slices: LRU[int, tuple[tuple[Slice, ...], int]] = LRU(max(cache_size // 8, 0))
+        self._slices: LRU[int, tuple[tuple[Slice, ...], int]] = LRU(cache_size // 16)
         # Resolved list blobs' items, so reading the head of a long list is one copy.
-        self._items: LRU[int, _Items] = LRU(256 if cache_size > 0 else 0)
+        self._items: LRU[int, _Items] = LRU(cache_size // 4)
         # Raw payloads of recent values and their hint level, used as compression hints.
-        self._raw: LRU[int, tuple[bytes, int]] = LRU(1024)
+        self._raw: LRU[int, tuple[bytes, int]] = LRU(cache_size // 8)
+        self._caches: tuple[LRU[int, Any], ...] = (
+            self._values,
+            self._slices,
+            self._items,
+            self._raw,
+        )
 
-    def decode(self, data: bytes, hint: bytes = b"") -> _Decoded:
-        return _Decoded(decode_value(self.serde, data, hint))
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Wrap one write transaction (its COMMIT included): if it fails, whatever the
+        caches took in during it is dropped. The ids of blobs it inserted are then given
+        out again by the database, for other content."""
+        for cache in self._caches:
+            cache.journal = set()
+        try:
+            yield
+        except BaseException:
+            for cache in self._caches:
+                for key in cache.journal or ():
+                    cache.pop(key)
+            raise
+        finally:
+            for cache in self._caches:
+                cache.journal = None
+
+    def decode(self, blob_id: int, data: bytes, hint: bytes = b"") -> _Decoded:
+        try:
+            type_name, payload = raw_payload(data, hint)
+            return _Decoded(self.serde.loads_typed((type_name, payload)), len(payload))
+        except AgentGitError:
+            raise
+        except Exception as exc:
+            raise CorruptDataError(
+                f"stored value cannot be decoded ({type(exc).__name__}: {exc})", blob_id=blob_id
+            ) from exc
 
     def _forget(self, segments: Iterable[int]) -> None:
         """Drop cached objects a caller has edited in place; the next read decodes them
@@ -206,6 +282,12 @@ class BlobStore:
         produced a channel value); the value is compressed against them when that is
         smaller, and then depends on them.
         """
+        return self._put_value(conn, value, hint_ids)[0]
+
+    def _put_value(
+        self, conn: sqlite3.Connection, value: Any, hint_ids: Sequence[int] = ()
+    ) -> tuple[int, int]:
+        """:meth:`put_value`, also returning the size of the serialized value."""
         # Serialized once: LangGraph may edit the value from another thread meanwhile (it
         # gives messages their ids in place), and the hint must be the bytes stored.
         type_name, payload = self.serde.dumps_typed(value)
@@ -218,8 +300,8 @@ class BlobStore:
             if len(hinted) < len(data):
                 data, deps, level = hinted, json.dumps(used), hint_level + 1
         blob_id = self._upsert(conn, VALUE, deps, data)
-        self._raw.put(blob_id, (payload, level))
-        return blob_id
+        self._raw.put(blob_id, (payload, level), len(payload))
+        return blob_id, len(payload)
 
     def _hint(self, conn: sqlite3.Connection, ids: Sequence[int]) -> tuple[bytes, list[int], int]:
         """Dictionary material from the given blobs: their raw payloads concatenated, the
@@ -252,19 +334,24 @@ class BlobStore:
                 out[blob_id] = cached
         if missing:
             rows = [row for row in self._fetch(conn, missing) if row[1] == VALUE]
-            deps_of = {row[0]: json.loads(row[2]) if row[2] else [] for row in rows}
+            deps_of = {row[0]: _deps(row[0], row[2]) for row in rows}
             wanted = sorted({d for deps in deps_of.values() for d in deps})
             dep_raws = self._raw_payloads(conn, wanted) if wanted else {}
-            for blob_id, _kind, deps, data in rows:
+            for blob_id, _kind, _deps_text, data in rows:
                 dep_ids = deps_of[blob_id]
-                if any(d not in dep_raws for d in dep_ids):
-                    raise LookupError(f"blob {blob_id} depends on blobs {deps} that are missing")
+                _require(dep_raws, dep_ids, blob_id)
                 hint = b"".join(dep_raws[d][0] for d in dep_ids)[-32768:]
                 level = 1 + max(dep_raws[d][1] for d in dep_ids) if dep_ids else 0
+                try:
+                    payload = raw_payload(data, hint)[1]
+                except Exception as exc:
+                    raise CorruptDataError(
+                        f"stored value cannot be decompressed ({exc})", blob_id=blob_id
+                    ) from exc
                 # Returned from here, not read back from the cache, which may be smaller
                 # than one batch.
-                out[blob_id] = (raw_payload(data, hint)[1], level)
-                self._raw.put(blob_id, out[blob_id])
+                out[blob_id] = (payload, level)
+                self._raw.put(blob_id, out[blob_id], len(payload))
         return out
 
     def put_channel_value(
@@ -281,7 +368,8 @@ class BlobStore:
         if base is None or keep == 0:
             blob_id = self.put_value(conn, value, hint_ids)
             if isinstance(value, list):
-                self._slices.put(blob_id, (((blob_id, 0, len(value)),), 0))
+                entry: tuple[tuple[Slice, ...], int] = (((blob_id, 0, len(value)),), 0)
+                self._slices.put(blob_id, entry, _slices_weight(entry))
             return blob_id
         assert previous is not None
         base_items, base_slices, base_depth = base
@@ -289,13 +377,13 @@ class BlobStore:
             return previous
         # The objects about to be serialized are what the tail blob holds: they are cached
         # as its decoded value, fingerprinted once.
-        tail = _Decoded(value[keep:])
+        tail = _Decoded(value[keep:], 0)
         tail_slices: tuple[Slice, ...] = ()
         tail_id = 0
         if tail.value:
-            tail_id = self.put_value(conn, tail.value, hint_ids)
+            tail_id, tail.size = self._put_value(conn, tail.value, hint_ids)
             tail_slices = ((tail_id, 0, len(tail.value)),)
-            self._values.put(tail_id, tail)
+            self._values.put(tail_id, tail, tail.size)
         appended = keep == len(base_items.items)
         slices = (base_slices if appended else _truncate(base_slices, keep)) + tail_slices
         depth = base_depth + 1
@@ -305,15 +393,14 @@ class BlobStore:
         else:
             deps = json.dumps([previous, tail_id] if tail_id else [previous])
             blob_id = self._upsert(conn, LIST_DELTA, deps, ormsgpack.packb([keep, depth]))
-        self._slices.put(blob_id, (slices, depth))
-        self._items.put(
-            blob_id,
-            _Items(
-                base_items.items[:keep] + tuple(tail.value),
-                base_items.fingerprints[:keep] + tail.fingerprints,
-                base_items.segments | {tail_id} if appended else frozenset(s[0] for s in slices),
-            ),
+        self._slices.put(blob_id, (slices, depth), _slices_weight((slices, depth)))
+        items = _Items(
+            base_items.items[:keep] + tuple(tail.value),
+            base_items.fingerprints[:keep] + tail.fingerprints,
+            base_items.segments | {tail_id} if appended else frozenset(s[0] for s in slices),
+            base_items.size + tail.size,
         )
+        self._items.put(blob_id, items, items.size)
         return blob_id
 
     def _common_prefix(self, stored: _Items, new: Sequence[Any]) -> int:
@@ -365,11 +452,21 @@ class BlobStore:
 
     def load(self, conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, Any]:
         """Decode the given blobs. List blobs come back as new list objects whose items
-        are shared with every other list holding the same stored items."""
+        are shared with every other list holding the same stored items.
+
+        Raises :class:`CorruptDataError` naming the blob when one is missing or cannot be
+        decoded (never returns fewer values than asked for).
+        """
         return _Read(self, conn).load({i for i in ids if i})
 
     def _fetch(self, conn: sqlite3.Connection, ids: Sequence[int]) -> list[tuple[Any, ...]]:
-        return conn.execute(schema.SELECT_BLOBS, (json.dumps(list(ids)),)).fetchall()
+        """The rows of the given blobs; a missing one is damage."""
+        rows = conn.execute(schema.SELECT_BLOBS, (json.dumps(list(ids)),)).fetchall()
+        if len(rows) < len(set(ids)):
+            found = {row[0] for row in rows}
+            gone = min(i for i in ids if i not in found)
+            raise CorruptDataError("a stored value is missing", blob_id=gone)
+        return rows
 
 
 class _Read:
@@ -401,21 +498,22 @@ class _Read:
     def _accept(self, rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """Decode VALUE rows; return the list-record rows."""
         rows = list(rows)
-        deps_of = {row[0]: json.loads(row[2]) for row in rows if row[1] == VALUE and row[2]}
+        deps_of = {row[0]: _deps(row[0], row[2]) for row in rows if row[1] == VALUE and row[2]}
         wanted = {d for deps in deps_of.values() for d in deps}
         raws = self.store._raw_payloads(self.conn, wanted) if wanted else {}
         records = []
         for blob_id, kind, deps, data in rows:
+            if kind not in (VALUE, LIST_DELTA, LIST_INDEX):
+                raise CorruptDataError(f"stored value has unknown kind {kind!r}", blob_id=blob_id)
             if kind != VALUE:
                 records.append((blob_id, kind, deps, data))
                 continue
             dep_ids = deps_of.get(blob_id, [])
-            if any(d not in raws for d in dep_ids):
-                raise LookupError(f"blob {blob_id} depends on blobs {deps} that are missing")
+            _require(raws, dep_ids, blob_id)
             hint = b"".join(raws[d][0] for d in dep_ids)[-32768:]
-            decoded = self.store.decode(data, hint)
+            decoded = self.store.decode(blob_id, data, hint)
             self.values[blob_id] = decoded
-            self.store._values.put(blob_id, decoded)
+            self.store._values.put(blob_id, decoded, decoded.size)
         return records
 
     def items(self, blob_id: int, slices: tuple[Slice, ...]) -> _Items:
@@ -425,12 +523,17 @@ class _Read:
             return cached
         self.ensure_values({seg for seg, _, _ in slices})
         decoded = [(self.values[seg], start, stop) for seg, start, stop in slices]
+        if any(not isinstance(d.value, list) for d, _, _ in decoded):
+            raise CorruptDataError(
+                "a list is built from a value that is not a list", blob_id=blob_id
+            )
         built = _Items(
             tuple(item for d, start, stop in decoded for item in d.value[start:stop]),
             tuple(fp for d, start, stop in decoded for fp in d.fingerprints[start:stop]),
             frozenset(seg for seg, _, _ in slices),
+            sum(d.size for d, _, _ in decoded),
         )
-        self.store._items.put(blob_id, built)
+        self.store._items.put(blob_id, built, built.size)
         return built
 
     def load(self, wanted: set[int]) -> dict[int, Any]:
@@ -470,7 +573,9 @@ class _Read:
             if not fetch:
                 break
             for blob_id, kind, deps, data in self._accept(store._fetch(self.conn, fetch)):
-                dep_ids = json.loads(deps)
+                dep_ids = _deps(blob_id, deps)
+                if not dep_ids:
+                    raise CorruptDataError("a stored list names no parts", blob_id=blob_id)
                 records[blob_id] = (kind, dep_ids, data)
                 if kind == LIST_DELTA and dep_ids[0] not in out:
                     pending.append(dep_ids[0])
@@ -482,40 +587,80 @@ class _Read:
         while unresolved:
             progressed = False
             for blob_id, (kind, dep_ids, data) in list(unresolved.items()):
-                if kind == LIST_INDEX:
-                    bounds = ormsgpack.unpackb(zlib.decompress(data))
-                    entry: tuple[tuple[Slice, ...], int] = (
-                        tuple(
-                            (seg, start, stop)
-                            for seg, (start, stop) in zip(dep_ids, bounds, strict=True)
-                        ),
-                        0,
-                    )
-                else:
-                    base = out.get(dep_ids[0])
-                    if base is None:
-                        continue
-                    keep, depth = ormsgpack.unpackb(data)
-                    tail: tuple[Slice, ...] = ()
-                    if len(dep_ids) > 1:
-                        tail = ((dep_ids[1], 0, len(self.value(dep_ids[1]))),)
-                    entry = (_truncate(base[0], keep) + tail, depth)
-                store._slices.put(blob_id, entry)
+                if kind == LIST_DELTA and dep_ids[0] not in out:
+                    continue
+                try:
+                    entry = self._layout(kind, dep_ids, data, out)
+                except AgentGitError:
+                    raise
+                except Exception as exc:
+                    raise CorruptDataError(
+                        f"stored list cannot be decoded ({type(exc).__name__}: {exc})",
+                        blob_id=blob_id,
+                    ) from exc
+                store._slices.put(blob_id, entry, _slices_weight(entry))
                 out[blob_id] = entry
                 del unresolved[blob_id]
                 progressed = True
             if not progressed:
-                raise LookupError(
-                    f"list blobs {sorted(unresolved)} reference a base that is missing"
+                # A base that is not a list, or a chain of deltas that loops.
+                raise CorruptDataError(
+                    "a stored list is built on a base that is not a list",
+                    blob_id=min(unresolved),
                 )
         return out
+
+    def _layout(
+        self,
+        kind: int,
+        dep_ids: list[int],
+        data: bytes,
+        out: dict[int, tuple[tuple[Slice, ...], int]],
+    ) -> tuple[tuple[Slice, ...], int]:
+        """The slices and delta depth of one list record whose base is resolved."""
+        if kind == LIST_INDEX:
+            bounds = ormsgpack.unpackb(zlib.decompress(data))
+            return (
+                tuple(
+                    (seg, int(start), int(stop))
+                    for seg, (start, stop) in zip(dep_ids, bounds, strict=True)
+                ),
+                0,
+            )
+        keep, depth = ormsgpack.unpackb(data)
+        tail: tuple[Slice, ...] = ()
+        if len(dep_ids) > 1:
+            tail = ((dep_ids[1], 0, len(self.value(dep_ids[1]))),)
+        return (_truncate(out[dep_ids[0]][0], int(keep)) + tail, int(depth))
 
     def _value_as_list(self, blob_id: int, out: dict[int, tuple[tuple[Slice, ...], int]]) -> None:
         value = self.values[blob_id].value
         if isinstance(value, list):
             entry: tuple[tuple[Slice, ...], int] = (((blob_id, 0, len(value)),), 0)
-            self.store._slices.put(blob_id, entry)
+            self.store._slices.put(blob_id, entry, _slices_weight(entry))
             out[blob_id] = entry
+
+
+def _deps(blob_id: int, text: str | None) -> list[int]:
+    """The ids a blob is built from (its ``deps`` column)."""
+    if not text:
+        return []
+    try:
+        deps = json.loads(text)
+    except ValueError as exc:
+        raise CorruptDataError("a stored value's parts cannot be read", blob_id=blob_id) from exc
+    if not isinstance(deps, list) or not all(type(d) is int for d in deps):
+        raise CorruptDataError("a stored value's parts cannot be read", blob_id=blob_id)
+    return deps
+
+
+def _require(found: Mapping[int, Any], dep_ids: Iterable[int], blob_id: int) -> None:
+    gone = [d for d in dep_ids if d not in found]
+    if gone:
+        raise CorruptDataError(
+            f"a stored value is compressed against values {gone} that are missing",
+            blob_id=blob_id,
+        )
 
 
 def same(a: Any, b: Any) -> bool:

@@ -47,7 +47,10 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from langgraph_agentgit.errors import (
+    AgentGitError,
     CheckpointNotFoundError,
+    CorruptDataError,
+    ThreadDeletedError,
     ThreadExistsError,
     ThreadNotFoundError,
 )
@@ -145,6 +148,10 @@ class CheckpointStore:
         rows = conn.execute(schema.SELECT_LINEAGE, (thread_id,)).fetchall()
         if not rows:
             return None
+        if rows[-1][1] is not None and rows[-1][1] in {row[0] for row in rows}:
+            raise CorruptDataError(
+                "the thread's fork links form a cycle (run `agentgit check`)", thread_id=thread_id
+            )
         entries: list[LineageEntry] = []
         bound: str | None = None
         for i, (pk, _parent, fork_id, fork_rid, inherits) in enumerate(rows):
@@ -164,6 +171,12 @@ class CheckpointStore:
         found = conn.execute(schema.SELECT_THREAD_PK, (thread_id,)).fetchone()
         if found:
             return int(found[0])
+        deleted = conn.execute(schema.SELECT_DELETED_THREAD, (thread_id,)).fetchone()
+        if deleted:
+            raise ThreadDeletedError(
+                f"thread {thread_id!r} was deleted with session {deleted[0]!r}; a run that "
+                "was still writing into it cannot bring it back (nothing was stored)"
+            )
         cursor = conn.execute(schema.INSERT_THREAD, (thread_id, None, None, None, _now()))
         return int(cursor.lastrowid or 0)
 
@@ -219,6 +232,22 @@ class CheckpointStore:
             if found:
                 return Row.of(found)
         return None
+
+    def chain(self, conn: sqlite3.Connection, rid: int) -> Iterator[tuple[Any, ...]]:
+        """Rows along parent links from ``rid``, nearest first, as they are walked.
+
+        Raises :class:`CorruptDataError` when a parent link leads back to a row already
+        walked (the library never writes such a cycle).
+        """
+        seen: set[int] = set()
+        for found in conn.execute(schema.SELECT_CHAIN, (rid,)):
+            if found[0] in seen:
+                raise CorruptDataError(
+                    "parent links form a cycle (run `agentgit check`)",
+                    checkpoint_id=str(found[3]),
+                )
+            seen.add(found[0])
+            yield found
 
     # --- reading -------------------------------------------------------------------------
 
@@ -342,7 +371,7 @@ class CheckpointStore:
         if len(lineage.entries) > 1 and own.inherits:
             if ns in (None, "") and own.fork_rid is not None:
                 # The walk streams: it stops as soon as the limit is reached.
-                for found in conn.execute(schema.SELECT_CHAIN, (own.fork_rid,)):
+                for found in self.chain(conn, own.fork_rid):
                     if limit is not None and len(rows) >= limit:
                         break
                     row = Row.of(found)
@@ -383,12 +412,29 @@ class CheckpointStore:
         self, conn: sqlite3.Connection, lineage: Lineage, rows: Sequence[Row]
     ) -> list[CheckpointTuple]:
         """Build tuples for rows seen from one thread: one query for all their writes and
-        one (plus delta bases) for all their values."""
-        refs = [cast(dict[str, int], json.loads(row.refs)) for row in rows]
+        one (plus delta bases) for all their values.
+
+        Damage (a missing or undecodable value, body or metadata) raises
+        :class:`CorruptDataError` naming the thread and checkpoint: a state is never
+        returned with a channel or write quietly left out.
+        """
+        refs = [_refs(row, lineage.thread_id) for row in rows]
         writes = self._visible_writes(conn, lineage, rows)
         blob_ids = {i for r in refs for i in r.values() if i}
         blob_ids |= {w[3] for ws in writes.values() for w in ws}
-        values = self.blobs.load(conn, blob_ids)
+        try:
+            values = self.blobs.load(conn, blob_ids)
+        except CorruptDataError as exc:
+            user = next(
+                (
+                    row.checkpoint_id
+                    for row, row_refs in zip(rows, refs, strict=True)
+                    if exc.blob_id in row_refs.values()
+                    or any(w[3] == exc.blob_id for w in writes.get(row.rid, ()))
+                ),
+                rows[0].checkpoint_id if len(rows) == 1 else None,
+            )
+            raise exc.located(thread_id=lineage.thread_id, checkpoint_id=user) from exc
         handed_out: set[int] = set()
 
         def own_copy(blob: int) -> Any:
@@ -402,15 +448,23 @@ class CheckpointStore:
 
         out = []
         for row, row_refs in zip(rows, refs, strict=True):
-            body = decode_value(self.serde, row.body)
+            try:
+                body = self._body(row)
+                metadata = json.loads(row.metadata)
+            except AgentGitError:
+                raise
+            except Exception as exc:
+                raise CorruptDataError(
+                    f"the checkpoint's record cannot be decoded ({type(exc).__name__}: {exc})",
+                    thread_id=lineage.thread_id,
+                    checkpoint_id=row.checkpoint_id,
+                ) from exc
             checkpoint = cast(
                 Checkpoint,
                 {
                     **body,
                     "id": row.checkpoint_id,
-                    "channel_values": {
-                        ch: own_copy(blob) for ch, blob in row_refs.items() if blob in values
-                    },
+                    "channel_values": {ch: own_copy(blob) for ch, blob in row_refs.items() if blob},
                 },
             )
             config = _config(lineage.thread_id, row.ns, row.checkpoint_id)
@@ -420,14 +474,14 @@ class CheckpointStore:
                 else None
             )
             pending: list[PendingWrite] = [
-                (task_id, channel, values.get(blob))
+                (task_id, channel, values[blob])
                 for task_id, channel, _path, blob, _idx in writes.get(row.rid, [])
             ]
             out.append(
                 CheckpointTuple(
                     config=config,
                     checkpoint=checkpoint,
-                    metadata=cast(CheckpointMetadata, json.loads(row.metadata)),
+                    metadata=cast(CheckpointMetadata, metadata),
                     parent_config=parent,
                     pending_writes=pending,
                 )
@@ -488,7 +542,7 @@ class CheckpointStore:
         # chain[i] is the i-th ancestor; last_index[ch] is the oldest one whose writes count.
         chain: list[Row] = []
         last_index: dict[str, int] = {}
-        for found in conn.execute(schema.SELECT_CHAIN, (target.parent_rid,)):
+        for found in self.chain(conn, target.parent_rid):
             row = Row.of(found)
             chain.append(row)
             refs = json.loads(row.refs)
@@ -524,6 +578,9 @@ class CheckpointStore:
     ) -> RunnableConfig:
         thread_id = thread_id_of(config)
         ns = config["configurable"].get("checkpoint_ns") or ""
+        # Checked before anything is stored.
+        stored_metadata = get_serializable_checkpoint_metadata(config, metadata)
+        metadata_json = _metadata_json(stored_metadata)
         parent_id = get_checkpoint_id(config)
         parent = self._own_row(conn, thread_id, ns, parent_id) if parent_id else None
         if parent is not None:
@@ -540,20 +597,27 @@ class CheckpointStore:
             else []
         )
         values = checkpoint["channel_values"]
+        versions = checkpoint["channel_versions"]
+        # LangGraph names a value by its channel and version: a channel left out of
+        # new_versions holds the parent's value only if it has the parent's version. A
+        # "__copy__" fork puts a copy of a later checkpoint under an earlier parent with no
+        # new versions at all, and its channels hold the later values.
+        parent_versions = self._versions(parent) if parent and parent_refs else {}
         refs: dict[str, int] = {}
         # Channels without a value (empty, or DeltaChannel between snapshots) get no ref.
-        for channel in checkpoint["channel_versions"]:
-            if channel in new_versions:
-                if channel in values:
-                    refs[channel] = self.blobs.put_channel_value(
-                        conn, values[channel], parent_refs.get(channel), hints
-                    )
-            elif channel in parent_refs:
-                refs[channel] = parent_refs[channel]
+        for channel, version in versions.items():
+            inherited = parent_refs.get(channel)
+            if (
+                channel not in new_versions
+                and inherited is not None
+                and parent_versions.get(channel) == version
+            ):
+                refs[channel] = inherited
             elif channel in values:
-                refs[channel] = self.blobs.put_value(conn, values[channel])
+                refs[channel] = self.blobs.put_channel_value(
+                    conn, values[channel], inherited, hints
+                )
         body = {k: v for k, v in checkpoint.items() if k not in ("channel_values", "id")}
-        stored_metadata = get_serializable_checkpoint_metadata(config, metadata)
         conn.execute(
             schema.UPSERT_CHECKPOINT,
             (
@@ -564,11 +628,33 @@ class CheckpointStore:
                 parent.rid if parent else None,
                 stored_metadata.get("run_id"),
                 encode_value(self.serde, body)[0],
-                _metadata_json(stored_metadata),
+                metadata_json,
                 json.dumps(refs, separators=(",", ":")),
             ),
         ).fetchone()
         return _config(thread_id, ns, checkpoint["id"])
+
+    def _body(self, row: Row) -> dict[str, Any]:
+        """A row's checkpoint minus its values and id (versions, versions_seen, ts...)."""
+        try:
+            body = decode_value(self.serde, row.body)
+        except AgentGitError:
+            raise
+        except Exception as exc:
+            raise CorruptDataError(
+                f"the checkpoint's record cannot be decoded ({type(exc).__name__}: {exc})",
+                checkpoint_id=row.checkpoint_id,
+            ) from exc
+        if not isinstance(body, dict):
+            raise CorruptDataError(
+                "the checkpoint's record is not a mapping", checkpoint_id=row.checkpoint_id
+            )
+        return body
+
+    def _versions(self, row: Row) -> Mapping[str, Any]:
+        """The channel versions stored with a checkpoint row."""
+        body = self._body(row)
+        return cast(Mapping[str, Any], body.get("channel_versions") or {})
 
     def put_writes(
         self,
@@ -627,9 +713,15 @@ class CheckpointStore:
         if lineage is None:
             return
         rows = self._visible_rows(conn, lineage, None, None, None, {})
-        if not rows:
-            return
-        target_pk = self._ensure_thread(conn, target).pk
+        if rows:
+            self._copy_rows(conn, lineage, rows, self._ensure_thread(conn, target).pk)
+
+    def _copy_rows(
+        self, conn: sqlite3.Connection, lineage: Lineage, rows: Sequence[Row], target_pk: int
+    ) -> dict[int, int]:
+        """Copy rows as ``lineage`` sees them (with the writes it sees at them) into the
+        thread ``target_pk``, oldest first, linking each copy to the copy of its parent.
+        Returns old rid -> new rid."""
         writes = self._visible_writes(conn, lineage, rows)
         new_rids: dict[int, int] = {}
         for row in sorted(rows, key=lambda r: r.checkpoint_id):
@@ -656,6 +748,7 @@ class CheckpointStore:
                     for task_id, channel, path, blob, idx in writes.get(row.rid, [])
                 ],
             )
+        return new_rids
 
     # --- deleting ------------------------------------------------------------------------
 
@@ -679,6 +772,11 @@ class CheckpointStore:
         self.collect_garbage(conn)
 
     def prune(self, conn: sqlite3.Connection, thread_ids: Sequence[str], strategy: str) -> None:
+        """LangGraph's ``prune``: ``"delete"`` deletes the threads; ``"keep_latest"`` keeps
+        the latest checkpoint of each namespace, plus what reconstructing its
+        ``DeltaChannel`` values reads (the ancestors back to the nearest one holding a
+        snapshot of each, with their writes), as ``BaseCheckpointSaver.prune`` asks. A
+        fork stops inheriting: what it keeps becomes its own rows (sharing every value)."""
         if strategy not in ("keep_latest", "delete"):
             raise ValueError(f"unknown prune strategy {strategy!r}: use 'keep_latest' or 'delete'")
         if strategy == "delete":
@@ -689,34 +787,53 @@ class CheckpointStore:
             if lineage is None:
                 continue
             own = lineage.entries[0]
+            keep: list[Row] = []
+            for head in self._heads(conn, lineage):
+                keep += [head, *self._delta_ancestors(conn, head)]
+            keep_rids = [r.rid for r in keep if r.thread_pk == own.pk]
             if len(lineage.entries) > 1 and own.inherits:
-                self._materialize_head(conn, lineage)
+                inherited = [r for r in keep if r.thread_pk != own.pk]
+                if inherited:
+                    copies = self._copy_rows(conn, lineage, inherited, own.pk)
+                    conn.executemany(
+                        schema.RELINK_PARENT, [(new, own.pk, old) for old, new in copies.items()]
+                    )
+                    keep_rids += copies.values()
                 conn.execute(schema.STOP_INHERITING, (own.pk,))
-            conn.execute(schema.HIDE_OLDER_THAN_LATEST, (own.pk,))
+            conn.execute(schema.HIDE_OLDER_THAN_LATEST, (own.pk, json.dumps(keep_rids)))
         self.collect_garbage(conn)
 
-    def _materialize_head(self, conn: sqlite3.Connection, lineage: Lineage) -> None:
-        """Give a fork that wrote nothing yet its own copy of its head before it stops
-        inheriting (the copy shares every value blob)."""
-        if conn.execute(schema.SELECT_OWN_LATEST, (lineage.pk, "")).fetchone():
-            return
-        head = self.find_row(conn, lineage, "", None)
-        if head is None:
-            return
-        conn.execute(
-            schema.UPSERT_CHECKPOINT,
-            (
-                lineage.pk,
-                "",
-                head.checkpoint_id,
-                head.parent_checkpoint_id,
-                head.parent_rid,
-                json.loads(head.metadata).get("run_id"),
-                head.body,
-                head.metadata,
-                head.refs,
-            ),
-        ).fetchone()
+    def _heads(self, conn: sqlite3.Connection, lineage: Lineage) -> list[Row]:
+        """The latest checkpoint of each namespace the thread wrote, and in the root
+        namespace the one it sees (a fork that wrote nothing yet sees its fork point)."""
+        heads = [Row.of(r) for r in conn.execute(schema.SELECT_OWN_HEADS, (lineage.pk,))]
+        if not any(h.ns == "" for h in heads):
+            root = self.find_row(conn, lineage, "", None)
+            if root is not None:
+                heads.append(root)
+        return heads
+
+    def _delta_ancestors(self, conn: sqlite3.Connection, head: Row) -> list[Row]:
+        """Ancestors of ``head`` that reconstructing its ``DeltaChannel`` values reads.
+
+        LangGraph records in ``counters_since_delta_snapshot`` (checkpoint metadata)
+        which delta channels changed since their last snapshot; each is rebuilt from the
+        writes of ancestors back to the nearest one that holds a value for it.
+        """
+        counters = json.loads(head.metadata).get("counters_since_delta_snapshot") or {}
+        head_refs = json.loads(head.refs)
+        remaining = {ch for ch in counters if not head_refs.get(ch)}
+        needed: list[Row] = []
+        if not remaining or head.parent_rid is None:
+            return needed
+        for found in self.chain(conn, head.parent_rid):
+            row = Row.of(found)
+            needed.append(row)
+            refs = json.loads(row.refs)
+            remaining -= {ch for ch in remaining if refs.get(ch)}
+            if not remaining:
+                break
+        return needed
 
     def collect_garbage(self, conn: sqlite3.Connection) -> None:
         """Remove hidden rows, deleted threads and blobs that nothing needs any more."""
@@ -775,6 +892,21 @@ class CheckpointStore:
         conn.execute(schema.DELETE_UNREACHABLE_BLOBS)
 
 
+def _refs(row: Row, thread_id: str) -> dict[str, int]:
+    """A row's channel -> blob id map."""
+    try:
+        refs = json.loads(row.refs)
+    except ValueError:
+        refs = None
+    if not isinstance(refs, dict) or not all(type(v) is int for v in refs.values()):
+        raise CorruptDataError(
+            "the checkpoint's value references cannot be read",
+            thread_id=thread_id,
+            checkpoint_id=row.checkpoint_id,
+        )
+    return refs
+
+
 def _own_lineage(thread_id: str, pk: int) -> Lineage:
     """The lineage as far as a thread's own rows are concerned: itself alone."""
     return Lineage(thread_id, (LineageEntry(pk, None, None, None, True),))
@@ -797,10 +929,28 @@ def _config(thread_id: str, ns: str, checkpoint_id: str | None) -> RunnableConfi
 
 
 def _metadata_json(metadata: Mapping[str, Any]) -> str:
+    """Metadata as strict JSON. NaN and infinities are refused: SQLite's JSON functions
+    reject the tokens Python would write for them, and one such row would break every
+    filtered ``list`` over the database."""
     try:
-        return json.dumps(metadata, separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(metadata, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except TypeError as exc:
         raise TypeError(f"checkpoint metadata must be JSON-serializable: {exc}") from None
+    except ValueError:
+        keys = [k for k, v in metadata.items() if not _finite(v)]
+        raise ValueError(
+            f"checkpoint metadata {keys or ''} holds NaN or an infinite float, which JSON "
+            "cannot represent; pass a finite number or a string (LangGraph copies scalar "
+            "values of config['metadata'] and configurable into checkpoint metadata)"
+        ) from None
+
+
+def _finite(value: Any) -> bool:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 def _validated_filter(filter: Mapping[str, Any] | None) -> dict[str, Any]:

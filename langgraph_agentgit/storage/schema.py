@@ -170,7 +170,23 @@ BEGIN
 END;
 """
 
-MIGRATIONS: list[str] = [_MIGRATION_1_CORE, _MIGRATION_2_COUNTS, _MIGRATION_3_SESSIONS]
+_MIGRATION_4_DELETED_THREADS = """
+-- Threads deleted with their session. A run still writing into one when the session was
+-- deleted must not bring it back as an orphan thread: put() refuses to create a thread
+-- listed here. create_session() with an explicit thread id takes it off the list.
+CREATE TABLE IF NOT EXISTS agentgit_deleted_threads (
+    thread_id TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    deleted_at TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: list[str] = [
+    _MIGRATION_1_CORE,
+    _MIGRATION_2_COUNTS,
+    _MIGRATION_3_SESSIONS,
+    _MIGRATION_4_DELETED_THREADS,
+]
 
 SCHEMA_VERSION_TABLE = """
 CREATE TABLE IF NOT EXISTS agentgit_schema (
@@ -187,22 +203,31 @@ ON CONFLICT(singleton) DO UPDATE SET version = excluded.version
 # --- threads ----------------------------------------------------------------------------
 
 # The thread and every thread it descends from, nearest first (whether or not the thread
-# itself still inherits: its forks may).
+# itself still inherits: its forks may). UNION, not UNION ALL: a row is the same each
+# time its thread is reached, so a (corrupt) cycle of parent links ends the walk instead
+# of running forever; the caller tells it from the last row's parent. Without ORDER BY,
+# SQLite yields a recursive CTE's rows in the order it walks them (a FIFO queue).
 SELECT_LINEAGE = """
-WITH RECURSIVE lineage(pk, parent_pk, fork_checkpoint_id, fork_rid, inherits, depth) AS (
-    SELECT pk, parent_pk, fork_checkpoint_id, fork_rid, inherits, 0
+WITH RECURSIVE lineage(pk, parent_pk, fork_checkpoint_id, fork_rid, inherits) AS (
+    SELECT pk, parent_pk, fork_checkpoint_id, fork_rid, inherits
     FROM agentgit_threads WHERE thread_id = ?
-    UNION ALL
-    SELECT t.pk, t.parent_pk, t.fork_checkpoint_id, t.fork_rid, t.inherits, l.depth + 1
+    UNION
+    SELECT t.pk, t.parent_pk, t.fork_checkpoint_id, t.fork_rid, t.inherits
     FROM agentgit_threads t JOIN lineage l ON t.pk = l.parent_pk
 )
-SELECT pk, parent_pk, fork_checkpoint_id, fork_rid, inherits FROM lineage ORDER BY depth
+SELECT pk, parent_pk, fork_checkpoint_id, fork_rid, inherits FROM lineage
 """
 INSERT_THREAD = """
 INSERT INTO agentgit_threads(thread_id, parent_pk, fork_checkpoint_id, fork_rid, created_at)
 VALUES (?, ?, ?, ?, ?)
 """
 SELECT_THREAD_PK = "SELECT pk FROM agentgit_threads WHERE thread_id = ?"
+SELECT_DELETED_THREAD = "SELECT session_id FROM agentgit_deleted_threads WHERE thread_id = ?"
+INSERT_DELETED_THREAD = """
+INSERT INTO agentgit_deleted_threads(thread_id, session_id, deleted_at) VALUES (?, ?, ?)
+ON CONFLICT(thread_id) DO UPDATE SET session_id = excluded.session_id
+"""
+FORGET_DELETED_THREAD = "DELETE FROM agentgit_deleted_threads WHERE thread_id = ?"
 SELECT_ALL_THREADS = """
 SELECT pk, thread_id, parent_pk, fork_checkpoint_id, inherits FROM agentgit_threads
 """
@@ -246,6 +271,9 @@ SELECT_CHECKPOINT_BY_RID = f"SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS_FROM}
 # Rows along parent links from one row, across thread boundaries, nearest first. The
 # rows travel in the recursion itself (no ORDER BY, no join afterwards), so SQLite yields
 # them as it walks and a reader that stops early does not pay for the whole ancestry.
+# UNION ALL keeps it streaming without a temporary index of whole rows; the reader
+# (CheckpointStore.chain) stops at a rid it has already seen, so a corrupt cycle of
+# parent links cannot make it run forever.
 SELECT_CHAIN = f"""
 WITH RECURSIVE chain(
     rid, thread_pk, ns, checkpoint_id, parent_id, parent_rid, body, metadata, refs
@@ -260,10 +288,11 @@ SELECT * FROM chain
 """
 
 # Walks parent links from one row until it meets the wanted checkpoint id (or the root).
+# UNION: a (corrupt) cycle of parent links ends the walk.
 SELECT_CHAIN_MEMBER = f"""
 WITH RECURSIVE chain(rid) AS (
     SELECT ?
-    UNION ALL
+    UNION
     SELECT c.parent_rid
     FROM agentgit_checkpoints c JOIN chain ON c.rid = chain.rid
     WHERE c.parent_rid IS NOT NULL AND c.checkpoint_id <> ?
@@ -338,14 +367,29 @@ WHERE c.thread_pk = ? AND c.ns = ? AND c.checkpoint_id <= ?
 ORDER BY c.checkpoint_id DESC LIMIT 1
 """
 HIDE_ALL_OF_THREAD = "UPDATE agentgit_checkpoints SET hidden = 1 WHERE thread_pk = ? AND hidden = 0"
+# The second parameter: a JSON array of rids to keep whatever their age.
 HIDE_OLDER_THAN_LATEST = """
 UPDATE agentgit_checkpoints SET hidden = 1
-WHERE thread_pk = ? AND hidden = 0 AND checkpoint_id < (
+WHERE thread_pk = ? AND hidden = 0
+  AND rid NOT IN (SELECT value FROM json_each(?))
+  AND checkpoint_id < (
     SELECT max(c2.checkpoint_id) FROM agentgit_checkpoints c2
     WHERE c2.thread_pk = agentgit_checkpoints.thread_pk AND c2.ns = agentgit_checkpoints.ns
       AND c2.hidden = 0
 )
 """
+# The newest live row of each namespace of one thread.
+SELECT_OWN_HEADS = f"""
+SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS_FROM}
+WHERE c.thread_pk = ? AND c.hidden = 0 AND c.checkpoint_id = (
+    SELECT max(c2.checkpoint_id) FROM agentgit_checkpoints c2
+    WHERE c2.thread_pk = c.thread_pk AND c2.ns = c.ns AND c2.hidden = 0
+)
+"""
+# Rows of a thread whose parent was copied into it point at the copy instead.
+RELINK_PARENT = (
+    "UPDATE agentgit_checkpoints SET parent_rid = ? WHERE thread_pk = ? AND parent_rid = ?"
+)
 HIDE_RUNS = """
 UPDATE agentgit_checkpoints SET hidden = 1
 WHERE hidden = 0 AND run_id IN (SELECT value FROM json_each(?))
@@ -519,11 +563,12 @@ WHERE c.rid = ?
 SELECT_FORK_RID = "SELECT fork_rid FROM agentgit_threads WHERE thread_id = ?"
 
 # Row ids and checkpoint ids along parent links from one row, nearest first (diffs use
-# it to find the common ancestor of two checkpoints, across branches).
+# it to find the common ancestor of two checkpoints, across branches). UNION: a
+# (corrupt) cycle of parent links ends the walk.
 SELECT_ANCESTRY = """
 WITH RECURSIVE chain(rid, checkpoint_id, parent_rid) AS (
     SELECT rid, checkpoint_id, parent_rid FROM agentgit_checkpoints WHERE rid = ?
-    UNION ALL
+    UNION
     SELECT c.rid, c.checkpoint_id, c.parent_rid
     FROM chain JOIN agentgit_checkpoints c ON c.rid = chain.parent_rid
 )

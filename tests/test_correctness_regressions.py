@@ -1,0 +1,288 @@
+"""States that were read back wrong, each compared with what LangGraph's own savers give.
+
+Each test is one failing input of the correctness issue; the kinds behind them are a
+channel's value identified by its version (not assumed to be the parent's), pruning that
+keeps what a ``DeltaChannel`` reconstructs from, versions that stay of one type within a
+thread, and a branch that waits on an interrupt it raised again.
+"""
+
+from __future__ import annotations
+
+import operator
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import closing
+from typing import Annotated, Any, TypedDict
+
+import pytest
+from conftest import cfg, drive, reference, saver_get_tuple
+from langgraph.channels.delta import DeltaChannel
+from langgraph.checkpoint.base import BaseCheckpointSaver, empty_checkpoint
+from langgraph.checkpoint.base.id import uuid6
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command, interrupt
+from session_graphs import build_approval
+
+from langgraph_agentgit import AgentGitSaver, SessionManager
+from langgraph_agentgit.saver_base import AgentGitSaverBase
+
+# --- graphs -----------------------------------------------------------------------------
+
+
+class LogState(TypedDict):
+    log: Annotated[list[str], operator.add]
+    last: str
+
+
+def build_two_steps(*, ask: bool = False) -> StateGraph:
+    """START -> a -> (ask, an interrupt) -> b, each appending its name to ``log``."""
+
+    def a(state: LogState) -> dict[str, Any]:
+        return {"log": ["a"], "last": "a"}
+
+    def ask_human(state: LogState) -> dict[str, Any]:
+        answer = interrupt("question")
+        return {"log": [f"human:{answer}"], "last": "ask"}
+
+    def b(state: LogState) -> dict[str, Any]:
+        return {"log": ["b"], "last": "b"}
+
+    builder = StateGraph(LogState)
+    builder.add_node("a", a)
+    builder.add_node("b", b)
+    builder.add_edge(START, "a")
+    if ask:
+        builder.add_node("ask", ask_human)
+        builder.add_edge("a", "ask")
+        builder.add_edge("ask", "b")
+    else:
+        builder.add_edge("a", "b")
+    builder.add_edge("b", END)
+    return builder
+
+
+def _append_all(state: list[str], writes: Sequence[list[str]]) -> list[str]:
+    return state + [item for write in writes for item in write]
+
+
+class DeltaState(TypedDict):
+    log: Annotated[list[str], DeltaChannel(_append_all)]
+
+
+def build_delta_log() -> StateGraph:
+    """One node appending ``"<last>-out"`` to a ``DeltaChannel`` list."""
+
+    def step(state: DeltaState) -> dict[str, Any]:
+        return {"log": [f"{state['log'][-1]}-out"]}
+
+    builder = StateGraph(DeltaState)
+    builder.add_node("step", step)
+    builder.add_edge(START, "step")
+    builder.add_edge("step", END)
+    return builder
+
+
+@pytest.fixture
+def file_saver(db_path: str) -> Iterator[AgentGitSaver]:
+    with AgentGitSaver.from_conn_string(db_path) as saver:
+        yield saver
+
+
+def without_interrupt_ids(result: dict[str, Any]) -> dict[str, Any]:
+    """An invoke result with each interrupt reduced to its value: interrupt ids are
+    derived from checkpoint ids, which differ between savers."""
+    interrupts = result.get("__interrupt__")
+    if interrupts is None:
+        return result
+    return {**result, "__interrupt__": [i.value for i in interrupts]}
+
+
+# --- 1. "__copy__" forks hold the copied checkpoint's values ----------------------------------
+
+
+@pytest.mark.parametrize("subject", ["agentgit", "memory", "sqlite"])
+def test_copy_put_under_an_older_parent_keeps_its_own_values(db_path: str, subject: str) -> None:
+    """The saver-level input: C2 copied under C1 with no new versions reads ``"two"``."""
+
+    def run(saver: BaseCheckpointSaver) -> Any:
+        c1 = empty_checkpoint()
+        c1["id"] = str(uuid6(clock_seq=1))
+        c1["channel_values"] = {"x": "one"}
+        c1["channel_versions"] = {"x": saver.get_next_version(None, None)}
+        config1 = saver.put(
+            cfg("t", ns=""), c1, {"source": "loop", "step": 0}, c1["channel_versions"]
+        )
+        c2 = empty_checkpoint()
+        c2["id"] = str(uuid6(clock_seq=2))
+        c2["channel_values"] = {"x": "two"}
+        c2["channel_versions"] = {"x": saver.get_next_version(c1["channel_versions"]["x"], None)}
+        saver.put(config1, c2, {"source": "loop", "step": 1}, c2["channel_versions"])
+        copy = {**c2, "id": str(uuid6(clock_seq=3))}
+        copied = saver.put(config1, copy, {"source": "fork", "step": 2}, {})  # type: ignore[arg-type]
+        found = saver.get_tuple(copied)
+        assert found is not None
+        return found.checkpoint["channel_values"]
+
+    if subject == "agentgit":
+        with AgentGitSaver.from_conn_string(db_path) as saver:
+            assert run(saver) == {"x": "two"}
+    elif subject == "memory":
+        assert run(InMemorySaver()) == {"x": "two"}
+    else:
+        with closing(sqlite3.connect(db_path, check_same_thread=False)) as conn:
+            assert run(SqliteSaver(conn)) == {"x": "two"}
+
+
+async def test_rerun_from_here_copy_reads_and_runs_like_langgraph(
+    saver: AgentGitSaverBase,
+) -> None:
+    """Studio's "Re-run from here" (``update_state(config, None, as_node="__copy__")``)
+    at the checkpoint after ``a``: the copy holds that checkpoint's state, and running it
+    ends as on InMemorySaver (it raised ``InvalidUpdateError`` before)."""
+    ours, ref = drive(build_two_steps(), saver), reference(build_two_steps())
+    results = []
+    for driver in (ours, ref):
+        config = cfg("t")
+        await driver.invoke({"log": ["in"], "last": ""}, config)
+        after_a = next(s for s in await driver.history(config) if s.next == ("b",))
+        copy = await driver.update_state(after_a.config, None, as_node="__copy__")
+        copied = await driver.get_state(copy)
+        ran = await driver.invoke(None, copy)
+        results.append((copied.values, copied.next, ran))
+    assert results[0] == results[1]
+    assert results[0][0] == {"log": ["in", "a"], "last": "a"}
+
+
+async def test_rerun_from_here_at_an_interrupt_asks_again(saver: AgentGitSaverBase) -> None:
+    """A copy of the checkpoint waiting on ``ask`` asks again and resumes in order (the
+    Agent Server's re-run-from-here; LangGraph's ``test_copy_fork_retriggers_interrupt``)."""
+    builder = build_two_steps(ask=True)
+    ours, ref = drive(builder, saver), reference(builder)
+    results = []
+    for driver in (ours, ref):
+        config = cfg("t")
+        await driver.invoke({"log": [], "last": ""}, config)
+        waiting = await driver.get_state(config)
+        copy = await driver.update_state(waiting.config, None, as_node="__copy__")
+        asked = await driver.invoke(None, copy)
+        resumed = await driver.invoke(Command(resume="again"), copy)
+        results.append((without_interrupt_ids(asked), resumed))
+    assert results[0] == results[1]
+    assert results[0][1]["log"] == ["a", "human:again", "b"]
+
+
+# --- 2. prune keeps what a DeltaChannel is rebuilt from ---------------------------------------
+
+
+def test_prune_keep_latest_keeps_delta_channel_state(file_saver: AgentGitSaver) -> None:
+    graph = build_delta_log().compile(checkpointer=file_saver)
+    config = cfg("t")
+    graph.invoke({"log": ["in0"]}, config)
+    before = graph.get_state(config).values
+    file_saver.prune(["t"], strategy="keep_latest")
+    assert graph.get_state(config).values == before == {"log": ["in0", "in0-out"]}
+    graph.invoke({"log": ["in1"]}, config)
+    assert graph.get_state(config).values == {"log": ["in0", "in0-out", "in1", "in1-out"]}
+    # Pruning again keeps the newest state whole; a thread with nothing to rebuild from
+    # keeps one checkpoint.
+    file_saver.prune(["t"], strategy="keep_latest")
+    assert graph.get_state(config).values["log"][-2:] == ["in1", "in1-out"]
+
+
+def test_prune_keep_latest_of_a_fork_whose_source_is_deleted(file_saver: AgentGitSaver) -> None:
+    """A fork stops inheriting when pruned: what its delta channel is rebuilt from
+    becomes its own, so deleting the source afterwards loses nothing."""
+    graph = build_delta_log().compile(checkpointer=file_saver)
+    graph.invoke({"log": ["in0"]}, cfg("src"))
+    head = graph.get_state(cfg("src")).config["configurable"]["checkpoint_id"]
+    file_saver.fork_thread("src", head, "fork")
+    graph.invoke({"log": ["in1"]}, cfg("fork"))
+    expected = graph.get_state(cfg("fork")).values
+    file_saver.prune(["fork"], strategy="keep_latest")
+    file_saver.delete_thread("src")
+    assert graph.get_state(cfg("fork")).values == expected
+    assert expected == {"log": ["in0", "in0-out", "in1", "in1-out"]}
+
+
+def test_prune_keep_latest_on_a_session_branch(file_saver: AgentGitSaver) -> None:
+    graph = build_delta_log().compile(checkpointer=file_saver)
+    mgr = SessionManager(file_saver)
+    session = mgr.create_session(user_id="u")
+    graph.invoke({"log": ["in0"]}, mgr.config(session.id))
+    first = mgr.checkpoints(session.id)[-1]
+    branch = mgr.rollback(session.id, first.config["configurable"]["checkpoint_id"])
+    graph.invoke({"log": ["in1"]}, mgr.config(session.id))
+    expected = graph.get_state(mgr.config(session.id)).values
+    file_saver.prune([branch.thread_id], strategy="keep_latest")
+    assert graph.get_state(mgr.config(session.id)).values == expected
+    graph.invoke({"log": ["in2"]}, mgr.config(session.id))
+    assert graph.get_state(mgr.config(session.id)).values["log"] == [
+        *expected["log"],
+        "in2",
+        "in2-out",
+    ]
+
+
+# --- 3. channel versions keep one type within a thread ----------------------------------------
+
+
+async def test_thread_with_langgraph_string_versions_resumes(saver: AgentGitSaverBase) -> None:
+    """Versions written as ``"<32 digits>.<random>"`` (InMemorySaver's and the Agent
+    Server's format) compare with the ones we write next: resuming the interrupt raised
+    ``TypeError: '>' not supported between 'int' and 'str'`` before."""
+    builder = build_two_steps(ask=True)
+    ours = drive(builder, saver)
+    foreign = InMemorySaver().get_next_version
+    saver.get_next_version = foreign  # type: ignore[method-assign]
+    await ours.invoke({"log": [], "last": ""}, cfg("t"))
+    del saver.get_next_version  # back to the class's own
+    result = await ours.invoke(Command(resume="yes"), cfg("t"))
+    assert result["log"] == ["a", "human:yes", "b"]
+    history = await ours.history(cfg("t"))
+    stored = [
+        v
+        for s in history
+        for v in (await _tuple_versions(saver, s.config)).values()
+        if not isinstance(v, str)
+    ]
+    assert stored == []
+
+
+async def _tuple_versions(saver: AgentGitSaverBase, config: Any) -> dict[str, Any]:
+    found = await saver_get_tuple(saver, config)
+    assert found is not None
+    return dict(found.checkpoint["channel_versions"])
+
+
+def test_versions_are_strings_of_one_order(file_saver: AgentGitSaver) -> None:
+    """Our versions are zero-padded strings, so text order is numeric order (LangGraph
+    takes ``max`` of them), and an integer version (written by 0.1) continues as one."""
+    versions = [file_saver.get_next_version(None, None)]
+    for _ in range(11):
+        versions.append(file_saver.get_next_version(versions[-1], None))
+    assert all(isinstance(v, str) for v in versions)
+    assert sorted(versions) == versions and max(versions) == versions[-1]
+    assert file_saver.get_next_version("00000000000000000000000000000009.0123", None) > (
+        "00000000000000000000000000000009.0123"
+    )
+    assert file_saver.get_next_version(7, None) == 8
+
+
+# --- 5. a branch waiting on an interrupt it raised again --------------------------------------
+
+
+def test_timeline_marks_a_branch_that_asks_again(file_saver: AgentGitSaver) -> None:
+    graph = build_approval().compile(checkpointer=file_saver)
+    mgr = SessionManager(file_saver)
+    session = mgr.create_session(user_id="u")
+    graph.invoke({"messages": [("user", "hello")]}, mgr.config(session.id))
+    waiting = graph.get_state(mgr.config(session.id))
+    assert waiting.interrupts
+    graph.invoke(Command(resume="ok"), mgr.config(session.id))
+    mgr.rollback(session.id, waiting.config["configurable"]["checkpoint_id"])
+    graph.invoke(None, mgr.config(session.id))  # the interrupt fires again
+    assert len(graph.get_state(mgr.config(session.id)).interrupts) == 1
+    current = mgr.timeline(session.id).current
+    assert current is not None and current.interrupted
