@@ -28,10 +28,6 @@ class ThreadExistsError(AgentGitError, ValueError):
     """A thread id that is already in use where a new one is required."""
 
 
-class UnsafeTypeError(AgentGitError, TypeError):
-    """A stored value names a type that is not allowed to be deserialized."""
-
-
 # --- sessions ---------------------------------------------------------------------------
 
 
@@ -100,15 +96,25 @@ class CorruptDataError(AgentGitError):
         self.blob_id = blob_id
 
     def located(
-        self, *, thread_id: str | None = None, checkpoint_id: str | None = None
+        self,
+        *,
+        thread_id: str | None = None,
+        checkpoint_id: str | None = None,
+        blob_id: int | None = None,
     ) -> CorruptDataError:
-        """The same damage, also naming the thread and checkpoint it was met in."""
-        return CorruptDataError(
+        """The same error (same class), also naming where it was met."""
+        return type(self)(
             self.reason,
             thread_id=self.thread_id or thread_id,
             checkpoint_id=self.checkpoint_id or checkpoint_id,
-            blob_id=self.blob_id,
+            blob_id=self.blob_id if self.blob_id is not None else blob_id,
         )
+
+
+class UnsafeTypeError(CorruptDataError, TypeError):
+    """A stored value names a type that is not allowed to be deserialized: tampering, or
+    damage that happens to read as another type name. Nothing of it is imported or run.
+    A kind of :class:`CorruptDataError`, so it names where it was met."""
 
 
 class DatabaseLockedError(AgentGitError, TimeoutError):

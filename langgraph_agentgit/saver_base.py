@@ -19,11 +19,12 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from langgraph_agentgit.storage.blobs import DEFAULT_CACHE_BYTES
 from langgraph_agentgit.storage.checkpoints import CheckpointStore
 from langgraph_agentgit.storage.serde import StrictSerializer
 
 T = TypeVar("T")
-DEFAULT_CACHE_SIZE = 50_000
+DEFAULT_CACHE_SIZE = DEFAULT_CACHE_BYTES  # bytes of serialized values; see BlobStore
 
 
 class AgentGitSaverBase(BaseCheckpointSaver[Any]):

@@ -82,7 +82,7 @@ class LRU(Generic[K, V]):
             return entry[0]
 
     def put(self, key: K, value: V, weight: int = 1) -> None:
-        if weight > self.capacity:
+        if weight > self.capacity or self.capacity <= 0:
             self.pop(key)
             return
         with self._lock:
@@ -259,6 +259,8 @@ class BlobStore:
         try:
             type_name, payload = raw_payload(data, hint)
             return _Decoded(self.serde.loads_typed((type_name, payload)), len(payload))
+        except CorruptDataError as exc:
+            raise exc.located(blob_id=blob_id) from exc
         except AgentGitError:
             raise
         except Exception as exc:

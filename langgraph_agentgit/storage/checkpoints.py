@@ -55,7 +55,12 @@ from langgraph_agentgit.errors import (
     ThreadNotFoundError,
 )
 from langgraph_agentgit.storage import schema
-from langgraph_agentgit.storage.blobs import BlobStore, decode_value, encode_value
+from langgraph_agentgit.storage.blobs import (
+    DEFAULT_CACHE_BYTES,
+    BlobStore,
+    decode_value,
+    encode_value,
+)
 
 METADATA_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
 _SCALARS = (str, int, float, bool, type(None))
@@ -135,7 +140,7 @@ def _now() -> str:
 class CheckpointStore:
     """LangGraph's checkpointer operations on one SQLite schema."""
 
-    def __init__(self, serde: SerializerProtocol, *, cache_size: int = 50_000) -> None:
+    def __init__(self, serde: SerializerProtocol, *, cache_size: int = DEFAULT_CACHE_BYTES) -> None:
         self.blobs = BlobStore(serde, cache_size=cache_size)
 
     @property
@@ -451,6 +456,8 @@ class CheckpointStore:
             try:
                 body = self._body(row)
                 metadata = json.loads(row.metadata)
+            except CorruptDataError as exc:
+                raise exc.located(thread_id=lineage.thread_id) from exc
             except AgentGitError:
                 raise
             except Exception as exc:
@@ -638,6 +645,8 @@ class CheckpointStore:
         """A row's checkpoint minus its values and id (versions, versions_seen, ts...)."""
         try:
             body = decode_value(self.serde, row.body)
+        except CorruptDataError as exc:
+            raise exc.located(checkpoint_id=row.checkpoint_id) from exc
         except AgentGitError:
             raise
         except Exception as exc:

@@ -1,0 +1,362 @@
+"""Failed writes leave nothing behind, and damaged data is an error, never another state.
+
+Failing inputs of the reliability issue that concern reads and writes of the store: a
+rolled-back write's values must not reach another thread through a cache, metadata that
+is not JSON is refused, a missing or damaged value raises ``CorruptDataError`` naming
+thread, checkpoint and blob (other threads unaffected), a cycle of parent links ends the
+read instead of hanging it, a run cannot recreate the threads of a deleted session, and
+caches are bounded by bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from contextlib import closing
+from typing import Annotated, Any, TypedDict
+
+import pytest
+from conftest import cfg
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+
+from langgraph_agentgit import (
+    AgentGitSaver,
+    CorruptDataError,
+    SessionManager,
+    ThreadDeletedError,
+)
+
+
+class ChatState(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+    extra: Any
+
+
+def build_chat(reply: Any = None) -> StateGraph:
+    """One node answering the last message; ``reply(text)`` may return extra state."""
+
+    def answer(state: ChatState) -> dict[str, Any]:
+        text = f"echo: {state['messages'][-1].content}"
+        update: dict[str, Any] = {"messages": [AIMessage(text)]}
+        if reply is not None:
+            update.update(reply(text))
+        return update
+
+    builder = StateGraph(ChatState)
+    builder.add_node("answer", answer)
+    builder.add_edge(START, "answer")
+    builder.add_edge("answer", END)
+    return builder
+
+
+@pytest.fixture
+def saver(db_path: str) -> Iterator[AgentGitSaver]:
+    with AgentGitSaver.from_conn_string(db_path) as opened:
+        yield opened
+
+
+def texts(values: dict[str, Any]) -> list[str]:
+    return [m.content for m in values.get("messages", [])]
+
+
+# --- 1. a failed write leaks nothing -------------------------------------------------------
+
+
+def test_failed_write_leaks_nothing_to_the_next_thread(saver: AgentGitSaver) -> None:
+    """A node's value that cannot be serialized fails the turn after the reply was stored
+    in the same transaction; the ids SQLite hands out again must not read back the
+    failed reply through the decode cache."""
+
+    def poison(text: str) -> dict[str, Any]:
+        if "secret" in text:
+            return {"messages": [AIMessage("SECRET reply of t1")], "extra": lambda: None}
+        return {}
+
+    graph = build_chat(poison).compile(checkpointer=saver)
+    with pytest.raises(TypeError):
+        graph.invoke({"messages": [HumanMessage("secret")]}, cfg("t1"))
+    graph.invoke({"messages": [HumanMessage("hello from t2")]}, cfg("t2"))
+    history = [texts(s.values) for s in graph.get_state_history(cfg("t2"))]
+    assert all("SECRET reply of t1" not in m for h in history for m in h)
+    assert texts(graph.get_state(cfg("t2")).values) == ["hello from t2", "echo: hello from t2"]
+    # A fresh reader agrees with the cached one.
+    with AgentGitSaver.from_conn_string(saver_path(saver)) as fresh:
+        assert [
+            texts(s.values)
+            for s in build_chat().compile(checkpointer=fresh).get_state_history(cfg("t2"))
+        ] == history
+
+
+def saver_path(saver: AgentGitSaver) -> str:
+    return str(saver.conn.execute("PRAGMA database_list").fetchone()[2])
+
+
+# --- 2. metadata that JSON cannot hold -----------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_nan_metadata_is_refused_and_search_keeps_working(saver: AgentGitSaver, bad: float) -> None:
+    graph = build_chat().compile(checkpointer=saver)
+    graph.invoke({"messages": [HumanMessage("hi")]}, cfg("ok"))
+    config: Any = {**cfg("bad"), "metadata": {"score": bad}}
+    with pytest.raises(ValueError, match="NaN or an infinite float"):
+        graph.invoke({"messages": [HumanMessage("hi")]}, config)
+    assert saver.get_tuple(cfg("bad")) is None  # nothing of the refused turn is stored
+    found = list(saver.list(None, filter={"source": "loop"}))
+    assert found and {t.config["configurable"]["thread_id"] for t in found} == {"ok"}
+
+
+# --- 3 and 4. missing and damaged values ------------------------------------------------------
+
+
+def two_threads(saver: AgentGitSaver) -> tuple[Any, dict[str, int]]:
+    """Two threads with a turn each; returns the graph and, per thread, a blob only its
+    head references (its reply)."""
+    graph = build_chat().compile(checkpointer=saver)
+    for thread in ("hurt", "fine"):
+        graph.invoke({"messages": [HumanMessage(f"hello {thread}")]}, cfg(thread))
+    own: dict[str, int] = {}
+    for thread in ("hurt", "fine"):
+        head = saver.get_tuple(cfg(thread))
+        assert head is not None
+        refs = saver.conn.execute(
+            "SELECT refs FROM agentgit_checkpoints WHERE checkpoint_id = ?",
+            (head.config["configurable"]["checkpoint_id"],),
+        ).fetchone()[0]
+        own[thread] = max(int(v) for v in json.loads(refs).values())
+    return graph, own
+
+
+def damage(path: str, sql: str, params: tuple[Any, ...] = ()) -> None:
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute(sql, params)
+        conn.commit()
+
+
+DAMAGE = {
+    "missing value": "DELETE FROM agentgit_blobs WHERE id = ?",
+    "garbled value": "UPDATE agentgit_blobs SET data = x'01ffee00aabbccdd' WHERE id = ?",
+    "truncated value": (
+        "UPDATE agentgit_blobs SET data = substr(data, 1, length(data) / 2) WHERE id = ?"
+    ),
+    "unknown kind": "UPDATE agentgit_blobs SET kind = 9 WHERE id = ?",
+    "bad parts": "UPDATE agentgit_blobs SET deps = '[1, \"x\"' WHERE id = ?",
+    "parts missing": "UPDATE agentgit_blobs SET deps = '[987654]' WHERE id = ?",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DAMAGE))
+def test_damaged_value_is_an_error_naming_it(db_path: str, kind: str) -> None:
+    with AgentGitSaver.from_conn_string(db_path) as saver:
+        graph, own = two_threads(saver)
+        fine = graph.get_state(cfg("fine")).values
+    damage(db_path, DAMAGE[kind], (own["hurt"],))
+    with AgentGitSaver.from_conn_string(db_path) as saver:  # a fresh process's view
+        graph = build_chat().compile(checkpointer=saver)
+        with pytest.raises(CorruptDataError) as raised:
+            saver.get_tuple(cfg("hurt"))
+        assert raised.value.thread_id == "hurt"
+        assert raised.value.checkpoint_id is not None
+        assert "hurt" in str(raised.value)
+        with pytest.raises(CorruptDataError):
+            list(saver.list(cfg("hurt")))
+        # The other thread reads as before.
+        assert graph.get_state(cfg("fine")).values == fine
+
+
+def test_missing_pending_write_value_is_an_error(db_path: str) -> None:
+    with AgentGitSaver.from_conn_string(db_path) as saver:
+        two_threads(saver)
+        (blob,) = saver.conn.execute(
+            "SELECT w.blob_id FROM agentgit_writes w JOIN agentgit_threads t "
+            "ON t.pk = w.thread_pk WHERE t.thread_id = 'hurt' LIMIT 1"
+        ).fetchone()
+        shared = saver.conn.execute(
+            "SELECT count(*) FROM agentgit_writes WHERE blob_id = ?", (blob,)
+        ).fetchone()[0]
+        assert shared == 1
+    damage(db_path, "DELETE FROM agentgit_blobs WHERE id = ?", (blob,))
+    with AgentGitSaver.from_conn_string(db_path) as saver:
+        with pytest.raises(CorruptDataError) as raised:
+            list(saver.list(cfg("hurt")))
+        assert raised.value.blob_id == blob
+        assert saver.get_tuple(cfg("fine")) is not None
+
+
+@pytest.mark.parametrize(
+    "column,value",
+    [
+        ("body", b"\x01garbage"),
+        ("refs", "{not json"),
+        ("refs", '{"messages": "x"}'),
+        ("metadata", "{oops"),
+    ],
+)
+def test_damaged_checkpoint_row_is_an_error(db_path: str, column: str, value: Any) -> None:
+    with AgentGitSaver.from_conn_string(db_path) as saver:
+        two_threads(saver)
+        head = saver.get_tuple(cfg("hurt"))
+        assert head is not None
+        checkpoint_id = head.config["configurable"]["checkpoint_id"]
+    damage(
+        db_path,
+        f"UPDATE agentgit_checkpoints SET {column} = ? WHERE checkpoint_id = ?",
+        (value, checkpoint_id),
+    )
+    with AgentGitSaver.from_conn_string(db_path) as saver:
+        with pytest.raises(CorruptDataError) as raised:
+            saver.get_tuple(cfg("hurt"))
+        assert raised.value.checkpoint_id == checkpoint_id
+        assert saver.get_tuple(cfg("fine")) is not None
+
+
+def test_session_views_raise_for_a_damaged_session_only(db_path: str) -> None:
+    with AgentGitSaver.from_conn_string(db_path) as saver:
+        mgr = SessionManager(saver)
+        graph = build_chat().compile(checkpointer=saver)
+        hurt, fine = mgr.create_session(user_id="u"), mgr.create_session(user_id="u")
+        for session in (hurt, fine):
+            graph.invoke({"messages": [HumanMessage("hello")]}, mgr.config(session.id))
+        head = saver.get_tuple(mgr.config(hurt.id))
+        assert head is not None
+    with closing(sqlite3.connect(db_path)) as conn:
+        (refs_text,) = conn.execute(
+            "SELECT refs FROM agentgit_checkpoints WHERE checkpoint_id = ?",
+            (head.config["configurable"]["checkpoint_id"],),
+        ).fetchone()
+    # The newest value the head references: its reply, which no other session shares.
+    target = max(json.loads(refs_text).values())
+    damage(db_path, "DELETE FROM agentgit_blobs WHERE id = ?", (target,))
+    with AgentGitSaver.from_conn_string(db_path) as saver:
+        mgr = SessionManager(saver)
+        with pytest.raises(CorruptDataError):
+            mgr.checkpoints(hurt.id)
+        with pytest.raises(CorruptDataError):
+            mgr.timeline(hurt.id)
+        assert len(mgr.checkpoints(fine.id)) > 0
+        assert {s.id for s in mgr.list_sessions()} == {hurt.id, fine.id}
+
+
+# --- 5. a cycle of parent links ------------------------------------------------------------
+
+CYCLE_READER = textwrap.dedent(
+    """
+    import sys
+    from langgraph_agentgit import AgentGitSaver, CorruptDataError
+    with AgentGitSaver.from_conn_string(sys.argv[1]) as saver:
+        config = {"configurable": {"thread_id": sys.argv[2]}}
+        for read in (lambda: list(saver.list(config)), lambda: saver.get_tuple(config)):
+            try:
+                read()
+            except CorruptDataError as exc:
+                print("CorruptDataError:", exc)
+            else:
+                print("read without error")
+    """
+)
+
+
+@pytest.mark.parametrize("link", ["parent_rid", "parent_pk"])
+def test_cycle_of_parent_links_ends_the_read(db_path: str, link: str) -> None:
+    """A corrupt cycle (the library never writes one) gives an error within seconds in a
+    real process, instead of a read that runs forever while memory grows."""
+    with AgentGitSaver.from_conn_string(db_path) as saver:
+        graph = build_chat().compile(checkpointer=saver)
+        graph.invoke({"messages": [HumanMessage("one")]}, cfg("base"))
+        graph.invoke({"messages": [HumanMessage("two")]}, cfg("base"))
+        first = list(saver.list(cfg("base")))[-1].config["configurable"]["checkpoint_id"]
+        saver.fork_thread("base", first, "fork")
+        graph.invoke({"messages": [HumanMessage("three")]}, cfg("fork"))
+    if link == "parent_rid":
+        # The oldest row of "base" points at its newest: the fork's walk loops.
+        damage(
+            db_path,
+            "UPDATE agentgit_checkpoints SET parent_rid = (SELECT max(rid) FROM "
+            "agentgit_checkpoints WHERE ns = '' AND thread_pk = 1) "
+            "WHERE rid = (SELECT min(rid) FROM agentgit_checkpoints)",
+        )
+    else:
+        damage(db_path, "UPDATE agentgit_threads SET parent_pk = 2 WHERE pk = 1")
+    done = subprocess.run(
+        [sys.executable, "-c", CYCLE_READER, db_path, "fork"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "CorruptDataError" in done.stdout and "cycle" in done.stdout
+
+
+# --- 9. a deleted session stays deleted ----------------------------------------------------
+
+
+def test_run_cannot_recreate_threads_of_a_deleted_session(db_path: str) -> None:
+    """The session is deleted (through another connection, as another process would)
+    while its turn runs: the turn fails with ThreadDeletedError and nothing of the
+    session remains."""
+    with AgentGitSaver.from_conn_string(db_path) as saver:
+        mgr = SessionManager(saver)
+        session = mgr.create_session(user_id="u")
+
+        def delete_meanwhile(text: str) -> dict[str, Any]:
+            with AgentGitSaver.from_conn_string(db_path) as other:
+                SessionManager(other).delete_session(session.id)
+            return {}
+
+        graph = build_chat(delete_meanwhile).compile(checkpointer=saver)
+        config = mgr.config(session.id)
+        thread_id = config["configurable"]["thread_id"]
+        with pytest.raises(ThreadDeletedError, match=session.id):
+            graph.invoke({"messages": [HumanMessage("hello")]}, config)
+        assert saver.get_tuple(cfg(thread_id)) is None
+    with closing(sqlite3.connect(db_path)) as conn:
+        assert conn.execute("SELECT count(*) FROM agentgit_threads").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM agentgit_checkpoints").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM agentgit_writes").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM agentgit_sessions").fetchone()[0] == 0
+
+
+def test_a_new_session_may_name_a_deleted_thread_again(saver: AgentGitSaver) -> None:
+    mgr = SessionManager(saver)
+    graph = build_chat().compile(checkpointer=saver)
+    first = mgr.create_session(user_id="u", thread_id="chat")
+    graph.invoke({"messages": [HumanMessage("one")]}, mgr.config(first.id))
+    mgr.delete_session(first.id)
+    with pytest.raises(ThreadDeletedError):
+        graph.invoke({"messages": [HumanMessage("late")]}, cfg("chat"))
+    second = mgr.create_session(user_id="u", thread_id="chat")
+    graph.invoke({"messages": [HumanMessage("two")]}, mgr.config(second.id))
+    assert texts(graph.get_state(cfg("chat")).values) == ["two", "echo: two"]
+
+
+# --- 10. caches bounded by bytes -----------------------------------------------------------
+
+
+def cached_bytes(saver: AgentGitSaver) -> int:
+    blobs = saver.store.blobs
+    return sum(cache.weight for cache in (blobs._values, blobs._items, blobs._raw, blobs._slices))
+
+
+@pytest.mark.parametrize("cache_size", [0, 2_000_000])
+def test_caches_hold_at_most_their_byte_budget(db_path: str, cache_size: int) -> None:
+    big = "x" * 1_000_000
+    with AgentGitSaver.from_conn_string(db_path, cache_size=cache_size) as saver:
+        graph = build_chat().compile(checkpointer=saver)
+        for turn in range(6):
+            graph.invoke({"messages": [HumanMessage(f"{turn} {big}")]}, cfg("t"))
+        history = list(graph.get_state_history(cfg("t")))
+        assert len(history) == 18
+        assert len(history[0].values["messages"]) == 12
+        # Everything kept is counted, and the count stays within budget: at most
+        # cache_size for values plus the fractions of it the other caches get.
+        assert cached_bytes(saver) <= cache_size * (1 + 1 / 4 + 1 / 8 + 1 / 16)
+        if cache_size == 0:
+            blobs = saver.store.blobs
+            assert not any(len(c) for c in (blobs._values, blobs._items, blobs._raw))
