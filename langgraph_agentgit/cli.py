@@ -6,18 +6,26 @@ it), plus what only a terminal needs: the database's location, git-like id prefi
 tables and trees, and ``--json`` for scripts. Also runs as ``python -m langgraph_agentgit``.
 
 Exit status: 0 on success, 2 for bad input (a missing database, an unknown or ambiguous
-id, a checkpoint that is not in the session, a bad option), 1 for any other failure.
-Errors are one line on stderr, never a traceback (set ``AGENTGIT_DEBUG=1`` to get one).
+id, a checkpoint that is not in the session, a bad option), 1 for any other failure
+(a database another process keeps locked, a write to a read-only location, damage;
+``check`` exits 1 when it finds damage). Errors are one line on stderr, never a traceback
+(set ``AGENTGIT_DEBUG=1`` to get one).
+
+Read commands (``sessions``, ``show``, ``log``, ``tree``, ``diff``, ``check``) open the
+database read-only by themselves where it cannot be written (or with ``--read-only``).
+Everything printed from the database goes through one console that replaces control
+characters (an escape sequence in a message must not reach the terminal).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
@@ -31,8 +39,10 @@ from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
+from rich.segment import Segment
+from rich.style import Style
 from rich.table import Table
-from rich.text import Text
+from rich.text import Text as RichText
 from rich.tree import Tree
 from typer.core import TyperGroup
 
@@ -43,17 +53,31 @@ from langgraph_agentgit import (
     BranchNotFoundError,
     CheckpointDiff,
     CheckpointNotFoundError,
+    DatabaseLockedError,
     ExternalSession,
+    ReadOnlyDatabaseError,
     SessionManager,
     SessionNotFoundError,
     TagNotFoundError,
 )
 from langgraph_agentgit.agents import message_preview
-from langgraph_agentgit.storage.connection import is_agentgit_database
+from langgraph_agentgit.storage.check import KINDS, CheckReport, Problem
+from langgraph_agentgit.storage.connection import (
+    DEFAULT_LOCK_TIMEOUT,
+    SQLITE_CANTOPEN,
+    SQLITE_CORRUPT,
+    SQLITE_NOTADB,
+    error_code,
+    is_agentgit_database,
+    location_writable,
+)
 
 DEFAULT_DB = "agentgit.db"
 DB_ENV_VAR = "AGENTGIT_DB"
 DEBUG_ENV_VAR = "AGENTGIT_DEBUG"
+LOCK_TIMEOUT_ENV_VAR = "AGENTGIT_LOCK_TIMEOUT"
+#: The commands that only read, and so also work on a database that cannot be written.
+READ_COMMANDS = ("sessions", "show", "log", "tree", "diff", "check")
 #: Shortest abbreviation shown for an id; longer where needed to stay unique, like git.
 MIN_ABBREV = 8
 PREVIEW_WIDTH = 60
@@ -81,8 +105,81 @@ _BAD_INPUT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+# --- terminal safety -----------------------------------------------------------------------
+
+# C0 controls but the newline, DEL and C1 controls: what a terminal may act on (ESC starts
+# escape sequences that set the title, clear the screen, rewrite the clipboard...).
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def _picture(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code == 0x09:
+        return " "
+    if code < 0x20:
+        return chr(0x2400 + code)  # the Unicode "control picture" of it: ␛ for ESC, ␀ for NUL
+    return "\u2421" if code == 0x7F else "\ufffd"
+
+
+def clean(text: str) -> str:
+    """``text`` with every control character a terminal could act on replaced by a visible
+    stand-in (``␛`` for ESC, ``␀`` for NUL, ``␡`` for DEL, ``U+FFFD`` for C1 controls, a
+    space for a tab); newlines are kept."""
+    return _CONTROL.sub(_picture, text)
+
+
+class Text(RichText):
+    """Rich's ``Text`` with :func:`clean` applied to every string put into it, so that
+    tables and trees measure and lay out the text as it will be shown. Every ``Text`` in
+    this module is one of these (the name shadows Rich's on purpose)."""
+
+    def __init__(self, text: str = "", *args: Any, **kwargs: Any) -> None:
+        super().__init__(clean(text), *args, **kwargs)
+
+    def append(self, text: RichText | str, style: str | Style | None = None) -> RichText:
+        if isinstance(text, str):
+            return super().append(clean(text), style)
+        return super().append(text if type(text) is Text else _cleaned(text), style)
+
+    def append_text(self, text: RichText) -> RichText:
+        return super().append_text(text if type(text) is Text else _cleaned(text))
+
+
+def _cleaned(text: RichText) -> RichText:
+    if not _CONTROL.search(text.plain):
+        return text
+    copy = text.copy()
+    copy.plain = clean(text.plain)  # one character for one: the styles stay in place
+    return copy
+
+
+class SafeConsole(Console):
+    """A Rich console that cleans (:func:`clean`) the text of everything it renders.
+
+    Every line the CLI prints goes through one of these, so text from the database (an
+    LLM's message, a tool result, a tag, an id) never writes escape sequences to the
+    terminal, whichever table, tree or panel shows it. Text built in this module is
+    clean already (see :class:`Text`); this catches whatever else is printed (a markup
+    string, a renderable of Rich's). Rich's own styling is applied after this, from
+    segment styles, and is unaffected.
+    """
+
+    def render(self, renderable: Any, options: Any = None) -> Iterator[Segment]:
+        for segment in super().render(renderable, options):
+            if segment.control is None and _CONTROL.search(segment.text):
+                yield Segment(clean(segment.text), segment.style)
+            else:
+                yield segment
+
+
+def _json_text(data: Any) -> str:
+    # json.dumps escapes C0 controls itself; DEL and C1 controls it leaves raw.
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    return re.sub(r"[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def _fail(message: str, exit_code: int) -> NoReturn:
-    Console(stderr=True, highlight=False, soft_wrap=True).print(
+    SafeConsole(stderr=True, highlight=False, soft_wrap=True).print(
         Text("error: ", style="bold red") + Text(message)
     )
     raise typer.Exit(exit_code)
@@ -102,6 +199,8 @@ class _AgentGitGroup(TyperGroup):
             raise
         except CliError as exc:
             _fail(str(exc), exc.exit_code)
+        except DatabaseLockedError as exc:
+            _fail(f"{exc} (--lock-timeout SECONDS waits longer)", EXIT_FAILURE)
         except AgentGitError as exc:
             bad_input = isinstance(exc, _BAD_INPUT_ERRORS)
             _fail(str(exc), EXIT_BAD_INPUT if bad_input else EXIT_FAILURE)
@@ -143,6 +242,15 @@ CheckpointArg = Annotated[
 ]
 
 
+ReadOnlyOption = Annotated[
+    bool,
+    typer.Option(
+        "--read-only",
+        help="Open the database read-only (automatic where it cannot be written).",
+    ),
+]
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
@@ -155,9 +263,19 @@ def _root(
             show_default=False,
         ),
     ] = None,
+    lock_timeout: Annotated[
+        float,
+        typer.Option(
+            "--lock-timeout",
+            envvar=LOCK_TIMEOUT_ENV_VAR,
+            min=0,
+            help="Seconds to wait, in all, for another process's lock on the database.",
+        ),
+    ] = DEFAULT_LOCK_TIMEOUT,
+    read_only: ReadOnlyOption = False,
 ) -> None:
     """Version control for LangGraph agents."""
-    ctx.obj = {"db": db}
+    ctx.obj = {"db": db, "lock_timeout": lock_timeout, "read_only": read_only}
 
 
 def main() -> None:
@@ -174,10 +292,48 @@ def db_path(ctx: typer.Context, db: str | None) -> Path:
     return Path(db or root.get("db") or DEFAULT_DB)
 
 
-def check_database(path: Path) -> None:
+def lock_timeout_of(ctx: typer.Context) -> float:
+    """``--lock-timeout`` (or ``$AGENTGIT_LOCK_TIMEOUT``): seconds to wait for a lock."""
+    root = ctx.find_root().obj or {}
+    return float(root.get("lock_timeout", DEFAULT_LOCK_TIMEOUT))
+
+
+class LockNotice:
+    """Tells the user, once and on stderr, that a command is waiting for another process's
+    lock on the database (called by the saver after about a second of waiting)."""
+
+    def __init__(self, path: Path, lock_timeout: float) -> None:
+        self.path = path
+        self.lock_timeout = lock_timeout
+        self.told = False
+
+    def __call__(self) -> None:
+        if self.told:
+            return
+        self.told = True
+        SafeConsole(stderr=True, highlight=False, soft_wrap=True).print(
+            Text(
+                f"waiting for another process to release its lock on {self.path} "
+                f"(up to {self.lock_timeout:g} s; --lock-timeout changes it)…",
+                style="yellow",
+            )
+        )
+
+
+def check_database(
+    path: Path,
+    *,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    on_lock_wait: Callable[[], None] | None = None,
+) -> None:
     """Refuse a path that is not an existing agentgit database, without creating or
     changing anything (``sqlite3.connect`` would create an empty file, and opening the
-    saver would add agentgit's tables to somebody else's database)."""
+    saver would add agentgit's tables to somebody else's database).
+
+    Only a file that is not SQLite, or has no agentgit tables, is "not an agentgit
+    database" (exit 2). A database that is locked (:class:`DatabaseLockedError`), that
+    cannot be opened, or whose pages are damaged fails with exit 1 saying so.
+    """
     if not path.exists():
         raise CliError(
             f"no database at {path} (pass --db PATH or set ${DB_ENV_VAR}; "
@@ -186,11 +342,50 @@ def check_database(path: Path) -> None:
     if not path.is_file():
         raise CliError(f"{path} is not a file")
     try:
-        found = is_agentgit_database(str(path.resolve()))
+        found = is_agentgit_database(
+            str(path.resolve()), lock_timeout=lock_timeout, on_lock_wait=on_lock_wait
+        )
     except sqlite3.DatabaseError as exc:
-        raise CliError(f"{path} is not an agentgit database ({exc})") from exc
+        code = error_code(exc)
+        if code == SQLITE_NOTADB:
+            raise CliError(f"{path} is not an agentgit database ({exc})") from exc
+        if code == SQLITE_CORRUPT:
+            raise CliError(
+                f"{path} is damaged at the SQLite level ({exc}); `agentgit check` cannot "
+                "repair that: restore a copy, or try `sqlite3 DB .recover`",
+                EXIT_FAILURE,
+            ) from exc
+        if code == SQLITE_CANTOPEN:
+            raise CliError(
+                f"cannot open {path} ({exc}): {_why_unreadable(path)}", EXIT_FAILURE
+            ) from exc
+        raise CliError(f"cannot read {path} ({exc})", EXIT_FAILURE) from exc
     if not found:
         raise CliError(f"{path} is not an agentgit database (no agentgit tables in it)")
+
+
+def _why_unreadable(path: Path) -> str:
+    target = path.resolve()
+    if not os.access(target, os.R_OK):
+        return "this user may not read the file"
+    if not os.access(target.parent, os.X_OK):
+        return f"this user may not enter {target.parent}"
+    return "SQLite could not open it"
+
+
+def _why_read_only(path: Path) -> str:
+    target = path.resolve()
+    directory = target.parent
+    try:
+        if os.statvfs(directory).f_flag & os.ST_RDONLY:
+            return "it is on a read-only file system"
+    except OSError:
+        pass
+    if not os.access(directory, os.W_OK):
+        return f"its directory {directory} cannot be written"
+    if target.exists() and not os.access(target, os.W_OK):
+        return "the file cannot be written"
+    return "it cannot be written"
 
 
 @dataclass
@@ -284,11 +479,59 @@ class SessionHistory:
 
 
 @contextmanager
-def open_repo(path: Path, *, create: bool = False) -> Iterator[Repo]:
-    """Open the database at ``path``; unless ``create``, it must already be one of ours."""
+def open_repo(
+    ctx: typer.Context,
+    path: Path,
+    *,
+    writes: bool,
+    read_only: bool = False,
+    create: bool = False,
+    command: str | None = None,
+) -> Iterator[Repo]:
+    """Open the database at ``path`` for the running command; unless ``create``, it must
+    already be one of ours.
+
+    A command that only reads opens it read-only when asked (``--read-only``) or when
+    its location cannot be written (a read-only directory or file system), and falls
+    back to read-only when SQLite finds the file cannot be written. A command that
+    ``writes`` fails at once, with exit status 1, where nothing can be written. Waits
+    for another process's lock last ``--lock-timeout`` in all and are announced on
+    stderr after a second.
+    """
+    root = ctx.find_root().obj or {}
+    timeout = lock_timeout_of(ctx)
+    command = command or ctx.info_name or "this command"
+    notice = LockNotice(path, timeout)
+    asked_read_only = read_only or bool(root.get("read_only"))
+    if writes and asked_read_only:
+        raise CliError(f"--read-only: `{command}` changes the database")
     if not create:
-        check_database(path)
-    with AgentGitSaver.from_conn_string(str(path)) as saver:
+        check_database(path, lock_timeout=timeout, on_lock_wait=notice)
+    writable = location_writable(str(path))
+    if writes and not writable:
+        raise CliError(
+            f"{path} is read-only ({_why_read_only(path)}): `{command}` changes the database "
+            f"and cannot run; the read commands ({', '.join(READ_COMMANDS)}) work with it",
+            EXIT_FAILURE,
+        )
+    with ExitStack() as stack:
+
+        def open_saver(read_only: bool) -> AgentGitSaver:
+            return stack.enter_context(
+                AgentGitSaver.from_conn_string(
+                    str(path), lock_timeout=timeout, read_only=read_only, on_lock_wait=notice
+                )
+            )
+
+        if writes:
+            saver = open_saver(False)
+        elif asked_read_only or not writable:
+            saver = open_saver(True)
+        else:
+            try:
+                saver = open_saver(False)
+            except ReadOnlyDatabaseError:
+                saver = open_saver(True)
         yield Repo(path=path, saver=saver, mgr=SessionManager(saver))
 
 
@@ -485,31 +728,39 @@ def checkpoint_json(
 
 
 def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    typer.echo(_json_text(data))
 
 
-def _say(text: Text) -> None:
+def _say(text: RichText) -> None:
     # One-line reports keep their ids whole: never re-flowed, the terminal wraps them.
     _console().print(text, soft_wrap=True)
 
 
-def _one_line(text: Text) -> Text:
+def _one_line(text: RichText) -> RichText:
     # In a column that may wrap (so Rich narrows it first when space is short), a cell
     # that is still cut to one line with an ellipsis.
     text.no_wrap, text.overflow = True, "ellipsis"
     return text
 
 
+class _PlainTable(Table):
+    """A table whose string cells are plain text: a name or id from the database that
+    looks like Rich markup (``[red]``, ``[/]``) is shown as typed, never interpreted."""
+
+    def add_row(self, *renderables: Any, **kwargs: Any) -> None:
+        super().add_row(*(Text(r) if isinstance(r, str) else r for r in renderables), **kwargs)
+
+
 def _table(title: str) -> Table:
     # Light borders: the tables are meant to be read in 80 columns.
-    return Table(
+    return _PlainTable(
         title=title, title_justify="left", box=box.SIMPLE_HEAD, title_style="bold", pad_edge=False
     )
 
 
 def _console() -> Console:
     # Made per command so that output goes to whatever sys.stdout is at the time.
-    return Console(highlight=False)
+    return SafeConsole(highlight=False)
 
 
 def _branch_label(branch: Branch, index: int) -> str:
@@ -540,7 +791,7 @@ def demo(
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
     elif path.exists():
-        check_database(path)
+        check_database(path, lock_timeout=lock_timeout_of(ctx))
     console = _console()
     console.rule("[bold]agentgit demo")
     console.print(f"Database: [bold]{escape(str(path))}[/]", soft_wrap=True)
@@ -555,7 +806,7 @@ def demo(
             line = Text.assemble((f"[{label}] ", style), message_preview(message, 200))
             console.print(line, no_wrap=True, overflow="ellipsis")
 
-    with open_repo(path, create=True) as repo:
+    with open_repo(ctx, path, writes=True, create=True) as repo:
         result = scenario.run_demo(repo.saver, on_turn=on_turn)
         s = repo.mgr.get_session(result.session_id)
         if s is None:  # pragma: no cover - run_demo just created it
@@ -603,10 +854,11 @@ def sessions(
     db: DbOption = None,
     user: Annotated[str | None, typer.Option(help="Only this user's sessions.")] = None,
     active: Annotated[bool, typer.Option("--active", help="Only active sessions.")] = False,
+    read_only: ReadOnlyOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """List sessions, most recently active first."""
-    with open_repo(db_path(ctx, db)) as repo:
+    with open_repo(ctx, db_path(ctx, db), writes=False, read_only=read_only) as repo:
         found = repo.mgr.list_sessions(user_id=user, active_only=active)
         rows = [(s, _session_preview(repo, s)) for s in found]
         if as_json:
@@ -639,10 +891,14 @@ def sessions(
 
 @app.command()
 def show(
-    ctx: typer.Context, session: SessionArg, db: DbOption = None, as_json: JsonOption = False
+    ctx: typer.Context,
+    session: SessionArg,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    read_only: ReadOnlyOption = False,
 ) -> None:
     """Show one session: its details, branches and tags."""
-    with open_repo(db_path(ctx, db)) as repo:
+    with open_repo(ctx, db_path(ctx, db), writes=False, read_only=read_only) as repo:
         s = repo.session(session)
         branches = repo.mgr.branches(s.id)
         tags = repo.mgr.tags(s.id)
@@ -709,10 +965,11 @@ def log(
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="At most N.")] = None,
     db: DbOption = None,
+    read_only: ReadOnlyOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """A branch's checkpoints, newest first: id, step, source, node and message."""
-    with open_repo(db_path(ctx, db)) as repo:
+    with open_repo(ctx, db_path(ctx, db), writes=False, read_only=read_only) as repo:
         s = repo.session(session)
         target = repo.branch(s, branch) if branch is not None else None
         thread_id = target.thread_id if target is not None else s.current_thread_id
@@ -853,10 +1110,14 @@ def tree_json(repo: Repo, history: SessionHistory) -> dict[str, Any]:
 
 @app.command()
 def tree(
-    ctx: typer.Context, session: SessionArg, db: DbOption = None, as_json: JsonOption = False
+    ctx: typer.Context,
+    session: SessionArg,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    read_only: ReadOnlyOption = False,
 ) -> None:
     """The session's timeline as a tree of branches and checkpoints (oldest first)."""
-    with open_repo(db_path(ctx, db)) as repo:
+    with open_repo(ctx, db_path(ctx, db), writes=False, read_only=read_only) as repo:
         history = repo.history(repo.session(session))
         if as_json:
             _print_json(tree_json(repo, history))
@@ -873,10 +1134,11 @@ def diff(
         str | None, typer.Option("--session", "-s", help="Also accept this session's tags.")
     ] = None,
     db: DbOption = None,
+    read_only: ReadOnlyOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """What changed between two checkpoints (of any threads)."""
-    with open_repo(db_path(ctx, db)) as repo:
+    with open_repo(ctx, db_path(ctx, db), writes=False, read_only=read_only) as repo:
         scope = repo.session(session) if session is not None else None
         result = repo.mgr.diff(repo.checkpoint(a, scope), repo.checkpoint(b, scope))
         if as_json:
@@ -908,7 +1170,7 @@ def rollback(
 
     Nothing is lost: the branch that was current keeps its whole history.
     """
-    with open_repo(db_path(ctx, db)) as repo:
+    with open_repo(ctx, db_path(ctx, db), writes=True) as repo:
         s = repo.session(session)
         checkpoint_id = repo.checkpoint(checkpoint, s)
         new = repo.mgr.rollback(s.id, checkpoint_id, name=name)
@@ -940,7 +1202,7 @@ def branch_command(
     as_json: JsonOption = False,
 ) -> None:
     """Start a new branch at CHECKPOINT without switching to it."""
-    with open_repo(db_path(ctx, db)) as repo:
+    with open_repo(ctx, db_path(ctx, db), writes=True) as repo:
         s = repo.session(session)
         new = repo.mgr.branch(s.id, repo.checkpoint(checkpoint, s), name=name)
         if as_json:
@@ -969,7 +1231,7 @@ def checkout(
     as_json: JsonOption = False,
 ) -> None:
     """Make another branch of the session the current one."""
-    with open_repo(db_path(ctx, db)) as repo:
+    with open_repo(ctx, db_path(ctx, db), writes=True) as repo:
         s = repo.session(session)
         switched = repo.mgr.checkout(s.id, repo.branch(s, thread).thread_id)
         if as_json:
@@ -995,7 +1257,7 @@ def tag(
     as_json: JsonOption = False,
 ) -> None:
     """Name a checkpoint of the session, to roll back to it by name later."""
-    with open_repo(db_path(ctx, db)) as repo:
+    with open_repo(ctx, db_path(ctx, db), writes=True) as repo:
         s = repo.session(session)
         checkpoint_id = repo.checkpoint(checkpoint, s)
         repo.mgr.tag(s.id, checkpoint_id, name)
@@ -1003,3 +1265,90 @@ def tag(
             _print_json({"session_id": s.id, "tag": name, "checkpoint_id": checkpoint_id})
             return
         _say(Text.assemble("Tagged ", (checkpoint_id, "yellow"), " as ", (name, "bold cyan")))
+
+
+@app.command("check")
+def check_command(
+    ctx: typer.Context,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="First remove what nothing refers to and recompute the counts.",
+        ),
+    ] = False,
+    db: DbOption = None,
+    read_only: ReadOnlyOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Check the whole database: SQLite's integrity check, every reference resolves, no
+    cycles of parent links, counts match their rows, every stored value decodes.
+
+    Damage is listed by kind and ids, and makes the exit status 1. Garbage (rows nothing
+    refers to: orphan blobs, writes, threads, branch rows, tags) is listed but is not a
+    failure; --repair removes it and recomputes counts, and never touches anything
+    still referred to. --json gives the full report.
+    """
+    path = db_path(ctx, db)
+    command = "check --repair" if repair else None
+    with open_repo(ctx, path, writes=repair, read_only=read_only, command=command) as repo:
+        report = repo.mgr.check(repair=repair)
+    if as_json:
+        _print_json({"database": str(path), **report.to_dict()})
+    else:
+        print_check(_console(), path, report)
+    if not report.ok:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+#: Problems of one kind printed one per line; more are summed up (``--json`` has all).
+CHECK_LINES_PER_KIND = 20
+
+
+def print_check(console: Console, path: Path, report: CheckReport) -> None:
+    """A check report as text: what was scanned, what a repair did, every problem (by
+    kind, damage first), and a summary line."""
+    scanned = ", ".join(
+        f"{n} {what if n != 1 else what.removesuffix('s')}" for what, n in report.scanned.items()
+    )
+    console.print(Text.assemble(("Checked ", "bold"), str(path), f": {scanned}."), soft_wrap=True)
+    if report.repair is not None:
+        for action in report.repair.actions or ["nothing needed repairing"]:
+            console.print(Text.assemble(("repaired: ", "bold green"), action), soft_wrap=True)
+        for skipped in report.repair.skipped:
+            console.print(Text.assemble(("skipped: ", "bold yellow"), skipped), soft_wrap=True)
+    grouped: dict[str, list[Problem]] = {}
+    for problem in sorted(report.problems, key=lambda p: not p.is_damage):
+        grouped.setdefault(problem.kind, []).append(problem)
+    for kind, problems in grouped.items():
+        style = "bold red" if problems[0].is_damage else "yellow"
+        for problem in problems[:CHECK_LINES_PER_KIND]:
+            line = Text.assemble((f"{kind}: ", style), problem.message)
+            affected = problem.ids.get("affected_checkpoints")
+            if affected:
+                line.append(f" (spoils {affected} checkpoints)", style="dim")
+            console.print(line, soft_wrap=True)
+        if len(problems) > CHECK_LINES_PER_KIND:
+            console.print(
+                Text.assemble(
+                    (f"{kind}: ", style),
+                    f"… and {len(problems) - CHECK_LINES_PER_KIND} more ({KINDS[kind]}; "
+                    "--json lists them all)",
+                ),
+                soft_wrap=True,
+            )
+    damage, garbage = len(report.damage), len(report.garbage)
+    if not report.problems:
+        console.print(Text("No problems found.", style="bold green"))
+        return
+    summary = Text()
+    summary.append(
+        f"{damage} problem{'s' if damage != 1 else ''} of damage",
+        style="bold red" if damage else "bold green",
+    )
+    summary.append(f", {garbage} of garbage.")
+    if garbage:
+        summary.append(" `agentgit check --repair` removes the garbage.")
+    if any(p.kind == "count-mismatch" for p in report.damage):
+        summary.append(" --repair also recomputes the counts.")
+    console.print(summary, soft_wrap=True)

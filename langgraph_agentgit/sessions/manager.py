@@ -21,6 +21,8 @@ from langgraph_agentgit.diff import CheckpointDiff
 from langgraph_agentgit.saver_base import AgentGitSaverBase
 from langgraph_agentgit.sessions import store as ops
 from langgraph_agentgit.sessions.models import Branch, ExternalSession
+from langgraph_agentgit.storage import check as check_module
+from langgraph_agentgit.storage.check import CheckReport
 from langgraph_agentgit.timeline import Timeline
 
 CheckpointLike: TypeAlias = "str | RunnableConfig | StateSnapshot | CheckpointTuple | Branch"
@@ -390,3 +392,25 @@ class SessionManager:
             ops.diff_data, self.saver.store, ops.as_ref(a), ops.as_ref(b), session_id
         )
         return CheckpointDiff.compute(*found)
+
+    # --- maintenance -----------------------------------------------------------------------
+
+    def check(self, *, repair: bool = False, decode: bool = True) -> CheckReport:
+        """Scan the whole database for damage and garbage (``agentgit check``): every
+        reference resolves, no cycles of parent links, counts match their rows, every
+        stored value decodes (``decode``). ``report.ok`` is false when there is damage;
+        ``report.problems`` names each problem by kind and ids (see
+        :mod:`langgraph_agentgit.storage.check`). With ``repair``, first removes what
+        nothing refers to and recomputes counts (in one write transaction), then scans.
+        """
+        done = self.saver._write(check_module.repair) if repair else None
+        report = self.saver._read(check_module.check, serde=self.saver.serde, decode=decode)
+        report.repair = done
+        return report
+
+    async def acheck(self, *, repair: bool = False, decode: bool = True) -> CheckReport:
+        """Async twin of :meth:`check`."""
+        done = await self.saver._awrite(check_module.repair) if repair else None
+        report = await self.saver._aread(check_module.check, serde=self.saver.serde, decode=decode)
+        report.repair = done
+        return report
