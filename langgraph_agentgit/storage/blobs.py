@@ -28,7 +28,7 @@ import sqlite3
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
@@ -321,7 +321,10 @@ class BlobStore:
         )
 
     def _raw_payloads(
-        self, conn: sqlite3.Connection, ids: Iterable[int]
+        self,
+        conn: sqlite3.Connection,
+        ids: Iterable[int],
+        fetch: Callable[[Sequence[int]], list[tuple[Any, ...]]] | None = None,
     ) -> dict[int, tuple[bytes, int]]:
         """Uncompressed payloads (and levels) of VALUE blobs; others are left out. One
         query per hint level, however many blobs."""
@@ -335,10 +338,11 @@ class BlobStore:
             else:
                 out[blob_id] = cached
         if missing:
-            rows = [row for row in self._fetch(conn, missing) if row[1] == VALUE]
+            found = fetch(missing) if fetch else self._fetch(conn, missing)
+            rows = [row for row in found if row[1] == VALUE]
             deps_of = {row[0]: _deps(row[0], row[2]) for row in rows}
             wanted = sorted({d for deps in deps_of.values() for d in deps})
-            dep_raws = self._raw_payloads(conn, wanted) if wanted else {}
+            dep_raws = self._raw_payloads(conn, wanted, fetch) if wanted else {}
             for blob_id, _kind, _deps_text, data in rows:
                 dep_ids = deps_of[blob_id]
                 _require(dep_raws, dep_ids, blob_id)
@@ -478,6 +482,22 @@ class _Read:
         self.store = store
         self.conn = conn
         self.values: dict[int, _Decoded] = {}
+        # Rows fetched with everything they are built from (see fetch).
+        self.rows: dict[int, tuple[Any, ...]] = {}
+
+    def fetch(self, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+        """The rows of the given blobs. A blob missing from this read's rows is fetched
+        together with every blob it is built from, transitively (delta bases and tails,
+        index segments, compression hints), in one query: a cold read of a long list is
+        one round trip instead of one per delta."""
+        missing = [i for i in ids if i not in self.rows]
+        if missing:
+            found = self.conn.execute(schema.SELECT_BLOB_CLOSURE, (json.dumps(missing),))
+            self.rows.update((row[0], row) for row in found)
+        gone = [i for i in ids if i not in self.rows]
+        if gone:
+            raise CorruptDataError("a stored value is missing", blob_id=min(gone))
+        return [self.rows[i] for i in ids]
 
     def value(self, blob_id: int) -> Any:
         if blob_id not in self.values:
@@ -495,14 +515,14 @@ class _Read:
             else:
                 missing.append(blob_id)
         if missing:
-            self._accept(self.store._fetch(self.conn, missing))
+            self._accept(self.fetch(missing))
 
     def _accept(self, rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """Decode VALUE rows; return the list-record rows."""
         rows = list(rows)
         deps_of = {row[0]: _deps(row[0], row[2]) for row in rows if row[1] == VALUE and row[2]}
         wanted = {d for deps in deps_of.values() for d in deps}
-        raws = self.store._raw_payloads(self.conn, wanted) if wanted else {}
+        raws = self.store._raw_payloads(self.conn, wanted, self.fetch) if wanted else {}
         records = []
         for blob_id, kind, deps, data in rows:
             if kind not in (VALUE, LIST_DELTA, LIST_INDEX):
@@ -574,7 +594,7 @@ class _Read:
             pending = []
             if not fetch:
                 break
-            for blob_id, kind, deps, data in self._accept(store._fetch(self.conn, fetch)):
+            for blob_id, kind, deps, data in self._accept(self.fetch(fetch)):
                 dep_ids = _deps(blob_id, deps)
                 if not dep_ids:
                     raise CorruptDataError("a stored list names no parts", blob_id=blob_id)

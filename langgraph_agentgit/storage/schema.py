@@ -456,6 +456,17 @@ RETURNING id
 SELECT_BLOBS = """
 SELECT id, kind, deps, data FROM agentgit_blobs WHERE id IN (SELECT value FROM json_each(?))
 """
+# Blobs and, transitively, every blob they are built from (their deps), in one query.
+# UNION: a blob reached twice (or a corrupt cycle of deps) is walked once.
+SELECT_BLOB_CLOSURE = """
+WITH RECURSIVE closure(id) AS (
+    SELECT value FROM json_each(?)
+    UNION
+    SELECT d.value FROM agentgit_blobs b JOIN closure ON b.id = closure.id, json_each(b.deps) d
+    WHERE b.deps IS NOT NULL AND json_valid(b.deps) AND json_type(b.deps) = 'array'
+)
+SELECT b.id, b.kind, b.deps, b.data FROM closure JOIN agentgit_blobs b ON b.id = closure.id
+"""
 # Mark and sweep: every blob reachable from a checkpoint or a write survives.
 DELETE_UNREACHABLE_BLOBS = """
 WITH RECURSIVE live(id) AS (
