@@ -28,6 +28,7 @@ from langgraph_agentgit.sessions.models import (
     CheckpointSummary,
     ExternalSession,
 )
+from langgraph_agentgit.storage.check import CheckReport, Problem, RepairReport
 from langgraph_agentgit.storage.serde import StrictSerializer
 from langgraph_agentgit.timeline import Timeline
 
@@ -39,6 +40,7 @@ __all__ = [
     "BranchHistory",
     "BranchNotFoundError",
     "ChannelDiff",
+    "CheckReport",
     "CheckpointDiff",
     "CheckpointNotFoundError",
     "CheckpointSummary",
@@ -47,7 +49,9 @@ __all__ = [
     "ExternalSession",
     "InvalidTagError",
     "LastBranchError",
+    "Problem",
     "ReadOnlyDatabaseError",
+    "RepairReport",
     "SchemaVersionError",
     "SessionManager",
     "SessionNotFoundError",

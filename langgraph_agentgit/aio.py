@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -13,8 +14,10 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from langgraph_agentgit.saver_base import DEFAULT_CACHE_SIZE, AgentGitSaverBase
 from langgraph_agentgit.storage.connection import (
-    BUSY_TIMEOUT_MS,
+    DEFAULT_LOCK_TIMEOUT,
+    Access,
     configure,
+    read_only_uri,
     read_transaction,
     write_transaction,
 )
@@ -32,6 +35,9 @@ class AsyncAgentGitSaver(AgentGitSaverBase):
         async with AsyncAgentGitSaver.from_conn_string("chat.db") as saver:
             graph = builder.compile(checkpointer=saver)
             await graph.ainvoke(inputs, {"configurable": {"thread_id": "1"}})
+
+    ``lock_timeout``, ``read_only`` and ``on_lock_wait`` are as for
+    :class:`AgentGitSaver` (``on_lock_wait`` is called on the connection's thread).
     """
 
     def __init__(
@@ -40,9 +46,13 @@ class AsyncAgentGitSaver(AgentGitSaverBase):
         *,
         serde: SerializerProtocol | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        read_only: bool = False,
+        on_lock_wait: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(serde=serde, cache_size=cache_size)
         self.conn = conn
+        self.access = Access(lock_timeout, read_only, on_lock_wait)
         self.lock = asyncio.Lock()
         self.loop = asyncio.get_running_loop()
         self.is_setup = False
@@ -55,12 +65,28 @@ class AsyncAgentGitSaver(AgentGitSaverBase):
         *,
         serde: SerializerProtocol | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        read_only: bool = False,
+        on_lock_wait: Callable[[], None] | None = None,
     ) -> AsyncIterator[AsyncAgentGitSaver]:
-        """Open (creating if needed) the database at ``path``; ``":memory:"`` works."""
+        """Open (creating if needed) the database at ``path``; ``":memory:"`` works.
+        ``read_only=True`` is as for :meth:`AgentGitSaver.from_conn_string`."""
+        target = (
+            await asyncio.to_thread(read_only_uri, path, lock_timeout=lock_timeout)
+            if read_only
+            else path
+        )
         async with aiosqlite.connect(
-            path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
+            target, uri=read_only, isolation_level=None, timeout=lock_timeout
         ) as conn:
-            saver = cls(conn, serde=serde, cache_size=cache_size)
+            saver = cls(
+                conn,
+                serde=serde,
+                cache_size=cache_size,
+                lock_timeout=lock_timeout,
+                read_only=read_only,
+                on_lock_wait=on_lock_wait,
+            )
             await saver.setup()
             yield saver
 
@@ -68,7 +94,7 @@ class AsyncAgentGitSaver(AgentGitSaverBase):
         """Apply pragmas and migrations; called automatically before first use."""
         async with self.lock:
             if not self.is_setup:
-                await self._on_connection_thread(configure)
+                await self._on_connection_thread(configure, self.access)
                 self.is_setup = True
 
     async def _on_connection_thread(self, fn: Callable[..., T], *args: Any) -> T:
@@ -86,7 +112,7 @@ class AsyncAgentGitSaver(AgentGitSaverBase):
             await self.setup()
 
         def run(raw: sqlite3.Connection) -> T:
-            with read_transaction(raw):
+            with read_transaction(raw, self.access):
                 return fn(raw, *args, **kwargs)
 
         async with self.lock:
@@ -95,9 +121,10 @@ class AsyncAgentGitSaver(AgentGitSaverBase):
     async def _awrite(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if not self.is_setup:
             await self.setup()
+        started = time.monotonic()  # the lock wait counts from here (see AgentGitSaver)
 
         def run(raw: sqlite3.Connection) -> T:
-            with write_transaction(raw):
+            with write_transaction(raw, self.access, started):
                 return fn(raw, *args, **kwargs)
 
         async with self.lock:

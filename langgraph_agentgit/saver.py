@@ -6,6 +6,7 @@ import asyncio
 import functools
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -14,6 +15,8 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from langgraph_agentgit.saver_base import DEFAULT_CACHE_SIZE, AgentGitSaverBase
 from langgraph_agentgit.storage.connection import (
+    DEFAULT_LOCK_TIMEOUT,
+    Access,
     configure,
     connect,
     read_transaction,
@@ -40,6 +43,12 @@ class AgentGitSaver(AgentGitSaverBase):
         serde: the serializer; defaults to :class:`StrictSerializer`.
         cache_size: decoded values kept in memory and shared between checkpoints
             (0 turns the cache off).
+        lock_timeout: seconds a write waits, in total, for another connection's write
+            lock before raising :class:`DatabaseLockedError` (default 30).
+        read_only: never write: the schema is not created or migrated, and every
+            write raises :class:`ReadOnlyDatabaseError` (see :meth:`from_conn_string`).
+        on_lock_wait: called once when a write has waited a second for another
+            connection's lock (to tell a user why nothing happens).
     """
 
     def __init__(
@@ -48,13 +57,17 @@ class AgentGitSaver(AgentGitSaverBase):
         *,
         serde: SerializerProtocol | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        read_only: bool = False,
+        on_lock_wait: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(serde=serde, cache_size=cache_size)
         self.conn = conn
+        self.access = Access(lock_timeout, read_only, on_lock_wait)
         # One sqlite3 connection is not safe for concurrent statements from threads.
         self.lock = threading.RLock()
         with self.lock:
-            configure(conn)
+            configure(conn, self.access)
 
     @classmethod
     @contextmanager
@@ -64,20 +77,40 @@ class AgentGitSaver(AgentGitSaverBase):
         *,
         serde: SerializerProtocol | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        read_only: bool = False,
+        on_lock_wait: Callable[[], None] | None = None,
     ) -> Iterator[AgentGitSaver]:
-        """Open (creating if needed) the database at ``path``; ``":memory:"`` works."""
-        conn = connect(path)
+        """Open (creating if needed) the database at ``path``; ``":memory:"`` works.
+
+        ``read_only=True`` opens an existing file without ever writing to it, also in a
+        read-only directory or file system (SQLite's ``mode=ro``, or ``immutable=1`` where
+        the ``-wal``/``-shm`` files cannot be created); it raises ``FileNotFoundError`` for
+        a missing file and :class:`ReadOnlyDatabaseError` for one whose schema would need
+        creating or upgrading.
+        """
+        conn = connect(path, lock_timeout=lock_timeout, read_only=read_only)
         try:
-            yield cls(conn, serde=serde, cache_size=cache_size)
+            yield cls(
+                conn,
+                serde=serde,
+                cache_size=cache_size,
+                lock_timeout=lock_timeout,
+                read_only=read_only,
+                on_lock_wait=on_lock_wait,
+            )
         finally:
             conn.close()
 
     def _read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        with self.lock, read_transaction(self.conn):
+        with self.lock, read_transaction(self.conn, self.access):
             return fn(self.conn, *args, **kwargs)
 
     def _write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        with self.lock, write_transaction(self.conn):
+        # The wait for another connection's lock counts from here: time spent behind
+        # another write of this saver (itself waiting for the database) is part of it.
+        started = time.monotonic()
+        with self.lock, write_transaction(self.conn, self.access, started):
             return fn(self.conn, *args, **kwargs)
 
     async def _aread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
