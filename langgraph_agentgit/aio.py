@@ -124,7 +124,7 @@ class AsyncAgentGitSaver(AgentGitSaverBase):
         started = time.monotonic()  # the lock wait counts from here (see AgentGitSaver)
 
         def run(raw: sqlite3.Connection) -> T:
-            with write_transaction(raw, self.access, started):
+            with self.store.blobs.transaction(), write_transaction(raw, self.access, started):
                 return fn(raw, *args, **kwargs)
 
         async with self.lock:

@@ -110,7 +110,11 @@ class AgentGitSaver(AgentGitSaverBase):
         # The wait for another connection's lock counts from here: time spent behind
         # another write of this saver (itself waiting for the database) is part of it.
         started = time.monotonic()
-        with self.lock, write_transaction(self.conn, self.access, started):
+        with (
+            self.lock,
+            self.store.blobs.transaction(),
+            write_transaction(self.conn, self.access, started),
+        ):
             return fn(self.conn, *args, **kwargs)
 
     async def _aread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
