@@ -286,3 +286,101 @@ def test_timeline_marks_a_branch_that_asks_again(file_saver: AgentGitSaver) -> N
     assert len(graph.get_state(mgr.config(session.id)).interrupts) == 1
     current = mgr.timeline(session.id).current
     assert current is not None and current.interrupted
+
+
+# --- found by the differential fuzzer (tests/fuzz) --------------------------------------------
+
+
+def build_join() -> StateGraph:
+    """Three parallel nodes joined by a waiting edge (a barrier channel holding a set)."""
+    builder = StateGraph(LogState)
+    for name in ("a", "b", "c"):
+        builder.add_node(name, lambda s, name=name: {"log": [name]})
+        builder.add_edge(START, name)
+    builder.add_node("join", lambda s: {"log": ["join"]})
+    builder.add_edge(["a", "b", "c"], "join")
+    builder.add_edge("join", END)
+    return builder
+
+
+def test_barrier_set_is_not_shared_with_older_checkpoints(file_saver: AgentGitSaver) -> None:
+    """LangGraph's waiting edge adds to the set it was given in place; the cached set of
+    an older checkpoint must not change with it (their ``next`` showed ``join`` early)."""
+    histories = []
+    for saver in (file_saver, InMemorySaver()):
+        graph = build_join().compile(checkpointer=saver)
+        graph.update_state(cfg("t"), {"log": ["x"]}, as_node="a")
+        graph.update_state(cfg("t"), None, as_node="b")
+        graph.invoke({"log": ["go"]}, cfg("t"))
+        histories.append(
+            [(s.metadata["source"], s.next) for s in graph.get_state_history(cfg("t"))]
+        )
+    assert histories[0] == histories[1]
+
+
+def test_copy_keeps_the_callers_config_metadata(file_saver: AgentGitSaver) -> None:
+    """``get_tuple`` of a config naming a checkpoint returns that config, as InMemorySaver
+    and SqliteSaver do, so a ``"__copy__"`` carries the caller's metadata (a run id)."""
+    results = []
+    for saver in (file_saver, InMemorySaver()):
+        graph = build_two_steps().compile(checkpointer=saver)
+        graph.update_state(cfg("t"), {"log": ["x"]}, as_node="a")
+        at = graph.get_state(cfg("t")).config
+        graph.update_state({**at, "metadata": {"run_id": "run-2"}}, None, as_node="__copy__")
+        results.append(graph.get_state(cfg("t")).metadata)
+    assert results[0] == results[1]
+    assert results[0]["run_id"] == "run-2"
+
+
+class RunState(TypedDict, total=False):
+    items: Annotated[list[str], DeltaChannel(_append_all, snapshot_frequency=3)]
+
+
+def test_delete_for_runs_keeps_the_delta_values_of_checkpoints_that_stay(
+    file_saver: AgentGitSaver,
+) -> None:
+    builder = StateGraph(RunState)
+    builder.add_node("a", lambda s: {"items": ["a"]})
+    builder.add_edge(START, "a")
+    builder.add_edge("a", END)
+    graph = builder.compile(checkpointer=file_saver)
+    for run_id in ("run-1", "run-2"):
+        graph.invoke({"items": [run_id]}, {**cfg("t"), "metadata": {"run_id": run_id}})
+    before = {
+        s.config["configurable"]["checkpoint_id"]: s.values
+        for s in graph.get_state_history(cfg("t"))
+        if s.metadata["run_id"] == "run-2"
+    }
+    file_saver.delete_for_runs(["run-1"])
+    after = {
+        s.config["configurable"]["checkpoint_id"]: s.values
+        for s in graph.get_state_history(cfg("t"))
+    }
+    assert after == before and len(after) == 3
+    graph.invoke({"items": ["run-3"]}, cfg("t"))
+    assert graph.get_state(cfg("t")).values["items"][-2:] == ["run-3", "a"]
+
+
+@pytest.mark.parametrize("trim", ["prune", "delete_for_runs"])
+def test_a_fork_made_after_trimming_does_not_see_what_was_trimmed(
+    file_saver: AgentGitSaver, trim: str
+) -> None:
+    """Rows a trim hides stay for an older fork that inherits them ("keeper"), but a fork
+    made afterwards starts from what the thread shows then, as a copy would."""
+    graph = build_two_steps().compile(checkpointer=file_saver)
+    for run_id in ("run-1", "run-2"):
+        graph.invoke({"log": [run_id], "last": ""}, {**cfg("t"), "metadata": {"run_id": run_id}})
+    history = list(graph.get_state_history(cfg("t")))
+    keeper_at = next(s for s in history if s.metadata["run_id"] == "run-1")
+    file_saver.fork_thread("t", keeper_at.config["configurable"]["checkpoint_id"], "keeper")
+    keeper_before = [s.config for s in graph.get_state_history(cfg("keeper"))]
+    if trim == "prune":
+        file_saver.prune(["t"], strategy="keep_latest")
+    else:
+        file_saver.delete_for_runs(["run-1"])
+    shown = [s.config["configurable"]["checkpoint_id"] for s in graph.get_state_history(cfg("t"))]
+    file_saver.fork_thread("t", shown[0], "new")
+    new = [s.config["configurable"]["checkpoint_id"] for s in graph.get_state_history(cfg("new"))]
+    assert new == shown
+    keeper_after = [s.config for s in graph.get_state_history(cfg("keeper"))]
+    assert keeper_after == keeper_before

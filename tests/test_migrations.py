@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from typing import Any
 
 import pytest
@@ -30,12 +31,20 @@ def raw_connection(path: str) -> sqlite3.Connection:
     return sqlite3.connect(path, isolation_level=None)
 
 
-def with_deleted_threads_table(conn: sqlite3.Connection) -> None:
-    """Today's store (the old writer below) consults migration 4's table of deleted
-    threads whenever it creates a thread: create that table alone, leaving the stored
-    schema version and everything migrations 2 and 3 change as they were."""
+@contextmanager
+def todays_additions(conn: sqlite3.Connection) -> Iterator[None]:
+    """Let today's store (the old writer below) write onto an older schema: it consults
+    migration 4's table of deleted threads when it creates a thread and records when it
+    hides a row (migration 5's column). Both exist only while the block runs; afterwards
+    the database is again exactly the older schema, version included."""
     version = schema_version(conn)
     conn.execute(schema.MIGRATIONS[3].strip())
+    conn.execute("ALTER TABLE agentgit_checkpoints ADD COLUMN hidden_at TEXT")
+    try:
+        yield
+    finally:
+        conn.execute("ALTER TABLE agentgit_checkpoints DROP COLUMN hidden_at")
+        conn.execute("DROP TABLE agentgit_deleted_threads")
     assert schema_version(conn) == version
 
 
@@ -84,17 +93,17 @@ async def test_version_1_database_opens_and_upgrades(db_path: str, kind: str) ->
     backfills each thread's ``checkpoint_count`` (own, visible, root-namespace rows only)."""
     with closing(raw_connection(db_path)) as conn:
         assert migrate(conn, schema.MIGRATIONS[:1]) == 1
-        with_deleted_threads_table(conn)
         writer = OldWriter(conn)
-        a = writer.put_chain("a", 5, run_ids=["run-1"] * 3 + ["run-2"] * 2)
-        writer.put_chain("a", 2, ns="sub:1")  # a subgraph's rows: not counted
-        writer.put_chain("b", 3)
-        a2 = checkpoint_id_of(a[2])
-        assert a2 is not None
-        with write_transaction(conn):
-            writer.store.fork_thread(conn, "a", a2, "a-fork")
-            # The fork still inherits these rows, so they are only hidden in "a".
-            writer.store.delete_for_runs(conn, ["run-1"])
+        with todays_additions(conn):
+            a = writer.put_chain("a", 5, run_ids=["run-1"] * 3 + ["run-2"] * 2)
+            writer.put_chain("a", 2, ns="sub:1")  # a subgraph's rows: not counted
+            writer.put_chain("b", 3)
+            a2 = checkpoint_id_of(a[2])
+            assert a2 is not None
+            with write_transaction(conn):
+                writer.store.fork_thread(conn, "a", a2, "a-fork")
+                # The fork still inherits these rows, so they are only hidden in "a".
+                writer.store.delete_for_runs(conn, ["run-1"])
         assert schema_version(conn) == 1
         columns = [r[1] for r in conn.execute("PRAGMA table_info(agentgit_threads)")]
         assert "checkpoint_count" not in columns

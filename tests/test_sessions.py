@@ -35,7 +35,7 @@ from session_graphs import (
     process_worker,
     row_counts,
 )
-from test_migrations import with_deleted_threads_table
+from test_migrations import todays_additions
 
 from langgraph_agentgit import (
     AgentGitError,
@@ -359,10 +359,9 @@ async def test_migration_from_schema_2_then_adopt(db: str) -> None:
     be adopted."""
     conn = sqlite3.connect(db, isolation_level=None)
     migrate(conn, schema.MIGRATIONS[:2])
-    with_deleted_threads_table(conn)
     store = CheckpointStore(StrictSerializer())
     config: RunnableConfig = cfg("old-thread")
-    with write_transaction(conn):
+    with todays_additions(conn), write_transaction(conn):
         for step in range(3):
             checkpoint = empty_checkpoint()
             checkpoint["id"] = str(uuid6(clock_seq=step))
@@ -374,7 +373,7 @@ async def test_migration_from_schema_2_then_adopt(db: str) -> None:
     assert schema_version(conn) == 2
     conn.close()
     with AgentGitSaver.from_conn_string(db) as saver:
-        assert schema_version(saver.conn) == len(schema.MIGRATIONS) == 4
+        assert schema_version(saver.conn) == len(schema.MIGRATIONS) == 5
         mgr = SessionManager(saver)
         s = mgr.adopt("old-thread")
         assert (s.total_checkpoints, s.branch_count) == (3, 0)

@@ -566,7 +566,7 @@ class _Read:
             if blob_id in resolved:
                 out[blob_id] = list(self.items(blob_id, resolved[blob_id][0]).items)
             elif blob_id in self.values:
-                out[blob_id] = self.values[blob_id].value
+                out[blob_id] = private(self.values[blob_id].value)
         return out
 
     def resolve(self, ids: list[int]) -> dict[int, tuple[tuple[Slice, ...], int]]:
@@ -683,6 +683,17 @@ def _require(found: Mapping[int, Any], dep_ids: Iterable[int], blob_id: int) -> 
             f"a stored value is compressed against values {gone} that are missing",
             blob_id=blob_id,
         )
+
+
+# Containers LangGraph's channels adopt from a checkpoint and then change in place (a
+# waiting edge's barrier adds to its set): each read gets its own.
+_ADOPTED = (set, dict, bytearray)
+
+
+def private(value: Any) -> Any:
+    """``value``, or a shallow copy of it when it is a container a channel may change in
+    place; the cached object must keep holding what the database does."""
+    return value.copy() if type(value) in _ADOPTED else value
 
 
 def same(a: Any, b: Any) -> bool:

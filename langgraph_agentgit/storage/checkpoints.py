@@ -60,6 +60,7 @@ from langgraph_agentgit.storage.blobs import (
     BlobStore,
     decode_value,
     encode_value,
+    private,
 )
 
 METADATA_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
@@ -93,6 +94,7 @@ class LineageEntry:
     fork_checkpoint_id: str | None
     fork_rid: int | None
     inherits: bool
+    created_at: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,20 @@ class Lineage:
     @property
     def pk(self) -> int:
         return self.entries[0].pk
+
+    def inherited_row_visible(self, pk: int, hidden: int, hidden_at: str | None) -> bool:
+        """Whether a row of an ancestor thread belongs to this thread's history.
+
+        A row hidden in its own thread (deleted, pruned, its run deleted) stays in the
+        history of forks created before it was hidden, and is not in the history of
+        forks created after: as if each fork had copied its history when it was made.
+        """
+        if not hidden or hidden_at is None:
+            return True
+        index = self.index_of(pk)
+        if not index:
+            return True
+        return hidden_at > self.entries[index - 1].created_at
 
     def index_of(self, pk: int) -> int | None:
         for i, entry in enumerate(self.entries):
@@ -159,11 +175,13 @@ class CheckpointStore:
             )
         entries: list[LineageEntry] = []
         bound: str | None = None
-        for i, (pk, _parent, fork_id, fork_rid, inherits) in enumerate(rows):
+        for i, (pk, _parent, fork_id, fork_rid, inherits, created_at) in enumerate(rows):
             if i > 0:
                 child_fork = entries[i - 1].fork_checkpoint_id
                 bound = child_fork if bound is None or (child_fork or "") < bound else bound
-            entries.append(LineageEntry(pk, bound, fork_id, fork_rid, bool(inherits)))
+            entries.append(
+                LineageEntry(pk, bound, fork_id, fork_rid, bool(inherits), str(created_at))
+            )
         return Lineage(thread_id, tuple(entries))
 
     def _ensure_thread(self, conn: sqlite3.Connection, thread_id: str) -> Lineage:
@@ -264,14 +282,16 @@ class CheckpointStore:
         # when one matches, the lineage is not needed.
         own = self._own_row(conn, thread_id, ns, checkpoint_id)
         if own is not None:
-            return self._tuples(conn, _own_lineage(thread_id, own.thread_pk), [own])[0]
-        lineage = self.lineage(conn, thread_id)
-        if lineage is None:
-            return None
-        row = self.find_row(conn, lineage, ns, checkpoint_id)
-        if row is None:
-            return None
-        return self._tuples(conn, lineage, [row])[0]
+            found = self._tuples(conn, _own_lineage(thread_id, own.thread_pk), [own])[0]
+        else:
+            lineage = self.lineage(conn, thread_id)
+            row = self.find_row(conn, lineage, ns, checkpoint_id) if lineage else None
+            if lineage is None or row is None:
+                return None
+            found = self._tuples(conn, lineage, [row])[0]
+        # As InMemorySaver and SqliteSaver do: a config naming the checkpoint comes back
+        # as given, metadata included, which LangGraph's "__copy__" puts into the copy.
+        return found._replace(config=config) if checkpoint_id else found
 
     def _own_row(
         self, conn: sqlite3.Connection, thread_id: str, ns: str, checkpoint_id: str | None
@@ -380,6 +400,9 @@ class CheckpointStore:
                     if limit is not None and len(rows) >= limit:
                         break
                     row = Row.of(found)
+                    if not lineage.inherited_row_visible(row.thread_pk, found[9], found[10]):
+                        # Nor is anything beyond it: the fork's history ends there.
+                        break
                     if row.ns != "":
                         continue
                     if checkpoint_id is not None and row.checkpoint_id != checkpoint_id:
@@ -443,11 +466,11 @@ class CheckpointStore:
         handed_out: set[int] = set()
 
         def own_copy(blob: int) -> Any:
-            # A list shared by several checkpoints (the items stay shared) is copied, so
-            # appending to one snapshot's messages does not change another's.
+            # A list (or set, dict) shared by several checkpoints is copied (the items
+            # stay shared), so changing one snapshot's value does not change another's.
             value = values[blob]
-            if blob in handed_out and isinstance(value, list):
-                return list(value)
+            if blob in handed_out:
+                return list(value) if isinstance(value, list) else private(value)
             handed_out.add(blob)
             return value
 
@@ -770,15 +793,30 @@ class CheckpointStore:
         for thread_id in thread_ids:
             row = conn.execute(schema.SELECT_THREAD_PK, (thread_id,)).fetchone()
             if row is not None:
-                conn.execute(schema.HIDE_ALL_OF_THREAD, (row[0],))
+                conn.execute(schema.HIDE_ALL_OF_THREAD, (_now(), row[0]))
                 conn.execute(schema.TOMBSTONE_THREAD, (row[0],))
         self.collect_garbage(conn)
 
     def delete_for_runs(self, conn: sqlite3.Connection, run_ids: Sequence[str]) -> None:
         if not run_ids:
             return
-        conn.execute(schema.HIDE_RUNS, (json.dumps([str(r) for r in run_ids]),))
+        runs = json.dumps([str(r) for r in run_ids])
+        conn.execute(schema.HIDE_RUNS, (_now(), runs))
+        for (pk,) in conn.execute(schema.SELECT_THREADS_OF_RUNS, (runs,)).fetchall():
+            self._keep_for_rebuild(conn, pk)
         self.collect_garbage(conn)
+
+    def _keep_for_rebuild(self, conn: sqlite3.Connection, pk: int) -> None:
+        """Keep (hidden = 2) the hidden rows of a thread that its listed checkpoints
+        rebuild ``DeltaChannel`` values from, so that deleting rows never changes the
+        values of the checkpoints that stay; release the ones no longer needed."""
+        hidden = {r[0] for r in conn.execute(schema.SELECT_HIDDEN_RIDS_OF_THREAD, (pk,))}
+        if not hidden:
+            return
+        needed: set[int] = set()
+        for found in conn.execute(schema.SELECT_LIVE_DELTA_ROWS, (pk,)).fetchall():
+            needed |= {r.rid for r in self._delta_ancestors(conn, Row.of(found))} & hidden
+        conn.execute(schema.KEEP_HIDDEN_ROWS, (json.dumps(sorted(needed)), pk))
 
     def prune(self, conn: sqlite3.Connection, thread_ids: Sequence[str], strategy: str) -> None:
         """LangGraph's ``prune``: ``"delete"`` deletes the threads; ``"keep_latest"`` keeps
@@ -809,7 +847,8 @@ class CheckpointStore:
                     )
                     keep_rids += copies.values()
                 conn.execute(schema.STOP_INHERITING, (own.pk,))
-            conn.execute(schema.HIDE_OLDER_THAN_LATEST, (own.pk, json.dumps(keep_rids)))
+            conn.execute(schema.HIDE_OLDER_THAN_LATEST, (_now(), own.pk, json.dumps(keep_rids)))
+            self._keep_for_rebuild(conn, own.pk)
         self.collect_garbage(conn)
 
     def _heads(self, conn: sqlite3.Connection, lineage: Lineage) -> list[Row]:

@@ -181,11 +181,31 @@ CREATE TABLE IF NOT EXISTS agentgit_deleted_threads (
 ) WITHOUT ROWID;
 """
 
+_MIGRATION_5_HIDDEN_AT = """
+-- When a row was hidden (UTC ISO-8601 text). A fork created before that still sees the
+-- row in its inherited history; one created after does not, as if it had been copied
+-- at its creation. NULL for rows hidden before this migration (seen by every fork).
+ALTER TABLE agentgit_checkpoints ADD COLUMN hidden_at TEXT;
+
+-- hidden = 2: hidden like 1, but kept because a listed checkpoint rebuilds a
+-- DeltaChannel value from its writes. Counts follow "hidden = 0" alone.
+DROP TRIGGER IF EXISTS agentgit_count_hide;
+CREATE TRIGGER IF NOT EXISTS agentgit_count_hide
+AFTER UPDATE OF hidden ON agentgit_checkpoints
+WHEN NEW.ns = '' AND (OLD.hidden = 0) <> (NEW.hidden = 0)
+BEGIN
+    UPDATE agentgit_threads
+    SET checkpoint_count = checkpoint_count + (CASE WHEN NEW.hidden = 0 THEN 1 ELSE -1 END)
+    WHERE pk = NEW.thread_pk;
+END;
+"""
+
 MIGRATIONS: list[str] = [
     _MIGRATION_1_CORE,
     _MIGRATION_2_COUNTS,
     _MIGRATION_3_SESSIONS,
     _MIGRATION_4_DELETED_THREADS,
+    _MIGRATION_5_HIDDEN_AT,
 ]
 
 SCHEMA_VERSION_TABLE = """
@@ -208,14 +228,14 @@ ON CONFLICT(singleton) DO UPDATE SET version = excluded.version
 # of running forever; the caller tells it from the last row's parent. Without ORDER BY,
 # SQLite yields a recursive CTE's rows in the order it walks them (a FIFO queue).
 SELECT_LINEAGE = """
-WITH RECURSIVE lineage(pk, parent_pk, fork_checkpoint_id, fork_rid, inherits) AS (
-    SELECT pk, parent_pk, fork_checkpoint_id, fork_rid, inherits
+WITH RECURSIVE lineage(pk, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at) AS (
+    SELECT pk, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at
     FROM agentgit_threads WHERE thread_id = ?
     UNION
-    SELECT t.pk, t.parent_pk, t.fork_checkpoint_id, t.fork_rid, t.inherits
+    SELECT t.pk, t.parent_pk, t.fork_checkpoint_id, t.fork_rid, t.inherits, t.created_at
     FROM agentgit_threads t JOIN lineage l ON t.pk = l.parent_pk
 )
-SELECT pk, parent_pk, fork_checkpoint_id, fork_rid, inherits FROM lineage
+SELECT pk, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at FROM lineage
 """
 INSERT_THREAD = """
 INSERT INTO agentgit_threads(thread_id, parent_pk, fork_checkpoint_id, fork_rid, created_at)
@@ -276,11 +296,12 @@ SELECT_CHECKPOINT_BY_RID = f"SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS_FROM}
 # parent links cannot make it run forever.
 SELECT_CHAIN = f"""
 WITH RECURSIVE chain(
-    rid, thread_pk, ns, checkpoint_id, parent_id, parent_rid, body, metadata, refs
+    rid, thread_pk, ns, checkpoint_id, parent_id, parent_rid, body, metadata, refs,
+    hidden, hidden_at
 ) AS (
-    SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS_FROM} WHERE c.rid = ?
+    SELECT {CHECKPOINT_COLUMNS}, c.hidden, c.hidden_at FROM {CHECKPOINTS_FROM} WHERE c.rid = ?
     UNION ALL
-    SELECT {CHECKPOINT_COLUMNS} FROM chain
+    SELECT {CHECKPOINT_COLUMNS}, c.hidden, c.hidden_at FROM chain
     JOIN agentgit_checkpoints c ON c.rid = chain.parent_rid
     LEFT JOIN agentgit_checkpoints p ON p.rid = c.parent_rid
 )
@@ -366,10 +387,14 @@ SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS_FROM}
 WHERE c.thread_pk = ? AND c.ns = ? AND c.checkpoint_id <= ?
 ORDER BY c.checkpoint_id DESC LIMIT 1
 """
-HIDE_ALL_OF_THREAD = "UPDATE agentgit_checkpoints SET hidden = 1 WHERE thread_pk = ? AND hidden = 0"
+# Parameters: the time, then the thread (rows hidden earlier keep their time).
+HIDE_ALL_OF_THREAD = """
+UPDATE agentgit_checkpoints SET hidden = 1, hidden_at = coalesce(hidden_at, ?)
+WHERE thread_pk = ? AND hidden <> 1
+"""
 # The second parameter: a JSON array of rids to keep whatever their age.
 HIDE_OLDER_THAN_LATEST = """
-UPDATE agentgit_checkpoints SET hidden = 1
+UPDATE agentgit_checkpoints SET hidden = 1, hidden_at = ?
 WHERE thread_pk = ? AND hidden = 0
   AND rid NOT IN (SELECT value FROM json_each(?))
   AND checkpoint_id < (
@@ -391,8 +416,28 @@ RELINK_PARENT = (
     "UPDATE agentgit_checkpoints SET parent_rid = ? WHERE thread_pk = ? AND parent_rid = ?"
 )
 HIDE_RUNS = """
-UPDATE agentgit_checkpoints SET hidden = 1
+UPDATE agentgit_checkpoints SET hidden = 1, hidden_at = ?
 WHERE hidden = 0 AND run_id IN (SELECT value FROM json_each(?))
+"""
+SELECT_THREADS_OF_RUNS = """
+SELECT DISTINCT thread_pk FROM agentgit_checkpoints
+WHERE run_id IN (SELECT value FROM json_each(?))
+"""
+SELECT_HIDDEN_RIDS_OF_THREAD = (
+    "SELECT rid FROM agentgit_checkpoints WHERE thread_pk = ? AND hidden <> 0"
+)
+# Live rows that may rebuild a DeltaChannel value from their ancestors' writes.
+SELECT_LIVE_DELTA_ROWS = f"""
+SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS_FROM}
+WHERE c.thread_pk = ? AND c.hidden = 0
+  AND json_extract(c.metadata, '$.counters_since_delta_snapshot') IS NOT NULL
+"""
+# The second parameter: a JSON array of the rids to keep (hidden = 2); the others of
+# the thread that were kept go back to hidden = 1.
+KEEP_HIDDEN_ROWS = """
+UPDATE agentgit_checkpoints
+SET hidden = CASE WHEN rid IN (SELECT value FROM json_each(?)) THEN 2 ELSE 1 END
+WHERE thread_pk = ? AND hidden <> 0
 """
 SELECT_HIDDEN_OF_THREAD = """
 SELECT rid, ns, checkpoint_id FROM agentgit_checkpoints WHERE thread_pk = ? AND hidden = 1
