@@ -66,53 +66,6 @@ REPAIRABLE = GARBAGE | {"count-mismatch"}
 # Checkpoints named per damaged value (the count is always given in full).
 _AFFECTED_SHOWN = 20
 
-# --- the statements (read-only unless named otherwise) -------------------------------------
-
-_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table'"
-_THREADS = (
-    "SELECT pk, thread_id, parent_pk, fork_checkpoint_id, fork_rid, checkpoint_count "
-    "FROM agentgit_threads"
-)
-_NOT_INHERITING = "SELECT pk FROM agentgit_threads WHERE inherits = 0"
-_CHECKPOINTS = (
-    "SELECT rid, thread_pk, ns, checkpoint_id, parent_checkpoint_id, parent_rid, body, "
-    "metadata, refs FROM agentgit_checkpoints"
-)
-_CHECKPOINT_IDS = (
-    "SELECT rid, checkpoint_id FROM agentgit_checkpoints "
-    "WHERE rid IN (SELECT value FROM json_each(?))"
-)
-_CHECKPOINT_REFS = "SELECT rid, thread_pk, checkpoint_id, refs FROM agentgit_checkpoints"
-_COUNTS = (
-    "SELECT thread_pk, count(*) FROM agentgit_checkpoints "
-    "WHERE ns = '' AND hidden = 0 GROUP BY thread_pk"
-)
-_ROWS_PER_THREAD = "SELECT thread_pk, count(*) FROM agentgit_checkpoints GROUP BY thread_pk"
-_WRITES = "SELECT thread_pk, ns, checkpoint_id, task_id, idx, blob_id FROM agentgit_writes"
-_WRITE_THREADS = "SELECT DISTINCT thread_pk FROM agentgit_writes"
-_BLOB_META = "SELECT id, kind, deps, digest FROM agentgit_blobs"
-_BLOB_DATA = "SELECT id, kind, deps, data, digest FROM agentgit_blobs ORDER BY id"
-_BLOB_ROW = "SELECT kind, deps, data FROM agentgit_blobs WHERE id = ?"
-_SESSIONS = "SELECT id, current_thread_id FROM agentgit_sessions"
-_SESSION_THREADS = "SELECT thread_id, session_id FROM agentgit_session_threads"
-_TAGS = "SELECT session_id, name FROM agentgit_tags"
-
-_RECOUNT = """
-UPDATE agentgit_threads SET checkpoint_count = (
-    SELECT count(*) FROM agentgit_checkpoints c
-    WHERE c.thread_pk = agentgit_threads.pk AND c.ns = '' AND c.hidden = 0
-)
-WHERE pk = ?
-"""
-_DELETE_BLOBS = "DELETE FROM agentgit_blobs WHERE id IN (SELECT value FROM json_each(?))"
-_DELETE_WRITES_OF_THREAD = "DELETE FROM agentgit_writes WHERE thread_pk = ?"
-_DELETE_ROWS_OF_THREAD = "DELETE FROM agentgit_checkpoints WHERE thread_pk = ?"
-_DELETE_THREAD = "DELETE FROM agentgit_threads WHERE pk = ?"
-_DELETE_SESSION_THREAD = (
-    "DELETE FROM agentgit_session_threads WHERE thread_id = ? AND session_id = ?"
-)
-_DELETE_TAG = "DELETE FROM agentgit_tags WHERE session_id = ? AND name = ?"
-
 
 @dataclass(frozen=True)
 class Problem:
@@ -231,7 +184,7 @@ class _Scan:
         self.report = CheckReport()
         for what in ("threads", "checkpoints", "writes", "blobs", "sessions"):
             self.report.scanned[what] = 0
-        self.tables = {str(r[0]) for r in conn.execute(_TABLES)}
+        self.tables = {str(r[0]) for r in conn.execute(schema.CHECK_TABLES)}
         # pk -> (thread_id, parent_pk, fork_checkpoint_id, fork_rid, checkpoint_count)
         self.threads: dict[int, tuple[Any, ...]] = {}
         # blob id -> (kind, deps or None when unreadable)
@@ -288,7 +241,7 @@ class _Scan:
     # --- blobs: their links first (everything else refers to them) ------------------------
 
     def _blob_links(self) -> None:
-        rows = self.conn.execute(_BLOB_META).fetchall()
+        rows = self.conn.execute(schema.CHECK_BLOB_META).fetchall()
         self.report.scanned["blobs"] = len(rows)
         for blob_id, kind, deps, _digest_value in rows:
             self.blobs[int(blob_id)] = (int(kind), _parse_deps(deps))
@@ -323,7 +276,9 @@ class _Scan:
     # --- threads --------------------------------------------------------------------------
 
     def _threads(self) -> None:
-        for pk, thread_id, parent_pk, fork_id, fork_rid, count in self.conn.execute(_THREADS):
+        for pk, thread_id, parent_pk, fork_id, fork_rid, count in self.conn.execute(
+            schema.CHECK_THREADS
+        ):
             self.threads[int(pk)] = (thread_id, parent_pk, fork_id, fork_rid, count)
         self.report.scanned["threads"] = len(self.threads)
         for pk, (thread_id, parent_pk, _fork_id, _fork_rid, _count) in self.threads.items():
@@ -351,7 +306,7 @@ class _Scan:
     def _checkpoints(self) -> None:
         without_parent_id: set[int] = set()
         count = 0
-        for row in self.conn.execute(_CHECKPOINTS):
+        for row in self.conn.execute(schema.CHECK_CHECKPOINTS):
             count += 1
             rid, thread_pk, ns, checkpoint_id, parent_id, parent_rid, body, metadata, refs = row
             rid = int(rid)
@@ -420,7 +375,7 @@ class _Scan:
         # Only a live thread that still inherits reads its fork point (a deleted one's
         # forks keep their own links, and garbage collection may remove what a deleted
         # thread was forked at once no fork reaches it).
-        not_inheriting = {int(r[0]) for r in self.conn.execute(_NOT_INHERITING)}
+        not_inheriting = {int(r[0]) for r in self.conn.execute(schema.CHECK_NOT_INHERITING)}
         for pk, (thread_id, _parent, _fork_id, fork_rid, _count) in self.threads.items():
             if (
                 fork_rid is not None
@@ -441,7 +396,7 @@ class _Scan:
         found: dict[int, str] = {}
         for start in range(0, len(rids), 1000):
             batch = json.dumps(rids[start : start + 1000])
-            found.update(self.conn.execute(_CHECKPOINT_IDS, (batch,)).fetchall())
+            found.update(self.conn.execute(schema.CHECK_CHECKPOINT_IDS, (batch,)).fetchall())
         return found
 
     def _decode_checkpoint(
@@ -474,7 +429,9 @@ class _Scan:
     def _writes(self) -> None:
         count = 0
         gone: dict[int, int] = {}
-        for thread_pk, ns, checkpoint_id, task_id, idx, blob_id in self.conn.execute(_WRITES):
+        for thread_pk, ns, checkpoint_id, task_id, idx, blob_id in self.conn.execute(
+            schema.CHECK_WRITES
+        ):
             count += 1
             self.referenced.add(int(blob_id))
             if thread_pk not in self.threads:
@@ -506,7 +463,7 @@ class _Scan:
         if not self.decode:
             return
         decoder = _Decoder(self)
-        for blob_id, kind, deps_text, data, digest in self.conn.execute(_BLOB_DATA):
+        for blob_id, kind, deps_text, data, digest in self.conn.execute(schema.CHECK_BLOB_DATA):
             blob_id = int(blob_id)
             if blob_id in self.broken:
                 continue
@@ -530,7 +487,7 @@ class _Scan:
     # --- counts, sessions, orphans ---------------------------------------------------------
 
     def _counts(self) -> None:
-        actual = {int(pk): int(n) for pk, n in self.conn.execute(_COUNTS)}
+        actual = {int(pk): int(n) for pk, n in self.conn.execute(schema.CHECK_COUNTS)}
         for pk, (thread_id, _parent, _fork_id, _fork_rid, stored) in self.threads.items():
             if stored != actual.get(pk, 0):
                 self.add(
@@ -544,11 +501,11 @@ class _Scan:
                 )
 
     def _sessions(self) -> None:
-        sessions = dict(self.conn.execute(_SESSIONS).fetchall())
+        sessions = dict(self.conn.execute(schema.CHECK_SESSIONS).fetchall())
         self.report.scanned["sessions"] = len(sessions)
         branches: dict[str, set[str]] = {}
         if "agentgit_session_threads" in self.tables:
-            for thread_id, session_id in self.conn.execute(_SESSION_THREADS):
+            for thread_id, session_id in self.conn.execute(schema.CHECK_SESSION_THREADS):
                 branches.setdefault(session_id, set()).add(thread_id)
                 if session_id not in sessions:
                     self.add(
@@ -567,7 +524,7 @@ class _Scan:
                     thread_id=current,
                 )
         if "agentgit_tags" in self.tables:
-            for session_id, name in self.conn.execute(_TAGS):
+            for session_id, name in self.conn.execute(schema.CHECK_TAGS):
                 if session_id not in sessions:
                     self.add(
                         "orphan-tag",
@@ -616,7 +573,9 @@ class _Scan:
                 roots.add(root)
                 stack.extend(users.get(blob_id, ()))
         hit: dict[int, list[str]] = {}
-        for _rid, _thread_pk, checkpoint_id, refs in self.conn.execute(_CHECKPOINT_REFS):
+        for _rid, _thread_pk, checkpoint_id, refs in self.conn.execute(
+            schema.CHECK_CHECKPOINT_REFS
+        ):
             for blob_id in set((_parse_refs(refs) or {}).values()):
                 for root in source.get(blob_id, ()):
                     hit.setdefault(root, []).append(checkpoint_id)
@@ -683,7 +642,7 @@ class _Decoder:
             return self.raw[blob_id]
         if blob_id in seen:
             raise ValueError(f"its compression hints refer back to blob {blob_id}")
-        row = self.scan.conn.execute(_BLOB_ROW, (blob_id,)).fetchone()
+        row = self.scan.conn.execute(schema.CHECK_BLOB_ROW, (blob_id,)).fetchone()
         if row is None:
             raise ValueError(f"blob {blob_id}, a compression hint, does not exist")
         kind, deps, data = row
@@ -751,11 +710,11 @@ def orphan_threads(
     remaining rows serve nobody), and threads that were never forked, hold no rows or
     writes, and belong to no session."""
     children = {int(t[1]) for t in threads.values() if t[1] is not None}
-    rows = {int(pk): int(n) for pk, n in conn.execute(_ROWS_PER_THREAD)}
-    writes = {int(r[0]) for r in conn.execute(_WRITE_THREADS)}
+    rows = {int(pk): int(n) for pk, n in conn.execute(schema.CHECK_ROWS_PER_THREAD)}
+    writes = {int(r[0]) for r in conn.execute(schema.CHECK_WRITE_THREADS)}
     in_session: set[str] = set()
     if "agentgit_session_threads" in tables:
-        in_session = {str(r[0]) for r in conn.execute(_SESSION_THREADS)}
+        in_session = {str(r[0]) for r in conn.execute(schema.CHECK_SESSION_THREADS)}
     found = []
     for pk, (thread_id, parent_pk, *_rest) in sorted(threads.items()):
         if pk in children:
@@ -793,7 +752,7 @@ def repair(conn: sqlite3.Connection) -> RepairReport:
     removal is skipped altogether when a value's list of parts is unreadable (what it
     refers to would be unknown)."""
     done = RepairReport()
-    tables = {str(r[0]) for r in conn.execute(_TABLES)}
+    tables = {str(r[0]) for r in conn.execute(schema.CHECK_TABLES)}
 
     def removed(kind: str, n: int, what: str) -> None:
         if n:
@@ -802,20 +761,26 @@ def repair(conn: sqlite3.Connection) -> RepairReport:
 
     threads = {
         int(pk): (thread_id, parent_pk, fork_id, fork_rid, count)
-        for pk, thread_id, parent_pk, fork_id, fork_rid, count in conn.execute(_THREADS)
+        for pk, thread_id, parent_pk, fork_id, fork_rid, count in conn.execute(schema.CHECK_THREADS)
     }
     if "agentgit_sessions" in tables:
-        sessions = {str(r[0]) for r in conn.execute(_SESSIONS)}
-        stale = [(t, s) for t, s in conn.execute(_SESSION_THREADS).fetchall() if s not in sessions]
-        conn.executemany(_DELETE_SESSION_THREAD, stale)
+        sessions = {str(r[0]) for r in conn.execute(schema.CHECK_SESSIONS)}
+        stale = [
+            (t, s)
+            for t, s in conn.execute(schema.CHECK_SESSION_THREADS).fetchall()
+            if s not in sessions
+        ]
+        conn.executemany(schema.CHECK_DELETE_SESSION_THREAD, stale)
         removed("orphan-session-thread", len(stale), "branch rows of deleted sessions")
-        tags = [(s, n) for s, n in conn.execute(_TAGS).fetchall() if s not in sessions]
-        conn.executemany(_DELETE_TAG, tags)
+        tags = [(s, n) for s, n in conn.execute(schema.CHECK_TAGS).fetchall() if s not in sessions]
+        conn.executemany(schema.CHECK_DELETE_TAG, tags)
         removed("orphan-tag", len(tags), "tags of deleted sessions")
 
-    gone_writes = [pk for (pk,) in conn.execute(_WRITE_THREADS).fetchall() if pk not in threads]
+    gone_writes = [
+        pk for (pk,) in conn.execute(schema.CHECK_WRITE_THREADS).fetchall() if pk not in threads
+    ]
     for pk in gone_writes:
-        conn.execute(_DELETE_WRITES_OF_THREAD, (pk,))
+        conn.execute(schema.CHECK_DELETE_WRITES_OF_THREAD, (pk,))
     removed("orphan-write", len(gone_writes), "sets of writes of missing threads")
 
     orphans = orphan_threads(conn, threads, tables)
@@ -824,13 +789,15 @@ def repair(conn: sqlite3.Connection) -> RepairReport:
         if rids:
             # Rows elsewhere that name one of these as parent keep its id as text.
             conn.execute(schema.KEEP_PARENT_IDS_OF_CHILDREN, (json.dumps(rids),))
-        conn.execute(_DELETE_ROWS_OF_THREAD, (pk,))
-        conn.execute(_DELETE_WRITES_OF_THREAD, (pk,))
-        conn.execute(_DELETE_THREAD, (pk,))
+        conn.execute(schema.CHECK_DELETE_ROWS_OF_THREAD, (pk,))
+        conn.execute(schema.CHECK_DELETE_WRITES_OF_THREAD, (pk,))
+        conn.execute(schema.CHECK_DELETE_THREAD, (pk,))
         del threads[pk]
     removed("orphan-thread", len(orphans), "thread rows nothing needs")
 
-    blobs = {int(i): (int(k), _parse_deps(d)) for i, k, d, _g in conn.execute(_BLOB_META)}
+    blobs = {
+        int(i): (int(k), _parse_deps(d)) for i, k, d, _g in conn.execute(schema.CHECK_BLOB_META)
+    }
     unreadable = [i for i, (_k, deps) in blobs.items() if deps is None]
     if unreadable:
         done.skipped.append(
@@ -853,13 +820,13 @@ def repair(conn: sqlite3.Connection) -> RepairReport:
             roots.update(int(r[0]) for r in conn.execute("SELECT blob_id FROM agentgit_writes"))
             doomed = sorted(_unreachable(blobs, roots))
             for start in range(0, len(doomed), 1000):
-                conn.execute(_DELETE_BLOBS, (json.dumps(doomed[start : start + 1000]),))
+                conn.execute(schema.CHECK_DELETE_BLOBS, (json.dumps(doomed[start : start + 1000]),))
             removed("orphan-blob", len(doomed), "blobs nothing refers to")
 
-    actual = {int(pk): int(n) for pk, n in conn.execute(_COUNTS)}
+    actual = {int(pk): int(n) for pk, n in conn.execute(schema.CHECK_COUNTS)}
     for pk, (thread_id, *_rest, count) in sorted(threads.items()):
         if count != actual.get(pk, 0):
-            conn.execute(_RECOUNT, (pk,))
+            conn.execute(schema.CHECK_RECOUNT, (pk,))
             done.recounted.append(_name(thread_id, pk))
     if done.recounted:
         done.removed["count-mismatch"] = len(done.recounted)

@@ -637,3 +637,50 @@ SELECT t.thread_id FROM agentgit_checkpoints c JOIN agentgit_threads t ON t.pk =
 WHERE c.checkpoint_id = ? AND c.ns = '' AND c.hidden = 0 AND t.thread_id IS NOT NULL
 ORDER BY c.rid LIMIT 1
 """
+
+# --- agentgit check (langgraph_agentgit.storage.check): read-only unless named otherwise ---
+
+CHECK_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table'"
+CHECK_THREADS = (
+    "SELECT pk, thread_id, parent_pk, fork_checkpoint_id, fork_rid, checkpoint_count "
+    "FROM agentgit_threads"
+)
+CHECK_NOT_INHERITING = "SELECT pk FROM agentgit_threads WHERE inherits = 0"
+CHECK_CHECKPOINTS = (
+    "SELECT rid, thread_pk, ns, checkpoint_id, parent_checkpoint_id, parent_rid, body, "
+    "metadata, refs FROM agentgit_checkpoints"
+)
+CHECK_CHECKPOINT_IDS = (
+    "SELECT rid, checkpoint_id FROM agentgit_checkpoints "
+    "WHERE rid IN (SELECT value FROM json_each(?))"
+)
+CHECK_CHECKPOINT_REFS = "SELECT rid, thread_pk, checkpoint_id, refs FROM agentgit_checkpoints"
+CHECK_COUNTS = (
+    "SELECT thread_pk, count(*) FROM agentgit_checkpoints "
+    "WHERE ns = '' AND hidden = 0 GROUP BY thread_pk"
+)
+CHECK_ROWS_PER_THREAD = "SELECT thread_pk, count(*) FROM agentgit_checkpoints GROUP BY thread_pk"
+CHECK_WRITES = "SELECT thread_pk, ns, checkpoint_id, task_id, idx, blob_id FROM agentgit_writes"
+CHECK_WRITE_THREADS = "SELECT DISTINCT thread_pk FROM agentgit_writes"
+CHECK_BLOB_META = "SELECT id, kind, deps, digest FROM agentgit_blobs"
+CHECK_BLOB_DATA = "SELECT id, kind, deps, data, digest FROM agentgit_blobs ORDER BY id"
+CHECK_BLOB_ROW = "SELECT kind, deps, data FROM agentgit_blobs WHERE id = ?"
+CHECK_SESSIONS = "SELECT id, current_thread_id FROM agentgit_sessions"
+CHECK_SESSION_THREADS = "SELECT thread_id, session_id FROM agentgit_session_threads"
+CHECK_TAGS = "SELECT session_id, name FROM agentgit_tags"
+
+CHECK_RECOUNT = """
+UPDATE agentgit_threads SET checkpoint_count = (
+    SELECT count(*) FROM agentgit_checkpoints c
+    WHERE c.thread_pk = agentgit_threads.pk AND c.ns = '' AND c.hidden = 0
+)
+WHERE pk = ?
+"""
+CHECK_DELETE_BLOBS = "DELETE FROM agentgit_blobs WHERE id IN (SELECT value FROM json_each(?))"
+CHECK_DELETE_WRITES_OF_THREAD = "DELETE FROM agentgit_writes WHERE thread_pk = ?"
+CHECK_DELETE_ROWS_OF_THREAD = "DELETE FROM agentgit_checkpoints WHERE thread_pk = ?"
+CHECK_DELETE_THREAD = "DELETE FROM agentgit_threads WHERE pk = ?"
+CHECK_DELETE_SESSION_THREAD = (
+    "DELETE FROM agentgit_session_threads WHERE thread_id = ? AND session_id = ?"
+)
+CHECK_DELETE_TAG = "DELETE FROM agentgit_tags WHERE session_id = ? AND name = ?"
