@@ -1,16 +1,40 @@
 # Every target builds its own virtual environment, so a fresh clone needs nothing preinstalled.
+# Another Python: `make test PYTHON=python3.10` (each Python gets its own environment).
 PYTHON ?= python3
-VENV := .venv
+# The interpreter's path: $(PYTHON) as found on PATH, else among pyenv's installed versions
+# (pyenv's shims run only the versions made global or local).
+PYTHON_EXE := $(shell $(PYTHON) -c 'import sys; print(sys.executable)' 2>/dev/null || \
+	PYENV_VERSION="$$(pyenv versions --bare 2>/dev/null | tr '\n' ':')" \
+	$(PYTHON) -c 'import sys; print(sys.executable)' 2>/dev/null)
+ifeq ($(PYTHON),python3)
+VENV ?= .venv
+else
+VENV ?= .venv-$(notdir $(PYTHON))
+endif
 BIN := $(VENV)/bin
+# The development install (make test, compat, bench) and the run-time one (make demo).
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 
-.PHONY: test compat demo bench lint clean
+.PHONY: test fuzz compat demo bench lint clean python
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+python:
+	@test -n "$(PYTHON_EXE)" || { echo "make: cannot run $(PYTHON); install it or pass PYTHON=..." >&2; exit 1; }
+
+$(BIN)/python: | python
+	$(PYTHON_EXE) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	@echo "Installing langgraph-agentgit with its development tools into $(VENV) ($$($(BIN)/python -V))..."
 	$(BIN)/pip install --quiet -e ".[dev]"
-	touch $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
+
+# Only what the demo runs on (LangGraph and a few more), with pip's progress shown.
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	@echo "Installing langgraph-agentgit and what it needs to run into $(VENV) ($$($(BIN)/python -V))..."
+	$(BIN)/pip install --progress-bar on -e .
+	touch $(RUN_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check langgraph_agentgit tests benchmarks examples compat
@@ -19,6 +43,14 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -n 2 -q
+
+# Differential fuzzing (tests/fuzz): random operation sequences on our savers and on
+# InMemorySaver, compared after every step. `make test` runs 30 fixed sequences; this runs
+# AGENTGIT_FUZZ_EXAMPLES fresh random ones (failures are kept in .hypothesis/fuzz and
+# replayed first next time). Fewer: make fuzz AGENTGIT_FUZZ_EXAMPLES=300
+AGENTGIT_FUZZ_EXAMPLES ?= 2000
+fuzz: $(STAMP)
+	AGENTGIT_FUZZ_EXAMPLES=$(AGENTGIT_FUZZ_EXAMPLES) $(BIN)/python -m pytest -n 2 -q tests/fuzz
 
 # LangGraph's own checkpointer-parametrized tests (from the sdist of the installed langgraph,
 # downloaded into $(COMPAT_CACHE)) against our savers, SqliteSaver alongside for reference.
@@ -29,11 +61,12 @@ compat: $(STAMP)
 	$(BIN)/python compat/prepare.py --cache $(COMPAT_CACHE)
 	cd $(COMPAT_CACHE)/run && $(abspath $(BIN))/python -m pytest -n 2 -q -rfE $(COMPAT_TESTS)
 
-demo: $(STAMP)
+demo: $(RUN_STAMP)
 	$(BIN)/agentgit demo
+	@echo "(the commands above: $(BIN)/agentgit ..., or \`source $(BIN)/activate\` first)"
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(COMPAT_CACHE)
+	rm -rf .venv .venv-* .pytest_cache .mypy_cache .ruff_cache $(COMPAT_CACHE)

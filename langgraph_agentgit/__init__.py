@@ -1,42 +1,97 @@
-"""langgraph-agentgit: version control for LangGraph agents."""
+"""langgraph-agentgit: version control for LangGraph agents.
 
-from langgraph_agentgit.aio import AsyncAgentGitSaver
-from langgraph_agentgit.diff import ChannelDiff, CheckpointDiff
-from langgraph_agentgit.errors import (
-    AgentGitError,
-    BranchNotFoundError,
-    CheckpointNotFoundError,
-    CorruptDataError,
-    DatabaseLockedError,
-    InvalidTagError,
-    LastBranchError,
-    ReadOnlyDatabaseError,
-    SchemaVersionError,
-    SessionNotFoundError,
-    TagExistsError,
-    TagNotFoundError,
-    ThreadDeletedError,
-    ThreadExistsError,
-    ThreadNotFoundError,
-    UnsafeTypeError,
-)
-from langgraph_agentgit.saver import AgentGitSaver
-from langgraph_agentgit.sessions.manager import SessionManager
-from langgraph_agentgit.sessions.models import (
-    Branch,
-    BranchHistory,
-    CheckpointSummary,
-    ExternalSession,
-)
-from langgraph_agentgit.storage.check import CheckReport, Problem, RepairReport
-from langgraph_agentgit.storage.serde import StrictSerializer
-from langgraph_agentgit.timeline import Timeline
+The names below are imported on first use, so that ``import langgraph_agentgit`` (and the
+``agentgit`` command's start-up, ``--help`` and ``--version``) does not pay for importing
+LangGraph until something needs it.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from langgraph_agentgit._version import __version__
+
+if TYPE_CHECKING:
+    from langgraph_agentgit.aio import AsyncAgentGitSaver
+    from langgraph_agentgit.diff import ChannelDiff, CheckpointDiff
+    from langgraph_agentgit.errors import (
+        AgentGitError,
+        BranchExistsError,
+        BranchNotFoundError,
+        CheckpointNotFoundError,
+        CorruptDataError,
+        DatabaseLockedError,
+        InvalidBranchNameError,
+        InvalidTagError,
+        LastBranchError,
+        ReadOnlyDatabaseError,
+        SchemaVersionError,
+        SessionNotFoundError,
+        TagExistsError,
+        TagNotFoundError,
+        ThreadDeletedError,
+        ThreadExistsError,
+        ThreadNotFoundError,
+        UnsafeTypeError,
+    )
+    from langgraph_agentgit.saver import AgentGitSaver
+    from langgraph_agentgit.sessions.manager import SessionManager
+    from langgraph_agentgit.sessions.models import (
+        Branch,
+        BranchHistory,
+        CheckpointSummary,
+        ExternalSession,
+    )
+    from langgraph_agentgit.storage.check import CheckReport, Problem, RepairReport
+    from langgraph_agentgit.storage.serde import StrictSerializer
+    from langgraph_agentgit.timeline import Timeline
+
+#: Public name -> the module that defines it.
+_EXPORTS: dict[str, str] = {
+    "AsyncAgentGitSaver": "langgraph_agentgit.aio",
+    "ChannelDiff": "langgraph_agentgit.diff",
+    "CheckpointDiff": "langgraph_agentgit.diff",
+    **dict.fromkeys(
+        (
+            "AgentGitError",
+            "BranchExistsError",
+            "BranchNotFoundError",
+            "CheckpointNotFoundError",
+            "CorruptDataError",
+            "DatabaseLockedError",
+            "InvalidBranchNameError",
+            "InvalidTagError",
+            "LastBranchError",
+            "ReadOnlyDatabaseError",
+            "SchemaVersionError",
+            "SessionNotFoundError",
+            "TagExistsError",
+            "TagNotFoundError",
+            "ThreadDeletedError",
+            "ThreadExistsError",
+            "ThreadNotFoundError",
+            "UnsafeTypeError",
+        ),
+        "langgraph_agentgit.errors",
+    ),
+    "AgentGitSaver": "langgraph_agentgit.saver",
+    "SessionManager": "langgraph_agentgit.sessions.manager",
+    **dict.fromkeys(
+        ("Branch", "BranchHistory", "CheckpointSummary", "ExternalSession"),
+        "langgraph_agentgit.sessions.models",
+    ),
+    **dict.fromkeys(("CheckReport", "Problem", "RepairReport"), "langgraph_agentgit.storage.check"),
+    "StrictSerializer": "langgraph_agentgit.storage.serde",
+    "Timeline": "langgraph_agentgit.timeline",
+}
 
 __all__ = [
     "AgentGitError",
     "AgentGitSaver",
     "AsyncAgentGitSaver",
     "Branch",
+    "BranchExistsError",
     "BranchHistory",
     "BranchNotFoundError",
     "ChannelDiff",
@@ -47,6 +102,7 @@ __all__ = [
     "CorruptDataError",
     "DatabaseLockedError",
     "ExternalSession",
+    "InvalidBranchNameError",
     "InvalidTagError",
     "LastBranchError",
     "Problem",
@@ -63,4 +119,18 @@ __all__ = [
     "ThreadNotFoundError",
     "Timeline",
     "UnsafeTypeError",
+    "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'langgraph_agentgit' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

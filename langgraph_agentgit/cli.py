@@ -6,38 +6,42 @@ it), plus what only a terminal needs: the database's location, git-like id prefi
 tables and trees, and ``--json`` for scripts. Also runs as ``python -m langgraph_agentgit``.
 
 Exit status: 0 on success, 2 for bad input (a missing database, an unknown or ambiguous
-id, a checkpoint that is not in the session, a bad option), 1 for any other failure
-(a database another process keeps locked, a write to a read-only location, damage;
-``check`` exits 1 when it finds damage). Errors are one line on stderr, never a traceback
-(set ``AGENTGIT_DEBUG=1`` to get one).
+id, a checkpoint that is not in the session, a bad option or name), 1 for any other
+failure (a database another process keeps locked, a write to a read-only location,
+damage; ``check`` exits 1 when it finds damage). Errors are one line on stderr, never a
+traceback (set ``AGENTGIT_DEBUG=1`` to get one).
 
 Read commands (``sessions``, ``show``, ``log``, ``tree``, ``diff``, ``check``) open the
 database read-only by themselves where it cannot be written (or with ``--read-only``).
 Everything printed from the database goes through one console that replaces control
-characters (an escape sequence in a message must not reach the terminal).
+characters (an escape sequence in a message must not reach the terminal) and never reads
+Rich markup out of it (a tag named ``[/]`` is shown as typed).
+
+Only Typer and Rich are imported at start-up; LangGraph and the savers are imported by
+the commands that open a database, so ``--help`` and ``--version`` answer at once.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shlex
+import shutil
 import sqlite3
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from langchain_core.messages import BaseMessage
-from langgraph.checkpoint.base import CheckpointTuple
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.panel import Panel
 from rich.segment import Segment
 from rich.style import Style
@@ -46,22 +50,21 @@ from rich.text import Text as RichText
 from rich.tree import Tree
 from typer.core import TyperGroup
 
-from langgraph_agentgit import (
+try:  # Typer 0.26+ carries its own copy of Click; older releases use Click itself.
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - depends on the installed Typer
+    from click import exceptions as click_exceptions  # type: ignore[no-redef]
+
+from langgraph_agentgit._version import __version__
+from langgraph_agentgit.errors import (
     AgentGitError,
-    AgentGitSaver,
-    Branch,
     BranchNotFoundError,
-    CheckpointDiff,
     CheckpointNotFoundError,
     DatabaseLockedError,
-    ExternalSession,
     ReadOnlyDatabaseError,
-    SessionManager,
     SessionNotFoundError,
     TagNotFoundError,
 )
-from langgraph_agentgit.agents import message_preview
-from langgraph_agentgit.storage.check import KINDS, CheckReport, Problem
 from langgraph_agentgit.storage.connection import (
     DEFAULT_LOCK_TIMEOUT,
     SQLITE_CANTOPEN,
@@ -72,6 +75,20 @@ from langgraph_agentgit.storage.connection import (
     location_writable,
 )
 
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
+    from langgraph.checkpoint.base import CheckpointTuple
+
+    from langgraph_agentgit import AgentGitSaver, SessionManager
+    from langgraph_agentgit.diff import CheckpointDiff
+    from langgraph_agentgit.sessions.models import (
+        Branch,
+        BranchHistory,
+        CheckpointSummary,
+        ExternalSession,
+    )
+    from langgraph_agentgit.storage.check import CheckReport
+
 DEFAULT_DB = "agentgit.db"
 DB_ENV_VAR = "AGENTGIT_DB"
 DEBUG_ENV_VAR = "AGENTGIT_DEBUG"
@@ -81,6 +98,17 @@ READ_COMMANDS = ("sessions", "show", "log", "tree", "diff", "check")
 #: Shortest abbreviation shown for an id; longer where needed to stay unique, like git.
 MIN_ABBREV = 8
 PREVIEW_WIDTH = 60
+#: Longest branch or session name shown in a tree line or table cell (the rest is "…"),
+#: so that the ids and the current-branch marker after it stay on an 80-column line.
+NAME_WIDTH = 28
+#: ``tree`` shows a line of descent whole up to this many checkpoints; a longer one
+#: shows its first and last few and every checkpoint something hangs from (``--all``:
+#: everything).
+TREE_FULL_LINE = 30
+TREE_KEEP_FIRST = 3
+TREE_KEEP_LAST = 10
+#: What ``demo`` writes into a session's metadata; ``demo --fresh`` deletes only those.
+DEMO_MARK = {"created_by": "agentgit demo"}
 
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
@@ -128,10 +156,17 @@ def clean(text: str) -> str:
     return _CONTROL.sub(_picture, text)
 
 
+def one_line(text: str) -> str:
+    """``text`` cleaned (:func:`clean`) with newlines shown as ``⏎``: a name or id that must
+    stay on its line (a tag written before names were checked may hold a newline)."""
+    return clean(text).replace("\n", "\u23ce")
+
+
 class Text(RichText):
     """Rich's ``Text`` with :func:`clean` applied to every string put into it, so that
     tables and trees measure and lay out the text as it will be shown. Every ``Text`` in
-    this module is one of these (the name shadows Rich's on purpose)."""
+    this module is one of these (the name shadows Rich's on purpose). A ``Text`` is never
+    parsed as markup: what is put in is what is shown."""
 
     def __init__(self, text: str = "", *args: Any, **kwargs: Any) -> None:
         super().__init__(clean(text), *args, **kwargs)
@@ -154,15 +189,19 @@ def _cleaned(text: RichText) -> RichText:
 
 
 class SafeConsole(Console):
-    """A Rich console that cleans (:func:`clean`) the text of everything it renders.
+    """A Rich console that cleans (:func:`clean`) the text of everything it renders, and
+    never reads markup out of a plain string.
 
     Every line the CLI prints goes through one of these, so text from the database (an
     LLM's message, a tool result, a tag, an id) never writes escape sequences to the
-    terminal, whichever table, tree or panel shows it. Text built in this module is
-    clean already (see :class:`Text`); this catches whatever else is printed (a markup
-    string, a renderable of Rich's). Rich's own styling is applied after this, from
-    segment styles, and is unaffected.
+    terminal, whichever table, tree or panel shows it, and ``[red]`` or ``[/]`` in a name
+    is printed as typed. Styling is given as :class:`Text` styles, never as markup.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("markup", False)
+        kwargs.setdefault("highlight", False)
+        super().__init__(*args, **kwargs)
 
     def render(self, renderable: Any, options: Any = None) -> Iterator[Segment]:
         for segment in super().render(renderable, options):
@@ -178,24 +217,110 @@ def _json_text(data: Any) -> str:
     return re.sub(r"[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+def _stderr() -> Console:
+    return SafeConsole(stderr=True, soft_wrap=True)
+
+
 def _fail(message: str, exit_code: int) -> NoReturn:
-    SafeConsole(stderr=True, highlight=False, soft_wrap=True).print(
-        Text("error: ", style="bold red") + Text(message)
-    )
+    _stderr().print(Text("error: ", style="bold red") + Text(" ".join(message.splitlines())))
     raise typer.Exit(exit_code)
 
 
+# --- LangGraph's deserialization warnings ----------------------------------------------------
+
+_SERDE_LOGGER = "langgraph.checkpoint.serde.jsonplus"
+_TYPE_NAMED = re.compile(
+    r"(?:Blocked deserialization of|unregistered type) (?:method call )?(\S+?)[ .]"
+)
+
+
+class _SerdeNotes(logging.Handler):
+    """Turns LangGraph's "Blocked deserialization of X - Add to allowed_msgpack_modules"
+    warnings into one line of ours per type: the CLI never imports a program's own types,
+    and the setting to name is ours (``StrictSerializer(allowed_types=...)``), not the one
+    LangGraph's message names."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if len(args) >= 2:
+            name = f"{args[0]}.{args[1]}"
+        else:
+            found = _TYPE_NAMED.search(record.getMessage())
+            name = found.group(1) if found else "a stored type"
+        if name in self.seen:
+            return
+        self.seen.add(name)
+        _stderr().print(
+            Text(
+                f"note: values of type {name} are shown as plain data: agentgit does not "
+                "import your program's modules (in your program, "
+                f"StrictSerializer(allowed_types=[{name!r}]) revives them)",
+                style="dim",
+            )
+        )
+
+
+def _quiet_langgraph_serde() -> None:
+    logger = logging.getLogger(_SERDE_LOGGER)
+    if not any(isinstance(h, _SerdeNotes) for h in logger.handlers):
+        logger.addHandler(_SerdeNotes())
+    logger.propagate = False
+
+
+# --- the command group ---------------------------------------------------------------------
+
+
 class _AgentGitGroup(TyperGroup):
-    """Turns every exception a command raises into a message and an exit status.
+    """Turns every exception a command raises into one line and an exit status.
 
     Done here rather than in :func:`main` so that Typer's test runner, which invokes the
     app directly, sees exactly what a user of the console script sees.
     """
 
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        def run() -> Any:
+            return super(_AgentGitGroup, self).main(
+                args, prog_name, complete_var, False, windows_expand_args, **extra
+            )
+
+        if not standalone_mode:
+            return run()
+        try:
+            code = run()
+        except click_exceptions.NoArgsIsHelpError as exc:
+            if exc.format_message().strip():  # Typer's rich help has been printed already
+                exc.show()
+            sys.exit(exc.exit_code)
+        except click_exceptions.ClickException as exc:
+            # Click and Typer print a usage block and a box; the README promises a line.
+            message = " ".join(exc.format_message().split())
+            ctx = getattr(exc, "ctx", None)
+            if ctx is not None:
+                message += f" (see `{ctx.command_path} --help`)"
+            _stderr().print(Text("error: ", style="bold red") + Text(message))
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            _stderr().print(Text("aborted", style="bold red"))
+            sys.exit(EXIT_FAILURE)
+        sys.exit(code if isinstance(code, int) else 0)
+
     def invoke(self, ctx: Any) -> Any:
+        _quiet_langgraph_serde()
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, typer.TyperException):
+        except (typer.Exit, typer.Abort, click_exceptions.ClickException):
             raise
         except CliError as exc:
             _fail(str(exc), exc.exit_code)
@@ -219,7 +344,8 @@ app = typer.Typer(
         "Version control for LangGraph agents: list sessions, read their branch timelines, "
         "diff checkpoints, roll back, branch, tag.\n\n"
         f"The database is --db PATH, else ${DB_ENV_VAR}, else ./{DEFAULT_DB}. "
-        "Session, thread and checkpoint ids may be shortened to any unique prefix."
+        "Session, thread and checkpoint ids may be shortened to any unique prefix; "
+        "a branch may be named instead of its thread, a tag instead of its checkpoint."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -240,8 +366,12 @@ SessionArg = Annotated[str, typer.Argument(help="Session id or a unique prefix o
 CheckpointArg = Annotated[
     str, typer.Argument(help="Checkpoint id, a unique prefix of it, or a tag of the session.")
 ]
-
-
+BranchArg = Annotated[
+    str, typer.Argument(help="Branch name, thread id, or a unique prefix of a thread id.")
+]
+YesOption = Annotated[
+    bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (needed without a TTY).")
+]
 ReadOnlyOption = Annotated[
     bool,
     typer.Option(
@@ -249,6 +379,12 @@ ReadOnlyOption = Annotated[
         help="Open the database read-only (automatic where it cannot be written).",
     ),
 ]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"agentgit (langgraph-agentgit) {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -273,6 +409,15 @@ def _root(
         ),
     ] = DEFAULT_LOCK_TIMEOUT,
     read_only: ReadOnlyOption = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
 ) -> None:
     """Version control for LangGraph agents."""
     ctx.obj = {"db": db, "lock_timeout": lock_timeout, "read_only": read_only}
@@ -311,7 +456,7 @@ class LockNotice:
         if self.told:
             return
         self.told = True
-        SafeConsole(stderr=True, highlight=False, soft_wrap=True).print(
+        _stderr().print(
             Text(
                 f"waiting for another process to release its lock on {self.path} "
                 f"(up to {self.lock_timeout:g} s; --lock-timeout changes it)…",
@@ -340,7 +485,7 @@ def check_database(
             f"`agentgit demo --db {path}` creates one)"
         )
     if not path.is_file():
-        raise CliError(f"{path} is not a file")
+        raise CliError(f"{path} is not a file" + (" but a directory" if path.is_dir() else ""))
     try:
         found = is_agentgit_database(
             str(path.resolve()), lock_timeout=lock_timeout, on_lock_wait=on_lock_wait
@@ -413,23 +558,49 @@ class Repo:
         return next(s for s in sessions if s.id == session_id)
 
     def branch(self, session: ExternalSession, ref: str) -> Branch:
-        """A branch of ``session`` by thread id, unique thread id prefix, or branch name."""
+        """A branch of ``session`` by thread id, branch name, or unique thread id prefix.
+
+        A name that is also a prefix of another branch's thread id is ambiguous (names
+        made by this version cannot be: they are never only hex digits and ``-``)."""
         branches = self.mgr.branches(session.id)
-        by_name = [b for b in branches if b.name and b.name == ref]
-        if not any(b.thread_id == ref for b in branches) and len(by_name) == 1:
-            return by_name[0]
+        exact = [b for b in branches if b.thread_id == ref]
+        if exact:
+            return exact[0]
+        named = [b for b in branches if b.name == ref]
+        prefixed = [b for b in branches if b.thread_id.startswith(ref) and b not in named]
+        if len(named) == 1 and not prefixed:
+            return named[0]
+        if named:
+            others = ", ".join(f"thread {b.thread_id}" for b in [*named, *prefixed])
+            raise CliError(
+                f"ambiguous branch {ref!r} in session {session.id}: {others}; "
+                "give the whole thread id"
+            )
         thread_id = resolve_prefix(
-            ref, [b.thread_id for b in branches], f"thread of session {session.id}"
+            ref,
+            [b.thread_id for b in branches],
+            f"branch or thread of session {session.id}",
+            hint=_names_hint(branches),
         )
         return next(b for b in branches if b.thread_id == thread_id)
 
     def checkpoint(self, ref: str, session: ExternalSession | None = None) -> str:
-        """A checkpoint id from a tag of ``session`` (tags win, as in git), a full id, or a
-        unique prefix of one of the database's checkpoint ids."""
+        """A checkpoint id from a tag of ``session``, a full id, or a unique prefix of one
+        of the database's checkpoint ids. A tag that is also a prefix of another
+        checkpoint's id is ambiguous, as in git."""
         if session is not None:
             tags = self.mgr.tags(session.id)
             if ref in tags:
-                return tags[ref]
+                target = tags[ref]
+                others = [c for c in self.checkpoint_ids() if c.startswith(ref) and c != target]
+                if others:
+                    raise CliError(
+                        f"ambiguous {ref!r}: the tag names checkpoint {target}, and it is also "
+                        f"a prefix of checkpoint {others[0]}"
+                        + (f" and {len(others) - 1} more" if len(others) > 1 else "")
+                        + "; give more of the id, or the tag's checkpoint id"
+                    )
+                return target
         return resolve_prefix(ref, self.checkpoint_ids(), "checkpoint")
 
     # --- reading -----------------------------------------------------------------------------
@@ -442,40 +613,58 @@ class Repo:
             self._abbreviations = abbreviations(self.checkpoint_ids())
         return self._abbreviations.get(checkpoint_id, checkpoint_id)
 
-    def history(self, session: ExternalSession) -> SessionHistory:
-        """Every branch of ``session`` with the checkpoints it wrote itself."""
-        branches = self.mgr.branches(session.id)
-        own: dict[str, list[CheckpointTuple]] = {}
-        for branch in branches:
-            mine: list[CheckpointTuple] = []
-            # Newest first; a branch's own checkpoints stop at the one it was forked at.
-            for item in self.mgr.checkpoints(session.id, thread_id=branch.thread_id):
-                if item.checkpoint["id"] == branch.fork_checkpoint_id:
-                    break
-                mine.append(item)
-            own[branch.thread_id] = mine
-        tags: dict[str, list[str]] = {}
-        for name, checkpoint_id in sorted(self.mgr.tags(session.id).items()):
-            tags.setdefault(checkpoint_id, []).append(name)
-        return SessionHistory(session=session, branches=branches, own=own, tags=tags)
+    def tuples(self, thread_id: str, ids: Iterable[str]) -> dict[str, CheckpointTuple]:
+        """The named checkpoints of a thread (its own or inherited), read together."""
+        from langgraph_agentgit.sessions import store as ops
+
+        wanted = list(ids)
+        if not wanted:
+            return {}
+        return self.saver._read(ops.checkpoint_tuples, self.saver.store, thread_id, wanted)
+
+    def timeline(self, session: ExternalSession) -> tuple[list[BranchHistory], dict[str, str]]:
+        """Every branch with the summaries of its own checkpoints, and the tags; the
+        branches' head states are not read (see ``timeline_data``)."""
+        from langgraph_agentgit.sessions import store as ops
+
+        _, histories, tags = self.saver._read(
+            ops.timeline_data, self.saver.store, session.id, False
+        )
+        return histories, tags
 
 
-@dataclass
-class SessionHistory:
-    """A session's branches, each branch's own checkpoints (newest first) and its tags."""
+def _names_hint(branches: Sequence[Branch]) -> str:
+    names = [one_line(b.name) for b in branches if b.name]
+    shown = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
+    return f"its branches: {shown}" if names else ""
 
-    session: ExternalSession
-    branches: list[Branch]
-    own: dict[str, list[CheckpointTuple]]
-    tags: dict[str, list[str]]
 
-    def owner(self) -> dict[str, str]:
-        """Checkpoint id -> the thread that wrote it."""
-        return {
-            item.checkpoint["id"]: thread_id
-            for thread_id, items in self.own.items()
-            for item in items
-        }
+def owners(branches: Sequence[Branch], thread_id: str) -> Callable[[str], str | None]:
+    """For the history of branch ``thread_id``: checkpoint id -> the branch that wrote it
+    (``None`` for a thread that is not in the session any more).
+
+    A branch wrote the checkpoints newer than its fork point (ids are time-ordered);
+    older ones are its parent's, or further up. Reads nothing."""
+    by_id = {b.thread_id: b for b in branches}
+    chain: list[tuple[str | None, str | None]] = []  # (thread, fork point) nearest first
+    current: str | None = thread_id
+    seen: set[str] = set()
+    while current is not None and current not in seen:
+        seen.add(current)
+        branch = by_id.get(current)
+        if branch is None:
+            chain.append((None, None))
+            break
+        chain.append((current, branch.fork_checkpoint_id))
+        current = branch.parent_thread_id
+
+    def owner(checkpoint_id: str) -> str | None:
+        for thread, fork in chain:
+            if fork is None or checkpoint_id > fork:
+                return thread
+        return None
+
+    return owner
 
 
 @contextmanager
@@ -498,6 +687,8 @@ def open_repo(
     for another process's lock last ``--lock-timeout`` in all and are announced on
     stderr after a second.
     """
+    from langgraph_agentgit import AgentGitSaver, SessionManager
+
     root = ctx.find_root().obj or {}
     timeout = lock_timeout_of(ctx)
     command = command or ctx.info_name or "this command"
@@ -538,11 +729,11 @@ def open_repo(
 # --- ids -----------------------------------------------------------------------------------
 
 
-def resolve_prefix(prefix: str, candidates: Iterable[str], kind: str) -> str:
+def resolve_prefix(prefix: str, candidates: Iterable[str], kind: str, hint: str = "") -> str:
     """The one candidate equal to ``prefix``, else the one that starts with it.
 
     Raises :class:`CliError` (exit status 2) naming the matches when there are several,
-    or saying so when there is none.
+    or saying so when there is none (with ``hint`` appended).
     """
     pool = list(dict.fromkeys(candidates))
     if prefix in pool:
@@ -553,7 +744,7 @@ def resolve_prefix(prefix: str, candidates: Iterable[str], kind: str) -> str:
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise CliError(f"unknown {kind} {prefix!r}")
+        raise CliError(f"unknown {kind} {prefix!r}" + (f" ({hint})" if hint else ""))
     shown = ", ".join(sorted(matches)[:5]) + (", …" if len(matches) > 5 else "")
     raise CliError(
         f"ambiguous {kind} prefix {prefix!r}: {len(matches)} match ({shown}); type more characters"
@@ -606,6 +797,8 @@ def _when(value: Any, *, seconds: bool = True) -> str:
 
 
 def _last_message(values: Mapping[str, Any]) -> BaseMessage | None:
+    from langchain_core.messages import BaseMessage
+
     messages = values.get("messages")
     if isinstance(messages, list) and messages and isinstance(messages[-1], BaseMessage):
         return messages[-1]
@@ -613,6 +806,10 @@ def _last_message(values: Mapping[str, Any]) -> BaseMessage | None:
 
 
 def _describe_input(value: Any, width: int) -> str:
+    from langchain_core.messages import BaseMessage
+
+    from langgraph_agentgit.agents import message_preview
+
     # An input checkpoint holds the graph's input, not yet merged into the state: in the
     # "__start__" channel, often as ("user", "text") tuples rather than messages.
     if isinstance(value, Mapping) and isinstance(value.get("messages"), list | tuple):
@@ -636,6 +833,8 @@ def _cut(text: str, width: int) -> str:
 
 def checkpoint_preview(item: CheckpointTuple, width: int = PREVIEW_WIDTH) -> str:
     """One line for a checkpoint: the input it received, or the state's last message."""
+    from langgraph_agentgit.agents import message_preview
+
     values = item.checkpoint.get("channel_values", {})
     if item.metadata and item.metadata.get("source") == "input" and "__start__" in values:
         return _describe_input(values["__start__"], width)
@@ -743,6 +942,12 @@ def _one_line(text: RichText) -> RichText:
     return text
 
 
+def _name(text: str, width: int = NAME_WIDTH) -> str:
+    """A user-given name for a one-line place: control characters and newlines shown,
+    and cut to ``width`` so that what follows it stays on the line."""
+    return _cut(one_line(text), width)
+
+
 class _PlainTable(Table):
     """A table whose string cells are plain text: a name or id from the database that
     looks like Rich markup (``[red]``, ``[/]``) is shown as typed, never interpreted."""
@@ -752,23 +957,74 @@ class _PlainTable(Table):
 
 
 def _table(title: str) -> Table:
-    # Light borders: the tables are meant to be read in 80 columns.
+    # Light borders: the tables are meant to be read in 80 columns. The title is a Text:
+    # it holds ids and paths, never markup.
     return _PlainTable(
-        title=title, title_justify="left", box=box.SIMPLE_HEAD, title_style="bold", pad_edge=False
+        title=Text(title, style="bold"),
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
     )
 
 
 def _console() -> Console:
     # Made per command so that output goes to whatever sys.stdout is at the time.
-    return SafeConsole(highlight=False)
+    return SafeConsole()
 
 
-def _branch_label(branch: Branch, index: int) -> str:
-    # The same names as Timeline.label: the name, else "main" / "branch-<n>".
-    return branch.name or ("main" if branch.fork_checkpoint_id is None else f"branch-{index}")
+def _rule(console: Console, title: str) -> None:
+    console.rule(Text(title, style="bold"))
+
+
+def _invocation() -> str:
+    """How the user can run this command again: ``agentgit`` when that is on ``PATH`` and
+    is this program, else the path it was started by (``.venv/bin/agentgit``), else
+    ``python -m langgraph_agentgit`` with this interpreter."""
+    started = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    on_path = shutil.which("agentgit")
+    if started is not None and started.name == "agentgit" and started.exists():
+        if on_path is not None and Path(on_path).resolve() == started.resolve():
+            return "agentgit"
+        try:
+            shown = started.resolve().relative_to(Path.cwd().resolve())
+        except ValueError:
+            shown = started.resolve()
+        return shlex.quote(str(shown))
+    if on_path is not None:
+        return "agentgit"
+    return f"{shlex.quote(sys.executable)} -m langgraph_agentgit"
+
+
+def _confirm(question: str, yes: bool) -> None:
+    """Go on only if ``--yes`` was given or the user, at a terminal, says yes."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise CliError(f"{question.rstrip('?')}: not confirmed (pass --yes)")
+    if not typer.confirm(one_line(question), default=False, err=True):
+        raise CliError("nothing deleted", EXIT_FAILURE)
 
 
 # --- commands ------------------------------------------------------------------------------
+
+
+def _check_demo_target(ctx: typer.Context, path: Path) -> None:
+    """Refuse, before anything is printed or written, a ``--db`` the demo must not touch:
+    a directory, a file that is not an agentgit database, a directory that does not exist
+    or cannot be written."""
+    if path.exists() or path.is_symlink():
+        check_database(path, lock_timeout=lock_timeout_of(ctx))
+        return
+    parent = path.parent
+    if not parent.exists():
+        raise CliError(f"cannot create {path}: directory {parent} does not exist")
+    if not parent.is_dir():
+        raise CliError(f"cannot create {path}: {parent} is not a directory")
+    if not location_writable(str(path)):
+        raise CliError(
+            f"cannot create {path}: {_why_read_only(path)}",
+            EXIT_FAILURE,
+        )
 
 
 @app.command()
@@ -776,37 +1032,56 @@ def demo(
     ctx: typer.Context,
     db: DbOption = None,
     fresh: Annotated[
-        bool, typer.Option("--fresh", help="Delete the database first, if it exists.")
+        bool,
+        typer.Option(
+            "--fresh",
+            help="First delete the sessions earlier demo runs left in the database (nothing else).",
+        ),
     ] = False,
 ) -> None:
     """Run a tool-using agent, roll it back, continue both timelines, show the result.
 
     Needs no API key and no network: the agent's model is a deterministic fake that calls
-    real tools. Each run adds a new session to the database (creating it if needed).
+    real tools. Each run adds a new session to the database, creating the database if
+    there is none; a file that is not an agentgit database is refused untouched.
     """
-    from langgraph_agentgit import demo as scenario  # the agent stack is only needed here
-
     path = db_path(ctx, db)
-    if fresh:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-    elif path.exists():
-        check_database(path, lock_timeout=lock_timeout_of(ctx))
+    _check_demo_target(ctx, path)
+    from langgraph_agentgit import demo as scenario  # the agent stack is only needed here
+    from langgraph_agentgit.agents import message_preview
+
     console = _console()
-    console.rule("[bold]agentgit demo")
-    console.print(f"Database: [bold]{escape(str(path))}[/]", soft_wrap=True)
-    console.print(
-        "An order-support agent with a fake, deterministic chat model and two real tools "
-        "(lookup_order, calculator) talks to a user; then the session is rolled back.\n"
-    )
-
-    def on_turn(label: str, messages: Sequence[BaseMessage]) -> None:
-        style = "green" if label == "main" else "magenta"
-        for message in messages:
-            line = Text.assemble((f"[{label}] ", style), message_preview(message, 200))
-            console.print(line, no_wrap=True, overflow="ellipsis")
-
     with open_repo(ctx, path, writes=True, create=True) as repo:
+        _rule(console, "agentgit demo")
+        console.print(Text.assemble("Database: ", (str(path), "bold")), soft_wrap=True)
+        if fresh:
+            earlier = [
+                old
+                for old in repo.mgr.list_sessions()
+                if all(old.metadata.get(k) == v for k, v in DEMO_MARK.items())
+            ]
+            for old in earlier:
+                repo.mgr.delete_session(old.id)
+            console.print(
+                Text(
+                    f"--fresh: deleted {len(earlier)} session"
+                    f"{'s' if len(earlier) != 1 else ''} of earlier demo runs."
+                )
+            )
+        console.print(
+            Text(
+                "An order-support agent with a fake, deterministic chat model and two real "
+                "tools (lookup_order, calculator) talks to a user; then the session is "
+                "rolled back.\n"
+            )
+        )
+
+        def on_turn(label: str, messages: Sequence[BaseMessage]) -> None:
+            style = "green" if label == "main" else "magenta"
+            for message in messages:
+                line = Text.assemble((f"[{label}] ", style), message_preview(message, 200))
+                console.print(line, no_wrap=True, overflow="ellipsis")
+
         result = scenario.run_demo(repo.saver, on_turn=on_turn)
         s = repo.mgr.get_session(result.session_id)
         if s is None:  # pragma: no cover - run_demo just created it
@@ -819,33 +1094,44 @@ def demo(
                 " and continued both timelines.\n",
             )
         )
-        console.rule("[bold]Branch timeline")
-        console.print(build_tree(repo, repo.history(s)))
+        _rule(console, "Branch timeline")
+        histories, tags = repo.timeline(s)
+        console.print(build_tree(repo, s, histories, tags))
         console.print(
-            f"\nbranch_count = [bold]{s.branch_count}[/]   "
-            f"total_checkpoints = [bold]{s.total_checkpoints}[/]\n"
+            Text.assemble(
+                "\nbranch_count = ",
+                (str(s.branch_count), "bold"),
+                "   total_checkpoints = ",
+                (str(s.total_checkpoints), "bold"),
+                "\n",
+            )
         )
         main_head = repo.abbreviate(result.main_head)
         branch_head = repo.abbreviate(result.branch_head)
-        console.rule(f"[bold]Diff of the two heads: {main_head} (main) → {branch_head} (branch)")
+        _rule(console, f"Diff of the two heads: {main_head} (main) → {branch_head} (branch)")
         print_diff(console, repo.mgr.diff(result.main_head, result.branch_head))
         short = abbreviations([x.id for x in repo.mgr.list_sessions()])[s.id]
-        main_thread = abbreviations(s.internal_session_ids)[result.main_thread_id]
-        prefix = (
-            "agentgit" if path == Path(DEFAULT_DB) else f"agentgit --db {shlex.quote(str(path))}"
-        )
-        console.rule("[bold]Try next")
+        program = _invocation()
+        prefix = program if path == Path(DEFAULT_DB) else f"{program} --db {shlex.quote(str(path))}"
+        _rule(console, "Try next")
         for command in (
             "sessions",
             f"show {short}",
             f"tree {short}",
             f"log {short}",
-            f"log {short} --branch {main_thread}",
+            f"log {short} --branch main",
             f"diff {main_head} {branch_head}",
             f"rollback {short} {scenario.ROLLBACK_TAG}",
             "sessions --json",
         ):
-            console.print(f"  {escape(prefix)} {escape(command)}", soft_wrap=True)
+            console.print(Text(f"  {prefix} {command}"), soft_wrap=True)
+        if program != "agentgit" and program.endswith("agentgit"):
+            activate = Path(program).parent / "activate"
+            how = f"`source {activate}` puts it there" if activate.exists() else ""
+            console.print(
+                Text(f"\n(`agentgit` is not on your PATH{': ' + how if how else ''}.)", "dim"),
+                soft_wrap=True,
+            )
 
 
 @app.command()
@@ -865,13 +1151,13 @@ def sessions(
             _print_json([session_json(s, preview) for s, preview in rows])
             return
         if not rows:
-            _console().print(f"No sessions in {escape(str(repo.path))}.")
+            _console().print(Text(f"No sessions in {repo.path}."))
             return
         short = abbreviations([s.id for s in found])
-        table = _table(f"Sessions in {escape(str(repo.path))}")
+        table = _table(f"Sessions in {repo.path}")
         table.add_column("id", no_wrap=True)
-        table.add_column("user", no_wrap=True, max_width=16, overflow="ellipsis")
-        table.add_column("name", min_width=10, max_width=24)
+        table.add_column("user", no_wrap=True, max_width=12, overflow="ellipsis")
+        table.add_column("name", no_wrap=True, max_width=20, overflow="ellipsis")
         table.add_column("br.", justify="right", no_wrap=True)
         table.add_column("ckpts", justify="right", no_wrap=True)
         table.add_column("last activity", no_wrap=True)
@@ -879,8 +1165,8 @@ def sessions(
         for s, preview in rows:
             table.add_row(
                 Text(short[s.id], style="yellow" if s.is_active else "dim"),
-                s.user_id or "",
-                s.name,
+                _one_line(Text(one_line(s.user_id or ""))),
+                _one_line(Text(one_line(s.name))),
                 str(s.branch_count),
                 str(s.total_checkpoints),
                 _when(s.updated_at, seconds=False),
@@ -897,7 +1183,7 @@ def show(
     as_json: JsonOption = False,
     read_only: ReadOnlyOption = False,
 ) -> None:
-    """Show one session: its details, branches and tags."""
+    """Show one session: its details, branches (* = current) and tags."""
     with open_repo(ctx, db_path(ctx, db), writes=False, read_only=read_only) as repo:
         s = repo.session(session)
         branches = repo.mgr.branches(s.id)
@@ -911,8 +1197,9 @@ def show(
             return
         console = _console()
         details = Table.grid(padding=(0, 2))
-        details.add_column(style="bold")
+        details.add_column(style="bold", no_wrap=True)
         details.add_column()
+        current = next((b for b in branches if b.thread_id == s.current_thread_id), None)
         for label, value in (
             ("session", s.id),
             ("name", s.name),
@@ -920,38 +1207,46 @@ def show(
             ("active", "yes" if s.is_active else "no"),
             ("created", _when(s.created_at)),
             ("last activity", _when(s.updated_at)),
-            ("current branch", s.current_thread_id),
+            (
+                "current branch",
+                f"{one_line(current.name or '')} ({s.current_thread_id})"
+                if current is not None
+                else s.current_thread_id,
+            ),
             ("branches", str(s.branch_count)),
             ("checkpoints", str(s.total_checkpoints)),
             ("metadata", json.dumps(s.metadata, default=str) if s.metadata else ""),
             ("last message", preview),
         ):
-            details.add_row(label, Text(str(value)))
-        console.print(Panel(details, title="Session", title_align="left", expand=False))
-        table = _table("Branches (oldest first; --json for full ids)")
-        for name in ("", "thread", "name", "parent", "forked at", "checkpoints"):
-            table.add_column(
-                name, justify="right" if name == "checkpoints" else "left", no_wrap=True
-            )
+            details.add_row(Text(label), Text(str(value)))
+        console.print(Panel(details, title=Text("Session"), title_align="left", expand=False))
         short = abbreviations([b.thread_id for b in branches])
-        for index, b in enumerate(branches):
-            current = b.thread_id == s.current_thread_id
+        forks = [repo.abbreviate(b.fork_checkpoint_id) for b in branches]
+        table = _table("Branches (oldest first; * = current; --json for full ids)")
+        table.add_column("", no_wrap=True, min_width=1)
+        table.add_column("thread", no_wrap=True, min_width=max(map(len, short.values())))
+        table.add_column("name", overflow="ellipsis")  # the column that shrinks
+        table.add_column("parent", no_wrap=True)
+        table.add_column("forked at", no_wrap=True, min_width=max(map(len, forks), default=0))
+        table.add_column("checkpoints", justify="right", no_wrap=True)
+        for b, fork in zip(branches, forks, strict=True):
+            is_current = b.thread_id == s.current_thread_id
             parent = b.parent_thread_id
             table.add_row(
-                Text("*", style="bold green") if current else "",
-                Text(short[b.thread_id], style="bold green" if current else ""),
-                _branch_label(b, index),
+                Text("*", style="bold green") if is_current else "",
+                Text(short[b.thread_id], style="bold green" if is_current else ""),
+                _one_line(Text(one_line(b.name or ""), style="bold green" if is_current else "")),
                 short.get(parent, parent[:MIN_ABBREV]) if parent else "",
-                repo.abbreviate(b.fork_checkpoint_id),
+                fork,
                 str(b.checkpoint_count),
             )
         console.print(table)
         if tags:
             tag_table = _table("Tags")
-            tag_table.add_column("tag")
-            tag_table.add_column("checkpoint")
+            tag_table.add_column("tag", overflow="ellipsis")
+            tag_table.add_column("checkpoint", no_wrap=True)
             for name, checkpoint_id in sorted(tags.items()):
-                tag_table.add_row(name, checkpoint_id)
+                tag_table.add_row(_one_line(Text(one_line(name))), checkpoint_id)
             console.print(tag_table)
 
 
@@ -961,54 +1256,70 @@ def log(
     session: SessionArg,
     branch: Annotated[
         str | None,
-        typer.Option("--branch", "-b", help="Thread id, prefix or branch name (default: current)."),
+        typer.Option("--branch", "-b", help="Branch name, thread id or prefix (default: current)."),
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="At most N.")] = None,
     db: DbOption = None,
     read_only: ReadOnlyOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """A branch's checkpoints, newest first: id, step, source, node and message."""
+    """A branch's checkpoints, newest first: id, step, source, node and message.
+
+    Checkpoints inherited from the branch it was forked from are dimmed; "⑂ after X"
+    marks a checkpoint whose parent is not the row below it (LangGraph forked inside the
+    thread: a run resumed or a state updated from an earlier checkpoint)."""
     with open_repo(ctx, db_path(ctx, db), writes=False, read_only=read_only) as repo:
         s = repo.session(session)
+        branches = repo.mgr.branches(s.id)
         target = repo.branch(s, branch) if branch is not None else None
         thread_id = target.thread_id if target is not None else s.current_thread_id
-        items = repo.mgr.checkpoints(s.id, thread_id=thread_id)
-        history = repo.history(s)
-        owner = history.owner()
-        pairs = [
-            (item, items[i + 1] if i + 1 < len(items) else None) for i, item in enumerate(items)
-        ]
-        if limit is not None:
-            pairs = pairs[:limit]
+        name = next((b.name for b in branches if b.thread_id == thread_id), None)
+        # One more than shown: the parent of the last row, for its nodes.
+        items = repo.mgr.checkpoints(
+            s.id, thread_id=thread_id, limit=limit + 1 if limit is not None else None
+        )
+        by_id = {item.checkpoint["id"]: item for item in items}
+        owner = owners(branches, thread_id)
+        tags: dict[str, list[str]] = {}
+        for tag_name, checkpoint_id in sorted(repo.mgr.tags(s.id).items()):
+            tags.setdefault(checkpoint_id, []).append(tag_name)
+        rows = []
+        for i, item in enumerate(items[:limit] if limit is not None else items):
+            below = items[i + 1] if i + 1 < len(items) else None
+            parent_id = _parent_id(item)
+            parent = by_id.get(parent_id) if parent_id is not None else None
+            rows.append((item, parent if parent is not None else below, below, parent_id))
         if as_json:
             _print_json(
                 [
                     checkpoint_json(
                         item,
                         parent,
-                        thread_id=owner.get(item.checkpoint["id"]),
-                        tags=history.tags.get(item.checkpoint["id"], []),
+                        thread_id=owner(item.checkpoint["id"]),
+                        tags=tags.get(item.checkpoint["id"], []),
                     )
-                    for item, parent in pairs
+                    for item, parent, _, _ in rows
                 ]
             )
             return
-        table = _table(f"Session {escape(s.id)}, branch {escape(thread_id)} (newest first)")
+        title = f"Session {s.id}, branch {_name(name or '')} ({thread_id}), newest first"
+        table = _table(title)
         table.add_column("checkpoint", no_wrap=True)
         table.add_column("step", justify="right", no_wrap=True)
         table.add_column("source", no_wrap=True)
-        table.add_column("node", no_wrap=True)
+        table.add_column("node", no_wrap=True, max_width=16, overflow="ellipsis")
         table.add_column("message")  # the column that shrinks
-        for item, parent in pairs:
+        for item, parent, below, parent_id in rows:
             checkpoint_id = item.checkpoint["id"]
             metadata = item.metadata or {}
             label = Text(repo.abbreviate(checkpoint_id), style="yellow")
-            if owner.get(checkpoint_id) != thread_id:
+            if owner(checkpoint_id) != thread_id:
                 label.stylize("dim")  # inherited from the branch this one was forked from
             message = Text()
-            for tag in history.tags.get(checkpoint_id, []):
-                message.append(f"[{tag}] ", style="bold cyan")
+            if parent_id is not None and (below is None or below.checkpoint["id"] != parent_id):
+                message.append(f"⑂ after {repo.abbreviate(parent_id)}: ", style="bold magenta")
+            for tag in tags.get(checkpoint_id, []):
+                message.append(f"[{one_line(tag)}] ", style="bold cyan")
             message.append(checkpoint_preview(item))
             table.add_row(
                 label,
@@ -1020,109 +1331,225 @@ def log(
         _console().print(table)
 
 
-def build_tree(repo: Repo, history: SessionHistory) -> Tree:
+def _shown(count: int, anchors: set[int], show_all: bool) -> list[int]:
+    """Indices of a line's checkpoints that ``tree`` draws (see :data:`TREE_FULL_LINE`)."""
+    if show_all or count <= TREE_FULL_LINE:
+        return list(range(count))
+    keep = set(range(min(TREE_KEEP_FIRST, count)))
+    keep |= set(range(max(count - TREE_KEEP_LAST, 0), count))
+    return sorted(keep | anchors)
+
+
+def build_tree(
+    repo: Repo,
+    session: ExternalSession,
+    histories: Sequence[BranchHistory],
+    tags: Mapping[str, str],
+    *,
+    show_all: bool = False,
+) -> Tree:
     """The session's timeline as a Rich tree: each branch lists its own checkpoints oldest
-    first, and a branch hangs under the checkpoint it was forked at."""
-    s = history.session
+    first, a branch hangs under the checkpoint it was forked at, and a fork LangGraph made
+    inside a thread hangs under the checkpoint it continues from. Long runs are elided
+    unless ``show_all``; fork points, tagged checkpoints and each line's first and last
+    checkpoints are always drawn."""
+    s = session
     root = Tree(
         Text.assemble(
             ("session ", "bold"),
             (s.id, "bold yellow"),
-            f"  {s.name}" if s.name else "",
-            (f"  user {s.user_id}" if s.user_id else "", "dim"),
+            f"  {_name(s.name)}" if s.name else "",
+            (f"  user {_name(s.user_id)}" if s.user_id else "", "dim"),
         )
     )
-    threads = abbreviations([b.thread_id for b in history.branches])
+    by_checkpoint: dict[str, list[str]] = {}
+    for name, checkpoint_id in sorted(tags.items()):
+        by_checkpoint.setdefault(checkpoint_id, []).append(name)
+    anchors = set(by_checkpoint) | {
+        h.branch.fork_checkpoint_id for h in histories if h.branch.fork_checkpoint_id
+    }
+    for h in histories:
+        anchors |= {line.parent_checkpoint_id for line in h.lines if line.parent_checkpoint_id}
+    threads = abbreviations([h.branch.thread_id for h in histories])
     nodes: dict[str, Tree] = {}
     placed: set[str] = set()
-    in_session = {b.thread_id for b in history.branches}
-    pending = list(history.branches)
+    in_session = {h.branch.thread_id for h in histories}
+    pending = list(histories)
     # Parents before children; a branch whose fork point is not drawn yet waits a round.
     while pending:
         progress = False
-        for branch in list(pending):
+        for history in list(pending):
+            branch = history.branch
             anchor = root
             if branch.fork_checkpoint_id in nodes:
                 anchor = nodes[branch.fork_checkpoint_id]
             elif branch.parent_thread_id in in_session and branch.parent_thread_id not in placed:
                 continue  # its parent is drawn later; a deleted parent is not waited for
-            pending.remove(branch)
+            pending.remove(history)
             placed.add(branch.thread_id)
             progress = True
-            current = branch.thread_id == s.current_thread_id
-            own = history.own.get(branch.thread_id, [])
-            label = Text.assemble(
-                ("⑂ " if anchor is not root else "● ", "bold magenta"),
-                (
-                    _branch_label(branch, history.branches.index(branch)),
-                    "bold green" if current else "bold",
-                ),
-                ("  thread ", "dim"),
-                (threads[branch.thread_id], "green" if current else ""),
-                ("  (current)" if current else "", "bold green"),
-                (f"  {len(own)} own checkpoints", "dim"),
-            )
-            branch_node = anchor.add(label)
-            for item in reversed(own):
-                checkpoint_id = item.checkpoint["id"]
-                metadata = item.metadata or {}
-                line = Text.assemble(
-                    (repo.abbreviate(checkpoint_id), "yellow"),
-                    f"  {metadata.get('step', '?'):>3}  ",
-                    (f"{metadata.get('source', ''):<6}", "dim"),
-                )
-                for tag in history.tags.get(checkpoint_id, []):
-                    line.append(f"[{tag}] ", style="bold cyan")
-                line.append(checkpoint_preview(item))
-                nodes[checkpoint_id] = branch_node.add(_one_line(line))
+            _draw_branch(repo, s, history, anchor, root, threads, nodes, anchors,
+                         by_checkpoint, show_all)  # fmt: skip
         if not progress:  # only a cycle of parents could get here: show what is left
-            for branch in pending:
-                branch_node = root.add(Text(f"⑂ {branch.thread_id} (fork point not found)"))
-                nodes.setdefault(branch.thread_id, branch_node)
+            for history in pending:
+                root.add(Text(f"⑂ {history.branch.thread_id} (fork point not found)"))
             break
     return root
 
 
-def tree_json(repo: Repo, history: SessionHistory) -> dict[str, Any]:
-    """The stable JSON shape of a timeline: branches with their own checkpoints."""
-    s = history.session
-    return {
-        "session_id": s.id,
-        "current_thread_id": s.current_thread_id,
-        "branches": [
+def _draw_branch(
+    repo: Repo,
+    s: ExternalSession,
+    history: BranchHistory,
+    anchor: Tree,
+    root: Tree,
+    threads: Mapping[str, str],
+    nodes: dict[str, Tree],
+    anchors: set[str],
+    tags: Mapping[str, list[str]],
+    show_all: bool,
+) -> None:
+    branch = history.branch
+    is_current = branch.thread_id == s.current_thread_id
+    own = history.checkpoints
+    label = Text.assemble(
+        ("⑂ " if anchor is not root else "● ", "bold magenta"),
+        ("* " if is_current else "", "bold green"),
+        (_name(branch.name or ""), "bold green" if is_current else "bold"),
+        ("  thread ", "dim"),
+        (threads[branch.thread_id], "green" if is_current else ""),
+        ("  (current)" if is_current else "", "bold green"),
+        (f"  {len(own)} own checkpoint{'s' if len(own) != 1 else ''}", "dim"),
+    )
+    if history.in_thread_forks:
+        label.append(f"  {history.in_thread_forks} in-thread fork(s)", style="magenta")
+    branch_node = anchor.add(label)
+    plan: list[tuple[Any, list[int]]] = []
+    for line in history.lines:
+        ids = [c.checkpoint_id for c in line.checkpoints]
+        marked = {i for i, cid in enumerate(ids) if cid in anchors}
+        plan.append((line, _shown(len(ids), marked, show_all)))
+    wanted = [line.checkpoints[i].checkpoint_id for line, shown in plan for i in shown]
+    items = repo.tuples(branch.thread_id, wanted)
+    for line, shown in plan:
+        if line.is_main:
+            holder = branch_node
+        else:
+            start = nodes.get(line.parent_checkpoint_id or "", branch_node)
+            holder = start.add(
+                Text.assemble(
+                    ("⑂ fork inside the thread", "magenta"),
+                    (
+                        f" after {repo.abbreviate(line.parent_checkpoint_id)}"
+                        if line.parent_checkpoint_id
+                        else "",
+                        "dim",
+                    ),
+                    (f"  {len(line.checkpoints)} checkpoints", "dim"),
+                )
+            )
+        previous = -1
+        for i in shown:
+            if i - previous > 1:
+                skipped = line.checkpoints[previous + 1 : i]
+                holder.add(_elided(skipped))
+            previous = i
+            summary = line.checkpoints[i]
+            nodes[summary.checkpoint_id] = holder.add(
+                _one_line(_tree_line(repo, summary, items.get(summary.checkpoint_id), tags))
+            )
+        if previous < len(line.checkpoints) - 1:
+            holder.add(_elided(line.checkpoints[previous + 1 :]))
+
+
+def _elided(skipped: Sequence[CheckpointSummary]) -> RichText:
+    steps = [c.step for c in skipped if c.step is not None]
+    where = f" (steps {min(steps)} to {max(steps)})" if steps else ""
+    return Text(f"┆ {len(skipped)} more checkpoints{where}; --all shows them", style="dim")
+
+
+def _tree_line(
+    repo: Repo,
+    summary: CheckpointSummary,
+    item: CheckpointTuple | None,
+    tags: Mapping[str, list[str]],
+) -> RichText:
+    step = "?" if summary.step is None else summary.step
+    line = Text.assemble(
+        (repo.abbreviate(summary.checkpoint_id), "yellow"),
+        f"  {step:>3}  ",
+        (f"{summary.source or '':<6}", "dim"),
+    )
+    for tag in tags.get(summary.checkpoint_id, []):
+        line.append(f"[{one_line(tag)}] ", style="bold cyan")
+    line.append(checkpoint_preview(item) if item is not None else "")
+    return line
+
+
+def tree_json(
+    repo: Repo, session: ExternalSession, histories: Sequence[BranchHistory],
+    tags: Mapping[str, str],
+) -> dict[str, Any]:  # fmt: skip
+    """The stable JSON shape of a timeline: branches with all their own checkpoints."""
+    s = session
+    by_checkpoint: dict[str, list[str]] = {}
+    for name, checkpoint_id in sorted(tags.items()):
+        by_checkpoint.setdefault(checkpoint_id, []).append(name)
+    out = []
+    for h in histories:
+        b = h.branch
+        # Newest first, and one more: the fork point, parent of the first own checkpoint.
+        listed = repo.mgr.checkpoints(s.id, thread_id=b.thread_id, limit=len(h.checkpoints) + 1)
+        by_id = {t.checkpoint["id"]: t for t in listed}
+        checkpoints = []
+        for summary in h.checkpoints:
+            item = by_id.get(summary.checkpoint_id)
+            if item is None:
+                continue
+            parent_id = summary.parent_checkpoint_id
+            parent = by_id.get(parent_id) if parent_id else None
+            if parent is None and parent_id:
+                parent = repo.tuples(b.thread_id, [parent_id]).get(parent_id)
+            checkpoints.append(
+                checkpoint_json(
+                    item,
+                    parent,
+                    thread_id=b.thread_id,
+                    tags=by_checkpoint.get(summary.checkpoint_id, []),
+                )
+            )
+        out.append(
             {
                 **branch_json(b, s.current_thread_id),
-                "checkpoints": [
-                    checkpoint_json(
-                        item,
-                        own[i + 1] if i + 1 < len(own) else None,
-                        thread_id=b.thread_id,
-                        tags=history.tags.get(item.checkpoint["id"], []),
-                    )
-                    for i, item in reversed(list(enumerate(own)))
-                ],
+                "in_thread_forks": h.in_thread_forks,
+                "checkpoints": checkpoints,
             }
-            for b in history.branches
-            for own in [history.own.get(b.thread_id, [])]
-        ],
-    }
+        )
+    return {"session_id": s.id, "current_thread_id": s.current_thread_id, "branches": out}
 
 
 @app.command()
 def tree(
     ctx: typer.Context,
     session: SessionArg,
+    show_all: Annotated[
+        bool, typer.Option("--all", "-a", help="Draw every checkpoint of long branches too.")
+    ] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
     read_only: ReadOnlyOption = False,
 ) -> None:
-    """The session's timeline as a tree of branches and checkpoints (oldest first)."""
+    """The session's timeline as a tree of branches and checkpoints (oldest first).
+
+    A long line of checkpoints shows its first and last few and every checkpoint a
+    branch, a fork or a tag hangs from; --all shows all of them, --json gives all."""
     with open_repo(ctx, db_path(ctx, db), writes=False, read_only=read_only) as repo:
-        history = repo.history(repo.session(session))
+        s = repo.session(session)
+        histories, tags = repo.timeline(s)
         if as_json:
-            _print_json(tree_json(repo, history))
+            _print_json(tree_json(repo, s, histories, tags))
             return
-        _console().print(build_tree(repo, history))
+        _console().print(build_tree(repo, s, histories, tags, show_all=show_all))
 
 
 @app.command()
@@ -1150,11 +1577,20 @@ def diff(
 def print_diff(console: Console, result: CheckpointDiff) -> None:
     """A diff's text, coloured: removed messages red, added green, changed yellow."""
     styles = {"-": "red", "+": "green", "~": "yellow"}
-    for line in str(result).splitlines():
+    width = max(console.width, 60)
+    for line in result.format(width=width).splitlines():
         marker = line.lstrip()[:1]
         style = styles.get(marker, "") if line.startswith("  ") else "bold"
-        # soft_wrap: long lines are left to the terminal, never cut or re-flowed.
+        # soft_wrap: lines are made to fit; never re-flowed by Rich.
         console.print(Text(line, style=style), soft_wrap=True)
+
+
+NameOption = Annotated[
+    str | None,
+    typer.Option(
+        "--name", help="A name for the new branch, unique in the session (default: branch-N)."
+    ),
+]
 
 
 @app.command()
@@ -1162,7 +1598,7 @@ def rollback(
     ctx: typer.Context,
     session: SessionArg,
     checkpoint: CheckpointArg,
-    name: Annotated[str | None, typer.Option("--name", help="A name for the new branch.")] = None,
+    name: NameOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -1177,6 +1613,7 @@ def rollback(
         if as_json:
             _print_json(branch_json(new, new.thread_id))
             return
+        was = next((b for b in repo.mgr.branches(s.id) if b.thread_id == s.current_thread_id), None)
         _say(
             Text.assemble(
                 "Rolled back session ",
@@ -1184,9 +1621,11 @@ def rollback(
                 " to ",
                 (repo.abbreviate(checkpoint_id), "yellow"),
                 ": new branch ",
-                (new.thread_id, "bold green"),
-                " is current (was ",
-                s.current_thread_id,
+                (one_line(new.name or ""), "bold green"),
+                " (thread ",
+                (new.thread_id, "green"),
+                ") is current (was ",
+                one_line(was.name or "") if was else s.current_thread_id,
                 ").",
             )
         )
@@ -1197,26 +1636,31 @@ def branch_command(
     ctx: typer.Context,
     session: SessionArg,
     checkpoint: CheckpointArg,
-    name: Annotated[str | None, typer.Option("--name", help="A name for the branch.")] = None,
+    name: NameOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Start a new branch at CHECKPOINT without switching to it."""
     with open_repo(ctx, db_path(ctx, db), writes=True) as repo:
         s = repo.session(session)
-        new = repo.mgr.branch(s.id, repo.checkpoint(checkpoint, s), name=name)
+        checkpoint_id = repo.checkpoint(checkpoint, s)
+        new = repo.mgr.branch(s.id, checkpoint_id, name=name)
+        current = next(
+            (b for b in repo.mgr.branches(s.id) if b.thread_id == s.current_thread_id), None
+        )
         if as_json:
             _print_json(branch_json(new, s.current_thread_id))
             return
         _say(
             Text.assemble(
                 "Created branch ",
-                (new.thread_id, "bold green"),
-                f" ({new.name})" if new.name else "",
-                " at ",
-                (repo.abbreviate(new.fork_checkpoint_id), "yellow"),
-                "; current branch is still ",
-                s.current_thread_id,
+                (one_line(new.name or ""), "bold green"),
+                " (thread ",
+                (new.thread_id, "green"),
+                ") at ",
+                (repo.abbreviate(checkpoint_id), "yellow"),
+                "; the current branch is still ",
+                one_line(current.name or "") if current else s.current_thread_id,
                 ".",
             )
         )
@@ -1226,7 +1670,7 @@ def branch_command(
 def checkout(
     ctx: typer.Context,
     session: SessionArg,
-    thread: Annotated[str, typer.Argument(help="Thread id, unique prefix, or branch name.")],
+    thread: BranchArg,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -1242,7 +1686,10 @@ def checkout(
                 "Session ",
                 (s.id, "yellow"),
                 " is now on branch ",
-                (switched.thread_id, "bold green"),
+                (one_line(switched.name or ""), "bold green"),
+                " (thread ",
+                (switched.thread_id, "green"),
+                ").",
             )
         )
 
@@ -1256,7 +1703,10 @@ def tag(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Name a checkpoint of the session, to roll back to it by name later."""
+    """Name a checkpoint of the session, to roll back to it by name later.
+
+    A tag name is one line, and is not only hex digits and '-' (it could be read as a
+    checkpoint id prefix)."""
     with open_repo(ctx, db_path(ctx, db), writes=True) as repo:
         s = repo.session(session)
         checkpoint_id = repo.checkpoint(checkpoint, s)
@@ -1264,7 +1714,137 @@ def tag(
         if as_json:
             _print_json({"session_id": s.id, "tag": name, "checkpoint_id": checkpoint_id})
             return
-        _say(Text.assemble("Tagged ", (checkpoint_id, "yellow"), " as ", (name, "bold cyan")))
+        _say(
+            Text.assemble(
+                "Tagged ", (checkpoint_id, "yellow"), " as ", (one_line(name), "bold cyan")
+            )
+        )
+
+
+@app.command()
+def untag(
+    ctx: typer.Context,
+    session: SessionArg,
+    name: Annotated[str, typer.Argument(help="The tag to remove.")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove a tag (the checkpoint stays)."""
+    with open_repo(ctx, db_path(ctx, db), writes=True) as repo:
+        s = repo.session(session)
+        checkpoint_id = repo.mgr.tags(s.id).get(name)
+        repo.mgr.untag(s.id, name)
+        if as_json:
+            _print_json({"session_id": s.id, "tag": name, "checkpoint_id": checkpoint_id})
+            return
+        _say(
+            Text.assemble(
+                "Removed tag ",
+                (one_line(name), "bold cyan"),
+                " (was ",
+                (checkpoint_id or "", "yellow"),
+                ").",
+            )
+        )
+
+
+@app.command("delete-branch")
+def delete_branch(
+    ctx: typer.Context,
+    session: SessionArg,
+    thread: BranchArg,
+    yes: YesOption = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete a branch and the checkpoints only it holds. Branches forked from it keep
+    working; if it was current, its parent becomes current. Asks first (--yes: don't)."""
+    with open_repo(ctx, db_path(ctx, db), writes=True) as repo:
+        s = repo.session(session)
+        target = repo.branch(s, thread)
+        _confirm(
+            f"Delete branch {target.name} (thread {target.thread_id}) with its "
+            f"{target.checkpoint_count} own checkpoints?",
+            yes,
+        )
+        after = repo.mgr.delete_branch(s.id, target.thread_id)
+        if as_json:
+            _print_json({"deleted": branch_json(target, None), **session_json(after, "")})
+            return
+        now_on = next(
+            (b for b in repo.mgr.branches(s.id) if b.thread_id == after.current_thread_id), None
+        )
+        _say(
+            Text.assemble(
+                "Deleted branch ",
+                (one_line(target.name or ""), "bold"),
+                f" (thread {target.thread_id}); current branch: ",
+                (one_line(now_on.name or "") if now_on else after.current_thread_id, "bold green"),
+                ".",
+            )
+        )
+
+
+def _set_active(
+    ctx: typer.Context, session: str, db: str | None, active: bool, as_json: bool
+) -> None:
+    with open_repo(ctx, db_path(ctx, db), writes=True) as repo:
+        s = repo.session(session)
+        changed = repo.mgr.activate(s.id) if active else repo.mgr.deactivate(s.id)
+        if as_json:
+            _print_json(session_json(changed, _session_preview(repo, changed)))
+            return
+        _say(
+            Text.assemble(
+                "Session ",
+                (s.id, "yellow"),
+                " is ",
+                ("active" if active else "inactive", "bold"),
+                "." if active else " (hidden by `sessions --active`; its branches still work).",
+            )
+        )
+
+
+@app.command()
+def deactivate(
+    ctx: typer.Context, session: SessionArg, db: DbOption = None, as_json: JsonOption = False
+) -> None:
+    """Mark a session inactive: `sessions --active` hides it; nothing is deleted."""
+    _set_active(ctx, session, db, False, as_json)
+
+
+@app.command()
+def activate(
+    ctx: typer.Context, session: SessionArg, db: DbOption = None, as_json: JsonOption = False
+) -> None:
+    """Mark a session active again (undoes deactivate)."""
+    _set_active(ctx, session, db, True, as_json)
+
+
+@app.command()
+def delete(
+    ctx: typer.Context,
+    session: SessionArg,
+    yes: YesOption = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete a session with all its branches, checkpoints and tags. Asks first (--yes:
+    don't)."""
+    with open_repo(ctx, db_path(ctx, db), writes=True) as repo:
+        s = repo.session(session)
+        _confirm(
+            f"Delete session {s.id}"
+            + (f" ({s.name})" if s.name else "")
+            + f" with {len(s.internal_session_ids)} branches and {s.total_checkpoints} "
+            "checkpoints?",
+            yes,
+        )
+        repo.mgr.delete_session(s.id)
+        if as_json:
+            _print_json({"deleted": session_json(s, "")})
+            return
+        _say(Text.assemble("Deleted session ", (s.id, "yellow"), "."))
 
 
 @app.command("check")
@@ -1308,6 +1888,8 @@ CHECK_LINES_PER_KIND = 20
 def print_check(console: Console, path: Path, report: CheckReport) -> None:
     """A check report as text: what was scanned, what a repair did, every problem (by
     kind, damage first), and a summary line."""
+    from langgraph_agentgit.storage.check import KINDS, Problem
+
     scanned = ", ".join(
         f"{n} {what if n != 1 else what.removesuffix('s')}" for what, n in report.scanned.items()
     )

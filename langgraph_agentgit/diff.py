@@ -12,6 +12,7 @@ Other channels are compared by value.
 
     d = mgr.diff(main_head, retry_head)
     print(d)              # text
+    d.format(width=120)   # text for a wider terminal; width=None: nothing cut
     d.to_dict()           # JSON-ready
 """
 
@@ -25,7 +26,8 @@ from typing import Any, Literal
 from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.base import CheckpointTuple
 
-PREVIEW_LENGTH = 70
+#: Columns the text of a diff fits in unless told otherwise.
+DEFAULT_WIDTH = 80
 
 
 @dataclass(frozen=True)
@@ -145,11 +147,27 @@ class CheckpointDiff:
         }
 
     def __str__(self) -> str:
-        lines = [f"diff {_point(self.a)} -> {_point(self.b)}"]
-        if self.base is None:
-            lines.append("common ancestor: none")
-        else:
-            lines.append(f"common ancestor: {_point(self.base)}")
+        return self.format()
+
+    def format(self, width: int | None = DEFAULT_WIDTH) -> str:
+        """The diff as text whose lines fit in ``width`` columns (80 by default)::
+
+            diff 1f1e6153-220a-6eac-800d-169e797ac0e7 (step 13, thread 1710aa3f)
+              -> 1f1e6153-21f6-6886-8008-f17d4ed2e910 (step 8, thread c1312ec1)
+            common ancestor: 1f1e6153-21bc-6bc4-8003-5f284e8e43cc (step 3, thread 1710aa3f)
+            messages (changed): +1 -1, 4 in common
+              - ai: Here is what I found: 3 * 9.99 = 29.97
+              + human: Sorry, I meant order B-2002.
+
+        Checkpoint ids are whole, thread ids shortened to 8 characters; message texts
+        are cut to the width. ``width=None`` cuts nothing and adds each message's id.
+        :meth:`to_dict` has everything.
+        """
+        lines = [
+            f"diff {_point(self.a, width)}",
+            f"  -> {_point(self.b, width)}",
+            "common ancestor: " + ("none" if self.base is None else _point(self.base, width)),
+        ]
         if not self.channels:
             lines.append("no differences")
         for c in self.channels.values():
@@ -158,13 +176,16 @@ class CheckpointDiff:
                 if c.changed:
                     counts += f" ~{len(c.changed)}"
                 lines.append(f"{c.channel} ({c.status}): {counts}, {c.common} in common")
-                lines.extend(f"  - {_preview(m)}" for m in c.removed)
+                lines.extend("  - " + _preview(m, _room(width, 4)) for m in c.removed)
                 for before, after in c.changed:
-                    lines.append(f"  ~ {_preview(before)}  =>  {_preview(after)}")
-                lines.extend(f"  + {_preview(m)}" for m in c.added)
+                    half = _room(width, 9, 2)
+                    lines.append(f"  ~ {_preview(before, half)}  =>  {_preview(after, half)}")
+                lines.extend("  + " + _preview(m, _room(width, 4)) for m in c.added)
             else:
-                lines.append(f"{c.channel} ({c.status}): {_short(c.before)} -> {_short(c.after)}")
-        return "\n".join(lines)
+                head = f"{c.channel} ({c.status}): "
+                half = _room(width, len(head) + 4, 2)
+                lines.append(f"{head}{_short(c.before, half)} -> {_short(c.after, half)}")
+        return "\n".join(_cut(line, width) for line in lines)
 
 
 def _internal(channel: str) -> bool:
@@ -255,21 +276,35 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def _point(p: CheckpointPoint) -> str:
+def _room(width: int | None, used: int, parts: int = 1) -> int | None:
+    """Columns left for each of ``parts`` texts on a line of ``width`` once ``used`` are."""
+    return None if width is None else max((width - used) // parts, 12)
+
+
+def _cut(text: str, width: int | None) -> str:
+    return text if width is None or len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def _thread(thread_id: str) -> str:
+    # UUIDs are unique in their first 8 characters in practice; other ids are kept.
+    return thread_id[:8] if len(thread_id) == 36 else _cut(thread_id, 20)
+
+
+def _point(p: CheckpointPoint, width: int | None) -> str:
     step = "?" if p.step is None else p.step
-    return f"{p.checkpoint_id} (step {step}, thread {p.thread_id})"
+    thread = p.thread_id if width is None else _thread(p.thread_id)
+    return f"{p.checkpoint_id} (step {step}, thread {thread})"
 
 
-def _preview(message: BaseMessage) -> str:
+def _preview(message: BaseMessage, width: int | None) -> str:
     text = " ".join(str(message.text).split())
     calls = getattr(message, "tool_calls", None) or []
     if not text and calls:
         text = "calls " + ", ".join(str(c.get("name")) for c in calls)
-    if len(text) > PREVIEW_LENGTH:
-        text = text[: PREVIEW_LENGTH - 1] + "…"
-    return f"{message.type}: {text} [{message.id}]"
+    if width is None:
+        return f"{message.type}: {text} [{message.id}]"
+    return _cut(f"{message.type}: {text}", width)
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= PREVIEW_LENGTH else text[: PREVIEW_LENGTH - 1] + "…"
+def _short(value: Any, width: int | None) -> str:
+    return _cut(repr(value), width)

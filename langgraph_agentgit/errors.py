@@ -52,7 +52,17 @@ class TagExistsError(AgentGitError, ValueError):
 
 
 class InvalidTagError(AgentGitError, ValueError):
-    """A tag name that could be mistaken for a checkpoint id, or is empty."""
+    """A tag name that is empty, holds control characters, is too long, or could be
+    mistaken for a checkpoint id or a prefix of one (only hex digits and ``-``)."""
+
+
+class BranchExistsError(AgentGitError, ValueError):
+    """A branch name already used in the session (branch names are unique per session)."""
+
+
+class InvalidBranchNameError(AgentGitError, ValueError):
+    """A branch name that is empty, holds control characters, is too long, or could be
+    mistaken for a thread or checkpoint id (only hex digits and ``-``)."""
 
 
 class LastBranchError(AgentGitError, ValueError):

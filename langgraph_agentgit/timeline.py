@@ -32,6 +32,10 @@ from langgraph_agentgit.sessions.models import (
 
 MIN_ABBREV = 8
 DEFAULT_MAX_COMMITS = 24
+#: Columns the text of a timeline fits in unless told otherwise.
+DEFAULT_WIDTH = 80
+#: Longest name shown; the rest is cut to "…" so ids after it stay on the line.
+NAME_WIDTH = 28
 
 
 @dataclass(frozen=True)
@@ -109,25 +113,43 @@ class Timeline:
         return roots, children
 
     def __str__(self) -> str:
+        return self.format()
+
+    def format(self, width: int | None = DEFAULT_WIDTH) -> str:
+        """The branch tree as text whose lines fit in ``width`` columns (80 by default;
+        ``None``: nothing cut). Two lines per branch, the current one marked ``*``::
+
+            Session 0c4f...e2 'support'
+            user alice · 2 branches · 20 checkpoints
+            main · 1710aa3f · 15 checkpoints
+            │   head 1f1e6153-220a step 13 agent · 'ai: Here is what I found: …'
+            └── * retry · c1312ec1 · forked at 1f1e6153-21bc (step 3) · 5 checkpoints
+                    head 1f1e6153-21f6 step 8 agent · 'ai: Here is what I found: …'
+
+        Thread and checkpoint ids are their shortest unique prefixes (at least 8
+        characters); names are cut to 28 characters.
+        """
         s = self.session
         abbrev = self.abbreviations()
+        threads = _abbreviations(h.branch.thread_id for h in self.branches)
         header = f"Session {s.id}"
         if s.name:
-            header += f" {s.name!r}"
+            header += f" {_name(s.name, width)!r}"
+        details = []
         if s.user_id is not None:
-            header += f" · user {s.user_id}"
-        header += (
-            f" · {_plural(s.branch_count, 'branch', 'branches')}"
-            f" · {_plural(s.total_checkpoints, 'checkpoint')}"
-        )
+            details.append(f"user {_name(s.user_id, width)}")
+        details.append(_plural(s.branch_count, "branch", "branches"))
+        details.append(_plural(s.total_checkpoints, "checkpoint"))
         if not s.is_active:
-            header += " · inactive"
-        lines = [header]
+            details.append("inactive")
+        lines = [header, " · ".join(details)]
         roots, children = self._children()
 
         def walk(history: BranchHistory, prefix: str, connector: str, child_prefix: str) -> None:
-            lines.append(prefix + connector + self._line(history, abbrev))
             kids = children.get(history.branch.thread_id, [])
+            first, second = self._lines(history, abbrev, threads, width)
+            lines.append(prefix + connector + first)
+            lines.append(prefix + child_prefix + ("│   " if kids else "    ") + second)
             for i, kid in enumerate(kids):
                 last = i == len(kids) - 1
                 walk(
@@ -142,37 +164,49 @@ class Timeline:
         if self.tags:
             marks = []
             for name, checkpoint_id in self.tags.items():
-                marks.append(f"{name} -> {abbrev.get(checkpoint_id, checkpoint_id)}")
+                marks.append(f"{_name(name, width)} -> {abbrev.get(checkpoint_id, checkpoint_id)}")
             lines.append("tags: " + ", ".join(marks))
-        return "\n".join(lines)
+        return "\n".join(_cut(line, width) for line in lines)
 
-    def _line(self, history: BranchHistory, abbrev: dict[str, str]) -> str:
+    def _lines(
+        self,
+        history: BranchHistory,
+        abbrev: dict[str, str],
+        threads: dict[str, str],
+        width: int | None,
+    ) -> tuple[str, str]:
         b = history.branch
-        parts = [("* " if history.is_current else "") + self.label(history), b.thread_id]
+        parts = [
+            ("* " if history.is_current else "") + _name(self.label(history), width),
+            threads.get(b.thread_id, b.thread_id),
+        ]
         if b.fork_checkpoint_id is not None:
             where = abbrev.get(b.fork_checkpoint_id, b.fork_checkpoint_id)
             step = history.fork_point.step if history.fork_point else None
             fork = f"forked at {where}" + (f" (step {step})" if step is not None else "")
             parent_ids = {h.branch.thread_id for h in self.branches}
             if b.parent_thread_id not in parent_ids:
-                fork += f" of deleted thread {b.parent_thread_id}"
+                parent = b.parent_thread_id or ""
+                fork += f" of deleted thread {parent[:MIN_ABBREV] if width else parent}"
             parts.append(fork)
         parts.append(_plural(b.checkpoint_count, "checkpoint"))
+        if history.in_thread_forks:
+            parts.append(_plural(history.in_thread_forks, "in-thread fork"))
         head = history.head
         if head is None:
-            parts.append("not run yet")
+            second = ["not run yet"]
         else:
             what = head.node or head.source or "?"
             text = f"head {abbrev.get(head.checkpoint_id, head.checkpoint_id)}"
             text += f" step {head.step} {what}"
             if not history.checkpoints:
                 text += " (fork point)"
-            parts.append(text)
+            second = [text]
         if history.interrupted:
-            parts.append("interrupted")
+            second.append("interrupted")
         if history.last_message:
-            parts.append(repr(history.last_message))
-        return " · ".join(parts)
+            second.append(repr(history.last_message))
+        return " · ".join(parts), " · ".join(second)
 
     # --- Mermaid ---------------------------------------------------------------------------
 
@@ -440,6 +474,16 @@ def _commit_label(c: CheckpointSummary, abbrev: dict[str, str]) -> str:
 def _safe(text: str) -> str:
     """Text that can sit inside a double-quoted Mermaid string."""
     return text.replace('"', "'").replace("\n", " ").replace("#", "")
+
+
+def _cut(text: str, width: int | None) -> str:
+    return text if width is None or len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def _name(text: str, width: int | None) -> str:
+    """A user-given name on one line: newlines shown as ``⏎``, cut to :data:`NAME_WIDTH`."""
+    one = text.replace("\n", "\u23ce")
+    return one if width is None else _cut(one, NAME_WIDTH)
 
 
 def _plural(n: int, word: str, plural: str | None = None) -> str:

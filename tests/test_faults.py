@@ -785,10 +785,13 @@ def hostile_db(tmp_path: Path) -> tuple[Path, str]:
             user_id="eve\x1b[31m", name="n\x1b]0;title\x07", thread_id="t\x00\x1b[2J"
         )
         graph.invoke({"messages": [("user", HOSTILE)]}, mgr.config(s.id))
-        mgr.tag(s.id, graph.get_state(mgr.config(s.id)), "tag\x1b[5m[/]")
+        mgr.tag(s.id, graph.get_state(mgr.config(s.id)), "tag[/]")
         ids = [t.checkpoint["id"] for t in mgr.checkpoints(s.id)]
         mgr.rollback(s.id, ids[-1])
         graph.invoke({"messages": [("user", "What is 2 * 2?")]}, mgr.config(s.id))
+    # Tag names with control characters are refused now; older databases may hold one.
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("UPDATE agentgit_tags SET name = ? WHERE name = 'tag[/]'", ("tag\x1b[5m[/]",))
     return db, s.id
 
 

@@ -64,30 +64,44 @@ async def test_timeline_text_tree(mode: str, db: str) -> None:
         fork = abbrev[story["fork"]]
         assert story["fork"].startswith(fork) and len(fork) >= 8
 
-        assert lines[0].startswith(f"Session {s.id} 'support' · user alice")
-        assert f"2 branches · {s.total_checkpoints} checkpoints" in lines[0]
-        main_line, retry_line, sibling_line, tags_line = lines[1:]
+        assert lines[0] == f"Session {s.id} 'support'"
+        assert lines[1] == f"user alice · 2 branches · {s.total_checkpoints} checkpoints"
+        assert all(len(line) <= 80 for line in lines)  # 80 columns, ids whole
+        threads = {t: t[:8] if len(t) == 36 else t for t in (story["main"], story["retry"])}
+        threads[story["sibling"]] = (
+            story["sibling"][:8] if len(story["sibling"]) == 36 else story["sibling"]
+        )
+        main_line, main_head_line, retry_line, retry_head, sibling_line, sibling_head, tags_line = (
+            lines[2:]
+        )
         main_head = await env.state(cfg(story["main"]))
-        assert main_line.startswith(f"main · {story['main']} · ")
+        assert main_line.startswith(f"main · {threads[story['main']]} · ")
         assert f"{len(await env.history(cfg(story['main'])))} checkpoints" in main_line
-        assert f"step {main_head.metadata['step']} agent" in main_line  # type: ignore[index]
-        assert "'ai: the weather is sunny in Paris'" in main_line
-        assert retry_line.startswith(f"├── * retry · {story['retry']} · forked at {fork} (step ")
+        assert f"step {main_head.metadata['step']} agent" in main_head_line  # type: ignore[index]
+        assert main_head_line.startswith("│   head ")
+        assert "'ai: the weather is sunny in Paris'" in main_head_line
+        assert retry_line.startswith(
+            f"├── * retry · {threads[story['retry']]} · forked at {fork} (step "
+        )
         assert f"(step {story['fork_step']})" in retry_line
-        assert "3 checkpoints" in retry_line and "'ai: echo: again'" in retry_line
-        assert sibling_line.startswith(f"└── sibling · {story['sibling']} · forked at {fork}")
-        assert "0 checkpoints" in sibling_line and "(fork point)" in sibling_line
-        assert "'ai: echo: hello'" in sibling_line
+        assert "3 checkpoints" in retry_line and "'ai: echo: again'" in retry_head
+        assert sibling_line.startswith(
+            f"└── sibling · {threads[story['sibling']]} · forked at {fork}"
+        )
+        assert "0 checkpoints" in sibling_line and "(fork point)" in sibling_head
+        assert "'ai: echo: hello'" in sibling_head
         assert tags_line == f"tags: first-turn -> {fork}"
         # Only the current branch is marked.
-        assert sum("* " in line for line in lines[1:4]) == 1
+        assert sum("* " in line for line in (main_line, retry_line, sibling_line)) == 1
 
         # Branch of a branch: indented under its parent.
         await env.call("rollback", s.id, await env.state(cfg(story["retry"])), name="deeper")
         lines = str(await timeline_of(env, s.id)).splitlines()
-        assert lines[2].startswith("├── retry")
-        assert lines[3].startswith("│   └── * deeper")
-        assert lines[4].startswith("└── sibling")
+        assert lines[4].startswith("├── retry")
+        assert lines[5].startswith("│   │   head ")
+        assert lines[6].startswith("│   └── * deeper")
+        assert lines[7].startswith("│           head ")
+        assert lines[8].startswith("└── sibling")
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -312,7 +326,8 @@ async def test_mermaid_after_the_first_thread_is_deleted(mode: str, db: str) -> 
         assert source.startswith("%%{init: {'gitGraph': {'mainBranchName': 'retry'}}}%%\n")
         graph = simulate_git_graph(source)
         assert set(graph["commits"]) == {"retry", "sibling"}
-        assert "of deleted thread " + story["main"] in str(tl)
+        assert "of deleted thread " + story["main"][:8] in str(tl)
+        assert "of deleted thread " + story["main"] in tl.format(width=None)
 
 
 # --- diffs ---------------------------------------------------------------------------------------
@@ -336,13 +351,19 @@ async def test_diff_across_branches(mode: str, db: str) -> None:
         assert [m.id for m in messages.added] == [m.id for m in retry_msgs[2:]]
         assert (messages.common, messages.changed) == (2, ())
         text = str(d).splitlines()
-        assert text[1] == f"common ancestor: {story['fork']} (step {story['fork_step']}, " + (
-            f"thread {story['main']})"
+        short_main = story["main"][:8] if len(story["main"]) == 36 else story["main"]
+        assert text[2] == f"common ancestor: {story['fork']} (step {story['fork_step']}, " + (
+            f"thread {short_main})"
         )
-        assert text[2] == "messages (changed): +2 -4, 2 in common"
-        assert f"  + human: again [{retry_msgs[2].id}]" in text
-        assert f"  - human: weather in Paris [{main_msgs[2].id}]" in text
-        assert "  - ai: calls get_weather [" + main_msgs[3].id + "]" in text
+        assert text[3] == "messages (changed): +2 -4, 2 in common"
+        assert "  + human: again" in text
+        assert "  - human: weather in Paris" in text
+        assert "  - ai: calls get_weather" in text
+        assert all(len(line) <= 80 for line in text)
+        full = d.format(width=None).splitlines()  # nothing cut, message ids shown
+        assert f"thread {story['main']})" in full[2]
+        assert f"  + human: again [{retry_msgs[2].id}]" in full
+        assert "  - ai: calls get_weather [" + main_msgs[3].id + "]" in full
         data = json.loads(json.dumps(d.to_dict()))
         assert [m["id"] for m in data["channels"]["messages"]["added"]] == [
             m.id for m in retry_msgs[2:]

@@ -197,7 +197,10 @@ class SessionManager:
     ) -> Branch:
         """Open a new branch starting at ``checkpoint`` and make it current.
 
-        ``checkpoint`` must be reachable from one of the session's threads. Nothing is
+        ``checkpoint`` must be reachable from one of the session's threads. ``name`` must
+        be unused in the session (:class:`BranchExistsError`) and valid
+        (:class:`InvalidBranchNameError`: not empty, one line, not only hex digits and
+        ``-``); without one the branch is named ``branch-<n>``. Nothing is
         copied or lost: the branch sees the history up to and including the checkpoint,
         and the thread it came from stays whole. ``branch_count`` grows by one::
 
@@ -273,7 +276,9 @@ class SessionManager:
         )
 
     def checkout(self, session_id: str, thread_id: str) -> Branch:
-        """Make one of the session's branches current."""
+        """Make one of the session's branches current: ``thread_id`` is its thread id or
+        its name (``mgr.checkout(s.id, "main")``). :class:`BranchNotFoundError` if the
+        session has no such branch."""
         return self.saver._write(ops.checkout, self.saver.store, session_id, thread_id)
 
     async def acheckout(self, session_id: str, thread_id: str) -> Branch:
@@ -281,7 +286,7 @@ class SessionManager:
         return await self.saver._awrite(ops.checkout, self.saver.store, session_id, thread_id)
 
     def branches(self, session_id: str) -> list[Branch]:
-        """The session's branches, oldest first; the first thread included."""
+        """The session's branches, oldest first; the first thread (``main``) included."""
         return self.saver._read(ops.branches, self.saver.store, session_id)
 
     async def abranches(self, session_id: str) -> list[Branch]:
@@ -289,7 +294,8 @@ class SessionManager:
         return await self.saver._aread(ops.branches, self.saver.store, session_id)
 
     def get_branch(self, session_id: str, thread_id: str) -> Branch:
-        """One branch of the session (:class:`BranchNotFoundError` if it is not one)."""
+        """One branch of the session by thread id or name (:class:`BranchNotFoundError`
+        if it has none)."""
         return self.saver._read(ops.get_branch, self.saver.store, session_id, thread_id)
 
     async def aget_branch(self, session_id: str, thread_id: str) -> Branch:
@@ -297,7 +303,8 @@ class SessionManager:
         return await self.saver._aread(ops.get_branch, self.saver.store, session_id, thread_id)
 
     def delete_branch(self, session_id: str, thread_id: str) -> ExternalSession:
-        """Delete one branch thread of the session. Branches forked from it keep working
+        """Delete one branch of the session (by thread id or name) with the checkpoints
+        only it holds. Branches forked from it keep working
         (the rows they inherit stay). If it was current, its parent (or else the newest
         remaining branch) becomes current. The last branch cannot be deleted
         (:class:`LastBranchError`): delete the session."""
@@ -310,8 +317,9 @@ class SessionManager:
     def checkpoints(
         self, session_id: str, *, thread_id: str | None = None, limit: int | None = None
     ) -> list[CheckpointTuple]:
-        """Root-namespace history of a branch (the current one by default), newest first:
-        its own checkpoints, then the inherited ones down to the start."""
+        """Root-namespace history of a branch (the current one by default; ``thread_id``
+        may be its name), newest first: its own checkpoints, then the inherited ones down
+        to the start. ``limit`` stops the read after that many."""
         return self.saver._read(ops.checkpoints, self.saver.store, session_id, thread_id, limit)
 
     async def acheckpoints(

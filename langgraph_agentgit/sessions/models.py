@@ -7,8 +7,10 @@ adopted); every rollback or branch adds one, forked copy-on-write at a checkpoin
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -24,7 +26,9 @@ class Branch:
         parent_thread_id: the thread it was forked from; ``None`` for the session's first
             thread, which is not a branch. Kept after the parent thread is deleted.
         fork_checkpoint_id: the checkpoint it was forked at (``None`` for the first thread).
-        name: optional label given by :meth:`SessionManager.branch` / ``rollback``.
+        name: its name, unique in the session, accepted wherever a thread id is: the one
+            given to :meth:`SessionManager.branch` / ``rollback``, else ``main`` for the
+            session's first thread and ``branch-<n>`` for the others.
         created_at: when the branch was made (UTC).
         checkpoint_count: root-namespace checkpoints written into this thread itself;
             inherited ones are not counted.
@@ -137,3 +141,98 @@ class BranchHistory:
     last_message: str | None
     interrupted: bool
     is_current: bool
+
+    @cached_property
+    def lines(self) -> tuple[Line, ...]:
+        """The branch's own checkpoints as lines of descent (see :func:`branch_lines`):
+        the first ends at the head; any other is a fork LangGraph made inside the thread."""
+        return branch_lines(self.checkpoints)
+
+    @property
+    def in_thread_forks(self) -> int:
+        """How many forks LangGraph made inside this branch's thread (a run resumed, or a
+        state updated, from an earlier checkpoint of the same thread)."""
+        return len(self.lines) - 1 if self.checkpoints else 0
+
+
+@dataclass(frozen=True)
+class Line:
+    """A run of a branch's own checkpoints, each the parent of the next.
+
+    Attributes:
+        checkpoints: the run, oldest first.
+        parent_checkpoint_id: the checkpoint the run continues from (the branch's fork
+            point for its first line; ``None`` at the very start of a thread).
+        is_main: the line that ends at the branch's head (its newest checkpoint).
+    """
+
+    checkpoints: tuple[CheckpointSummary, ...]
+    parent_checkpoint_id: str | None
+    is_main: bool
+
+
+def branch_lines(checkpoints: Sequence[CheckpointSummary]) -> tuple[Line, ...]:
+    """Split a thread's own checkpoints (oldest first) into lines of descent.
+
+    LangGraph forks *inside* a thread when a run is resumed or a state updated from an
+    earlier checkpoint of it (``graph.invoke(None, config_with_checkpoint_id)``, Studio's
+    "re-run from here"): the thread's checkpoints then form a tree, not a chain. The
+    first line returned runs from the thread's first checkpoint to its head (the newest
+    checkpoint); each other line starts at a checkpoint whose parent is on an earlier
+    line (or outside the thread) and follows, at every fork, the child with the newest
+    descendant. Lines after the first are in the order they start.
+    """
+    if not checkpoints:
+        return ()
+    ordered = sorted(checkpoints, key=lambda c: c.checkpoint_id)
+    by_id = {c.checkpoint_id: c for c in ordered}
+    children: dict[str, list[CheckpointSummary]] = {}
+    roots: list[CheckpointSummary] = []
+    for c in ordered:
+        parent = c.parent_checkpoint_id
+        if parent is not None and parent in by_id and parent != c.checkpoint_id:
+            children.setdefault(parent, []).append(c)
+        else:
+            roots.append(c)
+    # The newest checkpoint under each one (ids are time-ordered), children first.
+    newest: dict[str, str] = {}
+    for c in reversed(ordered):
+        below = [
+            newest.get(k.checkpoint_id, k.checkpoint_id) for k in children.get(c.checkpoint_id, [])
+        ]
+        newest[c.checkpoint_id] = max([c.checkpoint_id, *below])
+    head = ordered[-1].checkpoint_id
+    placed: set[str] = set()
+    starts: list[tuple[CheckpointSummary, str | None]] = [
+        (r, r.parent_checkpoint_id) for r in roots
+    ]
+    # The line to the head first; a (damaged) cycle of parents, unreachable from any
+    # root, is still shown, as lines of its own.
+    starts.sort(key=lambda s: (newest[s[0].checkpoint_id] != head, s[0].checkpoint_id))
+    lines: list[Line] = []
+    queue = list(starts)
+    while queue or len(placed) < len(ordered):
+        if not queue:
+            rest = next(c for c in ordered if c.checkpoint_id not in placed)
+            queue.append((rest, rest.parent_checkpoint_id))
+        start, parent_id = queue.pop(0)
+        if start.checkpoint_id in placed:
+            continue
+        run: list[CheckpointSummary] = []
+        node: CheckpointSummary | None = start
+        forks: list[tuple[CheckpointSummary, str | None]] = []
+        while node is not None and node.checkpoint_id not in placed:
+            placed.add(node.checkpoint_id)
+            run.append(node)
+            kids = [
+                k for k in children.get(node.checkpoint_id, []) if k.checkpoint_id not in placed
+            ]
+            if not kids:
+                break
+            follow = max(kids, key=lambda k: newest[k.checkpoint_id])
+            forks.extend((k, node.checkpoint_id) for k in kids if k is not follow)
+            node = follow
+        lines.append(Line(tuple(run), parent_id, is_main=not lines))
+        queue.extend(forks)
+        queue.sort(key=lambda s: s[0].checkpoint_id)
+    return tuple(lines)

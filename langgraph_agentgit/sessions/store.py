@@ -26,8 +26,10 @@ from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.base import CheckpointTuple
 
 from langgraph_agentgit.errors import (
+    BranchExistsError,
     BranchNotFoundError,
     CheckpointNotFoundError,
+    InvalidBranchNameError,
     InvalidTagError,
     LastBranchError,
     SessionNotFoundError,
@@ -49,7 +51,16 @@ from langgraph_agentgit.storage.checkpoints import CheckpointStore, Row
 # LangGraph checkpoint ids are UUIDs (uuid6). Tag names may not look like one, so a
 # string argument is never ambiguous between a tag and a checkpoint id.
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# What an id or an abbreviation of one can look like (checkpoint ids and the UUID thread
+# ids the manager makes): a tag or branch name like this could hijack an id prefix typed
+# where a tag or branch name is also accepted (`agentgit rollback S 1f1ec2a2`).
+_ID_LIKE = re.compile(r"^[0-9a-fA-F-]+$")
+# C0 and C1 controls and DEL: a name is shown in terminals, tables and trees, one line.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_TAG_LENGTH = 200
+MAX_BRANCH_NAME_LENGTH = 200
+#: The name of a session's first thread unless it was given another one.
+MAIN_BRANCH = "main"
 PREVIEW_LENGTH = 60
 # The channel LangGraph writes a pending interrupt() to (its INTERRUPT constant).
 _INTERRUPT = "__interrupt__"
@@ -100,6 +111,32 @@ def looks_like_checkpoint_id(text: str) -> bool:
     return bool(_UUID.match(text))
 
 
+def name_problem(name: object, max_length: int) -> str | None:
+    """Why ``name`` cannot be a tag or branch name, or ``None`` if it can.
+
+    Names are shown on one line and typed where ids are also accepted, so a name must be
+    a non-empty string without control characters or surrounding whitespace, at most
+    ``max_length`` characters, and not made of hex digits and ``-`` alone (it could be
+    read as an id or a prefix of one: ``1f1ec2a2``, ``cafe``).
+    """
+    if not isinstance(name, str):
+        return f"must be a string, not {type(name).__name__}"
+    if not name.strip():
+        return "must not be empty"
+    if len(name) > max_length:
+        return f"must be at most {max_length} characters"
+    if _CONTROL.search(name):
+        return "must not contain control characters (newlines, tabs, escapes)"
+    if name != name.strip():
+        return "must not start or end with whitespace"
+    if _ID_LIKE.match(name):
+        return (
+            "could be read as an id or a prefix of one (only hex digits and '-'); "
+            "add another character"
+        )
+    return None
+
+
 def now() -> str:
     """UTC now in the one text format every session timestamp uses (sorts as text)."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
@@ -112,8 +149,12 @@ def _dt(text: str) -> datetime:
 # --- reading sessions and branches ------------------------------------------------------
 
 
-def _branch(row: Sequence[Any]) -> Branch:
+def _branch(row: Sequence[Any], index: int) -> Branch:
     thread_id, session_id, parent, fork_id, name, created_at, count = row
+    if not name:
+        # Stored without a name (databases written before every branch got one): the
+        # name every listing has shown for it.
+        name = MAIN_BRANCH if fork_id is None else f"branch-{index}"
     return Branch(thread_id, session_id, parent, fork_id, name, _dt(created_at), int(count))
 
 
@@ -147,7 +188,8 @@ def branches(conn: sqlite3.Connection, store: CheckpointStore, session_id: str) 
 
 
 def _branches(conn: sqlite3.Connection, session_id: str) -> list[Branch]:
-    return [_branch(r) for r in conn.execute(schema.SELECT_BRANCHES, (session_id,))]
+    rows = conn.execute(schema.SELECT_BRANCHES, (session_id,))
+    return [_branch(row, index) for index, row in enumerate(rows)]
 
 
 def get_session(
@@ -175,7 +217,8 @@ def list_sessions(
     if rows:
         ids = json.dumps(list(by_session))
         for found in conn.execute(schema.SELECT_BRANCHES_OF_SESSIONS, (ids,)):
-            by_session[found[1]].append(_branch(found))
+            siblings = by_session[found[1]]
+            siblings.append(_branch(found, len(siblings)))
     return [_session(r, by_session[r[0]]) for r in rows]
 
 
@@ -193,11 +236,49 @@ def get_branch(
     return _require_branch(conn, session_id, thread_id)
 
 
-def _require_branch(conn: sqlite3.Connection, session_id: str, thread_id: str) -> Branch:
-    row = conn.execute(schema.SELECT_BRANCH, (thread_id, session_id)).fetchone()
-    if row is None:
-        raise BranchNotFoundError(f"thread {thread_id!r} is not a branch of session {session_id!r}")
-    return _branch(row)
+def _require_branch(conn: sqlite3.Connection, session_id: str, ref: str) -> Branch:
+    """The session's branch whose thread id is ``ref``, else whose name is ``ref``."""
+    branches = _branches(conn, session_id)
+    for branch in branches:
+        if branch.thread_id == ref:
+            return branch
+    named = [b for b in branches if b.name == ref]
+    if len(named) == 1:
+        return named[0]
+    if named:  # only in a database written before names were unique
+        raise BranchNotFoundError(
+            f"session {session_id!r} has {len(named)} branches named {ref!r} (threads "
+            + ", ".join(b.thread_id for b in named)
+            + "): name one by its thread id"
+        )
+    raise BranchNotFoundError(
+        f"session {session_id!r} has no branch named {ref!r} and no thread {ref!r}"
+    )
+
+
+def _branch_name(
+    conn: sqlite3.Connection, session_id: str, name: str | None, taken: Sequence[Branch]
+) -> str:
+    """``name`` checked (valid, unused in the session), or the next free ``branch-<n>``."""
+    names = {b.name for b in taken}
+    if name is None:
+        n = len(taken)
+        while f"branch-{n}" in names:
+            n += 1
+        return f"branch-{n}"
+    problem = name_problem(name, MAX_BRANCH_NAME_LENGTH)
+    if problem is not None:
+        raise InvalidBranchNameError(f"branch name {name!r} {problem}")
+    if name in names:
+        owner = next(b for b in taken if b.name == name)
+        raise BranchExistsError(
+            f"session {session_id!r} already has a branch named {name!r} (thread {owner.thread_id})"
+        )
+    if any(b.thread_id == name for b in taken):
+        raise InvalidBranchNameError(
+            f"branch name {name!r} is the thread id of another branch of session {session_id!r}"
+        )
+    return name
 
 
 # --- creating and changing sessions -----------------------------------------------------
@@ -232,7 +313,8 @@ def _insert_session(
         (session_id, user_id, name, ts, ts, _metadata_json(metadata), thread_id),
     )
     conn.execute(
-        schema.INSERT_SESSION_THREAD, (thread_id, session_id, session_id, None, None, None, ts)
+        schema.INSERT_SESSION_THREAD,
+        (thread_id, session_id, session_id, None, None, MAIN_BRANCH, ts),
     )
     return session_id
 
@@ -386,6 +468,7 @@ def create_branch(
     make_current: bool,
 ) -> Branch:
     _session_row(conn, session_id)
+    name = _branch_name(conn, session_id, name, _branches(conn, session_id))
     source, row = resolve(conn, store, session_id, ref)
     new_thread_id = str(uuid.uuid4()) if thread_id is None else str(thread_id)
     _check_unowned(conn, new_thread_id)
@@ -408,7 +491,7 @@ def checkout(
 ) -> Branch:
     _session_row(conn, session_id)
     branch = _require_branch(conn, session_id, thread_id)
-    conn.execute(schema.SET_CURRENT_THREAD, (thread_id, now(), session_id))
+    conn.execute(schema.SET_CURRENT_THREAD, (branch.thread_id, now(), session_id))
     return branch
 
 
@@ -417,6 +500,7 @@ def delete_branch(
 ) -> ExternalSession:
     row = _session_row(conn, session_id)
     branch = _require_branch(conn, session_id, thread_id)
+    thread_id = branch.thread_id
     remaining = [b for b in _branches(conn, session_id) if b.thread_id != thread_id]
     if not remaining:
         raise LastBranchError(
@@ -441,10 +525,27 @@ def checkpoints(
     limit: int | None,
 ) -> list[CheckpointTuple]:
     row = _session_row(conn, session_id)
-    thread_id = row[7] if thread_id is None else thread_id
-    _require_branch(conn, session_id, thread_id)
+    thread_id = (
+        row[7] if thread_id is None else _require_branch(conn, session_id, thread_id).thread_id
+    )
     config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
     return list(store.list_checkpoints(conn, config, limit=limit))  # type: ignore[arg-type]
+
+
+def checkpoint_tuples(
+    conn: sqlite3.Connection, store: CheckpointStore, thread_id: str, checkpoint_ids: Sequence[str]
+) -> dict[str, CheckpointTuple]:
+    """The named root-namespace checkpoints as ``thread_id`` sees them, read together: the
+    lists they hold are decoded in one pass, sharing what they share (reading scattered
+    checkpoints of a long thread one by one rebuilds each list from its delta chain).
+    Ids the thread does not see are left out."""
+    lineage = store.lineage(conn, thread_id)
+    if lineage is None or not checkpoint_ids:
+        return {}
+    rows = [store.find_row(conn, lineage, "", cid) for cid in dict.fromkeys(checkpoint_ids)]
+    # _tuples is the store's batch reader (get_tuple and list go through it too).
+    found = store._tuples(conn, lineage, [row for row in rows if row is not None])
+    return {t.checkpoint["id"]: t for t in found}
 
 
 # --- tags -------------------------------------------------------------------------------
@@ -458,12 +559,9 @@ def tag(
     name: str,
 ) -> str:
     _session_row(conn, session_id)
-    if not isinstance(name, str) or not name.strip() or len(name) > MAX_TAG_LENGTH:
-        raise InvalidTagError(
-            f"tag name {name!r} must be a non-empty string of at most {MAX_TAG_LENGTH} chars"
-        )
-    if looks_like_checkpoint_id(name):
-        raise InvalidTagError(f"tag name {name!r} looks like a checkpoint id")
+    problem = name_problem(name, MAX_TAG_LENGTH)
+    if problem is not None:
+        raise InvalidTagError(f"tag name {name!r} {problem}")
     if conn.execute(schema.SELECT_TAG, (session_id, name)).fetchone() is not None:
         raise TagExistsError(f"session {session_id!r} already has a tag {name!r}")
     thread_id, row = resolve(conn, store, session_id, ref)
@@ -592,8 +690,11 @@ def _preview_message(message: BaseMessage, length: int) -> str:
 
 
 def timeline_data(
-    conn: sqlite3.Connection, store: CheckpointStore, session_id: str
+    conn: sqlite3.Connection, store: CheckpointStore, session_id: str, heads: bool = True
 ) -> tuple[ExternalSession, list[BranchHistory], dict[str, str]]:
+    """The session, each branch's history and the tags. Without ``heads`` the branches'
+    head states are not read (no ``last_message``, ``interrupted`` false): that read
+    decodes each head's whole state, most of the cost for a session with long branches."""
     session = require_session(conn, store, session_id)
     histories = []
     for branch in _branches(conn, session_id):
@@ -602,8 +703,12 @@ def timeline_data(
         if branch.fork_checkpoint_id is not None:
             found = conn.execute(schema.SELECT_FORK_RID, (branch.thread_id,)).fetchone()
             fork_point = _summary_by_rid(conn, store, found[0] if found else None)
-        head_tuple = store.get_tuple(
-            conn, {"configurable": {"thread_id": branch.thread_id, "checkpoint_ns": ""}}
+        head_tuple = (
+            store.get_tuple(
+                conn, {"configurable": {"thread_id": branch.thread_id, "checkpoint_ns": ""}}
+            )
+            if heads
+            else None
         )
         histories.append(
             BranchHistory(
