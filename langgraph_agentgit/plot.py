@@ -2,8 +2,8 @@
 
 One lane per branch, one dot per checkpoint placed by its LangGraph step, a curve from
 each fork point to the branch it starts, tags as flags and each head labelled with its
-last message. Needs ``matplotlib`` (in the ``dev`` extra; ``pip install matplotlib``),
-imported only when a drawing is made::
+last message. Needs ``matplotlib`` (the ``plot`` extra:
+``pip install 'langgraph-agentgit[plot]'``), imported only when a drawing is made::
 
     from langgraph_agentgit.plot import draw_timeline, timeline_image
 
@@ -81,9 +81,14 @@ def draw_timeline(
     Works without a display: a new figure is a plain ``matplotlib.figure.Figure`` that
     uses no GUI backend.
     """
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import FancyArrowPatch
+    try:
+        from matplotlib.figure import Figure
+        from matplotlib.lines import Line2D
+        from matplotlib.patches import FancyArrowPatch
+    except ImportError as exc:
+        raise ImportError(
+            "drawing a timeline needs matplotlib: pip install 'langgraph-agentgit[plot]'"
+        ) from exc
 
     lanes = _lanes(timeline)
     widest = max((len(h.checkpoints) for h, _ in lanes), default=1)

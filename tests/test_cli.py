@@ -476,7 +476,9 @@ def test_a_checkpoint_of_another_session_is_a_bad_checkpoint(demo_db: DemoDb) ->
 
 def test_unknown_or_ambiguous_thread(demo_db: DemoDb) -> None:
     sid = demo_db.result.session_id
-    _assert_clean_error(demo_db.run("checkout", sid, "no-such-thread"), 2, "unknown branch or thread")
+    _assert_clean_error(
+        demo_db.run("checkout", sid, "no-such-thread"), 2, "unknown branch or thread"
+    )
     _assert_clean_error(demo_db.run("log", sid, "--branch", "zz"), 2, "unknown branch or thread")
     seen = {demo_db.result.main_thread_id[0], demo_db.result.branch_thread_id[0]}
     shared = None
@@ -490,7 +492,9 @@ def test_unknown_or_ambiguous_thread(demo_db: DemoDb) -> None:
             seen.add(first)
     assert shared is not None
     _assert_clean_error(
-        demo_db.run("checkout", sid, shared), 2, f"ambiguous branch or thread of session {sid} prefix"
+        demo_db.run("checkout", sid, shared),
+        2,
+        f"ambiguous branch or thread of session {sid} prefix",
     )
 
 
