@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING, Literal
 
-from langgraph_agentgit.sessions.models import BranchHistory, CheckpointSummary
+from langgraph_agentgit.sessions.models import BranchHistory, CheckpointSummary, Line
 from langgraph_agentgit.timeline import Timeline
 
 if TYPE_CHECKING:
@@ -58,6 +58,16 @@ def _lanes(timeline: Timeline) -> list[tuple[BranchHistory, int]]:
     return ordered
 
 
+def _rows(timeline: Timeline) -> list[tuple[BranchHistory, Line]]:
+    """One row per lane, in drawing order: each branch's line to its head, then each fork
+    LangGraph made inside its thread (which would otherwise overlap it, step for step)."""
+    rows: list[tuple[BranchHistory, Line]] = []
+    for history, _depth in _lanes(timeline):
+        lines = history.lines or (Line((), history.branch.fork_checkpoint_id, True),)
+        rows.extend((history, line) for line in lines)
+    return rows
+
+
 def _x(summary: CheckpointSummary, fallback: int) -> float:
     return float(summary.step) if summary.step is not None else float(fallback)
 
@@ -90,14 +100,14 @@ def draw_timeline(
             "drawing a timeline needs matplotlib: pip install 'langgraph-agentgit[plot]'"
         ) from exc
 
-    lanes = _lanes(timeline)
-    widest = max((len(h.checkpoints) for h, _ in lanes), default=1)
+    lanes = _rows(timeline)
+    widest = max((len(line.checkpoints) for _, line in lanes), default=1)
     if ax is None:
         figure = Figure(figsize=(max(8.0, 3.0 + 0.42 * widest + 3.2), 1.1 + 0.75 * len(lanes)))
         ax = figure.add_subplot()
     else:
         figure = ax.get_figure()  # type: ignore[assignment]
-    lane_of = {h.branch.thread_id: i for i, (h, _) in enumerate(lanes)}
+    lane_of = {h.branch.thread_id: i for i, (h, line) in reversed(list(enumerate(lanes)))}
     position: dict[str, tuple[float, float]] = {}
     tagged: dict[str, list[str]] = {}
     for name, checkpoint_id in timeline.tags.items():
@@ -105,24 +115,28 @@ def draw_timeline(
 
     # Dots and lane lines first, so fork curves can find their fork point's position.
     max_x = 0.0
-    for history, _depth in lanes:
-        y = float(-lane_of[history.branch.thread_id])
+    for row, (history, line) in enumerate(lanes):
+        y = float(-row)
         colour = _LANE_COLOURS[lane_of[history.branch.thread_id] % len(_LANE_COLOURS)]
-        xs = [_x(c, i) for i, c in enumerate(history.checkpoints)]
-        for summary, x in zip(history.checkpoints, xs, strict=True):
+        xs = [_x(c, i) for i, c in enumerate(line.checkpoints)]
+        for summary, x in zip(line.checkpoints, xs, strict=True):
             position[summary.checkpoint_id] = (x, y)
         if xs:
-            ax.plot(xs, [y] * len(xs), color=colour, linewidth=2.2, zorder=1)
+            ax.plot(xs, [y] * len(xs), color=colour, linewidth=2.2, zorder=1,
+                    linestyle="-" if line.is_main else "--")  # fmt: skip
             ax.scatter(
                 xs,
                 [y] * len(xs),
                 s=70,
-                c=[_colour(c) for c in history.checkpoints],
+                c=[_colour(c) for c in line.checkpoints],
                 edgecolors="white",
                 linewidths=1.2,
                 zorder=3,
             )
             max_x = max(max_x, *xs)
+        if not line.is_main:
+            ax.text(-1.2, y, "fork in thread", ha="right", va="center", fontsize=8, color=colour)
+            continue
         label = ("* " if history.is_current else "") + timeline.label(history)
         ax.text(
             -1.2,
@@ -135,13 +149,13 @@ def draw_timeline(
             color=colour,
         )
 
-    for history, _depth in lanes:
+    for row, (history, line) in enumerate(lanes):
         branch = history.branch
-        y = float(-lane_of[branch.thread_id])
+        y = float(-row)
         colour = _LANE_COLOURS[lane_of[branch.thread_id] % len(_LANE_COLOURS)]
-        start = position.get(branch.fork_checkpoint_id or "")
-        if start is not None and history.checkpoints:
-            end = position[history.checkpoints[0].checkpoint_id]
+        start = position.get(line.parent_checkpoint_id or "")
+        if start is not None and line.checkpoints:
+            end = position[line.checkpoints[0].checkpoint_id]
             ax.add_patch(
                 FancyArrowPatch(
                     start,
@@ -155,7 +169,7 @@ def draw_timeline(
                 )
             )
         head = history.head
-        if head is not None and history.last_message:
+        if line.is_main and head is not None and history.last_message:
             head_x = position.get(head.checkpoint_id, start or (0.0, y))[0]
             text = history.last_message
             if len(text) > message_width:

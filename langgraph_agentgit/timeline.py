@@ -230,102 +230,123 @@ class Timeline:
             raise ValueError(f"unknown Mermaid diagram kind {kind!r}: 'gitGraph' or 'flowchart'")
         return self._git_graph(max_commits)
 
-    def _lane_names(self) -> dict[str, str]:
-        names: dict[str, str] = {}
+    def _lanes(self) -> list[_Lane]:
+        """Every lane a gitGraph draws: each branch's line to its head, then each fork
+        LangGraph made inside a thread, as a lane of its own leaving the checkpoint it
+        continues from."""
+        lanes: list[_Lane] = []
         used: set[str] = set()
-        for history in self.branches:
-            base = re.sub(r"[^A-Za-z0-9_\-/.]", "-", self.label(history)).strip("-./") or "b"
+
+        def unique(label: str) -> str:
+            base = re.sub(r"[^A-Za-z0-9_\-/.]", "-", label).strip("-./") or "b"
             if not base[0].isalpha():
                 base = "b-" + base
             name, n = base, 2
             while name in used:
                 name, n = f"{base}-{n}", n + 1
             used.add(name)
-            names[history.branch.thread_id] = name
-        return names
+            return name
+
+        roots, _ = self._children()
+        main_id = roots[0].branch.thread_id if roots else None
+        for history in self.branches:
+            b = history.branch
+            parent = b.parent_thread_id
+            if parent not in {h.branch.thread_id for h in self.branches}:
+                parent = main_id if b.thread_id != main_id else None
+            lines = history.lines
+            first = lines[0].checkpoints if lines else ()
+            lanes.append(_Lane(b.thread_id, unique(self.label(history)), first, parent,
+                               b.fork_checkpoint_id))  # fmt: skip
+        for history in self.branches:
+            b = history.branch
+            own_lanes = [lane for lane in lanes if lane.key == b.thread_id]
+            for k, line in enumerate(history.lines[1:], start=1):
+                at = line.parent_checkpoint_id
+                holder = next(
+                    (
+                        lane
+                        for lane in own_lanes
+                        if any(c.checkpoint_id == at for c in lane.checkpoints)
+                    ),
+                    own_lanes[0],
+                )
+                lane = _Lane(f"{b.thread_id}~{k}", unique(f"{own_lanes[0].name}-fork-{k}"),
+                             line.checkpoints, holder.key, at)  # fmt: skip
+                own_lanes.append(lane)
+                lanes.append(lane)
+        return lanes
 
     def _git_graph(self, max_commits: int) -> str:
         abbrev = self.abbreviations()
         tags = self._tags_by_checkpoint()
-        lanes = self._lane_names()
-        roots, children = self._children()
-        if not roots:
+        lanes = self._lanes()
+        if not lanes:
             return "gitGraph\n"
-        main = roots[0]
-        # Each other branch hangs off a parent lane at a checkpoint (or at its creation).
-        parent_of: dict[str, BranchHistory] = {}
-        for parent_id, kids in children.items():
-            for kid in kids:
-                parent_of[kid.branch.thread_id] = self.branch(parent_id)
-        for orphan in roots[1:]:
-            parent_of[orphan.branch.thread_id] = main
+        by_key = {lane.key: lane for lane in lanes}
+        names = {lane.key: lane.name for lane in lanes}
+        main = lanes[0]
         fork_ids: dict[str, set[str]] = {}
-        for kid_id, parent in parent_of.items():
-            fork = self.branch(kid_id).branch.fork_checkpoint_id
-            if fork is not None:
-                fork_ids.setdefault(parent.branch.thread_id, set()).add(fork)
+        for lane in lanes:
+            if lane.parent is not None and lane.fork is not None:
+                fork_ids.setdefault(lane.parent, set()).add(lane.fork)
         current_head = (
             self.current.head.checkpoint_id if self.current and self.current.head else None
         )
 
         # Display entries per lane: (sort key, label, checkpoint id or None for "... N more").
         shown: dict[str, list[tuple[str, str, str | None]]] = {}
-        for history in self.branches:
-            thread_id = history.branch.thread_id
-            keep = _kept(history.checkpoints, max_commits, fork_ids.get(thread_id, set()), tags)
+        for lane in lanes:
+            keep = _kept(lane.checkpoints, max_commits, fork_ids.get(lane.key, set()), tags)
             entries: list[tuple[str, str, str | None]] = []
             skipped: list[CheckpointSummary] = []
-            for i, c in enumerate(history.checkpoints):
+            for i, c in enumerate(lane.checkpoints):
                 if i in keep:
                     if skipped:
-                        entries.append(_elided(skipped, lanes[thread_id]))
+                        entries.append(_elided(skipped, lane.name))
                         skipped = []
                     entries.append((c.checkpoint_id, _commit_label(c, abbrev), c.checkpoint_id))
                 else:
                     skipped.append(c)
             if skipped:
-                entries.append(_elided(skipped, lanes[thread_id]))
-            shown[thread_id] = entries
+                entries.append(_elided(skipped, lane.name))
+            shown[lane.key] = entries
 
         attach: dict[tuple[str, str | None], list[str]] = {}
-        for kid_id, parent in parent_of.items():
-            fork = self.branch(kid_id).branch.fork_checkpoint_id
+        for lane in lanes[1:]:
+            parent = lane.parent if lane.parent in by_key else main.key
             at = None
-            for _key, _label, cid in shown[parent.branch.thread_id]:
-                if cid is not None and fork is not None and cid <= fork:
+            for _key, _label, cid in shown[parent]:
+                if cid is not None and lane.fork is not None and cid <= lane.fork:
                     at = cid
-            attach.setdefault((parent.branch.thread_id, at), []).append(kid_id)
+            attach.setdefault((parent, at), []).append(lane.key)
 
         lines: list[str] = []
-        if lanes[main.branch.thread_id] != "main":
-            lines.append(
-                "%%{init: {'gitGraph': {'mainBranchName': '"
-                + lanes[main.branch.thread_id]
-                + "'}}}%%"
-            )
+        if main.name != "main":
+            lines.append("%%{init: {'gitGraph': {'mainBranchName': '" + main.name + "'}}}%%")
         lines.append("gitGraph")
-        state = {"on": main.branch.thread_id}
+        state = {"on": main.key}
 
-        def checkout(thread_id: str) -> None:
-            if state["on"] != thread_id:
-                lines.append(f"    checkout {lanes[thread_id]}")
-                state["on"] = thread_id
+        def checkout(key: str) -> None:
+            if state["on"] != key:
+                lines.append(f"    checkout {names[key]}")
+                state["on"] = key
 
-        def open_children(thread_id: str, at: str | None) -> None:
-            for kid_id in attach.get((thread_id, at), []):
-                checkout(thread_id)
-                lines.append(f"    branch {lanes[kid_id]}")
-                state["on"] = kid_id
-                open_children(kid_id, None)
+        def open_children(key: str, at: str | None) -> None:
+            for kid in attach.get((key, at), []):
+                checkout(key)
+                lines.append(f"    branch {names[kid]}")
+                state["on"] = kid
+                open_children(kid, None)
 
-        open_children(main.branch.thread_id, None)
+        open_children(main.key, None)
         events = sorted(
-            (key, thread_id, label, cid)
-            for thread_id, entries in shown.items()
-            for key, label, cid in entries
+            (sort_key, key, label, cid)
+            for key, entries in shown.items()
+            for sort_key, label, cid in entries
         )
-        for _key, thread_id, label, cid in events:
-            checkout(thread_id)
+        for _sort_key, key, label, cid in events:
+            checkout(key)
             commit = f'    commit id: "{label}"'
             if cid is not None and cid in tags:
                 commit += f' tag: "{_safe(", ".join(tags[cid]))}"'
@@ -333,7 +354,7 @@ class Timeline:
                 commit += " type: HIGHLIGHT"
             lines.append(commit)
             if cid is not None:
-                open_children(thread_id, cid)
+                open_children(key, cid)
         return "\n".join(lines) + "\n"
 
     def _flowchart(self) -> str:
@@ -400,6 +421,13 @@ class Timeline:
                     "last_message": h.last_message,
                     "interrupted": h.interrupted,
                     "checkpoints": [_summary_dict(c) for c in h.checkpoints],
+                    "in_thread_forks": [
+                        {
+                            "parent_checkpoint_id": line.parent_checkpoint_id,
+                            "checkpoint_ids": [c.checkpoint_id for c in line.checkpoints],
+                        }
+                        for line in h.lines[1:]
+                    ],
                 }
                 for h in self.branches
             ],
@@ -410,6 +438,17 @@ class Timeline:
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(str(self))
+
+
+@dataclass(frozen=True)
+class _Lane:
+    """One lane of a gitGraph: a branch's line to its head, or a fork inside a thread."""
+
+    key: str
+    name: str
+    checkpoints: tuple[CheckpointSummary, ...]
+    parent: str | None
+    fork: str | None
 
 
 def _summary_dict(summary: CheckpointSummary | None) -> dict[str, Any] | None:

@@ -464,6 +464,13 @@ def test_forks_inside_a_thread_are_drawn(tmp_path: Path) -> None:
     )
     assert main.lines[0].checkpoints[-1].checkpoint_id == max(parents)  # ends at the head
     assert "1 in-thread fork" in str(tl)
+    mermaid = tl.to_mermaid()
+    assert "    branch main-fork-1" in mermaid  # a lane of its own, not one straight line
+    assert len(tl.to_dict()["branches"][0]["in_thread_forks"]) == 1
+    from langgraph_agentgit.plot import draw_timeline
+
+    drawn = [t.get_text() for t in draw_timeline(tl).axes[0].texts]
+    assert "fork in thread" in drawn  # a row of its own in the picture too
     tree = run(db, "tree", s.id).stdout
     assert "fork inside the thread" in tree
     fork_at = main.lines[1].parent_checkpoint_id or ""
