@@ -20,8 +20,8 @@ class CheckpointNotFoundError(AgentGitError, LookupError):
 
 
 class ThreadDeletedError(AgentGitError, LookupError):
-    """A write into a thread that was deleted with its session while a run was still
-    writing into it; nothing of the write is stored."""
+    """A write into a thread that was deleted with its session (or as one of its
+    branches) while a run was still writing into it; nothing of the write is stored."""
 
 
 class ThreadExistsError(AgentGitError, ValueError):

@@ -25,13 +25,16 @@ from conftest import cfg
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
+from test_correctness_regressions import build_delta_log
 
 from langgraph_agentgit import (
     AgentGitSaver,
     CorruptDataError,
     SessionManager,
     ThreadDeletedError,
+    ThreadExistsError,
 )
+from langgraph_agentgit.storage.check import check, repair
 
 
 class ChatState(TypedDict, total=False):
@@ -360,3 +363,134 @@ def test_caches_hold_at_most_their_byte_budget(db_path: str, cache_size: int) ->
         if cache_size == 0:
             blobs = saver.store.blobs
             assert not any(len(c) for c in (blobs._values, blobs._items, blobs._raw))
+
+
+# --- found by trying to break it -------------------------------------------------------------
+
+
+def delta_thread(saver: AgentGitSaver) -> Any:
+    """A thread whose DeltaChannel list is rebuilt from the writes of its ancestors."""
+    graph = build_delta_log().compile(checkpointer=saver)
+    for turn in range(3):
+        graph.invoke({"log": [f"in{turn}"]}, cfg("t"))
+    return graph
+
+
+@pytest.mark.parametrize("damage_kind", ["middle row deleted", "parent link dangling"])
+def test_a_broken_parent_chain_is_an_error_not_a_shorter_value(
+    db_path: str, damage_kind: str
+) -> None:
+    with AgentGitSaver.from_conn_string(db_path) as saver:
+        delta_thread(saver)
+    with closing(sqlite3.connect(db_path)) as conn:
+        rids = [r[0] for r in conn.execute("SELECT rid FROM agentgit_checkpoints ORDER BY rid")]
+        if damage_kind == "middle row deleted":
+            conn.execute("DELETE FROM agentgit_checkpoints WHERE rid = ?", (rids[len(rids) // 2],))
+        else:
+            conn.execute(
+                "UPDATE agentgit_checkpoints SET parent_rid = 999999 WHERE rid = ?", (rids[-1],)
+            )
+        conn.commit()
+    with AgentGitSaver.from_conn_string(db_path) as saver:
+        graph = build_delta_log().compile(checkpointer=saver)
+        with pytest.raises(CorruptDataError, match="parent"):
+            graph.get_state(cfg("t"))
+
+
+def test_an_edited_snapshot_is_never_read_back_or_stored(db_path: str) -> None:
+    """A caller redacting a message of a snapshot for display edits a shared object: later
+    reads and the next checkpoint must still hold what was stored."""
+    with AgentGitSaver.from_conn_string(db_path) as saver:
+        graph = build_chat().compile(checkpointer=saver)
+        graph.invoke({"messages": [HumanMessage("my card is 4111")]}, cfg("t"))
+        shown = graph.get_state(cfg("t")).values["messages"][0]
+        shown.content = "[redacted]"
+        assert texts(graph.get_state(cfg("t")).values)[0] == "my card is 4111"
+        graph.invoke({"messages": [HumanMessage("next")]}, cfg("t"))
+    with AgentGitSaver.from_conn_string(db_path) as saver:
+        graph = build_chat().compile(checkpointer=saver)
+        assert texts(graph.get_state(cfg("t")).values)[0] == "my card is 4111"
+
+
+def test_copy_thread_never_merges_into_an_existing_thread(saver: AgentGitSaver) -> None:
+    graph = build_chat().compile(checkpointer=saver)
+    graph.invoke({"messages": [HumanMessage("a")]}, cfg("A"))
+    graph.invoke({"messages": [HumanMessage("b")]}, cfg("B"))
+    before = [s.values for s in graph.get_state_history(cfg("B"))]
+    for target in ("B", "A"):
+        with pytest.raises(ThreadExistsError, match=target):
+            saver.copy_thread("A", target)
+    assert [s.values for s in graph.get_state_history(cfg("B"))] == before
+
+
+def test_run_cannot_recreate_a_deleted_branch(db_path: str) -> None:
+    with AgentGitSaver.from_conn_string(db_path) as saver:
+        mgr = SessionManager(saver)
+        session = mgr.create_session(user_id="u")
+        graph = build_chat().compile(checkpointer=saver)
+        graph.invoke({"messages": [HumanMessage("one")]}, mgr.config(session.id))
+        first = mgr.checkpoints(session.id)[-1].config["configurable"]["checkpoint_id"]
+        branch = mgr.rollback(session.id, first)
+
+        def delete_meanwhile(text: str) -> dict[str, Any]:
+            with AgentGitSaver.from_conn_string(db_path) as other:
+                SessionManager(other).delete_branch(session.id, branch.thread_id)
+            return {}
+
+        racing = build_chat(delete_meanwhile).compile(checkpointer=saver)
+        with pytest.raises(ThreadDeletedError, match=session.id):
+            racing.invoke({"messages": [HumanMessage("two")]}, cfg(branch.thread_id))
+        assert saver.get_tuple(cfg(branch.thread_id)) is None
+        assert mgr.session_of(branch.thread_id) is None
+
+
+def test_repair_keeps_the_writes_of_a_thread_that_lost_its_row(db_path: str) -> None:
+    with AgentGitSaver.from_conn_string(db_path) as saver:
+        graph = build_chat().compile(checkpointer=saver)
+        graph.invoke({"messages": [HumanMessage("hi")]}, cfg("t"))
+    with closing(sqlite3.connect(db_path, isolation_level=None)) as conn:
+        writes = conn.execute("SELECT count(*) FROM agentgit_writes").fetchone()[0]
+        row = conn.execute("SELECT * FROM agentgit_threads WHERE thread_id = 't'").fetchone()
+        conn.execute("DELETE FROM agentgit_threads WHERE thread_id = 't'")
+        kinds = {p.kind for p in check(conn).problems}
+        assert "missing-thread" in kinds and "orphan-write" not in kinds
+        conn.execute("BEGIN IMMEDIATE")
+        repair(conn)
+        conn.execute("COMMIT")
+        assert conn.execute("SELECT count(*) FROM agentgit_writes").fetchone()[0] == writes
+        columns = ",".join("?" * len(row))
+        conn.execute(f"INSERT INTO agentgit_threads VALUES ({columns})", row)
+    with AgentGitSaver.from_conn_string(db_path) as saver:
+        assert texts(build_chat().compile(checkpointer=saver).get_state(cfg("t")).values) == [
+            "hi",
+            "echo: hi",
+        ]
+
+
+def test_a_hint_loop_between_values_is_an_error(db_path: str) -> None:
+    with AgentGitSaver.from_conn_string(db_path) as saver:
+        graph = build_chat().compile(checkpointer=saver)
+        graph.invoke({"messages": [HumanMessage("hi " * 50)]}, cfg("t"))
+    with closing(sqlite3.connect(db_path)) as conn:
+        hinted = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM agentgit_blobs WHERE kind = 0 AND deps IS NOT NULL"
+            )
+        ]
+        assert hinted
+        conn.execute("UPDATE agentgit_blobs SET deps = json_array(id) WHERE id = ?", (hinted[0],))
+        conn.commit()
+    with AgentGitSaver.from_conn_string(db_path) as saver:
+        with pytest.raises(CorruptDataError):
+            list(saver.list(cfg("t")))
+        with pytest.raises(CorruptDataError):
+            saver.get_tuple(cfg("t"))
+
+
+def test_an_empty_thread_id_is_a_thread_as_in_langgraphs_savers(saver: AgentGitSaver) -> None:
+    graph = build_chat().compile(checkpointer=saver)
+    graph.invoke({"messages": [HumanMessage("hi")]}, cfg(""))
+    assert texts(graph.get_state(cfg("")).values) == ["hi", "echo: hi"]
+    with pytest.raises(ValueError, match="thread_id"):
+        saver.get_tuple({"configurable": {}})

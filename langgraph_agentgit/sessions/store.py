@@ -507,6 +507,8 @@ def delete_branch(
             f"thread {thread_id!r} is the only branch of session {session_id!r}; "
             "delete the session instead"
         )
+    # A run still writing into the branch must not recreate it as an orphan thread.
+    conn.execute(schema.INSERT_DELETED_THREAD, (thread_id, session_id, now()))
     store.delete_thread(conn, thread_id)
     conn.execute(schema.DELETE_SESSION_THREAD, (thread_id,))
     current = row[7]

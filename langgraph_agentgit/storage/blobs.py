@@ -185,8 +185,17 @@ class _Decoded:
         self.value = value
         # Bytes of the serialized value: what the cache counts it as.
         self.size = size
-        # Only list items are ever compared (segments of a list channel): one per item.
-        self.fingerprints: tuple[Any, ...] = fingerprints(value) if isinstance(value, list) else ()
+        # A list's: one per item (list segments are compared item by item); another
+        # value's: its own.
+        self.fingerprints: tuple[Any, ...] = (
+            fingerprints(value) if isinstance(value, list) else fingerprint(value)
+        )
+
+    def holds(self) -> bool:
+        """Whether the object still holds what it held when it was decoded (a caller may
+        have edited a value a read handed out, such as a message of a snapshot)."""
+        now = fingerprints(self.value) if isinstance(self.value, list) else fingerprint(self.value)
+        return _equal(now, self.fingerprints)
 
 
 class _Items:
@@ -325,10 +334,16 @@ class BlobStore:
         conn: sqlite3.Connection,
         ids: Iterable[int],
         fetch: Callable[[Sequence[int]], list[tuple[Any, ...]]] | None = None,
+        depth: int = 0,
     ) -> dict[int, tuple[bytes, int]]:
         """Uncompressed payloads (and levels) of VALUE blobs; others are left out. One
         query per hint level, however many blobs."""
         ids = list(ids)
+        if depth > MAX_HINT_LEVEL:
+            # Hints are never more than MAX_HINT_LEVEL deep: deeper is a (corrupt) loop.
+            raise CorruptDataError(
+                "stored values are compressed against each other in a loop", blob_id=min(ids)
+            )
         out: dict[int, tuple[bytes, int]] = {}
         missing = []
         for blob_id in ids:
@@ -342,7 +357,7 @@ class BlobStore:
             rows = [row for row in found if row[1] == VALUE]
             deps_of = {row[0]: _deps(row[0], row[2]) for row in rows}
             wanted = sorted({d for deps in deps_of.values() for d in deps})
-            dep_raws = self._raw_payloads(conn, wanted, fetch) if wanted else {}
+            dep_raws = self._raw_payloads(conn, wanted, fetch, depth + 1) if wanted else {}
             for blob_id, _kind, _deps_text, data in rows:
                 dep_ids = deps_of[blob_id]
                 _require(dep_raws, dep_ids, blob_id)
@@ -484,6 +499,8 @@ class _Read:
         self.values: dict[int, _Decoded] = {}
         # Rows fetched with everything they are built from (see fetch).
         self.rows: dict[int, tuple[Any, ...]] = {}
+        # Cached values found unedited during this read.
+        self.verified: set[int] = set()
 
     def fetch(self, ids: Sequence[int]) -> list[tuple[Any, ...]]:
         """The rows of the given blobs. A blob missing from this read's rows is fetched
@@ -509,13 +526,27 @@ class _Read:
         for blob_id in ids:
             if blob_id in self.values:
                 continue
-            cached = self.store._values.get(blob_id)
+            cached = self.cached(blob_id)
             if cached is not None:
                 self.values[blob_id] = cached
             else:
                 missing.append(blob_id)
         if missing:
             self._accept(self.fetch(missing))
+
+    def cached(self, blob_id: int) -> _Decoded | None:
+        """The cached decoded value, if it still holds what the database does. Objects a
+        read handed out are shared with later reads; one that was edited in place since
+        (a node, or a caller editing a snapshot) is dropped and decoded afresh, so an
+        edit never reaches a later read or the next checkpoint's stored value."""
+        decoded = self.store._values.get(blob_id)
+        if decoded is None or blob_id in self.verified:
+            return decoded
+        if not decoded.holds():
+            self.store._forget([blob_id])
+            return None
+        self.verified.add(blob_id)
+        return decoded
 
     def _accept(self, rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """Decode VALUE rows; return the list-record rows."""
@@ -541,7 +572,11 @@ class _Read:
     def items(self, blob_id: int, slices: tuple[Slice, ...]) -> _Items:
         """The items of a resolved list blob (cached: one copy per read of a long list)."""
         cached = self.store._items.get(blob_id)
-        if cached is not None:
+        if cached is not None and (
+            all(self.cached(seg) is not None for seg in cached.segments)
+            # A segment left the value cache: compare the items themselves.
+            or _equal(fingerprints(cached.items), cached.fingerprints)
+        ):
             return cached
         self.ensure_values({seg for seg, _, _ in slices})
         decoded = [(self.values[seg], start, stop) for seg, start, stop in slices]
@@ -584,7 +619,7 @@ class _Read:
                     out[blob_id] = cached
                     continue
                 if blob_id not in self.values:
-                    decoded = store._values.get(blob_id)
+                    decoded = self.cached(blob_id)
                     if decoded is not None:
                         self.values[blob_id] = decoded
                 if blob_id in self.values:
@@ -729,6 +764,14 @@ def fingerprint(obj: Any) -> tuple[Any, ...]:
     if attributes is not None:
         return tuple(attributes.values())
     return (obj,)
+
+
+def _equal(now: tuple[Any, ...], saved: tuple[Any, ...]) -> bool:
+    """Fingerprints compared: the same objects (fast), else equal ones."""
+    try:
+        return bool(now == saved)
+    except Exception:  # an __eq__ that cannot compare: identity decides
+        return len(now) == len(saved) and all(map(operator.is_, now, saved))
 
 
 def unchanged(obj: Any, saved: tuple[Any, ...]) -> bool:

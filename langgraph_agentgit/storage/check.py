@@ -449,7 +449,12 @@ class _Scan:
                     idx=idx,
                 )
         self.report.scanned["writes"] = count
+        # Writes of a missing thread that still has checkpoint rows belong to that damage
+        # (missing-thread): they are what a restored thread row needs, never garbage.
+        with_rows = {int(r[0]) for r in self.conn.execute(schema.CHECK_ROWS_PER_THREAD)}
         for thread_pk, n in sorted(gone.items()):
+            if thread_pk in with_rows:
+                continue
             self.add(
                 "orphan-write",
                 f"{n} pending writes belong to thread row {thread_pk}, which does not exist",
@@ -776,8 +781,11 @@ def repair(conn: sqlite3.Connection) -> RepairReport:
         conn.executemany(schema.CHECK_DELETE_TAG, tags)
         removed("orphan-tag", len(tags), "tags of deleted sessions")
 
+    with_rows = {int(r[0]) for r in conn.execute(schema.CHECK_ROWS_PER_THREAD)}
     gone_writes = [
-        pk for (pk,) in conn.execute(schema.CHECK_WRITE_THREADS).fetchall() if pk not in threads
+        pk
+        for (pk,) in conn.execute(schema.CHECK_WRITE_THREADS).fetchall()
+        if pk not in threads and pk not in with_rows
     ]
     for pk in gone_writes:
         conn.execute(schema.CHECK_DELETE_WRITES_OF_THREAD, (pk,))

@@ -141,7 +141,7 @@ def thread_id_of(config: RunnableConfig | None) -> str:
     """The ``thread_id`` of a config, or a ``ValueError`` saying it is missing."""
     configurable = (config or {}).get("configurable") or {}
     thread_id = configurable.get("thread_id")
-    if thread_id is None or thread_id == "":
+    if thread_id is None:
         raise ValueError(
             'config has no "thread_id": pass {"configurable": {"thread_id": ...}} '
             "to identify the thread"
@@ -197,7 +197,7 @@ class CheckpointStore:
         deleted = conn.execute(schema.SELECT_DELETED_THREAD, (thread_id,)).fetchone()
         if deleted:
             raise ThreadDeletedError(
-                f"thread {thread_id!r} was deleted with session {deleted[0]!r}; a run that "
+                f"thread {thread_id!r} of session {deleted[0]!r} was deleted; a run that "
                 "was still writing into it cannot bring it back (nothing was stored)"
             )
         cursor = conn.execute(schema.INSERT_THREAD, (thread_id, None, None, None, _now()))
@@ -260,9 +260,11 @@ class CheckpointStore:
         """Rows along parent links from ``rid``, nearest first, as they are walked.
 
         Raises :class:`CorruptDataError` when a parent link leads back to a row already
-        walked (the library never writes such a cycle).
+        walked, or to a row that is not there (the library never writes either: a parent
+        that is deleted leaves its id as text, not a dangling row id).
         """
         seen: set[int] = set()
+        last: tuple[Any, ...] | None = None
         for found in conn.execute(schema.SELECT_CHAIN, (rid,)):
             if found[0] in seen:
                 raise CorruptDataError(
@@ -270,7 +272,14 @@ class CheckpointStore:
                     checkpoint_id=str(found[3]),
                 )
             seen.add(found[0])
+            last = found
             yield found
+        # (A parent removed by garbage collection left its id as text: the walk ends.)
+        if last is None or (last[5] is not None and last[4] is None):
+            raise CorruptDataError(
+                "a parent checkpoint is missing (run `agentgit check`)",
+                checkpoint_id=None if last is None else str(last[3]),
+            )
 
     # --- reading -------------------------------------------------------------------------
 
@@ -497,6 +506,12 @@ class CheckpointStore:
                     "channel_values": {ch: own_copy(blob) for ch, blob in row_refs.items() if blob},
                 },
             )
+            if row.parent_rid is not None and row.parent_checkpoint_id is None:
+                raise CorruptDataError(
+                    "the checkpoint's parent is missing (run `agentgit check`)",
+                    thread_id=lineage.thread_id,
+                    checkpoint_id=row.checkpoint_id,
+                )
             config = _config(lineage.thread_id, row.ns, row.checkpoint_id)
             parent = (
                 _config(lineage.thread_id, row.ns, row.parent_checkpoint_id)
@@ -740,10 +755,18 @@ class CheckpointStore:
         return _config(new_thread_id, "", checkpoint_id)
 
     def copy_thread(self, conn: sqlite3.Connection, source: str, target: str) -> None:
-        """Materialize a full copy (rows only: values are shared blobs)."""
+        """Materialize a full copy (rows only: values are shared blobs).
+
+        Raises :class:`ThreadExistsError` when ``target`` already holds anything: a copy
+        never merges into or replaces another thread's history (``fork_thread`` likewise).
+        """
         lineage = self.lineage(conn, source)
         if lineage is None:
             return
+        if conn.execute(schema.SELECT_THREAD_PK, (target,)).fetchone():
+            raise ThreadExistsError(
+                f"thread {target!r} already exists: copy_thread needs a new thread id"
+            )
         rows = self._visible_rows(conn, lineage, None, None, None, {})
         if rows:
             self._copy_rows(conn, lineage, rows, self._ensure_thread(conn, target).pk)

@@ -171,9 +171,10 @@ END;
 """
 
 _MIGRATION_4_DELETED_THREADS = """
--- Threads deleted with their session. A run still writing into one when the session was
--- deleted must not bring it back as an orphan thread: put() refuses to create a thread
--- listed here. create_session() with an explicit thread id takes it off the list.
+-- Threads deleted with their session, or as one of its branches. A run still writing
+-- into one when it was deleted must not bring it back as an orphan thread: put() refuses
+-- to create a thread listed here. create_session() with an explicit thread id takes it
+-- off the list.
 CREATE TABLE IF NOT EXISTS agentgit_deleted_threads (
     thread_id TEXT PRIMARY KEY,
     session_id TEXT NOT NULL,
