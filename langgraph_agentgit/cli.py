@@ -100,7 +100,7 @@ MIN_ABBREV = 8
 PREVIEW_WIDTH = 60
 #: Longest branch or session name shown in a tree line or table cell (the rest is "…"),
 #: so that the ids and the current-branch marker after it stay on an 80-column line.
-NAME_WIDTH = 28
+NAME_WIDTH = 32
 #: ``tree`` shows a line of descent whole up to this many checkpoints; a longer one
 #: shows its first and last few and every checkpoint something hangs from (``--all``:
 #: everything).
@@ -805,10 +805,38 @@ def _last_message(values: Mapping[str, Any]) -> BaseMessage | None:
     return None
 
 
+_ROLES = {"human": "user", "ai": "ai", "tool": "tool", "system": "system"}
+
+
+def message_preview(message: BaseMessage | None, width: int = PREVIEW_WIDTH) -> str:
+    """One line for a message: ``user: …``, ``ai → calculator('3 * 9.99')``, ``tool: …``.
+
+    The same lines as :func:`langgraph_agentgit.agents.message_preview`, without
+    importing the agent stack (LangGraph's prebuilt nodes, tools), which only ``demo``
+    needs."""
+    if message is None:
+        return ""
+    role = _ROLES.get(message.type, message.type)
+    calls = getattr(message, "tool_calls", None) or []
+    if message.type == "ai" and calls:
+        shown = ", ".join(
+            f"{c.get('name')}({', '.join(repr(v) for v in (c.get('args') or {}).values())})"
+            for c in calls
+        )
+        line = f"{role} → {shown}"
+    else:
+        content = message.content
+        text = (
+            content
+            if isinstance(content, str)
+            else " ".join(p if isinstance(p, str) else str(p.get("text", "")) for p in content)
+        )
+        line = f"{role}: {' '.join(text.split())}"
+    return _cut(line, width)
+
+
 def _describe_input(value: Any, width: int) -> str:
     from langchain_core.messages import BaseMessage
-
-    from langgraph_agentgit.agents import message_preview
 
     # An input checkpoint holds the graph's input, not yet merged into the state: in the
     # "__start__" channel, often as ("user", "text") tuples rather than messages.
@@ -833,8 +861,6 @@ def _cut(text: str, width: int) -> str:
 
 def checkpoint_preview(item: CheckpointTuple, width: int = PREVIEW_WIDTH) -> str:
     """One line for a checkpoint: the input it received, or the state's last message."""
-    from langgraph_agentgit.agents import message_preview
-
     values = item.checkpoint.get("channel_values", {})
     if item.metadata and item.metadata.get("source") == "input" and "__start__" in values:
         return _describe_input(values["__start__"], width)
@@ -1048,7 +1074,6 @@ def demo(
     path = db_path(ctx, db)
     _check_demo_target(ctx, path)
     from langgraph_agentgit import demo as scenario  # the agent stack is only needed here
-    from langgraph_agentgit.agents import message_preview
 
     console = _console()
     with open_repo(ctx, path, writes=True, create=True) as repo:

@@ -548,3 +548,27 @@ def test_demo_says_how_to_run_the_commands_it_suggests(tmp_path: Path) -> None:
     suggested = done.stdout.split("Try next")[1]
     assert f"{script} --db" in suggested  # a path that runs, not a bare `agentgit`
     assert "is not on your PATH" in suggested
+
+
+def test_read_commands_do_not_import_the_agent_stack(demo_db: DemoDb) -> None:  # noqa: F811
+    from langgraph_agentgit.agents import message_preview as reference
+    from langgraph_agentgit.cli import message_preview
+
+    with demo_db.open() as (saver, _):
+        messages = [
+            m for t in saver.list(None) for m in t.checkpoint["channel_values"].get("messages", [])
+        ]
+    assert messages and all(
+        message_preview(m, w) == reference(m, w) for m in messages for w in (20, 60, 200)
+    )
+    probe = (
+        "import sys; from typer.testing import CliRunner; from langgraph_agentgit.cli import app\n"
+        "r = CliRunner().invoke(app, ['--db', sys.argv[1], 'tree', sys.argv[2]])\n"
+        "loaded = [m in sys.modules for m in ('langgraph_agentgit.agents', 'langgraph.prebuilt')]\n"
+        "print(r.exit_code, *loaded)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(demo_db.path), demo_db.result.session_id],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert done.stdout.split() == ["0", "False", "False"]
