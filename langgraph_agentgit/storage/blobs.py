@@ -467,7 +467,9 @@ class BlobStore:
         resolved = read.resolve([blob_id]).get(blob_id)
         if resolved is None:
             return None
-        return read.items(blob_id, resolved[0]), resolved[0], resolved[1]
+        # Unverified: _common_prefix compares what the objects hold with the stored
+        # fingerprints itself, and forgets what was edited.
+        return read.items(blob_id, resolved[0], verify=False), resolved[0], resolved[1]
 
     # --- reading -------------------------------------------------------------------------
 
@@ -569,15 +571,19 @@ class _Read:
             self.store._values.put(blob_id, decoded, decoded.size)
         return records
 
-    def items(self, blob_id: int, slices: tuple[Slice, ...]) -> _Items:
+    def items(self, blob_id: int, slices: tuple[Slice, ...], *, verify: bool = True) -> _Items:
         """The items of a resolved list blob (cached: one copy per read of a long list)."""
         cached = self.store._items.get(blob_id)
-        if cached is not None and (
-            all(self.cached(seg) is not None for seg in cached.segments)
-            # A segment left the value cache: compare the items themselves.
-            or _equal(fingerprints(cached.items), cached.fingerprints)
-        ):
-            return cached
+        if cached is not None:
+            # One pass in C over the items: a caller may have edited one in place since
+            # a read handed it out (see cached()). A put compares them itself.
+            if not verify or cached.segments <= self.verified:
+                return cached
+            if _equal(fingerprints(cached.items), cached.fingerprints):
+                # Older versions of the list (a history read) reuse these segments.
+                self.verified |= cached.segments
+                return cached
+            self.store._forget(cached.segments)
         self.ensure_values({seg for seg, _, _ in slices})
         decoded = [(self.values[seg], start, stop) for seg, start, stop in slices]
         if any(not isinstance(d.value, list) for d, _, _ in decoded):
