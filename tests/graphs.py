@@ -23,6 +23,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.prebuilt import ToolNode, tools_condition
 from langgraph.types import Interrupt, interrupt
+from py310 import config_context
 from pydantic import BaseModel
 from typing_extensions import TypedDict
 
@@ -141,6 +142,7 @@ def build_interrupt_graph() -> StateGraph:
     def draft(state: ApprovalState) -> dict[str, Any]:
         return {"steps": ["draft"]}
 
+    @config_context
     def review(state: ApprovalState) -> dict[str, Any]:
         answer = interrupt({"question": "approve?", "seen": list(state["steps"])})
         return {"steps": [f"review:{answer}"], "answer": answer}
@@ -183,6 +185,7 @@ def build_subgraph_graph(*, with_interrupt: bool = True) -> StateGraph:
     def inner1(state: LogState) -> dict[str, Any]:
         return {"log": ["inner1"]}
 
+    @config_context
     def ask(state: LogState) -> dict[str, Any]:
         if not with_interrupt:
             return {"log": ["ask:auto"]}

@@ -29,6 +29,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import tool
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.types import Command, StateSnapshot, interrupt
+from py310 import config_context
 from typing_extensions import TypedDict
 
 from langgraph_agentgit import AgentGitSaver, AsyncAgentGitSaver, SessionManager
@@ -125,6 +126,7 @@ def build_approval() -> StateGraph:
         text = f"draft for {last.content}"
         return {"messages": [AIMessage(content=text, id=f"draft-{digest(text)}")]}
 
+    @config_context
     def review(state: MessagesState) -> dict[str, Any]:
         verdict = interrupt({"draft": state["messages"][-1].content})
         text = f"review: {verdict}"

@@ -23,6 +23,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
+from py310 import config_context
 from session_graphs import build_approval
 
 from langgraph_agentgit import AgentGitSaver, SessionManager
@@ -42,6 +43,7 @@ def build_two_steps(*, ask: bool = False) -> StateGraph:
     def a(state: LogState) -> dict[str, Any]:
         return {"log": ["a"], "last": "a"}
 
+    @config_context
     def ask_human(state: LogState) -> dict[str, Any]:
         answer = interrupt("question")
         return {"log": [f"human:{answer}"], "last": "ask"}
