@@ -63,7 +63,6 @@ compat: $(STAMP)
 
 demo: $(RUN_STAMP)
 	$(BIN)/agentgit demo
-	@echo "(the commands above: $(BIN)/agentgit ..., or \`source $(BIN)/activate\` first)"
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
