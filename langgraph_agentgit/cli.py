@@ -350,7 +350,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    # Plain help: Rich-formatted help imports Markdown rendering, a third of start-up.
+    rich_markup_mode=None,
 )
 
 DbOption = Annotated[
