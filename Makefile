@@ -42,7 +42,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 -q -rs
 
 # Differential fuzzing (tests/fuzz): random operation sequences on our savers and on
 # InMemorySaver, compared after every step. `make test` runs 30 fixed sequences; this runs
