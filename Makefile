@@ -2,10 +2,11 @@
 # Another Python: `make test PYTHON=python3.10` (each Python gets its own environment).
 PYTHON ?= python3
 # The interpreter's path: $(PYTHON) as found on PATH, else among pyenv's installed versions
-# (pyenv's shims run only the versions made global or local).
+# (pyenv's shims run only the versions made global or local), else in pyenv's folders.
 PYTHON_EXE := $(shell $(PYTHON) -c 'import sys; print(sys.executable)' 2>/dev/null || \
 	PYENV_VERSION="$$(pyenv versions --bare 2>/dev/null | tr '\n' ':')" \
-	$(PYTHON) -c 'import sys; print(sys.executable)' 2>/dev/null)
+	$(PYTHON) -c 'import sys; print(sys.executable)' 2>/dev/null || \
+	ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/*/bin/$(notdir $(PYTHON)) 2>/dev/null | tail -n 1)
 ifeq ($(PYTHON),python3)
 VENV ?= .venv
 else
