@@ -386,3 +386,39 @@ def test_a_fork_made_after_trimming_does_not_see_what_was_trimmed(
     assert new == shown
     keeper_after = [s.config for s in graph.get_state_history(cfg("keeper"))]
     assert keeper_after == keeper_before
+
+
+def test_prune_keeps_nothing_for_a_delta_channel_never_written(file_saver: AgentGitSaver) -> None:
+    """LangGraph lists a never-written DeltaChannel in its counters, but rebuilds only
+    channels with a version: pruning such a thread keeps the latest checkpoint alone."""
+
+    class TwoLogs(TypedDict, total=False):
+        log: Annotated[list[str], operator.add]
+        unused: Annotated[list[str], DeltaChannel(_append_all)]
+
+    builder = StateGraph(TwoLogs)
+    builder.add_node("a", lambda s: {"log": ["a"]})
+    builder.add_edge(START, "a")
+    builder.add_edge("a", END)
+    graph = builder.compile(checkpointer=file_saver)
+    graph.invoke({"log": ["in"]}, cfg("t"))
+    before = graph.get_state(cfg("t")).values
+    file_saver.prune(["t"], strategy="keep_latest")
+    assert len(list(graph.get_state_history(cfg("t")))) == 1
+    assert graph.get_state(cfg("t")).values == before
+
+
+def test_a_fork_of_a_pruned_fork_starts_from_what_the_fork_kept(
+    file_saver: AgentGitSaver,
+) -> None:
+    graph = build_two_steps().compile(checkpointer=file_saver)
+    graph.invoke({"log": ["x"], "last": ""}, cfg("src"))
+    head = graph.get_state(cfg("src")).config["configurable"]["checkpoint_id"]
+    file_saver.fork_thread("src", head, "fork")
+    file_saver.prune(["fork"], strategy="keep_latest")
+    kept = [s.config["configurable"]["checkpoint_id"] for s in graph.get_state_history(cfg("fork"))]
+    assert kept == [head]
+    file_saver.fork_thread("fork", head, "fork-of-fork")
+    again = graph.get_state_history(cfg("fork-of-fork"))
+    assert [s.config["configurable"]["checkpoint_id"] for s in again] == kept
+    assert len(list(graph.get_state_history(cfg("src")))) == 4  # the source keeps its own

@@ -870,7 +870,12 @@ class CheckpointStore:
                     )
                     keep_rids += copies.values()
                 conn.execute(schema.STOP_INHERITING, (own.pk,))
-            conn.execute(schema.HIDE_OLDER_THAN_LATEST, (_now(), own.pk, json.dumps(keep_rids)))
+            kept = json.dumps(keep_rids)
+            conn.execute(schema.HIDE_OLDER_THAN_LATEST, (_now(), own.pk, kept))
+            # What the thread keeps is its whole history now: a kept row whose parent is
+            # not kept keeps the parent's id only (as LangGraph's savers leave it), so a
+            # fork made later does not walk on into rows the prune removed from view.
+            conn.execute(schema.DETACH_FROM_UNKEPT_PARENTS, (kept, kept))
             self._keep_for_rebuild(conn, own.pk)
         self.collect_garbage(conn)
 
@@ -894,6 +899,10 @@ class CheckpointStore:
         counters = json.loads(head.metadata).get("counters_since_delta_snapshot") or {}
         head_refs = json.loads(head.refs)
         remaining = {ch for ch in counters if not head_refs.get(ch)}
+        if remaining:
+            # LangGraph rebuilds only channels that have a version (one never written is
+            # listed in the counters all the same).
+            remaining &= set(self._versions(head))
         needed: list[Row] = []
         if not remaining or head.parent_rid is None:
             return needed

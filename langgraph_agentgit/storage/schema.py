@@ -412,6 +412,17 @@ WHERE c.thread_pk = ? AND c.hidden = 0 AND c.checkpoint_id = (
     WHERE c2.thread_pk = c.thread_pk AND c2.ns = c.ns AND c2.hidden = 0
 )
 """
+# Both parameters: the same JSON array of rids (the rows kept by a prune).
+DETACH_FROM_UNKEPT_PARENTS = """
+UPDATE agentgit_checkpoints SET
+    parent_checkpoint_id = coalesce(parent_checkpoint_id, (
+        SELECT p.checkpoint_id FROM agentgit_checkpoints p
+        WHERE p.rid = agentgit_checkpoints.parent_rid
+    )),
+    parent_rid = NULL
+WHERE rid IN (SELECT value FROM json_each(?)) AND parent_rid IS NOT NULL
+  AND parent_rid NOT IN (SELECT value FROM json_each(?))
+"""
 # Rows of a thread whose parent was copied into it point at the copy instead.
 RELINK_PARENT = (
     "UPDATE agentgit_checkpoints SET parent_rid = ? WHERE thread_pk = ? AND parent_rid = ?"
