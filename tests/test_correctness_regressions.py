@@ -422,3 +422,40 @@ def test_a_fork_of_a_pruned_fork_starts_from_what_the_fork_kept(
     again = graph.get_state_history(cfg("fork-of-fork"))
     assert [s.config["configurable"]["checkpoint_id"] for s in again] == kept
     assert len(list(graph.get_state_history(cfg("src")))) == 4  # the source keeps its own
+
+
+@pytest.mark.parametrize("how", ["resume-at-old", "delete-for-runs"])
+def test_a_fork_does_not_see_writes_its_source_stores_later(
+    file_saver: AgentGitSaver, how: str
+) -> None:
+    """The source goes on writing at a checkpoint the fork inherits (a resume addressed
+    there, or one after delete_for_runs made it the head again): the fork's history
+    stays what it was when the fork was made."""
+    builder = StateGraph(LogState)
+    builder.add_node("ask", lambda s: {"log": [f"ask:{interrupt('ok?')}"]})
+    builder.add_node("done", lambda s: {"log": ["done"]})
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", "done")
+    builder.add_edge("done", END)
+    graph = builder.compile(checkpointer=file_saver)
+
+    def run_cfg(run_id: str) -> Any:
+        return {**cfg("t"), "metadata": {"run_id": run_id}}
+
+    graph.invoke({"log": ["first"], "last": ""}, run_cfg("run-1"))
+    first_pause = graph.get_state(cfg("t")).config
+    graph.invoke({"log": ["second"], "last": ""}, run_cfg("run-2"))
+    head = graph.get_state(cfg("t")).config["configurable"]["checkpoint_id"]
+    file_saver.fork_thread("t", head, "f")
+
+    def tasks() -> list[Any]:
+        history = graph.get_state_history(cfg("f"))
+        return [[(t.name, t.result) for t in s.tasks] for s in history]
+
+    before = tasks()
+    if how == "resume-at-old":
+        graph.invoke(Command(resume="yes"), first_pause)
+    else:
+        file_saver.delete_for_runs(["run-2"])
+        graph.invoke(Command(resume="yes"), run_cfg("run-3"))
+    assert tasks() == before

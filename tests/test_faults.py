@@ -631,7 +631,7 @@ def orphan_thread(conn: sqlite3.Connection) -> dict[str, Any]:
 def orphan_writes(conn: sqlite3.Connection) -> dict[str, Any]:
     blob = _one(conn, "SELECT max(blob_id) FROM agentgit_writes")
     conn.execute(
-        "INSERT INTO agentgit_writes VALUES (999999, '', 'c', 'task', 0, 'messages', '', ?)",
+        "INSERT INTO agentgit_writes VALUES (999999, '', 'c', 'task', 0, 'messages', '', ?, NULL)",
         (blob,),
     )
     return {"thread_pk": 999999}

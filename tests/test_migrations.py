@@ -34,15 +34,18 @@ def raw_connection(path: str) -> sqlite3.Connection:
 @contextmanager
 def todays_additions(conn: sqlite3.Connection) -> Iterator[None]:
     """Let today's store (the old writer below) write onto an older schema: it consults
-    migration 4's table of deleted threads when it creates a thread and records when it
-    hides a row (migration 5's column). Both exist only while the block runs; afterwards
-    the database is again exactly the older schema, version included."""
+    migration 4's table of deleted threads when it creates a thread, and records when it
+    hides a row and stores a write (migration 5's columns). They exist only while the
+    block runs; afterwards the database is again exactly the older schema, version
+    included."""
     version = schema_version(conn)
     conn.execute(schema.MIGRATIONS[3].strip())
     conn.execute("ALTER TABLE agentgit_checkpoints ADD COLUMN hidden_at TEXT")
+    conn.execute("ALTER TABLE agentgit_writes ADD COLUMN written_at INTEGER")
     try:
         yield
     finally:
+        conn.execute("ALTER TABLE agentgit_writes DROP COLUMN written_at")
         conn.execute("ALTER TABLE agentgit_checkpoints DROP COLUMN hidden_at")
         conn.execute("DROP TABLE agentgit_deleted_threads")
     assert schema_version(conn) == version

@@ -28,7 +28,7 @@ import re
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
@@ -106,6 +106,17 @@ class Lineage:
     def pk(self) -> int:
         return self.entries[0].pk
 
+    def write_visible(self, pk: int, written_at: int | None) -> bool:
+        """Whether a pending write an ancestor thread stored is in this thread's history:
+        only if it was stored before the fork that inherits from that thread was made
+        (a source may go on writing at old checkpoints: a resume addressed there)."""
+        if written_at is None:
+            return True
+        index = self.index_of(pk)
+        if not index:
+            return True
+        return written_at <= _micros(self.entries[index - 1].created_at)
+
     def inherited_row_visible(self, pk: int, hidden: int, hidden_at: str | None) -> bool:
         """Whether a row of an ancestor thread belongs to this thread's history.
 
@@ -151,6 +162,17 @@ def thread_id_of(config: RunnableConfig | None) -> str:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
+
+
+def _micros(iso: str) -> int:
+    """An ISO-8601 time (as :func:`_now` writes) in microseconds since the epoch."""
+    moment = datetime.fromisoformat(iso)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class CheckpointStore:
@@ -557,9 +579,11 @@ class CheckpointStore:
             for row in ns_rows:
                 seen: dict[tuple[str, int], tuple[str, str, str, int, int]] = {}
                 for pk in providers[row.rid]:
-                    for _pk, _cid, task_id, idx, channel, task_path, blob in stored.get(
+                    for _pk, _cid, task_id, idx, channel, task_path, blob, written in stored.get(
                         (pk, row.checkpoint_id), ()
                     ):
+                        if pk != lineage.pk and not lineage.write_visible(pk, written):
+                            continue
                         seen.setdefault((task_id, idx), (task_id, channel, task_path, blob, idx))
                 out[row.rid] = [
                     seen[key]
@@ -723,13 +747,15 @@ class CheckpointStore:
         checkpoint = self._own_row(conn, thread_id, ns, checkpoint_id)
         pk = checkpoint.thread_pk if checkpoint else self._thread_pk(conn, thread_id)
         hints = [i for i in json.loads(checkpoint.refs).values() if i] if checkpoint else []
+        written_at = _micros(_now())
         for idx, (channel, value) in enumerate(writes):
             write_idx = WRITES_IDX_MAP.get(channel, idx)
             # Special channels (errors, interrupts, resumes) replace; others are idempotent.
             statement = schema.UPSERT_WRITE if write_idx < 0 else schema.INSERT_WRITE_IF_ABSENT
             blob = self.blobs.put_value(conn, value, hints)
             conn.execute(
-                statement, (pk, ns, checkpoint_id, task_id, write_idx, channel, task_path, blob)
+                statement,
+                (pk, ns, checkpoint_id, task_id, write_idx, channel, task_path, blob, written_at),
             )
 
     def fork_thread(
@@ -778,6 +804,7 @@ class CheckpointStore:
         thread ``target_pk``, oldest first, linking each copy to the copy of its parent.
         Returns old rid -> new rid."""
         writes = self._visible_writes(conn, lineage, rows)
+        written_at = _micros(_now())
         new_rids: dict[int, int] = {}
         for row in sorted(rows, key=lambda r: r.checkpoint_id):
             parent_rid = new_rids.get(row.parent_rid or 0, row.parent_rid)
@@ -799,7 +826,17 @@ class CheckpointStore:
             conn.executemany(
                 schema.INSERT_WRITE_IF_ABSENT,
                 [
-                    (target_pk, row.ns, row.checkpoint_id, task_id, idx, channel, path, blob)
+                    (
+                        target_pk,
+                        row.ns,
+                        row.checkpoint_id,
+                        task_id,
+                        idx,
+                        channel,
+                        path,
+                        blob,
+                        written_at,
+                    )
                     for task_id, channel, path, blob, idx in writes.get(row.rid, [])
                 ],
             )

@@ -188,6 +188,11 @@ _MIGRATION_5_HIDDEN_AT = """
 -- at its creation. NULL for rows hidden before this migration (seen by every fork).
 ALTER TABLE agentgit_checkpoints ADD COLUMN hidden_at TEXT;
 
+-- When a pending write was stored (microseconds since the epoch, UTC): a fork sees the
+-- writes its source stores at an inherited checkpoint only up to the fork's creation.
+-- NULL for writes stored before this migration (seen by every fork).
+ALTER TABLE agentgit_writes ADD COLUMN written_at INTEGER;
+
 -- hidden = 2: hidden like 1, but kept because a listed checkpoint rebuilds a
 -- DeltaChannel value from its writes. Counts follow "hidden = 0" alone.
 DROP TRIGGER IF EXISTS agentgit_count_hide;
@@ -470,24 +475,28 @@ DELETE_ALL_CHECKPOINTS_OF_THREAD = "DELETE FROM agentgit_checkpoints WHERE threa
 
 # --- writes -----------------------------------------------------------------------------
 
+# The last parameter of both: when the write was stored (µs since the epoch, UTC).
 UPSERT_WRITE = """
-INSERT INTO agentgit_writes(thread_pk, ns, checkpoint_id, task_id, idx, channel, task_path, blob_id)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO agentgit_writes(
+    thread_pk, ns, checkpoint_id, task_id, idx, channel, task_path, blob_id, written_at
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(thread_pk, ns, checkpoint_id, task_id, idx) DO UPDATE SET
-    channel = excluded.channel, task_path = excluded.task_path, blob_id = excluded.blob_id
+    channel = excluded.channel, task_path = excluded.task_path, blob_id = excluded.blob_id,
+    written_at = excluded.written_at
 """
 INSERT_WRITE_IF_ABSENT = """
-INSERT INTO agentgit_writes(thread_pk, ns, checkpoint_id, task_id, idx, channel, task_path, blob_id)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO agentgit_writes(
+    thread_pk, ns, checkpoint_id, task_id, idx, channel, task_path, blob_id, written_at
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(thread_pk, ns, checkpoint_id, task_id, idx) DO NOTHING
 """
 SELECT_WRITES_OF_CHECKPOINT = """
-SELECT thread_pk, checkpoint_id, task_id, idx, channel, task_path, blob_id
+SELECT thread_pk, checkpoint_id, task_id, idx, channel, task_path, blob_id, written_at
 FROM agentgit_writes WHERE thread_pk = ? AND ns = ? AND checkpoint_id = ?
 """
 # Writes of many checkpoints of several threads in one statement.
 SELECT_WRITES = """
-SELECT thread_pk, checkpoint_id, task_id, idx, channel, task_path, blob_id
+SELECT thread_pk, checkpoint_id, task_id, idx, channel, task_path, blob_id, written_at
 FROM agentgit_writes
 WHERE ns = ?
   AND thread_pk IN (SELECT value FROM json_each(?))
