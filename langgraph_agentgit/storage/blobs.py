@@ -505,17 +505,30 @@ class _Read:
         self.verified: set[int] = set()
 
     def fetch(self, ids: Sequence[int]) -> list[tuple[Any, ...]]:
-        """The rows of the given blobs. A blob missing from this read's rows is fetched
-        together with every blob it is built from, transitively (delta bases and tails,
-        index segments, compression hints), in one query: a cold read of a long list is
-        one round trip instead of one per delta."""
+        """The rows of the given blobs. What those rows are built from (delta bases and
+        tails, index segments, compression hints) and the caches do not hold yet is
+        fetched at once, transitively, in one more query: a cold read of a long list is
+        two round trips instead of one per delta, and a warm one does not fetch what it
+        already has."""
         missing = [i for i in ids if i not in self.rows]
         if missing:
-            found = self.conn.execute(schema.SELECT_BLOB_CLOSURE, (json.dumps(missing),))
+            found = self.store._fetch(self.conn, missing)
             self.rows.update((row[0], row) for row in found)
-        gone = [i for i in ids if i not in self.rows]
-        if gone:
-            raise CorruptDataError("a stored value is missing", blob_id=min(gone))
+            store = self.store
+            wanted = {
+                d
+                for row in found
+                for d in _deps(row[0], row[2])
+                if d not in self.rows
+                and d not in store._slices
+                and d not in store._values
+                and d not in store._raw
+            }
+            if wanted:
+                closure = self.conn.execute(
+                    schema.SELECT_BLOB_CLOSURE, (json.dumps(sorted(wanted)),)
+                )
+                self.rows.update((row[0], row) for row in closure)
         return [self.rows[i] for i in ids]
 
     def value(self, blob_id: int) -> Any:
