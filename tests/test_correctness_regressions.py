@@ -459,3 +459,18 @@ def test_a_fork_does_not_see_writes_its_source_stores_later(
         file_saver.delete_for_runs(["run-2"])
         graph.invoke(Command(resume="yes"), run_cfg("run-3"))
     assert tasks() == before
+
+
+def test_pruning_a_source_keeps_the_history_of_its_older_forks(
+    file_saver: AgentGitSaver,
+) -> None:
+    """Found by the fuzzer: a branch made at a thread's head before the thread is pruned
+    keeps the whole history it inherited."""
+    graph = build_two_steps().compile(checkpointer=file_saver)
+    graph.invoke({"log": ["x"], "last": ""}, cfg("src"))
+    head = graph.get_state(cfg("src")).config["configurable"]["checkpoint_id"]
+    file_saver.fork_thread("src", head, "branch")
+    before = [s.config for s in graph.get_state_history(cfg("branch"))]
+    file_saver.prune(["src"], strategy="keep_latest")
+    assert [s.config for s in graph.get_state_history(cfg("branch"))] == before
+    assert len(before) == 4

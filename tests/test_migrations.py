@@ -42,9 +42,11 @@ def todays_additions(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute(schema.MIGRATIONS[3].strip())
     conn.execute("ALTER TABLE agentgit_checkpoints ADD COLUMN hidden_at TEXT")
     conn.execute("ALTER TABLE agentgit_writes ADD COLUMN written_at INTEGER")
+    conn.execute("ALTER TABLE agentgit_threads ADD COLUMN stopped_at TEXT")
     try:
         yield
     finally:
+        conn.execute("ALTER TABLE agentgit_threads DROP COLUMN stopped_at")
         conn.execute("ALTER TABLE agentgit_writes DROP COLUMN written_at")
         conn.execute("ALTER TABLE agentgit_checkpoints DROP COLUMN hidden_at")
         conn.execute("DROP TABLE agentgit_deleted_threads")

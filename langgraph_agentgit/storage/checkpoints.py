@@ -95,6 +95,8 @@ class LineageEntry:
     fork_rid: int | None
     inherits: bool
     created_at: str = ""
+    # When it stopped inheriting from the next entry (None: it never did).
+    stopped_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,11 +125,17 @@ class Lineage:
         A row hidden in its own thread (deleted, pruned, its run deleted) stays in the
         history of forks created before it was hidden, and is not in the history of
         forks created after: as if each fork had copied its history when it was made.
+        Likewise a thread between this one and the row's that stopped inheriting (a
+        pruned fork) hides its parent's rows from forks of it made after that.
         """
-        if not hidden or hidden_at is None:
-            return True
         index = self.index_of(pk)
         if not index:
+            return True
+        for j in range(1, index):
+            stopped = self.entries[j].stopped_at
+            if stopped is not None and stopped <= self.entries[j - 1].created_at:
+                return False
+        if not hidden or hidden_at is None:
             return True
         return hidden_at > self.entries[index - 1].created_at
 
@@ -197,12 +205,12 @@ class CheckpointStore:
             )
         entries: list[LineageEntry] = []
         bound: str | None = None
-        for i, (pk, _parent, fork_id, fork_rid, inherits, created_at) in enumerate(rows):
+        for i, (pk, _parent, fork_id, fork_rid, inherits, created, stopped) in enumerate(rows):
             if i > 0:
                 child_fork = entries[i - 1].fork_checkpoint_id
                 bound = child_fork if bound is None or (child_fork or "") < bound else bound
             entries.append(
-                LineageEntry(pk, bound, fork_id, fork_rid, bool(inherits), str(created_at))
+                LineageEntry(pk, bound, fork_id, fork_rid, bool(inherits), str(created), stopped)
             )
         return Lineage(thread_id, tuple(entries))
 
@@ -906,13 +914,16 @@ class CheckpointStore:
                         schema.RELINK_PARENT, [(new, own.pk, old) for old, new in copies.items()]
                     )
                     keep_rids += copies.values()
-                conn.execute(schema.STOP_INHERITING, (own.pk,))
-            kept = json.dumps(keep_rids)
-            conn.execute(schema.HIDE_OLDER_THAN_LATEST, (_now(), own.pk, kept))
-            # What the thread keeps is its whole history now: a kept row whose parent is
-            # not kept keeps the parent's id only (as LangGraph's savers leave it), so a
-            # fork made later does not walk on into rows the prune removed from view.
-            conn.execute(schema.DETACH_FROM_UNKEPT_PARENTS, (kept, kept))
+                    # A row its own thread had hidden (kept there only for rebuilding) is
+                    # copied for rebuilding too: out of sight, as it was.
+                    hidden = conn.execute(
+                        schema.SELECT_HIDDEN_AMONG, (json.dumps(list(copies)),)
+                    ).fetchall()
+                    conn.execute(
+                        schema.KEEP_ROWS_HIDDEN, (json.dumps([copies[r[0]] for r in hidden]),)
+                    )
+                conn.execute(schema.STOP_INHERITING, (_now(), own.pk))
+            conn.execute(schema.HIDE_OLDER_THAN_LATEST, (_now(), own.pk, json.dumps(keep_rids)))
             self._keep_for_rebuild(conn, own.pk)
         self.collect_garbage(conn)
 

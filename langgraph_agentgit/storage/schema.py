@@ -188,6 +188,10 @@ _MIGRATION_5_HIDDEN_AT = """
 -- at its creation. NULL for rows hidden before this migration (seen by every fork).
 ALTER TABLE agentgit_checkpoints ADD COLUMN hidden_at TEXT;
 
+-- When a thread stopped inheriting from its parent (prune): forks made before still see
+-- the parent's history through it, forks made after do not.
+ALTER TABLE agentgit_threads ADD COLUMN stopped_at TEXT;
+
 -- When a pending write was stored (microseconds since the epoch, UTC): a fork sees the
 -- writes its source stores at an inherited checkpoint only up to the fork's creation.
 -- NULL for writes stored before this migration (seen by every fork).
@@ -234,14 +238,18 @@ ON CONFLICT(singleton) DO UPDATE SET version = excluded.version
 # of running forever; the caller tells it from the last row's parent. Without ORDER BY,
 # SQLite yields a recursive CTE's rows in the order it walks them (a FIFO queue).
 SELECT_LINEAGE = """
-WITH RECURSIVE lineage(pk, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at) AS (
-    SELECT pk, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at
+WITH RECURSIVE lineage(
+    pk, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at
+) AS (
+    SELECT pk, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at
     FROM agentgit_threads WHERE thread_id = ?
     UNION
-    SELECT t.pk, t.parent_pk, t.fork_checkpoint_id, t.fork_rid, t.inherits, t.created_at
+    SELECT t.pk, t.parent_pk, t.fork_checkpoint_id, t.fork_rid, t.inherits, t.created_at,
+        t.stopped_at
     FROM agentgit_threads t JOIN lineage l ON t.pk = l.parent_pk
 )
-SELECT pk, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at FROM lineage
+SELECT pk, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at
+FROM lineage
 """
 INSERT_THREAD = """
 INSERT INTO agentgit_threads(thread_id, parent_pk, fork_checkpoint_id, fork_rid, created_at)
@@ -259,7 +267,8 @@ SELECT pk, thread_id, parent_pk, fork_checkpoint_id, inherits FROM agentgit_thre
 """
 TOMBSTONE_THREAD = "UPDATE agentgit_threads SET thread_id = NULL WHERE pk = ?"
 DELETE_THREAD_ROW = "DELETE FROM agentgit_threads WHERE pk = ?"
-STOP_INHERITING = "UPDATE agentgit_threads SET inherits = 0 WHERE pk = ?"
+# Parameters: the time, then the thread.
+STOP_INHERITING = "UPDATE agentgit_threads SET inherits = 0, stopped_at = ? WHERE pk = ?"
 SELECT_CHECKPOINT_COUNT = "SELECT checkpoint_count FROM agentgit_threads WHERE thread_id = ?"
 SELECT_ROOT_CHECKPOINT_IDS = """
 SELECT DISTINCT checkpoint_id FROM agentgit_checkpoints WHERE ns = '' ORDER BY checkpoint_id
@@ -417,16 +426,12 @@ WHERE c.thread_pk = ? AND c.hidden = 0 AND c.checkpoint_id = (
     WHERE c2.thread_pk = c.thread_pk AND c2.ns = c.ns AND c2.hidden = 0
 )
 """
-# Both parameters: the same JSON array of rids (the rows kept by a prune).
-DETACH_FROM_UNKEPT_PARENTS = """
-UPDATE agentgit_checkpoints SET
-    parent_checkpoint_id = coalesce(parent_checkpoint_id, (
-        SELECT p.checkpoint_id FROM agentgit_checkpoints p
-        WHERE p.rid = agentgit_checkpoints.parent_rid
-    )),
-    parent_rid = NULL
-WHERE rid IN (SELECT value FROM json_each(?)) AND parent_rid IS NOT NULL
-  AND parent_rid NOT IN (SELECT value FROM json_each(?))
+SELECT_HIDDEN_AMONG = """
+SELECT rid FROM agentgit_checkpoints
+WHERE rid IN (SELECT value FROM json_each(?)) AND hidden <> 0
+"""
+KEEP_ROWS_HIDDEN = """
+UPDATE agentgit_checkpoints SET hidden = 2 WHERE rid IN (SELECT value FROM json_each(?))
 """
 # Rows of a thread whose parent was copied into it point at the copy instead.
 RELINK_PARENT = (

@@ -51,19 +51,11 @@ from langgraph_agentgit.saver_base import DEFAULT_CACHE_SIZE
 #   "<op>:<variant>"        one variant (see each rule for the variants it checks)
 #   "<op>@<graph>"          the operation on one graph only
 KNOWN_DIVERGENCES: dict[str, str] = {
-    "fork_thread:source-writes-later": "a fork (or rollback branch) shows, at an inherited "
-    "checkpoint, writes its source makes there after the fork: a Command(resume) addressed at "
-    "that older checkpoint, or a resume after delete_for_runs made it the head again "
-    "(repro_fork_sees_later_writes.py). While listed, threads that were forked or rolled back "
-    "are not resumed at an older checkpoint, and delete_for_runs skips runs in them.",
-    "fork_thread:of-pruned-fork": "a fork (or rollback) of a fork that prune(keep_latest) "
-    "trimmed shows the history the pruned fork no longer has (repro_fork_of_pruned_thread.py, "
-    "third part). While listed, pruned forks are not forked or rolled back.",
-    "prune:keep_latest:unwritten-delta": "prune(keep_latest) keeps the ancestors of the latest "
-    "checkpoint for a DeltaChannel that was never written there (no channel version; "
-    "counters_since_delta_snapshot still lists it) (repro_prune_unwritten_delta.py). While "
-    "listed, keep_latest skips threads whose head has such a channel.",
-    # Fixed in 10e6f21, kept here as examples of the keys (and their repros):
+    # None is open. Fixed (each a named test in tests/test_correctness_regressions.py),
+    # kept here as examples of the keys and their repros:
+    # "fork_thread:source-writes-later"   repro_fork_sees_later_writes.py
+    # "fork_thread:of-pruned-fork"        repro_fork_of_pruned_thread.py (third part)
+    # "prune:keep_latest:unwritten-delta" repro_prune_unwritten_delta.py
     # "fork_thread:of-trimmed"          repro_fork_of_pruned_thread.py
     # "shared-values@parallel"          repro_barrier_set_shared.py
     # "delete_for_runs@delta"           repro_delete_runs_delta.py
