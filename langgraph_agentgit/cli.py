@@ -136,8 +136,10 @@ _BAD_INPUT_ERRORS: tuple[type[BaseException], ...] = (
 # --- terminal safety -----------------------------------------------------------------------
 
 # C0 controls but the newline, DEL and C1 controls: what a terminal may act on (ESC starts
-# escape sequences that set the title, clear the screen, rewrite the clipboard...).
-_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+# escape sequences that set the title, clear the screen, rewrite the clipboard...); and
+# the bidirectional overrides, embeddings and isolates, which reorder what is shown
+# (U+202E makes "exe.txt" read as "txt.exe").
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def _picture(match: re.Match[str]) -> str:
@@ -212,9 +214,14 @@ class SafeConsole(Console):
 
 
 def _json_text(data: Any) -> str:
-    # json.dumps escapes C0 controls itself; DEL and C1 controls it leaves raw.
+    # json.dumps escapes C0 controls itself; DEL, C1 controls and bidirectional
+    # controls it leaves raw.
     text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
-    return re.sub(r"[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
+    return re.sub(
+        r"[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]",
+        lambda m: f"\\u{ord(m.group()):04x}",
+        text,
+    )
 
 
 def _stderr() -> Console:

@@ -769,8 +769,8 @@ def test_check_finds_a_cycle_at_the_end_of_a_long_chain(tmp_path: Path) -> None:
 
 # --- control characters ------------------------------------------------------------------------
 
-HOSTILE = "look \x1b]0;owned\x07\x1b[2J here \x9b31m \x7f and\x00nul"
-RAW_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f\x80-\x9f]")
+HOSTILE = "look \x1b]0;owned\x07\x1b[2J here \x9b31m \x7f and\x00nul \u202egnp.exe"
+RAW_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f\x80-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 @pytest.fixture
