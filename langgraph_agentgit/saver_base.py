@@ -108,7 +108,7 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return self._write(self.store.put, config, checkpoint, metadata, new_versions)
+        return self._write(self.store.put, config, _captured(checkpoint), metadata, new_versions)
 
     def put_writes(
         self,
@@ -180,7 +180,9 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return await self._awrite(self.store.put, config, checkpoint, metadata, new_versions)
+        return await self._awrite(
+            self.store.put, config, _captured(checkpoint), metadata, new_versions
+        )
 
     async def aput_writes(
         self,
@@ -219,6 +221,20 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
     async def acheckpoint_count(self, thread_id: str) -> int:
         """Async twin of :meth:`checkpoint_count`."""
         return await self._aread(self.store.checkpoint_count, str(thread_id))
+
+
+def _captured(checkpoint: Checkpoint) -> Checkpoint:
+    """The checkpoint as it is when ``put`` is called. LangGraph hands ``put`` its live
+    channel values and runs the next step meanwhile; a waiting edge adds to the very set
+    it gave. Containers are copied here, before any lock or worker thread, as
+    ``InMemorySaver`` serializes on entry (the items themselves stay shared)."""
+    values = checkpoint["channel_values"]
+    return {
+        **checkpoint,
+        "channel_values": {
+            k: v.copy() if type(v) in (list, set, dict, bytearray) else v for k, v in values.items()
+        },
+    }
 
 
 def _list_all(

@@ -474,3 +474,33 @@ def test_pruning_a_source_keeps_the_history_of_its_older_forks(
     file_saver.prune(["src"], strategy="keep_latest")
     assert [s.config for s in graph.get_state_history(cfg("branch"))] == before
     assert len(before) == 4
+
+
+def test_put_stores_the_values_as_they_were_when_it_was_called(
+    file_saver: AgentGitSaver,
+) -> None:
+    """LangGraph hands put() its live channel values and goes on with the next step,
+    which adds to a waiting edge's set in place: what is stored is the set as it was
+    when put() was called, even when the write has to wait (here: for the saver's lock)."""
+    import threading
+
+    checkpoint = empty_checkpoint()
+    checkpoint["id"] = str(uuid6(clock_seq=1))
+    checkpoint["channel_values"] = {"join:a+b": {"a"}}
+    checkpoint["channel_versions"] = {"join:a+b": file_saver.get_next_version(None, None)}
+    stored: list[Any] = []
+    with file_saver.lock:
+        writer = threading.Thread(
+            target=lambda: stored.append(
+                file_saver.put(
+                    cfg("t", ns=""), checkpoint, {"source": "loop", "step": 0}, {"join:a+b": 1}
+                )
+            )
+        )
+        writer.start()
+        writer.join(timeout=0.5)
+        assert writer.is_alive()  # waiting for the lock, with put() already called
+        checkpoint["channel_values"]["join:a+b"].add("b")  # the next step, meanwhile
+    writer.join(timeout=30)
+    found = file_saver.get_tuple(stored[0])
+    assert found is not None and found.checkpoint["channel_values"] == {"join:a+b": {"a"}}

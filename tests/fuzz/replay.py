@@ -17,6 +17,8 @@ import sys
 import traceback
 from pathlib import Path
 
+# As under pytest: the fuzz modules, and tests/ (py310.py).
+sys.path.insert(0, str(Path(__file__).parent.parent))
 sys.path.insert(0, str(Path(__file__).parent))
 
 from fuzz_graphs import SPECS
