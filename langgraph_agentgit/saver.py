@@ -62,6 +62,7 @@ class AgentGitSaver(AgentGitSaverBase):
         on_lock_wait: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(serde=serde, cache_size=cache_size)
+        _require_shareable(conn)
         self.conn = conn
         self.access = Access(lock_timeout, read_only, on_lock_wait)
         # One sqlite3 connection is not safe for concurrent statements from threads.
@@ -124,3 +125,26 @@ class AgentGitSaver(AgentGitSaverBase):
     async def _awrite(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, functools.partial(self._write, fn, *args, **kwargs))
+
+
+def _require_shareable(conn: sqlite3.Connection) -> None:
+    """LangGraph runs a graph's checkpoint writes on worker threads: a connection opened
+    with ``sqlite3.connect(path)`` (``check_same_thread=True``) would fail there, deep in a
+    run. Fail now instead, with the fix."""
+    failure: list[BaseException] = []
+
+    def probe() -> None:
+        try:
+            conn.execute("SELECT 1").fetchone()
+        except sqlite3.ProgrammingError as exc:
+            failure.append(exc)
+
+    worker = threading.Thread(target=probe)
+    worker.start()
+    worker.join()
+    if failure:
+        raise ValueError(
+            "AgentGitSaver needs a connection it can use from LangGraph's worker threads: "
+            "open it with sqlite3.connect(path, check_same_thread=False), or use "
+            f"AgentGitSaver.from_conn_string(path) ({failure[0]})"
+        )

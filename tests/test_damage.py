@@ -495,3 +495,19 @@ def test_an_empty_thread_id_is_a_thread_as_in_langgraphs_savers(saver: AgentGitS
     assert texts(graph.get_state(cfg("")).values) == ["hi", "echo: hi"]
     with pytest.raises(ValueError, match="thread_id"):
         saver.get_tuple({"configurable": {}})
+
+
+def test_a_connection_bound_to_one_thread_is_refused_at_once(db_path: str) -> None:
+    conn = sqlite3.connect(db_path)
+    try:
+        with pytest.raises(ValueError, match="check_same_thread=False"):
+            AgentGitSaver(conn)
+    finally:
+        conn.close()
+    shared = sqlite3.connect(db_path, check_same_thread=False)
+    try:
+        graph = build_chat().compile(checkpointer=AgentGitSaver(shared))
+        graph.invoke({"messages": [HumanMessage("hi")]}, cfg("t"))
+        assert texts(graph.get_state(cfg("t")).values) == ["hi", "echo: hi"]
+    finally:
+        shared.close()
