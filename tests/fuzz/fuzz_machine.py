@@ -155,9 +155,10 @@ class Subject:
         return fn(*args, **kwargs)
 
     def invoke(self, inp: Any, config: RunnableConfig, use_async: bool) -> Any:
+        extra = {"durability": "sync"} if known(f"put:late-capture@{self.spec.name}") else {}
         if use_async:
-            return invoke_result(self.run(self.graph.ainvoke(inp, config)))
-        return invoke_result(self.blocking(self.graph.invoke, inp, config))
+            return invoke_result(self.run(self.graph.ainvoke(inp, config, **extra)))
+        return invoke_result(self.blocking(self.graph.invoke, inp, config, **extra))
 
     def update_state(self, config: Any, values: Any, as_node: str | None, use_async: bool) -> Any:
         if use_async:

@@ -1,14 +1,15 @@
 """A waiting edge's barrier is stored as it is *after* the next step (put captures late).
 
 KNOWN_DIVERGENCES key: "put:late-capture@parallel".
-Found by tests/fuzz (parallel graph, ``make fuzz``), flaky by nature: run it a few times. LangGraph passes
-``put``/``aput`` the live channel objects (``copy_checkpoint`` is shallow) and calls it in
-the background, while the run goes on; ``NamedBarrierValue.checkpoint()`` returns its
-``seen`` set itself, and ``update`` adds to that set in place on the next step. A saver
-that serializes when ``put`` is called (InMemorySaver) stores the right set; one that
-serializes after waiting (a lock, a worker thread, the connection thread) sometimes stores
-the set as the next step left it. Then that checkpoint reads with a full barrier: its
-``next`` includes ``join`` (and a replay from it would run ``join`` early).
+Found by tests/fuzz (parallel graph, ``make fuzz``); flaky by nature: run it a few times.
+LangGraph passes ``put``/``aput`` the live channel objects (``copy_checkpoint`` is
+shallow) and calls it in the background while the run goes on;
+``NamedBarrierValue.checkpoint()`` returns its ``seen`` set itself, and ``update`` adds to
+that set in place on the next step. A saver that serializes when ``put`` is called
+(InMemorySaver) stores the right set; one that serializes after waiting (a lock, a worker
+thread, the connection thread) sometimes stores the set as the next step left it. Then
+that checkpoint reads with a full barrier: its ``next`` includes ``join`` (and a replay
+from it would run ``join`` early).
 
 Below: new input addressed at a checkpoint where ``join`` is pending (what the fuzzer did),
 60 times per saver. ``Slow`` (InMemorySaver that waits 3 ms, then stores) shows the same
