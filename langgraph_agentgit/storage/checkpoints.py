@@ -914,14 +914,21 @@ class CheckpointStore:
                         schema.RELINK_PARENT, [(new, own.pk, old) for old, new in copies.items()]
                     )
                     keep_rids += copies.values()
-                    # A row its own thread had hidden (kept there only for rebuilding) is
-                    # copied for rebuilding too: out of sight, as it was.
-                    hidden = conn.execute(
-                        schema.SELECT_HIDDEN_AMONG, (json.dumps(list(copies)),)
-                    ).fetchall()
-                    conn.execute(
-                        schema.KEEP_ROWS_HIDDEN, (json.dumps([copies[r[0]] for r in hidden]),)
-                    )
+                    # A row that was not in this thread's history (kept only for
+                    # rebuilding) is copied for rebuilding too: out of sight, as it was.
+                    flags = {
+                        r[0]: r[1:]
+                        for r in conn.execute(
+                            schema.SELECT_HIDDEN_AMONG, (json.dumps(list(copies)),)
+                        )
+                    }
+                    unseen: list[int] = []
+                    for row in inherited:  # each head, then its ancestors, in chain order
+                        if row.rid in flags and not lineage.inherited_row_visible(
+                            row.thread_pk, *flags[row.rid]
+                        ):
+                            unseen.append(copies[row.rid])
+                    conn.execute(schema.KEEP_ROWS_HIDDEN, (json.dumps(unseen),))
                 conn.execute(schema.STOP_INHERITING, (_now(), own.pk))
             conn.execute(schema.HIDE_OLDER_THAN_LATEST, (_now(), own.pk, json.dumps(keep_rids)))
             self._keep_for_rebuild(conn, own.pk)

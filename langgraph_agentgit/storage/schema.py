@@ -427,7 +427,7 @@ WHERE c.thread_pk = ? AND c.hidden = 0 AND c.checkpoint_id = (
 )
 """
 SELECT_HIDDEN_AMONG = """
-SELECT rid FROM agentgit_checkpoints
+SELECT rid, hidden, hidden_at FROM agentgit_checkpoints
 WHERE rid IN (SELECT value FROM json_each(?)) AND hidden <> 0
 """
 KEEP_ROWS_HIDDEN = """
