@@ -51,8 +51,10 @@ from langgraph_agentgit.saver_base import DEFAULT_CACHE_SIZE
 #   "<op>:<variant>"        one variant (see each rule for the variants it checks)
 #   "<op>@<graph>"          the operation on one graph only
 KNOWN_DIVERGENCES: dict[str, str] = {
-    # None is open. Fixed (each a named test in tests/test_correctness_regressions.py),
+    # None is open. Fixed (regression tests in tests/test_correctness_regressions.py),
     # kept here as examples of the keys and their repros:
+    # "prune:keep_latest:fork-of-deleted" repro_prune_fork_of_deleted_source.py (e750958)
+    # "put:late-capture@parallel"         repro_barrier_put_race.py (fc6e786)
     # "fork_thread:source-writes-later"   repro_fork_sees_later_writes.py
     # "fork_thread:of-pruned-fork"        repro_fork_of_pruned_thread.py (third part)
     # "prune:keep_latest:unwritten-delta" repro_prune_unwritten_delta.py
@@ -258,6 +260,10 @@ def make_machine(spec: GraphSpec) -> type[RuleBasedStateMachine]:
             self.trimmed: set[str] = set()
             # Threads forked or rolled back ("fork_thread:source-writes-later").
             self.fork_sources: set[str] = set()
+            # Fork/rollback branch -> the thread it was made from, and threads something
+            # was deleted from ("prune:keep_latest:fork-of-deleted").
+            self.source_of: dict[str, str] = {}
+            self.deleted_from: set[str] = set()
             # Threads made by fork_thread/rollback, and those of them pruned with
             # keep_latest ("fork_thread:of-pruned-fork").
             self.forks: set[str] = set()
@@ -295,6 +301,17 @@ def make_machine(spec: GraphSpec) -> type[RuleBasedStateMachine]:
             head = saver.get_tuple(cfg(t))
             versions = head.checkpoint["channel_versions"] if head else {}
             return any(name not in versions for name in saver.delta_channels)
+
+        def source_deleted(self, t: str) -> bool:
+            """Whether ``t`` is a fork with a source (or one further up) that something
+            was deleted from."""
+            seen = set()
+            while t in self.source_of and t not in seen:
+                seen.add(t)
+                t = self.source_of[t]
+                if t in self.deleted_from:
+                    return True
+            return False
 
         def room(self) -> bool:
             return len(self.threads) < MAX_THREADS
@@ -457,6 +474,7 @@ def make_machine(spec: GraphSpec) -> type[RuleBasedStateMachine]:
             self.threads.append(new)
             self.fork_sources.add(t)
             self.forks.add(new)
+            self.source_of[new] = t
             self.apply(
                 "fork_thread",
                 lambda s: s.call(
@@ -481,6 +499,7 @@ def make_machine(spec: GraphSpec) -> type[RuleBasedStateMachine]:
             self.threads.append(new)
             self.fork_sources.add(t)
             self.forks.add(new)
+            self.source_of[new] = t
             self.apply(
                 "rollback",
                 lambda s: s.rollback(t, s.checkpoint_at(t, pos, use_async), new, use_async),
@@ -509,6 +528,7 @@ def make_machine(spec: GraphSpec) -> type[RuleBasedStateMachine]:
                 return
             if how == "delete_thread":
                 t = self.pick(picks[0])
+                self.deleted_from.add(t)
                 self.apply(how, lambda s: s.call("delete_thread", use_async, t))
                 return
             strategy = how.split(":")[1]
@@ -519,6 +539,14 @@ def make_machine(spec: GraphSpec) -> type[RuleBasedStateMachine]:
                 and any(self.unwritten_delta_channel(t) for t in ids)
             ):
                 return
+            if (
+                strategy == "keep_latest"
+                and known("prune:keep_latest:fork-of-deleted")
+                and any(self.source_deleted(t) for t in ids)
+            ):
+                return
+            if strategy == "delete":
+                self.deleted_from.update(ids)
             if strategy == "keep_latest":
                 self.trimmed.update(ids)
                 self.pruned_forks.update(self.forks.intersection(ids))
@@ -539,6 +567,7 @@ def make_machine(spec: GraphSpec) -> type[RuleBasedStateMachine]:
             if touched & self.fork_sources and known("fork_thread:source-writes-later"):
                 return
             self.trimmed.update(touched)
+            self.deleted_from.update(touched)
             self.apply("delete_for_runs", lambda s: s.call("delete_for_runs", use_async, ids))
 
         @precondition(lambda self: not known("reopen"))
