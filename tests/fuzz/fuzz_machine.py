@@ -51,6 +51,10 @@ from langgraph_agentgit.saver_base import DEFAULT_CACHE_SIZE
 #   "<op>:<variant>"        one variant (see each rule for the variants it checks)
 #   "<op>@<graph>"          the operation on one graph only
 KNOWN_DIVERGENCES: dict[str, str] = {
+    "fork_thread:across-deleted-run": "a fork (or rollback) of a thread that delete_for_runs "
+    "removed a run from stops at the gap: the older checkpoints its source still shows are "
+    "missing (repro_fork_across_deleted_run.py). While listed, threads delete_for_runs "
+    "touched are not forked or rolled back.",
     # None is open. Fixed (regression tests in tests/test_correctness_regressions.py),
     # kept here as examples of the keys and their repros:
     # "prune:keep_latest:fork-of-deleted" repro_prune_fork_of_deleted_source.py (e750958)
@@ -264,6 +268,8 @@ def make_machine(spec: GraphSpec) -> type[RuleBasedStateMachine]:
             # was deleted from ("prune:keep_latest:fork-of-deleted").
             self.source_of: dict[str, str] = {}
             self.deleted_from: set[str] = set()
+            # Threads delete_for_runs removed checkpoints from ("fork_thread:across-deleted-run").
+            self.runs_deleted_in: set[str] = set()
             # Threads made by fork_thread/rollback, and those of them pruned with
             # keep_latest ("fork_thread:of-pruned-fork").
             self.forks: set[str] = set()
@@ -470,6 +476,8 @@ def make_machine(spec: GraphSpec) -> type[RuleBasedStateMachine]:
                 return
             if t in self.pruned_forks and known("fork_thread:of-pruned-fork"):
                 return
+            if t in self.runs_deleted_in and known("fork_thread:across-deleted-run"):
+                return
             new = self.fresh("f")
             self.threads.append(new)
             self.fork_sources.add(t)
@@ -494,6 +502,8 @@ def make_machine(spec: GraphSpec) -> type[RuleBasedStateMachine]:
             if t in self.trimmed and known("fork_thread:of-trimmed"):
                 return
             if t in self.pruned_forks and known("fork_thread:of-pruned-fork"):
+                return
+            if t in self.runs_deleted_in and known("fork_thread:across-deleted-run"):
                 return
             new = self.fresh("b")
             self.threads.append(new)
@@ -568,6 +578,7 @@ def make_machine(spec: GraphSpec) -> type[RuleBasedStateMachine]:
                 return
             self.trimmed.update(touched)
             self.deleted_from.update(touched)
+            self.runs_deleted_in.update(touched)
             self.apply("delete_for_runs", lambda s: s.call("delete_for_runs", use_async, ids))
 
         @precondition(lambda self: not known("reopen"))
