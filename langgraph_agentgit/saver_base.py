@@ -19,7 +19,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from langgraph_agentgit.storage.blobs import DEFAULT_CACHE_BYTES
+from langgraph_agentgit.storage.blobs import DEFAULT_CACHE_BYTES, private
 from langgraph_agentgit.storage.checkpoints import CheckpointStore
 from langgraph_agentgit.storage.serde import StrictSerializer
 
@@ -232,7 +232,7 @@ def _captured(checkpoint: Checkpoint) -> Checkpoint:
     return {
         **checkpoint,
         "channel_values": {
-            k: v.copy() if type(v) in (list, set, dict, bytearray) else v for k, v in values.items()
+            k: list(v) if type(v) is list else private(v) for k, v in values.items()
         },
     }
 

@@ -504,3 +504,30 @@ def test_put_stores_the_values_as_they_were_when_it_was_called(
     writer.join(timeout=30)
     found = file_saver.get_tuple(stored[0])
     assert found is not None and found.checkpoint["channel_values"] == {"join:a+b": {"a"}}
+
+
+def test_a_fork_after_a_deleted_middle_run_sees_what_its_source_lists(
+    file_saver: AgentGitSaver,
+) -> None:
+    """Found by the fuzzer: with the middle of three runs deleted, the source lists run 3
+    then run 1; a fork made at its head afterwards must list the same (it stopped at the
+    gap), and so must a rollback branch."""
+    graph = build_two_steps().compile(checkpointer=file_saver)
+    for run_id in ("run-1", "run-2", "run-3"):
+        graph.invoke({"log": [run_id], "last": ""}, {**cfg("t"), "metadata": {"run_id": run_id}})
+    file_saver.delete_for_runs(["run-2"])
+
+    def history(thread: str) -> list[Any]:
+        return [
+            (s.config["configurable"]["checkpoint_id"], s.metadata["run_id"])
+            for s in graph.get_state_history(cfg(thread))
+        ]
+
+    source = history("t")
+    assert {run for _, run in source} == {"run-1", "run-3"}
+    file_saver.fork_thread("t", source[0][0], "f")
+    assert history("f") == source
+    mgr = SessionManager(file_saver)
+    session = mgr.adopt("t", user_id="u")
+    branch = mgr.rollback(session.id, source[0][0])
+    assert history(branch.thread_id) == source

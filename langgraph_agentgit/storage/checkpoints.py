@@ -26,9 +26,11 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
@@ -131,13 +133,21 @@ class Lineage:
         index = self.index_of(pk)
         if not index:
             return True
-        for j in range(1, index):
-            stopped = self.entries[j].stopped_at
-            if stopped is not None and stopped <= self.entries[j - 1].created_at:
-                return False
+        if self.cut_off_before(index):
+            return False
         if not hidden or hidden_at is None:
             return True
         return hidden_at > self.entries[index - 1].created_at
+
+    def cut_off_before(self, index: int) -> bool:
+        """Whether a thread between this one and entry ``index`` had stopped inheriting
+        (was pruned) before the thread forked from it was made: then nothing of entry
+        ``index`` or beyond is in this thread's history."""
+        for j in range(1, index):
+            stopped = self.entries[j].stopped_at
+            if stopped is not None and stopped <= self.entries[j - 1].created_at:
+                return True
+        return False
 
     def index_of(self, pk: int) -> int | None:
         for i, entry in enumerate(self.entries):
@@ -172,6 +182,7 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
+@lru_cache(maxsize=4096)  # thread creation times, read for every inherited write
 def _micros(iso: str) -> int:
     """An ISO-8601 time (as :func:`_now` writes) in microseconds since the epoch."""
     moment = datetime.fromisoformat(iso)
@@ -440,8 +451,13 @@ class CheckpointStore:
                         break
                     row = Row.of(found)
                     if not lineage.inherited_row_visible(row.thread_pk, found[9], found[10]):
-                        # Nor is anything beyond it: the fork's history ends there.
-                        break
+                        index = lineage.index_of(row.thread_pk)
+                        if index and lineage.cut_off_before(index):
+                            break  # nothing beyond a pruned thread's boundary either
+                        # A checkpoint hidden before the fork was made (a deleted run, a
+                        # prune) is not in its history; older ones may be, as they still
+                        # are in the source's.
+                        continue
                     if row.ns != "":
                         continue
                     if checkpoint_id is not None and row.checkpoint_id != checkpoint_id:
@@ -755,7 +771,7 @@ class CheckpointStore:
         checkpoint = self._own_row(conn, thread_id, ns, checkpoint_id)
         pk = checkpoint.thread_pk if checkpoint else self._thread_pk(conn, thread_id)
         hints = [i for i in json.loads(checkpoint.refs).values() if i] if checkpoint else []
-        written_at = _micros(_now())
+        written_at = time.time_ns() // 1000
         for idx, (channel, value) in enumerate(writes):
             write_idx = WRITES_IDX_MAP.get(channel, idx)
             # Special channels (errors, interrupts, resumes) replace; others are idempotent.
@@ -812,7 +828,7 @@ class CheckpointStore:
         thread ``target_pk``, oldest first, linking each copy to the copy of its parent.
         Returns old rid -> new rid."""
         writes = self._visible_writes(conn, lineage, rows)
-        written_at = _micros(_now())
+        written_at = time.time_ns() // 1000
         new_rids: dict[int, int] = {}
         for row in sorted(rows, key=lambda r: r.checkpoint_id):
             parent_rid = new_rids.get(row.parent_rid or 0, row.parent_rid)
@@ -875,15 +891,31 @@ class CheckpointStore:
         self.collect_garbage(conn)
 
     def _keep_for_rebuild(self, conn: sqlite3.Connection, pk: int) -> None:
-        """Keep (hidden = 2) the hidden rows of a thread that its listed checkpoints
-        rebuild ``DeltaChannel`` values from, so that deleting rows never changes the
-        values of the checkpoints that stay; release the ones no longer needed."""
+        """Keep (hidden = 2) the hidden rows of a thread that its listed checkpoints still
+        need, and release the others:
+
+        * those its checkpoints rebuild ``DeltaChannel`` values from, so that deleting
+          rows never changes the values of the checkpoints that stay;
+        * those between two listed checkpoints on a parent chain (a deleted run in the
+          middle of the history), so that a fork made later still reaches the older
+          checkpoints its source lists, walking past the hidden ones.
+        """
         hidden = {r[0] for r in conn.execute(schema.SELECT_HIDDEN_RIDS_OF_THREAD, (pk,))}
         if not hidden:
             return
         needed: set[int] = set()
         for found in conn.execute(schema.SELECT_LIVE_DELTA_ROWS, (pk,)).fetchall():
             needed |= {r.rid for r in self._delta_ancestors(conn, Row.of(found))} & hidden
+        for head in conn.execute(schema.SELECT_OWN_HEADS, (pk,)).fetchall():
+            passed: list[int] = []
+            for found in self.chain(conn, head[0]):
+                if found[1] != pk:
+                    break
+                if found[0] in hidden:
+                    passed.append(found[0])
+                else:
+                    needed.update(passed)
+                    passed.clear()
         conn.execute(schema.KEEP_HIDDEN_ROWS, (json.dumps(sorted(needed)), pk))
 
     def prune(self, conn: sqlite3.Connection, thread_ids: Sequence[str], strategy: str) -> None:

@@ -51,12 +51,9 @@ from langgraph_agentgit.saver_base import DEFAULT_CACHE_SIZE
 #   "<op>:<variant>"        one variant (see each rule for the variants it checks)
 #   "<op>@<graph>"          the operation on one graph only
 KNOWN_DIVERGENCES: dict[str, str] = {
-    "fork_thread:across-deleted-run": "a fork (or rollback) of a thread that delete_for_runs "
-    "removed a run from stops at the gap: the older checkpoints its source still shows are "
-    "missing (repro_fork_across_deleted_run.py). While listed, threads delete_for_runs "
-    "touched are not forked or rolled back.",
     # None is open. Fixed (regression tests in tests/test_correctness_regressions.py),
     # kept here as examples of the keys and their repros:
+    # "fork_thread:across-deleted-run"    repro_fork_across_deleted_run.py
     # "prune:keep_latest:fork-of-deleted" repro_prune_fork_of_deleted_source.py (e750958)
     # "put:late-capture@parallel"         repro_barrier_put_race.py (fc6e786)
     # "fork_thread:source-writes-later"   repro_fork_sees_later_writes.py
