@@ -1,4 +1,5 @@
-"""`AsyncAgentGitSaver`: the checkpointer on an `aiosqlite` connection."""
+"""`AsyncAgentGitSaver`: the checkpointer on an `aiosqlite` connection or on PostgreSQL (a
+psycopg 3 async connection or pool)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aiosqlite
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from langgraph_agentgit.saver_base import DEFAULT_CACHE_SIZE, AgentGitSaverBase
-from langgraph_agentgit.storage.connection import (
+from langgraph_agentgit.backends import is_postgres_object, is_postgres_url, postgres_runner
+from langgraph_agentgit.backends.sqlite import sql as sqlite_sql
+from langgraph_agentgit.backends.sqlite.connection import (
     DEFAULT_LOCK_TIMEOUT,
     Access,
     configure,
@@ -21,6 +23,7 @@ from langgraph_agentgit.storage.connection import (
     read_transaction,
     write_transaction,
 )
+from langgraph_agentgit.saver_base import DEFAULT_CACHE_SIZE, AgentGitSaverBase
 
 T = TypeVar("T")
 
@@ -36,13 +39,17 @@ class AsyncAgentGitSaver(AgentGitSaverBase):
             graph = builder.compile(checkpointer=saver)
             await graph.ainvoke(inputs, {"configurable": {"thread_id": "1"}})
 
+    On PostgreSQL, pass a ``postgresql://`` URL to :meth:`from_conn_string`, or a psycopg
+    3 ``AsyncConnection`` or ``AsyncConnectionPool`` (the storage logic then runs on a
+    worker thread and its statements on the event loop).
+
     ``lock_timeout``, ``read_only`` and ``on_lock_wait`` are as for
     :class:`AgentGitSaver` (``on_lock_wait`` is called on the connection's thread).
     """
 
     def __init__(
         self,
-        conn: aiosqlite.Connection,
+        conn: Any,
         *,
         serde: SerializerProtocol | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
@@ -50,12 +57,33 @@ class AsyncAgentGitSaver(AgentGitSaverBase):
         read_only: bool = False,
         on_lock_wait: Callable[[], None] | None = None,
     ) -> None:
-        super().__init__(serde=serde, cache_size=cache_size)
         self.conn = conn
         self.access = Access(lock_timeout, read_only, on_lock_wait)
         self.lock = asyncio.Lock()
         self.loop = asyncio.get_running_loop()
         self.is_setup = False
+        self.postgres: Any = None
+        if isinstance(conn, aiosqlite.Connection):
+            super().__init__(sql=sqlite_sql, serde=serde, cache_size=cache_size)
+            return
+        if not is_postgres_object(conn):
+            raise TypeError(
+                "AsyncAgentGitSaver needs an aiosqlite.Connection, or a psycopg 3 "
+                f"AsyncConnection or AsyncConnectionPool, not {type(conn).__name__}"
+            )
+        runner = postgres_runner()
+        if not isinstance(conn, (runner.psycopg.AsyncConnection, runner.AsyncConnectionPool)):
+            raise TypeError(
+                "AsyncAgentGitSaver needs psycopg's AsyncConnection or AsyncConnectionPool, "
+                f"not {type(conn).__name__} (AgentGitSaver takes the sync ones)"
+            )
+        super().__init__(sql=runner.sql, serde=serde, cache_size=cache_size)
+        self.postgres = runner.AsyncPostgresRunner(
+            conn,
+            lock_timeout=lock_timeout,
+            read_only=read_only,
+            journal=self.store.blobs.transaction,
+        )
 
     @classmethod
     @asynccontextmanager
@@ -69,8 +97,25 @@ class AsyncAgentGitSaver(AgentGitSaverBase):
         read_only: bool = False,
         on_lock_wait: Callable[[], None] | None = None,
     ) -> AsyncIterator[AsyncAgentGitSaver]:
-        """Open (creating if needed) the database at ``path``; ``":memory:"`` works.
-        ``read_only=True`` is as for :meth:`AgentGitSaver.from_conn_string`."""
+        """Open (creating if needed) the database at ``path``; ``":memory:"`` works; a
+        ``postgresql://`` URL opens an async connection pool on that server (closed on
+        exit). ``read_only=True`` is as for :meth:`AgentGitSaver.from_conn_string`."""
+        if is_postgres_url(path):
+            pool = await postgres_runner().open_async_pool(path)
+            try:
+                saver = cls(
+                    pool,
+                    serde=serde,
+                    cache_size=cache_size,
+                    lock_timeout=lock_timeout,
+                    read_only=read_only,
+                    on_lock_wait=on_lock_wait,
+                )
+                await saver.setup()
+                yield saver
+            finally:
+                await pool.close()
+            return
         target = (
             await asyncio.to_thread(read_only_uri, path, lock_timeout=lock_timeout)
             if read_only
@@ -92,6 +137,10 @@ class AsyncAgentGitSaver(AgentGitSaverBase):
 
     async def setup(self) -> None:
         """Apply pragmas and migrations; called automatically before first use."""
+        if self.postgres is not None:
+            await self.postgres.setup()
+            self.is_setup = True
+            return
         async with self.lock:
             if not self.is_setup:
                 await self._on_connection_thread(configure, self.access)
@@ -108,6 +157,8 @@ class AsyncAgentGitSaver(AgentGitSaverBase):
         return await self.conn._execute(call)
 
     async def _aread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self.postgres is not None:
+            return cast(T, await self.postgres.read(fn, *args, **kwargs))
         if not self.is_setup:
             await self.setup()
 
@@ -119,6 +170,8 @@ class AsyncAgentGitSaver(AgentGitSaverBase):
             return await self._on_connection_thread(run)
 
     async def _awrite(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self.postgres is not None:
+            return cast(T, await self.postgres.write(None, fn, *args, **kwargs))
         if not self.is_setup:
             await self.setup()
         started = time.monotonic()  # the lock wait counts from here (see AgentGitSaver)
@@ -129,6 +182,18 @@ class AsyncAgentGitSaver(AgentGitSaverBase):
 
         async with self.lock:
             return await self._on_connection_thread(run)
+
+    async def _awrite_in_thread(
+        self, thread_id: str, fn: Callable[..., T], *args: Any, **kwargs: Any
+    ) -> T:
+        if self.postgres is not None:
+            return cast(T, await self.postgres.write(thread_id, fn, *args, **kwargs))
+        return await self._awrite(fn, *args, **kwargs)
+
+    def _write_in_thread(
+        self, thread_id: str, fn: Callable[..., T], *args: Any, **kwargs: Any
+    ) -> T:
+        return self._from_other_thread(self._awrite_in_thread(thread_id, fn, *args, **kwargs), fn)
 
     def _read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return self._from_other_thread(self._aread(fn, *args, **kwargs), fn)

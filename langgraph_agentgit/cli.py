@@ -56,6 +56,15 @@ except ImportError:  # pragma: no cover - depends on the installed Typer
     from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
 from langgraph_agentgit._version import __version__
+from langgraph_agentgit.backends.sqlite.connection import (
+    DEFAULT_LOCK_TIMEOUT,
+    SQLITE_CANTOPEN,
+    SQLITE_CORRUPT,
+    SQLITE_NOTADB,
+    error_code,
+    is_agentgit_database,
+    location_writable,
+)
 from langgraph_agentgit.errors import (
     AgentGitError,
     BranchNotFoundError,
@@ -64,15 +73,6 @@ from langgraph_agentgit.errors import (
     ReadOnlyDatabaseError,
     SessionNotFoundError,
     TagNotFoundError,
-)
-from langgraph_agentgit.storage.connection import (
-    DEFAULT_LOCK_TIMEOUT,
-    SQLITE_CANTOPEN,
-    SQLITE_CORRUPT,
-    SQLITE_NOTADB,
-    error_code,
-    is_agentgit_database,
-    location_writable,
 )
 
 if TYPE_CHECKING:

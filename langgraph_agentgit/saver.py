@@ -1,4 +1,5 @@
-"""`AgentGitSaver`: the checkpointer on a plain `sqlite3` connection."""
+"""`AgentGitSaver`: the checkpointer on a `sqlite3` connection or on PostgreSQL (a psycopg 3
+connection or pool)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from langgraph_agentgit.saver_base import DEFAULT_CACHE_SIZE, AgentGitSaverBase
-from langgraph_agentgit.storage.connection import (
+from langgraph_agentgit.backends import is_postgres_object, is_postgres_url, postgres_runner
+from langgraph_agentgit.backends.sqlite import sql as sqlite_sql
+from langgraph_agentgit.backends.sqlite.connection import (
     DEFAULT_LOCK_TIMEOUT,
     Access,
     configure,
@@ -22,12 +24,14 @@ from langgraph_agentgit.storage.connection import (
     read_transaction,
     write_transaction,
 )
+from langgraph_agentgit.saver_base import DEFAULT_CACHE_SIZE, AgentGitSaverBase
 
 T = TypeVar("T")
 
 
 class AgentGitSaver(AgentGitSaverBase):
-    """A LangGraph checkpointer on embedded SQLite with copy-on-write thread forks.
+    """A LangGraph checkpointer with copy-on-write thread forks, on embedded SQLite or on
+    PostgreSQL (the same storage, semantics and API on both).
 
     One instance serves both ``graph.invoke`` and ``graph.ainvoke``: its async methods run
     the work on a worker thread, so they never block the event loop::
@@ -38,8 +42,16 @@ class AgentGitSaver(AgentGitSaverBase):
             graph = builder.compile(checkpointer=saver)
             graph.invoke({"messages": [("user", "hi")]}, {"configurable": {"thread_id": "1"}})
 
+    On PostgreSQL, pass a URL to :meth:`from_conn_string` or your own psycopg 3
+    ``Connection`` or ``ConnectionPool`` (needs ``pip install "langgraph-agentgit[postgres]"``)::
+
+        with AgentGitSaver.from_conn_string("postgresql://app@db/chat") as saver: ...
+
     Args:
-        conn: an open ``sqlite3`` connection; it is switched to WAL and migrated.
+        conn: an open ``sqlite3`` connection (it is switched to WAL and migrated), or a
+            psycopg 3 ``Connection`` or ``ConnectionPool`` (switched to autocommit: the
+            saver opens its own transactions; its schema is created or migrated in the
+            connection's ``search_path`` schema).
         serde: the serializer; defaults to :class:`StrictSerializer`.
         cache_size: decoded values kept in memory and shared between checkpoints
             (0 turns the cache off).
@@ -53,7 +65,7 @@ class AgentGitSaver(AgentGitSaverBase):
 
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        conn: Any,
         *,
         serde: SerializerProtocol | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
@@ -61,14 +73,35 @@ class AgentGitSaver(AgentGitSaverBase):
         read_only: bool = False,
         on_lock_wait: Callable[[], None] | None = None,
     ) -> None:
-        super().__init__(serde=serde, cache_size=cache_size)
-        _require_shareable(conn)
         self.conn = conn
         self.access = Access(lock_timeout, read_only, on_lock_wait)
         # One sqlite3 connection is not safe for concurrent statements from threads.
         self.lock = threading.RLock()
-        with self.lock:
-            configure(conn, self.access)
+        self.postgres: Any = None
+        if isinstance(conn, sqlite3.Connection):
+            super().__init__(sql=sqlite_sql, serde=serde, cache_size=cache_size)
+            _require_shareable(conn)
+            with self.lock:
+                configure(conn, self.access)
+            return
+        if not is_postgres_object(conn):
+            raise TypeError(
+                "AgentGitSaver needs a sqlite3.Connection, or a psycopg 3 Connection or "
+                f"ConnectionPool, not {type(conn).__name__}"
+            )
+        runner = postgres_runner()
+        if not isinstance(conn, (runner.psycopg.Connection, runner.ConnectionPool)):
+            raise TypeError(
+                f"AgentGitSaver is synchronous: pass a psycopg Connection or ConnectionPool, "
+                f"not {type(conn).__name__} (AsyncAgentGitSaver takes the async ones)"
+            )
+        super().__init__(sql=runner.sql, serde=serde, cache_size=cache_size)
+        self.postgres = runner.PostgresRunner(
+            conn,
+            lock_timeout=lock_timeout,
+            read_only=read_only,
+            journal=self.store.blobs.transaction,
+        )
 
     @classmethod
     @contextmanager
@@ -82,7 +115,8 @@ class AgentGitSaver(AgentGitSaverBase):
         read_only: bool = False,
         on_lock_wait: Callable[[], None] | None = None,
     ) -> Iterator[AgentGitSaver]:
-        """Open (creating if needed) the database at ``path``; ``":memory:"`` works.
+        """Open (creating if needed) the database at ``path``; ``":memory:"`` works; a
+        ``postgresql://`` URL opens a connection pool on that server (closed on exit).
 
         ``read_only=True`` opens an existing file without ever writing to it, also in a
         read-only directory or file system (SQLite's ``mode=ro``, or ``immutable=1`` where
@@ -90,6 +124,20 @@ class AgentGitSaver(AgentGitSaverBase):
         a missing file and :class:`ReadOnlyDatabaseError` for one whose schema would need
         creating or upgrading.
         """
+        if is_postgres_url(path):
+            pool = postgres_runner().open_pool(path)
+            try:
+                yield cls(
+                    pool,
+                    serde=serde,
+                    cache_size=cache_size,
+                    lock_timeout=lock_timeout,
+                    read_only=read_only,
+                    on_lock_wait=on_lock_wait,
+                )
+            finally:
+                pool.close()
+            return
         conn = connect(path, lock_timeout=lock_timeout, read_only=read_only)
         try:
             yield cls(
@@ -104,10 +152,14 @@ class AgentGitSaver(AgentGitSaverBase):
             conn.close()
 
     def _read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self.postgres is not None:
+            return cast(T, self.postgres.read(fn, *args, **kwargs))
         with self.lock, read_transaction(self.conn, self.access):
             return fn(self.conn, *args, **kwargs)
 
     def _write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self.postgres is not None:
+            return cast(T, self.postgres.write(None, fn, *args, **kwargs))
         # The wait for another connection's lock counts from here: time spent behind
         # another write of this saver (itself waiting for the database) is part of it.
         started = time.monotonic()
@@ -117,6 +169,20 @@ class AgentGitSaver(AgentGitSaverBase):
             write_transaction(self.conn, self.access, started),
         ):
             return fn(self.conn, *args, **kwargs)
+
+    def _write_in_thread(
+        self, thread_id: str, fn: Callable[..., T], *args: Any, **kwargs: Any
+    ) -> T:
+        if self.postgres is not None:
+            return cast(T, self.postgres.write(thread_id, fn, *args, **kwargs))
+        return self._write(fn, *args, **kwargs)
+
+    async def _awrite_in_thread(
+        self, thread_id: str, fn: Callable[..., T], *args: Any, **kwargs: Any
+    ) -> T:
+        loop = asyncio.get_running_loop()
+        call = functools.partial(self._write_in_thread, thread_id, fn, *args, **kwargs)
+        return await loop.run_in_executor(None, call)
 
     async def _aread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
+from types import ModuleType
 from typing import Any, TypeVar
 
 from langchain_core.runnables import RunnableConfig
@@ -33,11 +34,15 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
     store: CheckpointStore
 
     def __init__(
-        self, *, serde: SerializerProtocol | None = None, cache_size: int = DEFAULT_CACHE_SIZE
+        self,
+        *,
+        sql: ModuleType,
+        serde: SerializerProtocol | None = None,
+        cache_size: int = DEFAULT_CACHE_SIZE,
     ) -> None:
         super().__init__(serde=serde or StrictSerializer())
         self.cache_size = cache_size
-        self.store = CheckpointStore(self.serde, cache_size=cache_size)
+        self.store = CheckpointStore(self.serde, cache_size=cache_size, sql=sql)
 
     # --- the runners each saver provides ---------------------------------------------------
 
@@ -48,6 +53,20 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
     @abstractmethod
     def _write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn(conn, *args)`` in a write transaction, blocking."""
+
+    def _write_in_thread(
+        self, thread_id: str, fn: Callable[..., T], *args: Any, **kwargs: Any
+    ) -> T:
+        """Run ``fn(conn, *args)`` in a write transaction that changes only ``thread_id``
+        (its checkpoints and writes, and blobs). A backend with concurrent writers lets
+        such writes to different threads run at once; by default it is :meth:`_write`."""
+        return self._write(fn, *args, **kwargs)
+
+    async def _awrite_in_thread(
+        self, thread_id: str, fn: Callable[..., T], *args: Any, **kwargs: Any
+    ) -> T:
+        """:meth:`_write_in_thread` without blocking the event loop."""
+        return await self._awrite(fn, *args, **kwargs)
 
     @abstractmethod
     async def _aread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -66,7 +85,9 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
         if clone is not self:
             # Decoded values are cached per serializer: a wider allowlist decodes differently.
             assert isinstance(clone, AgentGitSaverBase)
-            clone.store = CheckpointStore(clone.serde, cache_size=self.cache_size)
+            clone.store = CheckpointStore(
+                clone.serde, cache_size=self.cache_size, sql=self.store.sql
+            )
         return clone
 
     def get_next_version(self, current: int | str | None, channel: None = None) -> int | str:
@@ -108,7 +129,14 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return self._write(self.store.put, config, _captured(checkpoint), metadata, new_versions)
+        return self._write_in_thread(
+            _thread_of(config),
+            self.store.put,
+            config,
+            _captured(checkpoint),
+            metadata,
+            new_versions,
+        )
 
     def put_writes(
         self,
@@ -117,7 +145,9 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        self._write(self.store.put_writes, config, writes, task_id, task_path)
+        self._write_in_thread(
+            _thread_of(config), self.store.put_writes, config, writes, task_id, task_path
+        )
 
     def delete_thread(self, thread_id: str) -> None:
         self._write(self.store.delete_thread, str(thread_id))
@@ -180,8 +210,13 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return await self._awrite(
-            self.store.put, config, _captured(checkpoint), metadata, new_versions
+        return await self._awrite_in_thread(
+            _thread_of(config),
+            self.store.put,
+            config,
+            _captured(checkpoint),
+            metadata,
+            new_versions,
         )
 
     async def aput_writes(
@@ -191,7 +226,9 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        await self._awrite(self.store.put_writes, config, writes, task_id, task_path)
+        await self._awrite_in_thread(
+            _thread_of(config), self.store.put_writes, config, writes, task_id, task_path
+        )
 
     async def adelete_thread(self, thread_id: str) -> None:
         await self._awrite(self.store.delete_thread, str(thread_id))
@@ -221,6 +258,11 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
     async def acheckpoint_count(self, thread_id: str) -> int:
         """Async twin of :meth:`checkpoint_count`."""
         return await self._aread(self.store.checkpoint_count, str(thread_id))
+
+
+def _thread_of(config: RunnableConfig) -> str:
+    """The thread a write goes to, as a lock key (the store validates the config)."""
+    return str((config.get("configurable") or {}).get("thread_id", ""))
 
 
 def _captured(checkpoint: Checkpoint) -> Checkpoint:

@@ -13,6 +13,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import pg
 import pytest
 from graphs import comparable
 from langchain_core.runnables import RunnableConfig
@@ -22,6 +23,7 @@ from langgraph.graph import StateGraph
 from langgraph.types import StateSnapshot
 
 from langgraph_agentgit import AgentGitSaver, AsyncAgentGitSaver
+from langgraph_agentgit.backends import is_postgres_url
 from langgraph_agentgit.saver_base import AgentGitSaverBase
 
 TABLES = ("agentgit_threads", "agentgit_checkpoints", "agentgit_writes", "agentgit_blobs")
@@ -171,13 +173,33 @@ def thread_view(saver: AgentGitSaverBase, thread_id: str) -> list[dict[str, Any]
     return [tuple_view(t) for t in saver.list(cfg(thread_id))]
 
 
-def table_counts(db_path: str) -> dict[str, int]:
+def sql_rows(db: str, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Rows of ``query`` read through a separate connection to ``db``: a SQLite file, or
+    a ``postgresql://`` URL (``?`` placeholders are given as ``%s`` there)."""
+    if is_postgres_url(db):
+        import psycopg
+
+        with psycopg.connect(db) as pg_conn:
+            return [tuple(r) for r in pg_conn.execute(query.replace("?", "%s"), params or None)]
+    with closing(sqlite3.connect(db)) as conn:
+        return [tuple(r) for r in conn.execute(query, params)]
+
+
+def table_counts(db_path: str, tables: tuple[str, ...] = TABLES) -> dict[str, int]:
     """Row counts of the saver's tables, read through a separate connection."""
-    with closing(sqlite3.connect(db_path)) as conn:
-        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+    return {t: sql_rows(db_path, f"SELECT count(*) FROM {t}")[0][0] for t in tables}
 
 
 def dump_tables(db_path: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of the saver's tables, to prove an operation changed nothing."""
-    with closing(sqlite3.connect(db_path)) as conn:
-        return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in TABLES}
+    return {t: sorted(sql_rows(db_path, f"SELECT * FROM {t}"), key=repr) for t in TABLES}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database on each engine: a SQLite file, or a Postgres schema's URL."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "agentgit.db")
+        return
+    with pg.fresh_schema() as url:
+        yield url

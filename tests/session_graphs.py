@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+from conftest import sql_rows
 from graphs import build_tool_agent
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -299,12 +300,9 @@ async def open_env(mode: str, path: str, case: GraphCase) -> AsyncIterator[Env]:
 
 
 def dump_tables(path: str, tables: Sequence[str] = CORE_TABLES + SESSION_TABLES) -> dict[str, Any]:
-    """Every row of every table, sorted, read through a separate connection."""
-    conn = sqlite3.connect(path)
-    try:
-        return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
-    finally:
-        conn.close()
+    """Every row of every table, sorted, read through a separate connection (a SQLite
+    file or a Postgres URL)."""
+    return {t: sorted(sql_rows(path, f"SELECT * FROM {t}"), key=repr) for t in tables}
 
 
 def row_counts(conn: sqlite3.Connection) -> dict[str, int]:

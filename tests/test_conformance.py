@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import pg
 import pytest
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -67,12 +68,43 @@ async def sync_saver_sync_methods() -> AsyncIterator[BaseCheckpointSaver]:
         yield SyncMethodsShim(saver)
 
 
+@checkpointer_test(name="AsyncAgentGitSaver on Postgres")
+async def async_saver_postgres() -> AsyncIterator[BaseCheckpointSaver]:
+    with pg.fresh_schema() as url:
+        async with AsyncAgentGitSaver.from_conn_string(url) as saver:
+            yield saver
+
+
+@checkpointer_test(name="AgentGitSaver on Postgres")
+async def sync_saver_postgres() -> AsyncIterator[BaseCheckpointSaver]:
+    with pg.fresh_schema() as url, AgentGitSaver.from_conn_string(url) as saver:
+        yield saver
+
+
+@checkpointer_test(name="AgentGitSaver on Postgres (sync methods)")
+async def sync_saver_postgres_sync_methods() -> AsyncIterator[BaseCheckpointSaver]:
+    with pg.fresh_schema() as url, AgentGitSaver.from_conn_string(url) as saver:
+        yield SyncMethodsShim(saver)
+
+
+POSTGRES = [async_saver_postgres, sync_saver_postgres, sync_saver_postgres_sync_methods]
+
+
 @pytest.mark.parametrize(
     "registered",
-    [async_saver, sync_saver_async_methods, sync_saver_sync_methods],
+    [
+        async_saver,
+        sync_saver_async_methods,
+        sync_saver_sync_methods,
+        async_saver_postgres,
+        sync_saver_postgres,
+        sync_saver_postgres_sync_methods,
+    ],
     ids=lambda r: r.name,
 )
 async def test_full_conformance(registered: Any) -> None:
+    if any(registered is p for p in POSTGRES):
+        pg.require()
     report = await validate(registered, progress=ProgressCallbacks.verbose())
     report.print_report()
     detected = {name for name, result in report.results.items() if result.detected}

@@ -751,7 +751,7 @@ def test_check_finds_a_cycle_at_the_end_of_a_long_chain(tmp_path: Path) -> None:
     far end are both fine."""
     db = tmp_path / "long.db"
     with closing(sqlite3.connect(db, isolation_level=None)) as conn:
-        from langgraph_agentgit.storage.connection import migrate
+        from langgraph_agentgit.backends.sqlite.connection import migrate
 
         migrate(conn)
         conn.execute("INSERT INTO agentgit_threads(thread_id, created_at) VALUES ('t', 'now')")

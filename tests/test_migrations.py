@@ -18,10 +18,11 @@ from langgraph.checkpoint.base import Checkpoint, empty_checkpoint
 from langgraph.checkpoint.base.id import uuid6
 
 from langgraph_agentgit import AgentGitSaver, AsyncAgentGitSaver, SchemaVersionError
+from langgraph_agentgit.backends.sqlite import sql as schema
+from langgraph_agentgit.backends.sqlite import sql as sqlite_sql
+from langgraph_agentgit.backends.sqlite.connection import migrate, schema_version, write_transaction
 from langgraph_agentgit.saver_base import AgentGitSaverBase
-from langgraph_agentgit.storage import schema
 from langgraph_agentgit.storage.checkpoints import CheckpointStore
-from langgraph_agentgit.storage.connection import migrate, schema_version, write_transaction
 from langgraph_agentgit.storage.serde import StrictSerializer
 
 
@@ -66,7 +67,7 @@ class OldWriter:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        self.store = CheckpointStore(StrictSerializer())
+        self.store = CheckpointStore(StrictSerializer(), sql=sqlite_sql)
         self.written: dict[str, Checkpoint] = {}
 
     def put_chain(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import sql_rows, table_counts
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import empty_checkpoint
 from langgraph.checkpoint.base.id import uuid6
@@ -25,8 +26,10 @@ from session_graphs import (
     AGENT,
     APPROVAL,
     CASES,
+    CORE_TABLES,
     COUNTER,
     NESTED,
+    SESSION_TABLES,
     GraphCase,
     cfg,
     cid,
@@ -53,14 +56,22 @@ from langgraph_agentgit import (
     ThreadExistsError,
     ThreadNotFoundError,
 )
-from langgraph_agentgit.storage import schema
+from langgraph_agentgit.backends.sqlite import sql as schema
+from langgraph_agentgit.backends.sqlite import sql as sqlite_sql
+from langgraph_agentgit.backends.sqlite.connection import migrate, schema_version, write_transaction
 from langgraph_agentgit.storage.checkpoints import CheckpointStore
-from langgraph_agentgit.storage.connection import migrate, schema_version, write_transaction
 from langgraph_agentgit.storage.serde import StrictSerializer
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> str:
+def db(any_db: str) -> str:
+    """A fresh database on each engine (SQLite file, Postgres schema)."""
+    return any_db
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> str:
+    """For what is about SQLite itself (its migrations, its statement counter)."""
     return str(tmp_path / "sessions.db")
 
 
@@ -257,10 +268,8 @@ async def test_subgraph_checkpoints_are_not_counted(mode: str, db: str) -> None:
         root = len(await env.history(cfg(s.current_thread_id)))
         s = await env.call("get_session", s.id)
         assert s.total_checkpoints == root
-        rows = sqlite3.connect(db).execute(
-            "SELECT count(*) FROM agentgit_checkpoints WHERE ns <> ''"
-        )
-        assert rows.fetchone()[0] > 0  # the subgraph did write its own checkpoints
+        rows = sql_rows(db, "SELECT count(*) FROM agentgit_checkpoints WHERE ns <> ''")
+        assert rows[0][0] > 0  # the subgraph did write its own checkpoints
 
 
 # --- every form a checkpoint can be given in -------------------------------------------------
@@ -354,12 +363,12 @@ async def test_adopt_and_plain_threads(mode: str, db: str) -> None:
         assert [x.id for x in await env.call("list_sessions")] == [s.id]
 
 
-async def test_migration_from_schema_2_then_adopt(db: str) -> None:
+async def test_migration_from_schema_2_then_adopt(sqlite_db: str) -> None:
     """A database written before sessions existed is upgraded in place; its threads can
     be adopted."""
-    conn = sqlite3.connect(db, isolation_level=None)
+    conn = sqlite3.connect(sqlite_db, isolation_level=None)
     migrate(conn, schema.MIGRATIONS[:2])
-    store = CheckpointStore(StrictSerializer())
+    store = CheckpointStore(StrictSerializer(), sql=sqlite_sql)
     config: RunnableConfig = cfg("old-thread")
     with todays_additions(conn), write_transaction(conn):
         for step in range(3):
@@ -372,7 +381,7 @@ async def test_migration_from_schema_2_then_adopt(db: str) -> None:
             )
     assert schema_version(conn) == 2
     conn.close()
-    with AgentGitSaver.from_conn_string(db) as saver:
+    with AgentGitSaver.from_conn_string(sqlite_db) as saver:
         assert schema_version(saver.conn) == len(schema.MIGRATIONS) == 5
         mgr = SessionManager(saver)
         s = mgr.adopt("old-thread")
@@ -531,17 +540,14 @@ async def test_async_errors_change_nothing(db: str) -> None:
 
 
 def thread_rows(db: str) -> dict[str | None, list[str]]:
-    conn = sqlite3.connect(db)
-    try:
-        out: dict[str | None, list[str]] = {}
-        for thread_id, checkpoint_id in conn.execute(
-            "SELECT t.thread_id, c.checkpoint_id FROM agentgit_checkpoints c "
-            "JOIN agentgit_threads t ON t.pk = c.thread_pk WHERE c.ns = ''"
-        ):
-            out.setdefault(thread_id, []).append(checkpoint_id)
-        return out
-    finally:
-        conn.close()
+    out: dict[str | None, list[str]] = {}
+    for thread_id, checkpoint_id in sql_rows(
+        db,
+        "SELECT t.thread_id, c.checkpoint_id FROM agentgit_checkpoints c "
+        "JOIN agentgit_threads t ON t.pk = c.thread_pk WHERE c.ns = ''",
+    ):
+        out.setdefault(thread_id, []).append(checkpoint_id)
+    return out
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -580,7 +586,7 @@ async def test_delete_session_spares_other_sessions(mode: str, db: str) -> None:
         assert len(rows.get(None, [])) == len(a_history) - 4
 
         await env.call("delete_session", b.id)
-        counts = row_counts(sqlite3.connect(db))
+        counts = table_counts(db, CORE_TABLES + SESSION_TABLES)
         assert counts == dict.fromkeys(counts, 0)
 
 
@@ -653,9 +659,9 @@ def test_concurrent_processes(db: str) -> None:
             # Two turns on the first thread, then one turn on each of two branches.
             assert (s.branch_count, s.total_checkpoints) == (2, 2 * per_turn + 2 * per_turn)
             assert len(s.internal_session_ids) == 3
-        rows = saver.conn.execute(
-            "SELECT count(*) FROM agentgit_checkpoints WHERE ns = '' AND hidden = 0"
-        ).fetchone()[0]
+        rows = sql_rows(
+            db, "SELECT count(*) FROM agentgit_checkpoints WHERE ns = '' AND hidden = 0"
+        )[0][0]
         assert rows == sum(s.total_checkpoints for s in sessions)
 
 
@@ -788,18 +794,19 @@ def test_branch_count_is_derived_consistently(db: str) -> None:
             mgr.branch(s.id, snapshot)
         s = mgr.get_session(s.id)
         assert s is not None
-        conn = saver.conn
-        forked = conn.execute(
+        forked = sql_rows(
+            db,
             "SELECT count(*) FROM agentgit_session_threads "
             "WHERE session_id = ? AND fork_checkpoint_id IS NOT NULL",
             (s.id,),
-        ).fetchone()[0]
-        own = conn.execute(
+        )[0][0]
+        own = sql_rows(
+            db,
             "SELECT count(*) FROM agentgit_checkpoints c JOIN agentgit_threads t "
             "ON t.pk = c.thread_pk JOIN agentgit_session_threads st ON st.thread_id = t.thread_id "
             "WHERE st.session_id = ? AND c.ns = '' AND c.hidden = 0",
             (s.id,),
-        ).fetchone()[0]
+        )[0][0]
         assert (s.branch_count, s.total_checkpoints) == (forked, own) == (3, 4)
 
 

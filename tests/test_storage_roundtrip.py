@@ -20,9 +20,10 @@ from langgraph.graph import END, START, StateGraph
 from typing_extensions import TypedDict
 
 from langgraph_agentgit import AgentGitSaver, StrictSerializer
+from langgraph_agentgit.backends.sqlite import sql as sqlite_sql
+from langgraph_agentgit.backends.sqlite.connection import migrate
 from langgraph_agentgit.storage import blobs
 from langgraph_agentgit.storage.blobs import LIST_DELTA, LIST_INDEX, BlobStore
-from langgraph_agentgit.storage.connection import migrate
 
 SETTINGS = settings(
     max_examples=60,
@@ -159,11 +160,18 @@ def test_every_version_of_a_channel_reads_back(
     versions = versions_from(ops)
     expected = copy.deepcopy(versions)
     with database() as conn, max_delta_depth(depth):
-        writer = BlobStore(StrictSerializer(), cache_size=cache_size)
+        writer = BlobStore(StrictSerializer(), sql=sqlite_sql, cache_size=cache_size)
         ids = write_versions(writer, conn, versions)
         assert_reads_back(writer, conn, ids, expected)
-        assert_reads_back(BlobStore(StrictSerializer(), cache_size=cache_size), conn, ids, expected)
-        assert_reads_back(BlobStore(StrictSerializer(), cache_size=0), conn, ids, expected)
+        assert_reads_back(
+            BlobStore(StrictSerializer(), sql=sqlite_sql, cache_size=cache_size),
+            conn,
+            ids,
+            expected,
+        )
+        assert_reads_back(
+            BlobStore(StrictSerializer(), sql=sqlite_sql, cache_size=0), conn, ids, expected
+        )
     # Writing never mutated the caller's lists.
     assert all(same(v, e) for v, e in zip(versions, expected, strict=True))
 
@@ -176,14 +184,14 @@ def test_two_channels_interleaved_share_one_store(ops: list[tuple[Any, ...]]) ->
     first = versions_from(ops)
     second = versions_from(list(reversed(ops)))
     with database() as conn, max_delta_depth(3):
-        store = BlobStore(StrictSerializer())
+        store = BlobStore(StrictSerializer(), sql=sqlite_sql)
         ids: dict[str, list[int]] = {"first": [], "second": []}
         previous: dict[str, int | None] = {"first": None, "second": None}
         for a, b in zip(first, second, strict=True):
             for name, value in (("first", a), ("second", b)):
                 previous[name] = store.put_channel_value(conn, value, previous[name])
                 ids[name].append(previous[name])  # type: ignore[arg-type]
-        cold = BlobStore(StrictSerializer())
+        cold = BlobStore(StrictSerializer(), sql=sqlite_sql)
         assert_reads_back(cold, conn, ids["first"], first)
         assert_reads_back(cold, conn, ids["second"], second)
 
@@ -194,10 +202,13 @@ def test_identical_values_share_one_blob(value: Any) -> None:
     """Content addressing: the same value stored twice (even as a separate, equal object)
     is one blob, whether stored as a value or as a channel's first version."""
     with database() as conn:
-        store = BlobStore(StrictSerializer())
+        store = BlobStore(StrictSerializer(), sql=sqlite_sql)
         first = store.put_value(conn, value)
         assert store.put_value(conn, copy.deepcopy(value)) == first
-        assert BlobStore(StrictSerializer()).put_value(conn, copy.deepcopy(value)) == first
+        assert (
+            BlobStore(StrictSerializer(), sql=sqlite_sql).put_value(conn, copy.deepcopy(value))
+            == first
+        )
         if isinstance(value, list):
             assert store.put_channel_value(conn, copy.deepcopy(value), None) == first
             # An unchanged list version is the previous blob itself.
@@ -219,12 +230,15 @@ def test_long_chains_switch_to_index_blobs() -> None:
             current = [*current[:5], AIMessage("edited", id="edited"), *current[6:]]
         versions.append(current)
     with database() as conn, max_delta_depth(4):
-        ids = write_versions(BlobStore(StrictSerializer()), conn, versions)
+        ids = write_versions(BlobStore(StrictSerializer(), sql=sqlite_sql), conn, versions)
         kinds = dict(conn.execute("SELECT kind, count(*) FROM agentgit_blobs GROUP BY kind"))
         assert kinds.get(LIST_DELTA, 0) > 0 and kinds.get(LIST_INDEX, 0) > 0
         for cache_size in (50_000, 0):
             assert_reads_back(
-                BlobStore(StrictSerializer(), cache_size=cache_size), conn, ids, versions
+                BlobStore(StrictSerializer(), sql=sqlite_sql, cache_size=cache_size),
+                conn,
+                ids,
+                versions,
             )
 
 
@@ -248,10 +262,10 @@ def test_equal_but_differently_typed_items_keep_their_type(
     (``1`` vs ``1.0`` vs ``True``) must read back with the new types: it is a different
     value, and msgpack would store it differently."""
     with database() as conn:
-        store = BlobStore(StrictSerializer())
+        store = BlobStore(StrictSerializer(), sql=sqlite_sql)
         first = store.put_channel_value(conn, before, None)
         second = store.put_channel_value(conn, after, first)
-        for reader in (store, BlobStore(StrictSerializer())):
+        for reader in (store, BlobStore(StrictSerializer(), sql=sqlite_sql)):
             loaded = reader.load(conn, [first, second])
             assert same(loaded[first], before)
             assert same(loaded[second], after), f"{after!r} read back as {loaded[second]!r}"
@@ -301,7 +315,7 @@ def test_a_value_edited_while_it_is_stored_still_serves_as_a_hint() -> None:
     fresh store (cold caches, another process) reads back and decompresses with."""
     text = "the same long sentence, repeated in the write and in the channel value " * 4
     with database() as conn:
-        store = BlobStore(_EditedWhileSerialized())
+        store = BlobStore(_EditedWhileSerialized(), sql=sqlite_sql)
         # ``first`` is itself compressed against ``origin``: the path on which a value
         # was serialized once for the plain form and again for the hinted one.
         origin = store.put_value(conn, {"text": text})
@@ -309,7 +323,7 @@ def test_a_value_edited_while_it_is_stored_still_serves_as_a_hint() -> None:
         second = store.put_value(conn, {"text": text, "more": 1}, hint_ids=[first])
         (deps,) = conn.execute("SELECT deps FROM agentgit_blobs WHERE id = ?", (second,)).fetchone()
         assert deps == f"[{first}]", "the second value was not compressed against the first"
-        fresh = BlobStore(StrictSerializer())
+        fresh = BlobStore(StrictSerializer(), sql=sqlite_sql)
         assert fresh.load(conn, [origin, first, second]) == {
             origin: {"text": text},
             first: {"seen": 1, "text": text},

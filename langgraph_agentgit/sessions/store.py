@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ from langgraph_agentgit.sessions.models import (
     CheckpointSummary,
     ExternalSession,
 )
-from langgraph_agentgit.storage import schema
+from langgraph_agentgit.storage.backend import Connection
 from langgraph_agentgit.storage.blobs import decode_value
 from langgraph_agentgit.storage.checkpoints import CheckpointStore, Row
 
@@ -175,70 +174,66 @@ def _session(row: Sequence[Any], branches: Sequence[Branch]) -> ExternalSession:
     )
 
 
-def _session_row(conn: sqlite3.Connection, session_id: str) -> Sequence[Any]:
-    row = conn.execute(schema.SELECT_SESSION, (session_id,)).fetchone()
+def _session_row(conn: Connection, store: CheckpointStore, session_id: str) -> Sequence[Any]:
+    row = conn.execute(store.sql.SELECT_SESSION, (session_id,)).fetchone()
     if row is None:
         raise SessionNotFoundError(f"session {session_id!r} does not exist")
     return row
 
 
-def branches(conn: sqlite3.Connection, store: CheckpointStore, session_id: str) -> list[Branch]:
-    _session_row(conn, session_id)
-    return _branches(conn, session_id)
+def branches(conn: Connection, store: CheckpointStore, session_id: str) -> list[Branch]:
+    _session_row(conn, store, session_id)
+    return _branches(conn, store, session_id)
 
 
-def _branches(conn: sqlite3.Connection, session_id: str) -> list[Branch]:
-    rows = conn.execute(schema.SELECT_BRANCHES, (session_id,))
+def _branches(conn: Connection, store: CheckpointStore, session_id: str) -> list[Branch]:
+    rows = conn.execute(store.sql.SELECT_BRANCHES, (session_id,))
     return [_branch(row, index) for index, row in enumerate(rows)]
 
 
 def get_session(
-    conn: sqlite3.Connection, store: CheckpointStore, session_id: str
+    conn: Connection, store: CheckpointStore, session_id: str
 ) -> ExternalSession | None:
-    row = conn.execute(schema.SELECT_SESSION, (session_id,)).fetchone()
+    row = conn.execute(store.sql.SELECT_SESSION, (session_id,)).fetchone()
     if row is None:
         return None
-    return _session(row, _branches(conn, session_id))
+    return _session(row, _branches(conn, store, session_id))
 
 
-def require_session(
-    conn: sqlite3.Connection, store: CheckpointStore, session_id: str
-) -> ExternalSession:
-    return _session(_session_row(conn, session_id), _branches(conn, session_id))
+def require_session(conn: Connection, store: CheckpointStore, session_id: str) -> ExternalSession:
+    return _session(_session_row(conn, store, session_id), _branches(conn, store, session_id))
 
 
 def list_sessions(
-    conn: sqlite3.Connection, store: CheckpointStore, user_id: str | None, active_only: bool
+    conn: Connection, store: CheckpointStore, user_id: str | None, active_only: bool
 ) -> list[ExternalSession]:
     rows = conn.execute(
-        schema.SELECT_SESSIONS, (user_id, user_id, 1 if active_only else 0)
+        store.sql.SELECT_SESSIONS, (user_id, user_id, 1 if active_only else 0)
     ).fetchall()
     by_session: dict[str, list[Branch]] = {r[0]: [] for r in rows}
     if rows:
         ids = json.dumps(list(by_session))
-        for found in conn.execute(schema.SELECT_BRANCHES_OF_SESSIONS, (ids,)):
+        for found in conn.execute(store.sql.SELECT_BRANCHES_OF_SESSIONS, (ids,)):
             siblings = by_session[found[1]]
             siblings.append(_branch(found, len(siblings)))
     return [_session(r, by_session[r[0]]) for r in rows]
 
 
 def session_of_thread(
-    conn: sqlite3.Connection, store: CheckpointStore, thread_id: str
+    conn: Connection, store: CheckpointStore, thread_id: str
 ) -> ExternalSession | None:
-    found = conn.execute(schema.SELECT_SESSION_ID_OF_THREAD, (thread_id,)).fetchone()
+    found = conn.execute(store.sql.SELECT_SESSION_ID_OF_THREAD, (thread_id,)).fetchone()
     return None if found is None else get_session(conn, store, found[0])
 
 
-def get_branch(
-    conn: sqlite3.Connection, store: CheckpointStore, session_id: str, thread_id: str
-) -> Branch:
-    _session_row(conn, session_id)
-    return _require_branch(conn, session_id, thread_id)
+def get_branch(conn: Connection, store: CheckpointStore, session_id: str, thread_id: str) -> Branch:
+    _session_row(conn, store, session_id)
+    return _require_branch(conn, store, session_id, thread_id)
 
 
-def _require_branch(conn: sqlite3.Connection, session_id: str, ref: str) -> Branch:
+def _require_branch(conn: Connection, store: CheckpointStore, session_id: str, ref: str) -> Branch:
     """The session's branch whose thread id is ``ref``, else whose name is ``ref``."""
-    branches = _branches(conn, session_id)
+    branches = _branches(conn, store, session_id)
     for branch in branches:
         if branch.thread_id == ref:
             return branch
@@ -257,7 +252,7 @@ def _require_branch(conn: sqlite3.Connection, session_id: str, ref: str) -> Bran
 
 
 def _branch_name(
-    conn: sqlite3.Connection, session_id: str, name: str | None, taken: Sequence[Branch]
+    conn: Connection, session_id: str, name: str | None, taken: Sequence[Branch]
 ) -> str:
     """``name`` checked (valid, unused in the session), or the next free ``branch-<n>``."""
     names = {b.name for b in taken}
@@ -293,14 +288,15 @@ def _metadata_json(metadata: Mapping[str, Any] | None) -> str:
         raise TypeError(f"session metadata must be JSON-serializable: {exc}") from None
 
 
-def _check_unowned(conn: sqlite3.Connection, thread_id: str) -> None:
-    owner = conn.execute(schema.SELECT_SESSION_ID_OF_THREAD, (thread_id,)).fetchone()
+def _check_unowned(conn: Connection, store: CheckpointStore, thread_id: str) -> None:
+    owner = conn.execute(store.sql.SELECT_SESSION_ID_OF_THREAD, (thread_id,)).fetchone()
     if owner is not None:
         raise ThreadExistsError(f"thread {thread_id!r} already belongs to session {owner[0]!r}")
 
 
 def _insert_session(
-    conn: sqlite3.Connection,
+    conn: Connection,
+    store: CheckpointStore,
     thread_id: str,
     user_id: str | None,
     name: str,
@@ -309,18 +305,18 @@ def _insert_session(
     session_id = str(uuid.uuid4())
     ts = now()
     conn.execute(
-        schema.INSERT_SESSION,
+        store.sql.INSERT_SESSION,
         (session_id, user_id, name, ts, ts, _metadata_json(metadata), thread_id),
     )
     conn.execute(
-        schema.INSERT_SESSION_THREAD,
+        store.sql.INSERT_SESSION_THREAD,
         (thread_id, session_id, session_id, None, None, MAIN_BRANCH, ts),
     )
     return session_id
 
 
 def create_session(
-    conn: sqlite3.Connection,
+    conn: Connection,
     store: CheckpointStore,
     user_id: str | None,
     name: str,
@@ -329,19 +325,19 @@ def create_session(
 ) -> ExternalSession:
     # The first thread has no checkpoints yet: the graph creates it on its first run.
     thread_id = str(uuid.uuid4()) if thread_id is None else str(thread_id)
-    _check_unowned(conn, thread_id)
+    _check_unowned(conn, store, thread_id)
     # Naming a thread of a deleted session again is a deliberate new start.
-    conn.execute(schema.FORGET_DELETED_THREAD, (thread_id,))
+    conn.execute(store.sql.FORGET_DELETED_THREAD, (thread_id,))
     if store.lineage(conn, thread_id) is not None:
         raise ThreadExistsError(
             f"thread {thread_id!r} already exists: use adopt() to make it a session"
         )
-    session_id = _insert_session(conn, thread_id, user_id, name, metadata)
+    session_id = _insert_session(conn, store, thread_id, user_id, name, metadata)
     return require_session(conn, store, session_id)
 
 
 def adopt(
-    conn: sqlite3.Connection,
+    conn: Connection,
     store: CheckpointStore,
     thread_id: str,
     user_id: str | None,
@@ -351,41 +347,41 @@ def adopt(
     thread_id = str(thread_id)
     if store.lineage(conn, thread_id) is None:
         raise ThreadNotFoundError(f"thread {thread_id!r} does not exist")
-    _check_unowned(conn, thread_id)
-    session_id = _insert_session(conn, thread_id, user_id, name, metadata)
+    _check_unowned(conn, store, thread_id)
+    session_id = _insert_session(conn, store, thread_id, user_id, name, metadata)
     return require_session(conn, store, session_id)
 
 
 def set_active(
-    conn: sqlite3.Connection, store: CheckpointStore, session_id: str, active: bool
+    conn: Connection, store: CheckpointStore, session_id: str, active: bool
 ) -> ExternalSession:
-    _session_row(conn, session_id)
-    conn.execute(schema.SET_SESSION_ACTIVE, (1 if active else 0, now(), session_id))
+    _session_row(conn, store, session_id)
+    conn.execute(store.sql.SET_SESSION_ACTIVE, (1 if active else 0, now(), session_id))
     return require_session(conn, store, session_id)
 
 
-def delete_session(conn: sqlite3.Connection, store: CheckpointStore, session_id: str) -> None:
-    _session_row(conn, session_id)
-    thread_ids = [branch.thread_id for branch in _branches(conn, session_id)]
+def delete_session(conn: Connection, store: CheckpointStore, session_id: str) -> None:
+    _session_row(conn, store, session_id)
+    thread_ids = [branch.thread_id for branch in _branches(conn, store, session_id)]
     # A run still writing into one of them must not recreate it as an orphan thread.
     deleted_at = now()
     conn.executemany(
-        schema.INSERT_DELETED_THREAD,
+        store.sql.INSERT_DELETED_THREAD,
         [(thread_id, session_id, deleted_at) for thread_id in thread_ids],
     )
     # The store hides what another thread (e.g. a fork adopted by another session) still
     # inherits and garbage-collects the rest.
     store.delete_threads(conn, thread_ids)
-    conn.execute(schema.DELETE_TAGS_OF_SESSION, (session_id,))
-    conn.execute(schema.DELETE_SESSION_THREADS, (session_id,))
-    conn.execute(schema.DELETE_SESSION, (session_id,))
+    conn.execute(store.sql.DELETE_TAGS_OF_SESSION, (session_id,))
+    conn.execute(store.sql.DELETE_SESSION_THREADS, (session_id,))
+    conn.execute(store.sql.DELETE_SESSION, (session_id,))
 
 
 # --- resolving checkpoints --------------------------------------------------------------
 
 
 def resolve(
-    conn: sqlite3.Connection, store: CheckpointStore, session_id: str, ref: CheckpointRef
+    conn: Connection, store: CheckpointStore, session_id: str, ref: CheckpointRef
 ) -> tuple[str, Row]:
     """The session thread to fork from and the checkpoint row ``ref`` names.
 
@@ -394,11 +390,11 @@ def resolve(
     on), then the thread ``ref`` names, then the oldest. Cost: a few indexed lookups per
     session thread, independent of history length.
     """
-    thread_ids = [b.thread_id for b in _branches(conn, session_id)]
+    thread_ids = [b.thread_id for b in _branches(conn, store, session_id)]
     preferred: str | None = ref.thread_id
     tag: Sequence[Any] | None = None
     if ref.text is not None:
-        tag = conn.execute(schema.SELECT_TAG, (session_id, ref.text)).fetchone()
+        tag = conn.execute(store.sql.SELECT_TAG, (session_id, ref.text)).fetchone()
         checkpoint_id = ref.text if tag is None else tag[0]
         preferred = None if tag is None else tag[1]
     elif ref.checkpoint_id is None:
@@ -438,7 +434,7 @@ def resolve(
 
 
 def _thread_head(
-    conn: sqlite3.Connection,
+    conn: Connection,
     store: CheckpointStore,
     session_id: str,
     thread_id: str,
@@ -459,7 +455,7 @@ def _thread_head(
 
 
 def create_branch(
-    conn: sqlite3.Connection,
+    conn: Connection,
     store: CheckpointStore,
     session_id: str,
     ref: CheckpointRef,
@@ -467,75 +463,75 @@ def create_branch(
     thread_id: str | None,
     make_current: bool,
 ) -> Branch:
-    _session_row(conn, session_id)
-    name = _branch_name(conn, session_id, name, _branches(conn, session_id))
+    _session_row(conn, store, session_id)
+    name = _branch_name(conn, session_id, name, _branches(conn, store, session_id))
     source, row = resolve(conn, store, session_id, ref)
     new_thread_id = str(uuid.uuid4()) if thread_id is None else str(thread_id)
-    _check_unowned(conn, new_thread_id)
+    _check_unowned(conn, store, new_thread_id)
     # Raises ThreadExistsError for a thread id in use; writes one row.
     store.fork_thread(conn, source, row.checkpoint_id, new_thread_id)
     ts = now()
     conn.execute(
-        schema.INSERT_SESSION_THREAD,
+        store.sql.INSERT_SESSION_THREAD,
         (new_thread_id, session_id, session_id, source, row.checkpoint_id, name, ts),
     )
     if make_current:
-        conn.execute(schema.SET_CURRENT_THREAD, (new_thread_id, ts, session_id))
+        conn.execute(store.sql.SET_CURRENT_THREAD, (new_thread_id, ts, session_id))
     else:
-        conn.execute(schema.TOUCH_SESSION, (ts, session_id))
-    return _require_branch(conn, session_id, new_thread_id)
+        conn.execute(store.sql.TOUCH_SESSION, (ts, session_id))
+    return _require_branch(conn, store, session_id, new_thread_id)
 
 
-def checkout(
-    conn: sqlite3.Connection, store: CheckpointStore, session_id: str, thread_id: str
-) -> Branch:
-    _session_row(conn, session_id)
-    branch = _require_branch(conn, session_id, thread_id)
-    conn.execute(schema.SET_CURRENT_THREAD, (branch.thread_id, now(), session_id))
+def checkout(conn: Connection, store: CheckpointStore, session_id: str, thread_id: str) -> Branch:
+    _session_row(conn, store, session_id)
+    branch = _require_branch(conn, store, session_id, thread_id)
+    conn.execute(store.sql.SET_CURRENT_THREAD, (branch.thread_id, now(), session_id))
     return branch
 
 
 def delete_branch(
-    conn: sqlite3.Connection, store: CheckpointStore, session_id: str, thread_id: str
+    conn: Connection, store: CheckpointStore, session_id: str, thread_id: str
 ) -> ExternalSession:
-    row = _session_row(conn, session_id)
-    branch = _require_branch(conn, session_id, thread_id)
+    row = _session_row(conn, store, session_id)
+    branch = _require_branch(conn, store, session_id, thread_id)
     thread_id = branch.thread_id
-    remaining = [b for b in _branches(conn, session_id) if b.thread_id != thread_id]
+    remaining = [b for b in _branches(conn, store, session_id) if b.thread_id != thread_id]
     if not remaining:
         raise LastBranchError(
             f"thread {thread_id!r} is the only branch of session {session_id!r}; "
             "delete the session instead"
         )
     # A run still writing into the branch must not recreate it as an orphan thread.
-    conn.execute(schema.INSERT_DELETED_THREAD, (thread_id, session_id, now()))
+    conn.execute(store.sql.INSERT_DELETED_THREAD, (thread_id, session_id, now()))
     store.delete_thread(conn, thread_id)
-    conn.execute(schema.DELETE_SESSION_THREAD, (thread_id,))
+    conn.execute(store.sql.DELETE_SESSION_THREAD, (thread_id,))
     current = row[7]
     if current == thread_id:
         parents = [b for b in remaining if b.thread_id == branch.parent_thread_id]
         current = (parents or remaining)[-1].thread_id
-    conn.execute(schema.SET_CURRENT_THREAD, (current, now(), session_id))
+    conn.execute(store.sql.SET_CURRENT_THREAD, (current, now(), session_id))
     return require_session(conn, store, session_id)
 
 
 def checkpoints(
-    conn: sqlite3.Connection,
+    conn: Connection,
     store: CheckpointStore,
     session_id: str,
     thread_id: str | None,
     limit: int | None,
 ) -> list[CheckpointTuple]:
-    row = _session_row(conn, session_id)
+    row = _session_row(conn, store, session_id)
     thread_id = (
-        row[7] if thread_id is None else _require_branch(conn, session_id, thread_id).thread_id
+        row[7]
+        if thread_id is None
+        else _require_branch(conn, store, session_id, thread_id).thread_id
     )
     config = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
     return list(store.list_checkpoints(conn, config, limit=limit))  # type: ignore[arg-type]
 
 
 def checkpoint_tuples(
-    conn: sqlite3.Connection, store: CheckpointStore, thread_id: str, checkpoint_ids: Sequence[str]
+    conn: Connection, store: CheckpointStore, thread_id: str, checkpoint_ids: Sequence[str]
 ) -> dict[str, CheckpointTuple]:
     """The named root-namespace checkpoints as ``thread_id`` sees them, read together: the
     lists they hold are decoded in one pass, sharing what they share (reading scattered
@@ -554,35 +550,35 @@ def checkpoint_tuples(
 
 
 def tag(
-    conn: sqlite3.Connection,
+    conn: Connection,
     store: CheckpointStore,
     session_id: str,
     ref: CheckpointRef,
     name: str,
 ) -> str:
-    _session_row(conn, session_id)
+    _session_row(conn, store, session_id)
     problem = name_problem(name, MAX_TAG_LENGTH)
     if problem is not None:
         raise InvalidTagError(f"tag name {name!r} {problem}")
-    if conn.execute(schema.SELECT_TAG, (session_id, name)).fetchone() is not None:
+    if conn.execute(store.sql.SELECT_TAG, (session_id, name)).fetchone() is not None:
         raise TagExistsError(f"session {session_id!r} already has a tag {name!r}")
     thread_id, row = resolve(conn, store, session_id, ref)
     ts = now()
-    conn.execute(schema.INSERT_TAG, (session_id, name, row.checkpoint_id, thread_id, ts))
-    conn.execute(schema.TOUCH_SESSION, (ts, session_id))
+    conn.execute(store.sql.INSERT_TAG, (session_id, name, row.checkpoint_id, thread_id, ts))
+    conn.execute(store.sql.TOUCH_SESSION, (ts, session_id))
     return row.checkpoint_id
 
 
-def untag(conn: sqlite3.Connection, store: CheckpointStore, session_id: str, name: str) -> None:
-    _session_row(conn, session_id)
-    if conn.execute(schema.DELETE_TAG, (session_id, name)).rowcount == 0:
+def untag(conn: Connection, store: CheckpointStore, session_id: str, name: str) -> None:
+    _session_row(conn, store, session_id)
+    if conn.execute(store.sql.DELETE_TAG, (session_id, name)).rowcount == 0:
         raise TagNotFoundError(f"session {session_id!r} has no tag {name!r}")
-    conn.execute(schema.TOUCH_SESSION, (now(), session_id))
+    conn.execute(store.sql.TOUCH_SESSION, (now(), session_id))
 
 
-def tags(conn: sqlite3.Connection, store: CheckpointStore, session_id: str) -> dict[str, str]:
-    _session_row(conn, session_id)
-    return {name: cid for name, cid in conn.execute(schema.SELECT_TAGS, (session_id,))}
+def tags(conn: Connection, store: CheckpointStore, session_id: str) -> dict[str, str]:
+    _session_row(conn, store, session_id)
+    return {name: cid for name, cid in conn.execute(store.sql.SELECT_TAGS, (session_id,))}
 
 
 # --- timelines --------------------------------------------------------------------------
@@ -642,29 +638,29 @@ def _summary(row: Sequence[Any], body: _Body, parent: _Body | None) -> Checkpoin
 
 
 def _summary_by_rid(
-    conn: sqlite3.Connection, store: CheckpointStore, rid: int | None
+    conn: Connection, store: CheckpointStore, rid: int | None
 ) -> CheckpointSummary | None:
     if rid is None:
         return None
-    row = conn.execute(schema.SELECT_CHECKPOINT_SUMMARY, (rid,)).fetchone()
+    row = conn.execute(store.sql.SELECT_CHECKPOINT_SUMMARY, (rid,)).fetchone()
     if row is None:
         return None
-    parent = conn.execute(schema.SELECT_CHECKPOINT_SUMMARY, (row[3],)).fetchone()
+    parent = conn.execute(store.sql.SELECT_CHECKPOINT_SUMMARY, (row[3],)).fetchone()
     return _summary(row, _body(store, row[5]), _body(store, parent[5]) if parent else None)
 
 
 def _own_history(
-    conn: sqlite3.Connection, store: CheckpointStore, thread_id: str
+    conn: Connection, store: CheckpointStore, thread_id: str
 ) -> list[CheckpointSummary]:
     bodies: dict[int, _Body] = {}
     out = []
-    for row in conn.execute(schema.SELECT_ROOT_HISTORY, (thread_id,)).fetchall():
+    for row in conn.execute(store.sql.SELECT_ROOT_HISTORY, (thread_id,)).fetchall():
         rid, parent_rid = row[0], row[3]
         body = _body(store, row[5])
         parent = bodies.get(parent_rid) if parent_rid is not None else None
         if parent is None and parent_rid is not None:
             # The first checkpoint of a branch: its parent is the fork point, elsewhere.
-            found = conn.execute(schema.SELECT_CHECKPOINT_SUMMARY, (parent_rid,)).fetchone()
+            found = conn.execute(store.sql.SELECT_CHECKPOINT_SUMMARY, (parent_rid,)).fetchone()
             parent = _body(store, found[5]) if found else None
         bodies[rid] = body
         out.append(_summary(row, body, parent))
@@ -692,18 +688,18 @@ def _preview_message(message: BaseMessage, length: int) -> str:
 
 
 def timeline_data(
-    conn: sqlite3.Connection, store: CheckpointStore, session_id: str, heads: bool = True
+    conn: Connection, store: CheckpointStore, session_id: str, heads: bool = True
 ) -> tuple[ExternalSession, list[BranchHistory], dict[str, str]]:
     """The session, each branch's history and the tags. Without ``heads`` the branches'
     head states are not read (no ``last_message``, ``interrupted`` false): that read
     decodes each head's whole state, most of the cost for a session with long branches."""
     session = require_session(conn, store, session_id)
     histories = []
-    for branch in _branches(conn, session_id):
+    for branch in _branches(conn, store, session_id):
         own = _own_history(conn, store, branch.thread_id)
         fork_point = None
         if branch.fork_checkpoint_id is not None:
-            found = conn.execute(schema.SELECT_FORK_RID, (branch.thread_id,)).fetchone()
+            found = conn.execute(store.sql.SELECT_FORK_RID, (branch.thread_id,)).fetchone()
             fork_point = _summary_by_rid(conn, store, found[0] if found else None)
         head_tuple = (
             store.get_tuple(
@@ -737,16 +733,18 @@ def timeline_data(
 
 
 def _locate(
-    conn: sqlite3.Connection, store: CheckpointStore, ref: CheckpointRef, session_id: str | None
+    conn: Connection, store: CheckpointStore, ref: CheckpointRef, session_id: str | None
 ) -> tuple[str, Row]:
     """The thread to read ``ref`` through and its row, for a diff."""
     if session_id is not None and (ref.text is not None or ref.thread_id is None):
-        _session_row(conn, session_id)
+        _session_row(conn, store, session_id)
         return resolve(conn, store, session_id, ref)
     if ref.thread_id is None:
         assert ref.text is not None or ref.checkpoint_id is not None
         checkpoint_id = ref.text if ref.text is not None else ref.checkpoint_id
-        found = conn.execute(schema.SELECT_LIVE_THREAD_OF_CHECKPOINT, (checkpoint_id,)).fetchone()
+        found = conn.execute(
+            store.sql.SELECT_LIVE_THREAD_OF_CHECKPOINT, (checkpoint_id,)
+        ).fetchone()
         if found is None:
             raise CheckpointNotFoundError(f"checkpoint {checkpoint_id!r} does not exist")
         ref = CheckpointRef(checkpoint_id=checkpoint_id, thread_id=found[0])
@@ -764,7 +762,7 @@ def _locate(
 
 
 def diff_data(
-    conn: sqlite3.Connection,
+    conn: Connection,
     store: CheckpointStore,
     a: CheckpointRef,
     b: CheckpointRef,
@@ -773,10 +771,10 @@ def diff_data(
     """The two checkpoints and their nearest common ancestor (``None`` if unrelated)."""
     thread_a, row_a = _locate(conn, store, a, session_id)
     thread_b, row_b = _locate(conn, store, b, session_id)
-    chain_a = conn.execute(schema.SELECT_ANCESTRY, (row_a.rid,)).fetchall()
+    chain_a = conn.execute(store.sql.SELECT_ANCESTRY, (row_a.rid,)).fetchall()
     in_a = {rid for rid, _ in chain_a}
     base_id = next(
-        (cid for rid, cid in conn.execute(schema.SELECT_ANCESTRY, (row_b.rid,)) if rid in in_a),
+        (cid for rid, cid in conn.execute(store.sql.SELECT_ANCESTRY, (row_b.rid,)) if rid in in_a),
         None,
     )
 

@@ -24,19 +24,19 @@ from __future__ import annotations
 import hashlib
 import json
 import operator
-import sqlite3
 import threading
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from types import ModuleType
 from typing import Any, Generic, TypeVar
 
 import ormsgpack
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from langgraph_agentgit.errors import AgentGitError, CorruptDataError
-from langgraph_agentgit.storage import schema
+from langgraph_agentgit.storage.backend import Connection
 from langgraph_agentgit.storage.zdict import PRESET_V1
 
 VALUE, LIST_DELTA, LIST_INDEX = 0, 1, 2
@@ -62,8 +62,9 @@ class LRU(Generic[K, V]):
     not kept.
 
     While a write transaction runs, :meth:`BlobStore.transaction` has the map note every
-    key it stores (``journal``), so that the entries can be dropped if the transaction
-    rolls back: their ids may then be handed out again for other content.
+    key its thread stores (``journal``), so that the entries can be dropped if the
+    transaction rolls back: their ids may then be handed out again for other content
+    (SQLite), or name blobs that do not exist (Postgres).
     """
 
     def __init__(self, capacity: int) -> None:
@@ -71,7 +72,17 @@ class LRU(Generic[K, V]):
         self.weight = 0
         self._data: OrderedDict[K, tuple[V, int]] = OrderedDict()
         self._lock = threading.Lock()
-        self.journal: set[K] | None = None
+        # Per thread: on a backend with concurrent writers (Postgres), one saver runs
+        # several write transactions at once, each on its own thread.
+        self._local = threading.local()
+
+    @property
+    def journal(self) -> set[K] | None:
+        return getattr(self._local, "journal", None)
+
+    @journal.setter
+    def journal(self, keys: set[K] | None) -> None:
+        self._local.journal = keys
 
     def get(self, key: K) -> V | None:
         with self._lock:
@@ -91,8 +102,9 @@ class LRU(Generic[K, V]):
                 self.weight -= old[1]
             self._data[key] = (value, weight)
             self.weight += weight
-            if self.journal is not None:
-                self.journal.add(key)
+            journal = self.journal
+            if journal is not None:
+                journal.add(key)
             while self.weight > self.capacity:
                 _, (_, dropped) = self._data.popitem(last=False)
                 self.weight -= dropped
@@ -229,8 +241,16 @@ class BlobStore:
     sixteenth. 0 turns every cache off, so that each read builds its own objects.
     """
 
-    def __init__(self, serde: SerializerProtocol, *, cache_size: int = DEFAULT_CACHE_BYTES) -> None:
+    def __init__(
+        self,
+        serde: SerializerProtocol,
+        *,
+        sql: ModuleType,
+        cache_size: int = DEFAULT_CACHE_BYTES,
+    ) -> None:
         self.serde = serde
+        #: The backend's SQL module (``backends/<engine>/sql.py``).
+        self.sql = sql
         # Decoded VALUE blobs, shared by every checkpoint that references them.
         self._values: LRU[int, _Decoded] = LRU(cache_size)
         # Resolved list blobs: the slices that make them up and their delta depth.
@@ -286,7 +306,7 @@ class BlobStore:
 
     # --- writing -------------------------------------------------------------------------
 
-    def put_value(self, conn: sqlite3.Connection, value: Any, hint_ids: Sequence[int] = ()) -> int:
+    def put_value(self, conn: Connection, value: Any, hint_ids: Sequence[int] = ()) -> int:
         """Store one value, returning the id of the (possibly pre-existing) blob.
 
         ``hint_ids`` name VALUE blobs likely to contain the same content (the writes that
@@ -296,7 +316,7 @@ class BlobStore:
         return self._put_value(conn, value, hint_ids)[0]
 
     def _put_value(
-        self, conn: sqlite3.Connection, value: Any, hint_ids: Sequence[int] = ()
+        self, conn: Connection, value: Any, hint_ids: Sequence[int] = ()
     ) -> tuple[int, int]:
         """:meth:`put_value`, also returning the size of the serialized value."""
         # Serialized once: LangGraph may edit the value from another thread meanwhile (it
@@ -314,7 +334,7 @@ class BlobStore:
         self._raw.put(blob_id, (payload, level), len(payload))
         return blob_id, len(payload)
 
-    def _hint(self, conn: sqlite3.Connection, ids: Sequence[int]) -> tuple[bytes, list[int], int]:
+    def _hint(self, conn: Connection, ids: Sequence[int]) -> tuple[bytes, list[int], int]:
         """Dictionary material from the given blobs: their raw payloads concatenated, the
         ids actually used, and the highest hint level among them.
 
@@ -331,7 +351,7 @@ class BlobStore:
 
     def _raw_payloads(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         ids: Iterable[int],
         fetch: Callable[[Sequence[int]], list[tuple[Any, ...]]] | None = None,
         depth: int = 0,
@@ -377,7 +397,7 @@ class BlobStore:
 
     def put_channel_value(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         value: Any,
         previous: int | None,
         hint_ids: Sequence[int] = (),
@@ -446,21 +466,21 @@ class BlobStore:
             run += 1
         return run
 
-    def _put_index(self, conn: sqlite3.Connection, slices: Sequence[Slice]) -> int:
+    def _put_index(self, conn: Connection, slices: Sequence[Slice]) -> int:
         deps = json.dumps([s[0] for s in slices])
         data = zlib.compress(ormsgpack.packb([[s[1], s[2]] for s in slices]))
         return self._upsert(conn, LIST_INDEX, deps, data)
 
-    def _upsert(self, conn: sqlite3.Connection, kind: int, deps: str | None, data: bytes) -> int:
+    def _upsert(self, conn: Connection, kind: int, deps: str | None, data: bytes) -> int:
         # Deltas and values compressed against hints are small and specific to one step;
         # indexing their digest costs more than the rare duplicate it would catch.
         indexed = kind != LIST_DELTA and not (kind == VALUE and deps)
         digest = _digest(kind, deps, data) if indexed else None
-        row = conn.execute(schema.UPSERT_BLOB, (digest, kind, deps, data)).fetchone()
+        row = conn.execute(self.sql.UPSERT_BLOB, (digest, kind, deps, data)).fetchone()
         return int(row[0])
 
     def _stored_list(
-        self, conn: sqlite3.Connection, blob_id: int
+        self, conn: Connection, blob_id: int
     ) -> tuple[_Items, tuple[Slice, ...], int] | None:
         """The items of a list blob as the cache holds them, with their slices and depth."""
         read = _Read(self, conn)
@@ -473,7 +493,7 @@ class BlobStore:
 
     # --- reading -------------------------------------------------------------------------
 
-    def load(self, conn: sqlite3.Connection, ids: Iterable[int]) -> dict[int, Any]:
+    def load(self, conn: Connection, ids: Iterable[int]) -> dict[int, Any]:
         """Decode the given blobs. List blobs come back as new list objects whose items
         are shared with every other list holding the same stored items.
 
@@ -482,9 +502,9 @@ class BlobStore:
         """
         return _Read(self, conn).load({i for i in ids if i})
 
-    def _fetch(self, conn: sqlite3.Connection, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    def _fetch(self, conn: Connection, ids: Sequence[int]) -> list[tuple[Any, ...]]:
         """The rows of the given blobs; a missing one is damage."""
-        rows = conn.execute(schema.SELECT_BLOBS, (json.dumps(list(ids)),)).fetchall()
+        rows = conn.execute(self.sql.SELECT_BLOBS, (json.dumps(list(ids)),)).fetchall()
         if len(rows) < len(set(ids)):
             found = {row[0] for row in rows}
             gone = min(i for i in ids if i not in found)
@@ -495,7 +515,7 @@ class BlobStore:
 class _Read:
     """One read; values decoded here are shared within it even when caching is off."""
 
-    def __init__(self, store: BlobStore, conn: sqlite3.Connection) -> None:
+    def __init__(self, store: BlobStore, conn: Connection) -> None:
         self.store = store
         self.conn = conn
         self.values: dict[int, _Decoded] = {}
@@ -526,7 +546,7 @@ class _Read:
             }
             if wanted:
                 closure = self.conn.execute(
-                    schema.SELECT_BLOB_CLOSURE, (json.dumps(sorted(wanted)),)
+                    self.store.sql.SELECT_BLOB_CLOSURE, (json.dumps(sorted(wanted)),)
                 )
                 self.rows.update((row[0], row) for row in closure)
         return [self.rows[i] for i in ids]

@@ -31,7 +31,7 @@ from typing import Any
 import ormsgpack
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from langgraph_agentgit.storage import schema
+from langgraph_agentgit.backends.sqlite import sql as schema
 from langgraph_agentgit.storage.blobs import LIST_DELTA, LIST_INDEX, VALUE, _digest, raw_payload
 from langgraph_agentgit.storage.serde import StrictSerializer
 

@@ -1,6 +1,6 @@
-"""The checkpoint store: LangGraph's checkpointer contract over the SQLite schema.
+"""The checkpoint store: LangGraph's checkpointer contract over the SQLite self.sql.
 
-Every method takes an open ``sqlite3.Connection``; the sync and async savers decide on
+Every method takes an open ``Connection``; the sync and async savers decide on
 which thread that connection is used. Nothing here knows about sessions.
 
 Threads and forks
@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
+from types import ModuleType
 from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
@@ -56,7 +56,7 @@ from langgraph_agentgit.errors import (
     ThreadExistsError,
     ThreadNotFoundError,
 )
-from langgraph_agentgit.storage import schema
+from langgraph_agentgit.storage.backend import Connection
 from langgraph_agentgit.storage.blobs import (
     DEFAULT_CACHE_BYTES,
     BlobStore,
@@ -195,10 +195,18 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class CheckpointStore:
-    """LangGraph's checkpointer operations on one SQLite schema."""
+    """LangGraph's checkpointer operations on one database (its dialect: ``sql``)."""
 
-    def __init__(self, serde: SerializerProtocol, *, cache_size: int = DEFAULT_CACHE_BYTES) -> None:
-        self.blobs = BlobStore(serde, cache_size=cache_size)
+    def __init__(
+        self,
+        serde: SerializerProtocol,
+        *,
+        cache_size: int = DEFAULT_CACHE_BYTES,
+        sql: ModuleType,
+    ) -> None:
+        #: The backend's SQL module (``backends/<engine>/sql.py``): every statement run.
+        self.sql = sql
+        self.blobs = BlobStore(serde, cache_size=cache_size, sql=sql)
 
     @property
     def serde(self) -> SerializerProtocol:
@@ -206,8 +214,8 @@ class CheckpointStore:
 
     # --- threads -------------------------------------------------------------------------
 
-    def lineage(self, conn: sqlite3.Connection, thread_id: str) -> Lineage | None:
-        rows = conn.execute(schema.SELECT_LINEAGE, (thread_id,)).fetchall()
+    def lineage(self, conn: Connection, thread_id: str) -> Lineage | None:
+        rows = conn.execute(self.sql.SELECT_LINEAGE, (thread_id,)).fetchall()
         if not rows:
             return None
         if rows[-1][1] is not None and rows[-1][1] in {row[0] for row in rows}:
@@ -225,38 +233,38 @@ class CheckpointStore:
             )
         return Lineage(thread_id, tuple(entries))
 
-    def _ensure_thread(self, conn: sqlite3.Connection, thread_id: str) -> Lineage:
+    def _ensure_thread(self, conn: Connection, thread_id: str) -> Lineage:
         lineage = self.lineage(conn, thread_id)
         if lineage is None:  # a new thread descends from nothing
             lineage = _own_lineage(thread_id, self._thread_pk(conn, thread_id))
         return lineage
 
-    def _thread_pk(self, conn: sqlite3.Connection, thread_id: str) -> int:
-        found = conn.execute(schema.SELECT_THREAD_PK, (thread_id,)).fetchone()
+    def _thread_pk(self, conn: Connection, thread_id: str) -> int:
+        found = conn.execute(self.sql.SELECT_THREAD_PK, (thread_id,)).fetchone()
         if found:
             return int(found[0])
-        deleted = conn.execute(schema.SELECT_DELETED_THREAD, (thread_id,)).fetchone()
+        deleted = conn.execute(self.sql.SELECT_DELETED_THREAD, (thread_id,)).fetchone()
         if deleted:
             raise ThreadDeletedError(
                 f"thread {thread_id!r} of session {deleted[0]!r} was deleted; a run that "
                 "was still writing into it cannot bring it back (nothing was stored)"
             )
-        cursor = conn.execute(schema.INSERT_THREAD, (thread_id, None, None, None, _now()))
-        return int(cursor.lastrowid or 0)
+        row = conn.execute(self.sql.INSERT_THREAD, (thread_id, None, None, None, _now())).fetchone()
+        return int(row[0])
 
-    def checkpoint_count(self, conn: sqlite3.Connection, thread_id: str) -> int:
+    def checkpoint_count(self, conn: Connection, thread_id: str) -> int:
         """Root-namespace checkpoints the thread wrote itself (inherited ones excluded)."""
-        row = conn.execute(schema.SELECT_CHECKPOINT_COUNT, (thread_id,)).fetchone()
+        row = conn.execute(self.sql.SELECT_CHECKPOINT_COUNT, (thread_id,)).fetchone()
         return int(row[0]) if row else 0
 
-    def checkpoint_ids(self, conn: sqlite3.Connection) -> list[str]:
+    def checkpoint_ids(self, conn: Connection) -> list[str]:
         """Every root-namespace checkpoint id stored, sorted, without decoding any state."""
-        return [str(row[0]) for row in conn.execute(schema.SELECT_ROOT_CHECKPOINT_IDS)]
+        return [str(row[0]) for row in conn.execute(self.sql.SELECT_ROOT_CHECKPOINT_IDS)]
 
     # --- finding rows --------------------------------------------------------------------
 
     def find_row(
-        self, conn: sqlite3.Connection, lineage: Lineage, ns: str, checkpoint_id: str | None
+        self, conn: Connection, lineage: Lineage, ns: str, checkpoint_id: str | None
     ) -> Row | None:
         """The checkpoint the thread sees under ``checkpoint_id`` (latest when None).
 
@@ -267,37 +275,37 @@ class CheckpointStore:
         entries = lineage.entries if own.inherits else lineage.entries[:1]
         if ns == "" and len(entries) > 1 and own.fork_rid is not None:
             found = conn.execute(
-                schema.SELECT_OWN_LATEST if checkpoint_id is None else schema.SELECT_OWN_BY_ID,
+                self.sql.SELECT_OWN_LATEST if checkpoint_id is None else self.sql.SELECT_OWN_BY_ID,
                 (own.pk, ns) if checkpoint_id is None else (own.pk, ns, checkpoint_id),
             ).fetchone()
             if found is None and checkpoint_id is None:
-                found = conn.execute(schema.SELECT_CHECKPOINT_BY_RID, (own.fork_rid,)).fetchone()
+                found = conn.execute(self.sql.SELECT_CHECKPOINT_BY_RID, (own.fork_rid,)).fetchone()
             elif found is None:
                 found = conn.execute(
-                    schema.SELECT_CHAIN_MEMBER, (own.fork_rid, checkpoint_id, checkpoint_id)
+                    self.sql.SELECT_CHAIN_MEMBER, (own.fork_rid, checkpoint_id, checkpoint_id)
                 ).fetchone()
             return Row.of(found) if found else None
         for i, entry in enumerate(entries):
             if checkpoint_id is None:
                 if i == 0:
-                    found = conn.execute(schema.SELECT_OWN_LATEST, (entry.pk, ns)).fetchone()
+                    found = conn.execute(self.sql.SELECT_OWN_LATEST, (entry.pk, ns)).fetchone()
                 else:
                     found = conn.execute(
-                        schema.SELECT_INHERITED_LATEST, (entry.pk, ns, entry.bound)
+                        self.sql.SELECT_INHERITED_LATEST, (entry.pk, ns, entry.bound)
                     ).fetchone()
             elif i == 0:
                 found = conn.execute(
-                    schema.SELECT_OWN_BY_ID, (entry.pk, ns, checkpoint_id)
+                    self.sql.SELECT_OWN_BY_ID, (entry.pk, ns, checkpoint_id)
                 ).fetchone()
             else:
                 found = conn.execute(
-                    schema.SELECT_INHERITED_BY_ID, (entry.pk, ns, checkpoint_id, entry.bound)
+                    self.sql.SELECT_INHERITED_BY_ID, (entry.pk, ns, checkpoint_id, entry.bound)
                 ).fetchone()
             if found:
                 return Row.of(found)
         return None
 
-    def chain(self, conn: sqlite3.Connection, rid: int) -> Iterator[tuple[Any, ...]]:
+    def chain(self, conn: Connection, rid: int) -> Iterator[tuple[Any, ...]]:
         """Rows along parent links from ``rid``, nearest first, as they are walked.
 
         Raises :class:`CorruptDataError` when a parent link leads back to a row already
@@ -306,7 +314,7 @@ class CheckpointStore:
         """
         seen: set[int] = set()
         last: tuple[Any, ...] | None = None
-        for found in conn.execute(schema.SELECT_CHAIN, (rid,)):
+        for found in conn.execute(self.sql.SELECT_CHAIN, (rid,)):
             if found[0] in seen:
                 raise CorruptDataError(
                     "parent links form a cycle (run `agentgit check`)",
@@ -324,7 +332,7 @@ class CheckpointStore:
 
     # --- reading -------------------------------------------------------------------------
 
-    def get_tuple(self, conn: sqlite3.Connection, config: RunnableConfig) -> CheckpointTuple | None:
+    def get_tuple(self, conn: Connection, config: RunnableConfig) -> CheckpointTuple | None:
         thread_id = thread_id_of(config)
         ns = config["configurable"].get("checkpoint_ns") or ""
         checkpoint_id = get_checkpoint_id(config)
@@ -344,18 +352,18 @@ class CheckpointStore:
         return found._replace(config=config) if checkpoint_id else found
 
     def _own_row(
-        self, conn: sqlite3.Connection, thread_id: str, ns: str, checkpoint_id: str | None
+        self, conn: Connection, thread_id: str, ns: str, checkpoint_id: str | None
     ) -> Row | None:
         found = (
-            conn.execute(schema.SELECT_OWN_LATEST_BY_THREAD_ID, (thread_id, ns))
+            conn.execute(self.sql.SELECT_OWN_LATEST_BY_THREAD_ID, (thread_id, ns))
             if checkpoint_id is None
-            else conn.execute(schema.SELECT_OWN_BY_THREAD_ID, (thread_id, ns, checkpoint_id))
+            else conn.execute(self.sql.SELECT_OWN_BY_THREAD_ID, (thread_id, ns, checkpoint_id))
         ).fetchone()
         return Row.of(found) if found else None
 
     def list_checkpoints(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         config: RunnableConfig | None,
         *,
         filter: dict[str, Any] | None = None,
@@ -384,19 +392,20 @@ class CheckpointStore:
 
     def _list_all(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         metadata_filter: dict[str, Any],
         before_id: str | None,
         limit: int | None,
     ) -> Iterator[CheckpointTuple]:
         sql, params = _filtered(
-            schema.SELECT_ALL_LIVE_CHECKPOINTS,
+            self.sql,
+            self.sql.SELECT_ALL_LIVE_CHECKPOINTS,
             [None, None, None, None, before_id, before_id],
             metadata_filter,
         )
-        sql += schema.ORDER_NEWEST_FIRST
+        sql += self.sql.ORDER_NEWEST_FIRST
         if limit is not None and all(isinstance(v, _SCALARS) for v in metadata_filter.values()):
-            sql, params = sql + " LIMIT ?", [*params, limit]
+            sql, params = sql + self.sql.LIMIT, [*params, limit]
         found = conn.execute(sql, params).fetchall()
         rows = [(Row.of(r), r[9]) for r in found if _matches(json.loads(r[7]), metadata_filter)]
         rows = _apply_limit(rows, limit)
@@ -417,7 +426,7 @@ class CheckpointStore:
 
     def _visible_rows(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         lineage: Lineage,
         ns: str | None,
         checkpoint_id: str | None,
@@ -430,16 +439,17 @@ class CheckpointStore:
         ``limit`` of them, found without reading further than needed."""
         own = lineage.entries[0]
         sql, params = _filtered(
-            schema.SELECT_OWN_CHECKPOINTS,
+            self.sql,
+            self.sql.SELECT_OWN_CHECKPOINTS,
             [own.pk, ns, ns, checkpoint_id, checkpoint_id, before_id, before_id],
             metadata_filter,
         )
         # When SQL applies the whole filter, the limit can be applied there too.
         exact = all(isinstance(v, _SCALARS) for v in metadata_filter.values())
         if limit is not None and exact:
-            sql, params = sql + schema.ORDER_NEWEST_FIRST + " LIMIT ?", [*params, limit]
+            sql, params = sql + self.sql.ORDER_NEWEST_FIRST + self.sql.LIMIT, [*params, limit]
         else:
-            sql += schema.ORDER_NEWEST_FIRST
+            sql += self.sql.ORDER_NEWEST_FIRST
         rows = [Row.of(r) for r in conn.execute(sql, params)]
         if metadata_filter and not exact:
             rows = [r for r in rows if _matches(json.loads(r.metadata), metadata_filter)]
@@ -470,7 +480,8 @@ class CheckpointStore:
             if ns != "":
                 for entry in lineage.entries[1:]:
                     sql, params = _filtered(
-                        schema.SELECT_INHERITED_CHILD_NS,
+                        self.sql,
+                        self.sql.SELECT_INHERITED_CHILD_NS,
                         [
                             entry.pk,
                             entry.bound,
@@ -485,14 +496,14 @@ class CheckpointStore:
                     rows.extend(
                         row
                         for row in map(
-                            Row.of, conn.execute(sql + schema.ORDER_NEWEST_FIRST, params)
+                            Row.of, conn.execute(sql + self.sql.ORDER_NEWEST_FIRST, params)
                         )
                         if _matches(json.loads(row.metadata), metadata_filter)
                     )
         return _apply_limit(rows, limit)
 
     def _tuples(
-        self, conn: sqlite3.Connection, lineage: Lineage, rows: Sequence[Row]
+        self, conn: Connection, lineage: Lineage, rows: Sequence[Row]
     ) -> list[CheckpointTuple]:
         """Build tuples for rows seen from one thread: one query for all their writes and
         one (plus delta bases) for all their values.
@@ -580,7 +591,7 @@ class CheckpointStore:
         return out
 
     def _visible_writes(
-        self, conn: sqlite3.Connection, lineage: Lineage, rows: Sequence[Row]
+        self, conn: Connection, lineage: Lineage, rows: Sequence[Row]
     ) -> dict[int, list[tuple[str, str, str, int, int]]]:
         """Per row id: (task_id, channel, task_path, blob_id, idx) in ``writes_sort_key``
         order."""
@@ -594,9 +605,9 @@ class CheckpointStore:
             ids = sorted({row.checkpoint_id for row in ns_rows})
             stored: dict[tuple[int, str], list[tuple[Any, ...]]] = {}
             query = (
-                conn.execute(schema.SELECT_WRITES_OF_CHECKPOINT, (pks[0], ns, ids[0]))
+                conn.execute(self.sql.SELECT_WRITES_OF_CHECKPOINT, (pks[0], ns, ids[0]))
                 if len(pks) == 1 and len(ids) == 1
-                else conn.execute(schema.SELECT_WRITES, (ns, json.dumps(pks), json.dumps(ids)))
+                else conn.execute(self.sql.SELECT_WRITES, (ns, json.dumps(pks), json.dumps(ids)))
             )
             for found in query:
                 stored.setdefault((found[0], found[1]), []).append(found)
@@ -616,7 +627,7 @@ class CheckpointStore:
         return out
 
     def delta_channel_history(
-        self, conn: sqlite3.Connection, config: RunnableConfig, channels: Sequence[str]
+        self, conn: Connection, config: RunnableConfig, channels: Sequence[str]
     ) -> Mapping[str, DeltaChannelHistory]:
         """Walk the parent chain once for all channels (see BaseCheckpointSaver)."""
         if not channels:
@@ -663,7 +674,7 @@ class CheckpointStore:
 
     def put(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         config: RunnableConfig,
         checkpoint: Checkpoint,
         metadata: CheckpointMetadata,
@@ -712,7 +723,7 @@ class CheckpointStore:
                 )
         body = {k: v for k, v in checkpoint.items() if k not in ("channel_values", "id")}
         conn.execute(
-            schema.UPSERT_CHECKPOINT,
+            self.sql.UPSERT_CHECKPOINT,
             (
                 lineage.pk,
                 ns,
@@ -753,7 +764,7 @@ class CheckpointStore:
 
     def put_writes(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         config: RunnableConfig,
         writes: Sequence[tuple[str, Any]],
         task_id: str,
@@ -775,7 +786,7 @@ class CheckpointStore:
         for idx, (channel, value) in enumerate(writes):
             write_idx = WRITES_IDX_MAP.get(channel, idx)
             # Special channels (errors, interrupts, resumes) replace; others are idempotent.
-            statement = schema.UPSERT_WRITE if write_idx < 0 else schema.INSERT_WRITE_IF_ABSENT
+            statement = self.sql.UPSERT_WRITE if write_idx < 0 else self.sql.INSERT_WRITE_IF_ABSENT
             blob = self.blobs.put_value(conn, value, hints)
             conn.execute(
                 statement,
@@ -784,7 +795,7 @@ class CheckpointStore:
 
     def fork_thread(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         source_thread_id: str,
         checkpoint_id: str,
         new_thread_id: str,
@@ -797,14 +808,14 @@ class CheckpointStore:
             raise CheckpointNotFoundError(
                 f"checkpoint {checkpoint_id!r} is not in thread {source_thread_id!r}"
             )
-        if conn.execute(schema.SELECT_THREAD_PK, (new_thread_id,)).fetchone():
+        if conn.execute(self.sql.SELECT_THREAD_PK, (new_thread_id,)).fetchone():
             raise ThreadExistsError(f"thread {new_thread_id!r} already exists")
         conn.execute(
-            schema.INSERT_THREAD, (new_thread_id, lineage.pk, checkpoint_id, row.rid, _now())
+            self.sql.INSERT_THREAD, (new_thread_id, lineage.pk, checkpoint_id, row.rid, _now())
         )
         return _config(new_thread_id, "", checkpoint_id)
 
-    def copy_thread(self, conn: sqlite3.Connection, source: str, target: str) -> None:
+    def copy_thread(self, conn: Connection, source: str, target: str) -> None:
         """Materialize a full copy (rows only: values are shared blobs).
 
         Raises :class:`ThreadExistsError` when ``target`` already holds anything: a copy
@@ -813,7 +824,7 @@ class CheckpointStore:
         lineage = self.lineage(conn, source)
         if lineage is None:
             return
-        if conn.execute(schema.SELECT_THREAD_PK, (target,)).fetchone():
+        if conn.execute(self.sql.SELECT_THREAD_PK, (target,)).fetchone():
             raise ThreadExistsError(
                 f"thread {target!r} already exists: copy_thread needs a new thread id"
             )
@@ -822,7 +833,7 @@ class CheckpointStore:
             self._copy_rows(conn, lineage, rows, self._ensure_thread(conn, target).pk)
 
     def _copy_rows(
-        self, conn: sqlite3.Connection, lineage: Lineage, rows: Sequence[Row], target_pk: int
+        self, conn: Connection, lineage: Lineage, rows: Sequence[Row], target_pk: int
     ) -> dict[int, int]:
         """Copy rows as ``lineage`` sees them (with the writes it sees at them) into the
         thread ``target_pk``, oldest first, linking each copy to the copy of its parent.
@@ -833,7 +844,7 @@ class CheckpointStore:
         for row in sorted(rows, key=lambda r: r.checkpoint_id):
             parent_rid = new_rids.get(row.parent_rid or 0, row.parent_rid)
             (new_rid,) = conn.execute(
-                schema.UPSERT_CHECKPOINT,
+                self.sql.UPSERT_CHECKPOINT,
                 (
                     target_pk,
                     row.ns,
@@ -848,7 +859,7 @@ class CheckpointStore:
             ).fetchone()
             new_rids[row.rid] = new_rid
             conn.executemany(
-                schema.INSERT_WRITE_IF_ABSENT,
+                self.sql.INSERT_WRITE_IF_ABSENT,
                 [
                     (
                         target_pk,
@@ -868,29 +879,29 @@ class CheckpointStore:
 
     # --- deleting ------------------------------------------------------------------------
 
-    def delete_thread(self, conn: sqlite3.Connection, thread_id: str) -> None:
+    def delete_thread(self, conn: Connection, thread_id: str) -> None:
         self.delete_threads(conn, [thread_id])
 
-    def delete_threads(self, conn: sqlite3.Connection, thread_ids: Sequence[str]) -> None:
+    def delete_threads(self, conn: Connection, thread_ids: Sequence[str]) -> None:
         """Delete several threads with one garbage collection. Rows a surviving fork still
         inherits are only hidden until nothing needs them."""
         for thread_id in thread_ids:
-            row = conn.execute(schema.SELECT_THREAD_PK, (thread_id,)).fetchone()
+            row = conn.execute(self.sql.SELECT_THREAD_PK, (thread_id,)).fetchone()
             if row is not None:
-                conn.execute(schema.HIDE_ALL_OF_THREAD, (_now(), row[0]))
-                conn.execute(schema.TOMBSTONE_THREAD, (row[0],))
+                conn.execute(self.sql.HIDE_ALL_OF_THREAD, (_now(), row[0]))
+                conn.execute(self.sql.TOMBSTONE_THREAD, (row[0],))
         self.collect_garbage(conn)
 
-    def delete_for_runs(self, conn: sqlite3.Connection, run_ids: Sequence[str]) -> None:
+    def delete_for_runs(self, conn: Connection, run_ids: Sequence[str]) -> None:
         if not run_ids:
             return
         runs = json.dumps([str(r) for r in run_ids])
-        conn.execute(schema.HIDE_RUNS, (_now(), runs))
-        for (pk,) in conn.execute(schema.SELECT_THREADS_OF_RUNS, (runs,)).fetchall():
+        conn.execute(self.sql.HIDE_RUNS, (_now(), runs))
+        for (pk,) in conn.execute(self.sql.SELECT_THREADS_OF_RUNS, (runs,)).fetchall():
             self._keep_for_rebuild(conn, pk)
         self.collect_garbage(conn)
 
-    def _keep_for_rebuild(self, conn: sqlite3.Connection, pk: int) -> None:
+    def _keep_for_rebuild(self, conn: Connection, pk: int) -> None:
         """Keep (hidden = 2) the hidden rows of a thread that its listed checkpoints still
         need, and release the others:
 
@@ -900,13 +911,13 @@ class CheckpointStore:
           middle of the history), so that a fork made later still reaches the older
           checkpoints its source lists, walking past the hidden ones.
         """
-        hidden = {r[0] for r in conn.execute(schema.SELECT_HIDDEN_RIDS_OF_THREAD, (pk,))}
+        hidden = {r[0] for r in conn.execute(self.sql.SELECT_HIDDEN_RIDS_OF_THREAD, (pk,))}
         if not hidden:
             return
         needed: set[int] = set()
-        for found in conn.execute(schema.SELECT_LIVE_DELTA_ROWS, (pk,)).fetchall():
+        for found in conn.execute(self.sql.SELECT_LIVE_DELTA_ROWS, (pk,)).fetchall():
             needed |= {r.rid for r in self._delta_ancestors(conn, Row.of(found))} & hidden
-        for head in conn.execute(schema.SELECT_OWN_HEADS, (pk,)).fetchall():
+        for head in conn.execute(self.sql.SELECT_OWN_HEADS, (pk,)).fetchall():
             passed: list[int] = []
             for found in self.chain(conn, head[0]):
                 if found[1] != pk:
@@ -916,9 +927,9 @@ class CheckpointStore:
                 else:
                     needed.update(passed)
                     passed.clear()
-        conn.execute(schema.KEEP_HIDDEN_ROWS, (json.dumps(sorted(needed)), pk))
+        conn.execute(self.sql.KEEP_HIDDEN_ROWS, (json.dumps(sorted(needed)), pk))
 
-    def prune(self, conn: sqlite3.Connection, thread_ids: Sequence[str], strategy: str) -> None:
+    def prune(self, conn: Connection, thread_ids: Sequence[str], strategy: str) -> None:
         """LangGraph's ``prune``: ``"delete"`` deletes the threads; ``"keep_latest"`` keeps
         the latest checkpoint of each namespace, plus what reconstructing its
         ``DeltaChannel`` values reads (the ancestors back to the nearest one holding a
@@ -943,7 +954,7 @@ class CheckpointStore:
                 if inherited:
                     copies = self._copy_rows(conn, lineage, inherited, own.pk)
                     conn.executemany(
-                        schema.RELINK_PARENT, [(new, own.pk, old) for old, new in copies.items()]
+                        self.sql.RELINK_PARENT, [(new, own.pk, old) for old, new in copies.items()]
                     )
                     keep_rids += copies.values()
                     # A row that was not in this thread's history (kept only for
@@ -951,7 +962,7 @@ class CheckpointStore:
                     flags = {
                         r[0]: r[1:]
                         for r in conn.execute(
-                            schema.SELECT_HIDDEN_AMONG, (json.dumps(list(copies)),)
+                            self.sql.SELECT_HIDDEN_AMONG, (json.dumps(list(copies)),)
                         )
                     }
                     unseen: list[int] = []
@@ -960,23 +971,23 @@ class CheckpointStore:
                             row.thread_pk, *flags[row.rid]
                         ):
                             unseen.append(copies[row.rid])
-                    conn.execute(schema.KEEP_ROWS_HIDDEN, (json.dumps(unseen),))
-                conn.execute(schema.STOP_INHERITING, (_now(), own.pk))
-            conn.execute(schema.HIDE_OLDER_THAN_LATEST, (_now(), own.pk, json.dumps(keep_rids)))
+                    conn.execute(self.sql.KEEP_ROWS_HIDDEN, (json.dumps(unseen),))
+                conn.execute(self.sql.STOP_INHERITING, (_now(), own.pk))
+            conn.execute(self.sql.HIDE_OLDER_THAN_LATEST, (_now(), own.pk, json.dumps(keep_rids)))
             self._keep_for_rebuild(conn, own.pk)
         self.collect_garbage(conn)
 
-    def _heads(self, conn: sqlite3.Connection, lineage: Lineage) -> list[Row]:
+    def _heads(self, conn: Connection, lineage: Lineage) -> list[Row]:
         """The latest checkpoint of each namespace the thread wrote, and in the root
         namespace the one it sees (a fork that wrote nothing yet sees its fork point)."""
-        heads = [Row.of(r) for r in conn.execute(schema.SELECT_OWN_HEADS, (lineage.pk,))]
+        heads = [Row.of(r) for r in conn.execute(self.sql.SELECT_OWN_HEADS, (lineage.pk,))]
         if not any(h.ns == "" for h in heads):
             root = self.find_row(conn, lineage, "", None)
             if root is not None:
                 heads.append(root)
         return heads
 
-    def _delta_ancestors(self, conn: sqlite3.Connection, head: Row) -> list[Row]:
+    def _delta_ancestors(self, conn: Connection, head: Row) -> list[Row]:
         """Ancestors of ``head`` that reconstructing its ``DeltaChannel`` values reads.
 
         LangGraph records in ``counters_since_delta_snapshot`` (checkpoint metadata)
@@ -1002,9 +1013,9 @@ class CheckpointStore:
                 break
         return needed
 
-    def collect_garbage(self, conn: sqlite3.Connection) -> None:
+    def collect_garbage(self, conn: Connection) -> None:
         """Remove hidden rows, deleted threads and blobs that nothing needs any more."""
-        threads = conn.execute(schema.SELECT_ALL_THREADS).fetchall()
+        threads = conn.execute(self.sql.SELECT_ALL_THREADS).fetchall()
         info = {row[0]: tuple(row[1:]) for row in threads}
         children: dict[int, list[int]] = {}
         for pk, (_tid, parent, _fork, _inherits) in info.items():
@@ -1032,31 +1043,33 @@ class CheckpointStore:
             needed_cache[pk] = best
             return best
 
-        hidden_threads = {r[0] for r in conn.execute(schema.SELECT_THREADS_WITH_HIDDEN)}
+        hidden_threads = {r[0] for r in conn.execute(self.sql.SELECT_THREADS_WITH_HIDDEN)}
         for pk, (thread_id, _parent, _fork, _inherits) in info.items():
             if thread_id is not None and pk not in hidden_threads:
                 continue
             bound = needed(pk)
             if thread_id is None and bound is None:
-                rids = [r[0] for r in conn.execute(schema.SELECT_RIDS_OF_THREAD, (pk,))]
-                conn.execute(schema.KEEP_PARENT_IDS_OF_CHILDREN, (json.dumps(rids),))
-                conn.execute(schema.DELETE_ALL_CHECKPOINTS_OF_THREAD, (pk,))
-                conn.execute(schema.DELETE_WRITES_OF_THREAD, (pk,))
-                conn.execute(schema.DELETE_THREAD_ROW, (pk,))
+                rids = [r[0] for r in conn.execute(self.sql.SELECT_RIDS_OF_THREAD, (pk,))]
+                conn.execute(self.sql.KEEP_PARENT_IDS_OF_CHILDREN, (json.dumps(rids),))
+                conn.execute(self.sql.DELETE_ALL_CHECKPOINTS_OF_THREAD, (pk,))
+                conn.execute(self.sql.DELETE_WRITES_OF_THREAD, (pk,))
+                conn.execute(self.sql.DELETE_THREAD_ROW, (pk,))
                 continue
             doomed = [
                 (rid, ns, cid)
-                for rid, ns, cid in conn.execute(schema.SELECT_HIDDEN_OF_THREAD, (pk,))
+                for rid, ns, cid in conn.execute(self.sql.SELECT_HIDDEN_OF_THREAD, (pk,))
                 if bound is None or cid > bound
             ]
             if doomed:
                 doomed_rids = json.dumps([d[0] for d in doomed])
-                conn.execute(schema.KEEP_PARENT_IDS_OF_CHILDREN, (doomed_rids,))
-                conn.execute(schema.DELETE_CHECKPOINT_ROWS, (doomed_rids,))
-                conn.executemany(schema.DELETE_WRITES_FOR, [(pk, ns, cid) for _, ns, cid in doomed])
+                conn.execute(self.sql.KEEP_PARENT_IDS_OF_CHILDREN, (doomed_rids,))
+                conn.execute(self.sql.DELETE_CHECKPOINT_ROWS, (doomed_rids,))
+                conn.executemany(
+                    self.sql.DELETE_WRITES_FOR, [(pk, ns, cid) for _, ns, cid in doomed]
+                )
             if thread_id is None and bound is not None:
-                conn.execute(schema.DELETE_WRITES_OF_THREAD_ABOVE, (pk, bound))
-        conn.execute(schema.DELETE_UNREACHABLE_BLOBS)
+                conn.execute(self.sql.DELETE_WRITES_OF_THREAD_ABOVE, (pk, bound))
+        conn.execute(self.sql.DELETE_UNREACHABLE_BLOBS)
 
 
 def _refs(row: Row, thread_id: str) -> dict[str, int]:
@@ -1133,13 +1146,14 @@ def _validated_filter(filter: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _filtered(
-    sql: str, params: list[Any], metadata_filter: Mapping[str, Any]
+    dialect: ModuleType, sql: str, params: list[Any], metadata_filter: Mapping[str, Any]
 ) -> tuple[str, list[Any]]:
     """Append one bound clause per scalar filter value (others are checked in Python)."""
     for key, value in metadata_filter.items():
         if isinstance(value, _SCALARS):
-            sql += schema.METADATA_FILTER_CLAUSE
-            params += [f'$."{key}"', value]
+            clause, bound = dialect.metadata_filter(key, value)
+            sql += clause
+            params += bound
     return sql, params
 
 

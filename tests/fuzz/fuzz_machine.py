@@ -6,7 +6,10 @@ Subjects (each on its own database, each running the same compiled graph):
 
 * ``sync-file``   - ``AgentGitSaver`` on a file (reopened by the ``reopen`` step);
 * ``sync-memory`` - ``AgentGitSaver(":memory:")`` (nothing to reopen: ``reopen`` skips it);
-* ``async-file``  - ``AsyncAgentGitSaver`` on a file.
+* ``async-file``  - ``AsyncAgentGitSaver`` on a file;
+* ``sync-postgres``, ``async-postgres`` - the two savers on PostgreSQL, each on its own
+  schema (``tests/pg.py``; left out where no server answers, which
+  ``test_fuzz_differential`` reports as a skipped test).
 
 Operations whose ``use_async`` flag is set run through the async API on every subject and
 on the reference (``ainvoke``, ``aupdate_state``, ``afork_thread``, ``arollback``, ...;
@@ -31,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pg
 from fuzz_graphs import GraphSpec
 from fuzz_reference import ReferenceSaver
 from fuzz_views import Relabel, first_difference, invoke_result, plain
@@ -70,7 +74,10 @@ STATS: Counter[str] = Counter()
 
 MAX_THREADS = 5
 MAX_POS = 40
-SUBJECT_KINDS = ("sync-file", "sync-memory", "async-file")
+SUBJECT_KINDS: tuple[str, ...] = ("sync-file", "sync-memory", "async-file")
+if pg.unavailable() is None or pg.REQUIRED:
+    SUBJECT_KINDS += ("sync-postgres", "async-postgres")
+ASYNC_KINDS = ("async-file", "async-postgres")
 
 
 def known(*keys: str) -> bool:
@@ -100,6 +107,10 @@ class Subject:
         self.spec = spec
         self.loop = loop
         self.path = str(tmp / f"{kind}.db")
+        self.schema: Any = None
+        if kind.endswith("-postgres"):
+            self.schema = pg.fresh_schema()
+            self.path = self.schema.__enter__()
         self.cm: Any = None
         self.saver: Any = None
         self.sessions: SessionManager | None = None
@@ -118,7 +129,7 @@ class Subject:
             compiled = self.spec.build().compile()
             deltas = {k: v for k, v in compiled.channels.items() if isinstance(v, DeltaChannel)}
             self.saver = ReferenceSaver(deltas)
-        elif self.kind == "async-file":
+        elif self.kind in ASYNC_KINDS:
             self.cm = AsyncAgentGitSaver.from_conn_string(self.path, cache_size=self.cache_size)
             self.saver = self.run(self.cm.__aenter__())
         else:
@@ -133,13 +144,22 @@ class Subject:
         if self.cm is None:
             return
         cm, self.cm = self.cm, None
-        if self.kind == "async-file":
+        if self.kind in ASYNC_KINDS:
             self.run(cm.__aexit__(None, None, None))
         else:
             cm.__exit__(None, None, None)
 
+    def dispose(self) -> None:
+        """Close, and drop a Postgres subject's schema."""
+        try:
+            self.close()
+        finally:
+            if self.schema is not None:
+                schema, self.schema = self.schema, None
+                schema.__exit__(None, None, None)
+
     def reopen(self) -> bool:
-        if self.kind in ("sync-file", "async-file"):
+        if self.kind != "sync-memory":
             self.close()
             self.open()
             return True
@@ -153,7 +173,7 @@ class Subject:
     # way to use them).
 
     def blocking(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if self.kind == "async-file":
+        if self.kind in ASYNC_KINDS:
             return self.run(asyncio.to_thread(fn, *args, **kwargs))
         return fn(*args, **kwargs)
 
@@ -279,7 +299,7 @@ def make_machine(spec: GraphSpec) -> type[RuleBasedStateMachine]:
         def teardown(self) -> None:
             for s in self.subjects:
                 with contextlib.suppress(Exception):
-                    s.close()
+                    s.dispose()
             self.loop.close()
             shutil.rmtree(self.tmp, ignore_errors=True)
 

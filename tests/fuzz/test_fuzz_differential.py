@@ -23,9 +23,10 @@ import os
 import time
 from pathlib import Path
 
+import pg
 import pytest
 from fuzz_graphs import SPECS
-from fuzz_machine import STATS, make_machine
+from fuzz_machine import STATS, SUBJECT_KINDS, make_machine
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.stateful import run_state_machine_as_test
@@ -66,3 +67,10 @@ def test_savers_match_inmemory_on_random_sequences(graph: str, shard: int) -> No
         STATS_DIR.mkdir(parents=True, exist_ok=True)
         report = {"seconds": round(time.monotonic() - started, 1), **dict(sorted(STATS.items()))}
         (STATS_DIR / f"{graph}-{shard}.json").write_text(json.dumps(report, indent=1))
+
+
+def test_postgres_savers_are_fuzzed() -> None:
+    """The sequences above run on the Postgres savers too; without a server this skips,
+    so that their absence shows (and fails under AGENTGIT_REQUIRE_POSTGRES=1)."""
+    pg.require()
+    assert {"sync-postgres", "async-postgres"} <= set(SUBJECT_KINDS)

@@ -1,12 +1,15 @@
 """Schema, migrations and every SQL statement the package runs.
 
-All SQL lives here as named constants so that a second backend (Postgres) only has to
-provide another module of the same shape. Statements are always parameterized; the few
-that take a variable-length set of ids receive it as one JSON array parameter and unpack
-it with ``json_each``, so no statement text is ever built from user data.
+All SQL lives here as named constants; ``backends/postgres/sql.py`` is the same module
+for PostgreSQL (the storage logic is given one of them, see ``storage/backend.py``).
+Statements are always parameterized; the few that take a variable-length set of ids
+receive it as one JSON array parameter and unpack it with ``json_each``, so no statement
+text is ever built from user data.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 # --- migrations -------------------------------------------------------------------------
 # Each entry is one forward step; entry N (0-based) moves the schema from version N to
@@ -254,6 +257,7 @@ FROM lineage
 INSERT_THREAD = """
 INSERT INTO agentgit_threads(thread_id, parent_pk, fork_checkpoint_id, fork_rid, created_at)
 VALUES (?, ?, ?, ?, ?)
+RETURNING pk
 """
 SELECT_THREAD_PK = "SELECT pk FROM agentgit_threads WHERE thread_id = ?"
 SELECT_DELETED_THREAD = "SELECT session_id FROM agentgit_deleted_threads WHERE thread_id = ?"
@@ -365,10 +369,17 @@ WHERE c.thread_pk = ? AND c.ns <> '' AND c.checkpoint_id <= ?
   AND (? IS NULL OR c.checkpoint_id = ?)
   AND (? IS NULL OR c.checkpoint_id < ?)
 """
-# A metadata key is validated against METADATA_KEY_PATTERN and its JSON path is bound
-# as a parameter; the value is bound too.
-METADATA_FILTER_CLAUSE = " AND json_extract(c.metadata, ?) IS ?"
 ORDER_NEWEST_FIRST = " ORDER BY c.checkpoint_id DESC"
+LIMIT = " LIMIT ?"
+
+
+def metadata_filter(key: str, value: Any) -> tuple[str, list[Any]]:
+    """The clause (and its parameters) keeping rows whose metadata ``key`` equals the
+    scalar ``value`` (``json_extract(...) IS ?``: ``1 == 1.0 == True`` as in Python, and
+    ``None`` also matches a missing key). ``key`` was validated by the caller
+    (``METADATA_KEY_PATTERN``); its JSON path and the value are bound."""
+    return " AND json_extract(c.metadata, ?) IS ?", [f'$."{key}"', value]
+
 
 # Point lookups used to resolve what a thread sees. For the thread itself ("own") hidden
 # rows are excluded; for an ancestor thread every row up to the inherited bound counts.

@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+from langgraph_agentgit.backends.sqlite import sql as schema
 from langgraph_agentgit.errors import (
     DatabaseLockedError,
     ReadOnlyDatabaseError,
     SchemaVersionError,
 )
-from langgraph_agentgit.storage import schema
 
 T = TypeVar("T")
 

@@ -1,0 +1,419 @@
+"""Connections, migrations and transactions on PostgreSQL (psycopg 3, psycopg-pool).
+
+Installed with ``pip install "langgraph-agentgit[postgres]"``; nothing imports this module
+until a saver is given a ``postgresql://`` URL or a psycopg connection or pool.
+
+What each write relies on
+-------------------------
+PostgreSQL runs many writers at once, where SQLite has one. The storage logic was
+written for one writer (read, then write what was read), so each write transaction
+first takes advisory locks, held until it ends:
+
+* **a write into one thread** (``put``, ``put_writes``): the schema's lock *shared* and
+  the thread's own lock exclusive. Writes to different threads run at once; two writes
+  to one thread queue (creating its ``agentgit_threads`` row, the count trigger and the
+  parent lookup need that). What they share is made safe by constraints instead: a blob
+  is inserted with ``ON CONFLICT (digest)`` (two writers storing the same value get one
+  row and both its id), checkpoint and write rows with ``ON CONFLICT`` on their keys.
+* **everything else** (forks, copies, deletes, prune, garbage collection, session
+  operations): the schema's lock exclusive, so it runs alone, as on SQLite. This is what
+  keeps garbage collection from deleting a blob a concurrent put has just referenced, a
+  fork's existence check from racing another fork, and a session's next branch ordinal
+  unique.
+
+Two writers inserting the same new blobs in opposite orders can deadlock; PostgreSQL
+aborts one (``40P01``) and the runner runs that transaction again (at most
+:data:`RETRIES` times). A wait for a lock longer than ``lock_timeout`` seconds raises
+:class:`DatabaseLockedError`.
+
+Reads run in ``REPEATABLE READ READ ONLY`` transactions: one snapshot for all the
+statements of a read, as a SQLite read transaction gives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.rows import tuple_row
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from langgraph_agentgit.backends.postgres import sql
+from langgraph_agentgit.errors import DatabaseLockedError, ReadOnlyDatabaseError, SchemaVersionError
+
+T = TypeVar("T")
+
+#: Times a transaction aborted by a deadlock or a serialization failure is run again.
+RETRIES = 8
+_RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
+_READ = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+
+Journal = Callable[[], AbstractContextManager[None]]
+
+
+def pool_kwargs() -> dict[str, Any]:
+    """Connection settings the savers' own pools use (autocommit: each transaction is
+    explicit)."""
+    return {"autocommit": True}
+
+
+# --- the connection the storage logic sees ------------------------------------------------
+
+
+class PgConnection:
+    """A psycopg connection shaped like ``sqlite3.Connection`` for the storage logic
+    (``execute``/``executemany`` returning cursors). Rows are tuples whatever row factory
+    the caller's connection or pool was configured with (``PostgresSaver`` needs
+    ``dict_row``)."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    def execute(self, query: str, parameters: Sequence[Any] = (), /) -> Any:
+        cur = self._conn.cursor(row_factory=tuple_row)
+        # Statements without parameters (BEGIN, COMMIT, migration scripts of several
+        # statements) are never prepared: PostgreSQL cannot prepare a script.
+        cur.execute(query, parameters or None, prepare=False if not parameters else None)
+        return cur
+
+    def executemany(self, query: str, parameters: Iterable[Sequence[Any]], /) -> Any:
+        cur = self._conn.cursor(row_factory=tuple_row)
+        cur.executemany(query, list(parameters))
+        return cur
+
+
+class _Rows:
+    """A finished statement's rows, handed from the event loop to the logic's thread."""
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self._rows = rows
+        self._next = 0
+        self.rowcount = rowcount
+
+    def fetchone(self) -> Any:
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    def fetchall(self) -> list[Any]:
+        rest, self._next = self._rows[self._next :], len(self._rows)
+        return rest
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+
+class AsyncPgConnection:
+    """An async psycopg connection used from a worker thread by the (synchronous) storage
+    logic: each statement runs on the event loop that owns the connection, and the
+    thread waits for its rows. The logic is written once; only this I/O is twinned."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any], loop: asyncio.AbstractEventLoop):
+        self._conn = conn
+        self._loop = loop
+
+    async def _run(self, query: str, params: Sequence[Any] | None, many: bool) -> _Rows:
+        cur = self._conn.cursor(row_factory=tuple_row)
+        if many:
+            await cur.executemany(query, list(params or []))
+            return _Rows([], cur.rowcount)
+        await cur.execute(query, params or None, prepare=False if not params else None)
+        rows = await cur.fetchall() if cur.description is not None else []
+        return _Rows(rows, cur.rowcount)
+
+    def execute(self, query: str, parameters: Sequence[Any] = (), /) -> Any:
+        coro = self._run(query, parameters, False)
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def executemany(self, query: str, parameters: Iterable[Sequence[Any]], /) -> Any:
+        coro = self._run(query, list(parameters), True)
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+
+# --- schema ---------------------------------------------------------------------------------
+
+
+def _refuse_newer(current: int) -> None:
+    if current > len(sql.MIGRATIONS):
+        raise SchemaVersionError(
+            f"database schema version {current} is newer than this langgraph-agentgit "
+            f"supports on PostgreSQL ({len(sql.MIGRATIONS)}); upgrade the package to open it"
+        )
+
+
+def stored_schema_version(conn: Any) -> int:
+    """The schema version in the connection's schema (0 for none), read without writing."""
+    if conn.execute(sql.HAS_SCHEMA_TABLE).fetchone() is None:
+        return 0
+    row = conn.execute(sql.GET_SCHEMA_VERSION).fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate_steps(conn: Any, read_only: bool) -> int:
+    """Bring the schema forward (``conn``: a :class:`PgConnection`-like object inside a
+    transaction). Serialized across processes by an advisory lock."""
+    current = stored_schema_version(conn)
+    _refuse_newer(current)
+    if current >= len(sql.MIGRATIONS):
+        return current
+    if read_only:
+        raise ReadOnlyDatabaseError(
+            f"the PostgreSQL schema has agentgit schema version {current}, older than this "
+            f"package's {len(sql.MIGRATIONS)}, and a read-only saver cannot create or "
+            "upgrade it: open it once without read_only"
+        )
+    conn.execute(sql.LOCK_MIGRATION)
+    conn.execute(sql.SCHEMA_VERSION_TABLE)
+    current = int((conn.execute(sql.GET_SCHEMA_VERSION).fetchone() or (0,))[0])
+    _refuse_newer(current)
+    for version in range(current, len(sql.MIGRATIONS)):
+        conn.execute(sql.MIGRATIONS[version])
+        conn.execute(sql.SET_SCHEMA_VERSION, (version + 1,))
+    return len(sql.MIGRATIONS)
+
+
+def _locked(exc: BaseException, lock_timeout: float) -> DatabaseLockedError:
+    return DatabaseLockedError(
+        f"PostgreSQL: this write waited more than {lock_timeout:g} s (lock_timeout) for "
+        f"another transaction's lock; nothing was written ({exc})"
+    )
+
+
+def _read_only_error() -> ReadOnlyDatabaseError:
+    return ReadOnlyDatabaseError(
+        "this saver is read-only: nothing can be written through it (open it without "
+        "read_only to write)"
+    )
+
+
+def _backoff(attempt: int) -> float:
+    return min(0.2, 0.002 * 2**attempt) * (0.5 + random.random())
+
+
+def _lock_timeout_statement(lock_timeout: float) -> str:
+    # SET LOCAL takes no parameters; the value is a number we formatted ourselves.
+    return f"SET LOCAL lock_timeout = {max(1, int(lock_timeout * 1000))}"
+
+
+# --- transactions ---------------------------------------------------------------------------
+# One function per kind of transaction, run on the thread that runs the storage logic, so
+# the sync and async runners share them: only the connection object differs.
+
+
+def _read_once(conn: Any, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
+    conn.execute("BEGIN")
+    try:
+        conn.execute(_READ)
+        result = fn(conn, *args, **kwargs)
+    except BaseException:
+        _rollback(conn)
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
+def _write_once(
+    conn: Any,
+    journal: Journal,
+    lock_timeout: float,
+    thread_id: str | None,
+    fn: Callable[..., T],
+    args: Any,
+    kwargs: Any,
+) -> T:
+    with journal():
+        conn.execute("BEGIN")
+        try:
+            conn.execute(_lock_timeout_statement(lock_timeout))
+            if thread_id is None:
+                conn.execute(sql.LOCK_ALL)
+            else:
+                conn.execute(sql.LOCK_THREAD, (thread_id,))
+            result = fn(conn, *args, **kwargs)
+            conn.execute("COMMIT")
+            return result
+        except BaseException:
+            _rollback(conn)
+            raise
+
+
+def _rollback(conn: Any) -> None:
+    # A connection that is gone cannot roll back; the server ends its transaction.
+    with contextlib.suppress(psycopg.Error):
+        conn.execute("ROLLBACK")
+
+
+def _setup_once(conn: Any, read_only: bool) -> int:
+    conn.execute("BEGIN")
+    try:
+        version = migrate_steps(conn, read_only)
+        conn.execute("COMMIT")
+        return version
+    except BaseException:
+        _rollback(conn)
+        raise
+
+
+class PostgresRunner:
+    """Runs the storage logic in transactions on a psycopg ``Connection`` or
+    ``ConnectionPool`` (sync savers). A single connection serves one transaction at a
+    time; a pool gives each transaction its own connection. Connections are switched to
+    autocommit: every transaction is explicit."""
+
+    sql = sql
+
+    def __init__(
+        self,
+        target: psycopg.Connection[Any] | ConnectionPool[Any],
+        *,
+        lock_timeout: float,
+        read_only: bool,
+        journal: Journal,
+    ) -> None:
+        self.target = target
+        self.lock_timeout = lock_timeout
+        self.read_only = read_only
+        self.journal = journal
+        self._lock = threading.RLock()
+        with self._connection() as conn:
+            _setup_once(conn, read_only)
+
+    @contextmanager
+    def _connection(self) -> Iterator[PgConnection]:
+        if isinstance(self.target, ConnectionPool):
+            with self.target.connection() as conn:
+                if not conn.autocommit:
+                    conn.autocommit = True
+                yield PgConnection(conn)
+        else:
+            with self._lock:
+                if not self.target.autocommit:
+                    self.target.autocommit = True
+                yield PgConnection(self.target)
+
+    def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        with self._connection() as conn:
+            return _read_once(conn, fn, args, kwargs)
+
+    def write(self, thread_id: str | None, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self.read_only:
+            raise _read_only_error()
+        for attempt in range(RETRIES + 1):
+            try:
+                with self._connection() as conn:
+                    return _write_once(
+                        conn, self.journal, self.lock_timeout, thread_id, fn, args, kwargs
+                    )
+            except _RETRYABLE:
+                if attempt == RETRIES:
+                    raise
+                time.sleep(_backoff(attempt))
+            except pg_errors.LockNotAvailable as exc:
+                raise _locked(exc, self.lock_timeout) from exc
+        raise AssertionError("unreachable")
+
+
+class AsyncPostgresRunner:
+    """:class:`PostgresRunner` on a psycopg ``AsyncConnection`` or ``AsyncConnectionPool``:
+    the storage logic runs on a worker thread and its statements on the event loop."""
+
+    sql = sql
+
+    def __init__(
+        self,
+        target: psycopg.AsyncConnection[Any] | AsyncConnectionPool[Any],
+        *,
+        lock_timeout: float,
+        read_only: bool,
+        journal: Journal,
+    ) -> None:
+        self.target = target
+        self.lock_timeout = lock_timeout
+        self.read_only = read_only
+        self.journal = journal
+        self._lock = asyncio.Lock()
+        self._setup_lock = asyncio.Lock()
+        self.is_setup = False
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncPgConnection]:
+        loop = asyncio.get_running_loop()
+        if isinstance(self.target, AsyncConnectionPool):
+            async with self.target.connection() as conn:
+                if not conn.autocommit:
+                    await conn.set_autocommit(True)
+                yield AsyncPgConnection(conn, loop)
+        else:
+            async with self._lock:
+                if not self.target.autocommit:
+                    await self.target.set_autocommit(True)
+                yield AsyncPgConnection(self.target, loop)
+
+    async def setup(self) -> None:
+        async with self._setup_lock:
+            if not self.is_setup:
+                async with self._connection() as conn:
+                    await asyncio.to_thread(_setup_once, conn, self.read_only)
+                self.is_setup = True
+
+    async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if not self.is_setup:
+            await self.setup()
+        async with self._connection() as conn:
+            return await asyncio.to_thread(_read_once, conn, fn, args, kwargs)
+
+    async def write(
+        self, thread_id: str | None, fn: Callable[..., T], *args: Any, **kwargs: Any
+    ) -> T:
+        if self.read_only:
+            raise _read_only_error()
+        if not self.is_setup:
+            await self.setup()
+        for attempt in range(RETRIES + 1):
+            try:
+                async with self._connection() as conn:
+                    return await asyncio.to_thread(
+                        _write_once,
+                        conn,
+                        self.journal,
+                        self.lock_timeout,
+                        thread_id,
+                        fn,
+                        args,
+                        kwargs,
+                    )
+            except _RETRYABLE:
+                if attempt == RETRIES:
+                    raise
+                await asyncio.sleep(_backoff(attempt))
+            except pg_errors.LockNotAvailable as exc:
+                raise _locked(exc, self.lock_timeout) from exc
+        raise AssertionError("unreachable")
+
+
+def open_pool(url: str, *, max_size: int = 8) -> ConnectionPool[Any]:
+    """A pool on ``url`` opened and checked (raises psycopg's ``OperationalError`` naming
+    the server when it cannot connect)."""
+    pool: ConnectionPool[Any] = ConnectionPool(
+        url, min_size=1, max_size=max_size, kwargs=pool_kwargs(), open=False
+    )
+    pool.open(wait=True, timeout=30)
+    return pool
+
+
+async def open_async_pool(url: str, *, max_size: int = 8) -> AsyncConnectionPool[Any]:
+    """The async twin of :func:`open_pool`."""
+    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        url, min_size=1, max_size=max_size, kwargs=pool_kwargs(), open=False
+    )
+    await pool.open(wait=True, timeout=30)
+    return pool
