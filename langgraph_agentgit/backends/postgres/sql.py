@@ -22,7 +22,9 @@ engines number their versions independently.
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections.abc import Iterator
 from typing import Any
 
 _MIGRATION_1_SCHEMA = """
@@ -606,3 +608,122 @@ SELECT t.thread_id FROM agentgit_checkpoints c JOIN agentgit_threads t ON t.pk =
 WHERE c.checkpoint_id = %s AND c.ns = '' AND c.hidden = 0 AND t.thread_id IS NOT NULL
 ORDER BY c.rid LIMIT 1
 """
+
+# --- copying a whole database (langgraph_agentgit.transfer) -------------------------------
+# Every row as it is stored, ids included (other rows and the JSON columns refs/deps refer
+# to threads.pk, checkpoints.rid and blobs.id). Read in key order; sessions and tags in
+# insertion order (seq), which breaks ties in their listings.
+
+COPY_SELECT_THREADS = """
+SELECT pk, thread_id, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at
+FROM agentgit_threads ORDER BY pk
+"""
+# checkpoint_count starts at 0: the count trigger brings it to the copied rows' count.
+COPY_INSERT_THREADS = """
+INSERT INTO agentgit_threads(
+    pk, thread_id, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at,
+    checkpoint_count, stopped_at
+) VALUES (%s, %s, %s, %s, %s, %s, %s, 0, %s)
+"""
+COPY_SELECT_CHECKPOINTS = """
+SELECT rid, thread_pk, ns, checkpoint_id, parent_checkpoint_id, parent_rid, hidden, run_id,
+    body, metadata, refs, hidden_at
+FROM agentgit_checkpoints ORDER BY rid
+"""
+COPY_INSERT_CHECKPOINTS = """
+INSERT INTO agentgit_checkpoints(
+    rid, thread_pk, ns, checkpoint_id, parent_checkpoint_id, parent_rid, hidden, run_id,
+    body, metadata, refs, hidden_at
+) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+"""
+COPY_SELECT_WRITES = """
+SELECT thread_pk, ns, checkpoint_id, task_id, idx, channel, task_path, blob_id, written_at
+FROM agentgit_writes ORDER BY thread_pk, ns, checkpoint_id, task_id, idx
+"""
+COPY_INSERT_WRITES = """
+INSERT INTO agentgit_writes(
+    thread_pk, ns, checkpoint_id, task_id, idx, channel, task_path, blob_id, written_at
+) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+"""
+COPY_SELECT_BLOBS = "SELECT id, digest, kind, deps, data FROM agentgit_blobs ORDER BY id"
+COPY_INSERT_BLOBS = (
+    "INSERT INTO agentgit_blobs(id, digest, kind, deps, data) VALUES (%s, %s, %s, %s, %s)"
+)
+COPY_SELECT_SESSIONS = """
+SELECT id, user_id, name, created_at, updated_at, is_active, metadata, current_thread_id
+FROM agentgit_sessions ORDER BY seq
+"""
+COPY_INSERT_SESSIONS = """
+INSERT INTO agentgit_sessions(
+    id, user_id, name, created_at, updated_at, is_active, metadata, current_thread_id
+) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+"""
+COPY_SELECT_SESSION_THREADS = """
+SELECT thread_id, session_id, ordinal, parent_thread_id, fork_checkpoint_id, name, created_at
+FROM agentgit_session_threads ORDER BY session_id, ordinal
+"""
+COPY_INSERT_SESSION_THREADS = """
+INSERT INTO agentgit_session_threads(
+    thread_id, session_id, ordinal, parent_thread_id, fork_checkpoint_id, name, created_at
+) VALUES (%s, %s, %s, %s, %s, %s, %s)
+"""
+COPY_SELECT_TAGS = """
+SELECT session_id, name, checkpoint_id, thread_id, created_at FROM agentgit_tags ORDER BY seq
+"""
+COPY_INSERT_TAGS = """
+INSERT INTO agentgit_tags(session_id, name, checkpoint_id, thread_id, created_at)
+VALUES (%s, %s, %s, %s, %s)
+"""
+COPY_SELECT_DELETED_THREADS = """
+SELECT thread_id, session_id, deleted_at FROM agentgit_deleted_threads ORDER BY thread_id
+"""
+COPY_INSERT_DELETED_THREADS = """
+INSERT INTO agentgit_deleted_threads(thread_id, session_id, deleted_at) VALUES (%s, %s, %s)
+"""
+# Tables that hold rows (a copy goes only into a database without any).
+COPY_TABLES_WITH_ROWS = """
+SELECT 'agentgit_threads' WHERE EXISTS (SELECT 1 FROM agentgit_threads)
+UNION ALL SELECT 'agentgit_checkpoints' WHERE EXISTS (SELECT 1 FROM agentgit_checkpoints)
+UNION ALL SELECT 'agentgit_writes' WHERE EXISTS (SELECT 1 FROM agentgit_writes)
+UNION ALL SELECT 'agentgit_blobs' WHERE EXISTS (SELECT 1 FROM agentgit_blobs)
+UNION ALL SELECT 'agentgit_sessions' WHERE EXISTS (SELECT 1 FROM agentgit_sessions)
+UNION ALL SELECT 'agentgit_session_threads' WHERE EXISTS (SELECT 1 FROM agentgit_session_threads)
+UNION ALL SELECT 'agentgit_tags' WHERE EXISTS (SELECT 1 FROM agentgit_tags)
+UNION ALL SELECT 'agentgit_deleted_threads' WHERE EXISTS (SELECT 1 FROM agentgit_deleted_threads)
+"""
+# Rows per table, in the order of langgraph_agentgit.transfer.TABLES.
+COPY_COUNTS = """
+SELECT (SELECT count(*) FROM agentgit_threads), (SELECT count(*) FROM agentgit_checkpoints),
+    (SELECT count(*) FROM agentgit_writes), (SELECT count(*) FROM agentgit_blobs),
+    (SELECT count(*) FROM agentgit_sessions), (SELECT count(*) FROM agentgit_session_threads),
+    (SELECT count(*) FROM agentgit_tags), (SELECT count(*) FROM agentgit_deleted_threads)
+"""
+# Every thread id a saver can be asked about: live threads and session branches.
+COPY_THREAD_IDS = """
+SELECT thread_id FROM agentgit_threads WHERE thread_id IS NOT NULL
+UNION SELECT thread_id FROM agentgit_session_threads
+ORDER BY 1
+"""
+# Identity columns filled with explicit ids keep their sequences where they were: move
+# each past the largest id copied (setval is strict: an empty table leaves it alone).
+COPY_RESET_SEQUENCES: tuple[str, ...] = (
+    "SELECT setval(pg_get_serial_sequence('agentgit_threads', 'pk'), "
+    "(SELECT max(pk) FROM agentgit_threads))",
+    "SELECT setval(pg_get_serial_sequence('agentgit_checkpoints', 'rid'), "
+    "(SELECT max(rid) FROM agentgit_checkpoints))",
+    "SELECT setval(pg_get_serial_sequence('agentgit_blobs', 'id'), "
+    "(SELECT max(id) FROM agentgit_blobs))",
+)
+
+_cursor_numbers = itertools.count()
+
+
+def stream_rows(conn: Any, query: str, size: int) -> Iterator[list[Any]]:
+    """The rows of ``query`` (a statement without parameters, from this module) in lists
+    of at most ``size``, through a server-side cursor (``DECLARE``/``FETCH``) inside the
+    transaction ``conn`` is in: the whole result is never in memory."""
+    name = f"agentgit_rows_{next(_cursor_numbers)}"
+    conn.execute(f"DECLARE {name} NO SCROLL CURSOR FOR {query}")
+    while rows := conn.execute(f"FETCH FORWARD {int(size)} FROM {name}").fetchall():
+        yield rows
+    conn.execute(f"CLOSE {name}")

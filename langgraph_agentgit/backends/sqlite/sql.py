@@ -9,6 +9,7 @@ text is ever built from user data.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 # --- migrations -------------------------------------------------------------------------
@@ -674,6 +675,114 @@ SELECT t.thread_id FROM agentgit_checkpoints c JOIN agentgit_threads t ON t.pk =
 WHERE c.checkpoint_id = ? AND c.ns = '' AND c.hidden = 0 AND t.thread_id IS NOT NULL
 ORDER BY c.rid LIMIT 1
 """
+
+# --- copying a whole database (langgraph_agentgit.transfer) -------------------------------
+# Every row as it is stored, ids included (other rows and the JSON columns refs/deps refer
+# to threads.pk, checkpoints.rid and blobs.id). Read in key order; sessions and tags in
+# insertion order (rowid), which breaks ties in their listings.
+
+COPY_SELECT_THREADS = """
+SELECT pk, thread_id, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at
+FROM agentgit_threads ORDER BY pk
+"""
+# checkpoint_count starts at 0: the count trigger brings it to the copied rows' count.
+COPY_INSERT_THREADS = """
+INSERT INTO agentgit_threads(
+    pk, thread_id, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at,
+    checkpoint_count, stopped_at
+) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)
+"""
+COPY_SELECT_CHECKPOINTS = """
+SELECT rid, thread_pk, ns, checkpoint_id, parent_checkpoint_id, parent_rid, hidden, run_id,
+    body, metadata, refs, hidden_at
+FROM agentgit_checkpoints ORDER BY rid
+"""
+COPY_INSERT_CHECKPOINTS = """
+INSERT INTO agentgit_checkpoints(
+    rid, thread_pk, ns, checkpoint_id, parent_checkpoint_id, parent_rid, hidden, run_id,
+    body, metadata, refs, hidden_at
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+COPY_SELECT_WRITES = """
+SELECT thread_pk, ns, checkpoint_id, task_id, idx, channel, task_path, blob_id, written_at
+FROM agentgit_writes ORDER BY thread_pk, ns, checkpoint_id, task_id, idx
+"""
+COPY_INSERT_WRITES = """
+INSERT INTO agentgit_writes(
+    thread_pk, ns, checkpoint_id, task_id, idx, channel, task_path, blob_id, written_at
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+COPY_SELECT_BLOBS = "SELECT id, digest, kind, deps, data FROM agentgit_blobs ORDER BY id"
+COPY_INSERT_BLOBS = (
+    "INSERT INTO agentgit_blobs(id, digest, kind, deps, data) VALUES (?, ?, ?, ?, ?)"
+)
+COPY_SELECT_SESSIONS = """
+SELECT id, user_id, name, created_at, updated_at, is_active, metadata, current_thread_id
+FROM agentgit_sessions ORDER BY rowid
+"""
+COPY_INSERT_SESSIONS = """
+INSERT INTO agentgit_sessions(
+    id, user_id, name, created_at, updated_at, is_active, metadata, current_thread_id
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+"""
+COPY_SELECT_SESSION_THREADS = """
+SELECT thread_id, session_id, ordinal, parent_thread_id, fork_checkpoint_id, name, created_at
+FROM agentgit_session_threads ORDER BY session_id, ordinal
+"""
+COPY_INSERT_SESSION_THREADS = """
+INSERT INTO agentgit_session_threads(
+    thread_id, session_id, ordinal, parent_thread_id, fork_checkpoint_id, name, created_at
+) VALUES (?, ?, ?, ?, ?, ?, ?)
+"""
+COPY_SELECT_TAGS = """
+SELECT session_id, name, checkpoint_id, thread_id, created_at FROM agentgit_tags ORDER BY rowid
+"""
+COPY_INSERT_TAGS = """
+INSERT INTO agentgit_tags(session_id, name, checkpoint_id, thread_id, created_at)
+VALUES (?, ?, ?, ?, ?)
+"""
+COPY_SELECT_DELETED_THREADS = """
+SELECT thread_id, session_id, deleted_at FROM agentgit_deleted_threads ORDER BY thread_id
+"""
+COPY_INSERT_DELETED_THREADS = """
+INSERT INTO agentgit_deleted_threads(thread_id, session_id, deleted_at) VALUES (?, ?, ?)
+"""
+# Tables that hold rows (a copy goes only into a database without any).
+COPY_TABLES_WITH_ROWS = """
+SELECT 'agentgit_threads' WHERE EXISTS (SELECT 1 FROM agentgit_threads)
+UNION ALL SELECT 'agentgit_checkpoints' WHERE EXISTS (SELECT 1 FROM agentgit_checkpoints)
+UNION ALL SELECT 'agentgit_writes' WHERE EXISTS (SELECT 1 FROM agentgit_writes)
+UNION ALL SELECT 'agentgit_blobs' WHERE EXISTS (SELECT 1 FROM agentgit_blobs)
+UNION ALL SELECT 'agentgit_sessions' WHERE EXISTS (SELECT 1 FROM agentgit_sessions)
+UNION ALL SELECT 'agentgit_session_threads' WHERE EXISTS (SELECT 1 FROM agentgit_session_threads)
+UNION ALL SELECT 'agentgit_tags' WHERE EXISTS (SELECT 1 FROM agentgit_tags)
+UNION ALL SELECT 'agentgit_deleted_threads' WHERE EXISTS (SELECT 1 FROM agentgit_deleted_threads)
+"""
+# Rows per table, in the order of langgraph_agentgit.transfer.TABLES.
+COPY_COUNTS = """
+SELECT (SELECT count(*) FROM agentgit_threads), (SELECT count(*) FROM agentgit_checkpoints),
+    (SELECT count(*) FROM agentgit_writes), (SELECT count(*) FROM agentgit_blobs),
+    (SELECT count(*) FROM agentgit_sessions), (SELECT count(*) FROM agentgit_session_threads),
+    (SELECT count(*) FROM agentgit_tags), (SELECT count(*) FROM agentgit_deleted_threads)
+"""
+# Every thread id a saver can be asked about: live threads and session branches.
+COPY_THREAD_IDS = """
+SELECT thread_id FROM agentgit_threads WHERE thread_id IS NOT NULL
+UNION SELECT thread_id FROM agentgit_session_threads
+ORDER BY 1
+"""
+# None here: an AUTOINCREMENT table's sqlite_sequence follows the ids inserted explicitly.
+COPY_RESET_SEQUENCES: tuple[str, ...] = ()
+
+
+def stream_rows(conn: Any, query: str, size: int) -> Iterator[list[Any]]:
+    """The rows of ``query`` (a statement without parameters) in lists of at most
+    ``size``, fetched as they are yielded: a SQLite cursor steps through the table, so
+    the whole result is never in memory."""
+    cursor = conn.execute(query)
+    while rows := cursor.fetchmany(size):
+        yield rows
+
 
 # --- agentgit check (langgraph_agentgit.storage.check): read-only unless named otherwise ---
 
