@@ -11,14 +11,18 @@ failure (a database another process keeps locked, a write to a read-only locatio
 damage; ``check`` exits 1 when it finds damage). Errors are one line on stderr, never a
 traceback (set ``AGENTGIT_DEBUG=1`` to get one).
 
-Read commands (``sessions``, ``show``, ``log``, ``tree``, ``diff``, ``check``) open the
-database read-only by themselves where it cannot be written (or with ``--read-only``).
+The database is a SQLite file or a ``postgresql://`` URL (its ``search_path`` chooses the
+schema). Read commands (``sessions``, ``show``, ``log``, ``tree``, ``diff``, ``check``)
+open a file read-only by themselves where it cannot be written (or with ``--read-only``);
+a URL is looked at (does a server answer, are agentgit's tables there) before a saver
+opens it, so a read command never creates tables. ``check`` is SQLite-only for now.
 Everything printed from the database goes through one console that replaces control
 characters (an escape sequence in a message must not reach the terminal) and never reads
 Rich markup out of it (a tag named ``[/]`` is shown as typed).
 
 Only Typer and Rich are imported at start-up; LangGraph and the savers are imported by
-the commands that open a database, so ``--help`` and ``--version`` answer at once.
+the commands that open a database (psycopg only for a URL), so ``--help`` and
+``--version`` answer at once.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ except ImportError:  # pragma: no cover - depends on the installed Typer
     from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
 from langgraph_agentgit._version import __version__
+from langgraph_agentgit.backends import describe, is_postgres_url
 from langgraph_agentgit.backends.sqlite.connection import (
     DEFAULT_LOCK_TIMEOUT,
     SQLITE_CANTOPEN,
@@ -88,11 +93,15 @@ if TYPE_CHECKING:
         ExternalSession,
     )
     from langgraph_agentgit.storage.check import CheckReport
+    from langgraph_agentgit.transfer import CopyReport
 
 DEFAULT_DB = "agentgit.db"
 DB_ENV_VAR = "AGENTGIT_DB"
 DEBUG_ENV_VAR = "AGENTGIT_DEBUG"
 LOCK_TIMEOUT_ENV_VAR = "AGENTGIT_LOCK_TIMEOUT"
+#: A database as the commands take it: a file, or a PostgreSQL URL (never made a Path,
+#: which would fold its ``//``).
+Database = Path | str
 #: The commands that only read, and so also work on a database that cannot be written.
 READ_COMMANDS = ("sessions", "show", "log", "tree", "diff", "check")
 #: Shortest abbreviation shown for an id; longer where needed to stay unique, like git.
@@ -341,7 +350,18 @@ class _AgentGitGroup(TyperGroup):
         except Exception as exc:
             if os.environ.get(DEBUG_ENV_VAR):
                 raise
+            if _is_psycopg_error(exc):
+                _fail(f"database error: {_one_line_error(exc)}", EXIT_FAILURE)
             _fail(f"unexpected {type(exc).__name__}: {exc}", EXIT_FAILURE)
+
+
+def _is_psycopg_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is psycopg's (judged without importing psycopg)."""
+    return type(exc).__module__.split(".")[0] in ("psycopg", "psycopg_pool")
+
+
+def _one_line_error(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 app = typer.Typer(
@@ -350,7 +370,8 @@ app = typer.Typer(
     help=(
         "Version control for LangGraph agents: list sessions, read their branch timelines, "
         "diff checkpoints, roll back, branch, tag.\n\n"
-        f"The database is --db PATH, else ${DB_ENV_VAR}, else ./{DEFAULT_DB}. "
+        f"The database is --db PATH (a SQLite file or a postgresql:// URL), else "
+        f"${DB_ENV_VAR}, else ./{DEFAULT_DB}. "
         "Session, thread and checkpoint ids may be shortened to any unique prefix; "
         "a branch may be named instead of its thread, a tag instead of its checkpoint."
     ),
@@ -365,7 +386,7 @@ DbOption = Annotated[
     str | None,
     typer.Option(
         "--db",
-        help=f"SQLite database (default: ${DB_ENV_VAR}, else ./{DEFAULT_DB}).",
+        help=f"SQLite file or postgresql:// URL (default: ${DB_ENV_VAR}, else ./{DEFAULT_DB}).",
         show_default=False,
     ),
 ]
@@ -403,7 +424,7 @@ def _root(
         typer.Option(
             "--db",
             envvar=DB_ENV_VAR,
-            help=f"SQLite database (default: ./{DEFAULT_DB}).",
+            help=f"SQLite file or postgresql:// URL (default: ./{DEFAULT_DB}).",
             show_default=False,
         ),
     ] = None,
@@ -439,10 +460,16 @@ def main() -> None:
 # --- the database --------------------------------------------------------------------------
 
 
-def db_path(ctx: typer.Context, db: str | None) -> Path:
-    """``--db`` after the command, else ``--db`` before it or ``$AGENTGIT_DB``, else default."""
+def db_path(ctx: typer.Context, db: str | None) -> Database:
+    """``--db`` after the command, else ``--db`` before it or ``$AGENTGIT_DB``, else default:
+    a ``Path``, or the ``postgresql://`` URL as given."""
     root = ctx.find_root().obj or {}
-    return Path(db or root.get("db") or DEFAULT_DB)
+    return as_database(db or root.get("db") or DEFAULT_DB)
+
+
+def as_database(value: str) -> Database:
+    """A URL as it is; anything else as a file ``Path``."""
+    return value if is_postgres_url(value) else Path(value)
 
 
 def lock_timeout_of(ctx: typer.Context) -> float:
@@ -455,8 +482,8 @@ class LockNotice:
     """Tells the user, once and on stderr, that a command is waiting for another process's
     lock on the database (called by the saver after about a second of waiting)."""
 
-    def __init__(self, path: Path, lock_timeout: float) -> None:
-        self.path = path
+    def __init__(self, path: Database, lock_timeout: float) -> None:
+        self.path = describe(path)
         self.lock_timeout = lock_timeout
         self.told = False
 
@@ -474,7 +501,7 @@ class LockNotice:
 
 
 def check_database(
-    path: Path,
+    path: Database,
     *,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     on_lock_wait: Callable[[], None] | None = None,
@@ -486,7 +513,20 @@ def check_database(
     Only a file that is not SQLite, or has no agentgit tables, is "not an agentgit
     database" (exit 2). A database that is locked (:class:`DatabaseLockedError`), that
     cannot be opened, or whose pages are damaged fails with exit 1 saying so.
+
+    For a URL: a schema without agentgit tables is "not an agentgit database" (exit 2);
+    a server that does not answer or refuses the connection fails with exit 1.
     """
+    if isinstance(path, str):
+        schema, found = postgres_schema(path)
+        if not found:
+            where = f"schema {schema}" if schema else "its search_path (no such schema)"
+            raise CliError(
+                f"{describe(path)} is not an agentgit database (no agentgit tables in "
+                f"{where}; `agentgit demo --db URL` or `agentgit copy FILE URL` creates "
+                "them; ?options=-csearch_path%3DSCHEMA chooses another schema)"
+            )
+        return
     if not path.exists():
         raise CliError(
             f"no database at {path} (pass --db PATH or set ${DB_ENV_VAR}; "
@@ -517,6 +557,29 @@ def check_database(
         raise CliError(f"{path} is not an agentgit database (no agentgit tables in it)")
 
 
+def postgres_schema(url: str) -> tuple[str | None, bool]:
+    """The schema ``url`` uses and whether agentgit's tables are in it, read without
+    changing anything (psycopg is imported here, not at start-up). Raises
+    :class:`CliError` (exit 1) naming the URL, its password hidden, when psycopg is
+    missing or no server answers."""
+    try:
+        import psycopg
+
+        from langgraph_agentgit.backends.postgres.probe import agentgit_schema
+    except ImportError as exc:
+        raise CliError(
+            f"cannot open {describe(url)}: PostgreSQL needs psycopg 3 "
+            '(pip install "langgraph-agentgit[postgres]")',
+            EXIT_FAILURE,
+        ) from exc
+    try:
+        return agentgit_schema(url)
+    except psycopg.Error as exc:
+        raise CliError(
+            f"cannot connect to {describe(url)}: {_one_line_error(exc)}", EXIT_FAILURE
+        ) from exc
+
+
 def _why_unreadable(path: Path) -> str:
     target = path.resolve()
     if not os.access(target, os.R_OK):
@@ -545,7 +608,7 @@ def _why_read_only(path: Path) -> str:
 class Repo:
     """An open database: the saver, its session manager, and id lookups."""
 
-    path: Path
+    path: Database
     saver: AgentGitSaver
     mgr: SessionManager
     _checkpoint_ids: list[str] | None = field(default=None, repr=False)
@@ -678,7 +741,7 @@ def owners(branches: Sequence[Branch], thread_id: str) -> Callable[[str], str | 
 @contextmanager
 def open_repo(
     ctx: typer.Context,
-    path: Path,
+    path: Database,
     *,
     writes: bool,
     read_only: bool = False,
@@ -690,8 +753,9 @@ def open_repo(
 
     A command that only reads opens it read-only when asked (``--read-only``) or when
     its location cannot be written (a read-only directory or file system), and falls
-    back to read-only when SQLite finds the file cannot be written. A command that
-    ``writes`` fails at once, with exit status 1, where nothing can be written. Waits
+    back to read-only when the saver finds it cannot write. A command that ``writes``
+    fails at once, with exit status 1, where nothing can be written. A URL has no
+    location to look at: it is checked by :func:`check_database` alone. Waits
     for another process's lock last ``--lock-timeout`` in all and are announced on
     stderr after a second.
     """
@@ -706,8 +770,8 @@ def open_repo(
         raise CliError(f"--read-only: `{command}` changes the database")
     if not create:
         check_database(path, lock_timeout=timeout, on_lock_wait=notice)
-    writable = location_writable(str(path))
-    if writes and not writable:
+    writable = not isinstance(path, Path) or location_writable(str(path))
+    if writes and isinstance(path, Path) and not writable:
         raise CliError(
             f"{path} is read-only ({_why_read_only(path)}): `{command}` changes the database "
             f"and cannot run; the read commands ({', '.join(READ_COMMANDS)}) work with it",
@@ -1042,10 +1106,19 @@ def _confirm(question: str, yes: bool) -> None:
 # --- commands ------------------------------------------------------------------------------
 
 
-def _check_demo_target(ctx: typer.Context, path: Path) -> None:
-    """Refuse, before anything is printed or written, a ``--db`` the demo must not touch:
-    a directory, a file that is not an agentgit database, a directory that does not exist
-    or cannot be written."""
+def check_target(ctx: typer.Context, path: Database) -> None:
+    """Refuse, before anything is printed or written, a database ``demo`` or ``copy``
+    must not write into: a directory, a file that is not an agentgit database, a
+    directory that does not exist or cannot be written; a URL no server answers (its
+    schema may be without agentgit tables: they are created)."""
+    if isinstance(path, str):
+        schema, _found = postgres_schema(path)
+        if schema is None:
+            raise CliError(
+                f"{describe(path)}: its search_path names no existing schema (create it "
+                "first, or choose one with ?options=-csearch_path%3DSCHEMA)"
+            )
+        return
     if path.exists() or path.is_symlink():
         check_database(path, lock_timeout=lock_timeout_of(ctx))
         return
@@ -1080,13 +1153,13 @@ def demo(
     there is none; a file that is not an agentgit database is refused untouched.
     """
     path = db_path(ctx, db)
-    _check_demo_target(ctx, path)
+    check_target(ctx, path)
     from langgraph_agentgit import demo as scenario  # the agent stack is only needed here
 
     console = _console()
     with open_repo(ctx, path, writes=True, create=True) as repo:
         _rule(console, "agentgit demo")
-        console.print(Text.assemble("Database: ", (str(path), "bold")), soft_wrap=True)
+        console.print(Text.assemble("Database: ", (describe(path), "bold")), soft_wrap=True)
         if fresh:
             earlier = [
                 old
@@ -1145,7 +1218,8 @@ def demo(
         print_diff(console, repo.mgr.diff(result.main_head, result.branch_head))
         short = abbreviations([x.id for x in repo.mgr.list_sessions()])[s.id]
         program = _invocation()
-        prefix = program if path == Path(DEFAULT_DB) else f"{program} --db {shlex.quote(str(path))}"
+        shown = describe(path)
+        prefix = program if path == Path(DEFAULT_DB) else f"{program} --db {shlex.quote(shown)}"
         _rule(console, "Try next")
         for command in (
             "sessions",
@@ -1184,10 +1258,10 @@ def sessions(
             _print_json([session_json(s, preview) for s, preview in rows])
             return
         if not rows:
-            _console().print(Text(f"No sessions in {repo.path}."))
+            _console().print(Text(f"No sessions in {describe(repo.path)}."))
             return
         short = abbreviations([s.id for s in found])
-        table = _table(f"Sessions in {repo.path}")
+        table = _table(f"Sessions in {describe(repo.path)}")
         table.add_column("id", no_wrap=True)
         table.add_column("user", no_wrap=True, max_width=12, overflow="ellipsis")
         table.add_column("name", no_wrap=True, max_width=20, overflow="ellipsis")
@@ -1903,6 +1977,13 @@ def check_command(
     still referred to. --json gives the full report.
     """
     path = db_path(ctx, db)
+    if isinstance(path, str):
+        raise CliError(
+            f"`agentgit check` is not available on PostgreSQL yet ({describe(path)}): it "
+            "runs SQLite's integrity check; `agentgit copy URL FILE` makes a SQLite copy "
+            "it can check",
+            EXIT_FAILURE,
+        )
     command = "check --repair" if repair else None
     with open_repo(ctx, path, writes=repair, read_only=read_only, command=command) as repo:
         report = repo.mgr.check(repair=repair)
@@ -1967,3 +2048,90 @@ def print_check(console: Console, path: Path, report: CheckReport) -> None:
     if any(p.kind == "count-mismatch" for p in report.damage):
         summary.append(" --repair also recomputes the counts.")
     console.print(summary, soft_wrap=True)
+
+
+@app.command("copy")
+def copy_command(
+    ctx: typer.Context,
+    source: Annotated[
+        str, typer.Argument(help="The database to copy: a SQLite file or a postgresql:// URL.")
+    ],
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="Where to: a new or empty SQLite file, or a postgresql:// URL whose schema "
+            "holds no agentgit data."
+        ),
+    ],
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify/--no-verify",
+            help="Afterwards, read every thread and session back from both and compare.",
+        ),
+    ] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """Copy a whole database into an empty one: SQLite to PostgreSQL, back, or alike.
+
+    Threads, checkpoints, pending writes, stored values, sessions, branches, tags and
+    deleted threads are copied as they are, ids included, in one transaction; a target
+    that already holds agentgit data is refused untouched. Then both are read back and
+    compared, checkpoint by checkpoint (--no-verify skips that).
+    """
+    from_db, to_db = as_database(source), as_database(target)
+    if (ctx.find_root().obj or {}).get("read_only"):
+        raise CliError("--read-only: `copy` writes its target")
+    check_database(from_db, lock_timeout=lock_timeout_of(ctx))
+    check_target(ctx, to_db)
+    from langgraph_agentgit.transfer import copy_database
+
+    report = copy_database(source, target, verify=verify, lock_timeout=lock_timeout_of(ctx))
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    print_copy(_console(), report)
+
+
+def print_copy(console: Console, report: CopyReport) -> None:
+    """A copy report: where from and to, rows per kind, whether it was verified."""
+    console.print(
+        Text.assemble(
+            ("Copied ", "bold"), report.source, " → ", report.target, f" in {report.seconds:.1f} s."
+        ),
+        soft_wrap=True,
+    )
+    table = _table("Rows copied")
+    table.add_column("threads", justify="right")
+    table.add_column("checkpoints", justify="right")
+    table.add_column("writes", justify="right")
+    table.add_column("blobs", justify="right")
+    table.add_column("sessions", justify="right")
+    table.add_column("branches", justify="right")
+    table.add_column("tags", justify="right")
+    table.add_row(
+        *(
+            str(n)
+            for n in (
+                report.threads,
+                report.checkpoints,
+                report.writes,
+                report.blobs,
+                report.sessions,
+                report.branches,
+                report.tags,
+            )
+        )
+    )
+    console.print(table)
+    if report.verified:
+        console.print(
+            Text(
+                "Verified: every thread's checkpoints, metadata and pending writes and every "
+                f"session read back the same ({report.verify_seconds:.1f} s).",
+                style="green",
+            ),
+            soft_wrap=True,
+        )
+    else:
+        console.print(Text("Not verified (--no-verify).", style="yellow"))

@@ -1,5 +1,5 @@
-"""``copy_database``: real SQLite files and real PostgreSQL schemas (``tests/pg.py``), no
-mocks.
+"""``copy_database`` / ``agentgit copy``, and the ``agentgit`` command on ``postgresql://``
+URLs: real SQLite files and real PostgreSQL schemas (``tests/pg.py``), no mocks.
 
 A copy is checked three ways: the stored rows of every table are equal on both sides
 (ids included), every checkpoint of every thread reads back the same through the savers,
@@ -8,6 +8,7 @@ and a run continued on the copy and on the original ends in the same state.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -21,11 +22,13 @@ from conftest import cfg, checkpoint_id_of, snapshot_view, sql_rows, thread_view
 from graphs import build_chat_graph, build_delta_graph, build_subgraph_graph
 from langchain_core.messages import HumanMessage
 from langgraph.types import Command
+from typer.testing import CliRunner
 
 from langgraph_agentgit import AgentGitSaver, SessionManager
 from langgraph_agentgit.backends import is_postgres_url
 from langgraph_agentgit.backends.postgres import sql as postgres_sql
 from langgraph_agentgit.backends.sqlite import sql as sqlite_sql
+from langgraph_agentgit.cli import app
 from langgraph_agentgit.demo import DemoResult, run_demo
 from langgraph_agentgit.transfer import (
     TABLES,
@@ -34,6 +37,8 @@ from langgraph_agentgit.transfer import (
     copy_database,
     verify_copy,
 )
+
+runner = CliRunner()
 
 #: Every column of every table, and what orders the rows where order is stored.
 COLUMNS = {
@@ -350,3 +355,87 @@ def test_both_engines_define_the_copy_statements() -> None:
     assert callable(postgres_sql.stream_rows) and callable(sqlite_sql.stream_rows)
     for table in TABLES:
         assert f"COPY_SELECT_{table.upper()}" in names and f"COPY_INSERT_{table.upper()}" in names
+
+
+# --- the command --------------------------------------------------------------------------------
+
+
+def invoke(*args: str, env: dict[str, str | None] | None = None) -> Any:
+    return runner.invoke(app, list(args), env={"COLUMNS": "200", **(env or {})})
+
+
+def clean_error(result: Any, exit_code: int, *fragments: str) -> None:
+    assert result.exit_code == exit_code, result.output
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr
+
+
+def test_agentgit_copy_then_every_read_command_on_the_url_answers_as_on_the_file(
+    demo_file: tuple[str, DemoResult], url: str
+) -> None:
+    source, result = demo_file
+    copied = invoke("copy", source, url)
+    assert copied.exit_code == 0, copied.output
+    assert "Copied" in copied.stdout and "Verified" in copied.stdout
+    session = result.session_id[:8]
+    for command in (
+        ["sessions"],
+        ["show", session],
+        ["log", session],
+        ["log", session, "--branch", "main"],
+        ["tree", session],
+        ["diff", result.main_head, result.branch_head],
+    ):
+        on_file = invoke(*command, "--json", "--db", source)
+        on_url = invoke(*command, "--json", "--db", url)
+        assert on_file.exit_code == on_url.exit_code == 0, on_url.output
+        assert json.loads(on_url.stdout) == json.loads(on_file.stdout), command
+        assert invoke(*command, "--db", url).exit_code == 0, command
+    by_env = invoke("sessions", "--json", env={"AGENTGIT_DB": url})
+    by_root = invoke("--db", url, "tree", session)
+    assert by_env.exit_code == by_root.exit_code == 0, by_env.output + by_root.output
+    assert json.loads(by_env.stdout)[0]["id"] == result.session_id
+    assert "branch-1" in by_root.stdout
+
+    rolled = invoke("rollback", session, "after-lookup", "--db", url, "--json")
+    assert rolled.exit_code == 0, rolled.output
+    with AgentGitSaver.from_conn_string(url) as saver:
+        assert len(SessionManager(saver).branches(result.session_id)) == 3
+
+    again = invoke("copy", source, url)
+    clean_error(again, 2, "already holds agentgit data")
+    json_copy = invoke("copy", url, str(Path(source).parent / "back.db"), "--json", "--no-verify")
+    assert json_copy.exit_code == 0, json_copy.output
+    assert json.loads(json_copy.stdout)["verified"] is False
+
+
+def test_a_url_without_agentgit_tables_or_server_is_one_clean_line(url: str) -> None:
+    for command in (["sessions"], ["log", "x"], ["tree", "x"], ["show", "x"]):
+        clean_error(invoke(*command, "--db", url), 2, "is not an agentgit database", "schema")
+    assert sql_rows(url, "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()") == [
+        (0,)
+    ]
+    secret = "postgresql://bob:hunter2@127.0.0.1:1/test"
+    down = invoke("sessions", "--db", secret)
+    clean_error(down, 1, "cannot connect to postgresql://bob:***@127.0.0.1:1/test")
+    assert "hunter2" not in down.output
+    clean_error(invoke("copy", secret, url), 1, "bob:***")
+    clean_error(invoke("check", "--db", url), 1, "not available on PostgreSQL")
+    nowhere = pg.with_schema(pg.URL, "agentgit_test_no_such_schema")
+    clean_error(invoke("demo", "--db", nowhere), 2, "no existing schema")
+    clean_error(invoke("sessions", "--db", nowhere), 2, "is not an agentgit database")
+
+
+def test_demo_on_a_url_and_fresh_deletes_only_earlier_demo_sessions(url: str) -> None:
+    first = invoke("demo", "--db", url)
+    assert first.exit_code == 0, first.output
+    assert "Database: postgresql://" in first.stdout and "--db 'postgresql://" in first.stdout
+    with AgentGitSaver.from_conn_string(url) as saver:
+        SessionManager(saver).create_session(name="not a demo")
+    fresh = invoke("demo", "--db", url, "--fresh")
+    assert fresh.exit_code == 0, fresh.output
+    assert "deleted 1 session" in fresh.stdout
+    names = sorted(s["name"] for s in json.loads(invoke("sessions", "--json", "--db", url).stdout))
+    assert names == ["not a demo", "order support (agentgit demo)"]
