@@ -87,7 +87,14 @@ def build_delta_log() -> StateGraph:
 
 
 @pytest.fixture
-def file_saver(db_path: str) -> Iterator[AgentGitSaver]:
+def file_saver(any_db: str) -> Iterator[AgentGitSaver]:
+    """The sync saver on a SQLite file, then on a Postgres schema."""
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        yield saver
+
+
+@pytest.fixture
+def sqlite_saver(db_path: str) -> Iterator[AgentGitSaver]:
     with AgentGitSaver.from_conn_string(db_path) as saver:
         yield saver
 
@@ -477,22 +484,23 @@ def test_pruning_a_source_keeps_the_history_of_its_older_forks(
 
 
 def test_put_stores_the_values_as_they_were_when_it_was_called(
-    file_saver: AgentGitSaver,
+    sqlite_saver: AgentGitSaver,
 ) -> None:
     """LangGraph hands put() its live channel values and goes on with the next step,
     which adds to a waiting edge's set in place: what is stored is the set as it was
-    when put() was called, even when the write has to wait (here: for the saver's lock)."""
+    when put() was called, even when the write has to wait (here: for the SQLite saver's
+    own lock, which is how the wait is arranged)."""
     import threading
 
     checkpoint = empty_checkpoint()
     checkpoint["id"] = str(uuid6(clock_seq=1))
     checkpoint["channel_values"] = {"join:a+b": {"a"}}
-    checkpoint["channel_versions"] = {"join:a+b": file_saver.get_next_version(None, None)}
+    checkpoint["channel_versions"] = {"join:a+b": sqlite_saver.get_next_version(None, None)}
     stored: list[Any] = []
-    with file_saver.lock:
+    with sqlite_saver.lock:
         writer = threading.Thread(
             target=lambda: stored.append(
-                file_saver.put(
+                sqlite_saver.put(
                     cfg("t", ns=""), checkpoint, {"source": "loop", "step": 0}, {"join:a+b": 1}
                 )
             )
@@ -502,7 +510,7 @@ def test_put_stores_the_values_as_they_were_when_it_was_called(
         assert writer.is_alive()  # waiting for the lock, with put() already called
         checkpoint["channel_values"]["join:a+b"].add("b")  # the next step, meanwhile
     writer.join(timeout=30)
-    found = file_saver.get_tuple(stored[0])
+    found = sqlite_saver.get_tuple(stored[0])
     assert found is not None and found.checkpoint["channel_values"] == {"join:a+b": {"a"}}
 
 
@@ -531,3 +539,29 @@ def test_a_fork_after_a_deleted_middle_run_sees_what_its_source_lists(
     session = mgr.adopt("t", user_id="u")
     branch = mgr.rollback(session.id, source[0][0])
     assert history(branch.thread_id) == source
+
+
+def test_a_fork_of_a_copy_does_not_reach_rows_the_copy_left_out(
+    file_saver: AgentGitSaver,
+) -> None:
+    """Found by the fuzzer: copy_thread copies what its source lists, so after the first
+    run was deleted the copy's oldest checkpoint names a parent the copy does not hold. A
+    fork of the copy must stop there too (it walked on into the source's hidden row),
+    and must not find that row by id either."""
+    graph = build_two_steps().compile(checkpointer=file_saver)
+    for run_id in ("run-1", "run-2"):
+        graph.invoke({"log": [run_id], "last": ""}, {**cfg("t"), "metadata": {"run_id": run_id}})
+    first_run = [
+        s.config["configurable"]["checkpoint_id"]
+        for s in graph.get_state_history(cfg("t"))
+        if s.metadata["run_id"] == "run-1"
+    ]
+    file_saver.delete_for_runs(["run-1"])
+    file_saver.copy_thread("t", "c")
+    copied = [s.config["configurable"]["checkpoint_id"] for s in graph.get_state_history(cfg("c"))]
+    assert copied and not set(copied) & set(first_run)
+    file_saver.fork_thread("c", copied[0], "f")
+    forked = [s.config["configurable"]["checkpoint_id"] for s in graph.get_state_history(cfg("f"))]
+    assert forked == copied
+    assert all(file_saver.get_tuple(cfg("f", cid)) is None for cid in first_run)
+    assert all(file_saver.get_tuple(cfg("f", cid)) is not None for cid in copied)

@@ -131,7 +131,11 @@ class Lineage:
         pruned fork) hides its parent's rows from forks of it made after that.
         """
         index = self.index_of(pk)
-        if not index:
+        if index is None:
+            # Reached through the parent link of a copied row whose parent was not copied
+            # (copy_thread copies what the source sees): never in this history.
+            return False
+        if index == 0:
             return True
         if self.cut_off_before(index):
             return False
@@ -281,9 +285,18 @@ class CheckpointStore:
             if found is None and checkpoint_id is None:
                 found = conn.execute(self.sql.SELECT_CHECKPOINT_BY_RID, (own.fork_rid,)).fetchone()
             elif found is None:
-                found = conn.execute(
+                # A quick SQL walk finds the row; the history walk then says whether the
+                # fork sees it (a row hidden before the fork was made, or reached past a
+                # pruned boundary or out of the lineage, is not in its history).
+                member = conn.execute(
                     self.sql.SELECT_CHAIN_MEMBER, (own.fork_rid, checkpoint_id, checkpoint_id)
                 ).fetchone()
+                if member is None:
+                    return None
+                return next(
+                    (r for r in self._inherited_chain(conn, lineage) if r.rid == member[0]),
+                    None,
+                )
             return Row.of(found) if found else None
         for i, entry in enumerate(entries):
             if checkpoint_id is None:
@@ -304,6 +317,24 @@ class CheckpointStore:
             if found:
                 return Row.of(found)
         return None
+
+    def _inherited_chain(self, conn: Connection, lineage: Lineage) -> Iterator[Row]:
+        """The root-namespace rows a fork inherits, nearest first: its fork checkpoint
+        and that checkpoint's ancestors as the fork sees them."""
+        fork_rid = lineage.entries[0].fork_rid
+        if fork_rid is None:
+            return
+        for found in self.chain(conn, fork_rid):
+            row = Row.of(found)
+            if not lineage.inherited_row_visible(row.thread_pk, found[9], found[10]):
+                index = lineage.index_of(row.thread_pk)
+                if index is None or (index and lineage.cut_off_before(index)):
+                    return  # nothing beyond a pruned boundary or out of the lineage either
+                # A checkpoint hidden before the fork was made (a deleted run, a prune) is
+                # not in its history; older ones may be, as they still are in the source's.
+                continue
+            if row.ns == "":
+                yield row
 
     def chain(self, conn: Connection, rid: int) -> Iterator[tuple[Any, ...]]:
         """Rows along parent links from ``rid``, nearest first, as they are walked.
@@ -456,20 +487,9 @@ class CheckpointStore:
         if len(lineage.entries) > 1 and own.inherits:
             if ns in (None, "") and own.fork_rid is not None:
                 # The walk streams: it stops as soon as the limit is reached.
-                for found in self.chain(conn, own.fork_rid):
+                for row in self._inherited_chain(conn, lineage):
                     if limit is not None and len(rows) >= limit:
                         break
-                    row = Row.of(found)
-                    if not lineage.inherited_row_visible(row.thread_pk, found[9], found[10]):
-                        index = lineage.index_of(row.thread_pk)
-                        if index and lineage.cut_off_before(index):
-                            break  # nothing beyond a pruned thread's boundary either
-                        # A checkpoint hidden before the fork was made (a deleted run, a
-                        # prune) is not in its history; older ones may be, as they still
-                        # are in the source's.
-                        continue
-                    if row.ns != "":
-                        continue
                     if checkpoint_id is not None and row.checkpoint_id != checkpoint_id:
                         continue
                     if before_id is not None and row.checkpoint_id >= before_id:

@@ -53,6 +53,8 @@ T = TypeVar("T")
 
 #: Times a transaction aborted by a deadlock or a serialization failure is run again.
 RETRIES = 8
+#: Seconds to wait for the server when a saver opens a URL.
+CONNECT_TIMEOUT = 10
 _RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 _READ = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 
@@ -401,8 +403,10 @@ class AsyncPostgresRunner:
 
 
 def open_pool(url: str, *, max_size: int = 8) -> ConnectionPool[Any]:
-    """A pool on ``url`` opened and checked (raises psycopg's ``OperationalError`` naming
-    the server when it cannot connect)."""
+    """A pool on ``url``, opened. Raises psycopg's ``OperationalError`` naming the server
+    and the reason at once when it cannot connect (a pool would retry in the background
+    and time out later without saying why)."""
+    psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT).close()
     pool: ConnectionPool[Any] = ConnectionPool(
         url, min_size=1, max_size=max_size, kwargs=pool_kwargs(), open=False
     )
@@ -412,6 +416,7 @@ def open_pool(url: str, *, max_size: int = 8) -> ConnectionPool[Any]:
 
 async def open_async_pool(url: str, *, max_size: int = 8) -> AsyncConnectionPool[Any]:
     """The async twin of :func:`open_pool`."""
+    await (await psycopg.AsyncConnection.connect(url, connect_timeout=CONNECT_TIMEOUT)).close()
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         url, min_size=1, max_size=max_size, kwargs=pool_kwargs(), open=False
     )

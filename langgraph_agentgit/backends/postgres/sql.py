@@ -182,9 +182,7 @@ SET_SCHEMA_VERSION = """
 INSERT INTO agentgit_schema(singleton, version) VALUES (1, %s)
 ON CONFLICT(singleton) DO UPDATE SET version = excluded.version
 """
-HAS_SCHEMA_TABLE = (
-    "SELECT to_regclass('agentgit_schema')::text WHERE to_regclass('agentgit_schema') IS NOT NULL"
-)
+HAS_SCHEMA_TABLE = "SELECT 1 WHERE to_regclass('agentgit_schema') IS NOT NULL"
 
 # --- locks (see backends/postgres/runner.py) ---------------------------------------------
 # One advisory key for the whole schema's structure; per-thread keys hash the thread id.
@@ -195,13 +193,9 @@ LOCK_THREAD = """
 SELECT pg_advisory_xact_lock_shared(hashtextextended(current_schema() || ':agentgit', 0)),
        pg_advisory_xact_lock(hashtextextended(current_schema() || ':agentgit:' || %s, 0))
 """
-# Serializes migrations across processes (a session lock: held across the migration's
-# transaction and released explicitly).
+# Serializes migrations across processes, until the migrating transaction ends.
 LOCK_MIGRATION = (
-    "SELECT pg_advisory_lock(hashtextextended(current_schema() || ':agentgit:migrate', 0))"
-)
-UNLOCK_MIGRATION = (
-    "SELECT pg_advisory_unlock(hashtextextended(current_schema() || ':agentgit:migrate', 0))"
+    "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':agentgit:migrate', 0))"
 )
 
 # --- threads ----------------------------------------------------------------------------

@@ -1,0 +1,267 @@
+"""What is particular to PostgreSQL: many writers at once, the caller's own connections
+and pools, and the seam that keeps both engines' SQL in step. (Everything else runs on
+both engines in the other test files: conformance, sessions, the fuzzer, ...)"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import time
+from typing import Any
+
+import pg
+import psycopg
+import pytest
+from conftest import sql_rows
+from langgraph.checkpoint.memory import InMemorySaver
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from session_graphs import COUNTER, build_counter, cfg
+
+from langgraph_agentgit import (
+    AgentGitSaver,
+    AsyncAgentGitSaver,
+    ReadOnlyDatabaseError,
+    SchemaVersionError,
+    SessionManager,
+)
+from langgraph_agentgit.backends.postgres import sql as postgres_sql
+from langgraph_agentgit.backends.sqlite import sql as sqlite_sql
+
+PER_TURN = 4  # checkpoints one COUNTER turn writes: input, __start__ ... (as test_sessions)
+
+
+@pytest.fixture
+def url() -> Any:
+    with pg.fresh_schema() as fresh:
+        yield fresh
+
+
+def public_names(module: Any) -> set[str]:
+    return {
+        n for n in vars(module) if not n.startswith("_") and (n.isupper() or n == "metadata_filter")
+    }
+
+
+def test_both_engines_define_the_same_statements() -> None:
+    """A backend is its SQL module: the logic looks statements up by name, so a name one
+    engine lacks would fail only when that path runs. CHECK_* serve `agentgit check`
+    (SQLite only); LOCK_* are Postgres' advisory locks (SQLite has one writer)."""
+    sqlite_names = {n for n in public_names(sqlite_sql) if not n.startswith("CHECK_")}
+    postgres_names = {n for n in public_names(postgres_sql) if not n.startswith("LOCK_")}
+    assert sqlite_names - postgres_names == set()
+    assert postgres_names - sqlite_names == set()
+
+
+# --- many writers ---------------------------------------------------------------------------
+
+
+def writer(url: str, thread_id: str, turns: int, errors: Any) -> None:
+    """Run ``turns`` turns on one thread (a session's first branch)."""
+    try:
+        with AgentGitSaver.from_conn_string(url) as saver:
+            graph = build_counter().compile(checkpointer=saver)
+            for t in range(turns):
+                COUNTER.turn(graph, cfg(thread_id), f"w{t}")
+    except BaseException as exc:
+        errors.put(f"writer {thread_id}: {type(exc).__name__}: {exc}")
+
+
+def brancher(url: str, session_id: str, turns: int, errors: Any) -> None:
+    """Roll the session back to a checkpoint of its first thread (which a writer is
+    extending meanwhile) and run one turn on the new branch, ``turns`` times."""
+    try:
+        with AgentGitSaver.from_conn_string(url) as saver:
+            graph = build_counter().compile(checkpointer=saver)
+            mgr = SessionManager(saver)
+            first = mgr.branches(session_id)[0].thread_id
+            for t in range(turns):
+                history = list(graph.get_state_history(cfg(first)))
+                branch = mgr.rollback(session_id, history[t % len(history)])
+                COUNTER.turn(graph, branch.config, f"b{t}")
+    except BaseException as exc:
+        errors.put(f"brancher {session_id}: {type(exc).__name__}: {exc}")
+
+
+def test_eight_processes_write_and_branch_the_same_sessions(url: str) -> None:
+    """8 processes x 100 turns on one database: four write into the first thread of four
+    sessions while four others roll those sessions back and branch them. Nothing is
+    lost, nothing fails, every count is exact."""
+    turns = 100
+    with AgentGitSaver.from_conn_string(url) as saver:
+        graph = build_counter().compile(checkpointer=saver)
+        mgr = SessionManager(saver)
+        sessions = [mgr.create_session(name=f"s{i}") for i in range(4)]
+        for s in sessions:
+            COUNTER.turn(graph, mgr.config(s.id), "start")
+    ctx = multiprocessing.get_context("spawn")
+    errors = ctx.Queue()
+    workers = [
+        ctx.Process(target=writer, args=(url, s.current_thread_id, turns, errors)) for s in sessions
+    ] + [ctx.Process(target=brancher, args=(url, s.id, turns, errors)) for s in sessions]
+    for p in workers:
+        p.start()
+    for p in workers:
+        p.join(600)
+    found = []
+    while not errors.empty():
+        found.append(errors.get())
+    assert found == []
+    assert [p.exitcode for p in workers] == [0] * 8
+
+    with AgentGitSaver.from_conn_string(url) as saver:
+        graph = build_counter().compile(checkpointer=saver)
+        mgr = SessionManager(saver)
+        for s in sessions:
+            got = mgr.get_session(s.id)
+            assert got is not None
+            first, *branches = mgr.branches(s.id)
+            # Every turn of the writer is in the first thread, none lost.
+            assert first.checkpoint_count == PER_TURN * (1 + turns)
+            log = graph.get_state(cfg(first.thread_id)).values["log"]
+            assert [e for e in log if e.startswith("in w")] == [f"in w{t}" for t in range(turns)]
+            # Every rollback made one branch holding exactly its one turn.
+            assert got.branch_count == len(branches) == turns
+            assert all(b.checkpoint_count == PER_TURN for b in branches)
+            assert got.total_checkpoints == PER_TURN * (1 + turns + turns)
+            for t, b in enumerate(branches):
+                # The branch holds the state it was forked at, plus its own turn.
+                log = graph.get_state(cfg(b.thread_id)).values["log"]
+                fork_state = graph.get_state(cfg(first.thread_id, b.fork_checkpoint_id))
+                at_fork = fork_state.values.get("log", [])
+                assert log[: len(at_fork)] == at_fork
+                assert f"in b{t}" in log[len(at_fork) :]
+    # The stored counters agree with the rows themselves.
+    stored = dict(sql_rows(url, "SELECT pk, checkpoint_count FROM agentgit_threads"))
+    counted = dict(
+        sql_rows(
+            url,
+            "SELECT thread_pk, count(*) FROM agentgit_checkpoints "
+            "WHERE ns = '' AND hidden = 0 GROUP BY thread_pk",
+        )
+    )
+    assert stored == {pk: counted.get(pk, 0) for pk in stored}
+
+
+def test_threads_of_one_process_write_at_once(url: str) -> None:
+    """One saver on a pool serves several threads' writes at the same time."""
+    import threading
+
+    with AgentGitSaver.from_conn_string(url) as saver:
+        graph = build_counter().compile(checkpointer=saver)
+        failures: list[BaseException] = []
+
+        def work(n: int) -> None:
+            try:
+                for t in range(10):
+                    COUNTER.turn(graph, cfg(f"t{n}"), f"x{t}")
+            except BaseException as exc:
+                failures.append(exc)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert failures == []
+        for n in range(6):
+            assert saver.checkpoint_count(f"t{n}") == PER_TURN * 10
+
+
+# --- the caller's connections and pools --------------------------------------------------
+
+
+def run_two_turns(saver: Any) -> dict[str, Any]:
+    graph = build_counter().compile(checkpointer=saver)
+    COUNTER.turn(graph, cfg("t"), "a")
+    COUNTER.turn(graph, cfg("t"), "bb")
+    return dict(graph.get_state(cfg("t")).values)
+
+
+EXPECTED = run_two_turns(InMemorySaver())
+
+
+def test_a_connection_configured_for_postgres_saver(url: str) -> None:
+    """PostgresSaver wants dict rows and autocommit; a connection set up otherwise
+    (transactions on, dict rows) works as well: the saver reads tuples and runs its own
+    transactions."""
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        assert run_two_turns(AgentGitSaver(conn)) == EXPECTED
+    with ConnectionPool(url, kwargs={"row_factory": dict_row}, open=True) as pool:
+        saver = AgentGitSaver(pool)
+        assert saver.get_tuple(cfg("t")) is not None
+        assert len(list(saver.list(cfg("t")))) == 2 * PER_TURN
+
+
+async def test_async_connection_and_pool(url: str) -> None:
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        saver = AsyncAgentGitSaver(conn)
+        graph = build_counter().compile(checkpointer=saver)
+        await COUNTER.aturn(graph, cfg("t"), "a")
+        await COUNTER.aturn(graph, cfg("t"), "bb")
+        assert (await graph.aget_state(cfg("t"))).values == EXPECTED
+    async with AsyncConnectionPool(url, open=False) as pool:
+        saver = AsyncAgentGitSaver(pool)
+        graph = build_counter().compile(checkpointer=saver)
+        await asyncio.gather(*(COUNTER.aturn(graph, cfg(f"p{n}"), "x") for n in range(4)))
+        for n in range(4):
+            assert await saver.acheckpoint_count(f"p{n}") == PER_TURN
+        # The sync methods work from another thread, as on SQLite.
+        assert await asyncio.to_thread(saver.checkpoint_count, "t") == 2 * PER_TURN
+
+
+async def test_wrong_kind_of_connection_is_named(url: str) -> None:
+    async with await psycopg.AsyncConnection.connect(url) as aconn:
+        with pytest.raises(TypeError, match="AsyncAgentGitSaver takes the async ones"):
+            AgentGitSaver(aconn)
+    with (
+        psycopg.connect(url) as conn,
+        pytest.raises(TypeError, match="AgentGitSaver takes the sync ones"),
+    ):
+        AsyncAgentGitSaver(conn)
+    with pytest.raises(TypeError, match="not dict"):
+        AgentGitSaver({"url": url})
+
+
+def test_read_only_and_newer_schema(url: str) -> None:
+    with AgentGitSaver.from_conn_string(url) as saver:
+        run_two_turns(saver)
+    with AgentGitSaver.from_conn_string(url, read_only=True) as reader:
+        assert reader.checkpoint_count("t") == 2 * PER_TURN
+        with pytest.raises(ReadOnlyDatabaseError):
+            build_counter().compile(checkpointer=reader).invoke({"total": 1}, cfg("t"))
+    assert sql_rows(url, "SELECT count(*) FROM agentgit_checkpoints")[0][0] == 2 * PER_TURN
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE agentgit_schema SET version = version + 1")
+    with pytest.raises(SchemaVersionError, match="newer"), AgentGitSaver.from_conn_string(url):
+        pass
+
+
+def test_a_url_without_a_server_fails_at_once_naming_it() -> None:
+    """psycopg's own error (host, port, why), not a pool timeout half a minute later."""
+    started = time.monotonic()
+    with (
+        pytest.raises(psycopg.OperationalError, match=r"127\.0\.0\.1.*port 1"),
+        AgentGitSaver.from_conn_string("postgresql://nobody@127.0.0.1:1/none"),
+    ):
+        pass
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize(
+    "value, stored",
+    [(1, True), (True, 1), (1.0, 1), ("1", 1), (None, None), ("a b", "a b"), (2, 1)],
+)
+def test_metadata_filters_match_as_on_sqlite(
+    url: str, tmp_path: Any, value: Any, stored: Any
+) -> None:
+    """The filter is SQL on each engine; both must keep the rows Python equality keeps."""
+    results = []
+    for target in (str(tmp_path / "f.db"), url):
+        with AgentGitSaver.from_conn_string(target) as saver:
+            graph = build_counter().compile(checkpointer=saver)
+            config = {"configurable": {"thread_id": "t"}, "metadata": {"k": stored}}
+            graph.invoke({"total": 1, "log": []}, config)
+            results.append(len(list(saver.list(cfg("t"), filter={"k": value}))))
+    assert results[0] == results[1]
+    assert (results[0] > 0) == (stored == value)
