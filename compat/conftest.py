@@ -9,7 +9,11 @@ fixtures parametrized over our savers instead of LangGraph's:
   ``sqlite_ref`` (LangGraph's ``SqliteSaver`` on ``":memory:"``, as in its own suite);
 - ``async_checkpointer``: the same two ``AgentGitSaver`` subjects (it serves ``ainvoke``, as
   ``InMemorySaver`` does in LangGraph's list), ``agentgit_async`` (``AsyncAgentGitSaver`` on
-  a file) and ``sqlite_aio_ref`` (``AsyncSqliteSaver``).
+  a file) and ``sqlite_aio_ref`` (``AsyncSqliteSaver``);
+- on PostgreSQL (``AGENTGIT_TEST_POSTGRES``, default the local server's ``test`` database;
+  a fresh schema per test): ``agentgit_postgres`` (``AgentGitSaver``, in both lists) and
+  ``agentgit_postgres_async`` (``AsyncAgentGitSaver``). Without a server they are skipped
+  with the reason (failed under ``AGENTGIT_REQUIRE_POSTGRES=1``).
 
 Variants that need services LangGraph starts with docker compose (the redis ``cache``, the
 postgres stores) are generated and then deselected, as are tests that request no
@@ -21,11 +25,14 @@ saver but not for one of ours. The same data goes to ``compat-results.json``.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from uuid import UUID
 
 import pytest
@@ -42,18 +49,44 @@ from pytest_mock import MockerFixture
 
 from langgraph_agentgit import AgentGitSaver, AsyncAgentGitSaver
 
-OURS_SYNC = ("agentgit_file", "agentgit_memory")
-OURS_ASYNC = (*OURS_SYNC, "agentgit_async")
+OURS_SYNC = ("agentgit_file", "agentgit_memory", "agentgit_postgres")
+OURS_ASYNC = (*OURS_SYNC, "agentgit_async", "agentgit_postgres_async")
 SYNC_SUBJECTS = (*OURS_SYNC, "sqlite_ref")
 ASYNC_SUBJECTS = (*OURS_ASYNC, "sqlite_aio_ref")
 REFERENCE = {"sync_checkpointer": "sqlite_ref", "async_checkpointer": "sqlite_aio_ref"}
 SUBJECTS = (*OURS_ASYNC, "sqlite_ref", "sqlite_aio_ref")
 
 NEEDS_REDIS = "needs the redis service LangGraph's suite starts with docker compose"
-NEEDS_POSTGRES = "needs the postgres service LangGraph's suite starts with docker compose"
+NEEDS_POSTGRES = "tests LangGraph's Postgres store (not a checkpointer) on its docker services"
 NO_CHECKPOINTER = "requests no checkpointer fixture, so none of our code runs"
 
 RESULTS_FILE = "compat-results.json"
+
+
+POSTGRES_URL = os.environ.get("AGENTGIT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A URL on a fresh schema of the test server, dropped afterwards."""
+    import psycopg
+
+    try:
+        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5)
+    except psycopg.Error as exc:
+        reason = f"no PostgreSQL server answers at {POSTGRES_URL} ({exc})"
+        if os.environ.get("AGENTGIT_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"AGENTGIT_REQUIRE_POSTGRES=1 but {reason}")
+        pytest.skip(reason)
+    # Not uuid4: deterministic_uuids patches it, and the run's snapshots count its calls.
+    schema = f"agentgit_compat_{os.getpid()}_{os.urandom(6).hex()}"
+    with admin:
+        admin.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{POSTGRES_URL}?options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 # --- LangGraph's fixtures, same names and shapes ----------------------------------------------
@@ -112,6 +145,10 @@ def sync_checkpointer(
         with SqliteSaver.from_conn_string(":memory:") as reference:
             yield reference
         return
+    if name == "agentgit_postgres":
+        with postgres_schema() as url, AgentGitSaver.from_conn_string(url) as saver:
+            yield saver
+        return
     path = str(tmp_path / "agentgit.db") if name == "agentgit_file" else ":memory:"
     with AgentGitSaver.from_conn_string(path) as saver:
         yield saver
@@ -129,6 +166,13 @@ async def async_checkpointer(
     elif name == "agentgit_async":
         async with AsyncAgentGitSaver.from_conn_string(db_file) as aio:
             yield aio
+    elif name == "agentgit_postgres_async":
+        with postgres_schema() as url:
+            async with AsyncAgentGitSaver.from_conn_string(url) as aio:
+                yield aio
+    elif name == "agentgit_postgres":
+        with postgres_schema() as url, AgentGitSaver.from_conn_string(url) as saver:
+            yield saver
     else:
         path = db_file if name == "agentgit_file" else ":memory:"
         with AgentGitSaver.from_conn_string(path) as saver:
@@ -246,11 +290,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     for entry in by_test.values():
         counts[entry["subject"]][entry["outcome"]] += 1
     columns = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
-    write(f"{'subject':<16}" + "".join(f"{c:>9}" for c in columns))
+    write(f"{'subject':<24}" + "".join(f"{c:>9}" for c in columns))
     for subject in SUBJECTS:
         if subject in counts:
             row = counts[subject]
-            write(f"{subject:<16}" + "".join(f"{row[c]:>9}" for c in columns))
+            write(f"{subject:<24}" + "".join(f"{row[c]:>9}" for c in columns))
     for reason, count in sorted(reasons.items()):
         write(f"deselected {count}: {reason}")
 

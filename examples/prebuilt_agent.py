@@ -28,7 +28,10 @@ from langgraph_agentgit.agents import TOOLS, FakeToolCallingModel, message_previ
 
 
 def database_path(name: str) -> str:
-    """``$AGENTGIT_EXAMPLES_DIR/name``, else ``name`` in a new temporary directory."""
+    """``$AGENTGIT_DB`` (a file, or a ``postgresql://`` URL with the ``postgres`` extra),
+    else ``$AGENTGIT_EXAMPLES_DIR/name``, else ``name`` in a new temporary directory."""
+    if os.environ.get("AGENTGIT_DB"):
+        return os.environ["AGENTGIT_DB"]
     folder = os.environ.get("AGENTGIT_EXAMPLES_DIR") or tempfile.mkdtemp(prefix="agentgit-")
     return str(Path(folder) / name)
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pg
 import pytest
+from conftest import sql_rows
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -47,18 +50,31 @@ def test_every_example_is_tested() -> None:
     assert sorted(p.name for p in EXAMPLES.glob("*.py")) == sorted(EXPECTED)
 
 
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_example_runs(name: str, tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, str(EXAMPLES / name)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "AGENTGIT_EXAMPLES_DIR": str(tmp_path)},
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+def test_example_runs(name: str, engine: str, tmp_path: Path) -> None:
+    env = {**os.environ, "AGENTGIT_EXAMPLES_DIR": str(tmp_path)}
+    env.pop("AGENTGIT_DB", None)
+    with contextlib.ExitStack() as stack:
+        if engine == "postgres":
+            # The same script on PostgreSQL: only the database named by AGENTGIT_DB changes.
+            env["AGENTGIT_DB"] = stack.enter_context(pg.fresh_schema())
+        done = subprocess.run(
+            [sys.executable, str(EXAMPLES / name)],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        if engine == "postgres":
+            stored = sql_rows(env["AGENTGIT_DB"], "SELECT count(*) FROM agentgit_checkpoints")
+            assert stored[0][0] > 0, "the example wrote nothing into AGENTGIT_DB"
     for fragment in EXPECTED[name]:
         assert fragment in done.stdout, f"{fragment!r} not in:\n{done.stdout}"
     assert "Traceback" not in done.stderr
-    assert list(tmp_path.glob("*.db")), "the example wrote no database in AGENTGIT_EXAMPLES_DIR"
+    if engine == "sqlite":
+        assert list(tmp_path.glob("*.db")), "the example wrote no database in AGENTGIT_EXAMPLES_DIR"
+    else:
+        assert not list(tmp_path.glob("*.db")), "AGENTGIT_DB was not used"

@@ -51,6 +51,12 @@ from langgraph_agentgit import (
 from langgraph_agentgit.saver_base import DEFAULT_CACHE_SIZE, AgentGitSaverBase
 
 
+@pytest.fixture
+def db_path(any_db: str) -> str:
+    """Every test here runs on both engines: a SQLite file, then a Postgres schema."""
+    return any_db
+
+
 def ask(text: str) -> dict[str, Any]:
     """A user turn for the agent graph (deterministic message id)."""
     return {"messages": [HumanMessage(content=text, id=f"h-{text}")]}

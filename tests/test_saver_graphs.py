@@ -36,6 +36,13 @@ from langgraph.types import Command
 from langgraph_agentgit import AgentGitSaver, AsyncAgentGitSaver
 from langgraph_agentgit.saver_base import AgentGitSaverBase
 
+
+@pytest.fixture
+def db_path(any_db: str) -> str:
+    """Every test here runs on both engines: a SQLite file, then a Postgres schema."""
+    return any_db
+
+
 # --- interrupts ---------------------------------------------------------------------------------
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +17,9 @@ MODES = ["sync", "async"]
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> str:
-    return str(tmp_path / "timeline.db")
+def db(any_db: str) -> str:
+    """A SQLite file, then a Postgres schema: timelines and diffs read the same on both."""
+    return any_db
 
 
 async def agent_story(env: Env) -> dict[str, Any]:
