@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pg
 import pytest
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "langgraph_server"
@@ -84,15 +85,18 @@ class Server:
     folder: Path
     process: subprocess.Popen[bytes]
     log: Path
-    db: Path | None
+    db: str | None  # our server's database: a SQLite file or a Postgres URL
     url: str = ""
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
 
-def start_server(exe: str, folder: Path, name: str, custom: bool) -> Server:
-    """Copy the example to ``folder`` and start ``langgraph dev`` there (not yet ready)."""
+def start_server(
+    exe: str, folder: Path, name: str, custom: bool, database: str | None = None
+) -> Server:
+    """Copy the example to ``folder`` and start ``langgraph dev`` there (not yet ready).
+    With ``custom``, our checkpointer on ``database`` (default: a file in ``folder``)."""
     folder.mkdir()
     for item in ("graph.py", "checkpointer.py"):
         shutil.copy(EXAMPLE / item, folder / item)
@@ -101,11 +105,11 @@ def start_server(exe: str, folder: Path, name: str, custom: bool) -> Server:
     if not custom:
         del config["checkpointer"]
     (folder / "langgraph.json").write_text(json.dumps(config))
-    db = folder / "agentgit.db" if custom else None
+    db = (database or str(folder / "agentgit.db")) if custom else None
     env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
     env.update(QUIET_ENV)
     if db is not None:
-        env["AGENTGIT_SERVER_DB"] = str(db)
+        env["AGENTGIT_SERVER_DB"] = db
     log = folder / "server.log"
     command = [exe, "dev", "--no-browser", "--no-reload", "--config", "langgraph.json"]
     with log.open("wb") as out:
@@ -152,8 +156,10 @@ def stop_server(server: Server) -> None:
             server.process.wait(timeout=15)
 
 
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[tuple[Server, Server]]:
+@pytest.fixture(params=["sqlite", "postgres"])
+def servers(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Server, Server]]:
+    """Our server (the example, on a SQLite file or on a Postgres schema) and one with
+    LangGraph's default persistence."""
     if sys.version_info < (3, 11):
         # Not a missing install: langgraph-api supports Python 3.11+ only, so the
         # `server` extra installs nothing here and AGENTGIT_REQUIRE_SERVER cannot apply.
@@ -165,16 +171,20 @@ def servers(tmp_path: Path) -> Iterator[tuple[Server, Server]]:
             pytest.fail(reason + "; AGENTGIT_REQUIRE_SERVER=1 forbids skipping")
         pytest.skip(reason)
     started: list[Server] = []
-    try:
-        started.append(start_server(exe, tmp_path / "agentgit", "agentgit", custom=True))
-        started.append(start_server(exe, tmp_path / "default", "default", custom=False))
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        for server in started:
-            wait_ready(server, deadline)
-        yield started[0], started[1]
-    finally:
-        for server in started:
-            stop_server(server)
+    with contextlib.ExitStack() as stack:
+        database = stack.enter_context(pg.fresh_schema()) if request.param == "postgres" else None
+        try:
+            started.append(
+                start_server(exe, tmp_path / "agentgit", "agentgit", custom=True, database=database)
+            )
+            started.append(start_server(exe, tmp_path / "default", "default", custom=False))
+            deadline = time.monotonic() + STARTUP_TIMEOUT
+            for server in started:
+                wait_ready(server, deadline)
+            yield started[0], started[1]
+        finally:
+            for server in started:
+                stop_server(server)
 
 
 # --- what a scenario observes ------------------------------------------------------------
@@ -355,7 +365,7 @@ async def scenario(
     return t, made
 
 
-async def begun_outside(url: str, db: Path | None, graph_file: Path) -> dict[str, Any]:
+async def begun_outside(url: str, db: str | None, graph_file: Path) -> dict[str, Any]:
     """A thread begun without the server, then resumed through it.
 
     With our saver the first run is made in this process, straight on the server's
@@ -397,7 +407,7 @@ async def begun_outside(url: str, db: Path | None, graph_file: Path) -> dict[str
     return view
 
 
-async def stored_checkpoints(db: Path, thread_ids: list[str]) -> dict[str, int]:
+async def stored_checkpoints(db: str, thread_ids: list[str]) -> dict[str, int]:
     from langgraph_agentgit import AsyncAgentGitSaver
 
     async with AsyncAgentGitSaver.from_conn_string(str(db)) as saver:
