@@ -32,6 +32,7 @@ from langgraph.checkpoint.serde.jsonplus import (
 )
 
 from langgraph_agentgit import AgentGitSaver, StrictSerializer, UnsafeTypeError
+from langgraph_agentgit.backends import is_postgres_url
 from langgraph_agentgit.saver_base import AgentGitSaverBase
 from langgraph_agentgit.storage.blobs import VALUE, decode_value, encode_value
 
@@ -80,9 +81,32 @@ def touch_payloads(marker: Path) -> dict[str, ormsgpack.Ext]:
     }
 
 
-def connect_raw(db_path: str) -> closing[sqlite3.Connection]:
-    conn = sqlite3.connect(db_path, isolation_level=None)
-    return closing(conn)
+class _RawPostgres:
+    """A psycopg connection taking the tests' ``?`` placeholders, autocommit."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(url, autocommit=True)
+
+    def execute(self, query: str, params: tuple[Any, ...] = ()) -> Any:
+        return self.conn.execute(query.replace("?", "%s"), params or None)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def connect_raw(db_path: str) -> closing[Any]:
+    """Another connection to the database, to tamper with stored rows (either engine)."""
+    if is_postgres_url(db_path):
+        return closing(_RawPostgres(db_path))
+    return closing(sqlite3.connect(db_path, isolation_level=None))
+
+
+@pytest.fixture
+def db_path(any_db: str) -> str:
+    """Every test here runs on both engines: a SQLite file, then a Postgres schema."""
+    return any_db
 
 
 def write_chat(db_path: str) -> None:
