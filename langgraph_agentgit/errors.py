@@ -134,3 +134,13 @@ class DatabaseLockedError(AgentGitError, TimeoutError):
 
 class ReadOnlyDatabaseError(AgentGitError, PermissionError):
     """A write to a database opened read-only, or in a location that cannot be written."""
+
+
+class TargetNotEmptyError(AgentGitError, ValueError):
+    """The target of a copy already holds agentgit data (or an agentgit schema of an
+    older version); nothing was written to it."""
+
+
+class CopyMismatchError(AgentGitError):
+    """After a copy, the target reads back differently from the source (the copy was
+    committed; the message names the first difference)."""

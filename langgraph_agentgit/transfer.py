@@ -45,7 +45,11 @@ from langgraph_agentgit.backends.sqlite.connection import (
     error_code,
     is_agentgit_database,
 )
-from langgraph_agentgit.errors import AgentGitError, ReadOnlyDatabaseError
+from langgraph_agentgit.errors import (
+    CopyMismatchError,
+    ReadOnlyDatabaseError,
+    TargetNotEmptyError,
+)
 from langgraph_agentgit.saver import AgentGitSaver
 from langgraph_agentgit.sessions.manager import SessionManager
 
@@ -67,16 +71,6 @@ TABLES = (
 #: Rows read and written at a time; blobs are the large rows.
 BATCH_ROWS = 1000
 BATCH_BLOBS = 100
-
-
-class TargetNotEmptyError(AgentGitError, ValueError):
-    """The target of a copy already holds agentgit data (or an agentgit schema of an
-    older version); nothing was written to it."""
-
-
-class CopyMismatchError(AgentGitError):
-    """After a copy, the target reads back differently from the source (the copy was
-    committed; the message names the first difference)."""
 
 
 @dataclass(frozen=True)

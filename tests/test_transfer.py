@@ -24,19 +24,18 @@ from langchain_core.messages import HumanMessage
 from langgraph.types import Command
 from typer.testing import CliRunner
 
-from langgraph_agentgit import AgentGitSaver, SessionManager
+from langgraph_agentgit import (
+    AgentGitSaver,
+    CopyMismatchError,
+    SessionManager,
+    TargetNotEmptyError,
+)
 from langgraph_agentgit.backends import is_postgres_url
 from langgraph_agentgit.backends.postgres import sql as postgres_sql
 from langgraph_agentgit.backends.sqlite import sql as sqlite_sql
 from langgraph_agentgit.cli import app
 from langgraph_agentgit.demo import DemoResult, run_demo
-from langgraph_agentgit.transfer import (
-    TABLES,
-    CopyMismatchError,
-    TargetNotEmptyError,
-    copy_database,
-    verify_copy,
-)
+from langgraph_agentgit.transfer import TABLES, copy_database, verify_copy
 
 runner = CliRunner()
 
