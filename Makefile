@@ -46,12 +46,18 @@ test: lint
 	$(BIN)/python -m pytest -n 2 -q -rs
 
 # Differential fuzzing (tests/fuzz): random operation sequences on our savers and on
-# InMemorySaver, compared after every step. `make test` runs 30 fixed sequences; this runs
-# AGENTGIT_FUZZ_EXAMPLES fresh random ones (failures are kept in .hypothesis/fuzz and
-# replayed first next time). Fewer: make fuzz AGENTGIT_FUZZ_EXAMPLES=300
+# InMemorySaver, compared after every step. `make test` runs 30 fixed sequences on both
+# engines; this runs AGENTGIT_FUZZ_EXAMPLES fresh random ones on the SQLite savers, then
+# AGENTGIT_FUZZ_POSTGRES_EXAMPLES on the Postgres savers (a Postgres step costs several
+# times a SQLite one). Failures are kept in .hypothesis/fuzz and replayed first next time.
+# Fewer: make fuzz AGENTGIT_FUZZ_EXAMPLES=300 AGENTGIT_FUZZ_POSTGRES_EXAMPLES=50
 AGENTGIT_FUZZ_EXAMPLES ?= 2000
+AGENTGIT_FUZZ_POSTGRES_EXAMPLES ?= 300
 fuzz: $(STAMP)
-	AGENTGIT_FUZZ_EXAMPLES=$(AGENTGIT_FUZZ_EXAMPLES) $(BIN)/python -m pytest -n 2 -q tests/fuzz
+	AGENTGIT_FUZZ_ENGINES=sqlite AGENTGIT_FUZZ_EXAMPLES=$(AGENTGIT_FUZZ_EXAMPLES) \
+		$(BIN)/python -m pytest -n 2 -q -rs tests/fuzz
+	AGENTGIT_FUZZ_ENGINES=postgres AGENTGIT_FUZZ_EXAMPLES=$(AGENTGIT_FUZZ_POSTGRES_EXAMPLES) \
+		$(BIN)/python -m pytest -n 2 -q -rs tests/fuzz
 
 # LangGraph's own checkpointer-parametrized tests (from the sdist of the installed langgraph,
 # downloaded into $(COMPAT_CACHE)) against our savers, SqliteSaver alongside for reference.

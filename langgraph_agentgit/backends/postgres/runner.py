@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import random
 import threading
 import time
@@ -56,7 +57,7 @@ RETRIES = 8
 #: Seconds to wait for the server when a saver opens a URL.
 CONNECT_TIMEOUT = 10
 _RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
-_READ = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+_BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 
 Journal = Callable[[], AbstractContextManager[None]]
 
@@ -201,9 +202,16 @@ def _backoff(attempt: int) -> float:
     return min(0.2, 0.002 * 2**attempt) * (0.5 + random.random())
 
 
-def _lock_timeout_statement(lock_timeout: float) -> str:
-    # SET LOCAL takes no parameters; the value is a number we formatted ourselves.
-    return f"SET LOCAL lock_timeout = {max(1, int(lock_timeout * 1000))}"
+def _begin_write(lock_timeout: float, thread_id: str | None) -> str:
+    """BEGIN, the lock wait bound and the write's advisory locks, as one script (one round
+    trip). Only numbers computed here are formatted into it."""
+    ms = max(1, int(lock_timeout * 1000))
+    if thread_id is None:
+        lock = sql.LOCK_ALL
+    else:
+        digest = hashlib.blake2b(thread_id.encode("utf-8", "surrogatepass"), digest_size=4)
+        lock = sql.LOCK_THREAD.format(key=int.from_bytes(digest.digest(), "big", signed=True))
+    return f"BEGIN; SET LOCAL lock_timeout = {ms}; {lock}"
 
 
 # --- transactions ---------------------------------------------------------------------------
@@ -212,9 +220,8 @@ def _lock_timeout_statement(lock_timeout: float) -> str:
 
 
 def _read_once(conn: Any, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
-    conn.execute("BEGIN")
+    conn.execute(_BEGIN_READ)
     try:
-        conn.execute(_READ)
         result = fn(conn, *args, **kwargs)
     except BaseException:
         _rollback(conn)
@@ -233,13 +240,8 @@ def _write_once(
     kwargs: Any,
 ) -> T:
     with journal():
-        conn.execute("BEGIN")
         try:
-            conn.execute(_lock_timeout_statement(lock_timeout))
-            if thread_id is None:
-                conn.execute(sql.LOCK_ALL)
-            else:
-                conn.execute(sql.LOCK_THREAD, (thread_id,))
+            conn.execute(_begin_write(lock_timeout, thread_id))
             result = fn(conn, *args, **kwargs)
             conn.execute("COMMIT")
             return result

@@ -189,10 +189,12 @@ HAS_SCHEMA_TABLE = "SELECT 1 WHERE to_regclass('agentgit_schema') IS NOT NULL"
 # Keys are scoped by the schema name, so two agentgit schemas in one database do not
 # wait for each other.
 LOCK_ALL = "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':agentgit', 0))"
-LOCK_THREAD = """
-SELECT pg_advisory_xact_lock_shared(hashtextextended(current_schema() || ':agentgit', 0)),
-       pg_advisory_xact_lock(hashtextextended(current_schema() || ':agentgit:' || %s, 0))
-"""
+# {key}: a 32-bit integer the runner derives from the thread id (never text from the
+# caller, so the statement can open the transaction in the same round trip as BEGIN).
+# Two thread ids sharing a key only queue behind each other.
+LOCK_THREAD = """SELECT
+    pg_advisory_xact_lock_shared(hashtextextended(current_schema() || ':agentgit', 0)),
+    pg_advisory_xact_lock(hashtext(current_schema() || ':agentgit:thread'), {key})"""
 # Serializes migrations across processes, until the migrating transaction ends.
 LOCK_MIGRATION = (
     "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':agentgit:migrate', 0))"
