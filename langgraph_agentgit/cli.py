@@ -60,7 +60,7 @@ except ImportError:  # pragma: no cover - depends on the installed Typer
     from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
 from langgraph_agentgit._version import __version__
-from langgraph_agentgit.backends import describe, is_postgres_url
+from langgraph_agentgit.backends import describe, is_postgres_url, scrub
 from langgraph_agentgit.backends.sqlite.connection import (
     DEFAULT_LOCK_TIMEOUT,
     SQLITE_CANTOPEN,
@@ -346,13 +346,13 @@ class _AgentGitGroup(TyperGroup):
             bad_input = isinstance(exc, _BAD_INPUT_ERRORS)
             _fail(str(exc), EXIT_BAD_INPUT if bad_input else EXIT_FAILURE)
         except sqlite3.Error as exc:
-            _fail(f"database error: {exc}", EXIT_FAILURE)
+            _fail(f"database error: {_one_line_error(exc)}", EXIT_FAILURE)
         except Exception as exc:
             if os.environ.get(DEBUG_ENV_VAR):
                 raise
             if _is_psycopg_error(exc):
                 _fail(f"database error: {_one_line_error(exc)}", EXIT_FAILURE)
-            _fail(f"unexpected {type(exc).__name__}: {exc}", EXIT_FAILURE)
+            _fail(f"unexpected {type(exc).__name__}: {_one_line_error(exc)}", EXIT_FAILURE)
 
 
 def _is_psycopg_error(exc: BaseException) -> bool:
@@ -361,7 +361,12 @@ def _is_psycopg_error(exc: BaseException) -> bool:
 
 
 def _one_line_error(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+    """The error on one line, without the password of any database URL this command was
+    given (a driver may quote the part of a URL it could not parse)."""
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    for given in [*sys.argv[1:], os.environ.get(DB_ENV_VAR, "")]:
+        message = scrub(message, given)
+    return message
 
 
 app = typer.Typer(

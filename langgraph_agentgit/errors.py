@@ -144,3 +144,8 @@ class TargetNotEmptyError(AgentGitError, ValueError):
 class CopyMismatchError(AgentGitError):
     """After a copy, the target reads back differently from the source (the copy was
     committed; the message names the first difference)."""
+
+
+class ConnectionInTransactionError(AgentGitError, RuntimeError):
+    """A connection given to a Postgres saver is inside a transaction of its caller's: the
+    saver runs its own transactions and never commits or rolls back someone else's."""

@@ -565,3 +565,36 @@ def test_a_fork_of_a_copy_does_not_reach_rows_the_copy_left_out(
     assert forked == copied
     assert all(file_saver.get_tuple(cfg("f", cid)) is None for cid in first_run)
     assert all(file_saver.get_tuple(cfg("f", cid)) is not None for cid in copied)
+
+
+def test_a_fork_walks_past_a_deleted_run_to_the_checkpoint_its_source_inherits(
+    file_saver: AgentGitSaver,
+) -> None:
+    """Found by the fuzzer (make fuzz, agent graph): a branch b was forked at t's first
+    checkpoint X, ran twice (run-2, run-3), then run-1 (X's run, hidden after b was made:
+    b still lists X) and run-2 were deleted. b lists run-3's checkpoints and X. Garbage
+    collection dropped run-2's hidden rows because the walk that keeps rows "between two
+    listed ones" stopped at b's own boundary, before X; a fork of b then stopped at the
+    gap and lost X."""
+    graph = build_two_steps().compile(checkpointer=file_saver)
+
+    def run(thread: str, run_id: str) -> None:
+        config = {**cfg(thread), "metadata": {"run_id": run_id}}
+        graph.invoke({"log": [run_id], "last": ""}, config)
+
+    def history(thread: str) -> list[str]:
+        return [
+            s.config["configurable"]["checkpoint_id"] for s in graph.get_state_history(cfg(thread))
+        ]
+
+    run("t", "run-1")
+    first = history("t")[-1]
+    file_saver.fork_thread("t", first, "b")
+    run("b", "run-2")
+    run("b", "run-3")
+    file_saver.delete_for_runs(["run-1"])
+    file_saver.delete_for_runs(["run-2"])
+    listed = history("b")
+    assert listed[-1] == first  # b still lists the checkpoint it was forked at
+    file_saver.fork_thread("b", listed[0], "c")
+    assert history("c") == listed

@@ -5,7 +5,9 @@ both engines in the other test files: conformance, sessions, the fuzzer, ...)"""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
+import os
 import time
 from typing import Any
 
@@ -21,10 +23,12 @@ from session_graphs import COUNTER, build_counter, cfg
 from langgraph_agentgit import (
     AgentGitSaver,
     AsyncAgentGitSaver,
+    ConnectionInTransactionError,
     ReadOnlyDatabaseError,
     SchemaVersionError,
     SessionManager,
 )
+from langgraph_agentgit.backends import describe, is_postgres_url, scrub
 from langgraph_agentgit.backends.postgres import sql as postgres_sql
 from langgraph_agentgit.backends.sqlite import sql as sqlite_sql
 
@@ -265,3 +269,77 @@ def test_metadata_filters_match_as_on_sqlite(
             results.append(len(list(saver.list(cfg("t"), filter={"k": value}))))
     assert results[0] == results[1]
     assert (results[0] > 0) == (stored == value)
+
+
+# --- what the break-it pass found -----------------------------------------------------------
+
+
+def test_a_connection_inside_the_callers_transaction_is_refused_untouched(url: str) -> None:
+    """The saver never commits or rolls back its caller's transaction."""
+    with psycopg.connect(url) as conn:
+        conn.execute("CREATE TABLE mine (x int)")
+        conn.commit()
+        with conn.transaction(force_rollback=True):
+            conn.execute("INSERT INTO mine VALUES (1)")
+            with pytest.raises(ConnectionInTransactionError, match="inside a transaction"):
+                AgentGitSaver(conn)
+        assert conn.execute("SELECT count(*) FROM mine").fetchone() == (0,)
+        # That query opened a transaction (psycopg's default mode): it must end first.
+        with pytest.raises(ConnectionInTransactionError, match="intrans"):
+            AgentGitSaver(conn)
+        conn.rollback()
+        saver = AgentGitSaver(conn)  # outside any transaction: fine
+        run_two_turns(saver)
+        with conn.transaction(force_rollback=True):
+            conn.execute("INSERT INTO mine VALUES (2)")
+            with pytest.raises(ConnectionInTransactionError):
+                saver.get_tuple(cfg("t"))
+        assert conn.execute("SELECT count(*) FROM mine").fetchone() == (0,)
+        assert conn.autocommit is False  # given back as it was configured
+
+
+def test_a_shared_pool_keeps_its_transaction_mode(url: str) -> None:
+    with ConnectionPool(url, open=True) as pool:
+        assert run_two_turns(AgentGitSaver(pool)) == EXPECTED
+        with pool.connection() as conn:
+            assert conn.autocommit is False
+            conn.execute("CREATE TABLE mine (x int)")
+        with contextlib.suppress(RuntimeError), pool.connection() as conn:
+            conn.execute("INSERT INTO mine VALUES (1)")
+            raise RuntimeError("the application's transaction fails")
+        assert sql_rows(url, "SELECT count(*) FROM mine") == [(0,)]
+
+
+def test_every_way_of_naming_a_postgres_database(url: str) -> None:
+    schema = url.split("search_path%3D", 1)[1]
+    keywords = f"host=127.0.0.1 port=5432 user=postgres dbname=test options=-csearch_path={schema}"
+    for target in (url, url.replace("postgresql://", "POSTGRESQL://"), keywords):
+        assert is_postgres_url(target)
+        with AgentGitSaver.from_conn_string(target) as saver:
+            assert saver.postgres is not None
+            run_two_turns(saver)
+    assert sql_rows(url, "SELECT count(DISTINCT thread_pk) FROM agentgit_checkpoints") == [(1,)]
+
+
+def test_passwords_are_never_shown() -> None:
+    for target, secret in (
+        ("postgresql://app:S3cret@db/chat", "S3cret"),
+        ("postgresql://db/chat?sslmode=require&password=S3cret", "S3cret"),
+        ("postgresql://app:S3cret@db/chat?options=-csearch_path%3Da@b", "S3cret"),
+        ("host=db password=S3cret dbname=chat", "S3cret"),
+    ):
+        shown = describe(target)
+        assert secret not in shown and "***" in shown, shown
+        assert secret not in scrub(f'invalid token: "{secret}"', target)
+
+
+def test_text_postgres_cannot_store_is_a_clear_error(url: str) -> None:
+    with AgentGitSaver.from_conn_string(url) as saver:
+        graph = build_counter().compile(checkpointer=saver)
+        with pytest.raises(ValueError, match="NUL"):
+            graph.invoke({"total": 1, "log": []}, cfg("bad\x00thread"))
+        with pytest.raises(ValueError, match="2,700 bytes"):
+            graph.invoke({"total": 1, "log": []}, cfg(os.urandom(4000).hex()))
+        with pytest.raises(NotImplementedError, match="PostgreSQL"):
+            SessionManager(saver).check()
+    assert sql_rows(url, "SELECT count(*) FROM agentgit_checkpoints") == [(0,)]

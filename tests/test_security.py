@@ -474,3 +474,21 @@ def test_loaded_data_models_revive_but_loaded_functions_do_not() -> None:
     assert revived == [Order("s", 1), []]
     narrow = StrictSerializer(trust_loaded_models=False).loads_typed(("msgpack", payload))
     assert narrow == [{"sku": "s", "qty": 1}, []]
+
+
+def test_an_interrupt_while_decoding_is_not_reported_as_damage() -> None:
+    """msgpack turns anything raised in its ext hook into "ValueError: ext_hook failed";
+    a Ctrl-C landing there must reach the caller as KeyboardInterrupt, not as a
+    CorruptDataError about a value that is fine."""
+    from langgraph_agentgit.storage import serde as serde_module
+
+    strict = StrictSerializer()
+    stored_value = strict.dumps_typed([HumanMessage("hello", id="h-1")])
+
+    def interrupted(code: int, data: bytes) -> Any:
+        raise KeyboardInterrupt
+
+    strict._unpack_ext_hook = serde_module._guarded(interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        strict.loads_typed(stored_value)
+    assert StrictSerializer().loads_typed(stored_value)[0].content == "hello"

@@ -11,15 +11,36 @@ This module itself imports neither engine's driver.
 
 from __future__ import annotations
 
+import re
 from types import ModuleType
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+# libpq's keyword form ("host=db dbname=chat user=app"), as PostgresSaver accepts it: the
+# first word is one of libpq's connection keywords followed by "=".
+_KEYWORD_DSN = re.compile(
+    r"\s*(host|hostaddr|port|dbname|user|password|passfile|service|sslmode|options|"
+    r"connect_timeout|application_name|target_session_attrs)\s*=",
+    re.IGNORECASE,
+)
 
 
 def is_postgres_url(target: object) -> bool:
-    """Whether ``target`` is a PostgreSQL connection URL (``postgresql://...``)."""
-    return isinstance(target, str) and target.startswith(POSTGRES_SCHEMES)
+    """Whether ``target`` names a PostgreSQL database: a ``postgresql://`` or
+    ``postgres://`` URL (any case), or a libpq keyword string (``"host=db dbname=chat"``).
+    Anything else is a SQLite path."""
+    if not isinstance(target, str):
+        return False
+    return target.lower().startswith(POSTGRES_SCHEMES) or bool(_KEYWORD_DSN.match(target))
+
+
+def normalized_url(target: str) -> str:
+    """``target`` with a URL's scheme in lower case (libpq only knows it so)."""
+    head, sep, rest = target.partition("://")
+    if sep and head.lower() in ("postgresql", "postgres"):
+        return f"{head.lower()}://{rest}"
+    return target
 
 
 def is_postgres_object(target: object) -> bool:
@@ -44,10 +65,37 @@ def postgres_runner() -> ModuleType:
 
 
 def describe(target: Any) -> str:
-    """A URL or path as it may be shown to a person (a URL's password hidden)."""
-    if is_postgres_url(target) and "@" in target:
-        scheme, rest = target.split("://", 1)
-        credentials, host = rest.rsplit("@", 1)
-        user = credentials.split(":", 1)[0]
-        return f"{scheme}://{user}{':***' if ':' in credentials else ''}@{host}"
-    return str(target)
+    """A database as it may be shown to a person: a URL's or keyword string's password
+    (in the user part or as ``password=``) replaced by ``***``."""
+    text = str(target)
+    if not is_postgres_url(text):
+        return text
+    if not text.lower().startswith(POSTGRES_SCHEMES):
+        return re.sub(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)", r"\1***", text)
+    parts = urlsplit(text)
+    netloc = parts.netloc
+    if "@" in netloc:
+        credentials, host = netloc.rsplit("@", 1)
+        if ":" in credentials:
+            credentials = credentials.split(":", 1)[0] + ":***"
+        netloc = f"{credentials}@{host}"
+    query = re.sub(r"(?i)((?:^|&)password=)[^&]*", r"\1***", parts.query)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def scrub(message: str, target: Any) -> str:
+    """``message`` with the password of ``target`` (if any) replaced by ``***``: driver
+    errors may quote the part of a URL they could not parse."""
+    text = str(target)
+    secrets = []
+    if is_postgres_url(text) and text.lower().startswith(POSTGRES_SCHEMES):
+        parts = urlsplit(text)
+        if parts.password:
+            secrets += [parts.password, unquote(parts.password)]
+        secrets += [unquote(v) for v in re.findall(r"(?i)(?:^|&)password=([^&]*)", parts.query)]
+        secrets += re.findall(r"(?i)(?:^|&)password=([^&]*)", parts.query)
+    elif is_postgres_url(text):
+        secrets += re.findall(r"(?i)password\s*=\s*'?([^'\s]+)", text)
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        message = message.replace(secret, "***")
+    return message

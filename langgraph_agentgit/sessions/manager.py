@@ -410,14 +410,24 @@ class SessionManager:
         ``report.problems`` names each problem by kind and ids (see
         :mod:`langgraph_agentgit.storage.check`). With ``repair``, first removes what
         nothing refers to and recomputes counts (in one write transaction), then scans.
+        SQLite only for now: on PostgreSQL it raises ``NotImplementedError``.
         """
+        self._require_sqlite_for_check()
         done = self.saver._write(check_module.repair) if repair else None
         report = self.saver._read(check_module.check, serde=self.saver.serde, decode=decode)
         report.repair = done
         return report
 
+    def _require_sqlite_for_check(self) -> None:
+        if getattr(self.saver, "postgres", None) is not None:
+            raise NotImplementedError(
+                "check() reads SQLite's own integrity check and tables; it is not available "
+                "on PostgreSQL yet"
+            )
+
     async def acheck(self, *, repair: bool = False, decode: bool = True) -> CheckReport:
         """Async twin of :meth:`check`."""
+        self._require_sqlite_for_check()
         done = await self.saver._awrite(check_module.repair) if repair else None
         report = await self.saver._aread(check_module.check, serde=self.saver.serde, decode=decode)
         report.repair = done

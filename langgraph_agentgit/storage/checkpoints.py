@@ -937,10 +937,19 @@ class CheckpointStore:
         needed: set[int] = set()
         for found in conn.execute(self.sql.SELECT_LIVE_DELTA_ROWS, (pk,)).fetchall():
             needed |= {r.rid for r in self._delta_ancestors(conn, Row.of(found))} & hidden
+        named = conn.execute(self.sql.SELECT_THREAD_ID_OF_PK, (pk,)).fetchone()
+        lineage = self.lineage(conn, named[0]) if named and named[0] is not None else None
         for head in conn.execute(self.sql.SELECT_OWN_HEADS, (pk,)).fetchall():
             passed: list[int] = []
             for found in self.chain(conn, head[0]):
                 if found[1] != pk:
+                    # The walk leaves the thread for what it inherits: if the thread still
+                    # lists that checkpoint, the hidden rows just passed are between two
+                    # listed ones too (a fork of it must walk past them to get there).
+                    if lineage is not None and lineage.inherited_row_visible(
+                        found[1], found[9], found[10]
+                    ):
+                        needed.update(passed)
                     break
                 if found[0] in hidden:
                     passed.append(found[0])

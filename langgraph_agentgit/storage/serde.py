@@ -23,7 +23,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import sys
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer, _create_msgpack_ext_hook
@@ -83,7 +84,7 @@ class StrictSerializer(JsonPlusSerializer):
         super().__init__(
             pickle_fallback=False,
             allowed_msgpack_modules=tuple(explicit) or None,
-            __unpack_ext_hook__=_create_msgpack_ext_hook(self._allowlist),  # type: ignore[arg-type]
+            __unpack_ext_hook__=_guarded(_create_msgpack_ext_hook(self._allowlist)),  # type: ignore[arg-type]
         )
 
     def with_msgpack_allowlist(
@@ -104,4 +105,29 @@ class StrictSerializer(JsonPlusSerializer):
                 f"refusing to deserialize a value stored with the {encoding!r} encoding: "
                 "it can import and run arbitrary code. Only msgpack values are read."
             )
-        return super().loads_typed(data)
+        try:
+            return super().loads_typed(data)
+        except Exception:
+            interrupted, _pending.interrupt = getattr(_pending, "interrupt", None), None
+            if interrupted is not None:
+                raise interrupted from None
+            raise
+
+
+# msgpack reports anything raised in an ext hook as "ValueError: ext_hook failed", a
+# KeyboardInterrupt too: the hook leaves it here so that loads_typed raises it as it was
+# (a Ctrl-C during a read is not damaged data).
+_pending = threading.local()
+
+
+def _guarded(hook: Callable[[int, bytes], Any]) -> Callable[[int, bytes], Any]:
+    def guarded(code: int, data: bytes) -> Any:
+        try:
+            return hook(code, data)
+        except Exception:
+            raise
+        except BaseException as exc:
+            _pending.interrupt = exc
+            raise
+
+    return guarded

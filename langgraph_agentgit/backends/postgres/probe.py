@@ -9,6 +9,8 @@ from typing import Any
 
 import psycopg
 
+from langgraph_agentgit.backends import normalized_url
+
 #: The schema a connection's unqualified names resolve to, and whether agentgit's schema
 #: table is in it (``to_regclass`` looks without creating or locking anything).
 _PROBE = "SELECT current_schema(), to_regclass('agentgit_schema') IS NOT NULL"
@@ -27,7 +29,7 @@ def agentgit_schema(url: str) -> tuple[str | None, bool]:
     timeout: dict[str, Any] = (
         {} if "connect_timeout" in url else {"connect_timeout": CONNECT_TIMEOUT}
     )
-    with psycopg.connect(url, **timeout) as conn:
+    with psycopg.connect(normalized_url(url), **timeout) as conn:
         conn.read_only = True
         row = conn.execute(_PROBE).fetchone()
         conn.rollback()

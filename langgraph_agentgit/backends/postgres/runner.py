@@ -44,11 +44,18 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
+from langgraph_agentgit.backends import normalized_url
 from langgraph_agentgit.backends.postgres import sql
-from langgraph_agentgit.errors import DatabaseLockedError, ReadOnlyDatabaseError, SchemaVersionError
+from langgraph_agentgit.errors import (
+    ConnectionInTransactionError,
+    DatabaseLockedError,
+    ReadOnlyDatabaseError,
+    SchemaVersionError,
+)
 
 T = TypeVar("T")
 
@@ -198,6 +205,32 @@ def _read_only_error() -> ReadOnlyDatabaseError:
     )
 
 
+def _translated(exc: psycopg.Error) -> Exception | None:
+    """The error a user should see for a driver error that is about their input or the
+    server's mode rather than a fault (None: let it through as it is)."""
+    if isinstance(exc, pg_errors.ReadOnlySqlTransaction):
+        return ReadOnlyDatabaseError(
+            f"the PostgreSQL server refused the write: {exc} (a read-only server or standby, "
+            "or default_transaction_read_only); nothing was written"
+        )
+    if isinstance(exc, pg_errors.InvalidSchemaName):
+        return ValueError(
+            f"PostgreSQL: {exc}; the connection's search_path names no existing schema "
+            "(create it, or choose one with ?options=-csearch_path%3Dname)"
+        )
+    if isinstance(exc, pg_errors.ProgramLimitExceeded):
+        return ValueError(
+            f"PostgreSQL cannot index a value this long ({exc}); thread ids, namespaces and "
+            "other keys must stay under about 2,700 bytes there"
+        )
+    if isinstance(exc, psycopg.DataError) and "NUL" in str(exc):
+        return ValueError(
+            "PostgreSQL text cannot contain NUL (0x00) characters: a thread id, namespace, "
+            "session field or metadata value holds one; nothing was written"
+        )
+    return None
+
+
 def _backoff(attempt: int) -> float:
     return min(0.2, 0.002 * 2**attempt) * (0.5 + random.random())
 
@@ -212,6 +245,49 @@ def _begin_write(lock_timeout: float, thread_id: str | None) -> str:
         digest = hashlib.blake2b(thread_id.encode("utf-8", "surrogatepass"), digest_size=4)
         lock = sql.LOCK_THREAD.format(key=int.from_bytes(digest.digest(), "big", signed=True))
     return f"BEGIN; SET LOCAL lock_timeout = {ms}; {lock}"
+
+
+# --- borrowing the caller's connections --------------------------------------------------
+
+
+def _require_idle(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> None:
+    status = conn.info.transaction_status
+    if status != TransactionStatus.IDLE:
+        raise ConnectionInTransactionError(
+            f"the psycopg connection is {status.name.lower()} (inside a transaction of its "
+            "own): the saver runs its own transactions and will not commit or roll back "
+            "yours; give it a connection outside any transaction, or a pool"
+        )
+
+
+@contextmanager
+def _borrowed(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """Use the caller's connection in autocommit (our transactions are explicit), refusing
+    one inside a transaction of its own, and give it back as it was configured: a pool
+    shared with the application keeps its own transaction mode."""
+    _require_idle(conn)
+    previous = conn.autocommit
+    if not previous:
+        conn.autocommit = True
+    try:
+        yield
+    finally:
+        if not previous and conn.info.transaction_status == TransactionStatus.IDLE:
+            conn.autocommit = False
+
+
+@asynccontextmanager
+async def _aborrowed(conn: psycopg.AsyncConnection[Any]) -> AsyncIterator[None]:
+    """:func:`_borrowed` for an async connection."""
+    _require_idle(conn)
+    previous = conn.autocommit
+    if not previous:
+        await conn.set_autocommit(True)
+    try:
+        yield
+    finally:
+        if not previous and conn.info.transaction_status == TransactionStatus.IDLE:
+            await conn.set_autocommit(False)
 
 
 # --- transactions ---------------------------------------------------------------------------
@@ -288,25 +364,27 @@ class PostgresRunner:
         self.read_only = read_only
         self.journal = journal
         self._lock = threading.RLock()
-        with self._connection() as conn:
-            _setup_once(conn, read_only)
+        try:
+            with self._connection() as conn:
+                _setup_once(conn, read_only)
+        except psycopg.Error as exc:
+            raise (_translated(exc) or exc) from exc
 
     @contextmanager
     def _connection(self) -> Iterator[PgConnection]:
         if isinstance(self.target, ConnectionPool):
-            with self.target.connection() as conn:
-                if not conn.autocommit:
-                    conn.autocommit = True
+            with self.target.connection() as conn, _borrowed(conn):
                 yield PgConnection(conn)
         else:
-            with self._lock:
-                if not self.target.autocommit:
-                    self.target.autocommit = True
+            with self._lock, _borrowed(self.target):
                 yield PgConnection(self.target)
 
     def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        with self._connection() as conn:
-            return _read_once(conn, fn, args, kwargs)
+        try:
+            with self._connection() as conn:
+                return _read_once(conn, fn, args, kwargs)
+        except psycopg.Error as exc:
+            raise (_translated(exc) or exc) from exc
 
     def write(self, thread_id: str | None, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if self.read_only:
@@ -323,6 +401,8 @@ class PostgresRunner:
                 time.sleep(_backoff(attempt))
             except pg_errors.LockNotAvailable as exc:
                 raise _locked(exc, self.lock_timeout) from exc
+            except psycopg.Error as exc:
+                raise (_translated(exc) or exc) from exc
         raise AssertionError("unreachable")
 
 
@@ -352,28 +432,30 @@ class AsyncPostgresRunner:
     async def _connection(self) -> AsyncIterator[AsyncPgConnection]:
         loop = asyncio.get_running_loop()
         if isinstance(self.target, AsyncConnectionPool):
-            async with self.target.connection() as conn:
-                if not conn.autocommit:
-                    await conn.set_autocommit(True)
+            async with self.target.connection() as conn, _aborrowed(conn):
                 yield AsyncPgConnection(conn, loop)
         else:
-            async with self._lock:
-                if not self.target.autocommit:
-                    await self.target.set_autocommit(True)
+            async with self._lock, _aborrowed(self.target):
                 yield AsyncPgConnection(self.target, loop)
 
     async def setup(self) -> None:
         async with self._setup_lock:
             if not self.is_setup:
-                async with self._connection() as conn:
-                    await asyncio.to_thread(_setup_once, conn, self.read_only)
+                try:
+                    async with self._connection() as conn:
+                        await asyncio.to_thread(_setup_once, conn, self.read_only)
+                except psycopg.Error as exc:
+                    raise (_translated(exc) or exc) from exc
                 self.is_setup = True
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if not self.is_setup:
             await self.setup()
-        async with self._connection() as conn:
-            return await asyncio.to_thread(_read_once, conn, fn, args, kwargs)
+        try:
+            async with self._connection() as conn:
+                return await asyncio.to_thread(_read_once, conn, fn, args, kwargs)
+        except psycopg.Error as exc:
+            raise (_translated(exc) or exc) from exc
 
     async def write(
         self, thread_id: str | None, fn: Callable[..., T], *args: Any, **kwargs: Any
@@ -401,6 +483,8 @@ class AsyncPostgresRunner:
                 await asyncio.sleep(_backoff(attempt))
             except pg_errors.LockNotAvailable as exc:
                 raise _locked(exc, self.lock_timeout) from exc
+            except psycopg.Error as exc:
+                raise (_translated(exc) or exc) from exc
         raise AssertionError("unreachable")
 
 
@@ -408,6 +492,7 @@ def open_pool(url: str, *, max_size: int = 8) -> ConnectionPool[Any]:
     """A pool on ``url``, opened. Raises psycopg's ``OperationalError`` naming the server
     and the reason at once when it cannot connect (a pool would retry in the background
     and time out later without saying why)."""
+    url = normalized_url(url)
     psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT).close()
     pool: ConnectionPool[Any] = ConnectionPool(
         url, min_size=1, max_size=max_size, kwargs=pool_kwargs(), open=False
@@ -418,6 +503,7 @@ def open_pool(url: str, *, max_size: int = 8) -> ConnectionPool[Any]:
 
 async def open_async_pool(url: str, *, max_size: int = 8) -> AsyncConnectionPool[Any]:
     """The async twin of :func:`open_pool`."""
+    url = normalized_url(url)
     await (await psycopg.AsyncConnection.connect(url, connect_timeout=CONNECT_TIMEOUT)).close()
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         url, min_size=1, max_size=max_size, kwargs=pool_kwargs(), open=False

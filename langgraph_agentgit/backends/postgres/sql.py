@@ -222,6 +222,7 @@ VALUES (%s, %s, %s, %s, %s)
 RETURNING pk
 """
 SELECT_THREAD_PK = "SELECT pk FROM agentgit_threads WHERE thread_id = %s"
+SELECT_THREAD_ID_OF_PK = "SELECT thread_id FROM agentgit_threads WHERE pk = %s"
 SELECT_DELETED_THREAD = "SELECT session_id FROM agentgit_deleted_threads WHERE thread_id = %s"
 INSERT_DELETED_THREAD = """
 INSERT INTO agentgit_deleted_threads(thread_id, session_id, deleted_at) VALUES (%s, %s, %s)
@@ -488,7 +489,15 @@ WITH RECURSIVE closure(id) AS (
 )
 SELECT b.id, b.kind, b.deps, b.data FROM closure JOIN agentgit_blobs b ON b.id = closure.id
 """
+# Mark and sweep, as a script (no parameters). The live ids go to a temporary table that
+# is analyzed before the sweep: over the recursive query itself the planner estimates
+# billions of rows, compares every blob with every live id and starts its JIT compiler,
+# which made a delete take seconds on a few thousand checkpoints while the schema's lock
+# kept every writer waiting.
 DELETE_UNREACHABLE_BLOBS = """
+SET LOCAL jit = off;
+DROP TABLE IF EXISTS pg_temp.agentgit_live;
+CREATE TEMPORARY TABLE agentgit_live ON COMMIT DROP AS
 WITH RECURSIVE live(id) AS (
     SELECT r.value::bigint FROM agentgit_checkpoints c
     CROSS JOIN LATERAL jsonb_each_text(c.refs::jsonb) AS r
@@ -500,7 +509,10 @@ WITH RECURSIVE live(id) AS (
     CROSS JOIN LATERAL jsonb_array_elements_text(b.deps::jsonb) AS d(value)
     WHERE b.deps IS NOT NULL
 )
-DELETE FROM agentgit_blobs WHERE id NOT IN (SELECT id FROM live)
+SELECT id FROM live;
+ANALYZE pg_temp.agentgit_live;
+DELETE FROM agentgit_blobs b
+WHERE NOT EXISTS (SELECT 1 FROM pg_temp.agentgit_live l WHERE l.id = b.id)
 """
 
 # --- sessions, branches and tags --------------------------------------------------------

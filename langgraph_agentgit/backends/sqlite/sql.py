@@ -261,6 +261,7 @@ VALUES (?, ?, ?, ?, ?)
 RETURNING pk
 """
 SELECT_THREAD_PK = "SELECT pk FROM agentgit_threads WHERE thread_id = ?"
+SELECT_THREAD_ID_OF_PK = "SELECT thread_id FROM agentgit_threads WHERE pk = ?"
 SELECT_DELETED_THREAD = "SELECT session_id FROM agentgit_deleted_threads WHERE thread_id = ?"
 INSERT_DELETED_THREAD = """
 INSERT INTO agentgit_deleted_threads(thread_id, session_id, deleted_at) VALUES (?, ?, ?)
