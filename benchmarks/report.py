@@ -119,6 +119,8 @@ def evaluate_targets(doc: Doc) -> list[dict[str, Any]]:
     t, long_t = plan["target_turns"], plan["long_turns"]
     ag = _conv_runs(doc, "chat", t, "agentgit")
     sq = _conv_runs(doc, "chat", t, "sqlite")
+    ag_pg = _conv_runs(doc, "chat", t, "agentgit_pg")
+    pg = _conv_runs(doc, "chat", t, "postgres")
     ag_long = _conv_runs(doc, "chat", long_t, "agentgit")
     floor_long = _conv_runs(doc, "chat", long_t, "floor")
     branching = doc.get("branching", {})
@@ -174,6 +176,30 @@ def evaluate_targets(doc: Doc) -> list[dict[str, Any]]:
             f"{_label(doc, plan['fork_small'])}",
             _ratio(median(large, "fork_thread_ms"), median(small, "fork_thread_ms")),
             2,
+            False,
+        ),
+        target(
+            f"PostgreSQL, chat, {t} turns: AgentGitSaver tables ÷ raw message bytes",
+            median(ag_pg, "db_over_raw"),
+            3,
+            False,
+        ),
+        target(
+            f"PostgreSQL, chat, {t} turns: PostgresSaver tables ÷ AgentGitSaver tables",
+            _ratio(median(pg, "db_bytes"), median(ag_pg, "db_bytes")),
+            30,
+            True,
+        ),
+        target(
+            f"PostgreSQL, chat, {t} turns: AgentGitSaver last-10-turn latency ÷ PostgresSaver's",
+            _ratio(median(ag_pg, "last10_ms"), median(pg, "last10_ms")),
+            0.5,
+            False,
+        ),
+        target(
+            f"PostgreSQL, chat, {t} turns: AgentGitSaver full history read ÷ PostgresSaver's",
+            _ratio(median(ag_pg, "history_ms"), median(pg, "history_ms")),
+            0.1,
             False,
         ),
     ]
@@ -390,22 +416,88 @@ def _conversation_sections(doc: Doc) -> list[str]:
                 out += ["", f"Raw message bytes: {fmt_bytes(raw)}."]
             if notes:
                 out += ["", "Notes:", ""] + [f"- {note}." for note in notes]
-            base = by_saver.get("sqlite", {}).get("runs")
-            if base:
-                out += ["", "Against SqliteSaver (median ÷ median; below 1 is better):", ""]
-                ratio_rows = []
-                for key, entry in by_saver.items():
-                    if key == "sqlite" or not entry.get("runs"):
-                        continue
-                    ratio_rows.append(
-                        [SAVER_KINDS[key].label]
-                        + [
-                            fmt_ratio(_ratio(median(entry["runs"], m), median(base, m)))
-                            for m, _ in _RATIO_COLUMNS
-                        ]
-                    )
-                out += _table(["saver"] + [h for _, h in _RATIO_COLUMNS], ratio_rows)
+            out += _ratio_table(by_saver, "SqliteSaver", lambda kind: "sqlite")
+            out += _ratio_table(
+                by_saver,
+                "PostgresSaver (async rows: against AsyncPostgresSaver)",
+                lambda kind: "postgres_async" if kind.is_async else "postgres",
+                on_postgres=True,
+            )
+            out += _postgres_storage(by_saver)
             out.append("")
+    return out
+
+
+def _ratio_table(
+    by_saver: dict[str, Any],
+    against: str,
+    base_of: Callable[[Any], str],
+    *,
+    on_postgres: bool = False,
+) -> list[str]:
+    """Every row of one engine (SQLite and memory, or PostgreSQL) against its reference."""
+    rows = []
+    for key, entry in by_saver.items():
+        kind = SAVER_KINDS[key]
+        base = by_saver.get(base_of(kind), {}).get("runs")
+        if kind.postgres != on_postgres or key == base_of(kind) or not base:
+            continue
+        if not entry.get("runs"):
+            continue
+        rows.append(
+            [kind.label]
+            + [
+                fmt_ratio(_ratio(median(entry["runs"], m), median(base, m)))
+                for m, _ in _RATIO_COLUMNS
+            ]
+        )
+    if not rows:
+        return []
+    return [
+        "",
+        f"Against {against}, median ÷ median (below 1 is better):",
+        "",
+        *_table(["saver"] + [h for _, h in _RATIO_COLUMNS], rows),
+    ]
+
+
+_PG_COLUMNS: list[tuple[str, str, Callable[[float], str]]] = [
+    ("db_bytes", "all (tables + indexes)", fmt_bytes),
+    ("table_bytes", "tables (heap + TOAST)", fmt_bytes),
+    ("index_bytes", "indexes", fmt_bytes),
+    ("empty_db_bytes", "empty, after setup", fmt_bytes),
+    ("live_tuples", "live tuples", fmt_number),
+    ("dead_tuples", "dead tuples", fmt_number),
+]
+
+
+def _postgres_storage(by_saver: dict[str, Any]) -> list[str]:
+    rows = []
+    biggest: dict[str, str] = {}
+    for key, entry in by_saver.items():
+        if not SAVER_KINDS[key].postgres or not entry.get("runs"):
+            continue
+        summary = entry["summary"]
+        rows.append(
+            [SAVER_KINDS[key].label] + [fmt_stat(summary.get(m), f) for m, _, f in _PG_COLUMNS]
+        )
+        tables = entry["runs"][0].get("pg_tables") or {}
+        if tables and not SAVER_KINDS[key].is_async:
+            top = sorted(tables.items(), key=lambda kv: -kv[1])[:3]
+            biggest[SAVER_KINDS[key].label] = ", ".join(
+                f"`{name}` {fmt_bytes(size)}" for name, size in top
+            )
+    if not rows:
+        return []
+    out = [
+        "",
+        "What the PostgreSQL rows' tables take, right after the run (no `VACUUM`):",
+        "",
+        *_table(["saver"] + [h for _, h, _ in _PG_COLUMNS], rows),
+    ]
+    if biggest:
+        out += ["", "Largest tables (first run, indexes and TOAST included):", ""]
+        out += [f"- {label}: {tables}." for label, tables in biggest.items()]
     return out
 
 

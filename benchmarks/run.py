@@ -1,8 +1,16 @@
 """Run every benchmark workload and write `docs/benchmarks.md` and `docs/benchmarks.json`.
 
-python -m benchmarks.run              # the full run (about 10 minutes on 2 CPUs)
+python -m benchmarks.run              # the full run (about a quarter of an hour on 2 idle CPUs)
 python -m benchmarks.run --smoke      # every workload at a tiny size, in seconds
 python -m benchmarks.run --out /tmp/bench.md --workloads chat,branching
+python -m benchmarks.run --postgres postgresql://user@host/db   # the Postgres rows' server
+python -m benchmarks.run --postgres off                          # no Postgres rows
+
+The chat workload's PostgreSQL rows (AgentGitSaver and AsyncAgentGitSaver on PostgreSQL,
+LangGraph's PostgresSaver and AsyncPostgresSaver) run on the server at --postgres
+(default: $AGENTGIT_BENCH_POSTGRES, else $AGENTGIT_TEST_POSTGRES, else
+postgresql://postgres@127.0.0.1:5432/test), each run in a fresh schema dropped afterwards.
+Where no server answers they are skipped, with one line saying why.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import langgraph_agentgit
-from benchmarks import report
+from benchmarks import postgres, report
 from benchmarks.workloads import (
     SAVER_KINDS,
     BranchCase,
@@ -48,6 +56,9 @@ PACKAGES = (
     "langchain-core",
     "aiosqlite",
     "ormsgpack",
+    "langgraph-checkpoint-postgres",
+    "psycopg",
+    "psycopg-pool",
 )
 
 
@@ -106,6 +117,10 @@ FULL = Plan(
         "agentgit",
         "agentgit_async",
         "agentgit_delta",
+        "postgres",
+        "postgres_async",
+        "agentgit_pg",
+        "agentgit_pg_async",
     ),
     tool_turns=(50, 200, 1000),
     tool_savers=("floor", "sqlite", "sqlite_delta", "agentgit", "agentgit_async", "agentgit_delta"),
@@ -144,12 +159,24 @@ FULL = Plan(
             "saver in a trial run on this machine",
             read_history=False,
         ),
+        ("chat", "postgres", 1000): Override(
+            0, f"not run: its history read alone would take minutes; {_QUADRATIC}"
+        ),
+        ("chat", "postgres_async", 1000): Override(
+            0, f"not run: its history read alone would take minutes; {_QUADRATIC}"
+        ),
+        ("chat", "agentgit_pg", 1000): Override(
+            1, "one run, to keep the whole benchmark near a quarter of an hour"
+        ),
+        ("chat", "agentgit_pg_async", 1000): Override(
+            0, "not run, to keep the whole benchmark near a quarter of an hour"
+        ),
         ("tool", "sqlite", 1000): Override(0, f"not run: it would take minutes; {_QUADRATIC}"),
         ("tool", "sqlite_delta", 1000): Override(
-            0, "not run, to keep the whole benchmark near 10 minutes (see chat)"
+            0, "not run, to keep the whole benchmark near a quarter of an hour (see chat)"
         ),
         ("tool", "agentgit_delta", 1000): Override(
-            1, "one run, to keep the whole benchmark near 10 minutes"
+            1, "one run, to keep the whole benchmark near a quarter of an hour"
         ),
     },
 )
@@ -197,8 +224,16 @@ class Progress:
 # --- running ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class PostgresTarget:
+    """The server the Postgres rows run on, or why they do not run."""
+
+    url: str | None
+    why_not: str | None = None
+
+
 def run_conversations(
-    plan: Plan, workload: str, workdir: Path, log: Progress
+    plan: Plan, workload: str, workdir: Path, log: Progress, pg: PostgresTarget
 ) -> dict[str, dict[str, Any]]:
     """Every (turns, saver) of ``workload``; repetitions interleaved across savers so that
     background load on a shared machine spreads over all rows rather than a few."""
@@ -209,6 +244,8 @@ def run_conversations(
         entries: dict[str, Any] = {}
         for saver in savers:
             override = plan.override(workload, saver, turns)
+            if SAVER_KINDS[saver].postgres and pg.why_not:
+                override = Override(0, "not run: no PostgreSQL server (see Machine)")
             entries[saver] = {
                 "runs": [],
                 "skipped": override.why if override.reps == 0 else None,
@@ -217,7 +254,7 @@ def run_conversations(
         for rep in range(max(plan.override(workload, s, turns).reps for s in savers)):
             for saver in savers:
                 override = plan.override(workload, saver, turns)
-                if rep >= override.reps:
+                if rep >= override.reps or entries[saver]["skipped"]:
                     continue
                 t0 = time.perf_counter()
                 result = run_conversation(
@@ -226,6 +263,7 @@ def run_conversations(
                     turns,
                     workdir,
                     read_history=override.read_history,
+                    postgres_url=pg.url,
                 )
                 entries[saver]["runs"].append(result)
                 log(
@@ -278,8 +316,15 @@ def run_concurrency_matrix(plan: Plan, workdir: Path, log: Progress) -> dict[str
     return out
 
 
-def run_all(plan: Plan, workdir: Path, workloads: Sequence[str], log: Progress) -> dict[str, Any]:
+def run_all(
+    plan: Plan,
+    workdir: Path,
+    workloads: Sequence[str],
+    log: Progress,
+    pg: PostgresTarget | None = None,
+) -> dict[str, Any]:
     """Run the selected workloads; returns the report document minus ``meta``."""
+    pg = pg or PostgresTarget(None, "no server given")
     doc: dict[str, Any] = {
         "plan": {
             "mode": plan.mode,
@@ -292,7 +337,7 @@ def run_all(plan: Plan, workdir: Path, workloads: Sequence[str], log: Progress) 
     }
     for workload in ("chat", "tool"):
         if workload in workloads:
-            doc["conversations"][workload] = run_conversations(plan, workload, workdir, log)
+            doc["conversations"][workload] = run_conversations(plan, workload, workdir, log, pg)
     if "branching" in workloads:
         doc["branching"] = run_branching_cases(plan, workdir, log)
     if "concurrency" in workloads:
@@ -305,7 +350,7 @@ def run_all(plan: Plan, workdir: Path, workloads: Sequence[str], log: Progress) 
 # --- describing the run -----------------------------------------------------------------
 
 
-def machine_info(workdir: Path) -> dict[str, Any]:
+def machine_info(workdir: Path, pg: PostgresTarget) -> dict[str, Any]:
     info: dict[str, Any] = {
         "CPU": _cpu_model(),
         "CPUs (os.cpu_count)": os.cpu_count(),
@@ -316,6 +361,10 @@ def machine_info(workdir: Path) -> dict[str, Any]:
         "SQLite library": sqlite3.sqlite_version,
         "database directory": str(workdir.parent),
     }
+    if pg.url and not pg.why_not:
+        info.update(postgres.server_info(pg.url))
+    else:
+        info["PostgreSQL server"] = f"none ({pg.why_not})"
     with contextlib.suppress(OSError):
         info["load average at start"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return info
@@ -402,6 +451,34 @@ def method_notes(plan: Plan, doc: dict[str, Any]) -> list[str]:
         "so background load on the shared machine spreads across rows. Each run uses a "
         "fresh database in a temporary directory on the machine's disk.",
     ]
+    if any(
+        SAVER_KINDS[saver].postgres and entry.get("runs")
+        for by_turns in doc.get("conversations", {}).values()
+        for by_saver in by_turns.values()
+        for saver, entry in by_saver.items()
+    ):
+        notes += [
+            "- **PostgreSQL rows** (chat only) run on the server named under Machine, over "
+            "TCP on the same machine, which shares the 2 CPUs with the benchmark (and "
+            "with whatever else runs there). Each run gets a fresh schema (dropped "
+            "afterwards) and a URL whose `search_path` points at it; AgentGitSaver opens it "
+            "with `from_conn_string(url)` (a psycopg pool), PostgresSaver with "
+            "`PostgresSaver.from_conn_string(url)` then `.setup()` (one autocommit "
+            "connection with `dict_row`, as LangGraph documents), the async rows with their "
+            "async twins. PostgresSaver keeps each version of a channel's value whole, "
+            "as one `bytea` row of `checkpoint_blobs` (TOAST compresses large ones with "
+            "pglz).",
+            "- **PostgreSQL size** (the *DB size* column): `pg_total_relation_size` summed "
+            "over the schema's tables — heap, TOAST, free-space and visibility maps and "
+            "indexes; sequences (8 KB each) are not counted. Measured right after the run, "
+            "as it is: no `VACUUM`, so dead tuples left by updates are in it (the server's "
+            "autovacuum setting is listed under Machine). The PostgreSQL section below "
+            "splits it into tables (heap + TOAST) and indexes, gives the live and dead "
+            "tuple counts (`pg_stat_user_tables`, which can lag a moment) and what the "
+            "saver's empty tables take after its setup.",
+            "- **PostgreSQL, new saver:** a new saver is a new connection (pool); nothing "
+            "is cached in the process, the server's shared buffers are warm.",
+        ]
     skipped = [
         f"- {SAVER_KINDS[saver].label}, {workload}, {turns:,} turns: {o.why}."
         for (workload, saver, turns), o in plan.overrides.items()
@@ -446,6 +523,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--workdir", type=Path, default=None, help="where databases are made")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument(
+        "--postgres",
+        default=postgres.default_url(),
+        metavar="URL",
+        help="PostgreSQL server for the Postgres rows ('off': none); default "
+        "$AGENTGIT_BENCH_POSTGRES, else $AGENTGIT_TEST_POSTGRES, else %(default)s",
+    )
     args = parser.parse_args(argv)
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     unknown = sorted(set(workloads) - set(WORKLOADS))
@@ -454,14 +538,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = SMOKE if args.smoke else FULL
     progress = Progress(quiet=args.quiet)
     command = "python -m benchmarks.run" + (" --smoke" if args.smoke else "")
+    pg = PostgresTarget(args.postgres, "--postgres off")
+    if args.postgres != "off":
+        pg = PostgresTarget(args.postgres, postgres.unavailable(args.postgres))
+    if pg.why_not and "chat" in workloads:
+        # Always said, even with --quiet: a report without these rows must not surprise.
+        print(f"PostgreSQL rows skipped: {pg.why_not}", file=sys.stderr, flush=True)
 
     with tempfile.TemporaryDirectory(prefix="agentgit-bench-", dir=args.workdir) as tmp:
         workdir = Path(tmp)
-        machine = machine_info(workdir)
+        machine = machine_info(workdir, pg)
         git = git_info()  # before the run: the sources may change while it goes on
         generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         progress(f"{plan.mode} run of {', '.join(workloads)} in {workdir}")
-        doc = run_all(plan, workdir, workloads, progress)
+        doc = run_all(plan, workdir, workloads, progress, pg)
     with contextlib.suppress(OSError):
         machine["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     # Spawned processes import the saver afresh, so a change mid-run mixes versions.

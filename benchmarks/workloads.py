@@ -33,6 +33,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import _messages_delta_reducer, add_messages
 from langgraph.prebuilt import ToolNode, tools_condition
 
+from benchmarks import postgres
 from benchmarks.fake_models import TOOLS, ScriptedChatModel, answer_text, user_message
 from langgraph_agentgit import AgentGitSaver, AsyncAgentGitSaver
 
@@ -47,13 +48,16 @@ class SaverKind:
 
     key: str
     label: str
-    backend: str  # "floor" | "memory" | "sqlite" | "agentgit"
+    backend: str  # "floor" | "memory" | "sqlite" | "agentgit" | "postgres" (PostgresSaver)
     is_async: bool = False
     delta: bool = False  # the graph declares its message list as a DeltaChannel
+    postgres: bool = False  # stored on the PostgreSQL server (a fresh schema per run)
 
     @property
     def on_disk(self) -> bool:
-        return self.backend in ("sqlite", "agentgit")
+        """Stored in a database (a file, or a schema on the server) that a new saver
+        opens again."""
+        return self.backend in ("sqlite", "agentgit", "postgres")
 
 
 SAVER_KINDS: dict[str, SaverKind] = {
@@ -67,6 +71,18 @@ SAVER_KINDS: dict[str, SaverKind] = {
         SaverKind("agentgit", "AgentGitSaver", "agentgit"),
         SaverKind("agentgit_async", "AsyncAgentGitSaver (ainvoke)", "agentgit", is_async=True),
         SaverKind("agentgit_delta", "AgentGitSaver + DeltaChannel", "agentgit", delta=True),
+        SaverKind("postgres", "PostgresSaver", "postgres", postgres=True),
+        SaverKind(
+            "postgres_async", "AsyncPostgresSaver (ainvoke)", "postgres", True, postgres=True
+        ),
+        SaverKind("agentgit_pg", "AgentGitSaver on PostgreSQL", "agentgit", postgres=True),
+        SaverKind(
+            "agentgit_pg_async",
+            "AsyncAgentGitSaver on PostgreSQL (ainvoke)",
+            "agentgit",
+            True,
+            postgres=True,
+        ),
     )
 }
 
@@ -103,8 +119,9 @@ def _detached_inner(obj: Any) -> Any:
 
 
 @contextlib.contextmanager
-def open_saver(backend: str, path: Path) -> Iterator[BaseCheckpointSaver]:
-    """A sync saver of ``backend`` (memory ones ignore ``path``)."""
+def open_saver(backend: str, path: Path | str) -> Iterator[BaseCheckpointSaver]:
+    """A sync saver of ``backend`` on the file ``path`` or the ``postgresql://`` URL
+    ``path`` (memory ones ignore it; PostgresSaver needs a URL)."""
     if backend == "floor":
         yield InMemorySaver(serde=PassthroughSerializer())  # type: ignore[arg-type]
     elif backend == "memory":
@@ -115,19 +132,31 @@ def open_saver(backend: str, path: Path) -> Iterator[BaseCheckpointSaver]:
     elif backend == "agentgit":
         with AgentGitSaver.from_conn_string(str(path)) as agentgit:
             yield agentgit
+    elif backend == "postgres":
+        from langgraph.checkpoint.postgres import PostgresSaver
+
+        with PostgresSaver.from_conn_string(str(path)) as pg_saver:
+            pg_saver.setup()
+            yield pg_saver
     else:
         raise ValueError(f"unknown backend {backend!r}")
 
 
 @contextlib.asynccontextmanager
-async def open_async_saver(backend: str, path: Path) -> AsyncIterator[BaseCheckpointSaver]:
-    """An async saver of ``backend`` on the file at ``path``."""
+async def open_async_saver(backend: str, path: Path | str) -> AsyncIterator[BaseCheckpointSaver]:
+    """An async saver of ``backend`` on the file or the ``postgresql://`` URL ``path``."""
     if backend == "sqlite":
         async with AsyncSqliteSaver.from_conn_string(str(path)) as saver:
             yield saver
     elif backend == "agentgit":
         async with AsyncAgentGitSaver.from_conn_string(str(path)) as agentgit:
             yield agentgit
+    elif backend == "postgres":
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+        async with AsyncPostgresSaver.from_conn_string(str(path)) as pg_saver:
+            await pg_saver.setup()
+            yield pg_saver
     else:
         raise ValueError(f"no async saver for backend {backend!r}")
 
@@ -292,37 +321,71 @@ def _mean_ms(samples: Sequence[float]) -> float:
 
 
 def run_conversation(
-    workload: str, kind: SaverKind, turns: int, workdir: Path, *, read_history: bool = True
+    workload: str,
+    kind: SaverKind,
+    turns: int,
+    workdir: Path,
+    *,
+    read_history: bool = True,
+    postgres_url: str | None = None,
 ) -> dict[str, Any]:
     """One repetition: ``turns`` turns of ``workload`` (chat or tool) on a fresh saver.
 
     Without ``read_history`` the checkpoints are counted with ``saver.list`` instead of
-    being rebuilt into states one by one (which is what a history read costs)."""
-    path = workdir / f"{workload}-{kind.key}-{turns}.db"
-    remove_db(path)
+    being rebuilt into states one by one (which is what a history read costs). Savers of
+    a ``postgres`` kind run in a fresh schema on the server at ``postgres_url`` (dropped
+    afterwards); their size is what the schema's tables take right after the run."""
     gc.collect()
     inputs = [{"messages": [user_message(turn)]} for turn in range(1, turns + 1)]
-    try:
-        if kind.is_async:
-            metrics = asyncio.run(_conversation_async(workload, kind, inputs, path, read_history))
-        else:
-            metrics = _conversation_sync(workload, kind, inputs, path, read_history)
-        if kind.on_disk:
-            metrics["db_bytes"] = db_file_bytes(path)
-            metrics["bytes_per_turn"] = metrics["db_bytes"] / turns
-            metrics["db_over_raw"] = metrics["db_bytes"] / metrics["raw_bytes"]
-        else:
-            metrics.update(db_bytes=None, bytes_per_turn=None, db_over_raw=None)
-    finally:
+    if kind.postgres:
+        if postgres_url is None:
+            raise ValueError(f"{kind.label} needs a PostgreSQL server (postgres_url)")
+        with postgres.fresh_schema(postgres_url) as schema:
+            metrics = _conversation(workload, kind, inputs, schema.url, read_history)
+            metrics.update(postgres.schema_sizes(schema))
+        # What the saver's tables take before anything is stored in them.
+        with postgres.fresh_schema(postgres_url) as schema:
+            with open_saver(kind.backend, schema.url):
+                pass
+            metrics["empty_db_bytes"] = postgres.schema_sizes(schema)["db_bytes"]
+    else:
+        path = workdir / f"{workload}-{kind.key}-{turns}.db"
         remove_db(path)
+        try:
+            metrics = _conversation(workload, kind, inputs, path, read_history)
+            if kind.on_disk:
+                metrics["db_bytes"] = db_file_bytes(path)
+        finally:
+            remove_db(path)
+    if kind.on_disk:
+        metrics["bytes_per_turn"] = metrics["db_bytes"] / turns
+        metrics["db_over_raw"] = metrics["db_bytes"] / metrics["raw_bytes"]
+    else:
+        metrics.update(db_bytes=None, bytes_per_turn=None, db_over_raw=None)
     expected_checkpoints, expected_messages = expected_counts(workload, turns)
     metrics["expected_checkpoints"] = expected_checkpoints
     metrics["expected_messages"] = expected_messages
     return metrics
 
 
+def _conversation(
+    workload: str,
+    kind: SaverKind,
+    inputs: list[dict[str, Any]],
+    location: Path | str,
+    read_history: bool,
+) -> dict[str, Any]:
+    if kind.is_async:
+        return asyncio.run(_conversation_async(workload, kind, inputs, location, read_history))
+    return _conversation_sync(workload, kind, inputs, location, read_history)
+
+
 def _conversation_sync(
-    workload: str, kind: SaverKind, inputs: list[dict[str, Any]], path: Path, read_history: bool
+    workload: str,
+    kind: SaverKind,
+    inputs: list[dict[str, Any]],
+    path: Path | str,
+    read_history: bool,
 ) -> dict[str, Any]:
     config = thread_config(MAIN_THREAD)
     latencies: list[float] = []
@@ -359,7 +422,11 @@ def _conversation_sync(
 
 
 async def _conversation_async(
-    workload: str, kind: SaverKind, inputs: list[dict[str, Any]], path: Path, read_history: bool
+    workload: str,
+    kind: SaverKind,
+    inputs: list[dict[str, Any]],
+    path: Path | str,
+    read_history: bool,
 ) -> dict[str, Any]:
     config = thread_config(MAIN_THREAD)
     latencies: list[float] = []
