@@ -598,3 +598,28 @@ def test_a_fork_walks_past_a_deleted_run_to_the_checkpoint_its_source_inherits(
     assert listed[-1] == first  # b still lists the checkpoint it was forked at
     file_saver.fork_thread("b", listed[0], "c")
     assert history("c") == listed
+
+
+def test_a_rollback_by_id_after_prune_forks_the_history_the_current_branch_shows(
+    file_saver: AgentGitSaver,
+) -> None:
+    """Found by the fuzzer (make fuzz, agent graph): prune(keep_latest) of a branch copies
+    the checkpoint it was forked at into the branch, so that id is held by the branch and
+    by its source, with different histories. A rollback naming the bare id while the
+    branch is current took the source's copy (the first writer in session order) and
+    brought back the history the prune had removed."""
+    graph = build_two_steps().compile(checkpointer=file_saver)
+    graph.invoke({"log": ["in"], "last": ""}, cfg("t"))
+    mgr = SessionManager(file_saver)
+    session = mgr.adopt("t")
+    middle = list(graph.get_state_history(cfg("t")))[1]
+    branch = mgr.rollback(session.id, middle)
+    file_saver.prune([branch.thread_id], strategy="keep_latest")
+    shown = [
+        s.config["configurable"]["checkpoint_id"] for s in graph.get_state_history(branch.config)
+    ]
+    again = mgr.rollback(session.id, shown[0])
+    again_shown = [
+        s.config["configurable"]["checkpoint_id"] for s in graph.get_state_history(again.config)
+    ]
+    assert again_shown == shown

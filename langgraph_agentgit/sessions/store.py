@@ -387,7 +387,8 @@ def resolve(
 
     The checkpoint must be visible from one of the session's threads. Of those, the one
     that wrote it is preferred (the branch then hangs off the thread the checkpoint is
-    on), then the thread ``ref`` names, then the oldest. Cost: a few indexed lookups per
+    on; of several holding it, the one ``ref`` names, then the current one), then the
+    thread ``ref`` names, then the current one, then the oldest. Cost: a few indexed lookups per
     session thread, independent of history length.
     """
     thread_ids = [b.thread_id for b in _branches(conn, store, session_id)]
@@ -406,21 +407,26 @@ def resolve(
             f"checkpoint {checkpoint_id!r} is in subgraph namespace {ref.ns!r}; branches "
             "start at checkpoints of the root graph"
         )
-    ordered = [t for t in thread_ids if t == preferred] + [t for t in thread_ids if t != preferred]
-    seen: tuple[str, Row] | None = None
+    # The session's current thread next: after prune(keep_latest) a branch owns a copy of
+    # a checkpoint its source also owns, with the shorter history the branch shows.
+    current = _session_row(conn, store, session_id)[7]
+    first = [t for t in (preferred, current) if t in thread_ids]
+    ordered = list(dict.fromkeys(first + thread_ids))
+    # A thread that wrote it: one indexed lookup per thread, whatever the history length.
+    for thread_id in ordered:
+        own = conn.execute(
+            store.sql.SELECT_OWN_BY_THREAD_ID, (thread_id, "", checkpoint_id)
+        ).fetchone()
+        if own is not None:
+            return thread_id, Row.of(own)
+    # Else the first that inherits it.
     for thread_id in ordered:
         lineage = store.lineage(conn, thread_id)
         if lineage is None:
             continue
         row = store.find_row(conn, lineage, "", checkpoint_id)
-        if row is None:
-            continue
-        if row.thread_pk == lineage.pk:
+        if row is not None:
             return thread_id, row
-        if seen is None:
-            seen = (thread_id, row)
-    if seen is not None:
-        return seen
     if tag is not None:
         raise CheckpointNotFoundError(
             f"tag {ref.text!r} of session {session_id!r} names checkpoint {checkpoint_id!r}, "
