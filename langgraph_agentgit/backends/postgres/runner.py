@@ -346,8 +346,9 @@ def _setup_once(conn: Any, read_only: bool) -> int:
 class PostgresRunner:
     """Runs the storage logic in transactions on a psycopg ``Connection`` or
     ``ConnectionPool`` (sync savers). A single connection serves one transaction at a
-    time; a pool gives each transaction its own connection. Connections are switched to
-    autocommit: every transaction is explicit."""
+    time; a pool gives each transaction its own connection. Each transaction borrows its
+    connection in autocommit (the transaction is explicit) and gives it back in the mode
+    it had; a connection inside a transaction of its caller's is refused."""
 
     sql = sql
 
