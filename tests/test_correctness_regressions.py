@@ -468,6 +468,47 @@ def test_a_fork_does_not_see_writes_its_source_stores_later(
     assert tasks() == before
 
 
+def test_a_fork_keeps_the_interrupt_its_source_replaces_later(file_saver: AgentGitSaver) -> None:
+    """A node that asks twice. The source pauses at C on the first question, moves on
+    with new input, and is forked at its head. Resuming the source at C answers the
+    first question and stores the second interrupt at C, over the first (the fuzzer's
+    fanout divergence). The fork's history still shows C waiting on the first question,
+    as on a thread copied when the fork was made."""
+
+    def ask(state: LogState) -> dict[str, Any]:
+        first = interrupt("first?")
+        second = interrupt("second?")
+        return {"log": [f"{first}+{second}"]}
+
+    builder = StateGraph(LogState)
+    builder.add_node("ask", ask)
+    builder.add_edge(START, "ask")
+    builder.add_edge("ask", END)
+    graph = builder.compile(checkpointer=file_saver)
+
+    def history(thread_id: str) -> list[Any]:
+        return [
+            (
+                s.config["configurable"]["checkpoint_id"],
+                [(t.name, [i.value for i in t.interrupts]) for t in s.tasks],
+            )
+            for s in graph.get_state_history(cfg(thread_id))
+        ]
+
+    graph.invoke({"log": ["first"], "last": ""}, cfg("t"))
+    pause = graph.get_state(cfg("t")).config
+    graph.invoke({"log": ["second"], "last": ""}, cfg("t"))
+    head = graph.get_state(cfg("t")).config["configurable"]["checkpoint_id"]
+    file_saver.fork_thread("t", head, "f")
+    before = history("f")
+    assert (pause["configurable"]["checkpoint_id"], [("ask", ["first?"])]) in before
+
+    graph.invoke(Command(resume="1"), pause)
+    replaced = [i.value for i in graph.get_state(pause).interrupts]
+    assert replaced == ["second?"]
+    assert history("f") == before
+
+
 def test_pruning_a_source_keeps_the_history_of_its_older_forks(
     file_saver: AgentGitSaver,
 ) -> None:

@@ -808,9 +808,36 @@ class CheckpointStore:
             # Special channels (errors, interrupts, resumes) replace; others are idempotent.
             statement = self.sql.UPSERT_WRITE if write_idx < 0 else self.sql.INSERT_WRITE_IF_ABSENT
             blob = self.blobs.put_value(conn, value, hints)
+            if write_idx < 0:
+                self._keep_replaced_write_for_forks(conn, pk, ns, checkpoint_id, task_id, write_idx)
             conn.execute(
                 statement,
                 (pk, ns, checkpoint_id, task_id, write_idx, channel, task_path, blob, written_at),
+            )
+
+    def _keep_replaced_write_for_forks(
+        self, conn: Connection, pk: int, ns: str, checkpoint_id: str, task_id: str, idx: int
+    ) -> None:
+        """Copy-on-write for a pending write about to be replaced (an interrupt or error
+        rewritten by a resume on the source thread): every fork that inherits the
+        checkpoint and was made after the old write was stored saw that write, and a
+        fork's history is what it was when it was made. Each such fork gets its own copy,
+        with the original ``written_at`` so forks of the fork see it exactly when they
+        saw it through the fork."""
+        old = conn.execute(self.sql.SELECT_WRITE, (pk, ns, checkpoint_id, task_id, idx)).fetchone()
+        if old is None:
+            return
+        channel, task_path, blob, written_at = old
+        for fork_pk, fork_checkpoint_id, created_at in conn.execute(
+            self.sql.SELECT_INHERITING_FORKS, (pk,)
+        ).fetchall():
+            if fork_checkpoint_id is not None and checkpoint_id > fork_checkpoint_id:
+                continue  # made before this checkpoint existed: not in the fork's history
+            if written_at is not None and written_at > _micros(str(created_at)):
+                continue  # stored after the fork was made: the fork never saw it
+            conn.execute(
+                self.sql.INSERT_WRITE_IF_ABSENT,
+                (fork_pk, ns, checkpoint_id, task_id, idx, channel, task_path, blob, written_at),
             )
 
     def fork_thread(

@@ -452,6 +452,16 @@ INSERT INTO agentgit_writes(
 ) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT(thread_pk, ns, checkpoint_id, task_id, idx) DO NOTHING
 """
+# The write a special channel's upsert is about to replace, and the forks that still
+# inherit from its thread: those made after it was stored keep seeing it (put_writes).
+SELECT_WRITE = """
+SELECT channel, task_path, blob_id, written_at FROM agentgit_writes
+WHERE thread_pk = %s AND ns = %s AND checkpoint_id = %s AND task_id = %s AND idx = %s
+"""
+SELECT_INHERITING_FORKS = """
+SELECT pk, fork_checkpoint_id, created_at FROM agentgit_threads
+WHERE parent_pk = %s AND inherits = 1
+"""
 SELECT_WRITES_OF_CHECKPOINT = """
 SELECT thread_pk, checkpoint_id, task_id, idx, channel, task_path, blob_id, written_at
 FROM agentgit_writes WHERE thread_pk = %s AND ns = %s AND checkpoint_id = %s
