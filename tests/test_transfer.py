@@ -269,6 +269,52 @@ def test_a_copy_with_forks_deletions_and_hidden_rows_runs_on_like_the_original(
     assert continue_runs(url) == continue_runs(source)
 
 
+def test_a_1000_turn_thread_copied_to_postgres_reads_back_identically(
+    tmp_path: Path, url: str
+) -> None:
+    """A long thread (1,000 turns, 3,000 checkpoints, message lists up to 2,000 long,
+    stored as delta chains and list indexes): every checkpoint reads back with the same
+    messages, metadata, parent and pending writes, compared here one checkpoint at a time
+    as both sides stream it, independently of ``verify_copy``; then both sides resume
+    alike."""
+    turns = 1000
+    source = str(tmp_path / "long.db")
+    with AgentGitSaver.from_conn_string(source) as saver:
+        graph = build_chat_graph().compile(checkpointer=saver)
+        for turn in range(turns):
+            graph.invoke(ask(f"turn {turn}"), cfg("long"))
+    report = copy_database(source, url)
+    assert report.verified and report.checkpoints == 3 * turns
+
+    def view(found: Any) -> tuple[Any, ...]:
+        messages = found.checkpoint["channel_values"].get("messages", [])
+        return (
+            found.config["configurable"]["checkpoint_id"],
+            found.metadata,
+            found.parent_config,
+            [(m.type, m.id, m.content) for m in messages],
+            {k: v for k, v in found.checkpoint["channel_versions"].items()},
+            [(task, channel, repr(value)) for task, channel, value in found.pending_writes or []],
+        )
+
+    compared = 0
+    with (
+        AgentGitSaver.from_conn_string(source) as original,
+        AgentGitSaver.from_conn_string(url) as copied,
+    ):
+        for expected, got in zip(original.list(cfg("long")), copied.list(cfg("long")), strict=True):
+            assert view(got) == view(expected)
+            compared += 1
+        assert compared == 3 * turns
+        head = original.get_tuple(cfg("long"))
+        assert head is not None and len(head.checkpoint["channel_values"]["messages"]) == 2 * turns
+        results = []
+        for saver in (original, copied):
+            graph = build_chat_graph().compile(checkpointer=saver)
+            results.append(graph.invoke(ask("one more"), cfg("long"))["messages"][-3:])
+        assert results[0] == results[1]
+
+
 def test_a_target_with_agentgit_data_is_refused_untouched(
     demo_file: tuple[str, DemoResult], tmp_path: Path, url: str
 ) -> None:
