@@ -140,6 +140,31 @@ def evaluate_targets(doc: Doc) -> list[dict[str, Any]]:
             "passed": passed,
         }
 
+    server_targets = []
+    for shape, entry in doc.get("server", {}).get("shapes", {}).items():
+        runs = entry["runs"]
+        server_targets.append(
+            target(
+                f"Server, {shape} (threads x turns): AgentGitSaver cold get_state ÷ SqliteSaver's",
+                _ratio(
+                    server_median(runs, "agentgit", "cold_get_state"),
+                    server_median(runs, "sqlite", "cold_get_state"),
+                ),
+                1.0,
+                False,
+            )
+        )
+        server_targets.append(
+            target(
+                f"Server, {shape} (threads x turns): AgentGitSaver cold turn ÷ SqliteSaver's",
+                _ratio(
+                    server_median(runs, "agentgit", "cold_turn"),
+                    server_median(runs, "sqlite", "cold_turn"),
+                ),
+                0.5,
+                False,
+            )
+        )
     return [
         target(
             f"Chat, {t} turns: AgentGitSaver database ÷ raw message bytes",
@@ -202,7 +227,23 @@ def evaluate_targets(doc: Doc) -> list[dict[str, Any]]:
             0.1,
             False,
         ),
+        *server_targets,
     ]
+
+
+def server_samples(runs: dict[str, Any], saver: str, metric: str) -> list[float]:
+    """Every sample (ms) of ``metric`` for ``saver``, all repetitions pooled."""
+    return [v for run in runs.get(saver, []) for v in run.get(metric, [])]
+
+
+def server_median(runs: dict[str, Any], saver: str, metric: str) -> float | None:
+    samples = server_samples(runs, saver, metric)
+    return statistics.median(samples) if samples else None
+
+
+def _p90(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, math.ceil(0.9 * len(ordered)) - 1)]
 
 
 def _label(doc: Doc, case: str) -> str:
@@ -342,6 +383,7 @@ def render_markdown(doc: Doc) -> str:
     out += _conversation_sections(doc)
     out += _branching_section(doc)
     out += _concurrency_section(doc)
+    out += _server_section(doc)
     out += ["## Consistency checks", ""]
     out += [
         "Not timings: whether the stored data reads back. Digests cover every message's "
@@ -623,4 +665,81 @@ def _concurrency_section(doc: Doc) -> list[str]:
     if samples:
         out += ["", "Errors seen:", ""] + [f"- `{s.strip()}`" for s in samples[:10]]
     out.append("")
+    return out
+
+
+#: Each server row's reference: the LangGraph saver of the same engine and I/O style.
+_SERVER_REFERENCE = {
+    "agentgit": "sqlite",
+    "agentgit_async": "sqlite_async",
+    "agentgit_pg": "postgres",
+    "agentgit_pg_async": "postgres_async",
+}
+
+
+def _server_section(doc: Doc) -> list[str]:
+    data = doc.get("server")
+    if not data or not data.get("shapes"):
+        return []
+    out = [
+        "## Server: cold threads",
+        "",
+        "Many threads, most of them not in the process's memory (see Method). Median "
+        "(90th percentile) in ms, then the spread of the per-repetition medians.",
+        "",
+    ]
+    metrics = ("cold_get_state", "cold_turn", "warm_turn")
+    for entry in data["shapes"].values():
+        runs = entry["runs"]
+        first = next(iter(runs.values()), [])
+        reads = sum(len(r.get("cold_get_state", [])) for r in first)
+        turns = sum(len(r.get("cold_turn", [])) for r in first)
+        out += [
+            f"### {entry['threads']} threads x {entry['turns']} turns",
+            "",
+            f"Samples per saver: {reads} cold reads, {turns} cold turns, {turns} warm turns.",
+            "",
+        ]
+        rows = []
+        for saver in runs:
+            cells = [SAVER_KINDS[saver].label]
+            for metric in metrics:
+                samples = server_samples(runs, saver, metric)
+                per_rep = [statistics.median(r[metric]) for r in runs[saver] if r.get(metric)]
+                if not samples:
+                    cells.append("—")
+                    continue
+                cells.append(
+                    f"{fmt_number(statistics.median(samples))} ({fmt_number(_p90(samples))}); "
+                    f"{fmt_number(min(per_rep))}{RANGE}{fmt_number(max(per_rep))}"
+                )
+            reference = _SERVER_REFERENCE.get(saver)
+            for metric in metrics:
+                ratio = (
+                    _ratio(
+                        server_median(runs, saver, metric), server_median(runs, reference, metric)
+                    )
+                    if reference
+                    else None
+                )
+                cells.append(fmt_ratio(ratio) if ratio is not None else "—")
+            rows.append(cells)
+        out += _table(
+            [
+                "saver",
+                "cold get_state",
+                "cold turn",
+                "warm turn",
+                "cold get_state ÷ ref",
+                "cold turn ÷ ref",
+                "warm turn ÷ ref",
+            ],
+            rows,
+        )
+        out += [
+            "",
+            "Ratios divide by the LangGraph saver of the same engine and style (SqliteSaver, "
+            "AsyncSqliteSaver, PostgresSaver, AsyncPostgresSaver); below 1 is better.",
+            "",
+        ]
     return out

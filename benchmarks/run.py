@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import langgraph_agentgit
-from benchmarks import postgres, report
+from benchmarks import postgres, report, server
 from benchmarks.workloads import (
     SAVER_KINDS,
     BranchCase,
@@ -46,7 +46,7 @@ from benchmarks.workloads import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKLOADS = ("chat", "tool", "branching", "concurrency")
+WORKLOADS = ("chat", "tool", "branching", "concurrency", "server")
 PACKAGES = (
     "langgraph-agentgit",
     "langgraph",
@@ -92,6 +92,10 @@ class Plan:
     long_turns: int
     fork_small: str
     fork_large: str
+    # The server workload: (threads, turns) shapes, threads picked per measure, runs.
+    server_shapes: tuple[tuple[int, int], ...] = ()
+    server_picks: int = 0
+    server_reps: int = 0
     # (workload, saver, turns) -> fewer runs, or none, or no history read.
     overrides: Mapping[tuple[str, str, int], Override] = field(default_factory=dict)
 
@@ -139,6 +143,9 @@ FULL = Plan(
     long_turns=1000,
     fork_small="chain-10",
     fork_large="chain-10000",
+    server_shapes=((200, 40), (20, 200)),
+    server_picks=25,
+    server_reps=3,
     overrides={
         ("chat", "sqlite", 1000): Override(
             1,
@@ -203,6 +210,9 @@ SMOKE = Plan(
     long_turns=5,
     fork_small="chain-10",
     fork_large="chain-50",
+    server_shapes=((4, 3),),
+    server_picks=1,
+    server_reps=1,
 )
 
 
@@ -316,6 +326,24 @@ def run_concurrency_matrix(plan: Plan, workdir: Path, log: Progress) -> dict[str
     return out
 
 
+def run_server_matrix(
+    plan: Plan, workdir: Path, log: Progress, pg: PostgresTarget
+) -> dict[str, Any]:
+    """Every server shape; the Postgres groups only where a server answers."""
+    groups = [
+        g for g in server.SERVER_SAVERS if not (g in ("postgres", "agentgit_pg") and pg.why_not)
+    ]
+    out: dict[str, Any] = {"picks": plan.server_picks, "shapes": {}}
+    for threads, turns in plan.server_shapes:
+        t0 = time.perf_counter()
+        runs = server.run_server_shape(
+            threads, turns, plan.server_picks, plan.server_reps, workdir, groups, pg.url, log
+        )
+        out["shapes"][f"{threads}x{turns}"] = {"threads": threads, "turns": turns, "runs": runs}
+        log(f"server {threads}x{turns}: {time.perf_counter() - t0:.1f} s")
+    return out
+
+
 def run_all(
     plan: Plan,
     workdir: Path,
@@ -342,6 +370,8 @@ def run_all(
         doc["branching"] = run_branching_cases(plan, workdir, log)
     if "concurrency" in workloads:
         doc["concurrency"] = run_concurrency_matrix(plan, workdir, log)
+    if "server" in workloads:
+        doc["server"] = run_server_matrix(plan, workdir, log, pg)
     doc["targets"] = report.evaluate_targets(doc)
     doc["checks"] = report.consistency_checks(doc)
     return doc
@@ -451,6 +481,21 @@ def method_notes(plan: Plan, doc: dict[str, Any]) -> list[str]:
         "so background load on the shared machine spreads across rows. Each run uses a "
         "fresh database in a temporary directory on the machine's disk.",
     ]
+    if doc.get("server"):
+        notes.append(
+            "- **Server workload.** K threads of T chat turns each are written once per "
+            "storage (turns interleaved across threads); then, per repetition and saver, a "
+            "new Python process reads some threads once (*cold get_state*: up to "
+            f"{plan.server_picks}, at most a quarter of the threads, the same for every "
+            "process) and runs one turn on threads of its own no process has touched "
+            f"(*cold turn*: up to {plan.server_picks}, fewer when K is small), then a second "
+            "turn on each (*warm turn*), after one warm-up read of another thread. Each "
+            "process checks that its turns were stored. The sync and async savers of a "
+            "storage read the same database. Figures are the median and the 90th "
+            "percentile of all samples of all repetitions (the sample counts are given per "
+            "shape); the "
+            "spread is the lowest and highest per-repetition median."
+        )
     if any(
         SAVER_KINDS[saver].postgres and entry.get("runs")
         for by_turns in doc.get("conversations", {}).values()

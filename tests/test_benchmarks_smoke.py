@@ -125,8 +125,27 @@ def test_smoke_run_writes_report_and_every_saver_reads_back(tmp_path: Path) -> N
         assert result["threads_with_wrong_state"] == 0
         assert result["checkpoints"] == result["expected_checkpoints"] > 0
 
+    # The server workload: every saver measured each operation on the smoke shape (its
+    # workers fail the run if a measured turn was not stored).
+    from benchmarks.server import SERVER_SAVERS
+
+    for threads, turns in plan.server_shapes:
+        runs = doc["server"]["shapes"][f"{threads}x{turns}"]["runs"]
+        expected = {
+            saver
+            for group, savers in SERVER_SAVERS.items()
+            if postgres != "off" or group not in ("postgres", "agentgit_pg")
+            for saver in savers
+        }
+        assert set(runs) == expected
+        for saver, saver_runs in runs.items():
+            for metric in ("cold_get_state", "cold_turn", "warm_turn"):
+                samples = [v for r in saver_runs for v in r[metric]]
+                assert samples and all(v > 0 for v in samples), (saver, metric)
+    assert "## Server: cold threads" in markdown
+
     assert all(check["passed"] for check in doc["checks"]), doc["checks"]
-    assert len(doc["targets"]) == 10
+    assert len(doc["targets"]) == 10 + 2 * len(plan.server_shapes)
     measured = [t for t in doc["targets"] if postgres != "off" or "PostgreSQL" not in t["name"]]
     assert len(measured) >= 6 and all(t["measured"] is not None for t in measured)
     assert "## Targets" in markdown and "## 4. Concurrency" in markdown
