@@ -500,13 +500,19 @@ def test_a_fork_keeps_the_interrupt_its_source_replaces_later(file_saver: AgentG
     graph.invoke({"log": ["second"], "last": ""}, cfg("t"))
     head = graph.get_state(cfg("t")).config["configurable"]["checkpoint_id"]
     file_saver.fork_thread("t", head, "f")
+    # A fork made at the paused checkpoint itself starts there without the source's
+    # writes (it runs the node again); the rewrite must not hand it the old interrupt.
+    file_saver.fork_thread("t", pause["configurable"]["checkpoint_id"], "g")
     before = history("f")
+    before_g = history("g")
     assert (pause["configurable"]["checkpoint_id"], [("ask", ["first?"])]) in before
+    assert before_g[0] == (pause["configurable"]["checkpoint_id"], [("ask", [])])
 
     graph.invoke(Command(resume="1"), pause)
     replaced = [i.value for i in graph.get_state(pause).interrupts]
     assert replaced == ["second?"]
     assert history("f") == before
+    assert history("g") == before_g
 
 
 def test_pruning_a_source_keeps_the_history_of_its_older_forks(

@@ -833,6 +833,8 @@ class CheckpointStore:
         ).fetchall():
             if fork_checkpoint_id is not None and checkpoint_id > fork_checkpoint_id:
                 continue  # made before this checkpoint existed: not in the fork's history
+            if ns == "" and checkpoint_id == fork_checkpoint_id:
+                continue  # forked here: a fork never sees its source's writes at its start
             if written_at is not None and written_at > _micros(str(created_at)):
                 continue  # stored after the fork was made: the fork never saw it
             conn.execute(
