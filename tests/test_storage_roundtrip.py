@@ -4,6 +4,7 @@ index blobs or plain values, reads back exactly as written, warm or cold cache."
 from __future__ import annotations
 
 import copy
+import json
 import math
 import sqlite3
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import cfg
+from graphs import build_chat_graph
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
@@ -329,3 +331,39 @@ def test_a_value_edited_while_it_is_stored_still_serves_as_a_hint() -> None:
             first: {"seen": 1, "text": text},
             second: {"text": text, "more": 1},
         }
+
+
+def test_a_value_that_is_one_of_its_hints_is_that_blob() -> None:
+    """A message list's new tail is the write that carried it: the write's blob is reused
+    (no second row). Only the same type counts: bytes that happen to equal a list's
+    msgpack payload are stored apart and read back as bytes."""
+    with database() as conn:
+        store = BlobStore(StrictSerializer(), sql=sqlite_sql)
+        write = store.put_value(conn, [{"role": "ai", "text": "an answer " * 8}])
+        same = store.put_value(conn, [{"role": "ai", "text": "an answer " * 8}], hint_ids=[write])
+        assert same == write
+        type_name, payload = StrictSerializer().dumps_typed([1, 2, 3])
+        listed = store.put_value(conn, [1, 2, 3])
+        raw = store.put_value(conn, payload, hint_ids=[listed])
+        assert raw != listed and StrictSerializer().dumps_typed(payload)[0] != type_name
+        (rows,) = conn.execute("SELECT count(*) FROM agentgit_blobs").fetchone()
+        assert rows == 3
+        fresh = BlobStore(StrictSerializer(), sql=sqlite_sql)
+        assert fresh.load(conn, [listed, raw]) == {listed: [1, 2, 3], raw: payload}
+
+
+def test_a_chat_stores_each_message_once(db_path: str) -> None:
+    """In a chat, every delta's tail is the blob of a pending write (the message as the
+    node returned it), not a second copy of it."""
+    with AgentGitSaver.from_conn_string(db_path) as saver:
+        graph = build_chat_graph().compile(checkpointer=saver)
+        for turn in range(5):
+            ask = HumanMessage(f"question {turn} " * 10, id=f"h{turn}")
+            graph.invoke({"messages": [ask]}, cfg("t"))
+        assert len(graph.get_state(cfg("t")).values["messages"]) == 10
+    with closing(sqlite3.connect(db_path)) as conn:
+        written = {r[0] for r in conn.execute("SELECT blob_id FROM agentgit_writes")}
+        deltas = conn.execute("SELECT deps FROM agentgit_blobs WHERE kind = ?", (LIST_DELTA,))
+        tails = [json.loads(deps)[1] for (deps,) in deltas if len(json.loads(deps)) > 1]
+    assert len(tails) == 9  # every version after the first adds one message
+    assert set(tails) <= written

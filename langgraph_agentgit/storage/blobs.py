@@ -258,7 +258,8 @@ class BlobStore:
         # Resolved list blobs' items, so reading the head of a long list is one copy.
         self._items: LRU[int, _Items] = LRU(cache_size // 4)
         # Raw payloads of recent values and their hint level, used as compression hints.
-        self._raw: LRU[int, tuple[bytes, int]] = LRU(cache_size // 8)
+        # Blob id -> (uncompressed payload, hint level, type name) of VALUE blobs.
+        self._raw: LRU[int, tuple[bytes, int, str]] = LRU(cache_size // 8)
         self._caches: tuple[LRU[int, Any], ...] = (
             self._values,
             self._slices,
@@ -322,26 +323,36 @@ class BlobStore:
         # Serialized once: LangGraph may edit the value from another thread meanwhile (it
         # gives messages their ids in place), and the hint must be the bytes stored.
         type_name, payload = self.serde.dumps_typed(value)
+        raws = self._raw_payloads(conn, hint_ids) if hint_ids else {}
+        for hint_id in hint_ids:
+            # The value is exactly one of its hints (a message list's new tail is the
+            # write that carried it; the first version of a channel is its first
+            # write): that blob already holds it, and a second one would cost a row and,
+            # on every read, one more decompression.
+            found = raws.get(hint_id)
+            if found is not None and found[0] == payload and found[2] == type_name:
+                return hint_id, len(payload)
         data = pack(type_name, payload)
         deps: str | None = None
         level = 0
-        hint, used, hint_level = self._hint(conn, hint_ids) if hint_ids else (b"", [], 0)
+        hint, used, hint_level = self._hint(raws, hint_ids) if hint_ids else (b"", [], 0)
         if hint:
             hinted = pack(type_name, payload, hint)
             if len(hinted) < len(data):
                 data, deps, level = hinted, json.dumps(used), hint_level + 1
         blob_id = self._upsert(conn, VALUE, deps, data)
-        self._raw.put(blob_id, (payload, level), len(payload))
+        self._raw.put(blob_id, (payload, level, type_name), len(payload))
         return blob_id, len(payload)
 
-    def _hint(self, conn: Connection, ids: Sequence[int]) -> tuple[bytes, list[int], int]:
+    def _hint(
+        self, raws: Mapping[int, tuple[bytes, int, str]], ids: Sequence[int]
+    ) -> tuple[bytes, list[int], int]:
         """Dictionary material from the given blobs: their raw payloads concatenated, the
         ids actually used, and the highest hint level among them.
 
         A value compressed against hints is one level above them. Only blobs of level 0
         or 1 serve as hints, so reading any value needs at most two more blobs' bytes.
         """
-        raws = self._raw_payloads(conn, ids)
         used = [i for i in ids if i in raws and raws[i][1] < MAX_HINT_LEVEL]
         return (
             b"".join(raws[i][0] for i in used)[-32768:],
@@ -355,16 +366,16 @@ class BlobStore:
         ids: Iterable[int],
         fetch: Callable[[Sequence[int]], list[tuple[Any, ...]]] | None = None,
         depth: int = 0,
-    ) -> dict[int, tuple[bytes, int]]:
-        """Uncompressed payloads (and levels) of VALUE blobs; others are left out. One
-        query per hint level, however many blobs."""
+    ) -> dict[int, tuple[bytes, int, str]]:
+        """Uncompressed payloads (with hint levels and type names) of VALUE blobs; others
+        are left out. One query per hint level, however many blobs."""
         ids = list(ids)
         if depth > MAX_HINT_LEVEL:
             # Hints are never more than MAX_HINT_LEVEL deep: deeper is a (corrupt) loop.
             raise CorruptDataError(
                 "stored values are compressed against each other in a loop", blob_id=min(ids)
             )
-        out: dict[int, tuple[bytes, int]] = {}
+        out: dict[int, tuple[bytes, int, str]] = {}
         missing = []
         for blob_id in ids:
             cached = self._raw.get(blob_id)
@@ -384,14 +395,14 @@ class BlobStore:
                 hint = b"".join(dep_raws[d][0] for d in dep_ids)[-32768:]
                 level = 1 + max(dep_raws[d][1] for d in dep_ids) if dep_ids else 0
                 try:
-                    payload = raw_payload(data, hint)[1]
+                    type_name, payload = raw_payload(data, hint)
                 except Exception as exc:
                     raise CorruptDataError(
                         f"stored value cannot be decompressed ({exc})", blob_id=blob_id
                     ) from exc
                 # Returned from here, not read back from the cache, which may be smaller
                 # than one batch.
-                out[blob_id] = (payload, level)
+                out[blob_id] = (payload, level, type_name)
                 self._raw.put(blob_id, out[blob_id], len(payload))
         return out
 
