@@ -450,6 +450,7 @@ async def test_another_users_session_behaves_like_a_missing_one(mode: str, db: s
             assert seen[1].replace(sa.id, "<id>") == expected[1].replace(missing, "<id>"), method
         assert await w.call("get_session", sa.id, mgr=bob) is None
         assert [x.id for x in await w.call("list_sessions", mgr=bob)] == [sb.id]
+        assert [x.id for x in await w.call("list_sessions", user_id="bob", mgr=bob)] == [sb.id]
         assert await w.call("list_sessions", user_id="alice", mgr=bob) == []
         assert await w.call("count_sessions", mgr=bob) == 1
         assert await w.call("count_sessions", user_id="alice", mgr=bob) == 0
@@ -484,6 +485,16 @@ async def test_another_users_session_behaves_like_a_missing_one(mode: str, db: s
         with pytest.raises(SessionScopeError):
             await w.call("check", mgr=bob)
         assert dump_tables(db) == before  # bob changed nothing
+        # Bob's own branch cannot take a thread id of alice's, nor learn her session.
+        await w.say(sb.config, "bob here")
+        before = dump_tables(db)
+        for method in ("rollback", "branch"):
+            failure = await w.outcome(
+                method, sb.id, await w.state(sb.config), thread_id=side.thread_id, mgr=bob
+            )
+            assert failure is not None and failure[0] is ThreadExistsError
+            assert sa.id not in failure[1]
+        assert dump_tables(db) == before
 
         # Alice sees and does all of it on her own session.
         assert texts(await w.call("turns", sa.id, mgr=alice)) == ["hello", "weather in Oslo"]

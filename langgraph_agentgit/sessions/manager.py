@@ -532,7 +532,14 @@ class SessionManager:
             graph.invoke({"messages": [("user", "try again")]}, mgr.config(s.id))
         """
         return self._fork(
-            "rollback", ops.create_branch, session_id, ops.as_ref(checkpoint), name, thread_id, True
+            "rollback",
+            ops.create_branch_for,
+            session_id,
+            self.user_id,
+            ops.as_ref(checkpoint),
+            name,
+            thread_id,
+            True,
         )
 
     async def arollback(
@@ -545,7 +552,14 @@ class SessionManager:
     ) -> Branch:
         """Async twin of :meth:`rollback`."""
         return await self._afork(
-            "rollback", ops.create_branch, session_id, ops.as_ref(checkpoint), name, thread_id, True
+            "rollback",
+            ops.create_branch_for,
+            session_id,
+            self.user_id,
+            ops.as_ref(checkpoint),
+            name,
+            thread_id,
+            True,
         )
 
     def branch(
@@ -559,7 +573,14 @@ class SessionManager:
         """Like :meth:`rollback`, but the current branch stays current. Emits
         ``"branch"``."""
         return self._fork(
-            "branch", ops.create_branch, session_id, ops.as_ref(checkpoint), name, thread_id, False
+            "branch",
+            ops.create_branch_for,
+            session_id,
+            self.user_id,
+            ops.as_ref(checkpoint),
+            name,
+            thread_id,
+            False,
         )
 
     async def abranch(
@@ -572,7 +593,14 @@ class SessionManager:
     ) -> Branch:
         """Async twin of :meth:`branch`."""
         return await self._afork(
-            "branch", ops.create_branch, session_id, ops.as_ref(checkpoint), name, thread_id, False
+            "branch",
+            ops.create_branch_for,
+            session_id,
+            self.user_id,
+            ops.as_ref(checkpoint),
+            name,
+            thread_id,
+            False,
         )
 
     def checkout(self, session_id: str, thread_id: str) -> Branch:

@@ -1377,6 +1377,22 @@ def branch_at_turn(
     return create_branch(conn, store, session_id, ref, name, None, make_current)
 
 
+def create_branch_for(
+    conn: Connection,
+    store: CheckpointStore,
+    session_id: str,
+    owner: str | None,
+    ref: CheckpointRef,
+    name: str | None,
+    thread_id: str | None,
+    make_current: bool,
+) -> Branch:
+    """:func:`create_branch`; for a scoped manager, a ``thread_id`` taken by another
+    user's session is refused without naming that session."""
+    _check_thread_free(conn, store, owner, thread_id)
+    return create_branch(conn, store, session_id, ref, name, thread_id, make_current)
+
+
 def scoped_with_owner(
     conn: Connection,
     store: CheckpointStore,
