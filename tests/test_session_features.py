@@ -366,6 +366,26 @@ async def test_redoing_the_first_turn(mode: str, db: str) -> None:
 
 
 @pytest.mark.parametrize("mode", MODES)
+async def test_a_turn_added_by_update_state(mode: str, db: str) -> None:
+    async with open_world(mode, db) as w:
+        s = await w.call("create_session")
+        await w.say(s.config, "hello")
+        head = cid(await w.state(s.config))
+        if mode == "sync":
+            added = w.graph.update_state(s.config, {"messages": [("user", "noted")]})
+        else:
+            added = await w.graph.aupdate_state(s.config, {"messages": [("user", "noted")]})
+        found = await w.call("turns", s.id)
+        assert texts(found) == ["hello", "noted"]
+        # No input checkpoint: the turn starts at the update that holds the message.
+        assert found[1].start_checkpoint_id == added["configurable"]["checkpoint_id"]
+        assert found[1].before_checkpoint_id == head == found[0].end_checkpoint_id
+        assert [m.content for m in found[1].messages] == ["noted"]
+        redo = await w.call("branch_from_turn", s.id, 2)
+        assert redo.fork_checkpoint_id == head
+
+
+@pytest.mark.parametrize("mode", MODES)
 async def test_turn_errors(mode: str, db: str) -> None:
     async with open_world(mode, db) as w:
         s = await w.call("create_session", user_id="ada")
