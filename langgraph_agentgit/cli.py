@@ -91,6 +91,7 @@ if TYPE_CHECKING:
         BranchHistory,
         CheckpointSummary,
         ExternalSession,
+        Turn,
     )
     from langgraph_agentgit.storage.check import CheckReport
     from langgraph_agentgit.transfer import CopyReport
@@ -103,7 +104,7 @@ LOCK_TIMEOUT_ENV_VAR = "AGENTGIT_LOCK_TIMEOUT"
 #: which would fold its ``//``).
 Database = Path | str
 #: The commands that only read, and so also work on a database that cannot be written.
-READ_COMMANDS = ("sessions", "show", "log", "tree", "diff", "check")
+READ_COMMANDS = ("sessions", "show", "log", "turns", "tree", "diff", "check")
 #: Shortest abbreviation shown for an id; longer where needed to stay unique, like git.
 MIN_ABBREV = 8
 PREVIEW_WIDTH = 60
@@ -989,6 +990,8 @@ def session_json(session: ExternalSession, last_message: str) -> dict[str, Any]:
         "branch_count": session.branch_count,
         "total_checkpoints": session.total_checkpoints,
         "last_message": last_message,
+        "ended_at": _iso(session.ended_at),
+        "end_reason": session.end_reason,
     }
 
 
@@ -1003,6 +1006,26 @@ def branch_json(branch: Branch, current_thread_id: str | None) -> dict[str, Any]
         "created_at": _iso(branch.created_at),
         "checkpoint_count": branch.checkpoint_count,
         "is_current": branch.thread_id == current_thread_id,
+    }
+
+
+def turn_json(turn: Turn) -> dict[str, Any]:
+    """The stable JSON shape of a conversation turn."""
+    return {
+        "number": turn.number,
+        "thread_id": turn.thread_id,
+        "before_checkpoint_id": turn.before_checkpoint_id,
+        "start_checkpoint_id": turn.start_checkpoint_id,
+        "end_checkpoint_id": turn.end_checkpoint_id,
+        "user_message": turn.text,
+        "message_count": len(turn.messages),
+        "tool_calls": [dict(call) for call in turn.tool_calls],
+        "usage": {
+            "input_tokens": turn.usage.input_tokens,
+            "output_tokens": turn.usage.output_tokens,
+            "total_tokens": turn.usage.total_tokens,
+        },
+        "inherited": turn.inherited,
     }
 
 
@@ -1443,6 +1466,53 @@ def log(
         _console().print(table)
 
 
+@app.command()
+def turns(
+    ctx: typer.Context,
+    session: SessionArg,
+    branch: Annotated[
+        str | None,
+        typer.Option("--branch", "-b", help="Branch name, thread id or prefix (default: current)."),
+    ] = None,
+    db: DbOption = None,
+    read_only: ReadOnlyOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """A branch's conversation turns, first first: number, the checkpoint it starts at,
+    the user message, tool calls and tokens (from the AI messages' usage_metadata).
+
+    A turn starts where user messages are added to the state's messages; turns a branch
+    inherits keep their numbers (dimmed)."""
+    with open_repo(ctx, db_path(ctx, db), writes=False, read_only=read_only) as repo:
+        s = repo.session(session)
+        target = repo.branch(s, branch) if branch is not None else None
+        thread_id = target.thread_id if target is not None else s.current_thread_id
+        found = repo.mgr.turns(s.id, thread_id=thread_id)
+        if as_json:
+            _print_json([turn_json(t) for t in found])
+            return
+        name = next((b.name for b in repo.mgr.branches(s.id) if b.thread_id == thread_id), None)
+        if not found:
+            _say(Text(f"Branch {_name(name or '')} ({thread_id}) has no user turns."))
+            return
+        table = _table(f"Session {s.id}, branch {_name(name or '')} ({thread_id}), turns")
+        table.add_column("#", justify="right", no_wrap=True)
+        table.add_column("starts at", no_wrap=True)
+        table.add_column("tools", no_wrap=True, max_width=20, overflow="ellipsis")
+        table.add_column("tokens", justify="right", no_wrap=True)
+        table.add_column("user")  # the column that shrinks
+        for t in found:
+            style = "dim" if t.inherited else ""
+            table.add_row(
+                Text(str(t.number), style=style),
+                Text(repo.abbreviate(t.start_checkpoint_id), style="yellow"),
+                _one_line(Text(", ".join(str(c.get("name")) for c in t.tool_calls))),
+                str(t.usage.total_tokens) if t.usage.total_tokens else "",
+                _one_line(Text(_cut(" ".join(t.text.split()), 200), style=style)),
+            )
+        _console().print(table)
+
+
 def _shown(count: int, anchors: set[int], show_all: bool) -> list[int]:
     """Indices of a line's checkpoints that ``tree`` draws (see :data:`TREE_FULL_LINE`)."""
     if show_all or count <= TREE_FULL_LINE:
@@ -1743,6 +1813,37 @@ def rollback(
         )
 
 
+@app.command()
+def undo(
+    ctx: typer.Context,
+    session: SessionArg,
+    name: NameOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Undo the last user turn of the current branch: a new branch starts just before
+    it and becomes current. Nothing is lost: the turn stays on the branch it was on."""
+    with open_repo(ctx, db_path(ctx, db), writes=True) as repo:
+        s = repo.session(session)
+        new = repo.mgr.undo_last_turn(s.id, name=name)
+        if as_json:
+            _print_json(branch_json(new, new.thread_id))
+            return
+        _say(
+            Text.assemble(
+                "Undid the last turn of session ",
+                (s.id, "yellow"),
+                ": new branch ",
+                (one_line(new.name or ""), "bold green"),
+                " (thread ",
+                (new.thread_id, "green"),
+                ") continues from ",
+                (repo.abbreviate(new.fork_checkpoint_id), "yellow"),
+                " and is current.",
+            )
+        )
+
+
 @app.command("branch")
 def branch_command(
     ctx: typer.Context,
@@ -1931,6 +2032,46 @@ def activate(
 ) -> None:
     """Mark a session active again (undoes deactivate)."""
     _set_active(ctx, session, db, True, as_json)
+
+
+@app.command()
+def end(
+    ctx: typer.Context,
+    session: SessionArg,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why it ended.")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """End a session (it becomes inactive and stops counting toward a user's session
+    limit); nothing is deleted and its branches keep working."""
+    with open_repo(ctx, db_path(ctx, db), writes=True) as repo:
+        s = repo.session(session)
+        ended = repo.mgr.end_session(s.id, reason=reason)
+        if as_json:
+            _print_json(session_json(ended, _session_preview(repo, ended)))
+            return
+        _say(
+            Text.assemble(
+                "Ended session ",
+                (s.id, "yellow"),
+                (f" ({one_line(reason)})" if reason else ""),
+                ".",
+            )
+        )
+
+
+@app.command()
+def reopen(
+    ctx: typer.Context, session: SessionArg, db: DbOption = None, as_json: JsonOption = False
+) -> None:
+    """Reopen an ended session (undoes end)."""
+    with open_repo(ctx, db_path(ctx, db), writes=True) as repo:
+        s = repo.session(session)
+        reopened = repo.mgr.reopen_session(s.id)
+        if as_json:
+            _print_json(session_json(reopened, _session_preview(repo, reopened)))
+            return
+        _say(Text.assemble("Reopened session ", (s.id, "yellow"), "."))
 
 
 @app.command()

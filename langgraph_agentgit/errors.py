@@ -69,6 +69,31 @@ class LastBranchError(AgentGitError, ValueError):
     """Deleting the only remaining branch of a session (delete the session instead)."""
 
 
+class AmbiguousSessionError(AgentGitError, LookupError):
+    """A session name or id prefix (:meth:`SessionManager.find_session`) that matches
+    more than one session; the message names them."""
+
+
+class InvalidSessionNameError(AgentGitError, ValueError):
+    """A session name that is empty once its control characters are stripped (a name
+    given as ``""`` is allowed: the session is untitled)."""
+
+
+class SessionLimitError(AgentGitError, ValueError):
+    """A new (or reopened) session would take its user past ``max_sessions_per_user``
+    with ``on_limit="refuse"``; nothing was written."""
+
+
+class SessionScopeError(AgentGitError, PermissionError):
+    """An operation a :class:`SessionManager` scoped to one user (``user_id=``) cannot do:
+    create a session for another user, or scan the whole database (``check``)."""
+
+
+class TurnNotFoundError(AgentGitError, LookupError):
+    """A conversation turn the branch does not have (a turn number out of range, no
+    user turn matching a text, no turn to undo)."""
+
+
 # --- damage and access ------------------------------------------------------------------
 
 

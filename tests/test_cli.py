@@ -194,6 +194,8 @@ def test_sessions_lists_with_stable_json_keys(demo_db: DemoDb) -> None:
         "branch_count",
         "total_checkpoints",
         "last_message",
+        "ended_at",
+        "end_reason",
     }
     result = demo_db.result
     assert row["id"] == result.session_id

@@ -420,7 +420,7 @@ def assert_read_only_behaviour(
         assert cli[name]["exit"] == 1, cli[name]
         error = cli[name]["stderr"]
         assert f"{db} is read-only" in error and command in error
-        assert "sessions, show, log, tree, diff, check" in error
+        assert "sessions, show, log, turns, tree, diff, check" in error
         assert "not an agentgit database" not in error
 
 

@@ -9,12 +9,24 @@ from langgraph_agentgit.sessions.models import (
     BranchHistory,
     CheckpointSummary,
     ExternalSession,
+    SessionEvent,
+    TokenUsage,
+    Turn,
 )
 
 if TYPE_CHECKING:
     from langgraph_agentgit.sessions.manager import SessionManager
 
-__all__ = ["Branch", "BranchHistory", "CheckpointSummary", "ExternalSession", "SessionManager"]
+__all__ = [
+    "Branch",
+    "BranchHistory",
+    "CheckpointSummary",
+    "ExternalSession",
+    "SessionEvent",
+    "SessionManager",
+    "TokenUsage",
+    "Turn",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -10,17 +10,21 @@ another thread than its event loop's, as for the saver itself).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeAlias
 
+from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import CheckpointTuple
 from langgraph.types import StateSnapshot
 
 from langgraph_agentgit.diff import CheckpointDiff
+from langgraph_agentgit.errors import SessionScopeError
 from langgraph_agentgit.saver_base import AgentGitSaverBase
 from langgraph_agentgit.sessions import store as ops
-from langgraph_agentgit.sessions.models import Branch, ExternalSession
+from langgraph_agentgit.sessions.models import Branch, ExternalSession, SessionEvent, Turn
 from langgraph_agentgit.storage import check as check_module
 from langgraph_agentgit.storage.check import CheckReport
 from langgraph_agentgit.timeline import Timeline
@@ -29,6 +33,12 @@ CheckpointLike: TypeAlias = "str | RunnableConfig | StateSnapshot | CheckpointTu
 """A checkpoint id or a tag name of the session, a config carrying ``checkpoint_id`` (a
 config with only a ``thread_id`` means that thread's head), a ``StateSnapshot``, a
 ``CheckpointTuple``, or a :class:`Branch` (its head)."""
+
+#: The events :meth:`SessionManager.on` accepts.
+EVENTS = ("create", "branch", "rollback", "checkout", "tag", "delete")
+EventCallback: TypeAlias = "Callable[[SessionEvent], Awaitable[None] | None]"
+
+logger = logging.getLogger("langgraph_agentgit.sessions")
 
 
 class SessionManager:
@@ -53,13 +63,169 @@ class SessionManager:
     id, and leaves the database unchanged.
     """
 
-    def __init__(self, saver: AgentGitSaverBase) -> None:
+    def __init__(
+        self,
+        saver: AgentGitSaverBase,
+        *,
+        user_id: str | None = None,
+        unique_names: bool = False,
+        max_sessions_per_user: int | None = None,
+        on_limit: str = "refuse",
+    ) -> None:
+        """
+        Args:
+            saver: the ``AgentGitSaver`` or ``AsyncAgentGitSaver`` whose database holds
+                the sessions.
+            user_id: scope every read and write to this user's sessions (Agent-Git's
+                ownership checks): another user's session behaves exactly like a missing
+                one (same error class and message, ``None`` from ``get_session``, absent
+                from listings), new sessions belong to this user, and ``check()``, which
+                reads the whole database, raises :class:`SessionScopeError`.
+            unique_names: a new session named like one of its user's others gets the next
+                number, ``"support #2"``, ``"support #3"`` (Hermes' title lineage).
+            max_sessions_per_user: how many open (not ended) sessions a user may have
+                (the Rust agent's limit); ``None``: no limit. Sessions without a user
+                count as one user.
+            on_limit: ``"refuse"`` (the new session raises :class:`SessionLimitError`)
+                or ``"retire_oldest"`` (the user's oldest open sessions are ended with
+                reason ``"retired"``, deactivated ones first, then the least recently
+                active, in the same transaction as the new one). The limit is checked
+                and the session created in one write transaction, which on SQLite is
+                the single writer and on PostgreSQL holds the schema's exclusive
+                advisory lock, so concurrent creates never exceed it.
+
+        Raises ``TypeError`` for a saver of another kind and ``ValueError`` for a bad
+        ``user_id`` (empty), ``max_sessions_per_user`` (< 1) or ``on_limit``.
+        """
         if not isinstance(saver, AgentGitSaverBase):
             raise TypeError(
                 "SessionManager needs an AgentGitSaver or AsyncAgentGitSaver, got "
                 f"{type(saver).__name__}"
             )
+        if user_id is not None and (not isinstance(user_id, str) or not user_id):
+            raise ValueError(f"user_id must be a non-empty string or None, not {user_id!r}")
+        if max_sessions_per_user is not None and (
+            isinstance(max_sessions_per_user, bool)
+            or not isinstance(max_sessions_per_user, int)
+            or max_sessions_per_user < 1
+        ):
+            raise ValueError(
+                f"max_sessions_per_user must be a positive int or None, not "
+                f"{max_sessions_per_user!r}"
+            )
+        if on_limit not in ops.ON_LIMIT:
+            raise ValueError(f"on_limit must be one of {ops.ON_LIMIT}, not {on_limit!r}")
         self.saver = saver
+        self.user_id = user_id
+        self.policy = ops.Policy(
+            owner=user_id,
+            unique_names=bool(unique_names),
+            max_sessions_per_user=max_sessions_per_user,
+            on_limit=on_limit,
+        )
+        self._listeners: dict[str, list[EventCallback]] = {kind: [] for kind in EVENTS}
+
+    # --- scoped runners: every session id goes through the owner check ---------------------
+
+    def _sread(self, fn: Callable[..., Any], session_id: str, *args: Any) -> Any:
+        return self.saver._read(ops.scoped, self.saver.store, self.user_id, fn, session_id, *args)
+
+    async def _asread(self, fn: Callable[..., Any], session_id: str, *args: Any) -> Any:
+        return await self.saver._aread(
+            ops.scoped, self.saver.store, self.user_id, fn, session_id, *args
+        )
+
+    def _swrite(self, fn: Callable[..., Any], session_id: str, *args: Any) -> Any:
+        return self.saver._write(ops.scoped, self.saver.store, self.user_id, fn, session_id, *args)
+
+    async def _aswrite(self, fn: Callable[..., Any], session_id: str, *args: Any) -> Any:
+        return await self.saver._awrite(
+            ops.scoped, self.saver.store, self.user_id, fn, session_id, *args
+        )
+
+    # --- events ----------------------------------------------------------------------------
+
+    def on(self, event: str, callback: EventCallback) -> Callable[[], None]:
+        """Call ``callback(SessionEvent)`` after each change of kind ``event`` made
+        through this manager commits: ``"create"`` (``create_session``, ``adopt``),
+        ``"branch"`` (``branch``, ``branch_from_turn``/``branch_from_text`` with
+        ``switch=False``), ``"rollback"`` (``rollback``, ``undo_last_turn``,
+        ``branch_from_turn``/``branch_from_text``), ``"checkout"``, ``"tag"``,
+        ``"delete"`` (``delete_session``, ``delete_branch``). The event carries the
+        session, source thread, new thread and fork-point checkpoint ids
+        (:class:`SessionEvent`). Codex users' fork event; no seed store has one.
+
+        Callbacks run in the calling thread, in the order registered, once the
+        transaction has committed: a callback that raises cannot undo the change. Its
+        exception is logged (logger ``langgraph_agentgit.sessions``, with the traceback)
+        and not raised; the other callbacks still run and the method returns its result.
+        The async methods await a callback that returns an awaitable; the sync methods
+        cannot, and log an error for one instead. Changes made by other managers or
+        processes are not seen. Returns a function that removes the callback.
+        Raises ``ValueError`` for an unknown event and ``TypeError`` for a callback that
+        is not callable."""
+        if event not in self._listeners:
+            raise ValueError(f"unknown session event {event!r}; one of {', '.join(EVENTS)}")
+        if not callable(callback):
+            raise TypeError(f"an event callback must be callable, not {type(callback).__name__}")
+        self._listeners[event].append(callback)
+
+        def remove() -> None:
+            if callback in self._listeners[event]:
+                self._listeners[event].remove(callback)
+
+        return remove
+
+    def _emit(self, event: SessionEvent) -> None:
+        for callback in list(self._listeners[event.kind]):
+            try:
+                result = callback(event)
+                if inspect.isawaitable(result):
+                    close = getattr(result, "close", None)
+                    if close is not None:
+                        close()
+                    logger.error(
+                        "session event %r: callback %r is async; the sync methods cannot "
+                        "await it (use the async twins)",
+                        event.kind,
+                        callback,
+                    )
+            except Exception:
+                logger.exception(
+                    "session event %r: callback %r raised; the change was committed",
+                    event.kind,
+                    callback,
+                )
+
+    async def _aemit(self, event: SessionEvent) -> None:
+        for callback in list(self._listeners[event.kind]):
+            try:
+                result = callback(event)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                logger.exception(
+                    "session event %r: callback %r raised; the change was committed",
+                    event.kind,
+                    callback,
+                )
+
+    def _created(self, s: ExternalSession) -> SessionEvent:
+        return SessionEvent(
+            "create", s.id, s.user_id, thread_id=s.current_thread_id, name=s.name or None
+        )
+
+    @staticmethod
+    def _forked(kind: str, b: Branch, user_id: str | None) -> SessionEvent:
+        return SessionEvent(
+            kind,
+            b.session_id,
+            user_id,
+            source_thread_id=b.parent_thread_id,
+            thread_id=b.thread_id,
+            checkpoint_id=b.fork_checkpoint_id,
+            name=b.name,
+        )
 
     # --- sessions --------------------------------------------------------------------------
 
@@ -77,10 +243,27 @@ class SessionManager:
 
             s = mgr.create_session(user_id="alice", name="support")
             graph.invoke(inputs, mgr.config(s.id))
+
+        ``name`` is sanitized (:func:`~langgraph_agentgit.sessions.store.sanitize_session_name`:
+        one line, control characters stripped, at most 200 characters) and, with
+        ``unique_names``, numbered (``"support #2"``). A scoped manager creates the
+        session for its user (another ``user_id`` raises :class:`SessionScopeError`).
+        Raises :class:`InvalidSessionNameError` for a name nothing is left of,
+        :class:`SessionLimitError` past ``max_sessions_per_user`` with
+        ``on_limit="refuse"``, :class:`ThreadExistsError` for a ``thread_id`` in use.
+        Emits ``"create"``.
         """
-        return self.saver._write(
-            ops.create_session, self.saver.store, user_id, name, metadata, thread_id
+        s = self.saver._write(
+            ops.create_with_policy,
+            self.saver.store,
+            self.policy,
+            user_id,
+            name,
+            metadata,
+            thread_id,
         )
+        self._emit(self._created(s))
+        return s
 
     async def acreate_session(
         self,
@@ -91,9 +274,17 @@ class SessionManager:
         thread_id: str | None = None,
     ) -> ExternalSession:
         """Async twin of :meth:`create_session`."""
-        return await self.saver._awrite(
-            ops.create_session, self.saver.store, user_id, name, metadata, thread_id
+        s = await self.saver._awrite(
+            ops.create_with_policy,
+            self.saver.store,
+            self.policy,
+            user_id,
+            name,
+            metadata,
+            thread_id,
         )
+        await self._aemit(self._created(s))
+        return s
 
     def adopt(
         self,
@@ -105,8 +296,14 @@ class SessionManager:
     ) -> ExternalSession:
         """Make an existing plain thread the first thread of a new session (its history
         is kept as is). Raises :class:`ThreadNotFoundError` for an unknown thread and
-        :class:`ThreadExistsError` for one that already belongs to a session."""
-        return self.saver._write(ops.adopt, self.saver.store, thread_id, user_id, name, metadata)
+        :class:`ThreadExistsError` for one that already belongs to a session (a scoped
+        manager does not say which session when it is another user's). Names, scope and
+        limits as for :meth:`create_session`. Emits ``"create"``."""
+        s = self.saver._write(
+            ops.adopt_with_policy, self.saver.store, self.policy, thread_id, user_id, name, metadata
+        )
+        self._emit(self._created(s))
+        return s
 
     async def aadopt(
         self,
@@ -117,75 +314,200 @@ class SessionManager:
         metadata: Mapping[str, Any] | None = None,
     ) -> ExternalSession:
         """Async twin of :meth:`adopt`."""
-        return await self.saver._awrite(
-            ops.adopt, self.saver.store, thread_id, user_id, name, metadata
+        s = await self.saver._awrite(
+            ops.adopt_with_policy, self.saver.store, self.policy, thread_id, user_id, name, metadata
         )
+        await self._aemit(self._created(s))
+        return s
 
     def get_session(self, session_id: str) -> ExternalSession | None:
-        """The session, or ``None`` if there is none with this id."""
-        return self.saver._read(ops.get_session, self.saver.store, session_id)
+        """The session, or ``None`` if there is none with this id (or it is another
+        user's, for a scoped manager)."""
+        return self.saver._read(ops.scoped_get_session, self.saver.store, self.user_id, session_id)
 
     async def aget_session(self, session_id: str) -> ExternalSession | None:
         """Async twin of :meth:`get_session`."""
-        return await self.saver._aread(ops.get_session, self.saver.store, session_id)
+        return await self.saver._aread(
+            ops.scoped_get_session, self.saver.store, self.user_id, session_id
+        )
 
     def list_sessions(
         self, *, user_id: str | None = None, active_only: bool = False
     ) -> list[ExternalSession]:
         """Sessions, most recent activity first (a checkpoint written into one of a
-        session's threads counts as activity), optionally of one user / active only."""
-        return self.saver._read(ops.list_sessions, self.saver.store, user_id, active_only)
+        session's threads counts as activity), optionally of one user / active only.
+        A scoped manager lists only its user's (another ``user_id`` gives ``[]``)."""
+        return self.saver._read(
+            ops.scoped_list_sessions, self.saver.store, self.user_id, user_id, active_only
+        )
 
     async def alist_sessions(
         self, *, user_id: str | None = None, active_only: bool = False
     ) -> list[ExternalSession]:
         """Async twin of :meth:`list_sessions`."""
-        return await self.saver._aread(ops.list_sessions, self.saver.store, user_id, active_only)
+        return await self.saver._aread(
+            ops.scoped_list_sessions, self.saver.store, self.user_id, user_id, active_only
+        )
+
+    def count_sessions(self, *, user_id: str | None = None, open_only: bool = False) -> int:
+        """How many sessions there are (of ``user_id``; ``None``: of everyone, or of a
+        scoped manager's user; another user's count is 0 for a scoped manager), only
+        those not ended with ``open_only`` (what ``max_sessions_per_user`` limits). One
+        ``count(*)`` (Agent-Git's per-user session count)."""
+        return self.saver._read(
+            ops.count_sessions, self.saver.store, self.user_id, user_id, open_only
+        )
+
+    async def acount_sessions(self, *, user_id: str | None = None, open_only: bool = False) -> int:
+        """Async twin of :meth:`count_sessions`."""
+        return await self.saver._aread(
+            ops.count_sessions, self.saver.store, self.user_id, user_id, open_only
+        )
+
+    def find_session(self, name_or_id_prefix: str) -> ExternalSession:
+        """The session whose id is ``name_or_id_prefix``, else the one session named so
+        or whose id starts with it (Hermes' lookup by title, git's id prefixes). Raises
+        :class:`AmbiguousSessionError` naming the matches when there are several,
+        :class:`SessionNotFoundError` when there is none (a scoped manager sees only its
+        user's sessions), ``ValueError`` for an empty text."""
+        return self.saver._read(ops.find_session, self.saver.store, self.user_id, name_or_id_prefix)
+
+    async def afind_session(self, name_or_id_prefix: str) -> ExternalSession:
+        """Async twin of :meth:`find_session`."""
+        return await self.saver._aread(
+            ops.find_session, self.saver.store, self.user_id, name_or_id_prefix
+        )
+
+    def session_of_thread(self, thread_id: str) -> ExternalSession | None:
+        """The session a thread (any of its branches) belongs to, or ``None`` for a
+        plain thread, an unknown one, or another user's for a scoped manager
+        (Agent-Git's lookup of the session of an internal session)."""
+        return self.saver._read(
+            ops.scoped_session_of_thread, self.saver.store, self.user_id, thread_id
+        )
+
+    async def asession_of_thread(self, thread_id: str) -> ExternalSession | None:
+        """Async twin of :meth:`session_of_thread`."""
+        return await self.saver._aread(
+            ops.scoped_session_of_thread, self.saver.store, self.user_id, thread_id
+        )
 
     def session_of(self, thread_id: str) -> ExternalSession | None:
-        """The session a thread belongs to, or ``None`` for a plain thread."""
-        return self.saver._read(ops.session_of_thread, self.saver.store, thread_id)
+        """The session a thread belongs to, or ``None`` for a plain thread (the same as
+        :meth:`session_of_thread`)."""
+        return self.session_of_thread(thread_id)
 
     async def asession_of(self, thread_id: str) -> ExternalSession | None:
         """Async twin of :meth:`session_of`."""
-        return await self.saver._aread(ops.session_of_thread, self.saver.store, thread_id)
+        return await self.asession_of_thread(thread_id)
 
     def config(self, session_id: str) -> RunnableConfig:
         """``{"configurable": {"thread_id": <current thread>}}`` to run the graph on."""
-        return self.saver._read(ops.require_session, self.saver.store, session_id).config
+        session: ExternalSession = self._sread(ops.require_session, session_id)
+        return session.config
 
     async def aconfig(self, session_id: str) -> RunnableConfig:
         """Async twin of :meth:`config`."""
-        return (await self.saver._aread(ops.require_session, self.saver.store, session_id)).config
+        session: ExternalSession = await self._asread(ops.require_session, session_id)
+        return session.config
 
     def deactivate(self, session_id: str) -> ExternalSession:
         """Mark the session inactive (hidden by ``list_sessions(active_only=True)``); its
         branches keep working."""
-        return self.saver._write(ops.set_active, self.saver.store, session_id, False)
+        return self._swrite(ops.set_active, session_id, False)
 
     async def adeactivate(self, session_id: str) -> ExternalSession:
         """Async twin of :meth:`deactivate`."""
-        return await self.saver._awrite(ops.set_active, self.saver.store, session_id, False)
+        return await self._aswrite(ops.set_active, session_id, False)
 
     def activate(self, session_id: str) -> ExternalSession:
         """Undo :meth:`deactivate`."""
-        return self.saver._write(ops.set_active, self.saver.store, session_id, True)
+        return self._swrite(ops.set_active, session_id, True)
 
     async def aactivate(self, session_id: str) -> ExternalSession:
         """Async twin of :meth:`activate`."""
-        return await self.saver._awrite(ops.set_active, self.saver.store, session_id, True)
+        return await self._aswrite(ops.set_active, session_id, True)
+
+    def end_session(self, session_id: str, *, reason: str | None = None) -> ExternalSession:
+        """End the session (Hermes' ``end_session``): ``ended_at`` is set, ``end_reason``
+        is ``reason``, and it becomes inactive. Nothing is deleted and its branches keep
+        working; an ended session no longer counts toward ``max_sessions_per_user``.
+        Ending an ended session again records the new time and reason. Raises
+        :class:`SessionNotFoundError`."""
+        return self.saver._write(ops.end_session, self.saver.store, self.policy, session_id, reason)
+
+    async def aend_session(self, session_id: str, *, reason: str | None = None) -> ExternalSession:
+        """Async twin of :meth:`end_session`."""
+        return await self.saver._awrite(
+            ops.end_session, self.saver.store, self.policy, session_id, reason
+        )
+
+    def reopen_session(self, session_id: str) -> ExternalSession:
+        """Undo :meth:`end_session`: ``ended_at`` and ``end_reason`` are cleared and the
+        session is active again (an open session is returned unchanged). It counts
+        toward ``max_sessions_per_user`` again, which may refuse it
+        (:class:`SessionLimitError`) or retire another. Raises
+        :class:`SessionNotFoundError`."""
+        return self.saver._write(ops.reopen_session, self.saver.store, self.policy, session_id)
+
+    async def areopen_session(self, session_id: str) -> ExternalSession:
+        """Async twin of :meth:`reopen_session`."""
+        return await self.saver._awrite(
+            ops.reopen_session, self.saver.store, self.policy, session_id
+        )
 
     def delete_session(self, session_id: str) -> None:
         """Delete the session, its tags, and all its threads with their checkpoints and
         writes — except rows another thread still inherits (e.g. a fork adopted by another
-        session), which stay until nothing needs them."""
-        self.saver._write(ops.delete_session, self.saver.store, session_id)
+        session), which stay until nothing needs them. Emits ``"delete"`` (with
+        ``thread_ids``)."""
+        gone, user_id = self.saver._write(
+            ops.scoped_with_owner,
+            self.saver.store,
+            self.user_id,
+            ops.delete_session_returning,
+            session_id,
+        )
+        self._emit(self._deleted(gone, user_id))
 
     async def adelete_session(self, session_id: str) -> None:
         """Async twin of :meth:`delete_session`."""
-        await self.saver._awrite(ops.delete_session, self.saver.store, session_id)
+        gone, user_id = await self.saver._awrite(
+            ops.scoped_with_owner,
+            self.saver.store,
+            self.user_id,
+            ops.delete_session_returning,
+            session_id,
+        )
+        await self._aemit(self._deleted(gone, user_id))
+
+    @staticmethod
+    def _deleted(gone: ExternalSession, user_id: str | None) -> SessionEvent:
+        return SessionEvent(
+            "delete",
+            gone.id,
+            user_id,
+            name=gone.name or None,
+            thread_ids=gone.internal_session_ids,
+        )
 
     # --- branches --------------------------------------------------------------------------
+
+    def _fork(self, kind: str, fn: Callable[..., Any], session_id: str, *args: Any) -> Branch:
+        b, user_id = self.saver._write(
+            ops.scoped_with_owner, self.saver.store, self.user_id, fn, session_id, *args
+        )
+        self._emit(self._forked(kind, b, user_id))
+        return b
+
+    async def _afork(
+        self, kind: str, fn: Callable[..., Any], session_id: str, *args: Any
+    ) -> Branch:
+        b, user_id = await self.saver._awrite(
+            ops.scoped_with_owner, self.saver.store, self.user_id, fn, session_id, *args
+        )
+        await self._aemit(self._forked(kind, b, user_id))
+        return b
 
     def rollback(
         self,
@@ -202,16 +524,18 @@ class SessionManager:
         (:class:`InvalidBranchNameError`: not empty, one line, not only hex digits and
         ``-``); without one the branch is named ``branch-<n>``. Nothing is
         copied or lost: the branch sees the history up to and including the checkpoint,
-        and the thread it came from stays whole. ``branch_count`` grows by one::
+        and the thread it came from stays whole. ``branch_count`` grows by one. Emits
+        ``"rollback"``::
 
             history = list(graph.get_state_history(mgr.config(s.id)))
             branch = mgr.rollback(s.id, history[3])          # or a checkpoint id / tag
             graph.invoke({"messages": [("user", "try again")]}, mgr.config(s.id))
         """
-        return self.saver._write(
-            ops.create_branch,
-            self.saver.store,
+        return self._fork(
+            "rollback",
+            ops.create_branch_for,
             session_id,
+            self.user_id,
             ops.as_ref(checkpoint),
             name,
             thread_id,
@@ -227,10 +551,11 @@ class SessionManager:
         thread_id: str | None = None,
     ) -> Branch:
         """Async twin of :meth:`rollback`."""
-        return await self.saver._awrite(
-            ops.create_branch,
-            self.saver.store,
+        return await self._afork(
+            "rollback",
+            ops.create_branch_for,
             session_id,
+            self.user_id,
             ops.as_ref(checkpoint),
             name,
             thread_id,
@@ -245,11 +570,13 @@ class SessionManager:
         name: str | None = None,
         thread_id: str | None = None,
     ) -> Branch:
-        """Like :meth:`rollback`, but the current branch stays current."""
-        return self.saver._write(
-            ops.create_branch,
-            self.saver.store,
+        """Like :meth:`rollback`, but the current branch stays current. Emits
+        ``"branch"``."""
+        return self._fork(
+            "branch",
+            ops.create_branch_for,
             session_id,
+            self.user_id,
             ops.as_ref(checkpoint),
             name,
             thread_id,
@@ -265,10 +592,11 @@ class SessionManager:
         thread_id: str | None = None,
     ) -> Branch:
         """Async twin of :meth:`branch`."""
-        return await self.saver._awrite(
-            ops.create_branch,
-            self.saver.store,
+        return await self._afork(
+            "branch",
+            ops.create_branch_for,
             session_id,
+            self.user_id,
             ops.as_ref(checkpoint),
             name,
             thread_id,
@@ -278,41 +606,92 @@ class SessionManager:
     def checkout(self, session_id: str, thread_id: str) -> Branch:
         """Make one of the session's branches current: ``thread_id`` is its thread id or
         its name (``mgr.checkout(s.id, "main")``). :class:`BranchNotFoundError` if the
-        session has no such branch."""
-        return self.saver._write(ops.checkout, self.saver.store, session_id, thread_id)
+        session has no such branch. Emits ``"checkout"`` (source: the branch that was
+        current)."""
+        (previous, b), user_id = self.saver._write(
+            ops.scoped_with_owner, self.saver.store, self.user_id, ops.switch, session_id, thread_id
+        )
+        self._emit(self._switched(previous, b, user_id))
+        return b
 
     async def acheckout(self, session_id: str, thread_id: str) -> Branch:
         """Async twin of :meth:`checkout`."""
-        return await self.saver._awrite(ops.checkout, self.saver.store, session_id, thread_id)
+        (previous, b), user_id = await self.saver._awrite(
+            ops.scoped_with_owner, self.saver.store, self.user_id, ops.switch, session_id, thread_id
+        )
+        await self._aemit(self._switched(previous, b, user_id))
+        return b
+
+    @staticmethod
+    def _switched(previous: str, b: Branch, user_id: str | None) -> SessionEvent:
+        return SessionEvent(
+            "checkout",
+            b.session_id,
+            user_id,
+            source_thread_id=previous,
+            thread_id=b.thread_id,
+            name=b.name,
+        )
 
     def branches(self, session_id: str) -> list[Branch]:
         """The session's branches, oldest first; the first thread (``main``) included."""
-        return self.saver._read(ops.branches, self.saver.store, session_id)
+        return self._sread(ops.branches, session_id)
 
     async def abranches(self, session_id: str) -> list[Branch]:
         """Async twin of :meth:`branches`."""
-        return await self.saver._aread(ops.branches, self.saver.store, session_id)
+        return await self._asread(ops.branches, session_id)
 
     def get_branch(self, session_id: str, thread_id: str) -> Branch:
         """One branch of the session by thread id or name (:class:`BranchNotFoundError`
         if it has none)."""
-        return self.saver._read(ops.get_branch, self.saver.store, session_id, thread_id)
+        return self._sread(ops.get_branch, session_id, thread_id)
 
     async def aget_branch(self, session_id: str, thread_id: str) -> Branch:
         """Async twin of :meth:`get_branch`."""
-        return await self.saver._aread(ops.get_branch, self.saver.store, session_id, thread_id)
+        return await self._asread(ops.get_branch, session_id, thread_id)
 
     def delete_branch(self, session_id: str, thread_id: str) -> ExternalSession:
         """Delete one branch of the session (by thread id or name) with the checkpoints
         only it holds. Branches forked from it keep working
         (the rows they inherit stay). If it was current, its parent (or else the newest
         remaining branch) becomes current. The last branch cannot be deleted
-        (:class:`LastBranchError`): delete the session."""
-        return self.saver._write(ops.delete_branch, self.saver.store, session_id, thread_id)
+        (:class:`LastBranchError`): delete the session. Emits ``"delete"`` (source: the
+        deleted branch; thread: the branch current afterwards)."""
+        (gone, after), user_id = self.saver._write(
+            ops.scoped_with_owner,
+            self.saver.store,
+            self.user_id,
+            ops.delete_branch_returning,
+            session_id,
+            thread_id,
+        )
+        self._emit(self._branch_deleted(gone, after, user_id))
+        return after
 
     async def adelete_branch(self, session_id: str, thread_id: str) -> ExternalSession:
         """Async twin of :meth:`delete_branch`."""
-        return await self.saver._awrite(ops.delete_branch, self.saver.store, session_id, thread_id)
+        (gone, after), user_id = await self.saver._awrite(
+            ops.scoped_with_owner,
+            self.saver.store,
+            self.user_id,
+            ops.delete_branch_returning,
+            session_id,
+            thread_id,
+        )
+        await self._aemit(self._branch_deleted(gone, after, user_id))
+        return after
+
+    @staticmethod
+    def _branch_deleted(gone: Branch, after: ExternalSession, user_id: str | None) -> SessionEvent:
+        return SessionEvent(
+            "delete",
+            after.id,
+            user_id,
+            source_thread_id=gone.thread_id,
+            thread_id=after.current_thread_id,
+            checkpoint_id=gone.fork_checkpoint_id,
+            name=gone.name,
+        )
 
     def checkpoints(
         self, session_id: str, *, thread_id: str | None = None, limit: int | None = None
@@ -320,14 +699,152 @@ class SessionManager:
         """Root-namespace history of a branch (the current one by default; ``thread_id``
         may be its name), newest first: its own checkpoints, then the inherited ones down
         to the start. ``limit`` stops the read after that many."""
-        return self.saver._read(ops.checkpoints, self.saver.store, session_id, thread_id, limit)
+        return self._sread(ops.checkpoints, session_id, thread_id, limit)
 
     async def acheckpoints(
         self, session_id: str, *, thread_id: str | None = None, limit: int | None = None
     ) -> list[CheckpointTuple]:
         """Async twin of :meth:`checkpoints`."""
-        return await self.saver._aread(
-            ops.checkpoints, self.saver.store, session_id, thread_id, limit
+        return await self._asread(ops.checkpoints, session_id, thread_id, limit)
+
+    # --- turns -----------------------------------------------------------------------------
+
+    def turns(self, session_id: str, *, thread_id: str | None = None) -> list[Turn]:
+        """The conversation's turns on a branch (the current one by default; ``thread_id``
+        may be its name), first first: :class:`Turn` (number, the checkpoints before,
+        at the start and at the end of it, the user message, tool calls, token usage
+        from ``AIMessage.usage_metadata``). OpenAI's ``AdvancedSQLiteSession`` turns.
+
+        A turn starts where human messages are appended to the ``messages`` channel;
+        turns are numbered along the branch's whole history, so a branch numbers the
+        turns it inherits as its parent does and its own ones after them. A graph without
+        a ``messages`` list has no turns. Reads and decodes the branch's history.
+        Raises :class:`SessionNotFoundError`, :class:`BranchNotFoundError`."""
+        return self._sread(ops.turns, session_id, thread_id)
+
+    async def aturns(self, session_id: str, *, thread_id: str | None = None) -> list[Turn]:
+        """Async twin of :meth:`turns`."""
+        return await self._asread(ops.turns, session_id, thread_id)
+
+    def messages(
+        self, session_id: str, *, limit: int | None = None, thread_id: str | None = None
+    ) -> list[BaseMessage]:
+        """The last ``limit`` messages (all with ``None``) of a branch's head state (the
+        current branch by default), oldest first: OpenAI's ``get_items(limit)``. ``[]``
+        before the graph has run or without a ``messages`` list. ``ValueError`` for a
+        negative ``limit``."""
+        return self._sread(ops.messages, session_id, thread_id, limit)
+
+    async def amessages(
+        self, session_id: str, *, limit: int | None = None, thread_id: str | None = None
+    ) -> list[BaseMessage]:
+        """Async twin of :meth:`messages`."""
+        return await self._asread(ops.messages, session_id, thread_id, limit)
+
+    def branch_from_turn(
+        self,
+        session_id: str,
+        n: int,
+        *,
+        name: str | None = None,
+        thread_id: str | None = None,
+        switch: bool = True,
+    ) -> Branch:
+        """A new branch that continues from just before turn ``n`` (1-based, as
+        :meth:`turns` numbers them) of a branch (the current one by default): it holds
+        turns 1 to n-1, and the next input to it is turn n again (OpenAI's
+        ``create_branch_from_turn``). The fork point is the turn's
+        ``before_checkpoint_id``; for a first turn that came as the thread's first input
+        it is that input checkpoint (the branch's next input replaces the input pending
+        there). Made current unless ``switch=False``; emits ``"rollback"`` (or
+        ``"branch"``). Raises :class:`TurnNotFoundError` for a turn the branch does not
+        have, and what :meth:`rollback` raises."""
+        return self._fork(
+            "rollback" if switch else "branch",
+            ops.branch_at_turn,
+            session_id,
+            ("number", n),
+            name,
+            thread_id,
+            switch,
+        )
+
+    async def abranch_from_turn(
+        self,
+        session_id: str,
+        n: int,
+        *,
+        name: str | None = None,
+        thread_id: str | None = None,
+        switch: bool = True,
+    ) -> Branch:
+        """Async twin of :meth:`branch_from_turn`."""
+        return await self._afork(
+            "rollback" if switch else "branch",
+            ops.branch_at_turn,
+            session_id,
+            ("number", n),
+            name,
+            thread_id,
+            switch,
+        )
+
+    def branch_from_text(
+        self,
+        session_id: str,
+        text: str,
+        *,
+        name: str | None = None,
+        thread_id: str | None = None,
+        switch: bool = True,
+    ) -> Branch:
+        """:meth:`branch_from_turn` at the first turn whose user message contains
+        ``text`` (case-insensitive; OpenAI's branch from a turn found by content).
+        Raises :class:`TurnNotFoundError` when no user turn matches."""
+        return self._fork(
+            "rollback" if switch else "branch",
+            ops.branch_at_turn,
+            session_id,
+            ("text", text),
+            name,
+            thread_id,
+            switch,
+        )
+
+    async def abranch_from_text(
+        self,
+        session_id: str,
+        text: str,
+        *,
+        name: str | None = None,
+        thread_id: str | None = None,
+        switch: bool = True,
+    ) -> Branch:
+        """Async twin of :meth:`branch_from_text`."""
+        return await self._afork(
+            "rollback" if switch else "branch",
+            ops.branch_at_turn,
+            session_id,
+            ("text", text),
+            name,
+            thread_id,
+            switch,
+        )
+
+    def undo_last_turn(self, session_id: str, *, name: str | None = None) -> Branch:
+        """Undo the current branch's last user turn (OpenAI's ``pop_item``, without
+        destroying anything): a rollback to just before it (as :meth:`branch_from_turn`
+        of the last turn), made current. The undone turn stays on the branch it was
+        on. Emits ``"rollback"``. Raises :class:`TurnNotFoundError` when the branch has
+        no turn."""
+        return self._fork(
+            "rollback", ops.branch_at_turn, session_id, ("last", None), name, None, True
+        )
+
+    async def aundo_last_turn(self, session_id: str, *, name: str | None = None) -> Branch:
+        """Async twin of :meth:`undo_last_turn`."""
+        return await self._afork(
+            "rollback", ops.branch_at_turn, session_id, ("last", None), name, None, True
         )
 
     # --- tags ------------------------------------------------------------------------------
@@ -336,44 +853,71 @@ class SessionManager:
         """Name a checkpoint of the session (a restore point), e.g.
         ``mgr.tag(s.id, snapshot, "before-orders")``; ``rollback(s.id, "before-orders")``
         then goes back to it. Names are unique per session (:class:`TagExistsError`) and
-        may not look like a checkpoint id (:class:`InvalidTagError`)."""
-        self.saver._write(ops.tag, self.saver.store, session_id, ops.as_ref(checkpoint), name)
+        may not look like a checkpoint id (:class:`InvalidTagError`). Emits ``"tag"``."""
+        (checkpoint_id, thread_id), user_id = self.saver._write(
+            ops.scoped_with_owner,
+            self.saver.store,
+            self.user_id,
+            ops.tag_located,
+            session_id,
+            ops.as_ref(checkpoint),
+            name,
+        )
+        self._emit(self._tagged(session_id, user_id, thread_id, checkpoint_id, name))
 
     async def atag(self, session_id: str, checkpoint: CheckpointLike, name: str) -> None:
         """Async twin of :meth:`tag`."""
-        await self.saver._awrite(
-            ops.tag, self.saver.store, session_id, ops.as_ref(checkpoint), name
+        (checkpoint_id, thread_id), user_id = await self.saver._awrite(
+            ops.scoped_with_owner,
+            self.saver.store,
+            self.user_id,
+            ops.tag_located,
+            session_id,
+            ops.as_ref(checkpoint),
+            name,
+        )
+        await self._aemit(self._tagged(session_id, user_id, thread_id, checkpoint_id, name))
+
+    @staticmethod
+    def _tagged(
+        session_id: str, user_id: str | None, thread_id: str, checkpoint_id: str, name: str
+    ) -> SessionEvent:
+        return SessionEvent(
+            "tag",
+            session_id,
+            user_id,
+            source_thread_id=thread_id,
+            checkpoint_id=checkpoint_id,
+            name=name,
         )
 
     def untag(self, session_id: str, name: str) -> None:
         """Remove a tag (:class:`TagNotFoundError` if the session has no such tag)."""
-        self.saver._write(ops.untag, self.saver.store, session_id, name)
+        self._swrite(ops.untag, session_id, name)
 
     async def auntag(self, session_id: str, name: str) -> None:
         """Async twin of :meth:`untag`."""
-        await self.saver._awrite(ops.untag, self.saver.store, session_id, name)
+        await self._aswrite(ops.untag, session_id, name)
 
     def tags(self, session_id: str) -> dict[str, str]:
         """Tag name -> checkpoint id, oldest tag first."""
-        return self.saver._read(ops.tags, self.saver.store, session_id)
+        return self._sread(ops.tags, session_id)
 
     async def atags(self, session_id: str) -> dict[str, str]:
         """Async twin of :meth:`tags`."""
-        return await self.saver._aread(ops.tags, self.saver.store, session_id)
+        return await self._asread(ops.tags, session_id)
 
     # --- presentation ----------------------------------------------------------------------
 
     def timeline(self, session_id: str) -> Timeline:
         """The session's branch tree: ``print(mgr.timeline(s.id))``, ``.to_mermaid()``,
         ``.to_dict()``; renders itself in a notebook."""
-        session, histories, tags = self.saver._read(ops.timeline_data, self.saver.store, session_id)
+        session, histories, tags = self._sread(ops.timeline_data, session_id)
         return Timeline(session, tuple(histories), tags)
 
     async def atimeline(self, session_id: str) -> Timeline:
         """Async twin of :meth:`timeline`."""
-        session, histories, tags = await self.saver._aread(
-            ops.timeline_data, self.saver.store, session_id
-        )
+        session, histories, tags = await self._asread(ops.timeline_data, session_id)
         return Timeline(session, tuple(histories), tags)
 
     def diff(
@@ -385,10 +929,16 @@ class SessionManager:
             print(mgr.diff(mgr.get_branch(s.id, main_id), branch))
 
         A bare checkpoint id is looked up in ``session_id``'s threads (tag names work
-        too) or, without a session, in any live thread.
+        too) or, without a session, in any live thread (a scoped manager: in its user's
+        sessions; anything else is reported as missing).
         """
         found = self.saver._read(
-            ops.diff_data, self.saver.store, ops.as_ref(a), ops.as_ref(b), session_id
+            ops.scoped_diff_data,
+            self.saver.store,
+            self.user_id,
+            ops.as_ref(a),
+            ops.as_ref(b),
+            session_id,
         )
         return CheckpointDiff.compute(*found)
 
@@ -397,7 +947,12 @@ class SessionManager:
     ) -> CheckpointDiff:
         """Async twin of :meth:`diff`."""
         found = await self.saver._aread(
-            ops.diff_data, self.saver.store, ops.as_ref(a), ops.as_ref(b), session_id
+            ops.scoped_diff_data,
+            self.saver.store,
+            self.user_id,
+            ops.as_ref(a),
+            ops.as_ref(b),
+            session_id,
         )
         return CheckpointDiff.compute(*found)
 
@@ -410,15 +965,22 @@ class SessionManager:
         ``report.problems`` names each problem by kind and ids (see
         :mod:`langgraph_agentgit.storage.check`). With ``repair``, first removes what
         nothing refers to and recomputes counts (in one write transaction), then scans.
-        SQLite only for now: on PostgreSQL it raises ``NotImplementedError``.
+        SQLite only for now: on PostgreSQL it raises ``NotImplementedError``. A manager
+        scoped to a user raises :class:`SessionScopeError` (the scan reads every user's
+        data).
         """
-        self._require_sqlite_for_check()
+        self._require_unscoped_sqlite_for_check()
         done = self.saver._write(check_module.repair) if repair else None
         report = self.saver._read(check_module.check, serde=self.saver.serde, decode=decode)
         report.repair = done
         return report
 
-    def _require_sqlite_for_check(self) -> None:
+    def _require_unscoped_sqlite_for_check(self) -> None:
+        if self.user_id is not None:
+            raise SessionScopeError(
+                f"check() scans every user's data; this session manager is scoped to user "
+                f"{self.user_id!r}: use an unscoped SessionManager(saver)"
+            )
         if getattr(self.saver, "postgres", None) is not None:
             raise NotImplementedError(
                 "check() reads SQLite's own integrity check and tables; it is not available "
@@ -427,7 +989,7 @@ class SessionManager:
 
     async def acheck(self, *, repair: bool = False, decode: bool = True) -> CheckReport:
         """Async twin of :meth:`check`."""
-        self._require_sqlite_for_check()
+        self._require_unscoped_sqlite_for_check()
         done = await self.saver._awrite(check_module.repair) if repair else None
         report = await self.saver._aread(check_module.check, serde=self.saver.serde, decode=decode)
         report.repair = done

@@ -75,6 +75,10 @@ class ExternalSession:
             first internal session is not a branch, so a new session has 0.
         total_checkpoints: root-namespace checkpoints written into the session's threads.
             A checkpoint a branch inherits from its parent is counted once, in the parent.
+        ended_at: when :meth:`SessionManager.end_session` ended it (UTC), ``None`` while
+            it is open.
+        end_reason: the reason given to ``end_session`` (``"retired"`` for a session
+            retired by ``max_sessions_per_user``), ``None`` while it is open.
     """
 
     id: str
@@ -88,11 +92,120 @@ class ExternalSession:
     current_thread_id: str
     branch_count: int
     total_checkpoints: int
+    ended_at: datetime | None = None
+    end_reason: str | None = None
 
     @property
     def config(self) -> RunnableConfig:
         """The config of the current thread (as :meth:`SessionManager.config` returns)."""
         return {"configurable": {"thread_id": self.current_thread_id}}
+
+    @property
+    def is_ended(self) -> bool:
+        """Ended by :meth:`SessionManager.end_session` and not reopened since."""
+        return self.ended_at is not None
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    """Tokens counted by the model, summed from ``AIMessage.usage_metadata``.
+
+    Messages without ``usage_metadata`` (a model that does not report it) add nothing, so
+    zeros mean "not reported" as much as "none used"."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        return TokenUsage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.total_tokens + other.total_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One conversation turn on a branch (:meth:`SessionManager.turns`).
+
+    A turn starts where one or more human messages (``HumanMessage``) are appended to
+    the ``messages`` channel: at the first checkpoint of the branch's history (its own
+    checkpoints and the ones it inherits, followed from its head along parent links)
+    whose ``messages`` hold a human message (compared by id) its parent's did not. It
+    lasts until the next turn starts.
+
+    Attributes:
+        number: 1 for the first turn of the history, counted along the whole lineage: a
+            branch of a branch numbers the turns it inherits as its parents do.
+        thread_id: the branch the turns were read on.
+        before_checkpoint_id: the checkpoint the turn was run from: the last checkpoint
+            of the previous turn (the parent of the turn's input checkpoint).
+            ``None`` for a turn that starts the thread.
+        start_checkpoint_id: the turn's first checkpoint: the input checkpoint
+            (``source="input"``) when the message came as graph input, else the
+            checkpoint that first holds it (``update_state``).
+        end_checkpoint_id: the turn's last checkpoint: the branch head for the last
+            turn, else the checkpoint the next turn was run from.
+        user_message: the (first) human message that started the turn.
+        messages: the turn's messages as they are at its end, the user's first.
+        tool_calls: every tool call the AI messages of the turn made, in order, as
+            ``{"name", "args", "id"}``.
+        usage: the tokens its AI messages report (``usage_metadata``).
+        inherited: the turn started before the branch was forked (a checkpoint the
+            branch inherits rather than wrote).
+    """
+
+    number: int
+    thread_id: str
+    before_checkpoint_id: str | None
+    start_checkpoint_id: str
+    end_checkpoint_id: str
+    user_message: Any
+    messages: tuple[Any, ...]
+    tool_calls: tuple[dict[str, Any], ...]
+    usage: TokenUsage
+    inherited: bool
+
+    @property
+    def text(self) -> str:
+        """The user message's text."""
+        return str(getattr(self.user_message, "text", self.user_message.content))
+
+
+@dataclass(frozen=True)
+class SessionEvent:
+    """What a :meth:`SessionManager.on` callback receives, after the change committed.
+
+    Attributes:
+        kind: ``"create"``, ``"branch"``, ``"rollback"``, ``"checkout"``, ``"tag"`` or
+            ``"delete"``.
+        session_id: the session.
+        user_id: its owner.
+        source_thread_id: the thread the change started from: the parent of a new
+            branch (``branch``/``rollback``), the branch that was current before a
+            ``checkout``, the thread a tagged checkpoint was found in, the deleted
+            branch (``delete`` of a branch); ``None`` for ``create`` and for ``delete``
+            of a whole session.
+        thread_id: the thread the change made or made current: the new branch, the
+            branch checked out, the session's first thread (``create``), the branch
+            current after a ``delete`` of a branch; ``None`` for ``tag`` and for
+            ``delete`` of a whole session.
+        checkpoint_id: the fork point of a new branch, the tagged checkpoint; else
+            ``None``.
+        name: the new branch's name, the tag's name, the session's name (``create``,
+            ``delete``); else ``None``.
+        thread_ids: for ``delete`` of a whole session, every thread it had; else ``()``.
+    """
+
+    kind: str
+    session_id: str
+    user_id: str | None
+    source_thread_id: str | None = None
+    thread_id: str | None = None
+    checkpoint_id: str | None = None
+    name: str | None = None
+    thread_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -25,23 +25,30 @@ from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.base import CheckpointTuple
 
 from langgraph_agentgit.errors import (
+    AmbiguousSessionError,
     BranchExistsError,
     BranchNotFoundError,
     CheckpointNotFoundError,
     InvalidBranchNameError,
+    InvalidSessionNameError,
     InvalidTagError,
     LastBranchError,
+    SessionLimitError,
     SessionNotFoundError,
+    SessionScopeError,
     TagExistsError,
     TagNotFoundError,
     ThreadExistsError,
     ThreadNotFoundError,
+    TurnNotFoundError,
 )
 from langgraph_agentgit.sessions.models import (
     Branch,
     BranchHistory,
     CheckpointSummary,
     ExternalSession,
+    TokenUsage,
+    Turn,
 )
 from langgraph_agentgit.storage.backend import Connection
 from langgraph_agentgit.storage.blobs import decode_value
@@ -158,7 +165,8 @@ def _branch(row: Sequence[Any], index: int) -> Branch:
 
 
 def _session(row: Sequence[Any], branches: Sequence[Branch]) -> ExternalSession:
-    session_id, user_id, name, created_at, updated_at, active, metadata, current = row
+    session_id, user_id, name, created_at, updated_at, active, metadata, current = row[:8]
+    ended_at, end_reason = row[8], row[9]
     return ExternalSession(
         id=session_id,
         user_id=user_id,
@@ -171,6 +179,8 @@ def _session(row: Sequence[Any], branches: Sequence[Branch]) -> ExternalSession:
         current_thread_id=current,
         branch_count=sum(1 for b in branches if b.is_branch),
         total_checkpoints=sum(b.checkpoint_count for b in branches),
+        ended_at=_dt(ended_at) if ended_at is not None else None,
+        end_reason=end_reason,
     )
 
 
@@ -802,3 +812,595 @@ def diff_data(
         load(thread_b, row_b.ns, row_b.checkpoint_id),
         base,
     )
+
+
+# --- ownership: a manager scoped to one user ------------------------------------------------
+# A session of another user must behave exactly like a missing one: the check raises the
+# very error (class and message) a missing session raises, before the operation runs.
+
+
+def _require_owned(
+    conn: Connection, store: CheckpointStore, owner: str | None, session_id: str
+) -> Sequence[Any]:
+    row = _session_row(conn, store, session_id)
+    if owner is not None and row[1] != owner:
+        raise SessionNotFoundError(f"session {session_id!r} does not exist")
+    return row
+
+
+def scoped(
+    conn: Connection,
+    store: CheckpointStore,
+    owner: str | None,
+    fn: Any,
+    session_id: str,
+    *args: Any,
+) -> Any:
+    """``fn(conn, store, session_id, *args)`` if ``owner`` (``None``: anyone) owns the
+    session, in the same transaction; :class:`SessionNotFoundError` otherwise."""
+    _require_owned(conn, store, owner, session_id)
+    return fn(conn, store, session_id, *args)
+
+
+def scoped_get_session(
+    conn: Connection, store: CheckpointStore, owner: str | None, session_id: str
+) -> ExternalSession | None:
+    found = get_session(conn, store, session_id)
+    if found is None or (owner is not None and found.user_id != owner):
+        return None
+    return found
+
+
+def scoped_list_sessions(
+    conn: Connection,
+    store: CheckpointStore,
+    owner: str | None,
+    user_id: str | None,
+    active_only: bool,
+) -> list[ExternalSession]:
+    if owner is not None:
+        if user_id is not None and user_id != owner:
+            return []
+        user_id = owner
+    return list_sessions(conn, store, user_id, active_only)
+
+
+def count_sessions(
+    conn: Connection,
+    store: CheckpointStore,
+    owner: str | None,
+    user_id: str | None,
+    open_only: bool,
+) -> int:
+    if owner is not None:
+        if user_id is not None and user_id != owner:
+            return 0
+        user_id = owner
+    row = conn.execute(store.sql.COUNT_SESSIONS, (user_id, user_id, 1 if open_only else 0))
+    return int(row.fetchone()[0])
+
+
+def scoped_session_of_thread(
+    conn: Connection, store: CheckpointStore, owner: str | None, thread_id: str
+) -> ExternalSession | None:
+    found = session_of_thread(conn, store, thread_id)
+    if found is None or (owner is not None and found.user_id != owner):
+        return None
+    return found
+
+
+def find_session(
+    conn: Connection, store: CheckpointStore, owner: str | None, text: str
+) -> ExternalSession:
+    """The session whose id is ``text``, else the one named ``text`` or whose id starts
+    with it; :class:`AmbiguousSessionError` naming them when several match."""
+    if not isinstance(text, str) or not text:
+        raise ValueError("find_session needs a session name or a non-empty id prefix")
+    exact = scoped_get_session(conn, store, owner, text)
+    if exact is not None:
+        return exact
+    rows = conn.execute(store.sql.FIND_SESSIONS, (owner, owner, text, text, text)).fetchall()
+    if not rows:
+        raise SessionNotFoundError(f"no session is named {text!r} or has an id starting with it")
+    if len(rows) > 1:
+        shown = ", ".join(f"{sid} ({name!r})" if name else sid for sid, name in rows[:5])
+        more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+        raise AmbiguousSessionError(
+            f"{text!r} matches {len(rows)} sessions: {shown}{more}; give more of the id"
+        )
+    return require_session(conn, store, rows[0][0])
+
+
+# --- names, limits and lifecycle ------------------------------------------------------------
+
+#: Longest session name kept; a longer one is cut (sanitized, not refused).
+MAX_SESSION_NAME_LENGTH = 200
+#: What ``end_reason`` says of a session retired by ``on_limit="retire_oldest"``.
+RETIRED = "retired"
+ON_LIMIT = ("refuse", "retire_oldest")
+# Any whitespace run (newlines and tabs included) is one space; other controls go.
+_WHITESPACE_RUN = re.compile(r"\s+")
+# C0 and C1 controls, DEL, and the bidirectional overrides and isolates.
+_NAME_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_NUMBERED = re.compile(r"^(?P<base>.*) #(?P<n>[0-9]+)$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What a :class:`SessionManager` enforces when it creates or reopens sessions."""
+
+    owner: str | None = None
+    unique_names: bool = False
+    max_sessions_per_user: int | None = None
+    on_limit: str = "refuse"
+
+
+def sanitize_session_name(name: object) -> str:
+    """``name`` on one line: every whitespace run (newlines, tabs) becomes one space,
+    other control characters and bidirectional overrides are removed, the ends are
+    stripped and the rest is cut to :data:`MAX_SESSION_NAME_LENGTH` characters.
+
+    Raises ``TypeError`` for a non-string and :class:`InvalidSessionNameError` for a
+    non-empty name that nothing is left of (``""`` itself means untitled)."""
+    if not isinstance(name, str):
+        raise TypeError(f"a session name must be a string, not {type(name).__name__}")
+    cleaned = _NAME_CONTROL.sub("", _WHITESPACE_RUN.sub(" ", name)).strip()
+    cleaned = cleaned[:MAX_SESSION_NAME_LENGTH].rstrip()
+    if name and not cleaned:
+        raise InvalidSessionNameError(
+            f"session name {name!r} is empty once its control characters are stripped"
+        )
+    return cleaned
+
+
+def _unique_name(conn: Connection, store: CheckpointStore, user_id: str | None, name: str) -> str:
+    """``name`` if the user has no session so named, else ``"<base> #<n>"`` with the
+    next number after the highest taken (the unnumbered name counts as #1)."""
+    if not name:
+        return name
+    numbered = _NUMBERED.match(name)
+    base = numbered.group("base") if numbered else name
+    prefix = f"{base} #"
+    taken = {
+        r[0]
+        for r in conn.execute(store.sql.SELECT_SESSION_NAMES_LIKE, (user_id, name, prefix, prefix))
+    }
+    if name not in taken:
+        return name
+    taken |= {
+        r[0]
+        for r in conn.execute(store.sql.SELECT_SESSION_NAMES_LIKE, (user_id, base, prefix, prefix))
+    }
+    highest = 1
+    for other in taken:
+        found = _NUMBERED.match(other)
+        if found and found.group("base") == base:
+            highest = max(highest, int(found.group("n")))
+    candidate = f"{base} #{highest + 1}"
+    if len(candidate) > MAX_SESSION_NAME_LENGTH:
+        raise InvalidSessionNameError(
+            f"session name {name!r} is taken and too long to number (at most "
+            f"{MAX_SESSION_NAME_LENGTH} characters)"
+        )
+    return candidate
+
+
+def _make_room(
+    conn: Connection, store: CheckpointStore, policy: Policy, user_id: str | None
+) -> None:
+    """Enforce ``max_sessions_per_user`` before one more open session of ``user_id``.
+
+    Runs in the write transaction that then creates (or reopens) the session: SQLite has
+    one writer, and on PostgreSQL every session write holds the schema's exclusive
+    advisory lock (``LOCK_ALL``), so two creates cannot both see room for one."""
+    limit = policy.max_sessions_per_user
+    if limit is None:
+        return
+    open_ids = [r[0] for r in conn.execute(store.sql.SELECT_OPEN_SESSIONS_OF_USER, (user_id,))]
+    excess = len(open_ids) - limit + 1
+    if excess <= 0:
+        return
+    who = f"user {user_id!r}" if user_id is not None else "sessions without a user"
+    if policy.on_limit == "refuse":
+        raise SessionLimitError(
+            f"{who} already has {len(open_ids)} open sessions, the most allowed "
+            f"(max_sessions_per_user={limit}); end or delete one first"
+        )
+    ts = now()
+    for session_id in open_ids[:excess]:
+        conn.execute(store.sql.END_SESSION, (ts, RETIRED, ts, session_id))
+
+
+def _check_thread_free(
+    conn: Connection, store: CheckpointStore, owner: str | None, thread_id: str | None
+) -> None:
+    # A scoped manager says a thread is taken without naming another user's session.
+    if owner is None or thread_id is None:
+        return
+    found = conn.execute(store.sql.SELECT_SESSION_ID_OF_THREAD, (str(thread_id),)).fetchone()
+    if found is not None:
+        row = conn.execute(store.sql.SELECT_SESSION, (found[0],)).fetchone()
+        if row is not None and row[1] != owner:
+            raise ThreadExistsError(f"thread {str(thread_id)!r} already belongs to a session")
+
+
+def _owner_of_new(policy: Policy, user_id: str | None) -> str | None:
+    if policy.owner is None:
+        return user_id
+    if user_id is not None and user_id != policy.owner:
+        raise SessionScopeError(
+            f"this session manager is scoped to user {policy.owner!r}; it cannot create a "
+            f"session for user {user_id!r}"
+        )
+    return policy.owner
+
+
+def create_with_policy(
+    conn: Connection,
+    store: CheckpointStore,
+    policy: Policy,
+    user_id: str | None,
+    name: str,
+    metadata: Mapping[str, Any] | None,
+    thread_id: str | None,
+) -> ExternalSession:
+    user_id = _owner_of_new(policy, user_id)
+    name = sanitize_session_name(name)
+    _check_thread_free(conn, store, policy.owner, thread_id)
+    if policy.unique_names:
+        name = _unique_name(conn, store, user_id, name)
+    _make_room(conn, store, policy, user_id)
+    return create_session(conn, store, user_id, name, metadata, thread_id)
+
+
+def adopt_with_policy(
+    conn: Connection,
+    store: CheckpointStore,
+    policy: Policy,
+    thread_id: str,
+    user_id: str | None,
+    name: str,
+    metadata: Mapping[str, Any] | None,
+) -> ExternalSession:
+    user_id = _owner_of_new(policy, user_id)
+    name = sanitize_session_name(name)
+    _check_thread_free(conn, store, policy.owner, thread_id)
+    if policy.unique_names:
+        name = _unique_name(conn, store, user_id, name)
+    _make_room(conn, store, policy, user_id)
+    return adopt(conn, store, thread_id, user_id, name, metadata)
+
+
+def end_session(
+    conn: Connection, store: CheckpointStore, policy: Policy, session_id: str, reason: str | None
+) -> ExternalSession:
+    _require_owned(conn, store, policy.owner, session_id)
+    if reason is not None and not isinstance(reason, str):
+        raise TypeError(f"an end reason must be a string, not {type(reason).__name__}")
+    ts = now()
+    conn.execute(store.sql.END_SESSION, (ts, reason, ts, session_id))
+    return require_session(conn, store, session_id)
+
+
+def reopen_session(
+    conn: Connection, store: CheckpointStore, policy: Policy, session_id: str
+) -> ExternalSession:
+    row = _require_owned(conn, store, policy.owner, session_id)
+    if row[8] is None:  # open already
+        return require_session(conn, store, session_id)
+    _make_room(conn, store, policy, row[1])
+    conn.execute(store.sql.REOPEN_SESSION, (now(), session_id))
+    return require_session(conn, store, session_id)
+
+
+# --- what an event reports (read in the change's own transaction) ---------------------------
+
+
+def switch(
+    conn: Connection, store: CheckpointStore, session_id: str, thread_id: str
+) -> tuple[str, Branch]:
+    """:func:`checkout`, also returning the thread that was current before."""
+    previous = str(_session_row(conn, store, session_id)[7])
+    return previous, checkout(conn, store, session_id, thread_id)
+
+
+def tag_located(
+    conn: Connection, store: CheckpointStore, session_id: str, ref: CheckpointRef, name: str
+) -> tuple[str, str]:
+    """:func:`tag`, returning the tagged checkpoint id and the thread it was found in."""
+    checkpoint_id = tag(conn, store, session_id, ref, name)
+    found = conn.execute(store.sql.SELECT_TAG, (session_id, name)).fetchone()
+    return checkpoint_id, str(found[1])
+
+
+def delete_session_returning(
+    conn: Connection, store: CheckpointStore, session_id: str
+) -> ExternalSession:
+    """:func:`delete_session`, returning the session as it was."""
+    before = require_session(conn, store, session_id)
+    delete_session(conn, store, session_id)
+    return before
+
+
+def delete_branch_returning(
+    conn: Connection, store: CheckpointStore, session_id: str, thread_id: str
+) -> tuple[Branch, ExternalSession]:
+    """:func:`delete_branch`, also returning the branch deleted."""
+    _session_row(conn, store, session_id)
+    branch = _require_branch(conn, store, session_id, thread_id)
+    return branch, delete_branch(conn, store, session_id, branch.thread_id)
+
+
+def scoped_diff_data(
+    conn: Connection,
+    store: CheckpointStore,
+    owner: str | None,
+    a: CheckpointRef,
+    b: CheckpointRef,
+    session_id: str | None,
+) -> tuple[CheckpointTuple, CheckpointTuple, CheckpointTuple | None]:
+    """:func:`diff_data` seeing only the owner's sessions: a checkpoint or thread outside
+    them is reported exactly as a missing one."""
+    if owner is None:
+        return diff_data(conn, store, a, b, session_id)
+    if session_id is not None:
+        _require_owned(conn, store, owner, session_id)
+        return diff_data(conn, store, a, b, session_id)
+    mine = [r[0] for r in conn.execute(store.sql.SELECT_SESSIONS, (owner, owner, 0))]
+
+    def pin(ref: CheckpointRef) -> CheckpointRef:
+        if ref.thread_id is not None:
+            found = conn.execute(store.sql.SELECT_SESSION_ID_OF_THREAD, (ref.thread_id,))
+            row = found.fetchone()
+            if row is None or row[0] not in mine:
+                raise ThreadNotFoundError(f"thread {ref.thread_id!r} does not exist")
+            return ref
+        checkpoint_id = ref.text if ref.text is not None else ref.checkpoint_id
+        bare = CheckpointRef(checkpoint_id=checkpoint_id)
+        for sid in mine:
+            try:
+                thread_id, _row = resolve(conn, store, sid, bare)
+            except (CheckpointNotFoundError, BranchNotFoundError):
+                continue
+            return CheckpointRef(checkpoint_id=checkpoint_id, thread_id=thread_id)
+        raise CheckpointNotFoundError(f"checkpoint {checkpoint_id!r} does not exist")
+
+    return diff_data(conn, store, pin(a), pin(b), None)
+
+
+# --- turns ----------------------------------------------------------------------------------
+# A turn starts where HumanMessages are appended to the "messages" channel. The branch's
+# root-namespace history is followed from its head along parent links (its own
+# checkpoints, then the ones it inherits), oldest first; a checkpoint whose messages hold
+# a human message (by id) its parent's did not starts a turn.
+
+MESSAGES_CHANNEL = "messages"
+
+
+def _message_list(values: Mapping[str, Any]) -> list[BaseMessage]:
+    value = values.get(MESSAGES_CHANNEL)
+    if not isinstance(value, list):
+        return []
+    return [m for m in value if isinstance(m, BaseMessage)]
+
+
+def _key(message: BaseMessage, position: int) -> Any:
+    # add_messages gives every message an id; a list without ids is compared by position.
+    return message.id if message.id else ("#", position, message.type, repr(message.content))
+
+
+def _line_of_head(items: Sequence[CheckpointTuple]) -> list[CheckpointTuple]:
+    """The head's line of descent, oldest first: ``items`` (a thread's history, newest
+    first) also holds forks LangGraph made inside the thread, which are not on it."""
+    if not items:
+        return []
+    by_id = {t.checkpoint["id"]: t for t in items}
+    line: list[CheckpointTuple] = []
+    seen: set[str] = set()
+    current: CheckpointTuple | None = items[0]
+    while current is not None and current.checkpoint["id"] not in seen:
+        seen.add(current.checkpoint["id"])
+        line.append(current)
+        parent = current.parent_config
+        parent_id = (parent or {}).get("configurable", {}).get("checkpoint_id")
+        current = by_id.get(parent_id) if parent_id else None
+    line.reverse()
+    return line
+
+
+def _source(item: CheckpointTuple) -> Any:
+    return (item.metadata or {}).get("source")
+
+
+def _usage(messages: Sequence[BaseMessage]) -> TokenUsage:
+    total = TokenUsage()
+    for m in messages:
+        usage = getattr(m, "usage_metadata", None) if m.type == "ai" else None
+        if isinstance(usage, Mapping):
+            total = total + TokenUsage(
+                int(usage.get("input_tokens") or 0),
+                int(usage.get("output_tokens") or 0),
+                int(usage.get("total_tokens") or 0),
+            )
+    return total
+
+
+def _turns_of(
+    thread_id: str, fork_checkpoint_id: str | None, line: Sequence[CheckpointTuple]
+) -> list[Turn]:
+    # (index of the first checkpoint holding it, the human message, its key)
+    starts: list[tuple[int, BaseMessage, Any]] = []
+    before_keys: set[Any] = set()
+    for index, item in enumerate(line):
+        messages = _message_list(item.checkpoint["channel_values"])
+        keys = [_key(m, i) for i, m in enumerate(messages)]
+        new = [
+            (m, k)
+            for m, k in zip(messages, keys, strict=True)
+            if m.type == "human" and k not in before_keys
+        ]
+        if new:
+            starts.append((index, *new[0]))
+        before_keys = set(keys)
+    bounds: list[tuple[int | None, int]] = []  # (before, start) per turn
+    for index, _, _ in starts:
+        # A run's input checkpoint (one per run) holds the message only as pending input.
+        start = index - 1 if index > 0 and _source(line[index - 1]) == "input" else index
+        bounds.append((start - 1 if start > 0 else None, start))
+    turns: list[Turn] = []
+    for number, ((first, human, wanted), (before, start)) in enumerate(
+        zip(starts, bounds, strict=True), 1
+    ):
+        end = len(line) - 1
+        if number < len(starts):
+            next_before = bounds[number][0]
+            end = next_before if next_before is not None and next_before >= first else first
+        at_end = _message_list(line[end].checkpoint["channel_values"])
+        keys = [_key(m, i) for i, m in enumerate(at_end)]
+        position = keys.index(wanted) if wanted in keys else len(at_end)
+        own = tuple(at_end[position:])
+        calls = tuple(
+            {"name": c.get("name"), "args": c.get("args"), "id": c.get("id")}
+            for m in own
+            if m.type == "ai"
+            for c in (getattr(m, "tool_calls", None) or [])
+        )
+        start_id = str(line[start].checkpoint["id"])
+        turns.append(
+            Turn(
+                number=number,
+                thread_id=thread_id,
+                before_checkpoint_id=(
+                    str(line[before].checkpoint["id"]) if before is not None else None
+                ),
+                start_checkpoint_id=start_id,
+                end_checkpoint_id=str(line[end].checkpoint["id"]),
+                user_message=human,
+                messages=own,
+                tool_calls=calls,
+                usage=_usage(own),
+                inherited=fork_checkpoint_id is not None and start_id <= fork_checkpoint_id,
+            )
+        )
+    return turns
+
+
+def _branch_line(
+    conn: Connection, store: CheckpointStore, session_id: str, thread_id: str | None
+) -> tuple[Branch, list[CheckpointTuple]]:
+    row = _session_row(conn, store, session_id)
+    branch = _require_branch(conn, store, session_id, row[7] if thread_id is None else thread_id)
+    config = {"configurable": {"thread_id": branch.thread_id, "checkpoint_ns": ""}}
+    items = list(store.list_checkpoints(conn, config))  # type: ignore[arg-type]
+    return branch, _line_of_head(items)
+
+
+def turns(
+    conn: Connection, store: CheckpointStore, session_id: str, thread_id: str | None
+) -> list[Turn]:
+    branch, line = _branch_line(conn, store, session_id, thread_id)
+    return _turns_of(branch.thread_id, branch.fork_checkpoint_id, line)
+
+
+def messages(
+    conn: Connection,
+    store: CheckpointStore,
+    session_id: str,
+    thread_id: str | None,
+    limit: int | None,
+) -> list[BaseMessage]:
+    if limit is not None and (not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"limit must be a non-negative integer or None, not {limit!r}")
+    row = _session_row(conn, store, session_id)
+    branch = _require_branch(conn, store, session_id, row[7] if thread_id is None else thread_id)
+    head = store.get_tuple(
+        conn, {"configurable": {"thread_id": branch.thread_id, "checkpoint_ns": ""}}
+    )
+    found = _message_list(head.checkpoint["channel_values"]) if head is not None else []
+    if limit is None:
+        return found
+    return found[len(found) - limit :] if limit else []
+
+
+def _fork_point(line: Sequence[CheckpointTuple], turn: Turn, session_id: str) -> str:
+    """Where a branch that redoes ``turn`` starts: the checkpoint before it; for a first
+    turn that came as the thread's first input, that input checkpoint (the branch's next
+    input replaces the input still pending there)."""
+    if turn.before_checkpoint_id is not None:
+        return turn.before_checkpoint_id
+    start = next(t for t in line if t.checkpoint["id"] == turn.start_checkpoint_id)
+    if _source(start) == "input":
+        return turn.start_checkpoint_id
+    raise TurnNotFoundError(
+        f"turn {turn.number} of session {session_id!r} starts its thread: there is no "
+        "checkpoint before it to branch from"
+    )
+
+
+def branch_at_turn(
+    conn: Connection,
+    store: CheckpointStore,
+    session_id: str,
+    selector: tuple[str, Any],
+    name: str | None,
+    thread_id: str | None,
+    make_current: bool,
+) -> Branch:
+    """A new branch that continues from before one turn of a branch (the current one by
+    default): ``selector`` is ``("number", n)``, ``("text", text)`` (the first turn whose
+    user message contains it, case-insensitively) or ``("last", None)``."""
+    branch, line = _branch_line(conn, store, session_id, thread_id)
+    found = _turns_of(branch.thread_id, branch.fork_checkpoint_id, line)
+    kind, value = selector
+    where = f"branch {branch.name!r} (thread {branch.thread_id}) of session {session_id!r}"
+    turn: Turn | None
+    if kind == "number":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"a turn number must be an int, not {type(value).__name__}")
+        turn = found[value - 1] if 1 <= value <= len(found) else None
+        if turn is None:
+            raise TurnNotFoundError(f"{where} has {len(found)} turns; there is no turn {value}")
+    elif kind == "text":
+        if not isinstance(value, str) or not value:
+            raise ValueError("branch_from_text needs a non-empty text")
+        needle = value.casefold()
+        turn = next((t for t in found if needle in t.text.casefold()), None)
+        if turn is None:
+            raise TurnNotFoundError(f"no user turn of {where} contains {value!r}")
+    else:
+        turn = found[-1] if found else None
+        if turn is None:
+            raise TurnNotFoundError(f"{where} has no user turn to undo")
+    ref = CheckpointRef(
+        checkpoint_id=_fork_point(line, turn, session_id), thread_id=branch.thread_id
+    )
+    return create_branch(conn, store, session_id, ref, name, None, make_current)
+
+
+def create_branch_for(
+    conn: Connection,
+    store: CheckpointStore,
+    session_id: str,
+    owner: str | None,
+    ref: CheckpointRef,
+    name: str | None,
+    thread_id: str | None,
+    make_current: bool,
+) -> Branch:
+    """:func:`create_branch`; for a scoped manager, a ``thread_id`` taken by another
+    user's session is refused without naming that session."""
+    _check_thread_free(conn, store, owner, thread_id)
+    return create_branch(conn, store, session_id, ref, name, thread_id, make_current)
+
+
+def scoped_with_owner(
+    conn: Connection,
+    store: CheckpointStore,
+    owner: str | None,
+    fn: Any,
+    session_id: str,
+    *args: Any,
+) -> tuple[Any, str | None]:
+    """:func:`scoped`, also returning the session's user (for the event it causes)."""
+    row = _require_owned(conn, store, owner, session_id)
+    return fn(conn, store, session_id, *args), row[1]

@@ -168,8 +168,14 @@ CREATE TRIGGER agentgit_count AFTER INSERT OR DELETE OR UPDATE OF hidden
     ON agentgit_checkpoints FOR EACH ROW EXECUTE FUNCTION agentgit_count();
 """
 
+_MIGRATION_2_SESSION_LIFECYCLE = """
+ALTER TABLE agentgit_sessions ADD COLUMN IF NOT EXISTS ended_at TEXT COLLATE "C";
+ALTER TABLE agentgit_sessions ADD COLUMN IF NOT EXISTS end_reason TEXT;
+CREATE INDEX IF NOT EXISTS agentgit_sessions_by_user_name ON agentgit_sessions(user_id, name);
+"""
+
 #: Each entry moves the schema one version forward; never edit one that has shipped.
-MIGRATIONS: list[str] = [_MIGRATION_1_SCHEMA]
+MIGRATIONS: list[str] = [_MIGRATION_1_SCHEMA, _MIGRATION_2_SESSION_LIFECYCLE]
 
 SCHEMA_VERSION_TABLE = """
 CREATE TABLE IF NOT EXISTS agentgit_schema (
@@ -529,7 +535,7 @@ WHERE NOT EXISTS (SELECT 1 FROM pg_temp.agentgit_live l WHERE l.id = b.id)
 
 SESSION_COLUMNS = (
     "s.id, s.user_id, s.name, s.created_at, s.updated_at, s.is_active, s.metadata, "
-    "s.current_thread_id"
+    "s.current_thread_id, s.ended_at, s.end_reason"
 )
 INSERT_SESSION = """
 INSERT INTO agentgit_sessions(
@@ -548,6 +554,33 @@ SET_CURRENT_THREAD = """
 UPDATE agentgit_sessions SET current_thread_id = %s, updated_at = %s WHERE id = %s
 """
 SET_SESSION_ACTIVE = "UPDATE agentgit_sessions SET is_active = %s, updated_at = %s WHERE id = %s"
+END_SESSION = """
+UPDATE agentgit_sessions SET ended_at = %s, end_reason = %s, is_active = 0, updated_at = %s
+WHERE id = %s
+"""
+REOPEN_SESSION = """
+UPDATE agentgit_sessions SET ended_at = NULL, end_reason = NULL, is_active = 1, updated_at = %s
+WHERE id = %s
+"""
+COUNT_SESSIONS = """
+SELECT count(*) FROM agentgit_sessions
+WHERE (%s::text IS NULL OR user_id = %s) AND (%s::int = 0 OR ended_at IS NULL)
+"""
+SELECT_OPEN_SESSIONS_OF_USER = """
+SELECT id FROM agentgit_sessions
+WHERE user_id IS NOT DISTINCT FROM %s::text AND ended_at IS NULL
+ORDER BY is_active, updated_at, seq
+"""
+SELECT_SESSION_NAMES_LIKE = """
+SELECT name FROM agentgit_sessions
+WHERE user_id IS NOT DISTINCT FROM %s::text
+  AND (name = %s OR left(name, length(%s::text)) = %s)
+"""
+FIND_SESSIONS = """
+SELECT id, name FROM agentgit_sessions
+WHERE (%s::text IS NULL OR user_id = %s) AND (name = %s OR left(id, length(%s::text)) = %s)
+ORDER BY created_at, seq
+"""
 DELETE_SESSION = "DELETE FROM agentgit_sessions WHERE id = %s"
 
 BRANCH_COLUMNS = (
@@ -668,13 +701,15 @@ COPY_INSERT_BLOBS = (
     "INSERT INTO agentgit_blobs(id, digest, kind, deps, data) VALUES (%s, %s, %s, %s, %s)"
 )
 COPY_SELECT_SESSIONS = """
-SELECT id, user_id, name, created_at, updated_at, is_active, metadata, current_thread_id
+SELECT id, user_id, name, created_at, updated_at, is_active, metadata, current_thread_id,
+    ended_at, end_reason
 FROM agentgit_sessions ORDER BY seq
 """
 COPY_INSERT_SESSIONS = """
 INSERT INTO agentgit_sessions(
-    id, user_id, name, created_at, updated_at, is_active, metadata, current_thread_id
-) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+    id, user_id, name, created_at, updated_at, is_active, metadata, current_thread_id,
+    ended_at, end_reason
+) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 """
 COPY_SELECT_SESSION_THREADS = """
 SELECT thread_id, session_id, ordinal, parent_thread_id, fork_checkpoint_id, name, created_at

@@ -214,12 +214,23 @@ BEGIN
 END;
 """
 
+_MIGRATION_6_SESSION_LIFECYCLE = """
+-- When a session was ended (SessionManager.end_session) and why; both NULL while it is
+-- open. Ended sessions do not count toward max_sessions_per_user; reopen_session clears
+-- both.
+ALTER TABLE agentgit_sessions ADD COLUMN ended_at TEXT;
+ALTER TABLE agentgit_sessions ADD COLUMN end_reason TEXT;
+-- A user's sessions by name: unique_names numbering and find_session.
+CREATE INDEX IF NOT EXISTS agentgit_sessions_by_user_name ON agentgit_sessions(user_id, name);
+"""
+
 MIGRATIONS: list[str] = [
     _MIGRATION_1_CORE,
     _MIGRATION_2_COUNTS,
     _MIGRATION_3_SESSIONS,
     _MIGRATION_4_DELETED_THREADS,
     _MIGRATION_5_HIDDEN_AT,
+    _MIGRATION_6_SESSION_LIFECYCLE,
 ]
 
 SCHEMA_VERSION_TABLE = """
@@ -581,7 +592,7 @@ DELETE FROM agentgit_blobs WHERE id NOT IN (SELECT id FROM live)
 
 SESSION_COLUMNS = (
     "s.id, s.user_id, s.name, s.created_at, s.updated_at, s.is_active, s.metadata, "
-    "s.current_thread_id"
+    "s.current_thread_id, s.ended_at, s.end_reason"
 )
 INSERT_SESSION = """
 INSERT INTO agentgit_sessions(
@@ -600,6 +611,39 @@ SET_CURRENT_THREAD = """
 UPDATE agentgit_sessions SET current_thread_id = ?, updated_at = ? WHERE id = ?
 """
 SET_SESSION_ACTIVE = "UPDATE agentgit_sessions SET is_active = ?, updated_at = ? WHERE id = ?"
+# Ending a session also makes it inactive; reopening makes it active again.
+END_SESSION = """
+UPDATE agentgit_sessions SET ended_at = ?, end_reason = ?, is_active = 0, updated_at = ?
+WHERE id = ?
+"""
+REOPEN_SESSION = """
+UPDATE agentgit_sessions SET ended_at = NULL, end_reason = NULL, is_active = 1, updated_at = ?
+WHERE id = ?
+"""
+# Parameters: user (NULL: everyone) twice, then 1 to count only open (not ended) sessions.
+COUNT_SESSIONS = """
+SELECT count(*) FROM agentgit_sessions
+WHERE (? IS NULL OR user_id = ?) AND (? = 0 OR ended_at IS NULL)
+"""
+# One user's open sessions (user_id NULL is a group of its own), the first to retire
+# first: inactive ones, then the least recently active.
+SELECT_OPEN_SESSIONS_OF_USER = """
+SELECT id FROM agentgit_sessions WHERE user_id IS ? AND ended_at IS NULL
+ORDER BY is_active, updated_at, rowid
+"""
+# Names of one user's sessions equal to a name or starting with "<name> #" (the second
+# and third parameters: the name; the fourth and fifth: the name followed by " #").
+SELECT_SESSION_NAMES_LIKE = """
+SELECT name FROM agentgit_sessions
+WHERE user_id IS ? AND (name = ? OR substr(name, 1, length(?)) = ?)
+"""
+# Sessions named exactly so, or whose id starts with the text (parameters: user or NULL
+# twice, the name, the prefix twice), oldest first.
+FIND_SESSIONS = """
+SELECT id, name FROM agentgit_sessions
+WHERE (? IS NULL OR user_id = ?) AND (name = ? OR substr(id, 1, length(?)) = ?)
+ORDER BY created_at, rowid
+"""
 DELETE_SESSION = "DELETE FROM agentgit_sessions WHERE id = ?"
 
 # Branches with their live checkpoint counts (0 for a thread that has not run yet).
@@ -728,13 +772,15 @@ COPY_INSERT_BLOBS = (
     "INSERT INTO agentgit_blobs(id, digest, kind, deps, data) VALUES (?, ?, ?, ?, ?)"
 )
 COPY_SELECT_SESSIONS = """
-SELECT id, user_id, name, created_at, updated_at, is_active, metadata, current_thread_id
+SELECT id, user_id, name, created_at, updated_at, is_active, metadata, current_thread_id,
+    ended_at, end_reason
 FROM agentgit_sessions ORDER BY rowid
 """
 COPY_INSERT_SESSIONS = """
 INSERT INTO agentgit_sessions(
-    id, user_id, name, created_at, updated_at, is_active, metadata, current_thread_id
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    id, user_id, name, created_at, updated_at, is_active, metadata, current_thread_id,
+    ended_at, end_reason
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 COPY_SELECT_SESSION_THREADS = """
 SELECT thread_id, session_id, ordinal, parent_thread_id, fork_checkpoint_id, name, created_at
