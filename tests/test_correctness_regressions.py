@@ -670,3 +670,41 @@ def test_a_rollback_by_id_after_prune_forks_the_history_the_current_branch_shows
         s.config["configurable"]["checkpoint_id"] for s in graph.get_state_history(again.config)
     ]
     assert again_shown == shown
+
+
+def test_a_rollback_to_a_checkpoint_of_a_named_branch_continues_that_branchs_history(
+    file_saver: AgentGitSaver,
+) -> None:
+    """The fuzzer's delta divergence: branch b inherits main's checkpoints; a run of main
+    is then deleted, which hides its rows from main and from forks made of main since,
+    not from b. Rolling back to a checkpoint *as b shows it* (a config naming b) must
+    continue b's history, as LangGraph's fork of b would; the tree still draws the new
+    branch off main, which wrote the checkpoint."""
+    graph = build_two_steps().compile(checkpointer=file_saver)
+    mgr = SessionManager(file_saver)
+    session = mgr.create_session(thread_id="main")
+    for run in ("run-1", "run-2", "run-3"):
+        graph.invoke({"log": [run], "last": ""}, {**cfg("main"), "metadata": {"run_id": run}})
+    after_a = next(
+        s.config for s in graph.get_state_history(cfg("main")) if s.values.get("last") == "a"
+    )  # run-3's checkpoint after a
+    b = mgr.rollback(session.id, after_a["configurable"]["checkpoint_id"], thread_id="b")
+    b_history = [
+        s.config["configurable"]["checkpoint_id"] for s in graph.get_state_history(cfg("b"))
+    ]
+    file_saver.delete_for_runs(["run-2"])
+    main_history = [
+        s.config["configurable"]["checkpoint_id"] for s in graph.get_state_history(cfg("main"))
+    ]
+    assert len(main_history) < len(b_history) + 2  # run-2's checkpoints left main
+
+    target = {"configurable": {"thread_id": "b", "checkpoint_id": b_history[0]}}
+    c = mgr.rollback(session.id, target, thread_id="c")
+    c_history = [
+        s.config["configurable"]["checkpoint_id"] for s in graph.get_state_history(cfg("c"))
+    ]
+    assert c_history == b_history
+    assert [s.values for s in graph.get_state_history(cfg("c"))] == [
+        s.values for s in graph.get_state_history(cfg("b"))
+    ]
+    assert c.parent_thread_id == "main" and b.parent_thread_id == "main"

@@ -395,11 +395,13 @@ def resolve(
 ) -> tuple[str, Row]:
     """The session thread to fork from and the checkpoint row ``ref`` names.
 
-    The checkpoint must be visible from one of the session's threads. Of those, the one
-    that wrote it is preferred (the branch then hangs off the thread the checkpoint is
-    on; of several holding it, the one ``ref`` names, then the current one), then the
-    thread ``ref`` names, then the current one, then the oldest. Cost: a few indexed lookups per
-    session thread, independent of history length.
+    The checkpoint must be visible from one of the session's threads. The thread ``ref``
+    names (a config's or snapshot's thread, a tag's) is taken when the checkpoint is in
+    its history, owned or inherited: the branch continues the history the user pointed
+    at. For a bare checkpoint id, a thread that wrote it (the current one first, then
+    the others), else the first that inherits it. Cost: for a bare id, an indexed lookup
+    per session thread, independent of history length; for a named thread that
+    inherits the checkpoint, a walk from its fork point back to the checkpoint.
     """
     thread_ids = [b.thread_id for b in _branches(conn, store, session_id)]
     preferred: str | None = ref.thread_id
@@ -417,7 +419,17 @@ def resolve(
             f"checkpoint {checkpoint_id!r} is in subgraph namespace {ref.ns!r}; branches "
             "start at checkpoints of the root graph"
         )
-    # The session's current thread next: after prune(keep_latest) a branch owns a copy of
+    # A thread ``ref`` names (a config's, a snapshot's, a tag's) is the history the user
+    # pointed at: the branch continues it whether the thread wrote the checkpoint or
+    # inherits it (then found by walking its chain: O(distance from its fork point)). It
+    # may differ from the writer's: a run deleted or a prune in the writer after the
+    # named thread was made hides rows from the writer and from forks made of it since.
+    if preferred in thread_ids:
+        lineage = store.lineage(conn, preferred)
+        row = store.find_row(conn, lineage, "", checkpoint_id) if lineage else None
+        if row is not None:
+            return preferred, row
+    # Then the session's current thread: after prune(keep_latest) a branch owns a copy of
     # a checkpoint its source also owns, with the shorter history the branch shows.
     current = _session_row(conn, store, session_id)[7]
     first = [t for t in (preferred, current) if t in thread_ids]
@@ -447,6 +459,22 @@ def resolve(
     raise CheckpointNotFoundError(
         f"checkpoint {checkpoint_id!r} is not reachable from any thread of session {session_id!r}"
     )
+
+
+def _tree_parent(
+    conn: Connection, store: CheckpointStore, session_id: str, source: str, row: Row
+) -> str:
+    """The branch a new branch is drawn from in the session's tree: the session thread
+    that wrote its fork checkpoint, else the thread it was forked from. A branch made at
+    a checkpoint the current branch inherits from main hangs off main in the tree (a
+    sibling), while its history is the one the current branch showed."""
+    found = conn.execute(store.sql.SELECT_THREAD_ID_OF_PK, (row.thread_pk,)).fetchone()
+    writer = None if found is None else found[0]
+    if writer is not None and writer != source:
+        owner = conn.execute(store.sql.SELECT_SESSION_ID_OF_THREAD, (writer,)).fetchone()
+        if owner is not None and owner[0] == session_id:
+            return str(writer)
+    return source
 
 
 def _thread_head(
@@ -484,12 +512,22 @@ def create_branch(
     source, row = resolve(conn, store, session_id, ref)
     new_thread_id = str(uuid.uuid4()) if thread_id is None else str(thread_id)
     _check_unowned(conn, store, new_thread_id)
-    # Raises ThreadExistsError for a thread id in use; writes one row.
+    # Raises ThreadExistsError for a thread id in use; writes one row. Forked from the
+    # thread whose history the checkpoint was found in, so the branch continues exactly
+    # that history (see resolve).
     store.fork_thread(conn, source, row.checkpoint_id, new_thread_id)
     ts = now()
     conn.execute(
         store.sql.INSERT_SESSION_THREAD,
-        (new_thread_id, session_id, session_id, source, row.checkpoint_id, name, ts),
+        (
+            new_thread_id,
+            session_id,
+            session_id,
+            _tree_parent(conn, store, session_id, source, row),
+            row.checkpoint_id,
+            name,
+            ts,
+        ),
     )
     if make_current:
         conn.execute(store.sql.SET_CURRENT_THREAD, (new_thread_id, ts, session_id))

@@ -231,11 +231,17 @@ class Subject:
             self.call("fork_thread", use_async, source, checkpoint_id, new)
             return {"configurable": {"thread_id": new}}
         mgr = self.sessions
+        # The checkpoint as the source thread shows it (a config naming the thread), as
+        # a user picks it from that thread's history: the branch continues that history,
+        # which is the reference's fork of the source. (A bare id means the history of
+        # the thread that wrote it; after a prune or run deletion in the writer, that can
+        # differ from what an older branch inheriting it shows.)
+        target = {"configurable": {"thread_id": source, "checkpoint_id": checkpoint_id}}
         if use_async:
 
             async def go() -> Any:
                 session = await mgr.asession_of(source) or await mgr.aadopt(source)
-                branch = await mgr.arollback(session.id, checkpoint_id, thread_id=new)
+                branch = await mgr.arollback(session.id, target, thread_id=new)
                 return branch.config, await mgr.aconfig(session.id)
 
             branch_config, current = self.run(go())
@@ -243,7 +249,7 @@ class Subject:
 
             def go_sync() -> Any:
                 session = mgr.session_of(source) or mgr.adopt(source)
-                branch = mgr.rollback(session.id, checkpoint_id, thread_id=new)
+                branch = mgr.rollback(session.id, target, thread_id=new)
                 return branch.config, mgr.config(session.id)
 
             branch_config, current = self.blocking(go_sync)
