@@ -36,6 +36,8 @@ if TYPE_CHECKING:
         ThreadDeletedError,
         ThreadExistsError,
         ThreadNotFoundError,
+        UndoFailedError,
+        UndoRunNotFoundError,
         UnsafeTypeError,
     )
     from langgraph_agentgit.saver import AgentGitSaver
@@ -77,6 +79,8 @@ _EXPORTS: dict[str, str] = {
             "ThreadDeletedError",
             "ThreadExistsError",
             "ThreadNotFoundError",
+            "UndoFailedError",
+            "UndoRunNotFoundError",
             "UnsafeTypeError",
         ),
         "langgraph_agentgit.errors",
@@ -127,6 +131,8 @@ __all__ = [
     "ThreadExistsError",
     "ThreadNotFoundError",
     "Timeline",
+    "UndoFailedError",
+    "UndoRunNotFoundError",
     "UnsafeTypeError",
     "__version__",
 ]

@@ -69,6 +69,21 @@ class LastBranchError(AgentGitError, ValueError):
     """Deleting the only remaining branch of a session (delete the session instead)."""
 
 
+class UndoFailedError(AgentGitError):
+    """A rollback with ``undo_effects=True`` (or ``resume_undo``) did not undo every
+    effect it was responsible for: raised by ``RollbackResult.raise_for_failures()``.
+    ``result`` is the :class:`~langgraph_agentgit.effects.RollbackResult`; the message
+    names each effect that failed, was not run or is in doubt."""
+
+    def __init__(self, message: str, result: object) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class UndoRunNotFoundError(AgentGitError, LookupError):
+    """An undo run id the session does not have (``resume_undo(..., run_id=...)``)."""
+
+
 # --- damage and access ------------------------------------------------------------------
 
 

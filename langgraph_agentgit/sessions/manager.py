@@ -11,13 +11,24 @@ another thread than its event loop's, as for the saver itself).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeAlias
+from typing import Any, Literal, TypeAlias, overload
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import CheckpointTuple
 from langgraph.types import StateSnapshot
 
 from langgraph_agentgit.diff import CheckpointDiff
+from langgraph_agentgit.effects import store as effect_ops
+from langgraph_agentgit.effects.models import (
+    EffectRecord,
+    OnError,
+    PlannedEffect,
+    RollbackPlan,
+    RollbackResult,
+    UndoHandler,
+    UndoRun,
+)
+from langgraph_agentgit.effects.undo import UndoRegistry, arun_started, run_started
 from langgraph_agentgit.saver_base import AgentGitSaverBase
 from langgraph_agentgit.sessions import store as ops
 from langgraph_agentgit.sessions.models import Branch, ExternalSession
@@ -51,15 +62,25 @@ class SessionManager:
 
     Every failure raises an :class:`~langgraph_agentgit.AgentGitError` subclass naming the
     id, and leaves the database unchanged.
+
+    ``undo`` registers undo handlers by tool name (``{"create_order": cancel_order}``, or
+    ``{"pay": (refund, "compensable")}``); see :meth:`register_undo` and
+    :meth:`rollback`'s ``undo_effects``.
     """
 
-    def __init__(self, saver: AgentGitSaverBase) -> None:
+    def __init__(
+        self,
+        saver: AgentGitSaverBase,
+        *,
+        undo: Mapping[str, UndoHandler | tuple[UndoHandler | None, str]] | None = None,
+    ) -> None:
         if not isinstance(saver, AgentGitSaverBase):
             raise TypeError(
                 "SessionManager needs an AgentGitSaver or AsyncAgentGitSaver, got "
                 f"{type(saver).__name__}"
             )
         self.saver = saver
+        self._undo = UndoRegistry.of(undo)
 
     # --- sessions --------------------------------------------------------------------------
 
@@ -187,6 +208,7 @@ class SessionManager:
 
     # --- branches --------------------------------------------------------------------------
 
+    @overload
     def rollback(
         self,
         session_id: str,
@@ -194,7 +216,32 @@ class SessionManager:
         *,
         name: str | None = None,
         thread_id: str | None = None,
-    ) -> Branch:
+        undo_effects: Literal[False] = False,
+        on_error: OnError = "stop",
+    ) -> Branch: ...
+
+    @overload
+    def rollback(
+        self,
+        session_id: str,
+        checkpoint: CheckpointLike,
+        *,
+        name: str | None = None,
+        thread_id: str | None = None,
+        undo_effects: Literal[True],
+        on_error: OnError = "stop",
+    ) -> RollbackResult: ...
+
+    def rollback(
+        self,
+        session_id: str,
+        checkpoint: CheckpointLike,
+        *,
+        name: str | None = None,
+        thread_id: str | None = None,
+        undo_effects: bool = False,
+        on_error: OnError = "stop",
+    ) -> Branch | RollbackResult:
         """Open a new branch starting at ``checkpoint`` and make it current.
 
         ``checkpoint`` must be reachable from one of the session's threads. ``name`` must
@@ -207,16 +254,63 @@ class SessionManager:
             history = list(graph.get_state_history(mgr.config(s.id)))
             branch = mgr.rollback(s.id, history[3])          # or a checkpoint id / tag
             graph.invoke({"messages": [("user", "try again")]}, mgr.config(s.id))
+
+        With ``undo_effects=True`` it also undoes the tool calls the current branch made
+        after its common ancestor with ``checkpoint`` (:meth:`plan_rollback` lists them)
+        and returns a :class:`~langgraph_agentgit.effects.RollbackResult` instead of the
+        branch. The branch is opened and every effect to undo claimed in one transaction
+        (an effect claimed by another rollback, or undone before, is skipped); then each
+        handler runs, newest first, outside any transaction, its outcome recorded as it
+        goes. A handler that raises is recorded as failed; ``on_error="stop"`` leaves the
+        older effects for :meth:`resume_undo`, ``"continue"`` goes on. Handler errors are
+        never raised: ``result.raise_for_failures()`` does (:class:`UndoFailedError`).
         """
-        return self.saver._write(
-            ops.create_branch,
+        if not undo_effects:
+            return self.saver._write(
+                ops.create_branch,
+                self.saver.store,
+                session_id,
+                ops.as_ref(checkpoint),
+                name,
+                thread_id,
+                True,
+            )
+        _check_on_error(on_error)
+        started = self.saver._write(
+            effect_ops.start_rollback,
             self.saver.store,
             session_id,
             ops.as_ref(checkpoint),
             name,
             thread_id,
-            True,
+            self._undo.kinds(),
+            on_error,
         )
+        return run_started(self.saver, self._undo, started, on_error)
+
+    @overload
+    async def arollback(
+        self,
+        session_id: str,
+        checkpoint: CheckpointLike,
+        *,
+        name: str | None = None,
+        thread_id: str | None = None,
+        undo_effects: Literal[False] = False,
+        on_error: OnError = "stop",
+    ) -> Branch: ...
+
+    @overload
+    async def arollback(
+        self,
+        session_id: str,
+        checkpoint: CheckpointLike,
+        *,
+        name: str | None = None,
+        thread_id: str | None = None,
+        undo_effects: Literal[True],
+        on_error: OnError = "stop",
+    ) -> RollbackResult: ...
 
     async def arollback(
         self,
@@ -225,17 +319,33 @@ class SessionManager:
         *,
         name: str | None = None,
         thread_id: str | None = None,
-    ) -> Branch:
-        """Async twin of :meth:`rollback`."""
-        return await self.saver._awrite(
-            ops.create_branch,
+        undo_effects: bool = False,
+        on_error: OnError = "stop",
+    ) -> Branch | RollbackResult:
+        """Async twin of :meth:`rollback` (async handlers are awaited, sync ones run in a
+        worker thread)."""
+        if not undo_effects:
+            return await self.saver._awrite(
+                ops.create_branch,
+                self.saver.store,
+                session_id,
+                ops.as_ref(checkpoint),
+                name,
+                thread_id,
+                True,
+            )
+        _check_on_error(on_error)
+        started = await self.saver._awrite(
+            effect_ops.start_rollback,
             self.saver.store,
             session_id,
             ops.as_ref(checkpoint),
             name,
             thread_id,
-            True,
+            self._undo.kinds(),
+            on_error,
         )
+        return await arun_started(self.saver, self._undo, started, on_error)
 
     def branch(
         self,
@@ -361,6 +471,139 @@ class SessionManager:
         """Async twin of :meth:`tags`."""
         return await self.saver._aread(ops.tags, self.saver.store, session_id)
 
+    # --- undoing effects ---------------------------------------------------------------------
+
+    def register_undo(
+        self, name: str, handler: UndoHandler | None, *, kind: str = "reversible"
+    ) -> None:
+        """Register the undo handler of the tool ``name`` (replacing an earlier one).
+
+        ``handler(effect)`` is called with an :class:`~langgraph_agentgit.effects.Effect`:
+        the call's ``args``, the tool's real ``result`` (the ``ToolMessage`` content) and
+        ``artifact``; it may be sync or async, and raising marks the undo failed.
+        ``kind`` is ``"reversible"``, ``"compensable"`` (both are run) or
+        ``"irreversible"`` (never run; ``handler`` may be ``None``). ``ValueError`` for
+        another kind."""
+        self._undo.register(name, handler, kind)
+
+    def plan_rollback(self, session_id: str, checkpoint: CheckpointLike) -> RollbackPlan:
+        """What ``rollback(session_id, checkpoint, undo_effects=True)`` would undo,
+        without changing anything: the tool calls in the current branch's history after
+        its common ancestor with ``checkpoint``, newest first, each with its handler's
+        kind and status (``will_undo``, ``no_handler``, ``irreversible``,
+        ``tool_error``, ``undone``, ``in_progress``). Derived from the checkpointed
+        messages and the recorded undos. Raises as :meth:`rollback` does for an unknown
+        session or checkpoint."""
+        return self.saver._read(
+            effect_ops.plan,
+            self.saver.store,
+            session_id,
+            ops.as_ref(checkpoint),
+            self._undo.kinds(),
+        )
+
+    async def aplan_rollback(self, session_id: str, checkpoint: CheckpointLike) -> RollbackPlan:
+        """Async twin of :meth:`plan_rollback`."""
+        return await self.saver._aread(
+            effect_ops.plan,
+            self.saver.store,
+            session_id,
+            ops.as_ref(checkpoint),
+            self._undo.kinds(),
+        )
+
+    def effects(self, session_id: str, *, thread_id: str | None = None) -> list[PlannedEffect]:
+        """Every tool call in a branch's history (the current branch by default;
+        ``thread_id`` may be its name), newest first, with its undo status."""
+        return self.saver._read(
+            effect_ops.branch_effects, self.saver.store, session_id, thread_id, self._undo.kinds()
+        )
+
+    async def aeffects(
+        self, session_id: str, *, thread_id: str | None = None
+    ) -> list[PlannedEffect]:
+        """Async twin of :meth:`effects`."""
+        return await self.saver._aread(
+            effect_ops.branch_effects, self.saver.store, session_id, thread_id, self._undo.kinds()
+        )
+
+    def undo_runs(self, session_id: str) -> list[UndoRun]:
+        """The session's rollbacks made with ``undo_effects=True``, oldest first."""
+        return self.saver._read(effect_ops.runs, self.saver.store, session_id)
+
+    async def aundo_runs(self, session_id: str) -> list[UndoRun]:
+        """Async twin of :meth:`undo_runs`."""
+        return await self.saver._aread(effect_ops.runs, self.saver.store, session_id)
+
+    def undone_effects(self, session_id: str) -> dict[str, EffectRecord]:
+        """Every effect of the session a rollback claimed, by effect id, with its status
+        (``pending``, ``running``, ``done``, ``failed``)."""
+        return self.saver._read(_records, self.saver.store, session_id)
+
+    async def aundone_effects(self, session_id: str) -> dict[str, EffectRecord]:
+        """Async twin of :meth:`undone_effects`."""
+        return await self.saver._aread(_records, self.saver.store, session_id)
+
+    def resume_undo(
+        self,
+        session_id: str,
+        *,
+        run_id: str | None = None,
+        rerun_in_doubt: bool = False,
+        on_error: OnError | None = None,
+    ) -> list[RollbackResult]:
+        """Continue the session's unfinished undo runs (a process died mid-way, a handler
+        failed, or effects were left after a stop), oldest first, or only ``run_id``
+        (:class:`UndoRunNotFoundError` if the session has no such run).
+
+        Each run's effects are read again from the branch it left; effects undone since
+        are skipped, failed ones retried, the rest run newest first as in
+        :meth:`rollback` (``on_error`` defaults to the run's own). An effect whose handler
+        a process started without reporting back is *in doubt*: it may or may not have
+        been undone, so it is reported (``"in_doubt"``) and not run again unless
+        ``rerun_in_doubt=True`` — pass that only when no process is still running that
+        run (e.g. it died), and prefer handlers that can tell whether their work is done.
+        Returns one :class:`RollbackResult` per run.
+        """
+        if on_error is not None:
+            _check_on_error(on_error)
+        found = self.saver._write(
+            effect_ops.resume_runs,
+            self.saver.store,
+            session_id,
+            run_id,
+            self._undo.kinds(),
+            rerun_in_doubt,
+        )
+        return [
+            run_started(self.saver, self._undo, started, on_error or started.run.on_error)
+            for started in found
+        ]
+
+    async def aresume_undo(
+        self,
+        session_id: str,
+        *,
+        run_id: str | None = None,
+        rerun_in_doubt: bool = False,
+        on_error: OnError | None = None,
+    ) -> list[RollbackResult]:
+        """Async twin of :meth:`resume_undo`."""
+        if on_error is not None:
+            _check_on_error(on_error)
+        found = await self.saver._awrite(
+            effect_ops.resume_runs,
+            self.saver.store,
+            session_id,
+            run_id,
+            self._undo.kinds(),
+            rerun_in_doubt,
+        )
+        return [
+            await arun_started(self.saver, self._undo, started, on_error or started.run.on_error)
+            for started in found
+        ]
+
     # --- presentation ----------------------------------------------------------------------
 
     def timeline(self, session_id: str) -> Timeline:
@@ -432,3 +675,13 @@ class SessionManager:
         report = await self.saver._aread(check_module.check, serde=self.saver.serde, decode=decode)
         report.repair = done
         return report
+
+
+def _check_on_error(on_error: str) -> None:
+    if on_error not in ("stop", "continue"):
+        raise ValueError(f'on_error must be "stop" or "continue", not {on_error!r}')
+
+
+def _records(conn: Any, store: Any, session_id: str) -> dict[str, EffectRecord]:
+    ops.require_session(conn, store, session_id)
+    return effect_ops.claims(conn, store, session_id)
