@@ -1,0 +1,396 @@
+"""Undoing tool side effects (langgraph_agentgit.effects) on real compiled graphs: a
+``ToolNode`` agent and ``create_react_agent``, with a deterministic fake model whose
+tools write what they do into a journal file (``tests/effects_shop.py``), on SQLite and
+PostgreSQL, through the sync and the async API.
+
+Expected plans and undos are derived from the journal (what the tools really did, in
+the order they did it) and from the graph's own state, never written out by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import effects_shop as shop
+import pytest
+from conftest import sql_rows
+from langchain_core.messages import AIMessage, ToolMessage
+
+from langgraph_agentgit import (
+    AgentGitSaver,
+    AsyncAgentGitSaver,
+    SessionManager,
+    UndoFailedError,
+    UndoRunNotFoundError,
+)
+from langgraph_agentgit.effects import RollbackResult
+
+AGENTS: dict[str, Callable[[str, Any], Any]] = {
+    "tool_node": shop.tool_node_agent,
+    "react": shop.react_agent,
+}
+#: The tools the shop registers a runnable undo handler for.
+UNDOABLE = ("create_order", "charge")
+
+
+@dataclass
+class World:
+    """A saver, a manager with the shop's handlers, the agent, and the journal; every
+    call goes through the sync API, or the async one when ``use_async``."""
+
+    saver: Any
+    mgr: SessionManager
+    graph: Any
+    journal: str
+    use_async: bool
+
+    async def call(self, method: str, /, *args: Any, **kwargs: Any) -> Any:
+        if self.use_async:
+            return await getattr(self.mgr, "a" + method)(*args, **kwargs)
+        return getattr(self.mgr, method)(*args, **kwargs)
+
+    async def turn(self, session_id: str, text: str) -> None:
+        config = await self.call("config", session_id)
+        if self.use_async:
+            await self.graph.ainvoke({"messages": [("user", text)]}, config)
+        else:
+            self.graph.invoke({"messages": [("user", text)]}, config)
+
+    async def state(self, session_id: str) -> Any:
+        config = await self.call("config", session_id)
+        if self.use_async:
+            return await self.graph.aget_state(config)
+        return self.graph.get_state(config)
+
+
+@asynccontextmanager
+async def world(
+    db: str, journal: str, use_async: bool, agent: str = "tool_node", **handler_options: Any
+) -> AsyncIterator[World]:
+    handlers = shop.make_handlers(journal, use_async=use_async, **handler_options)
+    if use_async:
+        async with AsyncAgentGitSaver.from_conn_string(db) as saver:
+            mgr = SessionManager(saver, undo=handlers)
+            yield World(saver, mgr, AGENTS[agent](journal, saver), journal, True)
+    else:
+        with AgentGitSaver.from_conn_string(db) as saver:
+            mgr = SessionManager(saver, undo=handlers)
+            yield World(saver, mgr, AGENTS[agent](journal, saver), journal, False)
+
+
+async def shop_history(w: World) -> tuple[str, int]:
+    """A session with three turns; tag ``t1`` after the first. Returns the session id and
+    how many tool executions the journal held at ``t1``."""
+    s = await w.call("create_session", name="shop")
+    await w.turn(s.id, "buy:apple")
+    await w.call("tag", s.id, await w.state(s.id), "t1")
+    mark = len(shop.read(w.journal, "do"))
+    await w.turn(s.id, "buy:pear pay:10 mail:bob look:x boom:y")
+    await w.turn(s.id, "buy:plum")
+    return s.id, mark
+
+
+def tool_messages(snapshot: Any) -> list[ToolMessage]:
+    return [m for m in snapshot.values["messages"] if isinstance(m, ToolMessage)]
+
+
+EXPECTED_STATUS = {
+    "create_order": "will_undo",
+    "charge": "will_undo",
+    "send_email": "irreversible",
+    "lookup": "no_handler",
+    "explode": "tool_error",
+}
+
+
+@pytest.mark.parametrize("agent", sorted(AGENTS))
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_plan_undo_once_and_reopen(any_db: str, tmp_path: Path, mode: str, agent: str):
+    journal = str(tmp_path / "journal.jsonl")
+    async with world(any_db, journal, mode == "async", agent) as w:
+        session_id, mark = await shop_history(w)
+        done = shop.read(journal, "do")
+        after = done[mark:]
+        assert [d["tool"] for d in done[:mark]] == ["create_order"]  # apple, before t1
+
+        # The plan: exactly the calls made after t1, newest first, with real results.
+        plan = await w.call("plan_rollback", session_id, "t1")
+        head = await w.state(session_id)
+        tagged = await w.call("tags", session_id)
+        assert plan.target_checkpoint_id == tagged["t1"]
+        assert plan.head_checkpoint_id == head.config["configurable"]["checkpoint_id"]
+        t1_config = {
+            "configurable": {
+                "thread_id": head.config["configurable"]["thread_id"],
+                "checkpoint_id": tagged["t1"],
+            }
+        }
+        at_t1 = await w.graph.aget_state(t1_config) if w.use_async else w.graph.get_state(t1_config)
+        before = {m.id for m in at_t1.values["messages"]}
+        # The calls as the model made them after t1 (tools of one step may run in
+        # parallel, so the journal has them in any order within a turn).
+        calls = [
+            (c["name"], c["args"])
+            for m in head.values["messages"]
+            if isinstance(m, AIMessage) and m.id not in before
+            for c in m.tool_calls
+        ]
+        assert Counter(json.dumps(c, sort_keys=True) for c in calls) == Counter(
+            json.dumps([d["tool"], d["args"]], sort_keys=True) for d in after
+        )
+        assert [(p.effect.tool_name, p.effect.args) for p in plan.effects] == calls[::-1]
+        assert [p.status for p in plan.effects] == [EXPECTED_STATUS[c[0]] for c in calls[::-1]]
+        assert [p.effect.effect_id for p in plan.effects] == [
+            m.id for m in reversed(tool_messages(head)) if m.id not in before
+        ]
+        new_results = {m.id: m for m in tool_messages(head)}
+        first_turn = [p for p in plan.effects if p.effect.args == {"item": "apple"}]
+        assert not first_turn
+        for p in plan.effects:
+            message = new_results[p.effect.effect_id]
+            assert p.effect.result == message.content
+            assert p.effect.artifact == message.artifact
+        orders = {d["args"]["item"]: d["n"] for d in after if d["tool"] == "create_order"}
+        for p in plan.effects:
+            if p.effect.tool_name == "create_order":
+                assert p.effect.artifact == {"order": orders[p.effect.args["item"]]}
+        assert len(plan.effects) == len(tool_messages(head)) - 1  # all but apple's
+
+        # Undo: newest first, each handler given the real result.
+        result: RollbackResult = await w.call("rollback", session_id, "t1", undo_effects=True)
+        assert result.complete
+        assert (await w.call("config", session_id)) == result.branch.config  # type: ignore[union-attr]
+        undone = shop.read(journal, "undo")
+        expected = [c for c in calls[::-1] if c[0] in UNDOABLE]
+        assert [(u["tool"], u["args"]) for u in undone] == expected
+        for u in undone:
+            if u["tool"] == "create_order":
+                number = orders[u["args"]["item"]]
+                assert u["artifact"] == {"order": number}
+                assert u["result"] == f"order #{number} for {u['args']['item']}"
+            else:
+                assert u["result"] == "charged $10"
+        assert [o.effect.effect_id for o in result.outcomes] == [
+            p.effect.effect_id for p in plan.effects
+        ]
+        assert [o.status for o in result.outcomes] == [
+            "undone" if p.status == "will_undo" else "skipped" for p in plan.effects
+        ]
+        assert {o.reason for o in result.skipped} == {"irreversible", "no_handler", "tool_error"}
+
+        # The new branch inherits only apple; main still shows every call.
+        on_branch = await w.call("effects", session_id)
+        assert [e.effect.args for e in on_branch] == [{"item": "apple"}]
+        on_main = await w.call("effects", session_id, thread_id="main")
+        assert len(on_main) == len(done)
+
+        # Rolling back again from the new branch: nothing after t1 there.
+        again = await w.call("rollback", session_id, "t1", undo_effects=True)
+        assert again.outcomes == ()
+        # From main again (a sibling of the branch): everything already undone.
+        await w.call("checkout", session_id, "main")
+        replan = await w.call("plan_rollback", session_id, "t1")
+        assert [p.status for p in replan.effects if p.effect.tool_name in UNDOABLE] == [
+            "undone"
+        ] * len(expected)
+        twice = await w.call("rollback", session_id, "t1", undo_effects=True)
+        assert not twice.undone
+        assert {o.reason for o in twice.skipped if o.effect.tool_name in UNDOABLE} == {"undone"}
+        assert shop.read(journal, "undo") == undone
+        await w.call("checkout", session_id, "main")
+
+    # Everything survives a reopen of the database.
+    async with world(any_db, journal, mode == "async", agent) as w:
+        replan = await w.call("plan_rollback", session_id, "t1")
+        assert [p.status for p in replan.effects if p.effect.tool_name in UNDOABLE] == [
+            "undone"
+        ] * len(expected)
+        runs = await w.call("undo_runs", session_id)
+        assert [r.status for r in runs] == ["done"] * 3
+        records = await w.call("undone_effects", session_id)
+        assert sorted(r.status for r in records.values()) == ["done"] * len(expected)
+        assert {r.run_id for r in records.values()} == {result.run_id}
+
+        # Back to the very first checkpoint: only apple, the one effect left, is undone.
+        first = (await w.call("checkpoints", session_id))[-1]
+        result = await w.call("rollback", session_id, first.config, undo_effects=True)
+        assert [(o.effect.args, o.status) for o in result.outcomes if o.status != "skipped"] == [
+            ({"item": "apple"}, "undone")
+        ]
+        assert shop.read(journal, "undo")[:-1] == undone
+        last = shop.read(journal, "undo")[-1]
+        assert (last["args"], last["artifact"]) == ({"item": "apple"}, {"order": 1})
+        counts = Counter(u["effect"] for u in shop.read(journal, "undo"))
+        assert set(counts.values()) == {1}
+
+
+def undo_counts(journal: str) -> Counter[str]:
+    return Counter(u["effect"] for u in shop.read(journal, "undo"))
+
+
+@pytest.mark.parametrize("on_error", ["stop", "continue"])
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_failing_handler(any_db: str, tmp_path: Path, mode: str, on_error: str):
+    journal = str(tmp_path / "journal.jsonl")
+    broken = {"charge": True}
+    fail = lambda effect: broken.get(effect.tool_name, False)  # noqa: E731
+    async with world(any_db, journal, mode == "async", fail=fail) as w:
+        session_id, _ = await shop_history(w)
+        plan = await w.call("plan_rollback", session_id, "t1")
+        order = [p.effect for p in plan.to_undo]
+        assert [e.tool_name for e in order] == ["create_order", "charge", "create_order"]
+        result = await w.call("rollback", session_id, "t1", undo_effects=True, on_error=on_error)
+        by_id = {o.effect.effect_id: o for o in result.outcomes}
+        statuses = [by_id[e.effect_id].status for e in order]
+        if on_error == "stop":
+            assert statuses == ["undone", "failed", "not_run"]
+        else:
+            assert statuses == ["undone", "failed", "undone"]
+        failed = by_id[order[1].effect_id]
+        assert failed.error == f"RuntimeError: refund failed for {order[1].effect_id}"
+        assert not result.complete
+        with pytest.raises(UndoFailedError) as raised:
+            result.raise_for_failures()
+        assert raised.value.result is result
+        assert order[1].effect_id in str(raised.value)
+        assert [r.status for r in await w.call("undo_runs", session_id)] == ["incomplete"]
+        assert [u["effect"] for u in shop.read(journal, "undo")] == [
+            e.effect_id for e, s in zip(order, statuses, strict=True) if s == "undone"
+        ]
+        # What is left shows in a plan from the abandoned branch, with the error.
+        await w.call("checkout", session_id, "main")
+        left = {
+            p.effect.effect_id: p for p in (await w.call("plan_rollback", session_id, "t1")).effects
+        }
+        assert left[order[1].effect_id].status == "will_undo"
+        assert left[order[1].effect_id].last_error == failed.error
+        assert left[order[2].effect_id].status == ("will_undo" if on_error == "stop" else "undone")
+
+        # Fixed: resume finishes the run, undoing each effect once.
+        broken["charge"] = False
+        [resumed] = await w.call("resume_undo", session_id)
+        assert resumed.run_id == result.run_id
+        assert resumed.complete
+        assert {o.effect.effect_id for o in resumed.undone} == {
+            e.effect_id for e, s in zip(order, statuses, strict=True) if s != "undone"
+        }
+        assert undo_counts(journal) == Counter(e.effect_id for e in order)
+        assert [r.status for r in await w.call("undo_runs", session_id)] == ["done"]
+        assert await w.call("resume_undo", session_id) == []
+
+
+def run_process(target: Callable[..., None], *args: Any) -> int:
+    ctx = multiprocessing.get_context("spawn")
+    proc = ctx.Process(target=target, args=args)
+    proc.start()
+    proc.join(300)
+    assert proc.exitcode is not None, "the worker did not finish"
+    return proc.exitcode
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_crash_mid_undo_then_resume(any_db: str, tmp_path: Path, mode: str):
+    journal = str(tmp_path / "journal.jsonl")
+    async with world(any_db, journal, mode == "async") as w:
+        session_id, _ = await shop_history(w)
+        plan = await w.call("plan_rollback", session_id, "t1")
+        order = [p.effect.effect_id for p in plan.to_undo]
+        tools = [p.effect.tool_name for p in plan.to_undo]
+        assert tools == ["create_order", "charge", "create_order"]
+
+    # Another process rolls back and dies in the middle: in the handler of the charge.
+    assert run_process(shop.crash_worker, any_db, journal, session_id, "t1", "charge") == 3
+    assert shop.read(journal, "survived") == []
+    assert [u["effect"] for u in shop.read(journal, "undo")] == order[:1]
+
+    async with world(any_db, journal, mode == "async") as w:
+        [run] = await w.call("undo_runs", session_id)
+        assert run.status == "running"
+        records = await w.call("undone_effects", session_id)
+        assert {k: r.status for k, r in records.items()} == {
+            order[0]: "done",
+            order[1]: "running",
+            order[2]: "pending",
+        }
+        # The branch was opened before the handlers ran, and is current.
+        assert (await w.call("config", session_id))["configurable"]["thread_id"] == (
+            run.branch_thread_id
+        )
+        # A resume does not run the in-doubt charge again unless told to.
+        [first] = await w.call("resume_undo", session_id)
+        assert [
+            (o.effect.effect_id, o.status) for o in first.outcomes if o.status != "skipped"
+        ] == [
+            (order[1], "in_doubt"),
+            (order[2], "not_run"),
+        ]
+        assert [u["effect"] for u in shop.read(journal, "undo")] == order[:1]
+        [second] = await w.call("resume_undo", session_id, rerun_in_doubt=True)
+        assert second.complete
+        assert [o.effect.effect_id for o in second.undone] == order[1:]
+        assert undo_counts(journal) == Counter(order)
+        assert await w.call("resume_undo", session_id) == []
+        assert [r.status for r in await w.call("undo_runs", session_id)] == ["done"]
+
+
+async def test_two_processes_roll_back_at_once(any_db: str, tmp_path: Path):
+    journal = str(tmp_path / "journal.jsonl")
+    async with world(any_db, journal, False) as w:
+        session_id, _ = await shop_history(w)
+        order = [
+            p.effect.effect_id for p in (await w.call("plan_rollback", session_id, "t1")).to_undo
+        ]
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(2)
+    procs = [
+        ctx.Process(target=shop.rollback_worker, args=(any_db, journal, session_id, "t1", barrier))
+        for _ in range(2)
+    ]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(300)
+    assert [proc.exitcode for proc in procs] == [0, 0]
+    # Each effect was undone exactly once, and exactly one of the two says it did it.
+    assert undo_counts(journal) == Counter(order)
+    results = shop.read(journal, "result")
+    assert len(results) == 2
+    undone_by = Counter(e for r in results for e, status, _ in r["outcomes"] if status == "undone")
+    assert undone_by == Counter(order)
+    for r in results:
+        for effect_id, status, reason in r["outcomes"]:
+            if effect_id in order and status != "undone":
+                assert (status, reason) in (("skipped", "undone"), ("skipped", "in_progress"))
+
+
+async def test_registration_errors_and_cleanup(any_db: str, tmp_path: Path):
+    journal = str(tmp_path / "journal.jsonl")
+    async with world(any_db, journal, False) as w:
+        with pytest.raises(ValueError, match="undo kind"):
+            w.mgr.register_undo("charge", print, kind="maybe")
+        with pytest.raises(TypeError):
+            w.mgr.register_undo("charge", None)
+        session_id, _ = await shop_history(w)
+        with pytest.raises(ValueError, match="on_error"):
+            w.mgr.rollback(session_id, "t1", undo_effects=True, on_error="ignore")  # type: ignore[call-overload]
+        with pytest.raises(UndoRunNotFoundError):
+            w.mgr.resume_undo(session_id, run_id="no-such-run")
+        # Without undo_effects a rollback is what it always was: a branch, nothing undone.
+        branch = w.mgr.rollback(session_id, "t1")
+        assert branch.thread_id == w.mgr.config(session_id)["configurable"]["thread_id"]
+        assert shop.read(journal, "undo") == []
+        # A handler registered later counts; deleting the session deletes its records.
+        w.mgr.register_undo("send_email", shop.make_handlers(journal)["create_order"])
+        w.mgr.checkout(session_id, "main")
+        result = w.mgr.rollback(session_id, "t1", undo_effects=True)
+        assert "send_email" in {o.effect.tool_name for o in result.undone}
+        w.mgr.delete_session(session_id)
+    for table in ("agentgit_undo_runs", "agentgit_undone_effects"):
+        assert sql_rows(any_db, f"SELECT count(*) FROM {table}") == [(0,)]
