@@ -394,3 +394,26 @@ async def test_registration_errors_and_cleanup(any_db: str, tmp_path: Path):
         w.mgr.delete_session(session_id)
     for table in ("agentgit_undo_runs", "agentgit_undone_effects"):
         assert sql_rows(any_db, f"SELECT count(*) FROM {table}") == [(0,)]
+
+
+async def test_copy_keeps_what_was_undone(tmp_path: Path):
+    """copy_database carries the undo records: in the copy, nothing is undone twice."""
+    import pg
+
+    from langgraph_agentgit.transfer import copy_database
+
+    journal = str(tmp_path / "journal.jsonl")
+    source = str(tmp_path / "source.db")
+    async with world(source, journal, False) as w:
+        session_id, _ = await shop_history(w)
+        result = w.mgr.rollback(session_id, "t1", undo_effects=True)
+        assert len(result.undone) == 3
+    with pg.fresh_schema() as url:
+        report = copy_database(source, url)
+        assert (report.undo_runs, report.undone_effects) == (1, 3)
+        async with world(url, journal, False) as w:
+            w.mgr.checkout(session_id, "main")
+            again = w.mgr.rollback(session_id, "t1", undo_effects=True)
+            assert not again.undone
+            assert {o.reason for o in again.skipped if o.effect.tool_name in UNDOABLE} == {"undone"}
+    assert undo_counts(journal) == Counter(o.effect.effect_id for o in result.undone)

@@ -865,6 +865,28 @@ SELECT thread_id, session_id, deleted_at FROM agentgit_deleted_threads ORDER BY 
 COPY_INSERT_DELETED_THREADS = """
 INSERT INTO agentgit_deleted_threads(thread_id, session_id, deleted_at) VALUES (?, ?, ?)
 """
+COPY_SELECT_UNDO_RUNS = """
+SELECT id, session_id, source_thread_id, head_checkpoint_id, base_checkpoint_id,
+    target_checkpoint_id, branch_thread_id, on_error, status, created_at, finished_at
+FROM agentgit_undo_runs ORDER BY id
+"""
+COPY_INSERT_UNDO_RUNS = """
+INSERT INTO agentgit_undo_runs(
+    id, session_id, source_thread_id, head_checkpoint_id, base_checkpoint_id,
+    target_checkpoint_id, branch_thread_id, on_error, status, created_at, finished_at
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+COPY_SELECT_UNDONE_EFFECTS = """
+SELECT session_id, effect_id, run_id, thread_id, checkpoint_id, tool_call_id, tool_name, kind,
+    status, attempts, error, updated_at
+FROM agentgit_undone_effects ORDER BY session_id, effect_id
+"""
+COPY_INSERT_UNDONE_EFFECTS = """
+INSERT INTO agentgit_undone_effects(
+    session_id, effect_id, run_id, thread_id, checkpoint_id, tool_call_id, tool_name, kind,
+    status, attempts, error, updated_at
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
 # Tables that hold rows (a copy goes only into a database without any).
 COPY_TABLES_WITH_ROWS = """
 SELECT 'agentgit_threads' WHERE EXISTS (SELECT 1 FROM agentgit_threads)
@@ -875,13 +897,16 @@ UNION ALL SELECT 'agentgit_sessions' WHERE EXISTS (SELECT 1 FROM agentgit_sessio
 UNION ALL SELECT 'agentgit_session_threads' WHERE EXISTS (SELECT 1 FROM agentgit_session_threads)
 UNION ALL SELECT 'agentgit_tags' WHERE EXISTS (SELECT 1 FROM agentgit_tags)
 UNION ALL SELECT 'agentgit_deleted_threads' WHERE EXISTS (SELECT 1 FROM agentgit_deleted_threads)
+UNION ALL SELECT 'agentgit_undo_runs' WHERE EXISTS (SELECT 1 FROM agentgit_undo_runs)
+UNION ALL SELECT 'agentgit_undone_effects' WHERE EXISTS (SELECT 1 FROM agentgit_undone_effects)
 """
 # Rows per table, in the order of langgraph_agentgit.transfer.TABLES.
 COPY_COUNTS = """
 SELECT (SELECT count(*) FROM agentgit_threads), (SELECT count(*) FROM agentgit_checkpoints),
     (SELECT count(*) FROM agentgit_writes), (SELECT count(*) FROM agentgit_blobs),
     (SELECT count(*) FROM agentgit_sessions), (SELECT count(*) FROM agentgit_session_threads),
-    (SELECT count(*) FROM agentgit_tags), (SELECT count(*) FROM agentgit_deleted_threads)
+    (SELECT count(*) FROM agentgit_tags), (SELECT count(*) FROM agentgit_deleted_threads),
+    (SELECT count(*) FROM agentgit_undo_runs), (SELECT count(*) FROM agentgit_undone_effects)
 """
 # Every thread id a saver can be asked about: live threads and session branches.
 COPY_THREAD_IDS = """
