@@ -84,6 +84,12 @@ class UndoRunNotFoundError(AgentGitError, LookupError):
     """An undo run id the session does not have (``resume_undo(..., run_id=...)``)."""
 
 
+class EffectsUndoneWarning(UserWarning):
+    """Issued by ``SessionManager.checkout`` when the branch checked out had tool effects
+    undone by a rollback: continuing it continues a history whose effects no longer hold
+    (they are not redone). A warning, not an error: the checkout is made."""
+
+
 # --- damage and access ------------------------------------------------------------------
 
 

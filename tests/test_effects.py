@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import warnings
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -26,6 +27,7 @@ from langchain_core.messages import AIMessage, ToolMessage
 from langgraph_agentgit import (
     AgentGitSaver,
     AsyncAgentGitSaver,
+    EffectsUndoneWarning,
     SessionManager,
     UndoFailedError,
     UndoRunNotFoundError,
@@ -194,8 +196,10 @@ async def test_plan_undo_once_and_reopen(any_db: str, tmp_path: Path, mode: str,
         # Rolling back again from the new branch: nothing after t1 there.
         again = await w.call("rollback", session_id, "t1", undo_effects=True)
         assert again.outcomes == ()
-        # From main again (a sibling of the branch): everything already undone.
-        await w.call("checkout", session_id, "main")
+        # From main again (a sibling of the branch): everything already undone. Checking
+        # main out says so; the branch, which only inherits apple, does not.
+        with pytest.warns(EffectsUndoneWarning, match=r"3 tool effect\(s\) undone"):
+            await w.call("checkout", session_id, "main")
         replan = await w.call("plan_rollback", session_id, "t1")
         assert [p.status for p in replan.effects if p.effect.tool_name in UNDOABLE] == [
             "undone"
@@ -204,7 +208,11 @@ async def test_plan_undo_once_and_reopen(any_db: str, tmp_path: Path, mode: str,
         assert not twice.undone
         assert {o.reason for o in twice.skipped if o.effect.tool_name in UNDOABLE} == {"undone"}
         assert shop.read(journal, "undo") == undone
-        await w.call("checkout", session_id, "main")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", EffectsUndoneWarning)
+            await w.call("checkout", session_id, result.branch_thread_id)
+        with pytest.warns(EffectsUndoneWarning):
+            await w.call("checkout", session_id, "main")
 
     # Everything survives a reopen of the database.
     async with world(any_db, journal, mode == "async", agent) as w:
@@ -265,7 +273,8 @@ async def test_failing_handler(any_db: str, tmp_path: Path, mode: str, on_error:
             e.effect_id for e, s in zip(order, statuses, strict=True) if s == "undone"
         ]
         # What is left shows in a plan from the abandoned branch, with the error.
-        await w.call("checkout", session_id, "main")
+        with pytest.warns(EffectsUndoneWarning):
+            await w.call("checkout", session_id, "main")
         left = {
             p.effect.effect_id: p for p in (await w.call("plan_rollback", session_id, "t1")).effects
         }
@@ -388,7 +397,7 @@ async def test_registration_errors_and_cleanup(any_db: str, tmp_path: Path):
         assert shop.read(journal, "undo") == []
         # A handler registered later counts; deleting the session deletes its records.
         w.mgr.register_undo("send_email", shop.make_handlers(journal)["create_order"])
-        w.mgr.checkout(session_id, "main")
+        w.mgr.checkout(session_id, "main")  # nothing undone yet: no warning
         result = w.mgr.rollback(session_id, "t1", undo_effects=True)
         assert "send_email" in {o.effect.tool_name for o in result.undone}
         w.mgr.delete_session(session_id)
@@ -412,8 +421,79 @@ async def test_copy_keeps_what_was_undone(tmp_path: Path):
         report = copy_database(source, url)
         assert (report.undo_runs, report.undone_effects) == (1, 3)
         async with world(url, journal, False) as w:
-            w.mgr.checkout(session_id, "main")
+            with pytest.warns(EffectsUndoneWarning):
+                w.mgr.checkout(session_id, "main")
             again = w.mgr.rollback(session_id, "t1", undo_effects=True)
             assert not again.undone
             assert {o.reason for o in again.skipped if o.effect.tool_name in UNDOABLE} == {"undone"}
     assert undo_counts(journal) == Counter(o.effect.effect_id for o in result.undone)
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def test_cli_rollback_undo_effects(any_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from typer.testing import CliRunner
+
+    from langgraph_agentgit.cli import app
+
+    journal = str(tmp_path / "journal.jsonl")
+    module = f"shop_undo_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{module}.py").write_text(
+        f"import effects_shop\nHANDLERS = effects_shop.make_handlers({journal!r})\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        graph = shop.tool_node_agent(journal, saver)
+        mgr = SessionManager(saver, undo=shop.make_handlers(journal))
+        s = mgr.create_session(name="shop")
+        for text in ("buy:apple", "buy:pear pay:10 mail:bob", "buy:plum"):
+            graph.invoke({"messages": [("user", text)]}, mgr.config(s.id))
+            if text == "buy:apple":
+                mgr.tag(s.id, graph.get_state(mgr.config(s.id)), "t1")
+        plan = mgr.plan_rollback(s.id, "t1")
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Any:
+        return runner.invoke(app, [*args, "--db", any_db], env={"COLUMNS": "200"})
+
+    dry = invoke(
+        "rollback", s.id, "t1", "--undo-effects", "--dry-run", "--handlers", f"{module}:HANDLERS"
+    )
+    assert dry.exit_code == 0, dry.output
+    for p in plan.effects:
+        assert f"{p.effect.tool_name}(" in dry.stdout
+    assert "will_undo" in dry.stdout and "irreversible" in dry.stdout
+    dry_json = invoke("rollback", s.id, "t1", "--undo-effects", "--dry-run", "--json")
+    assert dry_json.exit_code == 0, dry_json.output
+    # Without handlers loaded, a dry run says which calls have none.
+    assert [(e["effect_id"], e["status"]) for e in json.loads(dry_json.stdout)["plan"]] == [
+        (p.effect.effect_id, "no_handler" if p.kind is not None else p.status) for p in plan.effects
+    ]
+    assert shop.read(journal, "undo") == []
+    assert invoke("rollback", s.id, "t1", "--dry-run").exit_code == 2
+    refused = invoke("rollback", s.id, "t1", "--undo-effects")
+    assert refused.exit_code == 2 and "--handlers" in refused.stderr
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        assert len(SessionManager(saver).branches(s.id)) == 1  # nothing was written
+
+    done = invoke(
+        "rollback", s.id, "t1", "--undo-effects", "--handlers", f"{module}:HANDLERS", "--json"
+    )
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert report["complete"] is True
+    assert [(o["effect_id"], o["status"]) for o in report["outcomes"]] == [
+        (p.effect.effect_id, "undone" if p.status == "will_undo" else "skipped")
+        for p in plan.effects
+    ]
+    assert [u["effect"] for u in shop.read(journal, "undo")] == [
+        p.effect.effect_id for p in plan.to_undo
+    ]
+    checkout = invoke("checkout", s.id, "main")
+    assert checkout.exit_code == 0, checkout.output
+    assert "warning:" in checkout.stderr and "3 tool effect(s) undone" in checkout.stderr
+    again = invoke("rollback", s.id, "t1", "--undo-effects", "--handlers", f"{module}:HANDLERS")
+    assert again.exit_code == 0, again.output
+    assert "Undone: 0" in again.stdout
+    assert len(shop.read(journal, "undo")) == len(plan.to_undo)

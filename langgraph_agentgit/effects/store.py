@@ -410,3 +410,19 @@ def _abandoned(conn: Connection, store: CheckpointStore, run: UndoRun) -> list[E
             f"in the history of thread {run.source_thread_id!r}"
         )
     return log.effects_on_path(conn, store, run.source_thread_id, chain, base_rid)
+
+
+def undone_in_branch(
+    conn: Connection, store: CheckpointStore, session_id: str, thread_id: str
+) -> list[EffectRecord]:
+    """The effects in a branch's history that a rollback undid, newest first (read only
+    when the session has undone anything: the history is not decoded otherwise)."""
+    held = claims(conn, store, session_id)
+    if not any(c.status == "done" for c in held.values()):
+        return []
+    found = branch_effects(conn, store, session_id, thread_id, {})
+    return [
+        held[p.effect.effect_id]
+        for p in found
+        if p.effect.effect_id in held and held[p.effect.effect_id].status == "done"
+    ]

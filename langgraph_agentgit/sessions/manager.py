@@ -10,6 +10,7 @@ another thread than its event loop's, as for the saver itself).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any, Literal, TypeAlias, overload
 
@@ -29,6 +30,7 @@ from langgraph_agentgit.effects.models import (
     UndoRun,
 )
 from langgraph_agentgit.effects.undo import UndoRegistry, arun_started, run_started
+from langgraph_agentgit.errors import EffectsUndoneWarning
 from langgraph_agentgit.saver_base import AgentGitSaverBase
 from langgraph_agentgit.sessions import store as ops
 from langgraph_agentgit.sessions.models import Branch, ExternalSession
@@ -388,12 +390,25 @@ class SessionManager:
     def checkout(self, session_id: str, thread_id: str) -> Branch:
         """Make one of the session's branches current: ``thread_id`` is its thread id or
         its name (``mgr.checkout(s.id, "main")``). :class:`BranchNotFoundError` if the
-        session has no such branch."""
-        return self.saver._write(ops.checkout, self.saver.store, session_id, thread_id)
+        session has no such branch. Issues an :class:`EffectsUndoneWarning` when a
+        rollback undid tool effects in that branch's history (they stay undone)."""
+        branch = self.saver._write(ops.checkout, self.saver.store, session_id, thread_id)
+        _warn_undone(
+            branch,
+            self.saver._read(
+                effect_ops.undone_in_branch, self.saver.store, session_id, branch.thread_id
+            ),
+        )
+        return branch
 
     async def acheckout(self, session_id: str, thread_id: str) -> Branch:
         """Async twin of :meth:`checkout`."""
-        return await self.saver._awrite(ops.checkout, self.saver.store, session_id, thread_id)
+        branch = await self.saver._awrite(ops.checkout, self.saver.store, session_id, thread_id)
+        undone = await self.saver._aread(
+            effect_ops.undone_in_branch, self.saver.store, session_id, branch.thread_id
+        )
+        _warn_undone(branch, undone)
+        return branch
 
     def branches(self, session_id: str) -> list[Branch]:
         """The session's branches, oldest first; the first thread (``main``) included."""
@@ -685,3 +700,14 @@ def _check_on_error(on_error: str) -> None:
 def _records(conn: Any, store: Any, session_id: str) -> dict[str, EffectRecord]:
     ops.require_session(conn, store, session_id)
     return effect_ops.claims(conn, store, session_id)
+
+
+def _warn_undone(branch: Branch, undone: list[EffectRecord]) -> None:
+    if undone:
+        tools = ", ".join(sorted({c.tool_name for c in undone}))
+        warnings.warn(
+            f"branch {branch.name or branch.thread_id!r} had {len(undone)} tool effect(s) "
+            f"undone by a rollback ({tools}); they stay undone if it is continued",
+            EffectsUndoneWarning,
+            stacklevel=3,
+        )
