@@ -7,8 +7,8 @@ outcomes of a rollback with what the journal says really happened.
 
 The chat model is deterministic: the last user message is read word by word —
 ``buy:<item>`` calls ``create_order``, ``pay:<n>`` ``charge``, ``mail:<to>``
-``send_email``, ``look:<item>`` ``lookup`` (read-only), ``boom:<x>`` ``explode`` (raises);
-after tool results it answers with them.
+``send_email``, ``look:<item>`` ``lookup`` (read-only), ``boom:<x>`` ``explode`` (raises),
+and the file tools' verbs (:data:`FILE_VERBS`); after tool results it answers with them.
 """
 
 from __future__ import annotations
@@ -41,6 +41,13 @@ VERBS = {
     "boom": ("explode", "what"),
 }
 
+#: ``write:<path>:<content>``, ``edit:<path>:<old>:<new>``, ``del:<path>``.
+FILE_VERBS = {
+    "write": ("write_file", ("path", "content")),
+    "edit": ("edit_file", ("path", "old", "new")),
+    "del": ("delete_file", ("path",)),
+}
+
 
 class ShopModel(BaseChatModel):
     """Tool calls from the words of the last user message; an answer after results."""
@@ -68,6 +75,17 @@ class ShopModel(BaseChatModel):
             calls = []
             for i, word in enumerate(str(last.content).split()):
                 verb, _, value = word.partition(":")
+                if verb in FILE_VERBS:
+                    name, keys = FILE_VERBS[verb]
+                    values = value.split(":")
+                    calls.append(
+                        {
+                            "name": name,
+                            "args": dict(zip(keys, values, strict=True)),
+                            "id": f"call_{len(messages)}_{i}",
+                            "type": "tool_call",
+                        }
+                    )
                 if verb in VERBS:
                     name, arg = VERBS[verb]
                     calls.append(
@@ -265,3 +283,17 @@ def rollback_worker(db: str, journal: str, session_id: str, target: str, barrier
             "outcomes": [[o.effect.effect_id, o.status, o.reason] for o in result.outcomes],
         },
     )
+
+
+def file_agent(root: str | Path, checkpointer: BaseCheckpointSaver[Any]) -> Any:
+    """``create_react_agent`` with the built-in file tools confined to ``root``."""
+    import warnings
+
+    from langgraph.prebuilt import create_react_agent
+
+    from langgraph_agentgit.effects.files import file_tools
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        node = ToolNode(file_tools(root), handle_tool_errors=True)
+        return create_react_agent(ShopModel(), node, checkpointer=checkpointer)

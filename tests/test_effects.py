@@ -497,3 +497,66 @@ def test_cli_rollback_undo_effects(any_db: str, tmp_path: Path, monkeypatch: pyt
     assert again.exit_code == 0, again.output
     assert "Undone: 0" in again.stdout
     assert len(shop.read(journal, "undo")) == len(plan.to_undo)
+
+
+# --- file tools -------------------------------------------------------------------------------
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_file_tools_restore_bytes(any_db: str, tmp_path: Path, mode: str):
+    from langgraph_agentgit.effects.files import FileChangedError, file_undo_handlers
+
+    root = tmp_path / "workspace"
+    root.mkdir()
+    (root / "keep.bin").write_bytes(bytes(range(256)) + b"\r\n\x00end")
+    (root / "notes.txt").write_text("alpha beta\n")
+    outside = tmp_path / "secret.txt"
+    outside.write_text("untouched")
+    use_async = mode == "async"
+    saver_cls = AsyncAgentGitSaver if use_async else AgentGitSaver
+    saver_cm = saver_cls.from_conn_string(any_db)
+    saver = await saver_cm.__aenter__() if use_async else saver_cm.__enter__()
+    try:
+        graph = shop.file_agent(root, saver)
+        mgr = SessionManager(saver, undo=file_undo_handlers(root))
+        w = World(saver, mgr, graph, str(tmp_path / "unused.jsonl"), use_async)
+        s = await w.call("create_session")
+        await w.turn(s.id, "write:start.txt:hello")
+        await w.call("tag", s.id, await w.state(s.id), "start")
+        at_start = tree_bytes(root)
+        await w.turn(s.id, "edit:notes.txt:beta:gamma write:new/deep.txt:fresh del:keep.bin")
+        await w.turn(s.id, "write:notes.txt:rewritten edit:start.txt:hello:bye")
+        await w.turn(s.id, "write:../secret.txt:pwned write:/etc/x:y del:new/../../secret.txt")
+        assert outside.read_text() == "untouched"
+        changed = tree_bytes(root)
+        assert changed != at_start and "keep.bin" not in changed
+        plan = await w.call("plan_rollback", s.id, "start")
+        assert [p.status for p in plan.effects[:3]] == ["tool_error"] * 3  # refused paths
+        assert len(plan.to_undo) == 5
+        result = await w.call("rollback", s.id, "start", undo_effects=True)
+        assert result.complete and len(result.undone) == 5
+        assert tree_bytes(root) == at_start  # every byte back, new files gone
+        assert not (root / "new" / "deep.txt").exists()
+        assert outside.read_text() == "untouched"
+
+        # A file changed outside the agent since the call is left alone, and said so.
+        with pytest.warns(EffectsUndoneWarning, match="5 tool effect"):
+            await w.call("checkout", s.id, "main")
+        await w.call("tag", s.id, await w.state(s.id), "before-late")
+        await w.turn(s.id, "write:late.txt:agent")
+        (root / "late.txt").write_text("edited by hand")
+        refused = await w.call("rollback", s.id, "before-late", undo_effects=True)
+        [failed] = refused.failed
+        assert failed.error.startswith(FileChangedError.__name__)
+        assert (root / "late.txt").read_text() == "edited by hand"
+    finally:
+        if use_async:
+            await saver_cm.__aexit__(None, None, None)
+        else:
+            saver_cm.__exit__(None, None, None)
