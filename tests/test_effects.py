@@ -187,6 +187,15 @@ async def test_plan_undo_once_and_reopen(any_db: str, tmp_path: Path, mode: str,
         ]
         assert {o.reason for o in result.skipped} == {"irreversible", "no_handler", "tool_error"}
 
+        # The timeline marks the branch that was left, and only it.
+        timeline = await w.call("timeline", session_id)
+        main_thread = next(b.branch.thread_id for b in timeline.branches if b.branch.name == "main")
+        assert sorted(timeline.undone[main_thread]) == sorted(c[0] for c in expected)
+        assert set(timeline.undone) == {main_thread}
+        marked = [b for b in timeline.to_dict()["branches"] if b["undone_effects"]]
+        assert [b["thread_id"] for b in marked] == [main_thread]
+        assert f"{len(expected)} effects undone (charge, create_order)" in timeline.format(None)
+
         # The new branch inherits only apple; main still shows every call.
         on_branch = await w.call("effects", session_id)
         assert [e.effect.args for e in on_branch] == [{"item": "apple"}]

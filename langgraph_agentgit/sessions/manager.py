@@ -623,16 +623,19 @@ class SessionManager:
 
     def timeline(self, session_id: str) -> Timeline:
         """The session's branch tree: ``print(mgr.timeline(s.id))``, ``.to_mermaid()``,
-        ``.to_dict()``; renders itself in a notebook."""
+        ``.to_dict()``; renders itself in a notebook. A branch left by a rollback that
+        undid its effects says how many, and of which tools."""
         session, histories, tags = self.saver._read(ops.timeline_data, self.saver.store, session_id)
-        return Timeline(session, tuple(histories), tags)
+        claims = self.saver._read(effect_ops.claims, self.saver.store, session_id)
+        return Timeline(session, tuple(histories), tags, _undone_by_thread(claims))
 
     async def atimeline(self, session_id: str) -> Timeline:
         """Async twin of :meth:`timeline`."""
         session, histories, tags = await self.saver._aread(
             ops.timeline_data, self.saver.store, session_id
         )
-        return Timeline(session, tuple(histories), tags)
+        claims = await self.saver._aread(effect_ops.claims, self.saver.store, session_id)
+        return Timeline(session, tuple(histories), tags, _undone_by_thread(claims))
 
     def diff(
         self, a: CheckpointLike, b: CheckpointLike, *, session_id: str | None = None
@@ -711,3 +714,12 @@ def _warn_undone(branch: Branch, undone: list[EffectRecord]) -> None:
             EffectsUndoneWarning,
             stacklevel=3,
         )
+
+
+def _undone_by_thread(claims: Mapping[str, EffectRecord]) -> dict[str, tuple[str, ...]]:
+    """Thread left by a rollback -> the tools of the effects it undid, oldest undo first."""
+    out: dict[str, list[str]] = {}
+    for record in sorted(claims.values(), key=lambda r: (r.updated_at, r.effect_id)):
+        if record.status == "done":
+            out.setdefault(record.thread_id, []).append(record.tool_name)
+    return {thread: tuple(tools) for thread, tools in out.items()}
