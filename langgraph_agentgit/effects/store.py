@@ -415,14 +415,15 @@ def _abandoned(conn: Connection, store: CheckpointStore, run: UndoRun) -> list[E
 def undone_in_branch(
     conn: Connection, store: CheckpointStore, session_id: str, thread_id: str
 ) -> list[EffectRecord]:
-    """The effects in a branch's history that a rollback undid, newest first (read only
-    when the session has undone anything: the history is not decoded otherwise)."""
-    held = claims(conn, store, session_id)
-    if not any(c.status == "done" for c in held.values()):
+    """The effects in a branch's history that a rollback undid: those whose checkpoint
+    (the first holding the tool's result) is an ancestor of the branch's head. Reads the
+    recorded undos and the head's chain of parent links; no state is decoded."""
+    done = [c for c in claims(conn, store, session_id).values() if c.status == "done"]
+    if not done:
         return []
-    found = branch_effects(conn, store, session_id, thread_id, {})
-    return [
-        held[p.effect.effect_id]
-        for p in found
-        if p.effect.effect_id in held and held[p.effect.effect_id].status == "done"
-    ]
+    lineage = store.lineage(conn, thread_id)
+    head = store.find_row(conn, lineage, "", None) if lineage is not None else None
+    if head is None:
+        return []
+    seen = {checkpoint_id for _, checkpoint_id in log.ancestry(conn, store, head)}
+    return [c for c in done if c.checkpoint_id in seen]

@@ -234,6 +234,18 @@ class SessionManager:
         on_error: OnError = "stop",
     ) -> RollbackResult: ...
 
+    @overload
+    def rollback(
+        self,
+        session_id: str,
+        checkpoint: CheckpointLike,
+        *,
+        name: str | None = None,
+        thread_id: str | None = None,
+        undo_effects: bool,
+        on_error: OnError = "stop",
+    ) -> Branch | RollbackResult: ...
+
     def rollback(
         self,
         session_id: str,
@@ -313,6 +325,18 @@ class SessionManager:
         undo_effects: Literal[True],
         on_error: OnError = "stop",
     ) -> RollbackResult: ...
+
+    @overload
+    async def arollback(
+        self,
+        session_id: str,
+        checkpoint: CheckpointLike,
+        *,
+        name: str | None = None,
+        thread_id: str | None = None,
+        undo_effects: bool,
+        on_error: OnError = "stop",
+    ) -> Branch | RollbackResult: ...
 
     async def arollback(
         self,
