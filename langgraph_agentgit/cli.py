@@ -1982,6 +1982,74 @@ def print_outcomes(result: Any) -> None:
     )
 
 
+@app.command("resume-undo")
+def resume_undo_command(
+    ctx: typer.Context,
+    session: SessionArg,
+    run: Annotated[
+        str | None, typer.Option("--run", help="Only this undo run (its id).", show_default=False)
+    ] = None,
+    rerun_in_doubt: Annotated[
+        bool,
+        typer.Option(
+            "--rerun-in-doubt",
+            help="Run again the handlers a dead process had started (only when no process is "
+            "still running that undo).",
+        ),
+    ] = False,
+    handlers: HandlersOption = None,
+    on_error: Annotated[
+        str | None, typer.Option("--on-error", help="stop or continue (default: each run's own).")
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Continue the session's unfinished undo runs (a handler failed, or a process died
+    in the middle of a rollback --undo-effects)."""
+    if on_error not in (None, "stop", "continue"):
+        raise CliError(f"--on-error must be stop or continue, not {on_error!r}")
+    spec = handlers or os.environ.get(UNDO_HANDLERS_ENV_VAR) or None
+    if spec is None:
+        raise CliError(
+            "resume-undo runs your undo handlers: name them with --handlers MODULE:NAME "
+            f"(or ${UNDO_HANDLERS_ENV_VAR})"
+        )
+    registry = load_handlers(spec)
+    with open_repo(ctx, db_path(ctx, db), writes=True) as repo:
+        from langgraph_agentgit import SessionManager
+
+        mgr = SessionManager(repo.saver, undo=registry)
+        s = repo.session(session)
+        results = mgr.resume_undo(
+            s.id,
+            run_id=run,
+            rerun_in_doubt=rerun_in_doubt,
+            on_error=None if on_error is None else ("stop" if on_error == "stop" else "continue"),
+        )
+        if as_json:
+            _print_json(
+                [
+                    {
+                        "run_id": r.run_id,
+                        "complete": r.complete,
+                        "outcomes": [outcome_json(o) for o in r.outcomes],
+                    }
+                    for r in results
+                ]
+            )
+        elif not results:
+            _say(Text(f"Session {s.id} has no unfinished undo run."))
+        for result in results if not as_json else ():
+            print_outcomes(result)
+        incomplete = [r for r in results if not r.complete]
+        if incomplete:
+            raise CliError(
+                f"{len(incomplete)} undo run(s) still incomplete: "
+                + ", ".join(r.run_id for r in incomplete),
+                EXIT_FAILURE,
+            )
+
+
 @app.command("branch")
 def branch_command(
     ctx: typer.Context,

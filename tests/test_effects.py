@@ -569,3 +569,52 @@ async def test_file_tools_restore_bytes(any_db: str, tmp_path: Path, mode: str):
             await saver_cm.__aexit__(None, None, None)
         else:
             saver_cm.__exit__(None, None, None)
+
+
+def test_cli_incomplete_undo_then_resume(
+    any_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from typer.testing import CliRunner
+
+    from langgraph_agentgit.cli import app
+
+    journal = str(tmp_path / "journal.jsonl")
+    flag = tmp_path / "charge-is-broken"
+    flag.touch()
+    module = f"shop_undo_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{module}.py").write_text(
+        "import os\nimport effects_shop\n"
+        f"HANDLERS = effects_shop.make_handlers({journal!r}, fail=lambda e: "
+        f"e.tool_name == 'charge' and os.path.exists({str(flag)!r}))\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        graph = shop.tool_node_agent(journal, saver)
+        mgr = SessionManager(saver)
+        s = mgr.create_session(name="shop")
+        for text in ("buy:apple", "buy:pear pay:10", "buy:plum"):
+            graph.invoke({"messages": [("user", text)]}, mgr.config(s.id))
+            if text == "buy:apple":
+                mgr.tag(s.id, graph.get_state(mgr.config(s.id)), "t1")
+        order = [p.effect.effect_id for p in mgr.plan_rollback(s.id, "t1").effects]
+    runner = CliRunner()
+
+    def invoke(*args: str) -> Any:
+        return runner.invoke(
+            app, [*args, "--handlers", f"{module}:HANDLERS", "--db", any_db], env={"COLUMNS": "200"}
+        )
+
+    failed = invoke("rollback", s.id, "t1", "--undo-effects")
+    assert failed.exit_code == 1, failed.output
+    assert "1 undo handler(s) failed, 1 effect(s) left to undo" in failed.stderr
+    assert "failed charge(amount=10)" in failed.stdout
+    assert [u["effect"] for u in shop.read(journal, "undo")] == order[:1]
+    flag.unlink()
+    resumed = invoke("resume-undo", s.id, "--json")
+    assert resumed.exit_code == 0, resumed.output
+    [run] = json.loads(resumed.stdout)
+    assert run["complete"] is True
+    assert [o["effect_id"] for o in run["outcomes"] if o["status"] == "undone"] == order[1:]
+    assert [u["effect"] for u in shop.read(journal, "undo")] == order
+    nothing = invoke("resume-undo", s.id)
+    assert nothing.exit_code == 0 and "no unfinished undo run" in nothing.stdout
