@@ -1305,10 +1305,13 @@ def show(
         branches = repo.mgr.branches(s.id)
         tags = repo.mgr.tags(s.id)
         preview = _session_preview(repo, s)
+        runs = repo.mgr.undo_runs(s.id)
+        undone = repo.mgr.undone_effects(s.id) if runs else {}
         if as_json:
             data = session_json(s, preview)
             data["branches"] = [branch_json(b, s.current_thread_id) for b in branches]
             data["tags"] = dict(sorted(tags.items()))
+            data["undo_runs"] = [undo_run_json(r, undone) for r in runs]
             _print_json(data)
             return
         console = _console()
@@ -1364,6 +1367,55 @@ def show(
             for name, checkpoint_id in sorted(tags.items()):
                 tag_table.add_row(_one_line(Text(one_line(name))), checkpoint_id)
             console.print(tag_table)
+        if runs:
+            print_undo_runs(console, runs, undone, branches, repo.abbreviate)
+
+
+def undo_run_json(run: Any, undone: Mapping[str, Any]) -> dict[str, Any]:
+    """A rollback made with --undo-effects and the effects it holds, by status."""
+    held = [r for r in undone.values() if r.run_id == run.run_id]
+    return {
+        "run_id": run.run_id,
+        "left_thread_id": run.source_thread_id,
+        "branch_thread_id": run.branch_thread_id,
+        "target_checkpoint_id": run.target_checkpoint_id,
+        "status": run.status,
+        "created_at": run.created_at,
+        "effects": {
+            status: sorted(r.tool_name for r in held if r.status == status)
+            for status in ("done", "failed", "running", "pending")
+            if any(r.status == status for r in held)
+        },
+    }
+
+
+def print_undo_runs(
+    console: Console,
+    runs: Sequence[Any],
+    undone: Mapping[str, Any],
+    branches: Sequence[Branch],
+    abbreviate: Callable[[str], str],
+) -> None:
+    """The session's rollbacks that undid effects: which branch each left, its status and
+    the tools it undid."""
+    names = {b.thread_id: one_line(b.name or b.thread_id) for b in branches}
+    table = _table("Undo runs (rollback --undo-effects; oldest first)")
+    table.add_column("run", no_wrap=True)
+    table.add_column("left", no_wrap=True)
+    table.add_column("back to", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("undone")  # the column that shrinks
+    for run in runs:
+        data = undo_run_json(run, undone)
+        done = data["effects"].get("done", [])
+        table.add_row(
+            run.run_id[:MIN_ABBREV],
+            names.get(run.source_thread_id, run.source_thread_id[:MIN_ABBREV]),
+            abbreviate(run.target_checkpoint_id),
+            Text(run.status, style="green" if run.status == "done" else "bold red"),
+            _one_line(Text(f"{len(done)}: {', '.join(done)}" if done else "0")),
+        )
+    console.print(table)
 
 
 @app.command()

@@ -506,6 +506,13 @@ def test_cli_rollback_undo_effects(any_db: str, tmp_path: Path, monkeypatch: pyt
     assert again.exit_code == 0, again.output
     assert "Undone: 0" in again.stdout
     assert len(shop.read(journal, "undo")) == len(plan.to_undo)
+    shown = json.loads(invoke("show", s.id, "--json").stdout)["undo_runs"]
+    assert [r["status"] for r in shown] == ["done", "done"]
+    assert shown[0]["run_id"] == report["run_id"]
+    assert shown[0]["effects"] == {"done": sorted(p.effect.tool_name for p in plan.to_undo)}
+    assert shown[1]["effects"] == {}
+    text = invoke("show", s.id).stdout
+    assert "Undo runs" in text and "3: charge, create_order, create_order" in text
 
 
 # --- file tools -------------------------------------------------------------------------------
