@@ -702,6 +702,14 @@ class Repo:
             return {}
         return self.saver._read(ops.checkpoint_tuples, self.saver.store, thread_id, wanted)
 
+    def undone_at(self, session_id: str) -> dict[str, list[str]]:
+        """Checkpoint id -> the tools whose effects there a rollback undid."""
+        out: dict[str, list[str]] = {}
+        for record in self.mgr.undone_effects(session_id).values():
+            if record.status == "done":
+                out.setdefault(record.checkpoint_id, []).append(record.tool_name)
+        return out
+
     def timeline(self, session: ExternalSession) -> tuple[list[BranchHistory], dict[str, str]]:
         """Every branch with the summaries of its own checkpoints, and the tags; the
         branches' head states are not read (see ``timeline_data``)."""
@@ -1580,6 +1588,7 @@ def _draw_branch(
     branch = history.branch
     is_current = branch.thread_id == s.current_thread_id
     own = history.checkpoints
+    undone = repo.undone_at(s.id)
     label = Text.assemble(
         ("⑂ " if anchor is not root else "● ", "bold magenta"),
         ("* " if is_current else "", "bold green"),
@@ -1623,9 +1632,14 @@ def _draw_branch(
                 holder.add(_elided(skipped))
             previous = i
             summary = line.checkpoints[i]
-            nodes[summary.checkpoint_id] = holder.add(
-                _one_line(_tree_line(repo, summary, items.get(summary.checkpoint_id), tags))
+            text = _tree_line(
+                repo,
+                summary,
+                items.get(summary.checkpoint_id),
+                tags,
+                undone.get(summary.checkpoint_id, ()),
             )
+            nodes[summary.checkpoint_id] = holder.add(_one_line(text))
         if previous < len(line.checkpoints) - 1:
             holder.add(_elided(line.checkpoints[previous + 1 :]))
 
@@ -1641,6 +1655,7 @@ def _tree_line(
     summary: CheckpointSummary,
     item: CheckpointTuple | None,
     tags: Mapping[str, list[str]],
+    undone: Sequence[str] = (),
 ) -> RichText:
     step = "?" if summary.step is None else summary.step
     line = Text.assemble(
@@ -1650,6 +1665,9 @@ def _tree_line(
     )
     for tag in tags.get(summary.checkpoint_id, []):
         line.append(f"[{one_line(tag)}] ", style="bold cyan")
+    if undone:
+        # Tool effects recorded at this checkpoint that a rollback undid.
+        line.append(f"↶ undone {', '.join(sorted(undone))} ", style="bold yellow")
     line.append(checkpoint_preview(item) if item is not None else "")
     return line
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import re
 import warnings
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -513,6 +514,19 @@ def test_cli_rollback_undo_effects(any_db: str, tmp_path: Path, monkeypatch: pyt
     assert shown[1]["effects"] == {}
     text = invoke("show", s.id).stdout
     assert "Undo runs" in text and "3: charge, create_order, create_order" in text
+    # The tree marks the checkpoints whose effects were undone, and only those.
+    tree = invoke("tree", s.id, "--all").stdout
+    marked = [line for line in tree.splitlines() if "↶ undone" in line]
+    by_checkpoint = Counter(p.effect.checkpoint_id for p in plan.to_undo)
+    assert len(marked) == len(by_checkpoint)
+    for line in marked:
+        shown_id = re.search(r"[0-9a-f]{8}-[0-9a-f-]+", line)
+        assert shown_id is not None, line
+        [checkpoint_id] = [c for c in by_checkpoint if c.startswith(shown_id.group())]
+        tools = sorted(
+            p.effect.tool_name for p in plan.to_undo if p.effect.checkpoint_id == checkpoint_id
+        )
+        assert f"↶ undone {', '.join(tools)}" in line
 
 
 # --- file tools -------------------------------------------------------------------------------
