@@ -15,6 +15,14 @@ from langgraph_agentgit._version import __version__
 if TYPE_CHECKING:
     from langgraph_agentgit.aio import AsyncAgentGitSaver
     from langgraph_agentgit.diff import ChannelDiff, CheckpointDiff
+    from langgraph_agentgit.effects import (
+        Effect,
+        EffectOutcome,
+        PlannedEffect,
+        RollbackPlan,
+        RollbackResult,
+        UndoRun,
+    )
     from langgraph_agentgit.errors import (
         AgentGitError,
         BranchExistsError,
@@ -58,6 +66,17 @@ _EXPORTS: dict[str, str] = {
     "AsyncAgentGitSaver": "langgraph_agentgit.aio",
     "ChannelDiff": "langgraph_agentgit.diff",
     "CheckpointDiff": "langgraph_agentgit.diff",
+    **dict.fromkeys(
+        (
+            "Effect",
+            "EffectOutcome",
+            "PlannedEffect",
+            "RollbackPlan",
+            "RollbackResult",
+            "UndoRun",
+        ),
+        "langgraph_agentgit.effects",
+    ),
     **dict.fromkeys(
         (
             "AgentGitError",
@@ -115,14 +134,19 @@ __all__ = [
     "CopyMismatchError",
     "CorruptDataError",
     "DatabaseLockedError",
+    "Effect",
+    "EffectOutcome",
     "EffectsUndoneWarning",
     "ExternalSession",
     "InvalidBranchNameError",
     "InvalidTagError",
     "LastBranchError",
+    "PlannedEffect",
     "Problem",
     "ReadOnlyDatabaseError",
     "RepairReport",
+    "RollbackPlan",
+    "RollbackResult",
     "SchemaVersionError",
     "SessionManager",
     "SessionNotFoundError",
@@ -135,6 +159,7 @@ __all__ = [
     "ThreadNotFoundError",
     "Timeline",
     "UndoFailedError",
+    "UndoRun",
     "UndoRunNotFoundError",
     "UnsafeTypeError",
     "__version__",

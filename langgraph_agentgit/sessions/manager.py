@@ -602,7 +602,10 @@ class SessionManager:
         been undone, so it is reported (``"in_doubt"``) and not run again unless
         ``rerun_in_doubt=True`` — pass that only when no process is still running that
         run (e.g. it died), and prefer handlers that can tell whether their work is done.
-        Returns one :class:`RollbackResult` per run.
+        Returns one :class:`RollbackResult` per run. Raises
+        :class:`CheckpointNotFoundError` for a run whose branch (the one it left) was
+        deleted since, as its effects can no longer be read: resume the others by
+        ``run_id``.
         """
         if on_error is not None:
             _check_on_error(on_error)
