@@ -15,6 +15,14 @@ from langgraph_agentgit._version import __version__
 if TYPE_CHECKING:
     from langgraph_agentgit.aio import AsyncAgentGitSaver
     from langgraph_agentgit.diff import ChannelDiff, CheckpointDiff
+    from langgraph_agentgit.effects import (
+        Effect,
+        EffectOutcome,
+        PlannedEffect,
+        RollbackPlan,
+        RollbackResult,
+        UndoRun,
+    )
     from langgraph_agentgit.errors import (
         AgentGitError,
         AmbiguousSessionError,
@@ -25,6 +33,7 @@ if TYPE_CHECKING:
         CopyMismatchError,
         CorruptDataError,
         DatabaseLockedError,
+        EffectsUndoneWarning,
         InvalidBranchNameError,
         InvalidSessionNameError,
         InvalidTagError,
@@ -41,6 +50,8 @@ if TYPE_CHECKING:
         ThreadExistsError,
         ThreadNotFoundError,
         TurnNotFoundError,
+        UndoFailedError,
+        UndoRunNotFoundError,
         UnsafeTypeError,
     )
     from langgraph_agentgit.saver import AgentGitSaver
@@ -65,6 +76,17 @@ _EXPORTS: dict[str, str] = {
     "CheckpointDiff": "langgraph_agentgit.diff",
     **dict.fromkeys(
         (
+            "Effect",
+            "EffectOutcome",
+            "PlannedEffect",
+            "RollbackPlan",
+            "RollbackResult",
+            "UndoRun",
+        ),
+        "langgraph_agentgit.effects",
+    ),
+    **dict.fromkeys(
+        (
             "AgentGitError",
             "AmbiguousSessionError",
             "BranchExistsError",
@@ -74,6 +96,7 @@ _EXPORTS: dict[str, str] = {
             "CopyMismatchError",
             "CorruptDataError",
             "DatabaseLockedError",
+            "EffectsUndoneWarning",
             "InvalidBranchNameError",
             "InvalidSessionNameError",
             "InvalidTagError",
@@ -90,6 +113,8 @@ _EXPORTS: dict[str, str] = {
             "ThreadExistsError",
             "ThreadNotFoundError",
             "TurnNotFoundError",
+            "UndoFailedError",
+            "UndoRunNotFoundError",
             "UnsafeTypeError",
         ),
         "langgraph_agentgit.errors",
@@ -131,14 +156,20 @@ __all__ = [
     "CopyMismatchError",
     "CorruptDataError",
     "DatabaseLockedError",
+    "Effect",
+    "EffectOutcome",
+    "EffectsUndoneWarning",
     "ExternalSession",
     "InvalidBranchNameError",
     "InvalidSessionNameError",
     "InvalidTagError",
     "LastBranchError",
+    "PlannedEffect",
     "Problem",
     "ReadOnlyDatabaseError",
     "RepairReport",
+    "RollbackPlan",
+    "RollbackResult",
     "SchemaVersionError",
     "SessionEvent",
     "SessionLimitError",
@@ -156,6 +187,9 @@ __all__ = [
     "TokenUsage",
     "Turn",
     "TurnNotFoundError",
+    "UndoFailedError",
+    "UndoRun",
+    "UndoRunNotFoundError",
     "UnsafeTypeError",
     "__version__",
 ]

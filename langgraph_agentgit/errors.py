@@ -94,6 +94,27 @@ class TurnNotFoundError(AgentGitError, LookupError):
     user turn matching a text, no turn to undo)."""
 
 
+class UndoFailedError(AgentGitError):
+    """A rollback with ``undo_effects=True`` (or ``resume_undo``) did not undo every
+    effect it was responsible for: raised by ``RollbackResult.raise_for_failures()``.
+    ``result`` is the :class:`~langgraph_agentgit.effects.RollbackResult`; the message
+    names each effect that failed, was not run or is in doubt."""
+
+    def __init__(self, message: str, result: object) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class UndoRunNotFoundError(AgentGitError, LookupError):
+    """An undo run id the session does not have (``resume_undo(..., run_id=...)``)."""
+
+
+class EffectsUndoneWarning(UserWarning):
+    """Issued by ``SessionManager.checkout`` when the branch checked out had tool effects
+    undone by a rollback: continuing it continues a history whose effects no longer hold
+    (they are not redone). A warning, not an error: the checkout is made."""
+
+
 # --- damage and access ------------------------------------------------------------------
 
 

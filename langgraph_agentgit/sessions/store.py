@@ -383,6 +383,8 @@ def delete_session(conn: Connection, store: CheckpointStore, session_id: str) ->
     # inherits and garbage-collects the rest.
     store.delete_threads(conn, thread_ids)
     conn.execute(store.sql.DELETE_TAGS_OF_SESSION, (session_id,))
+    conn.execute(store.sql.DELETE_EFFECT_CLAIMS_OF_SESSION, (session_id,))
+    conn.execute(store.sql.DELETE_UNDO_RUNS_OF_SESSION, (session_id,))
     conn.execute(store.sql.DELETE_SESSION_THREADS, (session_id,))
     conn.execute(store.sql.DELETE_SESSION, (session_id,))
 
