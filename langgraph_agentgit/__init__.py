@@ -24,6 +24,8 @@ if TYPE_CHECKING:
         CopyMismatchError,
         CorruptDataError,
         DatabaseLockedError,
+        ExportFormatError,
+        ImportConflictError,
         InvalidBranchNameError,
         InvalidTagError,
         LastBranchError,
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
         ThreadNotFoundError,
         UnsafeTypeError,
     )
+    from langgraph_agentgit.portable import ExportReport, ImportReport
     from langgraph_agentgit.saver import AgentGitSaver
     from langgraph_agentgit.sessions.manager import SessionManager
     from langgraph_agentgit.sessions.models import (
@@ -65,6 +68,8 @@ _EXPORTS: dict[str, str] = {
             "CopyMismatchError",
             "CorruptDataError",
             "DatabaseLockedError",
+            "ExportFormatError",
+            "ImportConflictError",
             "InvalidBranchNameError",
             "InvalidTagError",
             "LastBranchError",
@@ -82,6 +87,7 @@ _EXPORTS: dict[str, str] = {
         "langgraph_agentgit.errors",
     ),
     "AgentGitSaver": "langgraph_agentgit.saver",
+    **dict.fromkeys(("ExportReport", "ImportReport"), "langgraph_agentgit.portable"),
     "SessionManager": "langgraph_agentgit.sessions.manager",
     **dict.fromkeys(
         ("Branch", "BranchHistory", "CheckpointSummary", "ExternalSession"),
@@ -109,7 +115,11 @@ __all__ = [
     "CopyMismatchError",
     "CorruptDataError",
     "DatabaseLockedError",
+    "ExportFormatError",
+    "ExportReport",
     "ExternalSession",
+    "ImportConflictError",
+    "ImportReport",
     "InvalidBranchNameError",
     "InvalidTagError",
     "LastBranchError",

@@ -10,14 +10,16 @@ another thread than its event loop's, as for the saver itself).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, TypeAlias
+from collections.abc import Mapping, Sequence
+from typing import IO, Any, TypeAlias
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import CheckpointTuple
 from langgraph.types import StateSnapshot
 
+from langgraph_agentgit import portable
 from langgraph_agentgit.diff import CheckpointDiff
+from langgraph_agentgit.portable import ExportReport, ImportReport, OnConflict
 from langgraph_agentgit.saver_base import AgentGitSaverBase
 from langgraph_agentgit.sessions import store as ops
 from langgraph_agentgit.sessions.models import Branch, ExternalSession
@@ -401,6 +403,85 @@ class SessionManager:
         )
         return CheckpointDiff.compute(*found)
 
+    # --- export and import ------------------------------------------------------------------
+
+    def export_sessions(
+        self,
+        fileobj: IO[Any],
+        *,
+        session_ids: Sequence[str] | None = None,
+        user_id: str | None = None,
+    ) -> ExportReport:
+        """Write sessions to ``fileobj`` (text or binary, written as UTF-8) in the versioned
+        JSON Lines format of ``docs/export-format.md``: each session with its branches
+        (and fork points), tags and deleted-branch tombstones, every checkpoint, pending
+        write and value of the threads they need, each value once. Read in one read
+        transaction, so the export is consistent while writers go on.
+
+        ``session_ids``: these sessions (:class:`SessionNotFoundError` for an unknown
+        one; nothing is written then); ``None``: every session, or every session of
+        ``user_id`` when it is given. Returns an :class:`~langgraph_agentgit.portable.ExportReport`.
+        """
+        return self.saver._read(
+            portable.export_sessions,
+            self.saver.store,
+            portable.writer(fileobj),
+            session_ids,
+            user_id,
+        )
+
+    async def aexport_sessions(
+        self,
+        fileobj: IO[Any],
+        *,
+        session_ids: Sequence[str] | None = None,
+        user_id: str | None = None,
+    ) -> ExportReport:
+        """Async twin of :meth:`export_sessions` (the file is written from the saver's
+        worker thread)."""
+        return await self.saver._aread(
+            portable.export_sessions,
+            self.saver.store,
+            portable.writer(fileobj),
+            session_ids,
+            user_id,
+        )
+
+    def import_sessions(
+        self, fileobj: IO[Any], *, on_conflict: OnConflict = "error"
+    ) -> ImportReport:
+        """Import an export written by :meth:`export_sessions` (text or binary file).
+
+        The whole file is read and checked first: its header and version, every record's
+        fields and types, every reference between records, and every value, decoded by
+        the saver's strict serializer (no module is imported, nothing is called). Then
+        everything is written in one write transaction. Values the database already
+        holds are shared; keys of rows are renumbered, ids of sessions and threads kept.
+
+        ``on_conflict``: ``"error"`` raises :class:`ImportConflictError` when a session
+        or thread id of the file exists in this database; ``"new_ids"`` gives those new
+        UUIDs (the report maps old ids to new ones).
+
+        Raises :class:`ExportFormatError` (naming the line and field) for a malformed,
+        truncated or hostile file, :class:`ImportConflictError` as above; in every
+        failure nothing is written. Returns an
+        :class:`~langgraph_agentgit.portable.ImportReport`.
+        """
+        _check_on_conflict(on_conflict)
+        parsed = portable.read_export(fileobj, self.saver.serde)
+        return self.saver._write(portable.import_sessions, self.saver.store, parsed, on_conflict)
+
+    async def aimport_sessions(
+        self, fileobj: IO[Any], *, on_conflict: OnConflict = "error"
+    ) -> ImportReport:
+        """Async twin of :meth:`import_sessions` (the file is read and checked before the
+        write transaction starts, in the event loop's thread)."""
+        _check_on_conflict(on_conflict)
+        parsed = portable.read_export(fileobj, self.saver.serde)
+        return await self.saver._awrite(
+            portable.import_sessions, self.saver.store, parsed, on_conflict
+        )
+
     # --- maintenance -----------------------------------------------------------------------
 
     def check(self, *, repair: bool = False, decode: bool = True) -> CheckReport:
@@ -432,3 +513,8 @@ class SessionManager:
         report = await self.saver._aread(check_module.check, serde=self.saver.serde, decode=decode)
         report.repair = done
         return report
+
+
+def _check_on_conflict(on_conflict: str) -> None:
+    if on_conflict not in ("error", "new_ids"):
+        raise ValueError(f"on_conflict must be 'error' or 'new_ids', not {on_conflict!r}")
