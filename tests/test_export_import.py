@@ -602,3 +602,120 @@ def test_a_value_naming_a_function_runs_nothing(
             for branch in mgr.branches(session.id):
                 thread_view(saver, branch.thread_id)
     assert not marker.exists()
+
+
+# --- a LangGraph SqliteSaver database brought in --------------------------------------------
+
+
+def _sqlite_saver_world(path: str) -> list[tuple[str, str]]:
+    """Threads run on LangGraph's SqliteSaver at ``path``: (thread id, graph) each."""
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    threads = [
+        ("chat-1", "chat"),
+        ("chat-2", "chat"),
+        ("approval-1", "approval"),
+        ("nested-1", "nested"),
+        ("delta-1", "delta"),
+    ]
+    with SqliteSaver.from_conn_string(path) as saver:
+        graphs = {name: build().compile(checkpointer=saver) for name, build in GRAPHS.items()}
+        for thread_id, kind in threads:
+            config = {"configurable": {"thread_id": thread_id}}
+            graph = graphs[kind]
+            if kind == "chat":
+                for text in ("hello", "where is my order?", thread_id):
+                    graph.invoke({"messages": [("user", text)]}, config)
+            elif kind == "approval":
+                graph.invoke({"steps": []}, config)
+            elif kind == "nested":
+                graph.invoke({"log": ["start"]}, config)
+            else:
+                graph.invoke({"items": [], "rounds": 0, "target": 7}, config)
+        # One more: a chat thread whose earlier state was edited (update_state forks it
+        # inside the thread).
+        config = {"configurable": {"thread_id": "chat-2"}}
+        first = list(graphs["chat"].get_state_history(config))[-3]
+        graphs["chat"].update_state(first.config, {"messages": [("user", "edited")]})
+    return threads
+
+
+def _continue(graph: Any, kind: str, config: Any) -> None:
+    """The same next steps on either saver."""
+    if kind == "chat":
+        graph.invoke({"messages": [("user", "and now?")]}, config)
+    elif kind in ("approval", "nested"):
+        graph.invoke(Command(resume="approved"), config)
+    else:
+        graph.invoke({"target": 10}, config)
+
+
+def _sorted_view(saver: Any, thread_id: str) -> list[dict[str, Any]]:
+    from conftest import tuple_view
+
+    view = [tuple_view(t) for t in saver.list({"configurable": {"thread_id": thread_id}})]
+    return sorted(view, key=lambda v: (v["ns"], v["id"]))
+
+
+def test_import_langgraph_sqlite_saver_resumes_alike(any_db: str, tmp_path: Path) -> None:
+    """Every thread, checkpoint (all namespaces) and pending write of a SqliteSaver file
+    reads back the same from agentgit, the source is not changed, and the graphs resume
+    with the same results as on SqliteSaver."""
+    import hashlib
+    import shutil
+
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from langgraph_agentgit.langgraph_import import import_langgraph
+
+    source = str(tmp_path / "langgraph.sqlite")
+    threads = _sqlite_saver_world(source)
+
+    def digest() -> str:
+        return hashlib.sha256(Path(source).read_bytes()).hexdigest()
+
+    untouched = digest()
+    report = import_langgraph(source, any_db, sessions=True, user_id="ada")
+    assert digest() == untouched
+    assert report.threads == len(threads)
+    assert report.source_bytes == Path(source).stat().st_size
+    assert report.target_bytes_after > report.target_bytes_before
+    reference = str(tmp_path / "reference.sqlite")
+    shutil.copy(source, reference)
+    with (
+        SqliteSaver.from_conn_string(reference) as lg,
+        AgentGitSaver.from_conn_string(any_db) as ours,
+    ):
+        assert report.checkpoints == sum(1 for _ in lg.list(None))
+        for thread_id, _ in threads:
+            expected = _sorted_view(lg, thread_id)
+            assert _sorted_view(ours, thread_id) == expected
+            assert any(v["writes"] for v in expected) or thread_id.startswith("chat")
+        mgr = SessionManager(ours)
+        assert {s.current_thread_id for s in mgr.list_sessions(user_id="ada")} == {
+            t for t, _ in threads
+        }
+        theirs = {k: b().compile(checkpointer=lg) for k, b in GRAPHS.items()}
+        mine = {k: b().compile(checkpointer=ours) for k, b in GRAPHS.items()}
+        for thread_id, kind in threads:
+            config = {"configurable": {"thread_id": thread_id}}
+            for graphs in (theirs, mine):
+                pending = graphs[kind].get_state(config, subgraphs=True)
+                assert bool(pending.interrupts) == (kind in ("approval", "nested"))
+                _continue(graphs[kind], kind, config)
+            a = [comparable(s.values) for s in theirs[kind].get_state_history(config)]
+            b = [comparable(s.values) for s in mine[kind].get_state_history(config)]
+            assert b == a, thread_id
+            assert comparable(mine[kind].get_state(config).values) == comparable(
+                theirs[kind].get_state(config).values
+            )
+        # Versions stay SqliteSaver's strings.
+        latest = ours.get_tuple({"configurable": {"thread_id": "chat-1"}})
+        assert latest is not None
+        assert all(isinstance(v, str) for v in latest.checkpoint["channel_versions"].values())
+    before = counts(any_db)
+    from langgraph_agentgit import ThreadExistsError
+
+    with pytest.raises(ThreadExistsError):
+        import_langgraph(source, any_db)
+    assert counts(any_db) == before

@@ -747,6 +747,15 @@ def stream_rows(conn: Any, query: str, size: int) -> Iterator[list[Any]]:
     conn.execute(f"CLOSE {name}")
 
 
+# --- size (langgraph_agentgit.langgraph_import) --------------------------------------------
+# Bytes of the agentgit tables of the current schema: heap, TOAST and indexes.
+DATABASE_BYTES = """
+SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname LIKE 'agentgit%%'
+"""
+
+
 # --- export and import of sessions (langgraph_agentgit.portable) --------------------------
 # Rows of the chosen sessions and of the threads they need, read as stored; written back
 # with new keys (threads.pk, checkpoints.rid and blob ids are renumbered on import).

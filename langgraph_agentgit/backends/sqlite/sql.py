@@ -795,6 +795,11 @@ def stream_rows(conn: Any, query: str, size: int) -> Iterator[list[Any]]:
         yield rows
 
 
+# --- size (langgraph_agentgit.langgraph_import) --------------------------------------------
+# Bytes of the database's pages in use (WAL pages the connection sees included).
+DATABASE_BYTES = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+
+
 # --- export and import of sessions (langgraph_agentgit.portable) --------------------------
 # Rows of the chosen sessions and of the threads they need, read as stored; written back
 # with new keys (threads.pk, checkpoints.rid and blob ids are renumbered on import).
