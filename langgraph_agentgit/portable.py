@@ -143,6 +143,7 @@ def export_sessions(
     checkpoints = conn.execute(sql.EXPORT_SELECT_CHECKPOINTS, (pks,)).fetchall()
     writes = conn.execute(sql.EXPORT_SELECT_WRITES, (pks,)).fetchall()
 
+    exported_rows = {row[0] for row in checkpoints}
     values = _ValueExporter(store.blobs, conn)
     refs_of: dict[int, dict[str, int]] = {}
     for row in checkpoints:
@@ -170,15 +171,20 @@ def export_sessions(
     )
     for record in value_lines:
         emit(record)
+    exported_threads = {row[0] for row in threads}
     for pk, thread_id, parent_pk, fork_id, fork_rid, inherits, created, stopped in threads:
         emit(
             {
                 "type": "thread",
                 "key": pk,
                 "thread_id": thread_id,
-                "parent": parent_pk,
+                # A pruned fork outlives the thread it was forked from once nothing needs
+                # that thread's rows: it names no thread then.
+                "parent": parent_pk if parent_pk in exported_threads else None,
                 "fork_checkpoint_id": fork_id,
-                "fork_row": fork_rid,
+                # A pruned fork may outlive the row it was forked at (it no longer reads
+                # from it): no row is named then.
+                "fork_row": fork_rid if fork_rid in exported_rows else None,
                 "inherits": bool(inherits),
                 "created_at": created,
                 "stopped_at": stopped,
@@ -207,7 +213,9 @@ def export_sessions(
                 "ns": ns,
                 "checkpoint_id": cid,
                 "parent_checkpoint_id": parent_cid,
-                "parent": parent_rid,
+                # A parent removed by garbage collection leaves its id as text (and its
+                # row id behind): the export names no row then.
+                "parent": parent_rid if parent_rid in exported_rows else None,
                 "hidden": int(hidden),
                 "hidden_at": hidden_at,
                 "run_id": run_id,
@@ -681,15 +689,22 @@ def _read_thread(f: _Field, parsed: _Parsed, serde: SerializerProtocol) -> None:
     parent = f.integer("parent", optional=True)
     fork_checkpoint_id = f.text("fork_checkpoint_id", optional=True, nonempty=True)
     fork_row = f.integer("fork_row", optional=True)
-    if (parent is None) != (fork_checkpoint_id is None) or (parent is None) != (fork_row is None):
-        raise f.error("parent", "parent, fork_checkpoint_id and fork_row go together")
+    inherits = f.get("inherits", (bool,))
+    if parent is not None and fork_checkpoint_id is None:
+        raise f.error("fork_checkpoint_id", "a fork needs the checkpoint it was forked at")
+    if parent is None and fork_checkpoint_id is not None and inherits:
+        raise f.error("parent", "a fork that inherits from its parent needs it")
+    if fork_row is not None and parent is None:
+        raise f.error("fork_row", "a thread without a parent has no fork row")
+    if fork_row is None and parent is not None and inherits:
+        raise f.error("fork_row", "a fork that inherits from its parent needs its fork row")
     parsed.threads[key] = {
         "line": f.line,
         "thread_id": thread_id,
         "parent": parent,
         "fork_checkpoint_id": fork_checkpoint_id,
         "fork_row": fork_row,
-        "inherits": f.get("inherits", (bool,)),
+        "inherits": inherits,
         "created_at": f.time("created_at"),
         "stopped_at": f.time("stopped_at", optional=True),
     }

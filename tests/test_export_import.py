@@ -805,3 +805,54 @@ def test_each_value_is_exported_once_and_lists_as_slices(exported: str) -> None:
     lists = [r for r in records if r["type"] == "list"]
     assert lists and all(len(r["parts"]) >= 1 for r in lists)
     assert any(len(r["parts"]) > 1 for r in lists)
+
+
+def test_round_trip_after_prune_keeps_what_forks_see(any_db: str, target_db: str) -> None:
+    """After prune(keep_latest) of a session's first thread (its rows hidden but kept for
+    the branches forked from it) and of a branch (which stops inheriting), every branch
+    still reads back as before the export."""
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        world = World(saver)
+        world.build()
+        for session_id in world.kind:
+            branches = world.mgr.branches(session_id)
+            saver.prune([branches[0].thread_id], strategy="keep_latest")
+            if len(branches) > 2:
+                saver.prune([branches[1].thread_id], strategy="keep_latest")
+        records = json_lines(export_text(world.mgr))
+        assert any(r["type"] == "checkpoint" and r["hidden"] for r in records)
+        assert any(r["type"] == "thread" and not r["inherits"] for r in records)
+        expected = world.views()
+    with AgentGitSaver.from_conn_string(target_db) as saver:
+        target = World(saver)
+        target.kind = dict(world.kind)
+        target.mgr.import_sessions(io.StringIO(to_text(records)))
+        assert target.views() == expected
+
+
+def test_round_trip_of_a_pruned_fork_that_outlived_its_source(any_db: str, target_db: str) -> None:
+    """A branch pruned (it stops inheriting), then the branch it was forked from deleted:
+    nothing needs the source's rows any more and they are collected, the thread row too;
+    the pruned branch still reads back as it did."""
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        world = World(saver)
+        graph = world.graphs["chat"]
+        s = world.mgr.create_session(name="pruned")
+        world.kind[s.id] = "chat"
+        main = world.mgr.config(s.id)
+        for text in ("one", "two", "three"):
+            graph.invoke({"messages": [("user", text)]}, main)
+        first = world.mgr.branches(s.id)[0]
+        branch = world.mgr.rollback(s.id, list(graph.get_state_history(main))[3])
+        graph.invoke({"messages": [("user", "two, again")]}, branch.config)
+        saver.prune([branch.thread_id], strategy="keep_latest")
+        world.mgr.delete_branch(s.id, first.thread_id)
+        records = json_lines(export_text(world.mgr))
+        threads = [r for r in records if r["type"] == "thread"]
+        assert [(t["parent"], t["inherits"]) for t in threads] == [(None, False)]
+        expected = world.views()
+    with AgentGitSaver.from_conn_string(target_db) as saver:
+        target = World(saver)
+        target.kind = dict(world.kind)
+        target.mgr.import_sessions(io.StringIO(to_text(records)))
+        assert target.views() == expected
