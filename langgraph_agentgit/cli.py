@@ -2254,7 +2254,11 @@ def import_command(
 def import_langgraph_command(
     ctx: typer.Context,
     source: Annotated[
-        str, typer.Argument(help="A database written by LangGraph's SqliteSaver (only read).")
+        str,
+        typer.Argument(
+            help="A LangGraph SqliteSaver file, or a postgresql:// URL of a PostgresSaver "
+            "schema (only read)."
+        ),
     ],
     as_sessions: Annotated[
         bool,
@@ -2266,7 +2270,7 @@ def import_langgraph_command(
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Bring a LangGraph SqliteSaver database into this one.
+    """Bring a LangGraph SqliteSaver or PostgresSaver database into this one.
 
     Every thread, checkpoint (subgraph namespaces too) and pending write is copied, in
     one transaction, so graphs resume where they were; the source is opened read-only.

@@ -1,4 +1,4 @@
-"""Bring a LangGraph ``SqliteSaver`` database into an agentgit database.
+"""Bring a LangGraph ``SqliteSaver`` or ``PostgresSaver`` database into an agentgit database.
 
 ::
 
@@ -7,15 +7,20 @@
     report = import_langgraph("checkpoints.sqlite", "chat.db", sessions=True)
     print(report.checkpoints, report.source_bytes, report.target_bytes_after)
 
-The source is opened read-only and read through ``langgraph-checkpoint-sqlite``'s own
-``SqliteSaver`` (its checkpoints) and its pending-writes query (task paths and write
-indexes included), with this package's strict deserializer: no module named by the file
-is imported and nothing it names is called. Every thread, every checkpoint of every
-namespace (subgraphs) and every pending write (interrupts, resumes, errors) is stored
-through the agentgit store's own ``put`` path, in parent-first order, so that values are
+The source is opened read-only (a SQLite file with ``mode=ro``; a PostgreSQL schema in one
+read-only, repeatable-read transaction) and its checkpoints are read through LangGraph's
+own saver (``SqliteSaver`` from ``langgraph-checkpoint-sqlite``, ``PostgresSaver`` from
+``langgraph-checkpoint-postgres``), its pending writes from its writes table (task paths
+and write indexes included), all with this package's strict deserializer: no module named
+by the source is imported and nothing it names is called. Every thread, every checkpoint
+of every namespace (subgraphs) and every pending write (interrupts, resumes, errors) is
+stored through the agentgit store's own ``put`` path, parents first, so that values are
 content-addressed and lists stored as deltas; checkpoint ids, metadata, parents and
 channel versions (strings stay strings) are kept, and graphs resume where they were.
 Everything is written in one transaction: on any error nothing is.
+
+The statements that read LangGraph's tables are the ``LANGGRAPH_*`` constants of the
+source engine's ``backends/<engine>/sql.py``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
+from types import ModuleType
 from typing import Any
 from urllib.parse import quote
 
@@ -46,10 +52,11 @@ from langgraph_agentgit.storage.serde import StrictSerializer
 class LangGraphImportReport:
     """What :func:`import_langgraph` copied, and the sizes around it.
 
-    ``source_bytes``: the source file (with its ``-wal``). ``target_bytes_before`` and
-    ``target_bytes_after``: the target's pages in use (SQLite: page count times page size;
-    PostgreSQL: ``pg_total_relation_size`` of the agentgit tables), before and after.
-    ``session_ids``: the sessions made with ``sessions=True`` (thread id -> session id)."""
+    ``source_bytes``: the source's pages (SQLite: page count times page size, the file;
+    PostgreSQL: ``pg_total_relation_size`` of LangGraph's tables). ``target_bytes_before``
+    and ``target_bytes_after``: the same for the target's agentgit tables, before and
+    after. ``session_ids``: the sessions made with ``sessions=True`` (thread id -> session
+    id)."""
 
     source: str
     target: str
@@ -75,11 +82,13 @@ def import_langgraph(
     user_id: str | None = None,
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
 ) -> LangGraphImportReport:
-    """Copy every thread of a ``SqliteSaver`` file into an agentgit database.
+    """Copy every thread of a LangGraph ``SqliteSaver`` or ``PostgresSaver`` database into
+    an agentgit database.
 
     Args:
-        source: the path of a database written by LangGraph's ``SqliteSaver`` (only
-            read; it may be on a read-only file system).
+        source: the path of a file written by ``SqliteSaver`` (only read; it may be on a
+            read-only file system), or a ``postgresql://`` URL whose ``search_path`` schema
+            holds ``PostgresSaver``'s tables (read in one read-only transaction).
         target: a SQLite path (created if missing) or a ``postgresql://`` URL.
         sessions: also make each imported thread the first thread of a new session
             (``SessionManager.adopt``), named after the thread, for ``user_id``.
@@ -91,26 +100,20 @@ def import_langgraph(
 
     Raises:
         FileNotFoundError: there is no file at ``source``.
-        ValueError: ``source`` is a URL (PostgresSaver sources are not supported yet) or
-            not a ``SqliteSaver`` database (no ``checkpoints`` and ``writes`` tables).
+        ValueError: ``source`` holds no LangGraph checkpoint tables.
+        ImportError: a URL source without ``psycopg`` or ``langgraph-checkpoint-postgres``.
         ThreadExistsError: a thread of the source already exists in the target (nothing
             is written).
-        CorruptDataError: a stored value cannot be decoded.
+        CorruptDataError, UnsafeTypeError: a value of the source cannot be decoded.
         DatabaseLockedError, SchemaVersionError: as for any write to the target.
     """
     started = time.monotonic()
-    if is_postgres_url(source):
-        raise ValueError(
-            "import-langgraph reads a SqliteSaver file; PostgresSaver databases are not "
-            "supported yet"
-        )
-    if not os.path.exists(source):
-        raise FileNotFoundError(f"no database at {source}")
-    source_bytes = sum(os.path.getsize(p) for p in (source, f"{source}-wal") if os.path.exists(p))
+    opener = _open_postgres_saver if is_postgres_url(source) else _open_sqlite_saver
     with (
-        _open_sqlite_saver(source) as reader,
+        opener(source) as reader,
         AgentGitSaver.from_conn_string(target, lock_timeout=lock_timeout) as saver,
     ):
+        source_bytes = reader.bytes()
         before = saver._read(_database_bytes, saver.store)
         counts, made = saver._write(_copy, saver.store, reader, sessions, user_id)
         after = saver._read(_database_bytes, saver.store)
@@ -128,17 +131,81 @@ def import_langgraph(
     )
 
 
+class _Source:
+    """A LangGraph saver on a read-only connection, and its tables read directly where
+    the saver's API does not say enough (thread ids, write indexes and task paths).
+    ``sql`` is the source engine's SQL module (its ``LANGGRAPH_*`` statements)."""
+
+    def __init__(self, saver: Any, conn: Any, sql: ModuleType, has_task_path: bool) -> None:
+        self.saver = saver
+        self.conn = conn
+        self.sql = sql
+        self.serde = saver.serde
+        self.writes_query = sql.LANGGRAPH_WRITES.format(
+            task_path="task_path" if has_task_path else "''"
+        )
+
+    def rows(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        cursor = self.conn.cursor()
+        try:
+            if params:
+                cursor.execute(query, params)
+            else:
+                cursor.execute(query)
+            return [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in cursor]
+        finally:
+            cursor.close()
+
+    def bytes(self) -> int:
+        return int(self.rows(self.sql.LANGGRAPH_BYTES)[0][0] or 0)
+
+    def thread_ids(self) -> list[str]:
+        return [str(r[0]) for r in self.rows(self.sql.LANGGRAPH_THREADS)]
+
+    def checkpoint_keys(self, thread_id: str) -> list[tuple[str, str]]:
+        keys = [
+            (str(ns), str(cid))
+            for ns, cid in self.rows(self.sql.LANGGRAPH_CHECKPOINT_KEYS, (thread_id,))
+        ]
+        # Each namespace's checkpoints oldest first: a parent is stored before its child
+        # (LangGraph's checkpoint ids grow with time), so the child links to its row.
+        return sorted(keys, key=lambda k: (k[0] != "", k[1]))
+
+    def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        found: CheckpointTuple | None = self.saver.get_tuple(config)
+        return found
+
+    def writes(
+        self, thread_id: str, ns: str, checkpoint_id: str
+    ) -> list[tuple[str, int, str, str, Any]]:
+        """``(task_id, idx, channel, task_path, value)`` of each pending write."""
+        return [
+            (
+                str(task_id),
+                int(idx),
+                str(channel),
+                str(task_path or ""),
+                self.serde.loads_typed((kind, bytes(value))),
+            )
+            for task_id, idx, channel, task_path, kind, value in self.rows(
+                self.writes_query, (thread_id, ns, checkpoint_id)
+            )
+        ]
+
+
 @contextmanager
-def _open_sqlite_saver(path: str) -> Iterator[Any]:
+def _open_sqlite_saver(path: str) -> Iterator[_Source]:
     """LangGraph's ``SqliteSaver`` on a read-only connection to ``path``."""
-    try:
-        from langgraph.checkpoint.sqlite import SqliteSaver
-    except ImportError as exc:  # pragma: no cover - a dependency of this package
-        raise ImportError(f"import-langgraph needs langgraph-checkpoint-sqlite ({exc})") from exc
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from langgraph_agentgit.backends.sqlite import sql
+
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no database at {path}")
     uri = f"file:{quote(os.path.abspath(path))}?mode=ro"
     with closing(sqlite3.connect(uri, uri=True, check_same_thread=False)) as conn:
         try:
-            tables = {r[0] for r in conn.execute(_SOURCE_TABLES)}
+            tables = {r[0] for r in conn.execute(sql.LANGGRAPH_TABLES)}
         except sqlite3.DatabaseError as exc:
             raise ValueError(f"{path} is not a SQLite database ({exc})") from None
         if not {"checkpoints", "writes"} <= tables:
@@ -146,23 +213,46 @@ def _open_sqlite_saver(path: str) -> Iterator[Any]:
                 f"{path} is not a LangGraph SqliteSaver database (it has no checkpoints "
                 "and writes tables)"
             )
-        reader = SqliteSaver(conn, serde=StrictSerializer())
+        saver = SqliteSaver(conn, serde=StrictSerializer())
         # SqliteSaver.setup() creates tables and switches to WAL: writes this read-only
         # connection cannot make, and that the tables found above make unnecessary.
-        reader.is_setup = True
-        columns = {r[1] for r in conn.execute(_SOURCE_WRITE_COLUMNS)}
-        reader._has_task_path = "task_path" in columns
-        yield reader
+        saver.is_setup = True
+        columns = {r[0] for r in conn.execute(sql.LANGGRAPH_WRITE_COLUMNS)}
+        saver._has_task_path = "task_path" in columns
+        yield _Source(saver, conn, sql, saver._has_task_path)
 
 
-_SOURCE_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table'"
-_SOURCE_WRITE_COLUMNS = "PRAGMA table_info(writes)"
-# SqliteSaver's own tables, read as its list() reads them (see its checkpoints table).
-_SOURCE_THREADS = "SELECT DISTINCT thread_id FROM checkpoints ORDER BY thread_id"
-_SOURCE_CHECKPOINT_KEYS = """
-SELECT checkpoint_ns, checkpoint_id FROM checkpoints WHERE thread_id = ?
-ORDER BY checkpoint_id, checkpoint_ns
-"""
+@contextmanager
+def _open_postgres_saver(url: str) -> Iterator[_Source]:
+    """LangGraph's ``PostgresSaver`` on a connection in one read-only, repeatable-read
+    transaction (a consistent snapshot, rolled back at the end)."""
+    try:
+        import psycopg
+        from langgraph.checkpoint.postgres import PostgresSaver
+        from psycopg.rows import dict_row
+    except ImportError as exc:
+        raise ImportError(
+            "reading a PostgresSaver database needs psycopg and langgraph-checkpoint-postgres "
+            f'(pip install "langgraph-agentgit[postgres]" langgraph-checkpoint-postgres): {exc}'
+        ) from exc
+    from langgraph_agentgit.backends.postgres import sql
+
+    with psycopg.connect(url, autocommit=False, prepare_threshold=0, row_factory=dict_row) as conn:
+        conn.read_only = True
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        try:
+            saver = PostgresSaver(conn, serde=StrictSerializer())
+            probe = _Source(saver, conn, sql, True)
+            tables = {r[0] for r in probe.rows(sql.LANGGRAPH_TABLES)}
+            if not {"checkpoints", "checkpoint_blobs", "checkpoint_writes"} <= tables:
+                raise ValueError(
+                    f"{describe(url)} holds no LangGraph PostgresSaver tables in its "
+                    "search_path schema"
+                )
+            columns = {r[0] for r in probe.rows(sql.LANGGRAPH_WRITE_COLUMNS)}
+            yield _Source(saver, conn, sql, "task_path" in columns)
+        finally:
+            conn.rollback()
 
 
 def _database_bytes(conn: Connection, store: CheckpointStore) -> int:
@@ -170,13 +260,14 @@ def _database_bytes(conn: Connection, store: CheckpointStore) -> int:
 
 
 def _copy(
-    conn: Connection, store: CheckpointStore, reader: Any, sessions: bool, user_id: str | None
+    conn: Connection,
+    store: CheckpointStore,
+    reader: _Source,
+    sessions: bool,
+    user_id: str | None,
 ) -> tuple[tuple[int, int, int], dict[str, str]]:
     """In the target's write transaction: every thread of ``reader``."""
-    from langgraph.checkpoint.sqlite.utils import pending_writes_sql
-
-    source = reader.conn
-    thread_ids = [str(r[0]) for r in source.execute(_SOURCE_THREADS).fetchall()]
+    thread_ids = reader.thread_ids()
     for thread_id in thread_ids:
         if (
             conn.execute(store.sql.SELECT_THREAD_PK, (thread_id,)).fetchone()
@@ -186,14 +277,10 @@ def _copy(
                 f"thread {thread_id!r} already exists in the target; nothing was imported"
             )
     checkpoints = writes = 0
-    write_query = pending_writes_sql(reader._has_task_path)
     for thread_id in thread_ids:
         # (ns, checkpoint id) -> channel versions of the thread's checkpoints stored so far
         versions: dict[tuple[str, str], dict[str, Any]] = {}
-        keys = source.execute(_SOURCE_CHECKPOINT_KEYS, (thread_id,)).fetchall()
-        # Each namespace's checkpoints oldest first: a parent is stored before its child
-        # (LangGraph's checkpoint ids grow with time), so the child links to its row.
-        for ns, checkpoint_id in sorted(keys, key=lambda k: (k[0] != "", k[1])):
+        for ns, checkpoint_id in reader.checkpoint_keys(thread_id):
             config: RunnableConfig = {
                 "configurable": {
                     "thread_id": thread_id,
@@ -201,22 +288,13 @@ def _copy(
                     "checkpoint_id": checkpoint_id,
                 }
             }
-            found: CheckpointTuple | None = reader.get_tuple(config)
-            if found is None:  # pragma: no cover - listed a moment ago, same transaction
+            found = reader.get_tuple(config)
+            if found is None:  # pragma: no cover - listed a moment ago, same snapshot
                 continue
             versions[(ns, checkpoint_id)] = _put(conn, store, found, versions)
             checkpoints += 1
-            rows = source.execute(write_query, (thread_id, ns, checkpoint_id)).fetchall()
-            store.put_write_rows(
-                conn,
-                thread_id,
-                ns,
-                checkpoint_id,
-                [
-                    (task_id, idx, channel, task_path, reader.serde.loads_typed((kind, value)))
-                    for task_id, channel, kind, value, task_path, idx in rows
-                ],
-            )
+            rows = reader.writes(thread_id, ns, checkpoint_id)
+            store.put_write_rows(conn, thread_id, ns, checkpoint_id, rows)
             writes += len(rows)
     made: dict[str, str] = {}
     if sessions:
@@ -236,7 +314,7 @@ def _put(
     changed since the parent (``stored``: the versions of checkpoints stored before).
     Returns its channel versions."""
     configurable = found.config["configurable"]
-    ns = configurable["checkpoint_ns"]
+    ns = configurable.get("checkpoint_ns") or ""
     parent_id = (found.parent_config or {}).get("configurable", {}).get("checkpoint_id")
     parent_versions = stored.get((ns, parent_id), {}) if parent_id else {}
     versions = dict(found.checkpoint["channel_versions"])

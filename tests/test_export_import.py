@@ -17,7 +17,7 @@ import copy
 import io
 import json
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -607,10 +607,25 @@ def test_a_value_naming_a_function_runs_nothing(
 # --- a LangGraph SqliteSaver database brought in --------------------------------------------
 
 
-def _sqlite_saver_world(path: str) -> list[tuple[str, str]]:
-    """Threads run on LangGraph's SqliteSaver at ``path``: (thread id, graph) each."""
-    from langgraph.checkpoint.sqlite import SqliteSaver
+@contextmanager
+def _langgraph_saver(source: str) -> Iterator[Any]:
+    """LangGraph's own saver on ``source``: SqliteSaver on a path, PostgresSaver on a URL."""
+    if is_postgres_url(source):
+        from langgraph.checkpoint.postgres import PostgresSaver
 
+        with PostgresSaver.from_conn_string(source) as saver:
+            saver.setup()
+            yield saver
+    else:
+        from langgraph.checkpoint.sqlite import SqliteSaver
+
+        with SqliteSaver.from_conn_string(source) as saver:
+            yield saver
+
+
+def _sqlite_saver_world(path: str) -> list[tuple[str, str]]:
+    """Threads run by LangGraph's SqliteSaver (a path) or PostgresSaver (a URL) on
+    ``path``: (thread id, graph) each."""
     threads = [
         ("chat-1", "chat"),
         ("chat-2", "chat"),
@@ -618,7 +633,7 @@ def _sqlite_saver_world(path: str) -> list[tuple[str, str]]:
         ("nested-1", "nested"),
         ("delta-1", "delta"),
     ]
-    with SqliteSaver.from_conn_string(path) as saver:
+    with _langgraph_saver(path) as saver:
         graphs = {name: build().compile(checkpointer=saver) for name, build in GRAPHS.items()}
         for thread_id, kind in threads:
             config = {"configurable": {"thread_id": thread_id}}
@@ -657,35 +672,44 @@ def _sorted_view(saver: Any, thread_id: str) -> list[dict[str, Any]]:
     return sorted(view, key=lambda v: (v["ns"], v["id"]))
 
 
-def test_import_langgraph_sqlite_saver_resumes_alike(any_db: str, tmp_path: Path) -> None:
+@pytest.fixture(params=["SqliteSaver", "PostgresSaver"])
+def langgraph_source(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Where LangGraph's own saver keeps its checkpoints: a file, or a fresh schema."""
+    if request.param == "SqliteSaver":
+        yield str(tmp_path / "langgraph.sqlite")
+        return
+    with pg.fresh_schema() as url:
+        yield url
+
+
+def _source_rows(source: str) -> list[Any]:
+    """Every row of LangGraph's tables at ``source``, to show it was only read."""
+    tables = (
+        ("checkpoints", "checkpoint_blobs", "checkpoint_writes")
+        if is_postgres_url(source)
+        else ("checkpoints", "writes")
+    )
+    return [sorted(sql_rows(source, f"SELECT * FROM {t}"), key=repr) for t in tables]
+
+
+def test_import_langgraph_resumes_alike(langgraph_source: str, any_db: str, tmp_path: Path) -> None:
     """Every thread, checkpoint (all namespaces) and pending write of a SqliteSaver file
-    reads back the same from agentgit, the source is not changed, and the graphs resume
-    with the same results as on SqliteSaver."""
-    import hashlib
-    import shutil
-
-    from langgraph.checkpoint.sqlite import SqliteSaver
-
+    or a PostgresSaver schema reads back the same from agentgit, the source is not
+    changed, and the graphs resume with the same results as on LangGraph's saver."""
+    from langgraph_agentgit import ThreadExistsError
     from langgraph_agentgit.langgraph_import import import_langgraph
 
-    source = str(tmp_path / "langgraph.sqlite")
+    source = langgraph_source
     threads = _sqlite_saver_world(source)
-
-    def digest() -> str:
-        return hashlib.sha256(Path(source).read_bytes()).hexdigest()
-
-    untouched = digest()
+    untouched = _source_rows(source)
     report = import_langgraph(source, any_db, sessions=True, user_id="ada")
-    assert digest() == untouched
+    assert _source_rows(source) == untouched
     assert report.threads == len(threads)
-    assert report.source_bytes == Path(source).stat().st_size
+    if not is_postgres_url(source):
+        assert report.source_bytes == Path(source).stat().st_size
+    assert report.source_bytes > 0
     assert report.target_bytes_after > report.target_bytes_before
-    reference = str(tmp_path / "reference.sqlite")
-    shutil.copy(source, reference)
-    with (
-        SqliteSaver.from_conn_string(reference) as lg,
-        AgentGitSaver.from_conn_string(any_db) as ours,
-    ):
+    with _langgraph_saver(source) as lg, AgentGitSaver.from_conn_string(any_db) as ours:
         assert report.checkpoints == sum(1 for _ in lg.list(None))
         for thread_id, _ in threads:
             expected = _sorted_view(lg, thread_id)
@@ -709,13 +733,11 @@ def test_import_langgraph_sqlite_saver_resumes_alike(any_db: str, tmp_path: Path
             assert comparable(mine[kind].get_state(config).values) == comparable(
                 theirs[kind].get_state(config).values
             )
-        # Versions stay SqliteSaver's strings.
+        # Versions stay LangGraph's strings.
         latest = ours.get_tuple({"configurable": {"thread_id": "chat-1"}})
         assert latest is not None
         assert all(isinstance(v, str) for v in latest.checkpoint["channel_versions"].values())
     before = counts(any_db)
-    from langgraph_agentgit import ThreadExistsError
-
     with pytest.raises(ThreadExistsError):
         import_langgraph(source, any_db)
     assert counts(any_db) == before

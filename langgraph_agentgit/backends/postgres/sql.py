@@ -756,6 +756,37 @@ WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relname LIKE 'agent
 """
 
 
+# --- a LangGraph PostgresSaver schema, read by langgraph_agentgit.langgraph_import --------
+# Its own tables (langgraph-checkpoint-postgres's schema) in the URL's search_path, read in
+# one read-only transaction.
+LANGGRAPH_TABLES = """
+SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND c.relkind = 'r'
+"""
+LANGGRAPH_WRITE_COLUMNS = """
+SELECT column_name FROM information_schema.columns
+WHERE table_schema = current_schema() AND table_name = 'checkpoint_writes'
+"""
+LANGGRAPH_THREADS = "SELECT DISTINCT thread_id FROM checkpoints ORDER BY thread_id"
+LANGGRAPH_CHECKPOINT_KEYS = """
+SELECT checkpoint_ns, checkpoint_id FROM checkpoints WHERE thread_id = %s
+ORDER BY checkpoint_id, checkpoint_ns
+"""
+# (task_id, idx, channel, task_path, type, blob); {task_path} is the column or ''.
+LANGGRAPH_WRITES = """
+SELECT task_id, idx, channel, {task_path}, type, blob FROM checkpoint_writes
+WHERE thread_id = %s AND checkpoint_ns = %s AND checkpoint_id = %s ORDER BY task_id, idx
+"""
+# Bytes of PostgresSaver's tables in the current schema: heap, TOAST and indexes.
+LANGGRAPH_BYTES = """
+SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND c.relkind = 'r'
+    AND c.relname IN ('checkpoints', 'checkpoint_blobs', 'checkpoint_writes',
+                      'checkpoint_migrations')
+"""
+
+
 # --- export and import of sessions (langgraph_agentgit.portable) --------------------------
 # Rows of the chosen sessions and of the threads they need, read as stored; written back
 # with new keys (threads.pk, checkpoints.rid and blob ids are renumbered on import).

@@ -800,6 +800,24 @@ def stream_rows(conn: Any, query: str, size: int) -> Iterator[list[Any]]:
 DATABASE_BYTES = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
 
 
+# --- a LangGraph SqliteSaver file, read by langgraph_agentgit.langgraph_import ------------
+# Its own tables (langgraph-checkpoint-sqlite's schema), read-only.
+LANGGRAPH_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table'"
+LANGGRAPH_WRITE_COLUMNS = "SELECT name FROM pragma_table_info('writes')"
+LANGGRAPH_THREADS = "SELECT DISTINCT thread_id FROM checkpoints ORDER BY thread_id"
+LANGGRAPH_CHECKPOINT_KEYS = """
+SELECT checkpoint_ns, checkpoint_id FROM checkpoints WHERE thread_id = ?
+ORDER BY checkpoint_id, checkpoint_ns
+"""
+# (task_id, idx, channel, task_path, type, value); {task_path} is the column or ''.
+LANGGRAPH_WRITES = """
+SELECT task_id, idx, channel, {task_path}, type, value FROM writes
+WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ? ORDER BY task_id, idx
+"""
+# Bytes of the file's pages (a SqliteSaver file holds nothing else).
+LANGGRAPH_BYTES = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+
+
 # --- export and import of sessions (langgraph_agentgit.portable) --------------------------
 # Rows of the chosen sessions and of the threads they need, read as stored; written back
 # with new keys (threads.pk, checkpoints.rid and blob ids are renumbered on import).
