@@ -21,8 +21,10 @@ not repeated at every checkpoint.
 An import reads and checks the whole file first (JSON, fields, types, every reference,
 every value decoded by the saver's strict serializer: no module is imported and nothing
 is called), then writes everything in one transaction: on any error nothing is written.
-Keys (thread rows, checkpoint rows, values) are renumbered in the target; values already
-stored there are shared, not stored again.
+Keys (thread rows, checkpoint rows, values) are renumbered in the target. Values keep
+their exact bytes and are stored as the store stores them (compressed against the writes
+that produced them, a growing list as a delta of its parent's), each once; values stored
+whole that the target already holds are shared.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from langgraph_agentgit.storage.backend import Connection
 from langgraph_agentgit.storage.blobs import (
     LIST_DELTA,
     LIST_INDEX,
-    VALUE,
+    MAX_DELTA_DEPTH,
     BlobStore,
     _Read,
     pack,
@@ -874,6 +876,7 @@ def _check_references(p: _Parsed, serde: SerializerProtocol) -> None:
             chain.append(parent)
             parent = p.threads[parent]["parent"]
         ancestors[key] = chain
+    lineage = {key: set(chain) for key, chain in ancestors.items()}
     for c in p.checkpoints.values():
         if c["thread"] not in p.threads:
             raise _bad(
@@ -894,7 +897,7 @@ def _check_references(p: _Parsed, serde: SerializerProtocol) -> None:
                     c["line"], "checkpoint", "parent", f"checkpoint {parent} is not in the file"
                 )
             owner = p.checkpoints[parent]["thread"]
-            if owner != c["thread"] and owner not in ancestors[c["thread"]]:
+            if owner != c["thread"] and owner not in lineage[c["thread"]]:
                 raise _bad(
                     c["line"], "checkpoint", "parent", "the parent is not in the thread's history"
                 )
@@ -907,15 +910,20 @@ def _check_references(p: _Parsed, serde: SerializerProtocol) -> None:
                     "parent_checkpoint_id",
                     "differs from the parent's checkpoint_id",
                 )
-    # Parent links between checkpoints: no cycle.
+    # Parent links between checkpoints: no cycle (each row walked once: a walk stops at
+    # a row already known to lead to a root).
+    rooted: set[int] = set()
     for key, c in p.checkpoints.items():
-        seen = {key}
-        parent = c["parent"]
-        while parent is not None:
-            if parent in seen:
+        path: list[int] = []
+        on_path: set[int] = set()
+        at: int | None = key
+        while at is not None and at not in rooted:
+            if at in on_path:
                 raise _bad(c["line"], "checkpoint", "parent", "parent links form a cycle")
-            seen.add(parent)
-            parent = p.checkpoints[parent]["parent"]
+            path.append(at)
+            on_path.add(at)
+            at = p.checkpoints[at]["parent"]
+        rooted.update(path)
     for key, t in p.threads.items():
         if t["fork_row"] is None:
             continue
@@ -931,7 +939,7 @@ def _check_references(p: _Parsed, serde: SerializerProtocol) -> None:
                 "fork_row",
                 "is not the root checkpoint fork_checkpoint_id names",
             )
-        if row["thread"] not in ancestors[key]:
+        if row["thread"] not in lineage[key]:
             raise _bad(
                 t["line"], "thread", "fork_row", "is not in the history of the thread's parent"
             )
@@ -1009,27 +1017,7 @@ def import_sessions(
     def tid(thread_id: str | None) -> str | None:
         return None if thread_id is None else new_thread.get(thread_id, thread_id)
 
-    # Values that something uses, each stored once (or found already stored).
-    used: set[int] = {r for c in parsed.checkpoints.values() for r in c["values"].values() if r}
-    used |= {w["value"] for w in parsed.writes}
-    used |= {seg for lid in used & parsed.lists.keys() for seg, _, _ in parsed.lists[lid]}
-    blob_of: dict[int, int] = {}
-    for value_id in sorted(used & parsed.values.keys()):
-        encoding, payload, _ = parsed.values[value_id]
-        blob_of[value_id] = store.blobs._upsert(conn, VALUE, None, pack(encoding, payload))
-    for list_id in sorted(used & parsed.lists.keys()):
-        parts = parsed.lists[list_id]
-        whole = (
-            len(parts) == 1
-            and parts[0][1] == 0
-            and parts[0][2] == len(parsed.values[parts[0][0]][2])
-        )
-        blob_of[list_id] = (
-            blob_of[parts[0][0]]
-            if whole
-            else store.blobs._put_index(conn, [(blob_of[s], a, b) for s, a, b in parts])
-        )
-
+    values = _ValueImporter(store.blobs, conn, parsed)
     pk_of: dict[int, int] = {}
     for key in _parents_first(parsed.threads, "parent"):
         t = parsed.threads[key]
@@ -1044,16 +1032,55 @@ def import_sessions(
                 t["stopped_at"],
             ),
         ).fetchone()
+    # Writes by the checkpoint they were written at, stored right after it: the values of
+    # its children are compressed against them, as the store does when a graph runs.
+    writes_at: dict[tuple[int, str, str], list[dict[str, Any]]] = {}
+    for w in parsed.writes:
+        writes_at.setdefault((w["thread"], w["ns"], w["checkpoint_id"]), []).append(w)
+    write_blobs: dict[tuple[int, str, str], list[int]] = {}
+
+    def store_writes(key: tuple[int, str, str], hints: list[int]) -> None:
+        rows = writes_at.pop(key, [])
+        blobs = [values.value(w["value"], hints) for w in rows]
+        write_blobs[key] = blobs
+        conn.executemany(
+            sql.COPY_INSERT_WRITES,
+            [
+                (
+                    pk_of[w["thread"]],
+                    w["ns"],
+                    w["checkpoint_id"],
+                    w["task_id"],
+                    w["idx"],
+                    w["channel"],
+                    w["task_path"],
+                    blob,
+                    w["written_at"],
+                )
+                for w, blob in zip(rows, blobs, strict=True)
+            ],
+        )
+
     rid_of: dict[int, int] = {}
+    refs_of: dict[int, dict[str, int]] = {}
     for key in _parents_first(parsed.checkpoints, "parent"):
         c = parsed.checkpoints[key]
-        refs = {ch: blob_of[r] if r else 0 for ch, r in c["values"].items()}
+        parent = parsed.checkpoints.get(c["parent"]) if c["parent"] is not None else None
+        parent_key = (parent["thread"], parent["ns"], parent["checkpoint_id"]) if parent else None
+        hints = write_blobs.get(parent_key, []) if parent_key else []
+        refs: dict[str, int] = {}
+        for channel, ref in c["values"].items():
+            previous = parent["values"].get(channel) if parent else None
+            base = refs_of[c["parent"]].get(channel) if parent else None
+            refs[channel] = values.channel_value(ref, previous, base, hints) if ref else 0
+        refs_of[key] = refs
         (rid_of[key],) = conn.execute(
             sql.IMPORT_INSERT_CHECKPOINT,
             (
                 pk_of[c["thread"]],
                 c["ns"],
                 c["checkpoint_id"],
+                # Stored as text only when the parent row is gone (see the format).
                 c["parent_checkpoint_id"] if c["parent"] is None else None,
                 None if c["parent"] is None else rid_of[c["parent"]],
                 c["hidden"],
@@ -1064,29 +1091,15 @@ def import_sessions(
                 c["hidden_at"],
             ),
         ).fetchone()
+        store_writes((c["thread"], c["ns"], c["checkpoint_id"]), [b for b in refs.values() if b])
+    for at in list(writes_at):  # writes at checkpoints of no record (inherited, or early)
+        store_writes(at, [])
     conn.executemany(
         sql.IMPORT_SET_FORK_RID,
         [
             (rid_of[t["fork_row"]], pk_of[k])
             for k, t in parsed.threads.items()
             if t["fork_row"] is not None
-        ],
-    )
-    conn.executemany(
-        sql.COPY_INSERT_WRITES,
-        [
-            (
-                pk_of[w["thread"]],
-                w["ns"],
-                w["checkpoint_id"],
-                w["task_id"],
-                w["idx"],
-                w["channel"],
-                w["task_path"],
-                blob_of[w["value"]],
-                w["written_at"],
-            )
-            for w in parsed.writes
         ],
     )
     conn.executemany(
@@ -1147,11 +1160,98 @@ def import_sessions(
         threads=len(parsed.threads),
         checkpoints=len(parsed.checkpoints),
         writes=len(parsed.writes),
-        values=len(parsed.values) + len(parsed.lists),
+        values=values.stored,
         session_ids=[sid(s) for s in parsed.sessions],
         renamed_sessions=new_session,
         renamed_threads=new_thread,
     )
+
+
+class _ValueImporter:
+    """Stores the values of a checked export as the store would have: each value once,
+    with its exact bytes, compressed against the values it was made from (``hints``); a
+    list that appends one value to its parent checkpoint's list as a delta of that list."""
+
+    def __init__(self, blobs: BlobStore, conn: Connection, parsed: _Parsed) -> None:
+        self.blobs = blobs
+        self.conn = conn
+        self.parsed = parsed
+        #: export value or list id -> blob id
+        self.blob_of: dict[int, int] = {}
+        #: list blob id -> its delta depth (blobs made here; others are 0)
+        self.depth: dict[int, int] = {}
+        self.stored = 0
+
+    def value(self, value_id: int, hints: Sequence[int]) -> int:
+        found = self.blob_of.get(value_id)
+        if found is None:
+            encoding, payload, _ = self.parsed.values[value_id]
+            found = self.blobs.put_serialized(self.conn, encoding, payload, hints)
+            self.blob_of[value_id] = found
+            self.stored += 1
+        return found
+
+    def channel_value(
+        self, ref: int, previous: int | None, base: int | None, hints: Sequence[int]
+    ) -> int:
+        """The blob of a checkpoint's channel value ``ref``; ``previous`` is the parent
+        checkpoint's value of the channel and ``base`` its blob."""
+        if ref in self.parsed.values:
+            return self.value(ref, hints)
+        found = self.blob_of.get(ref)
+        if found is not None:
+            return found
+        parts = self.parsed.lists[ref]
+        segments = [self.value(seg, hints) for seg, _, _ in parts]
+        blob = None
+        if previous and base:
+            blob = self._delta(parts, segments, self._parts(previous), base)
+        if blob is None:
+            seg, start, stop = parts[0]
+            if len(parts) == 1 and start == 0 and stop == len(self.parsed.values[seg][2]):
+                blob = segments[0]
+            else:
+                blob = self.blobs.put_index(
+                    self.conn,
+                    [(b, start, stop) for b, (_, start, stop) in zip(segments, parts, strict=True)],
+                )
+        self.blob_of[ref] = blob
+        self.stored += 1
+        return blob
+
+    def _parts(self, value_id: int) -> list[tuple[int, int, int]] | None:
+        """The slices a list value is made of (a plain list value is one slice)."""
+        if value_id in self.parsed.lists:
+            return self.parsed.lists[value_id]
+        held = self.parsed.values[value_id][2]
+        return [(value_id, 0, len(held))] if isinstance(held, list) else None
+
+    def _delta(
+        self,
+        parts: list[tuple[int, int, int]],
+        segments: list[int],
+        previous: list[tuple[int, int, int]] | None,
+        base: int,
+    ) -> int | None:
+        """A delta of the parent's list (``previous``, stored as ``base``) when this list
+        is that list plus one whole value (what a step appended), within the depth bound."""
+        tail_id, start, stop = parts[-1]
+        if previous is None or start != 0 or stop != len(self.parsed.values[tail_id][2]):
+            return None
+        if stop == 0 or _normalized(parts[:-1]) != _normalized(previous):
+            return None
+        depth = self.depth.get(base, 0) + 1
+        if depth > MAX_DELTA_DEPTH:
+            return None
+        keep = sum(b - a for _, a, b in parts[:-1])
+        blob = self.blobs.put_list_delta(self.conn, base, keep, segments[-1], depth)
+        self.depth[blob] = depth
+        return blob
+
+
+def _normalized(parts: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Slices without empty ones (a list's parts compared with another's)."""
+    return [p for p in parts if p[2] > p[1]]
 
 
 def _parents_first(records: Mapping[int, Mapping[str, Any]], link: str) -> list[int]:

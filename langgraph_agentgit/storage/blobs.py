@@ -322,6 +322,13 @@ class BlobStore:
         # Serialized once: LangGraph may edit the value from another thread meanwhile (it
         # gives messages their ids in place), and the hint must be the bytes stored.
         type_name, payload = self.serde.dumps_typed(value)
+        return self.put_serialized(conn, type_name, payload, hint_ids), len(payload)
+
+    def put_serialized(
+        self, conn: Connection, type_name: str, payload: bytes, hint_ids: Sequence[int] = ()
+    ) -> int:
+        """:meth:`put_value` for a value already serialized (``serde.dumps_typed``'s type
+        name and bytes), stored as given: an import keeps the exact bytes it read."""
         data = pack(type_name, payload)
         deps: str | None = None
         level = 0
@@ -332,7 +339,7 @@ class BlobStore:
                 data, deps, level = hinted, json.dumps(used), hint_level + 1
         blob_id = self._upsert(conn, VALUE, deps, data)
         self._raw.put(blob_id, (payload, level), len(payload))
-        return blob_id, len(payload)
+        return blob_id
 
     def _hint(self, conn: Connection, ids: Sequence[int]) -> tuple[bytes, list[int], int]:
         """Dictionary material from the given blobs: their raw payloads concatenated, the
@@ -465,6 +472,18 @@ class BlobStore:
         while run < n and same(items[run], new[run]):
             run += 1
         return run
+
+    def put_list_delta(self, conn: Connection, base: int, keep: int, tail: int, depth: int) -> int:
+        """A list blob: the first ``keep`` items of the list blob ``base``, then the items
+        of the VALUE blob ``tail`` (a list); ``depth`` is ``base``'s depth plus one and
+        must not exceed :data:`MAX_DELTA_DEPTH` (write an index instead)."""
+        return self._upsert(
+            conn, LIST_DELTA, json.dumps([base, tail]), ormsgpack.packb([keep, depth])
+        )
+
+    def put_index(self, conn: Connection, slices: Sequence[Slice]) -> int:
+        """A list blob made of slices ``(value blob id, start, stop)`` of list VALUE blobs."""
+        return self._put_index(conn, slices)
 
     def _put_index(self, conn: Connection, slices: Sequence[Slice]) -> int:
         deps = json.dumps([s[0] for s in slices])
