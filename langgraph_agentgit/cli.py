@@ -28,6 +28,7 @@ the commands that open a database (psycopg only for a URL), so ``--help`` and
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import logging
 import os
@@ -42,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
+from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, NoReturn, cast
 
 import typer
 from rich import box
@@ -2156,7 +2157,10 @@ def export_command(
     output: Annotated[
         str,
         typer.Option(
-            "--output", "-o", help="The file to write (replaced when complete); - for stdout."
+            "--output",
+            "-o",
+            help="The file to write (replaced when complete; gzip-compressed when it ends "
+            "in .gz); - for stdout.",
         ),
     ] = "-",
     user: Annotated[
@@ -2178,7 +2182,11 @@ def export_command(
         else:
             partial = f"{output}.partial"
             try:
-                with open(partial, "w", encoding="utf-8", newline="\n") as out:
+                with (
+                    gzip.open(partial, "wt", encoding="utf-8", newline="\n")
+                    if output.endswith(".gz")
+                    else open(partial, "w", encoding="utf-8", newline="\n")
+                ) as out:
                     report = repo.mgr.export_sessions(out, session_ids=ids, user_id=user)
                 os.replace(partial, output)
             except BaseException:
@@ -2201,7 +2209,8 @@ def export_command(
 def import_command(
     ctx: typer.Context,
     file: Annotated[
-        str, typer.Argument(help="An export written by `agentgit export`; - for stdin.")
+        str,
+        typer.Argument(help="An export written by `agentgit export` (or gzipped); - for stdin."),
     ],
     new_ids: Annotated[
         bool,
@@ -2227,11 +2236,19 @@ def import_command(
             report = repo.mgr.import_sessions(sys.stdin.buffer, on_conflict=on_conflict)
         else:
             try:
-                source = open(file, "rb")  # noqa: SIM115 - closed below
+                with open(file, "rb") as probe:
+                    compressed = probe.read(2) == b"\x1f\x8b"
+                source = cast(
+                    "IO[bytes]",
+                    gzip.open(file, "rb") if compressed else open(file, "rb"),  # noqa: SIM115
+                )
             except OSError as exc:
                 raise CliError(f"cannot read {file}: {exc.strerror}") from None
             with source:
-                report = repo.mgr.import_sessions(source, on_conflict=on_conflict)
+                try:
+                    report = repo.mgr.import_sessions(source, on_conflict=on_conflict)
+                except (OSError, EOFError) as exc:  # a damaged gzip stream
+                    raise CliError(f"cannot read {file}: {exc}") from None
     if as_json:
         _print_json(report.to_dict())
         return

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import gzip
 import io
 import json
 from collections.abc import Callable, Iterator
@@ -800,6 +801,15 @@ def test_cli_export_import_and_import_langgraph(any_db: str, tmp_path: Path) -> 
     renamed = runner.invoke(app, ["import", str(out), "--new-ids", "--db", any_db])
     assert renamed.exit_code == 0, renamed.output
     assert counts(any_db)["agentgit_sessions"] == before["agentgit_sessions"] + 2
+    # A .gz output is gzip-compressed, and import recognizes it.
+    packed = tmp_path / "two.jsonl.gz"
+    done = runner.invoke(app, ["export", chat, approval, "-o", str(packed), "--db", source])
+    assert done.exit_code == 0, done.output
+    unpacked = json_lines(gzip.decompress(packed.read_bytes()).decode())
+    assert unpacked[1:] == json_lines(out.read_text())[1:]  # all but the export's time
+    done = runner.invoke(app, ["import", str(packed), "--new-ids", "--db", any_db])
+    assert done.exit_code == 0, done.output
+    assert counts(any_db)["agentgit_sessions"] == before["agentgit_sessions"] + 4
     # A LangGraph SqliteSaver file.
     lg = str(tmp_path / "langgraph.sqlite")
     threads = _sqlite_saver_world(lg)
