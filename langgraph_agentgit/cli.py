@@ -105,7 +105,7 @@ LOCK_TIMEOUT_ENV_VAR = "AGENTGIT_LOCK_TIMEOUT"
 #: which would fold its ``//``).
 Database = Path | str
 #: The commands that only read, and so also work on a database that cannot be written.
-READ_COMMANDS = ("sessions", "show", "log", "tree", "diff", "check", "export")
+READ_COMMANDS = ("sessions", "show", "log", "tree", "diff", "check", "export", "du")
 #: Shortest abbreviation shown for an id; longer where needed to stay unique, like git.
 MIN_ABBREV = 8
 PREVIEW_WIDTH = 60
@@ -2332,3 +2332,67 @@ def _bytes(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000
     return f"{n} B"  # pragma: no cover
+
+
+@app.command("du")
+def du_command(
+    ctx: typer.Context,
+    session: Annotated[
+        str | None, typer.Argument(help="Only this session (id or unique prefix).")
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Where the bytes go: per session (and its branches and channels), checkpoint rows
+    and stored values, a value several sessions reach counted once, as shared; and the
+    database's totals."""
+    with open_repo(ctx, db_path(ctx, db), writes=False) as repo:
+        session_id = repo.session(session).id if session else None
+        report = repo.mgr.storage(session_id)
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    console = _console()
+    table = _table("Sessions")
+    table.add_column("session")
+    table.add_column("name")
+    table.add_column("checkpoints", justify="right")
+    table.add_column("rows", justify="right")
+    table.add_column("own values", justify="right")
+    table.add_column("shared values", justify="right")
+    for s in report.sessions:
+        table.add_row(
+            s.session_id[:MIN_ABBREV],
+            _name(s.name),
+            str(s.checkpoints),
+            _bytes(s.row_bytes),
+            _bytes(s.own_value_bytes),
+            _bytes(s.shared_value_bytes),
+        )
+    console.print(table)
+    if session_id is not None and report.sessions:
+        s = report.sessions[0]
+        branches = _table("Branches")
+        branches.add_column("thread")
+        branches.add_column("checkpoints", justify="right")
+        branches.add_column("rows", justify="right")
+        branches.add_column("own values", justify="right")
+        for b in s.branches:
+            branches.add_row(
+                b.thread_id, str(b.checkpoints), _bytes(b.row_bytes), _bytes(b.own_value_bytes)
+            )
+        console.print(branches)
+        channels = _table("Channels")
+        channels.add_column("channel")
+        channels.add_column("values", justify="right")
+        for channel, size in s.channels.items():
+            channels.add_row(one_line(channel), _bytes(size))
+        console.print(channels)
+    _say(
+        Text(
+            f"Database: {_bytes(report.database_bytes)} in all; checkpoint rows "
+            f"{_bytes(report.row_bytes)}, {report.values} values {_bytes(report.value_bytes)} "
+            f"(shared by several sessions {_bytes(report.shared_value_bytes)}, in no session "
+            f"{_bytes(report.unattributed_value_bytes)}); the rest is indexes and free space."
+        )
+    )

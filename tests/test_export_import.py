@@ -904,3 +904,73 @@ def test_round_trip_of_a_pruned_fork_that_outlived_its_source(any_db: str, targe
         target.kind = dict(world.kind)
         target.mgr.import_sessions(io.StringIO(to_text(records)))
         assert target.views() == expected
+
+
+# --- where the bytes go (mgr.storage, agentgit du) -----------------------------------------
+
+
+def test_storage_attributes_every_value_once(any_db: str) -> None:
+    """Own, shared and unattributed bytes partition the stored values; deleting a session
+    frees exactly the bytes the report called its own; a copy of a session (imported
+    with new ids) shares its values with the original, reported as shared."""
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        world = World(saver)
+        world.build()
+        chat, approval = list(world.kind)[:2]
+        world.mgr.import_sessions(
+            io.StringIO(export_text(world.mgr, session_ids=[approval])), on_conflict="new_ids"
+        )
+        report = world.mgr.storage()
+        by_id = {s.session_id: s for s in report.sessions}
+        assert len(by_id) == 5
+        assert (
+            sum(s.own_value_bytes for s in report.sessions)
+            + report.shared_value_bytes
+            + report.unattributed_value_bytes
+            == report.value_bytes
+            == blob_bytes(any_db)
+        )
+        assert report.unattributed_value_bytes > 0  # the plain thread's messages
+        assert by_id[approval].shared_value_bytes > 0  # shared with its copy
+        assert report.database_bytes >= report.row_bytes + report.value_bytes
+        # Branches of the chat: three, each with rows; the channels it used.
+        assert len(by_id[chat].branches) == 3
+        assert all(b.checkpoints > 0 and b.row_bytes > 0 for b in by_id[chat].branches)
+        assert sum(b.own_value_bytes for b in by_id[chat].branches) <= by_id[chat].own_value_bytes
+        assert "messages" in by_id[chat].channels
+        assert by_id[chat].checkpoints == sum(1 for _ in saver.list(None)) - sum(
+            s.checkpoints for s in report.sessions if s.session_id != chat
+        ) - sum(1 for _ in saver.list({"configurable": {"thread_id": "plain"}}))
+        # Only one session when asked.
+        assert [s.session_id for s in world.mgr.storage(chat).sessions] == [chat]
+        with pytest.raises(SessionNotFoundError):
+            world.mgr.storage("no-such-session")
+        # Deleting the chat frees what was its own, and nothing else.
+        world.mgr.delete_session(chat)
+        after = world.mgr.storage()
+        assert after.value_bytes == report.value_bytes - by_id[chat].own_value_bytes
+    if not is_postgres_url(any_db):
+        # The database's size is the file's, within 10% (its log checkpointed at close).
+        size = Path(any_db).stat().st_size
+        assert abs(after.database_bytes - size) <= 0.1 * size
+
+
+def test_cli_du(any_db: str) -> None:
+    from typer.testing import CliRunner
+
+    from langgraph_agentgit.cli import app
+
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        world = World(saver)
+        world.build()
+        expected = world.mgr.storage().to_dict()
+        chat = next(iter(world.kind))
+    runner = CliRunner()
+    done = runner.invoke(app, ["du", "--db", any_db, "--json"])
+    assert done.exit_code == 0, done.output
+    got = json.loads(done.stdout)
+    assert got["value_bytes"] == expected["value_bytes"]
+    assert got["sessions"] == expected["sessions"]
+    done = runner.invoke(app, ["du", chat[:8], "--db", any_db])
+    assert done.exit_code == 0, done.output
+    assert "messages" in done.output and "Branches" in done.output

@@ -17,7 +17,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import CheckpointTuple
 from langgraph.types import StateSnapshot
 
-from langgraph_agentgit import portable
+from langgraph_agentgit import portable, usage
 from langgraph_agentgit.diff import CheckpointDiff
 from langgraph_agentgit.portable import ExportReport, ImportReport, OnConflict
 from langgraph_agentgit.saver_base import AgentGitSaverBase
@@ -26,6 +26,7 @@ from langgraph_agentgit.sessions.models import Branch, ExternalSession
 from langgraph_agentgit.storage import check as check_module
 from langgraph_agentgit.storage.check import CheckReport
 from langgraph_agentgit.timeline import Timeline
+from langgraph_agentgit.usage import StorageReport
 
 CheckpointLike: TypeAlias = "str | RunnableConfig | StateSnapshot | CheckpointTuple | Branch"
 """A checkpoint id or a tag name of the session, a config carrying ``checkpoint_id`` (a
@@ -481,6 +482,20 @@ class SessionManager:
         return await self.saver._awrite(
             portable.import_sessions, self.saver.store, parsed, on_conflict
         )
+
+    # --- where the bytes go ---------------------------------------------------------------
+
+    def storage(self, session_id: str | None = None) -> StorageReport:
+        """Bytes of the database and of each session (``agentgit du``): checkpoint rows
+        and stored values, per session, branch and channel; a value reached by several
+        sessions counted once, as shared; database totals. ``session_id``: that session
+        only (:class:`SessionNotFoundError` when unknown). See
+        :mod:`langgraph_agentgit.usage` for how bytes are attributed."""
+        return self.saver._read(usage.storage, self.saver.store, session_id)
+
+    async def astorage(self, session_id: str | None = None) -> StorageReport:
+        """Async twin of :meth:`storage`."""
+        return await self.saver._aread(usage.storage, self.saver.store, session_id)
 
     # --- maintenance -----------------------------------------------------------------------
 

@@ -787,6 +787,19 @@ WHERE n.nspname = current_schema() AND c.relkind = 'r'
 """
 
 
+# --- where the bytes go (langgraph_agentgit.usage): read-only ---------------------------
+USAGE_THREADS = "SELECT pk, thread_id, parent_pk FROM agentgit_threads"
+USAGE_BRANCHES = "SELECT thread_id, session_id FROM agentgit_session_threads"
+USAGE_SESSIONS = "SELECT id, name FROM agentgit_sessions ORDER BY seq"
+# Bytes of each checkpoint row's stored columns, and its channel -> blob refs.
+USAGE_CHECKPOINTS = """
+SELECT thread_pk, octet_length(body) + octet_length(metadata) + octet_length(refs), refs
+FROM agentgit_checkpoints
+"""
+USAGE_WRITES = "SELECT thread_pk, channel, blob_id FROM agentgit_writes"
+USAGE_BLOBS = "SELECT id, deps, octet_length(data) FROM agentgit_blobs"
+
+
 # --- export and import of sessions (langgraph_agentgit.portable) --------------------------
 # Rows of the chosen sessions and of the threads they need, read as stored; written back
 # with new keys (threads.pk, checkpoints.rid and blob ids are renumbered on import).

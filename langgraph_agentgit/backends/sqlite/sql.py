@@ -818,6 +818,20 @@ WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ? ORDER BY task_id
 LANGGRAPH_BYTES = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
 
 
+# --- where the bytes go (langgraph_agentgit.usage): read-only ---------------------------
+USAGE_THREADS = "SELECT pk, thread_id, parent_pk FROM agentgit_threads"
+USAGE_BRANCHES = "SELECT thread_id, session_id FROM agentgit_session_threads"
+USAGE_SESSIONS = "SELECT id, name FROM agentgit_sessions ORDER BY rowid"
+# Bytes of each checkpoint row's stored columns, and its channel -> blob refs.
+USAGE_CHECKPOINTS = """
+SELECT thread_pk, length(body) + length(CAST(metadata AS BLOB)) + length(CAST(refs AS BLOB)),
+    refs
+FROM agentgit_checkpoints
+"""
+USAGE_WRITES = "SELECT thread_pk, channel, blob_id FROM agentgit_writes"
+USAGE_BLOBS = "SELECT id, deps, length(data) FROM agentgit_blobs"
+
+
 # --- export and import of sessions (langgraph_agentgit.portable) --------------------------
 # Rows of the chosen sessions and of the threads they need, read as stored; written back
 # with new keys (threads.pk, checkpoints.rid and blob ids are renumbered on import).
