@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from langgraph_agentgit.storage.check import CheckReport, Problem, RepairReport
     from langgraph_agentgit.storage.serde import StrictSerializer
     from langgraph_agentgit.timeline import Timeline
+    from langgraph_agentgit.usage import StorageReport
 
 #: Public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
@@ -96,6 +97,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("CheckReport", "Problem", "RepairReport"), "langgraph_agentgit.storage.check"),
     "StrictSerializer": "langgraph_agentgit.storage.serde",
     "Timeline": "langgraph_agentgit.timeline",
+    "StorageReport": "langgraph_agentgit.usage",
 }
 
 __all__ = [
@@ -129,6 +131,7 @@ __all__ = [
     "SchemaVersionError",
     "SessionManager",
     "SessionNotFoundError",
+    "StorageReport",
     "StrictSerializer",
     "TagExistsError",
     "TagNotFoundError",
