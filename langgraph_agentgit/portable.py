@@ -787,9 +787,17 @@ def _read_session(f: _Field, parsed: _Parsed, serde: SerializerProtocol) -> None
         "created_at": f.time("created_at"),
         "updated_at": f.time("updated_at"),
         "is_active": f.get("is_active", (bool,)),
-        "metadata": json.dumps(f.mapping("metadata"), allow_nan=False),
+        "metadata": _strict_json(f, "metadata"),
         "current_thread_id": f.text("current_thread_id", nonempty=True),
     }
+
+
+def _strict_json(f: _Field, name: str) -> str:
+    """An object field as strict JSON text (NaN and infinities refused)."""
+    try:
+        return json.dumps(f.mapping(name), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise f.error(name, "holds NaN or an infinite number") from None
 
 
 def _read_branch(f: _Field, parsed: _Parsed, serde: SerializerProtocol) -> None:

@@ -478,6 +478,7 @@ RECORD_CASES: list[tuple[str, Callable[[list[dict[str, Any]]], int], str | None]
     ("unknown field", _set("session", "owner", "mallory"), "owner"),
     ("NUL in a thread id", _set("branch", "thread_id", "a\x00b"), "thread_id"),
     ("bad time", _set("session", "created_at", "yesterday"), "created_at"),
+    ("NaN in metadata", _set("session", "metadata", {"score": float("nan")}), "metadata"),
     ("pickle encoding", _pickle_value, "encoding"),
     ("value not base64", _set("value", "data", "!!not base64!!"), "data"),
     ("undecodable body", _garbage_body, "body"),
