@@ -34,6 +34,8 @@ if TYPE_CHECKING:
         CorruptDataError,
         DatabaseLockedError,
         EffectsUndoneWarning,
+        ExportFormatError,
+        ImportConflictError,
         InvalidBranchNameError,
         InvalidSessionNameError,
         InvalidTagError,
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
         UndoRunNotFoundError,
         UnsafeTypeError,
     )
+    from langgraph_agentgit.portable import ExportReport, ImportReport
     from langgraph_agentgit.saver import AgentGitSaver
     from langgraph_agentgit.sessions.manager import SessionManager
     from langgraph_agentgit.sessions.models import (
@@ -68,6 +71,7 @@ if TYPE_CHECKING:
     from langgraph_agentgit.storage.check import CheckReport, Problem, RepairReport
     from langgraph_agentgit.storage.serde import StrictSerializer
     from langgraph_agentgit.timeline import Timeline
+    from langgraph_agentgit.usage import StorageReport
 
 #: Public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
@@ -97,6 +101,8 @@ _EXPORTS: dict[str, str] = {
             "CorruptDataError",
             "DatabaseLockedError",
             "EffectsUndoneWarning",
+            "ExportFormatError",
+            "ImportConflictError",
             "InvalidBranchNameError",
             "InvalidSessionNameError",
             "InvalidTagError",
@@ -120,6 +126,7 @@ _EXPORTS: dict[str, str] = {
         "langgraph_agentgit.errors",
     ),
     "AgentGitSaver": "langgraph_agentgit.saver",
+    **dict.fromkeys(("ExportReport", "ImportReport"), "langgraph_agentgit.portable"),
     "SessionManager": "langgraph_agentgit.sessions.manager",
     **dict.fromkeys(
         (
@@ -136,6 +143,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("CheckReport", "Problem", "RepairReport"), "langgraph_agentgit.storage.check"),
     "StrictSerializer": "langgraph_agentgit.storage.serde",
     "Timeline": "langgraph_agentgit.timeline",
+    "StorageReport": "langgraph_agentgit.usage",
 }
 
 __all__ = [
@@ -159,7 +167,11 @@ __all__ = [
     "Effect",
     "EffectOutcome",
     "EffectsUndoneWarning",
+    "ExportFormatError",
+    "ExportReport",
     "ExternalSession",
+    "ImportConflictError",
+    "ImportReport",
     "InvalidBranchNameError",
     "InvalidSessionNameError",
     "InvalidTagError",
@@ -176,6 +188,7 @@ __all__ = [
     "SessionManager",
     "SessionNotFoundError",
     "SessionScopeError",
+    "StorageReport",
     "StrictSerializer",
     "TagExistsError",
     "TagNotFoundError",

@@ -27,6 +27,8 @@ the commands that open a database (psycopg only for a URL), so ``--help`` and
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import json
 import logging
 import os
@@ -42,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, NoReturn, cast
 
 import typer
 from rich import box
@@ -108,7 +110,7 @@ LOCK_TIMEOUT_ENV_VAR = "AGENTGIT_LOCK_TIMEOUT"
 #: which would fold its ``//``).
 Database = Path | str
 #: The commands that only read, and so also work on a database that cannot be written.
-READ_COMMANDS = ("sessions", "show", "log", "turns", "tree", "diff", "check")
+READ_COMMANDS = ("sessions", "show", "log", "turns", "tree", "diff", "check", "export", "du")
 #: Shortest abbreviation shown for an id; longer where needed to stay unique, like git.
 MIN_ABBREV = 8
 PREVIEW_WIDTH = 60
@@ -2663,3 +2665,257 @@ def print_copy(console: Console, report: CopyReport) -> None:
         )
     else:
         console.print(Text("Not verified (--no-verify).", style="yellow"))
+
+
+# --- export, import, import-langgraph ------------------------------------------------------
+
+
+@app.command("export")
+def export_command(
+    ctx: typer.Context,
+    sessions: Annotated[
+        list[str] | None,
+        typer.Argument(help="Sessions to export (ids or unique prefixes); default: all."),
+    ] = None,
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help="The file to write (replaced when complete; gzip-compressed when it ends "
+            "in .gz); - for stdout.",
+        ),
+    ] = "-",
+    user: Annotated[
+        str | None, typer.Option("--user", help="Only the sessions of this user id.")
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Export sessions to a JSON Lines file (docs/export-format.md).
+
+    Each session goes with its branches, tags, every checkpoint and pending write of its
+    threads and their values, each value once. `agentgit import FILE` reads it back into
+    any agentgit database, SQLite or PostgreSQL.
+    """
+    with open_repo(ctx, db_path(ctx, db), writes=False) as repo:
+        ids = [repo.session(prefix).id for prefix in sessions] if sessions else None
+        if output == "-":
+            report = repo.mgr.export_sessions(sys.stdout, session_ids=ids, user_id=user)
+        else:
+            partial = f"{output}.partial"
+            try:
+                with (
+                    gzip.open(partial, "wt", encoding="utf-8", newline="\n")
+                    if output.endswith(".gz")
+                    else open(partial, "w", encoding="utf-8", newline="\n")
+                ) as out:
+                    report = repo.mgr.export_sessions(out, session_ids=ids, user_id=user)
+                os.replace(partial, output)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(partial)
+                raise
+    if as_json:
+        _print_json(report.to_dict())
+    elif output != "-":
+        _say(
+            Text(
+                f"Exported {report.sessions} session(s), {report.branches} branch(es), "
+                f"{report.checkpoints} checkpoint(s), {report.writes} pending write(s) and "
+                f"{report.values} value(s) to {output}."
+            )
+        )
+
+
+@app.command("import")
+def import_command(
+    ctx: typer.Context,
+    file: Annotated[
+        str,
+        typer.Argument(help="An export written by `agentgit export` (or gzipped); - for stdin."),
+    ],
+    new_ids: Annotated[
+        bool,
+        typer.Option(
+            "--new-ids",
+            help="Give sessions and threads that already exist here new ids (default: refuse).",
+        ),
+    ] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import sessions from an export file, all or nothing.
+
+    The whole file is checked first (format, every record, every reference, every value
+    decoded without running anything); a problem is reported with its line and field and
+    nothing is written. The database is created if it does not exist.
+    """
+    path = db_path(ctx, db)
+    check_target(ctx, path)
+    on_conflict: Literal["error", "new_ids"] = "new_ids" if new_ids else "error"
+    with open_repo(ctx, path, writes=True, create=True) as repo:
+        if file == "-":
+            report = repo.mgr.import_sessions(sys.stdin.buffer, on_conflict=on_conflict)
+        else:
+            try:
+                with open(file, "rb") as probe:
+                    compressed = probe.read(2) == b"\x1f\x8b"
+                source = cast(
+                    "IO[bytes]",
+                    gzip.open(file, "rb") if compressed else open(file, "rb"),  # noqa: SIM115
+                )
+            except OSError as exc:
+                raise CliError(f"cannot read {file}: {exc.strerror}") from None
+            with source:
+                try:
+                    report = repo.mgr.import_sessions(source, on_conflict=on_conflict)
+                except (OSError, EOFError) as exc:  # a damaged gzip stream
+                    raise CliError(f"cannot read {file}: {exc}") from None
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    _say(
+        Text(
+            f"Imported {report.sessions} session(s), {report.branches} branch(es), "
+            f"{report.tags} tag(s), {report.checkpoints} checkpoint(s) and {report.writes} "
+            f"pending write(s)"
+            + (
+                f"; {len(report.renamed_sessions)} session(s) and "
+                f"{len(report.renamed_threads)} thread(s) got new ids."
+                if report.renamed_sessions or report.renamed_threads
+                else "."
+            )
+        )
+    )
+
+
+@app.command("import-langgraph")
+def import_langgraph_command(
+    ctx: typer.Context,
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="A LangGraph SqliteSaver file, or a postgresql:// URL of a PostgresSaver "
+            "schema (only read)."
+        ),
+    ],
+    as_sessions: Annotated[
+        bool,
+        typer.Option("--sessions", help="Make each imported thread the first of a new session."),
+    ] = False,
+    user: Annotated[
+        str | None, typer.Option("--user", help="The user id of those sessions.")
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Bring a LangGraph SqliteSaver or PostgresSaver database into this one.
+
+    Every thread, checkpoint (subgraph namespaces too) and pending write is copied, in
+    one transaction, so graphs resume where they were; the source is opened read-only.
+    Prints the size of the source and of this database before and after.
+    """
+    from langgraph_agentgit.langgraph_import import import_langgraph
+
+    path = db_path(ctx, db)
+    if (ctx.find_root().obj or {}).get("read_only"):
+        raise CliError("--read-only: `import-langgraph` writes into the database")
+    check_target(ctx, path)
+    report = import_langgraph(
+        source,
+        str(path),
+        sessions=as_sessions,
+        user_id=user,
+        lock_timeout=lock_timeout_of(ctx),
+    )
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    _say(
+        Text(
+            f"Imported {report.threads} thread(s), {report.checkpoints} checkpoint(s) and "
+            f"{report.writes} pending write(s) from {report.source} in {report.seconds:.1f} s"
+            + (f"; {len(report.session_ids)} session(s) made." if report.session_ids else ".")
+        )
+    )
+    _say(
+        Text(
+            f"Size: source {_bytes(report.source_bytes)}; {report.target} "
+            f"{_bytes(report.target_bytes_before)} before, "
+            f"{_bytes(report.target_bytes_after)} after."
+        )
+    )
+
+
+def _bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"  # pragma: no cover
+
+
+@app.command("du")
+def du_command(
+    ctx: typer.Context,
+    session: Annotated[
+        str | None, typer.Argument(help="Only this session (id or unique prefix).")
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Where the bytes go: per session (and its branches and channels), checkpoint rows
+    and stored values, a value several sessions reach counted once, as shared; and the
+    database's totals."""
+    with open_repo(ctx, db_path(ctx, db), writes=False) as repo:
+        session_id = repo.session(session).id if session else None
+        report = repo.mgr.storage(session_id)
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    console = _console()
+    table = _table("Sessions")
+    table.add_column("session")
+    table.add_column("name")
+    table.add_column("checkpoints", justify="right")
+    table.add_column("rows", justify="right")
+    table.add_column("own values", justify="right")
+    table.add_column("shared values", justify="right")
+    for s in report.sessions:
+        table.add_row(
+            s.session_id[:MIN_ABBREV],
+            _name(s.name),
+            str(s.checkpoints),
+            _bytes(s.row_bytes),
+            _bytes(s.own_value_bytes),
+            _bytes(s.shared_value_bytes),
+        )
+    console.print(table)
+    if session_id is not None and report.sessions:
+        s = report.sessions[0]
+        branches = _table("Branches")
+        branches.add_column("thread")
+        branches.add_column("checkpoints", justify="right")
+        branches.add_column("rows", justify="right")
+        branches.add_column("own values", justify="right")
+        for b in s.branches:
+            branches.add_row(
+                b.thread_id, str(b.checkpoints), _bytes(b.row_bytes), _bytes(b.own_value_bytes)
+            )
+        console.print(branches)
+        channels = _table("Channels")
+        channels.add_column("channel")
+        channels.add_column("values", justify="right")
+        for channel, size in s.channels.items():
+            channels.add_row(one_line(channel), _bytes(size))
+        console.print(channels)
+    _say(
+        Text(
+            f"Database: {_bytes(report.database_bytes)} in all; checkpoint rows "
+            f"{_bytes(report.row_bytes)}, {report.values} values {_bytes(report.value_bytes)} "
+            f"(shared by several sessions {_bytes(report.shared_value_bytes)}, in no session "
+            f"{_bytes(report.unattributed_value_bytes)}); the rest is indexes and free space."
+        )
+    )

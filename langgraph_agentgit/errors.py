@@ -195,3 +195,20 @@ class CopyMismatchError(AgentGitError):
 class ConnectionInTransactionError(AgentGitError, RuntimeError):
     """A connection given to a Postgres saver is inside a transaction of its caller's: the
     saver runs its own transactions and never commits or rolls back someone else's."""
+
+
+class ExportFormatError(AgentGitError, ValueError):
+    """An export file that cannot be imported: not JSON Lines, an unknown format or
+    version, a missing or ill-typed field, a reference to nothing, a value the strict
+    serializer refuses, a truncated file. Nothing was written. ``line`` (1-based) and
+    ``field`` say where, when known."""
+
+    def __init__(self, message: str, *, line: int | None = None, field: str | None = None):
+        super().__init__(message)
+        self.line = line
+        self.field = field
+
+
+class ImportConflictError(AgentGitError, ValueError):
+    """An import whose sessions or threads already exist in the target (with
+    ``on_conflict="error"``); nothing was written."""

@@ -9,6 +9,7 @@ the order they did it) and from the graph's own state, never written out by hand
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import re
@@ -442,6 +443,80 @@ async def test_copy_keeps_what_was_undone(tmp_path: Path):
             again = w.mgr.rollback(session_id, "t1", undo_effects=True)
             assert not again.undone
             assert {o.reason for o in again.skipped if o.effect.tool_name in UNDOABLE} == {"undone"}
+    assert undo_counts(journal) == Counter(o.effect.effect_id for o in result.undone)
+
+
+async def test_export_import_keeps_what_was_undone(any_db: str, tmp_path: Path):
+    """An export carries a session's undo runs and undone effects; in the imported copy
+    (kept ids, or new ones) nothing is undone twice, and a broken undo record is refused."""
+    import io
+
+    import pg
+
+    from langgraph_agentgit import ExportFormatError, ImportConflictError
+    from langgraph_agentgit.backends import is_postgres_url
+
+    journal = str(tmp_path / "journal.jsonl")
+    async with world(any_db, journal, False) as w:
+        session_id, _ = await shop_history(w)
+        result = w.mgr.rollback(session_id, "t1", undo_effects=True)
+        assert len(result.undone) == 3
+        out = io.StringIO()
+        report = w.mgr.export_sessions(out)
+        assert (report.undo_runs, report.undone_effects) == (1, 3)
+        runs, records = w.mgr.undo_runs(session_id), w.mgr.undone_effects(session_id)
+        main = w.mgr.get_branch(session_id, "main").thread_id
+    text = out.getvalue()
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert [r["id"] for r in lines if r["type"] == "undo_run"] == [result.run_id]
+
+    def broken(kind: str, name: str, value: Any) -> str:
+        changed = [dict(r) for r in lines]
+        next(r for r in changed if r["type"] == kind)[name] = value
+        return "".join(json.dumps(r) + "\n" for r in changed)
+
+    with contextlib.ExitStack() as stack:
+        target = (
+            stack.enter_context(pg.fresh_schema())
+            if is_postgres_url(any_db)
+            else str(tmp_path / "target.db")
+        )
+        async with world(target, journal, False) as t:
+            for kind, name, value in (
+                ("undone_effect", "run_id", "no-such-run"),
+                ("undo_run", "session_id", "no-such-session"),
+                ("undone_effect", "status", "maybe"),
+            ):
+                with pytest.raises(ExportFormatError) as caught:
+                    t.mgr.import_sessions(io.StringIO(broken(kind, name, value)))
+                assert caught.value.field == name
+            t.mgr.import_sessions(io.StringIO(text))
+            assert t.mgr.undo_runs(session_id) == runs
+            assert t.mgr.undone_effects(session_id) == records
+            with pytest.warns(EffectsUndoneWarning):
+                t.mgr.checkout(session_id, "main")
+            again = t.mgr.rollback(session_id, "t1", undo_effects=True)
+            assert not again.undone
+            assert {o.reason for o in again.skipped if o.effect.tool_name in UNDOABLE} == {"undone"}
+            # Imported again under new ids: the runs get new ids too, and the copy's
+            # records name its own threads.
+            with pytest.raises(ImportConflictError):
+                t.mgr.import_sessions(io.StringIO(text))
+            copy = t.mgr.import_sessions(io.StringIO(text), on_conflict="new_ids")
+            new_session = copy.renamed_sessions[session_id]
+            assert set(copy.renamed_undo_runs) == {result.run_id}
+            [run] = t.mgr.undo_runs(new_session)
+            assert run.run_id == copy.renamed_undo_runs[result.run_id]
+            assert run.source_thread_id == copy.renamed_threads[main]
+            assert {r.thread_id for r in t.mgr.undone_effects(new_session).values()} == {
+                copy.renamed_threads[main]
+            }
+            with pytest.warns(EffectsUndoneWarning):
+                t.mgr.checkout(new_session, "main")
+            replan = t.mgr.plan_rollback(new_session, "t1")
+            assert [p.status for p in replan.effects if p.effect.tool_name in UNDOABLE] == [
+                "undone"
+            ] * 3
     assert undo_counts(journal) == Counter(o.effect.effect_id for o in result.undone)
 
 

@@ -13,14 +13,15 @@ from __future__ import annotations
 import inspect
 import logging
 import warnings
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Literal, TypeAlias, overload
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import IO, Any, Literal, TypeAlias, overload
 
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import CheckpointTuple
 from langgraph.types import StateSnapshot
 
+from langgraph_agentgit import portable, usage
 from langgraph_agentgit.diff import CheckpointDiff
 from langgraph_agentgit.effects import store as effect_ops
 from langgraph_agentgit.effects.models import (
@@ -34,12 +35,14 @@ from langgraph_agentgit.effects.models import (
 )
 from langgraph_agentgit.effects.undo import UndoRegistry, arun_started, run_started
 from langgraph_agentgit.errors import EffectsUndoneWarning, SessionScopeError
+from langgraph_agentgit.portable import ExportReport, ImportReport, OnConflict
 from langgraph_agentgit.saver_base import AgentGitSaverBase
 from langgraph_agentgit.sessions import store as ops
 from langgraph_agentgit.sessions.models import Branch, ExternalSession, SessionEvent, Turn
 from langgraph_agentgit.storage import check as check_module
 from langgraph_agentgit.storage.check import CheckReport
 from langgraph_agentgit.timeline import Timeline
+from langgraph_agentgit.usage import StorageReport
 
 CheckpointLike: TypeAlias = "str | RunnableConfig | StateSnapshot | CheckpointTuple | Branch"
 """A checkpoint id or a tag name of the session, a config carrying ``checkpoint_id`` (a
@@ -1219,6 +1222,134 @@ class SessionManager:
         )
         return CheckpointDiff.compute(*found)
 
+    # --- export and import ------------------------------------------------------------------
+
+    def export_sessions(
+        self,
+        fileobj: IO[Any],
+        *,
+        session_ids: Sequence[str] | None = None,
+        user_id: str | None = None,
+    ) -> ExportReport:
+        """Write sessions to ``fileobj`` (text or binary, written as UTF-8) in the versioned
+        JSON Lines format of ``docs/export-format.md``: each session with its branches
+        (and fork points), tags and deleted-branch tombstones, every checkpoint, pending
+        write and value of the threads they need, each value once. Read in one read
+        transaction, so the export is consistent while writers go on.
+
+        ``session_ids``: these sessions (:class:`SessionNotFoundError` for an unknown
+        one; nothing is written then); ``None``: every session, or every session of
+        ``user_id`` when it is given. A scoped manager exports only its user's sessions
+        (another user's is reported as missing; ``user_id`` of another user exports
+        none). The export holds each session's ``ended_at``/``end_reason`` and its undo
+        records (undo runs and undone effects). Returns an
+        :class:`~langgraph_agentgit.portable.ExportReport`.
+        """
+        return self.saver._read(
+            portable.export_sessions,
+            self.saver.store,
+            portable.writer(fileobj),
+            session_ids,
+            user_id,
+            self.user_id,
+        )
+
+    async def aexport_sessions(
+        self,
+        fileobj: IO[Any],
+        *,
+        session_ids: Sequence[str] | None = None,
+        user_id: str | None = None,
+    ) -> ExportReport:
+        """Async twin of :meth:`export_sessions` (the file is written from the saver's
+        worker thread)."""
+        return await self.saver._aread(
+            portable.export_sessions,
+            self.saver.store,
+            portable.writer(fileobj),
+            session_ids,
+            user_id,
+            self.user_id,
+        )
+
+    def import_sessions(
+        self, fileobj: IO[Any], *, on_conflict: OnConflict = "error"
+    ) -> ImportReport:
+        """Import an export written by :meth:`export_sessions` (text or binary file).
+
+        The whole file is read and checked first: its header and version, every record's
+        fields and types, every reference between records, and every value, decoded by
+        the saver's strict serializer (no module is imported, nothing is called). Then
+        everything is written in one write transaction. Values the database already
+        holds are shared; keys of rows are renumbered, ids of sessions and threads kept.
+
+        ``on_conflict``: ``"error"`` raises :class:`ImportConflictError` when a session
+        or thread id of the file exists in this database; ``"new_ids"`` gives those new
+        UUIDs (the report maps old ids to new ones).
+
+        A scoped manager imports only its user's sessions (a file holding any other
+        raises :class:`SessionScopeError`). ``max_sessions_per_user`` counts the imported
+        open sessions: ``"refuse"`` raises :class:`SessionLimitError`,
+        ``"retire_oldest"`` ends the oldest, in the import's transaction. Emits
+        ``"create"`` for each imported session.
+
+        Raises :class:`ExportFormatError` (naming the line and field) for a malformed,
+        truncated or hostile file, :class:`ImportConflictError` as above; in every
+        failure nothing is written. Returns an
+        :class:`~langgraph_agentgit.portable.ImportReport`.
+        """
+        _check_on_conflict(on_conflict)
+        parsed = portable.read_export(fileobj, self.saver.serde)
+        report, sessions = self.saver._write(
+            _import_with_policy, self.saver.store, self.policy, parsed, on_conflict
+        )
+        for s in sessions:
+            self._emit(self._created(s))
+        return report
+
+    async def aimport_sessions(
+        self, fileobj: IO[Any], *, on_conflict: OnConflict = "error"
+    ) -> ImportReport:
+        """Async twin of :meth:`import_sessions` (the file is read and checked before the
+        write transaction starts, in the event loop's thread)."""
+        _check_on_conflict(on_conflict)
+        parsed = portable.read_export(fileobj, self.saver.serde)
+        report, sessions = await self.saver._awrite(
+            _import_with_policy, self.saver.store, self.policy, parsed, on_conflict
+        )
+        for s in sessions:
+            await self._aemit(self._created(s))
+        return report
+
+    # --- where the bytes go ---------------------------------------------------------------
+
+    def storage(self, session_id: str | None = None) -> StorageReport:
+        """Bytes of the database and of each session (``agentgit du``): checkpoint rows
+        and stored values, per session, branch and channel; a value reached by several
+        sessions counted once, as shared; database totals. ``session_id``: that session
+        only (:class:`SessionNotFoundError` when unknown). See
+        :mod:`langgraph_agentgit.usage` for how bytes are attributed. A scoped manager
+        reports one of its user's sessions (another user's is a missing one) and raises
+        :class:`SessionScopeError` without ``session_id`` (that lists every user's)."""
+        if session_id is None:
+            self._require_unscoped("storage() without a session_id")
+            return self.saver._read(usage.storage, self.saver.store, None)
+        return self._sread(usage.storage, session_id)
+
+    async def astorage(self, session_id: str | None = None) -> StorageReport:
+        """Async twin of :meth:`storage`."""
+        if session_id is None:
+            self._require_unscoped("storage() without a session_id")
+            return await self.saver._aread(usage.storage, self.saver.store, None)
+        return await self._asread(usage.storage, session_id)
+
+    def _require_unscoped(self, what: str) -> None:
+        if self.user_id is not None:
+            raise SessionScopeError(
+                f"{what} reads every user's data; this session manager is scoped to user "
+                f"{self.user_id!r}: use an unscoped SessionManager(saver)"
+            )
+
     # --- maintenance -----------------------------------------------------------------------
 
     def check(self, *, repair: bool = False, decode: bool = True) -> CheckReport:
@@ -1288,3 +1419,32 @@ def _undone_by_thread(claims: Mapping[str, EffectRecord]) -> dict[str, tuple[str
         if record.status == "done":
             out.setdefault(record.thread_id, []).append(record.tool_name)
     return {thread: tuple(tools) for thread, tools in out.items()}
+
+
+def _import_with_policy(
+    conn: Any,
+    store: Any,
+    policy: ops.Policy,
+    parsed: Any,
+    on_conflict: OnConflict,
+) -> tuple[ImportReport, list[ExternalSession]]:
+    """:func:`portable.import_sessions` under the manager's scope and session limit, in
+    one write transaction; also returns the imported sessions (for the events)."""
+    if policy.owner is not None:
+        for session_id, s in parsed.sessions.items():
+            if s["user_id"] != policy.owner:
+                whose = f"user {s['user_id']!r}" if s["user_id"] is not None else "no user"
+                raise SessionScopeError(
+                    f"this session manager is scoped to user {policy.owner!r}; the file's "
+                    f"session {session_id!r} belongs to {whose}: nothing was imported"
+                )
+    report = portable.import_sessions(conn, store, parsed, on_conflict)
+    opened = [s["user_id"] for s in parsed.sessions.values() if s["ended_at"] is None]
+    for user_id in dict.fromkeys(opened):
+        ops._make_room(conn, store, policy, user_id, adding=0)
+    return report, [ops.require_session(conn, store, sid) for sid in report.session_ids]
+
+
+def _check_on_conflict(on_conflict: str) -> None:
+    if on_conflict not in ("error", "new_ids"):
+        raise ValueError(f"on_conflict must be 'error' or 'new_ids', not {on_conflict!r}")

@@ -973,6 +973,129 @@ def stream_rows(conn: Any, query: str, size: int) -> Iterator[list[Any]]:
         yield rows
 
 
+# --- size (langgraph_agentgit.langgraph_import) --------------------------------------------
+# Bytes of the database's pages in use (WAL pages the connection sees included).
+DATABASE_BYTES = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+
+
+# --- a LangGraph SqliteSaver file, read by langgraph_agentgit.langgraph_import ------------
+# Its own tables (langgraph-checkpoint-sqlite's schema), read-only.
+LANGGRAPH_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table'"
+LANGGRAPH_WRITE_COLUMNS = "SELECT name FROM pragma_table_info('writes')"
+LANGGRAPH_THREADS = "SELECT DISTINCT thread_id FROM checkpoints ORDER BY thread_id"
+LANGGRAPH_CHECKPOINT_KEYS = """
+SELECT checkpoint_ns, checkpoint_id FROM checkpoints WHERE thread_id = ?
+ORDER BY checkpoint_id, checkpoint_ns
+"""
+# (task_id, idx, channel, task_path, type, value); {task_path} is the column or ''.
+LANGGRAPH_WRITES = """
+SELECT task_id, idx, channel, {task_path}, type, value FROM writes
+WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ? ORDER BY task_id, idx
+"""
+# Bytes of the file's pages (a SqliteSaver file holds nothing else).
+LANGGRAPH_BYTES = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+
+
+# --- where the bytes go (langgraph_agentgit.usage): read-only ---------------------------
+USAGE_THREADS = "SELECT pk, thread_id, parent_pk FROM agentgit_threads"
+USAGE_BRANCHES = "SELECT thread_id, session_id FROM agentgit_session_threads"
+USAGE_SESSIONS = "SELECT id, name FROM agentgit_sessions ORDER BY rowid"
+# Bytes of each checkpoint row's stored columns, and its channel -> blob refs.
+USAGE_CHECKPOINTS = """
+SELECT thread_pk, length(body) + length(CAST(metadata AS BLOB)) + length(CAST(refs AS BLOB)),
+    refs
+FROM agentgit_checkpoints
+"""
+USAGE_WRITES = "SELECT thread_pk, channel, blob_id FROM agentgit_writes"
+USAGE_BLOBS = "SELECT id, deps, length(data) FROM agentgit_blobs"
+
+
+# --- export and import of sessions (langgraph_agentgit.portable) --------------------------
+# Rows of the chosen sessions and of the threads they need, read as stored; written back
+# with new keys (threads.pk, checkpoints.rid and blob ids are renumbered on import).
+
+_JSON_TEXTS = "(SELECT value FROM json_each(?))"
+EXPORT_SELECT_SESSIONS = f"""
+SELECT id, user_id, name, created_at, updated_at, is_active, metadata, current_thread_id,
+    ended_at, end_reason
+FROM agentgit_sessions WHERE id IN {_JSON_TEXTS} ORDER BY rowid
+"""
+EXPORT_SELECT_UNDO_RUNS = f"""
+SELECT id, session_id, source_thread_id, head_checkpoint_id, base_checkpoint_id,
+    target_checkpoint_id, branch_thread_id, on_error, status, created_at, finished_at
+FROM agentgit_undo_runs WHERE session_id IN {_JSON_TEXTS} ORDER BY session_id, created_at, id
+"""
+EXPORT_SELECT_UNDONE_EFFECTS = f"""
+SELECT session_id, effect_id, run_id, thread_id, checkpoint_id, tool_call_id, tool_name, kind,
+    status, attempts, error, updated_at
+FROM agentgit_undone_effects WHERE session_id IN {_JSON_TEXTS} ORDER BY session_id, effect_id
+"""
+EXPORT_SELECT_SESSION_IDS = """
+SELECT id FROM agentgit_sessions WHERE (? IS NULL OR user_id = ?) ORDER BY rowid
+"""
+EXPORT_SELECT_BRANCHES = f"""
+SELECT thread_id, session_id, ordinal, parent_thread_id, fork_checkpoint_id, name, created_at
+FROM agentgit_session_threads WHERE session_id IN {_JSON_TEXTS} ORDER BY session_id, ordinal
+"""
+EXPORT_SELECT_TAGS = f"""
+SELECT session_id, name, checkpoint_id, thread_id, created_at FROM agentgit_tags
+WHERE session_id IN {_JSON_TEXTS} ORDER BY rowid
+"""
+EXPORT_SELECT_DELETED_THREADS = f"""
+SELECT thread_id, session_id, deleted_at FROM agentgit_deleted_threads
+WHERE session_id IN {_JSON_TEXTS} ORDER BY thread_id
+"""
+# The thread rows of the given thread ids and every thread they descend from (deleted
+# ones a fork still reads from included), parents first.
+EXPORT_SELECT_THREADS = f"""
+WITH RECURSIVE needed(pk) AS (
+    SELECT pk FROM agentgit_threads WHERE thread_id IN {_JSON_TEXTS}
+    UNION
+    SELECT t.parent_pk FROM agentgit_threads t JOIN needed ON t.pk = needed.pk
+    WHERE t.parent_pk IS NOT NULL
+)
+SELECT pk, thread_id, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at
+FROM agentgit_threads WHERE pk IN (SELECT pk FROM needed) ORDER BY pk
+"""
+EXPORT_SELECT_CHECKPOINTS = """
+SELECT rid, thread_pk, ns, checkpoint_id, parent_checkpoint_id, parent_rid, hidden, run_id,
+    body, metadata, refs, hidden_at
+FROM agentgit_checkpoints WHERE thread_pk IN (SELECT value FROM json_each(?)) ORDER BY rid
+"""
+EXPORT_SELECT_WRITES = """
+SELECT thread_pk, ns, checkpoint_id, task_id, idx, channel, task_path, blob_id, written_at
+FROM agentgit_writes WHERE thread_pk IN (SELECT value FROM json_each(?))
+ORDER BY thread_pk, ns, checkpoint_id, task_id, idx
+"""
+EXPORT_SELECT_BLOB_KINDS = (
+    "SELECT id, kind FROM agentgit_blobs WHERE id IN (SELECT value FROM json_each(?))"
+)
+# Thread ids and session ids of an import that the target already uses.
+IMPORT_TAKEN_THREAD_IDS = f"""
+SELECT thread_id FROM agentgit_threads WHERE thread_id IN {_JSON_TEXTS}
+UNION SELECT thread_id FROM agentgit_session_threads WHERE thread_id IN {_JSON_TEXTS}
+UNION SELECT thread_id FROM agentgit_deleted_threads WHERE thread_id IN {_JSON_TEXTS}
+"""
+IMPORT_TAKEN_SESSION_IDS = f"SELECT id FROM agentgit_sessions WHERE id IN {_JSON_TEXTS}"
+IMPORT_TAKEN_UNDO_RUN_IDS = f"SELECT id FROM agentgit_undo_runs WHERE id IN {_JSON_TEXTS}"
+# checkpoint_count starts at 0: the count trigger brings it to the imported rows' count.
+IMPORT_INSERT_THREAD = """
+INSERT INTO agentgit_threads(
+    thread_id, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at,
+    checkpoint_count, stopped_at
+) VALUES (?, ?, ?, NULL, ?, ?, 0, ?)
+RETURNING pk
+"""
+IMPORT_SET_FORK_RID = "UPDATE agentgit_threads SET fork_rid = ? WHERE pk = ?"
+IMPORT_INSERT_CHECKPOINT = """
+INSERT INTO agentgit_checkpoints(
+    thread_pk, ns, checkpoint_id, parent_checkpoint_id, parent_rid, hidden, run_id,
+    body, metadata, refs, hidden_at
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+RETURNING rid
+"""
+
+
 # --- agentgit check (langgraph_agentgit.storage.check): read-only unless named otherwise ---
 
 CHECK_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table'"
