@@ -15,6 +15,14 @@ from langgraph_agentgit._version import __version__
 if TYPE_CHECKING:
     from langgraph_agentgit.aio import AsyncAgentGitSaver
     from langgraph_agentgit.diff import ChannelDiff, CheckpointDiff
+    from langgraph_agentgit.effects import (
+        Effect,
+        EffectOutcome,
+        PlannedEffect,
+        RollbackPlan,
+        RollbackResult,
+        UndoRun,
+    )
     from langgraph_agentgit.errors import (
         AgentGitError,
         AmbiguousSessionError,
@@ -25,6 +33,9 @@ if TYPE_CHECKING:
         CopyMismatchError,
         CorruptDataError,
         DatabaseLockedError,
+        EffectsUndoneWarning,
+        ExportFormatError,
+        ImportConflictError,
         InvalidBranchNameError,
         InvalidSessionNameError,
         InvalidTagError,
@@ -41,8 +52,11 @@ if TYPE_CHECKING:
         ThreadExistsError,
         ThreadNotFoundError,
         TurnNotFoundError,
+        UndoFailedError,
+        UndoRunNotFoundError,
         UnsafeTypeError,
     )
+    from langgraph_agentgit.portable import ExportReport, ImportReport
     from langgraph_agentgit.saver import AgentGitSaver
     from langgraph_agentgit.sessions.manager import SessionManager
     from langgraph_agentgit.sessions.models import (
@@ -57,12 +71,24 @@ if TYPE_CHECKING:
     from langgraph_agentgit.storage.check import CheckReport, Problem, RepairReport
     from langgraph_agentgit.storage.serde import StrictSerializer
     from langgraph_agentgit.timeline import Timeline
+    from langgraph_agentgit.usage import StorageReport
 
 #: Public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
     "AsyncAgentGitSaver": "langgraph_agentgit.aio",
     "ChannelDiff": "langgraph_agentgit.diff",
     "CheckpointDiff": "langgraph_agentgit.diff",
+    **dict.fromkeys(
+        (
+            "Effect",
+            "EffectOutcome",
+            "PlannedEffect",
+            "RollbackPlan",
+            "RollbackResult",
+            "UndoRun",
+        ),
+        "langgraph_agentgit.effects",
+    ),
     **dict.fromkeys(
         (
             "AgentGitError",
@@ -74,6 +100,9 @@ _EXPORTS: dict[str, str] = {
             "CopyMismatchError",
             "CorruptDataError",
             "DatabaseLockedError",
+            "EffectsUndoneWarning",
+            "ExportFormatError",
+            "ImportConflictError",
             "InvalidBranchNameError",
             "InvalidSessionNameError",
             "InvalidTagError",
@@ -90,11 +119,14 @@ _EXPORTS: dict[str, str] = {
             "ThreadExistsError",
             "ThreadNotFoundError",
             "TurnNotFoundError",
+            "UndoFailedError",
+            "UndoRunNotFoundError",
             "UnsafeTypeError",
         ),
         "langgraph_agentgit.errors",
     ),
     "AgentGitSaver": "langgraph_agentgit.saver",
+    **dict.fromkeys(("ExportReport", "ImportReport"), "langgraph_agentgit.portable"),
     "SessionManager": "langgraph_agentgit.sessions.manager",
     **dict.fromkeys(
         (
@@ -111,6 +143,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("CheckReport", "Problem", "RepairReport"), "langgraph_agentgit.storage.check"),
     "StrictSerializer": "langgraph_agentgit.storage.serde",
     "Timeline": "langgraph_agentgit.timeline",
+    "StorageReport": "langgraph_agentgit.usage",
 }
 
 __all__ = [
@@ -131,20 +164,31 @@ __all__ = [
     "CopyMismatchError",
     "CorruptDataError",
     "DatabaseLockedError",
+    "Effect",
+    "EffectOutcome",
+    "EffectsUndoneWarning",
+    "ExportFormatError",
+    "ExportReport",
     "ExternalSession",
+    "ImportConflictError",
+    "ImportReport",
     "InvalidBranchNameError",
     "InvalidSessionNameError",
     "InvalidTagError",
     "LastBranchError",
+    "PlannedEffect",
     "Problem",
     "ReadOnlyDatabaseError",
     "RepairReport",
+    "RollbackPlan",
+    "RollbackResult",
     "SchemaVersionError",
     "SessionEvent",
     "SessionLimitError",
     "SessionManager",
     "SessionNotFoundError",
     "SessionScopeError",
+    "StorageReport",
     "StrictSerializer",
     "TagExistsError",
     "TagNotFoundError",
@@ -156,6 +200,9 @@ __all__ = [
     "TokenUsage",
     "Turn",
     "TurnNotFoundError",
+    "UndoFailedError",
+    "UndoRun",
+    "UndoRunNotFoundError",
     "UnsafeTypeError",
     "__version__",
 ]

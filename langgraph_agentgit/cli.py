@@ -27,6 +27,8 @@ the commands that open a database (psycopg only for a URL), so ``--help`` and
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import json
 import logging
 import os
@@ -35,13 +37,14 @@ import shlex
 import shutil
 import sqlite3
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, NoReturn, cast
 
 import typer
 from rich import box
@@ -75,6 +78,7 @@ from langgraph_agentgit.errors import (
     BranchNotFoundError,
     CheckpointNotFoundError,
     DatabaseLockedError,
+    EffectsUndoneWarning,
     ReadOnlyDatabaseError,
     SessionNotFoundError,
     TagNotFoundError,
@@ -98,13 +102,15 @@ if TYPE_CHECKING:
 
 DEFAULT_DB = "agentgit.db"
 DB_ENV_VAR = "AGENTGIT_DB"
+#: Where ``rollback --undo-effects`` finds its handlers without ``--handlers``.
+UNDO_HANDLERS_ENV_VAR = "AGENTGIT_UNDO_HANDLERS"
 DEBUG_ENV_VAR = "AGENTGIT_DEBUG"
 LOCK_TIMEOUT_ENV_VAR = "AGENTGIT_LOCK_TIMEOUT"
 #: A database as the commands take it: a file, or a PostgreSQL URL (never made a Path,
 #: which would fold its ``//``).
 Database = Path | str
 #: The commands that only read, and so also work on a database that cannot be written.
-READ_COMMANDS = ("sessions", "show", "log", "turns", "tree", "diff", "check")
+READ_COMMANDS = ("sessions", "show", "log", "turns", "tree", "diff", "check", "export", "du")
 #: Shortest abbreviation shown for an id; longer where needed to stay unique, like git.
 MIN_ABBREV = 8
 PREVIEW_WIDTH = 60
@@ -698,6 +704,14 @@ class Repo:
         if not wanted:
             return {}
         return self.saver._read(ops.checkpoint_tuples, self.saver.store, thread_id, wanted)
+
+    def undone_at(self, session_id: str) -> dict[str, list[str]]:
+        """Checkpoint id -> the tools whose effects there a rollback undid."""
+        out: dict[str, list[str]] = {}
+        for record in self.mgr.undone_effects(session_id).values():
+            if record.status == "done":
+                out.setdefault(record.checkpoint_id, []).append(record.tool_name)
+        return out
 
     def timeline(self, session: ExternalSession) -> tuple[list[BranchHistory], dict[str, str]]:
         """Every branch with the summaries of its own checkpoints, and the tags; the
@@ -1324,10 +1338,13 @@ def show(
         branches = repo.mgr.branches(s.id)
         tags = repo.mgr.tags(s.id)
         preview = _session_preview(repo, s)
+        runs = repo.mgr.undo_runs(s.id)
+        undone = repo.mgr.undone_effects(s.id) if runs else {}
         if as_json:
             data = session_json(s, preview)
             data["branches"] = [branch_json(b, s.current_thread_id) for b in branches]
             data["tags"] = dict(sorted(tags.items()))
+            data["undo_runs"] = [undo_run_json(r, undone) for r in runs]
             _print_json(data)
             return
         console = _console()
@@ -1383,6 +1400,55 @@ def show(
             for name, checkpoint_id in sorted(tags.items()):
                 tag_table.add_row(_one_line(Text(one_line(name))), checkpoint_id)
             console.print(tag_table)
+        if runs:
+            print_undo_runs(console, runs, undone, branches, repo.abbreviate)
+
+
+def undo_run_json(run: Any, undone: Mapping[str, Any]) -> dict[str, Any]:
+    """A rollback made with --undo-effects and the effects it holds, by status."""
+    held = [r for r in undone.values() if r.run_id == run.run_id]
+    return {
+        "run_id": run.run_id,
+        "left_thread_id": run.source_thread_id,
+        "branch_thread_id": run.branch_thread_id,
+        "target_checkpoint_id": run.target_checkpoint_id,
+        "status": run.status,
+        "created_at": run.created_at,
+        "effects": {
+            status: sorted(r.tool_name for r in held if r.status == status)
+            for status in ("done", "failed", "running", "pending")
+            if any(r.status == status for r in held)
+        },
+    }
+
+
+def print_undo_runs(
+    console: Console,
+    runs: Sequence[Any],
+    undone: Mapping[str, Any],
+    branches: Sequence[Branch],
+    abbreviate: Callable[[str], str],
+) -> None:
+    """The session's rollbacks that undid effects: which branch each left, its status and
+    the tools it undid."""
+    names = {b.thread_id: one_line(b.name or b.thread_id) for b in branches}
+    table = _table("Undo runs (rollback --undo-effects; oldest first)")
+    table.add_column("run", no_wrap=True)
+    table.add_column("left", no_wrap=True)
+    table.add_column("back to", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("undone")  # the column that shrinks
+    for run in runs:
+        data = undo_run_json(run, undone)
+        done = data["effects"].get("done", [])
+        table.add_row(
+            run.run_id[:MIN_ABBREV],
+            names.get(run.source_thread_id, run.source_thread_id[:MIN_ABBREV]),
+            abbreviate(run.target_checkpoint_id),
+            Text(run.status, style="green" if run.status == "done" else "bold red"),
+            _one_line(Text(f"{len(done)}: {', '.join(done)}" if done else "0")),
+        )
+    console.print(table)
 
 
 @app.command()
@@ -1594,6 +1660,7 @@ def _draw_branch(
     branch = history.branch
     is_current = branch.thread_id == s.current_thread_id
     own = history.checkpoints
+    undone = repo.undone_at(s.id)
     label = Text.assemble(
         ("⑂ " if anchor is not root else "● ", "bold magenta"),
         ("* " if is_current else "", "bold green"),
@@ -1637,9 +1704,14 @@ def _draw_branch(
                 holder.add(_elided(skipped))
             previous = i
             summary = line.checkpoints[i]
-            nodes[summary.checkpoint_id] = holder.add(
-                _one_line(_tree_line(repo, summary, items.get(summary.checkpoint_id), tags))
+            text = _tree_line(
+                repo,
+                summary,
+                items.get(summary.checkpoint_id),
+                tags,
+                undone.get(summary.checkpoint_id, ()),
             )
+            nodes[summary.checkpoint_id] = holder.add(_one_line(text))
         if previous < len(line.checkpoints) - 1:
             holder.add(_elided(line.checkpoints[previous + 1 :]))
 
@@ -1655,6 +1727,7 @@ def _tree_line(
     summary: CheckpointSummary,
     item: CheckpointTuple | None,
     tags: Mapping[str, list[str]],
+    undone: Sequence[str] = (),
 ) -> RichText:
     step = "?" if summary.step is None else summary.step
     line = Text.assemble(
@@ -1664,6 +1737,9 @@ def _tree_line(
     )
     for tag in tags.get(summary.checkpoint_id, []):
         line.append(f"[{one_line(tag)}] ", style="bold cyan")
+    if undone:
+        # Tool effects recorded at this checkpoint that a rollback undid.
+        line.append(f"↶ undone {', '.join(sorted(undone))} ", style="bold yellow")
     line.append(checkpoint_preview(item) if item is not None else "")
     return line
 
@@ -1775,19 +1851,62 @@ NameOption = Annotated[
 ]
 
 
+UndoEffectsOption = Annotated[
+    bool,
+    typer.Option(
+        "--undo-effects",
+        help="Also undo the tool calls the current branch made after CHECKPOINT, newest "
+        "first, with the handlers named by --handlers.",
+    ),
+]
+DryRunOption = Annotated[
+    bool,
+    typer.Option("--dry-run", help="With --undo-effects: print the plan and change nothing."),
+]
+HandlersOption = Annotated[
+    str | None,
+    typer.Option(
+        "--handlers",
+        help="MODULE:NAME of a mapping {tool name: handler or (handler, kind)}, imported "
+        f"from the current directory or the Python path (default: ${UNDO_HANDLERS_ENV_VAR}).",
+        show_default=False,
+    ),
+]
+OnErrorOption = Annotated[
+    str,
+    typer.Option(
+        "--on-error",
+        help="When a handler fails: stop (leave the older effects for later) or continue.",
+    ),
+]
+
+
 @app.command()
 def rollback(
     ctx: typer.Context,
     session: SessionArg,
     checkpoint: CheckpointArg,
     name: NameOption = None,
+    undo_effects: UndoEffectsOption = False,
+    dry_run: DryRunOption = False,
+    handlers: HandlersOption = None,
+    on_error: OnErrorOption = "stop",
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Roll a session back: a new branch starts at CHECKPOINT and becomes current.
 
-    Nothing is lost: the branch that was current keeps its whole history.
+    Nothing is lost: the branch that was current keeps its whole history. With
+    --undo-effects, the tool calls made on the path being left are undone too (see
+    --dry-run for the plan), each at most once.
     """
+    if dry_run and not undo_effects:
+        raise CliError("--dry-run goes with --undo-effects (a plain rollback changes nothing else)")
+    if on_error not in ("stop", "continue"):
+        raise CliError(f"--on-error must be stop or continue, not {on_error!r}")
+    if undo_effects:
+        _rollback_undoing(ctx, session, checkpoint, name, dry_run, handlers, on_error, db, as_json)
+        return
     with open_repo(ctx, db_path(ctx, db), writes=True) as repo:
         s = repo.session(session)
         checkpoint_id = repo.checkpoint(checkpoint, s)
@@ -1795,22 +1914,282 @@ def rollback(
         if as_json:
             _print_json(branch_json(new, new.thread_id))
             return
-        was = next((b for b in repo.mgr.branches(s.id) if b.thread_id == s.current_thread_id), None)
-        _say(
-            Text.assemble(
-                "Rolled back session ",
-                (s.id, "yellow"),
-                " to ",
-                (repo.abbreviate(checkpoint_id), "yellow"),
-                ": new branch ",
-                (one_line(new.name or ""), "bold green"),
-                " (thread ",
-                (new.thread_id, "green"),
-                ") is current (was ",
-                one_line(was.name or "") if was else s.current_thread_id,
-                ").",
-            )
+        _say_rolled_back(repo, s, checkpoint_id, new)
+
+
+def _say_rolled_back(repo: Repo, s: ExternalSession, checkpoint_id: str, new: Branch) -> None:
+    was = next((b for b in repo.mgr.branches(s.id) if b.thread_id == s.current_thread_id), None)
+    _say(
+        Text.assemble(
+            "Rolled back session ",
+            (s.id, "yellow"),
+            " to ",
+            (repo.abbreviate(checkpoint_id), "yellow"),
+            ": new branch ",
+            (one_line(new.name or ""), "bold green"),
+            " (thread ",
+            (new.thread_id, "green"),
+            ") is current (was ",
+            one_line(was.name or "") if was else s.current_thread_id,
+            ").",
         )
+    )
+
+
+def load_handlers(spec: str) -> Mapping[str, Any]:
+    """The mapping named by ``MODULE:NAME`` (the current directory is searched first, as
+    ``python -m`` does)."""
+    import importlib
+
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise CliError(f"--handlers takes MODULE:NAME (e.g. myapp.undo:HANDLERS), not {spec!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise CliError(f"--handlers: cannot import {module_name!r}: {exc}") from None
+    found = getattr(module, attribute, None)
+    if not isinstance(found, Mapping):
+        raise CliError(
+            f"--handlers: {spec} is not a mapping of tool names to undo handlers "
+            f"(got {type(found).__name__})"
+        )
+    return found
+
+
+def _rollback_undoing(
+    ctx: typer.Context,
+    session: str,
+    checkpoint: str,
+    name: str | None,
+    dry_run: bool,
+    handlers: str | None,
+    on_error: str,
+    db: str | None,
+    as_json: bool,
+) -> None:
+    spec = handlers or os.environ.get(UNDO_HANDLERS_ENV_VAR) or None
+    if spec is None and not dry_run:
+        raise CliError(
+            "--undo-effects runs your undo handlers: name them with --handlers MODULE:NAME "
+            f"(or ${UNDO_HANDLERS_ENV_VAR}); --dry-run shows the plan without them"
+        )
+    registry = load_handlers(spec) if spec is not None else {}
+    with open_repo(ctx, db_path(ctx, db), writes=not dry_run) as repo:
+        from langgraph_agentgit import SessionManager
+
+        mgr = SessionManager(repo.saver, undo=registry)
+        s = repo.session(session)
+        checkpoint_id = repo.checkpoint(checkpoint, s)
+        plan = mgr.plan_rollback(s.id, checkpoint_id)
+        if dry_run:
+            if as_json:
+                _print_json({"plan": [planned_json(p) for p in plan.effects]})
+                return
+            print_plan(plan.effects, repo.abbreviate, handlers=spec is not None)
+            return
+        result = mgr.rollback(
+            s.id,
+            checkpoint_id,
+            name=name,
+            undo_effects=True,
+            on_error="continue" if on_error == "continue" else "stop",
+        )
+        assert result.branch is not None
+        if as_json:
+            _print_json(
+                {
+                    "branch": branch_json(result.branch, result.branch.thread_id),
+                    "run_id": result.run_id,
+                    "complete": result.complete,
+                    "outcomes": [outcome_json(o) for o in result.outcomes],
+                }
+            )
+        else:
+            print_plan(plan.effects, repo.abbreviate, handlers=True)
+            _say_rolled_back(repo, s, checkpoint_id, result.branch)
+            print_outcomes(result)
+        if not result.complete:
+            raise CliError(
+                f"{len(result.failed)} undo handler(s) failed, {len(result.not_run)} effect(s) "
+                f"left to undo (undo run {result.run_id}); see the outcomes above",
+                EXIT_FAILURE,
+            )
+
+
+def _call_text(effect: Any, width: int = 40) -> str:
+    args = ", ".join(f"{k}={v!r}" for k, v in effect.args.items())
+    return _cut(one_line(f"{effect.tool_name}({args})"), width)
+
+
+def planned_json(planned: Any) -> dict[str, Any]:
+    effect = planned.effect
+    return {
+        "effect_id": effect.effect_id,
+        "tool": effect.tool_name,
+        "tool_call_id": effect.tool_call_id,
+        "args": _plain(effect.args),
+        "result": _plain(effect.result),
+        "checkpoint_id": effect.checkpoint_id,
+        "kind": planned.kind,
+        "status": planned.status,
+        "last_error": planned.last_error,
+        "undone_by": planned.undone_by,
+    }
+
+
+def outcome_json(outcome: Any) -> dict[str, Any]:
+    return {
+        "effect_id": outcome.effect.effect_id,
+        "tool": outcome.effect.tool_name,
+        "args": _plain(outcome.effect.args),
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "error": outcome.error,
+    }
+
+
+def _plain(value: Any) -> Any:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value
+
+
+_PLAN_STYLES = {
+    "will_undo": "bold yellow",
+    "undone": "green",
+    "in_progress": "yellow",
+    "irreversible": "red",
+    "no_handler": "dim",
+    "tool_error": "dim",
+}
+
+
+def print_plan(effects: Sequence[Any], abbreviate: Callable[[str], str], *, handlers: bool) -> None:
+    """The effects a rollback abandons, newest first, with what happens to each."""
+    console = _console()
+    if not effects:
+        console.print(Text("No tool calls on the path being left: nothing to undo."))
+        return
+    table = _table("Effects on the path being left (newest first)")
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("checkpoint", no_wrap=True)
+    table.add_column("call", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("plan", no_wrap=True)
+    table.add_column("result")
+    for index, planned in enumerate(effects, 1):
+        status = planned.status
+        if status == "no_handler" and not handlers:
+            status = "no_handler (none loaded)"
+        table.add_row(
+            str(index),
+            Text(abbreviate(planned.effect.checkpoint_id), style="yellow"),
+            _call_text(planned.effect),
+            planned.kind or "",
+            Text(status, style=_PLAN_STYLES.get(planned.status, "")),
+            _one_line(Text(one_line(str(planned.effect.result)))),
+        )
+    console.print(table)
+
+
+_OUTCOME_STYLES = {"undone": "green", "failed": "bold red", "not_run": "yellow"}
+
+
+def print_outcomes(result: Any) -> None:
+    """What the rollback's undo did, effect by effect, and a summary line."""
+    console = _console()
+    for index, outcome in enumerate(result.outcomes, 1):
+        detail = outcome.reason if outcome.status == "skipped" else outcome.error
+        console.print(
+            Text.assemble(
+                f"{index:>3} ",
+                (outcome.status, _OUTCOME_STYLES.get(outcome.status, "dim")),
+                " ",
+                _call_text(outcome.effect),
+                (f"  ({one_line(detail)})" if detail else "", "dim"),
+            ),
+            soft_wrap=True,
+        )
+    _say(
+        Text(
+            f"Undone: {len(result.undone)}, failed: {len(result.failed)}, "
+            f"not run: {len(result.not_run)}, skipped: {len(result.skipped)} "
+            f"(undo run {result.run_id})."
+        )
+    )
+
+
+@app.command("resume-undo")
+def resume_undo_command(
+    ctx: typer.Context,
+    session: SessionArg,
+    run: Annotated[
+        str | None, typer.Option("--run", help="Only this undo run (its id).", show_default=False)
+    ] = None,
+    rerun_in_doubt: Annotated[
+        bool,
+        typer.Option(
+            "--rerun-in-doubt",
+            help="Run again the handlers a dead process had started (only when no process is "
+            "still running that undo).",
+        ),
+    ] = False,
+    handlers: HandlersOption = None,
+    on_error: Annotated[
+        str | None, typer.Option("--on-error", help="stop or continue (default: each run's own).")
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Continue the session's unfinished undo runs (a handler failed, or a process died
+    in the middle of a rollback --undo-effects)."""
+    if on_error not in (None, "stop", "continue"):
+        raise CliError(f"--on-error must be stop or continue, not {on_error!r}")
+    spec = handlers or os.environ.get(UNDO_HANDLERS_ENV_VAR) or None
+    if spec is None:
+        raise CliError(
+            "resume-undo runs your undo handlers: name them with --handlers MODULE:NAME "
+            f"(or ${UNDO_HANDLERS_ENV_VAR})"
+        )
+    registry = load_handlers(spec)
+    with open_repo(ctx, db_path(ctx, db), writes=True) as repo:
+        from langgraph_agentgit import SessionManager
+
+        mgr = SessionManager(repo.saver, undo=registry)
+        s = repo.session(session)
+        results = mgr.resume_undo(
+            s.id,
+            run_id=run,
+            rerun_in_doubt=rerun_in_doubt,
+            on_error=None if on_error is None else ("stop" if on_error == "stop" else "continue"),
+        )
+        if as_json:
+            _print_json(
+                [
+                    {
+                        "run_id": r.run_id,
+                        "complete": r.complete,
+                        "outcomes": [outcome_json(o) for o in r.outcomes],
+                    }
+                    for r in results
+                ]
+            )
+        elif not results:
+            _say(Text(f"Session {s.id} has no unfinished undo run."))
+        for result in results if not as_json else ():
+            print_outcomes(result)
+        incomplete = [r for r in results if not r.complete]
+        if incomplete:
+            raise CliError(
+                f"{len(incomplete)} undo run(s) still incomplete: "
+                + ", ".join(r.run_id for r in incomplete),
+                EXIT_FAILURE,
+            )
 
 
 @app.command()
@@ -1890,7 +2269,12 @@ def checkout(
     """Make another branch of the session the current one."""
     with open_repo(ctx, db_path(ctx, db), writes=True) as repo:
         s = repo.session(session)
-        switched = repo.mgr.checkout(s.id, repo.branch(s, thread).thread_id)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", EffectsUndoneWarning)
+            switched = repo.mgr.checkout(s.id, repo.branch(s, thread).thread_id)
+        for warning in caught:
+            if issubclass(warning.category, EffectsUndoneWarning):
+                _stderr().print(Text(f"warning: {one_line(str(warning.message))}"))
         if as_json:
             _print_json(branch_json(switched, switched.thread_id))
             return
@@ -2281,3 +2665,257 @@ def print_copy(console: Console, report: CopyReport) -> None:
         )
     else:
         console.print(Text("Not verified (--no-verify).", style="yellow"))
+
+
+# --- export, import, import-langgraph ------------------------------------------------------
+
+
+@app.command("export")
+def export_command(
+    ctx: typer.Context,
+    sessions: Annotated[
+        list[str] | None,
+        typer.Argument(help="Sessions to export (ids or unique prefixes); default: all."),
+    ] = None,
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help="The file to write (replaced when complete; gzip-compressed when it ends "
+            "in .gz); - for stdout.",
+        ),
+    ] = "-",
+    user: Annotated[
+        str | None, typer.Option("--user", help="Only the sessions of this user id.")
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Export sessions to a JSON Lines file (docs/export-format.md).
+
+    Each session goes with its branches, tags, every checkpoint and pending write of its
+    threads and their values, each value once. `agentgit import FILE` reads it back into
+    any agentgit database, SQLite or PostgreSQL.
+    """
+    with open_repo(ctx, db_path(ctx, db), writes=False) as repo:
+        ids = [repo.session(prefix).id for prefix in sessions] if sessions else None
+        if output == "-":
+            report = repo.mgr.export_sessions(sys.stdout, session_ids=ids, user_id=user)
+        else:
+            partial = f"{output}.partial"
+            try:
+                with (
+                    gzip.open(partial, "wt", encoding="utf-8", newline="\n")
+                    if output.endswith(".gz")
+                    else open(partial, "w", encoding="utf-8", newline="\n")
+                ) as out:
+                    report = repo.mgr.export_sessions(out, session_ids=ids, user_id=user)
+                os.replace(partial, output)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(partial)
+                raise
+    if as_json:
+        _print_json(report.to_dict())
+    elif output != "-":
+        _say(
+            Text(
+                f"Exported {report.sessions} session(s), {report.branches} branch(es), "
+                f"{report.checkpoints} checkpoint(s), {report.writes} pending write(s) and "
+                f"{report.values} value(s) to {output}."
+            )
+        )
+
+
+@app.command("import")
+def import_command(
+    ctx: typer.Context,
+    file: Annotated[
+        str,
+        typer.Argument(help="An export written by `agentgit export` (or gzipped); - for stdin."),
+    ],
+    new_ids: Annotated[
+        bool,
+        typer.Option(
+            "--new-ids",
+            help="Give sessions and threads that already exist here new ids (default: refuse).",
+        ),
+    ] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import sessions from an export file, all or nothing.
+
+    The whole file is checked first (format, every record, every reference, every value
+    decoded without running anything); a problem is reported with its line and field and
+    nothing is written. The database is created if it does not exist.
+    """
+    path = db_path(ctx, db)
+    check_target(ctx, path)
+    on_conflict: Literal["error", "new_ids"] = "new_ids" if new_ids else "error"
+    with open_repo(ctx, path, writes=True, create=True) as repo:
+        if file == "-":
+            report = repo.mgr.import_sessions(sys.stdin.buffer, on_conflict=on_conflict)
+        else:
+            try:
+                with open(file, "rb") as probe:
+                    compressed = probe.read(2) == b"\x1f\x8b"
+                source = cast(
+                    "IO[bytes]",
+                    gzip.open(file, "rb") if compressed else open(file, "rb"),  # noqa: SIM115
+                )
+            except OSError as exc:
+                raise CliError(f"cannot read {file}: {exc.strerror}") from None
+            with source:
+                try:
+                    report = repo.mgr.import_sessions(source, on_conflict=on_conflict)
+                except (OSError, EOFError) as exc:  # a damaged gzip stream
+                    raise CliError(f"cannot read {file}: {exc}") from None
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    _say(
+        Text(
+            f"Imported {report.sessions} session(s), {report.branches} branch(es), "
+            f"{report.tags} tag(s), {report.checkpoints} checkpoint(s) and {report.writes} "
+            f"pending write(s)"
+            + (
+                f"; {len(report.renamed_sessions)} session(s) and "
+                f"{len(report.renamed_threads)} thread(s) got new ids."
+                if report.renamed_sessions or report.renamed_threads
+                else "."
+            )
+        )
+    )
+
+
+@app.command("import-langgraph")
+def import_langgraph_command(
+    ctx: typer.Context,
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="A LangGraph SqliteSaver file, or a postgresql:// URL of a PostgresSaver "
+            "schema (only read)."
+        ),
+    ],
+    as_sessions: Annotated[
+        bool,
+        typer.Option("--sessions", help="Make each imported thread the first of a new session."),
+    ] = False,
+    user: Annotated[
+        str | None, typer.Option("--user", help="The user id of those sessions.")
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Bring a LangGraph SqliteSaver or PostgresSaver database into this one.
+
+    Every thread, checkpoint (subgraph namespaces too) and pending write is copied, in
+    one transaction, so graphs resume where they were; the source is opened read-only.
+    Prints the size of the source and of this database before and after.
+    """
+    from langgraph_agentgit.langgraph_import import import_langgraph
+
+    path = db_path(ctx, db)
+    if (ctx.find_root().obj or {}).get("read_only"):
+        raise CliError("--read-only: `import-langgraph` writes into the database")
+    check_target(ctx, path)
+    report = import_langgraph(
+        source,
+        str(path),
+        sessions=as_sessions,
+        user_id=user,
+        lock_timeout=lock_timeout_of(ctx),
+    )
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    _say(
+        Text(
+            f"Imported {report.threads} thread(s), {report.checkpoints} checkpoint(s) and "
+            f"{report.writes} pending write(s) from {report.source} in {report.seconds:.1f} s"
+            + (f"; {len(report.session_ids)} session(s) made." if report.session_ids else ".")
+        )
+    )
+    _say(
+        Text(
+            f"Size: source {_bytes(report.source_bytes)}; {report.target} "
+            f"{_bytes(report.target_bytes_before)} before, "
+            f"{_bytes(report.target_bytes_after)} after."
+        )
+    )
+
+
+def _bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"  # pragma: no cover
+
+
+@app.command("du")
+def du_command(
+    ctx: typer.Context,
+    session: Annotated[
+        str | None, typer.Argument(help="Only this session (id or unique prefix).")
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Where the bytes go: per session (and its branches and channels), checkpoint rows
+    and stored values, a value several sessions reach counted once, as shared; and the
+    database's totals."""
+    with open_repo(ctx, db_path(ctx, db), writes=False) as repo:
+        session_id = repo.session(session).id if session else None
+        report = repo.mgr.storage(session_id)
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    console = _console()
+    table = _table("Sessions")
+    table.add_column("session")
+    table.add_column("name")
+    table.add_column("checkpoints", justify="right")
+    table.add_column("rows", justify="right")
+    table.add_column("own values", justify="right")
+    table.add_column("shared values", justify="right")
+    for s in report.sessions:
+        table.add_row(
+            s.session_id[:MIN_ABBREV],
+            _name(s.name),
+            str(s.checkpoints),
+            _bytes(s.row_bytes),
+            _bytes(s.own_value_bytes),
+            _bytes(s.shared_value_bytes),
+        )
+    console.print(table)
+    if session_id is not None and report.sessions:
+        s = report.sessions[0]
+        branches = _table("Branches")
+        branches.add_column("thread")
+        branches.add_column("checkpoints", justify="right")
+        branches.add_column("rows", justify="right")
+        branches.add_column("own values", justify="right")
+        for b in s.branches:
+            branches.add_row(
+                b.thread_id, str(b.checkpoints), _bytes(b.row_bytes), _bytes(b.own_value_bytes)
+            )
+        console.print(branches)
+        channels = _table("Channels")
+        channels.add_column("channel")
+        channels.add_column("values", justify="right")
+        for channel, size in s.channels.items():
+            channels.add_row(one_line(channel), _bytes(size))
+        console.print(channels)
+    _say(
+        Text(
+            f"Database: {_bytes(report.database_bytes)} in all; checkpoint rows "
+            f"{_bytes(report.row_bytes)}, {report.values} values {_bytes(report.value_bytes)} "
+            f"(shared by several sessions {_bytes(report.shared_value_bytes)}, in no session "
+            f"{_bytes(report.unattributed_value_bytes)}); the rest is indexes and free space."
+        )
+    )

@@ -94,6 +94,27 @@ class TurnNotFoundError(AgentGitError, LookupError):
     user turn matching a text, no turn to undo)."""
 
 
+class UndoFailedError(AgentGitError):
+    """A rollback with ``undo_effects=True`` (or ``resume_undo``) did not undo every
+    effect it was responsible for: raised by ``RollbackResult.raise_for_failures()``.
+    ``result`` is the :class:`~langgraph_agentgit.effects.RollbackResult`; the message
+    names each effect that failed, was not run or is in doubt."""
+
+    def __init__(self, message: str, result: object) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class UndoRunNotFoundError(AgentGitError, LookupError):
+    """An undo run id the session does not have (``resume_undo(..., run_id=...)``)."""
+
+
+class EffectsUndoneWarning(UserWarning):
+    """Issued by ``SessionManager.checkout`` when the branch checked out had tool effects
+    undone by a rollback: continuing it continues a history whose effects no longer hold
+    (they are not redone). A warning, not an error: the checkout is made."""
+
+
 # --- damage and access ------------------------------------------------------------------
 
 
@@ -174,3 +195,20 @@ class CopyMismatchError(AgentGitError):
 class ConnectionInTransactionError(AgentGitError, RuntimeError):
     """A connection given to a Postgres saver is inside a transaction of its caller's: the
     saver runs its own transactions and never commits or rolls back someone else's."""
+
+
+class ExportFormatError(AgentGitError, ValueError):
+    """An export file that cannot be imported: not JSON Lines, an unknown format or
+    version, a missing or ill-typed field, a reference to nothing, a value the strict
+    serializer refuses, a truncated file. Nothing was written. ``line`` (1-based) and
+    ``field`` say where, when known."""
+
+    def __init__(self, message: str, *, line: int | None = None, field: str | None = None):
+        super().__init__(message)
+        self.line = line
+        self.field = field
+
+
+class ImportConflictError(AgentGitError, ValueError):
+    """An import whose sessions or threads already exist in the target (with
+    ``on_conflict="error"``); nothing was written."""

@@ -19,8 +19,8 @@ than 8. ``to_dict()`` has the full ids.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langgraph_agentgit.sessions.models import (
@@ -46,11 +46,14 @@ class Timeline:
         session: the session.
         branches: one :class:`BranchHistory` per branch, oldest branch first.
         tags: tag name -> checkpoint id.
+        undone: thread id -> the tools whose calls on that branch a rollback undid (one
+            entry per effect, newest undo last); branches without any are absent.
     """
 
     session: ExternalSession
     branches: tuple[BranchHistory, ...]
     tags: dict[str, str]
+    undone: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     # --- lookups ---------------------------------------------------------------------------
 
@@ -204,6 +207,11 @@ class Timeline:
             second = [text]
         if history.interrupted:
             second.append("interrupted")
+        undone = self.undone.get(b.thread_id, ())
+        if undone:
+            second.append(
+                _plural(len(undone), "effect") + " undone (" + ", ".join(sorted(set(undone))) + ")"
+            )
         if history.last_message:
             second.append(repr(history.last_message))
         return " · ".join(parts), " · ".join(second)
@@ -389,7 +397,8 @@ class Timeline:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data: the session, its tags, and every branch with its fork
-        point, head, last-message preview and own checkpoints (full ids)."""
+        point, head, last-message preview, own checkpoints (full ids) and the tools whose
+        effects on it a rollback undid (``undone_effects``)."""
         s = self.session
         return {
             "session": {
@@ -420,6 +429,7 @@ class Timeline:
                     "head": _summary_dict(h.head),
                     "last_message": h.last_message,
                     "interrupted": h.interrupted,
+                    "undone_effects": list(self.undone.get(h.branch.thread_id, ())),
                     "checkpoints": [_summary_dict(c) for c in h.checkpoints],
                     "in_thread_forks": [
                         {

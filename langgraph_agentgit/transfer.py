@@ -8,17 +8,18 @@
     print(report.checkpoints, report.seconds)
 
 Every row is copied as it is stored, ids included: threads, checkpoints (hidden ones too),
-pending writes, blobs (each once: they are content-addressed), sessions, branches, tags
-and the tombstones of deleted threads. Other rows and the JSON columns ``refs`` and
-``deps`` refer to ids, so keeping them keeps every reference whole, and nothing is
-decoded or stored twice. The target must hold no agentgit data; both sides are brought to
-the current schema version first. The source is read in one read transaction and the
-target written in one write transaction (on PostgreSQL under the schema's lock that
-forks, deletes and session changes take), a batch of rows at a time.
+pending writes, blobs (each once: they are content-addressed), sessions, branches, tags,
+the tombstones of deleted threads and the records of undone effects. Other rows and the
+JSON columns ``refs`` and ``deps`` refer to ids, so keeping them keeps every reference
+whole, and nothing is decoded or stored twice. The target must hold no agentgit data;
+both sides are brought to the current schema version first. The source is read in one
+read transaction and the target written in one write transaction (on PostgreSQL under
+the schema's lock that forks, deletes and session changes take), a batch of rows at a
+time.
 
 Afterwards (unless ``verify=False``) both sides are opened as savers and every thread's
-checkpoints, metadata, parents and pending writes, and every session's branches, tags and
-counts, are compared: a difference raises :class:`CopyMismatchError`.
+checkpoints, metadata, parents and pending writes, and every session's branches, tags,
+undo runs, undone effects and counts, are compared: a difference raises :class:`CopyMismatchError`.
 
 What each engine's SQL looks like is in ``backends/<engine>/sql.py`` (``COPY_*`` and
 ``stream_rows``).
@@ -66,6 +67,8 @@ TABLES = (
     "session_threads",
     "tags",
     "deleted_threads",
+    "undo_runs",
+    "undone_effects",
 )
 
 #: Rows read and written at a time; blobs are the large rows.
@@ -92,6 +95,8 @@ class CopyReport:
     branches: int
     tags: int
     deleted_threads: int
+    undo_runs: int
+    undone_effects: int
     verified: bool
     seconds: float
     verify_seconds: float
@@ -169,6 +174,8 @@ def copy_database(
         branches=counts["session_threads"],
         tags=counts["tags"],
         deleted_threads=counts["deleted_threads"],
+        undo_runs=counts["undo_runs"],
+        undone_effects=counts["undone_effects"],
         verified=verify,
         seconds=time.monotonic() - started,
         verify_seconds=verify_seconds,
@@ -349,7 +356,7 @@ def _compare(
     if sessions[0] != sessions[1]:
         raise mismatch("the sessions (or their order, counts or times) differ")
     for session in sessions[0]:
-        for view in ("branches", "tags"):
+        for view in ("branches", "tags", "undo_runs", "undone_effects"):
             a, b = (getattr(m, view)(session.id) for m in managers)
             if a != b:
                 raise mismatch(f"session {session.id!r}: its {view}")

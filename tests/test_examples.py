@@ -38,6 +38,14 @@ EXPECTED: dict[str, list[str]] = {
         "78.98 - 10 = 68.98",
         "78.98 + 89.50 = 168.48",
     ],
+    "reversible_tools.py": [
+        "== plan: 3 effects after 'before-monitor', newest first",
+        "irreversible send_receipt",
+        "O-2 monitor cancelled; payments: P-1 $389.50 refunded; emails sent: 1",
+        "checkout main: warning: branch 'main' had 2 tool effect(s) undone",
+        "second rollback undid 0 effects",
+        "files restored byte for byte: True",
+    ],
     "human_in_the_loop.py": [
         "interrupted before ('tools',): Refund $78.98 for order A-1001?",
         "declined by a human",

@@ -54,6 +54,11 @@ COLUMNS = {
     "fork_checkpoint_id, name, created_at",
     "agentgit_tags": "session_id, name, checkpoint_id, thread_id, created_at",
     "agentgit_deleted_threads": "thread_id, session_id, deleted_at",
+    "agentgit_undo_runs": "id, session_id, source_thread_id, head_checkpoint_id, "
+    "base_checkpoint_id, target_checkpoint_id, branch_thread_id, on_error, status, created_at, "
+    "finished_at",
+    "agentgit_undone_effects": "session_id, effect_id, run_id, thread_id, checkpoint_id, "
+    "tool_call_id, tool_name, kind, status, attempts, error, updated_at",
 }
 
 

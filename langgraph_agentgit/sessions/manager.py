@@ -12,22 +12,37 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeAlias
+import warnings
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import IO, Any, Literal, TypeAlias, overload
 
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import CheckpointTuple
 from langgraph.types import StateSnapshot
 
+from langgraph_agentgit import portable, usage
 from langgraph_agentgit.diff import CheckpointDiff
-from langgraph_agentgit.errors import SessionScopeError
+from langgraph_agentgit.effects import store as effect_ops
+from langgraph_agentgit.effects.models import (
+    EffectRecord,
+    OnError,
+    PlannedEffect,
+    RollbackPlan,
+    RollbackResult,
+    UndoHandler,
+    UndoRun,
+)
+from langgraph_agentgit.effects.undo import UndoRegistry, arun_started, run_started
+from langgraph_agentgit.errors import EffectsUndoneWarning, SessionScopeError
+from langgraph_agentgit.portable import ExportReport, ImportReport, OnConflict
 from langgraph_agentgit.saver_base import AgentGitSaverBase
 from langgraph_agentgit.sessions import store as ops
 from langgraph_agentgit.sessions.models import Branch, ExternalSession, SessionEvent, Turn
 from langgraph_agentgit.storage import check as check_module
 from langgraph_agentgit.storage.check import CheckReport
 from langgraph_agentgit.timeline import Timeline
+from langgraph_agentgit.usage import StorageReport
 
 CheckpointLike: TypeAlias = "str | RunnableConfig | StateSnapshot | CheckpointTuple | Branch"
 """A checkpoint id or a tag name of the session, a config carrying ``checkpoint_id`` (a
@@ -61,6 +76,10 @@ class SessionManager:
 
     Every failure raises an :class:`~langgraph_agentgit.AgentGitError` subclass naming the
     id, and leaves the database unchanged.
+
+    ``undo`` registers undo handlers by tool name (``{"create_order": cancel_order}``, or
+    ``{"pay": (refund, "compensable")}``); see :meth:`register_undo` and
+    :meth:`rollback`'s ``undo_effects``.
     """
 
     def __init__(
@@ -71,6 +90,7 @@ class SessionManager:
         unique_names: bool = False,
         max_sessions_per_user: int | None = None,
         on_limit: str = "refuse",
+        undo: Mapping[str, UndoHandler | tuple[UndoHandler | None, str]] | None = None,
     ) -> None:
         """
         Args:
@@ -93,6 +113,8 @@ class SessionManager:
                 and the session created in one write transaction, which on SQLite is
                 the single writer and on PostgreSQL holds the schema's exclusive
                 advisory lock, so concurrent creates never exceed it.
+            undo: undo handlers by tool name, as :meth:`register_undo` registers them:
+                a handler (kind ``"reversible"``) or a ``(handler, kind)`` pair.
 
         Raises ``TypeError`` for a saver of another kind and ``ValueError`` for a bad
         ``user_id`` (empty), ``max_sessions_per_user`` (< 1) or ``on_limit``.
@@ -124,6 +146,7 @@ class SessionManager:
             on_limit=on_limit,
         )
         self._listeners: dict[str, list[EventCallback]] = {kind: [] for kind in EVENTS}
+        self._undo = UndoRegistry.of(undo)
 
     # --- scoped runners: every session id goes through the owner check ---------------------
 
@@ -509,6 +532,7 @@ class SessionManager:
         await self._aemit(self._forked(kind, b, user_id))
         return b
 
+    @overload
     def rollback(
         self,
         session_id: str,
@@ -516,7 +540,44 @@ class SessionManager:
         *,
         name: str | None = None,
         thread_id: str | None = None,
-    ) -> Branch:
+        undo_effects: Literal[False] = False,
+        on_error: OnError = "stop",
+    ) -> Branch: ...
+
+    @overload
+    def rollback(
+        self,
+        session_id: str,
+        checkpoint: CheckpointLike,
+        *,
+        name: str | None = None,
+        thread_id: str | None = None,
+        undo_effects: Literal[True],
+        on_error: OnError = "stop",
+    ) -> RollbackResult: ...
+
+    @overload
+    def rollback(
+        self,
+        session_id: str,
+        checkpoint: CheckpointLike,
+        *,
+        name: str | None = None,
+        thread_id: str | None = None,
+        undo_effects: bool,
+        on_error: OnError = "stop",
+    ) -> Branch | RollbackResult: ...
+
+    def rollback(
+        self,
+        session_id: str,
+        checkpoint: CheckpointLike,
+        *,
+        name: str | None = None,
+        thread_id: str | None = None,
+        undo_effects: bool = False,
+        on_error: OnError = "stop",
+    ) -> Branch | RollbackResult:
         """Open a new branch starting at ``checkpoint`` and make it current.
 
         ``checkpoint`` must be reachable from one of the session's threads. ``name`` must
@@ -530,17 +591,82 @@ class SessionManager:
             history = list(graph.get_state_history(mgr.config(s.id)))
             branch = mgr.rollback(s.id, history[3])          # or a checkpoint id / tag
             graph.invoke({"messages": [("user", "try again")]}, mgr.config(s.id))
+
+        With ``undo_effects=True`` it also undoes the tool calls the current branch made
+        after its common ancestor with ``checkpoint`` (:meth:`plan_rollback` lists them)
+        and returns a :class:`~langgraph_agentgit.effects.RollbackResult` instead of the
+        branch. The branch is opened and every effect to undo claimed in one transaction
+        (an effect claimed by another rollback, or undone before, is skipped); the
+        ``"rollback"`` event is emitted once it commits; then each handler runs, newest
+        first, outside any transaction, its outcome recorded as it goes. A handler that
+        raises is recorded as failed; ``on_error="stop"`` leaves the older effects for
+        :meth:`resume_undo`, ``"continue"`` goes on. Handler errors are never raised:
+        ``result.raise_for_failures()`` does (:class:`UndoFailedError`).
         """
-        return self._fork(
-            "rollback",
-            ops.create_branch_for,
+        if not undo_effects:
+            return self._fork(
+                "rollback",
+                ops.create_branch_for,
+                session_id,
+                self.user_id,
+                ops.as_ref(checkpoint),
+                name,
+                thread_id,
+                True,
+            )
+        _check_on_error(on_error)
+        started, user_id = self.saver._write(
+            ops.scoped_with_owner,
+            self.saver.store,
+            self.user_id,
+            effect_ops.start_rollback,
             session_id,
             self.user_id,
             ops.as_ref(checkpoint),
             name,
             thread_id,
-            True,
+            self._undo.kinds(),
+            on_error,
         )
+        if started.branch is not None:
+            self._emit(self._forked("rollback", started.branch, user_id))
+        return run_started(self.saver, self._undo, started, on_error)
+
+    @overload
+    async def arollback(
+        self,
+        session_id: str,
+        checkpoint: CheckpointLike,
+        *,
+        name: str | None = None,
+        thread_id: str | None = None,
+        undo_effects: Literal[False] = False,
+        on_error: OnError = "stop",
+    ) -> Branch: ...
+
+    @overload
+    async def arollback(
+        self,
+        session_id: str,
+        checkpoint: CheckpointLike,
+        *,
+        name: str | None = None,
+        thread_id: str | None = None,
+        undo_effects: Literal[True],
+        on_error: OnError = "stop",
+    ) -> RollbackResult: ...
+
+    @overload
+    async def arollback(
+        self,
+        session_id: str,
+        checkpoint: CheckpointLike,
+        *,
+        name: str | None = None,
+        thread_id: str | None = None,
+        undo_effects: bool,
+        on_error: OnError = "stop",
+    ) -> Branch | RollbackResult: ...
 
     async def arollback(
         self,
@@ -549,18 +675,39 @@ class SessionManager:
         *,
         name: str | None = None,
         thread_id: str | None = None,
-    ) -> Branch:
-        """Async twin of :meth:`rollback`."""
-        return await self._afork(
-            "rollback",
-            ops.create_branch_for,
+        undo_effects: bool = False,
+        on_error: OnError = "stop",
+    ) -> Branch | RollbackResult:
+        """Async twin of :meth:`rollback` (async handlers are awaited, sync ones run in a
+        worker thread)."""
+        if not undo_effects:
+            return await self._afork(
+                "rollback",
+                ops.create_branch_for,
+                session_id,
+                self.user_id,
+                ops.as_ref(checkpoint),
+                name,
+                thread_id,
+                True,
+            )
+        _check_on_error(on_error)
+        started, user_id = await self.saver._awrite(
+            ops.scoped_with_owner,
+            self.saver.store,
+            self.user_id,
+            effect_ops.start_rollback,
             session_id,
             self.user_id,
             ops.as_ref(checkpoint),
             name,
             thread_id,
-            True,
+            self._undo.kinds(),
+            on_error,
         )
+        if started.branch is not None:
+            await self._aemit(self._forked("rollback", started.branch, user_id))
+        return await arun_started(self.saver, self._undo, started, on_error)
 
     def branch(
         self,
@@ -607,11 +754,13 @@ class SessionManager:
         """Make one of the session's branches current: ``thread_id`` is its thread id or
         its name (``mgr.checkout(s.id, "main")``). :class:`BranchNotFoundError` if the
         session has no such branch. Emits ``"checkout"`` (source: the branch that was
-        current)."""
+        current). Issues an :class:`EffectsUndoneWarning` when a rollback undid tool
+        effects in that branch's history (they stay undone)."""
         (previous, b), user_id = self.saver._write(
             ops.scoped_with_owner, self.saver.store, self.user_id, ops.switch, session_id, thread_id
         )
         self._emit(self._switched(previous, b, user_id))
+        _warn_undone(b, self._sread(effect_ops.undone_in_branch, session_id, b.thread_id))
         return b
 
     async def acheckout(self, session_id: str, thread_id: str) -> Branch:
@@ -620,6 +769,8 @@ class SessionManager:
             ops.scoped_with_owner, self.saver.store, self.user_id, ops.switch, session_id, thread_id
         )
         await self._aemit(self._switched(previous, b, user_id))
+        undone = await self._asread(effect_ops.undone_in_branch, session_id, b.thread_id)
+        _warn_undone(b, undone)
         return b
 
     @staticmethod
@@ -907,18 +1058,133 @@ class SessionManager:
         """Async twin of :meth:`tags`."""
         return await self._asread(ops.tags, session_id)
 
+    # --- undoing effects ---------------------------------------------------------------------
+
+    def register_undo(
+        self, name: str, handler: UndoHandler | None, *, kind: str = "reversible"
+    ) -> None:
+        """Register the undo handler of the tool ``name`` (replacing an earlier one).
+
+        ``handler(effect)`` is called with an :class:`~langgraph_agentgit.effects.Effect`:
+        the call's ``args``, the tool's real ``result`` (the ``ToolMessage`` content) and
+        ``artifact``; it may be sync or async, and raising marks the undo failed.
+        ``kind`` is ``"reversible"``, ``"compensable"`` (both are run) or
+        ``"irreversible"`` (never run; ``handler`` may be ``None``). ``ValueError`` for
+        another kind."""
+        self._undo.register(name, handler, kind)
+
+    def plan_rollback(self, session_id: str, checkpoint: CheckpointLike) -> RollbackPlan:
+        """What ``rollback(session_id, checkpoint, undo_effects=True)`` would undo,
+        without changing anything: the tool calls in the current branch's history after
+        its common ancestor with ``checkpoint``, newest first, each with its handler's
+        kind and status (``will_undo``, ``no_handler``, ``irreversible``,
+        ``tool_error``, ``undone``, ``in_progress``). Derived from the checkpointed
+        messages and the recorded undos. Raises as :meth:`rollback` does for an unknown
+        session or checkpoint."""
+        return self._sread(effect_ops.plan, session_id, ops.as_ref(checkpoint), self._undo.kinds())
+
+    async def aplan_rollback(self, session_id: str, checkpoint: CheckpointLike) -> RollbackPlan:
+        """Async twin of :meth:`plan_rollback`."""
+        return await self._asread(
+            effect_ops.plan, session_id, ops.as_ref(checkpoint), self._undo.kinds()
+        )
+
+    def effects(self, session_id: str, *, thread_id: str | None = None) -> list[PlannedEffect]:
+        """Every tool call in a branch's history (the current branch by default;
+        ``thread_id`` may be its name), newest first, with its undo status."""
+        return self._sread(effect_ops.branch_effects, session_id, thread_id, self._undo.kinds())
+
+    async def aeffects(
+        self, session_id: str, *, thread_id: str | None = None
+    ) -> list[PlannedEffect]:
+        """Async twin of :meth:`effects`."""
+        return await self._asread(
+            effect_ops.branch_effects, session_id, thread_id, self._undo.kinds()
+        )
+
+    def undo_runs(self, session_id: str) -> list[UndoRun]:
+        """The session's rollbacks made with ``undo_effects=True``, oldest first."""
+        return self._sread(effect_ops.runs, session_id)
+
+    async def aundo_runs(self, session_id: str) -> list[UndoRun]:
+        """Async twin of :meth:`undo_runs`."""
+        return await self._asread(effect_ops.runs, session_id)
+
+    def undone_effects(self, session_id: str) -> dict[str, EffectRecord]:
+        """Every effect of the session a rollback claimed, by effect id, with its status
+        (``pending``, ``running``, ``done``, ``failed``)."""
+        return self._sread(effect_ops.claims, session_id)
+
+    async def aundone_effects(self, session_id: str) -> dict[str, EffectRecord]:
+        """Async twin of :meth:`undone_effects`."""
+        return await self._asread(effect_ops.claims, session_id)
+
+    def resume_undo(
+        self,
+        session_id: str,
+        *,
+        run_id: str | None = None,
+        rerun_in_doubt: bool = False,
+        on_error: OnError | None = None,
+    ) -> list[RollbackResult]:
+        """Continue the session's unfinished undo runs (a process died mid-way, a handler
+        failed, or effects were left after a stop), oldest first, or only ``run_id``
+        (:class:`UndoRunNotFoundError` if the session has no such run).
+
+        Each run's effects are read again from the branch it left; effects undone since
+        are skipped, failed ones retried, the rest run newest first as in
+        :meth:`rollback` (``on_error`` defaults to the run's own). An effect whose handler
+        a process started without reporting back is *in doubt*: it may or may not have
+        been undone, so it is reported (``"in_doubt"``) and not run again unless
+        ``rerun_in_doubt=True`` — pass that only when no process is still running that
+        run (e.g. it died), and prefer handlers that can tell whether their work is done.
+        Returns one :class:`RollbackResult` per run. Raises
+        :class:`CheckpointNotFoundError` for a run whose branch (the one it left) was
+        deleted since, as its effects can no longer be read: resume the others by
+        ``run_id``.
+        """
+        if on_error is not None:
+            _check_on_error(on_error)
+        found = self._swrite(
+            effect_ops.resume_runs, session_id, run_id, self._undo.kinds(), rerun_in_doubt
+        )
+        return [
+            run_started(self.saver, self._undo, started, on_error or started.run.on_error)
+            for started in found
+        ]
+
+    async def aresume_undo(
+        self,
+        session_id: str,
+        *,
+        run_id: str | None = None,
+        rerun_in_doubt: bool = False,
+        on_error: OnError | None = None,
+    ) -> list[RollbackResult]:
+        """Async twin of :meth:`resume_undo`."""
+        if on_error is not None:
+            _check_on_error(on_error)
+        found = await self._aswrite(
+            effect_ops.resume_runs, session_id, run_id, self._undo.kinds(), rerun_in_doubt
+        )
+        return [
+            await arun_started(self.saver, self._undo, started, on_error or started.run.on_error)
+            for started in found
+        ]
+
     # --- presentation ----------------------------------------------------------------------
 
     def timeline(self, session_id: str) -> Timeline:
         """The session's branch tree: ``print(mgr.timeline(s.id))``, ``.to_mermaid()``,
-        ``.to_dict()``; renders itself in a notebook."""
-        session, histories, tags = self._sread(ops.timeline_data, session_id)
-        return Timeline(session, tuple(histories), tags)
+        ``.to_dict()``; renders itself in a notebook. A branch left by a rollback that
+        undid its effects says how many, and of which tools."""
+        session, histories, tags, claims = self._sread(_timeline_data, session_id)
+        return Timeline(session, tuple(histories), tags, _undone_by_thread(claims))
 
     async def atimeline(self, session_id: str) -> Timeline:
         """Async twin of :meth:`timeline`."""
-        session, histories, tags = await self._asread(ops.timeline_data, session_id)
-        return Timeline(session, tuple(histories), tags)
+        session, histories, tags, claims = await self._asread(_timeline_data, session_id)
+        return Timeline(session, tuple(histories), tags, _undone_by_thread(claims))
 
     def diff(
         self, a: CheckpointLike, b: CheckpointLike, *, session_id: str | None = None
@@ -955,6 +1221,134 @@ class SessionManager:
             session_id,
         )
         return CheckpointDiff.compute(*found)
+
+    # --- export and import ------------------------------------------------------------------
+
+    def export_sessions(
+        self,
+        fileobj: IO[Any],
+        *,
+        session_ids: Sequence[str] | None = None,
+        user_id: str | None = None,
+    ) -> ExportReport:
+        """Write sessions to ``fileobj`` (text or binary, written as UTF-8) in the versioned
+        JSON Lines format of ``docs/export-format.md``: each session with its branches
+        (and fork points), tags and deleted-branch tombstones, every checkpoint, pending
+        write and value of the threads they need, each value once. Read in one read
+        transaction, so the export is consistent while writers go on.
+
+        ``session_ids``: these sessions (:class:`SessionNotFoundError` for an unknown
+        one; nothing is written then); ``None``: every session, or every session of
+        ``user_id`` when it is given. A scoped manager exports only its user's sessions
+        (another user's is reported as missing; ``user_id`` of another user exports
+        none). The export holds each session's ``ended_at``/``end_reason`` and its undo
+        records (undo runs and undone effects). Returns an
+        :class:`~langgraph_agentgit.portable.ExportReport`.
+        """
+        return self.saver._read(
+            portable.export_sessions,
+            self.saver.store,
+            portable.writer(fileobj),
+            session_ids,
+            user_id,
+            self.user_id,
+        )
+
+    async def aexport_sessions(
+        self,
+        fileobj: IO[Any],
+        *,
+        session_ids: Sequence[str] | None = None,
+        user_id: str | None = None,
+    ) -> ExportReport:
+        """Async twin of :meth:`export_sessions` (the file is written from the saver's
+        worker thread)."""
+        return await self.saver._aread(
+            portable.export_sessions,
+            self.saver.store,
+            portable.writer(fileobj),
+            session_ids,
+            user_id,
+            self.user_id,
+        )
+
+    def import_sessions(
+        self, fileobj: IO[Any], *, on_conflict: OnConflict = "error"
+    ) -> ImportReport:
+        """Import an export written by :meth:`export_sessions` (text or binary file).
+
+        The whole file is read and checked first: its header and version, every record's
+        fields and types, every reference between records, and every value, decoded by
+        the saver's strict serializer (no module is imported, nothing is called). Then
+        everything is written in one write transaction. Values the database already
+        holds are shared; keys of rows are renumbered, ids of sessions and threads kept.
+
+        ``on_conflict``: ``"error"`` raises :class:`ImportConflictError` when a session
+        or thread id of the file exists in this database; ``"new_ids"`` gives those new
+        UUIDs (the report maps old ids to new ones).
+
+        A scoped manager imports only its user's sessions (a file holding any other
+        raises :class:`SessionScopeError`). ``max_sessions_per_user`` counts the imported
+        open sessions: ``"refuse"`` raises :class:`SessionLimitError`,
+        ``"retire_oldest"`` ends the oldest, in the import's transaction. Emits
+        ``"create"`` for each imported session.
+
+        Raises :class:`ExportFormatError` (naming the line and field) for a malformed,
+        truncated or hostile file, :class:`ImportConflictError` as above; in every
+        failure nothing is written. Returns an
+        :class:`~langgraph_agentgit.portable.ImportReport`.
+        """
+        _check_on_conflict(on_conflict)
+        parsed = portable.read_export(fileobj, self.saver.serde)
+        report, sessions = self.saver._write(
+            _import_with_policy, self.saver.store, self.policy, parsed, on_conflict
+        )
+        for s in sessions:
+            self._emit(self._created(s))
+        return report
+
+    async def aimport_sessions(
+        self, fileobj: IO[Any], *, on_conflict: OnConflict = "error"
+    ) -> ImportReport:
+        """Async twin of :meth:`import_sessions` (the file is read and checked before the
+        write transaction starts, in the event loop's thread)."""
+        _check_on_conflict(on_conflict)
+        parsed = portable.read_export(fileobj, self.saver.serde)
+        report, sessions = await self.saver._awrite(
+            _import_with_policy, self.saver.store, self.policy, parsed, on_conflict
+        )
+        for s in sessions:
+            await self._aemit(self._created(s))
+        return report
+
+    # --- where the bytes go ---------------------------------------------------------------
+
+    def storage(self, session_id: str | None = None) -> StorageReport:
+        """Bytes of the database and of each session (``agentgit du``): checkpoint rows
+        and stored values, per session, branch and channel; a value reached by several
+        sessions counted once, as shared; database totals. ``session_id``: that session
+        only (:class:`SessionNotFoundError` when unknown). See
+        :mod:`langgraph_agentgit.usage` for how bytes are attributed. A scoped manager
+        reports one of its user's sessions (another user's is a missing one) and raises
+        :class:`SessionScopeError` without ``session_id`` (that lists every user's)."""
+        if session_id is None:
+            self._require_unscoped("storage() without a session_id")
+            return self.saver._read(usage.storage, self.saver.store, None)
+        return self._sread(usage.storage, session_id)
+
+    async def astorage(self, session_id: str | None = None) -> StorageReport:
+        """Async twin of :meth:`storage`."""
+        if session_id is None:
+            self._require_unscoped("storage() without a session_id")
+            return await self.saver._aread(usage.storage, self.saver.store, None)
+        return await self._asread(usage.storage, session_id)
+
+    def _require_unscoped(self, what: str) -> None:
+        if self.user_id is not None:
+            raise SessionScopeError(
+                f"{what} reads every user's data; this session manager is scoped to user "
+                f"{self.user_id!r}: use an unscoped SessionManager(saver)"
+            )
 
     # --- maintenance -----------------------------------------------------------------------
 
@@ -994,3 +1388,63 @@ class SessionManager:
         report = await self.saver._aread(check_module.check, serde=self.saver.serde, decode=decode)
         report.repair = done
         return report
+
+
+def _check_on_error(on_error: str) -> None:
+    if on_error not in ("stop", "continue"):
+        raise ValueError(f'on_error must be "stop" or "continue", not {on_error!r}')
+
+
+def _timeline_data(conn: Any, store: Any, session_id: str) -> tuple[Any, Any, Any, Any]:
+    """The timeline's rows and the session's recorded undos, in one read transaction."""
+    session, histories, tags = ops.timeline_data(conn, store, session_id)
+    return session, histories, tags, effect_ops.claims(conn, store, session_id)
+
+
+def _warn_undone(branch: Branch, undone: list[EffectRecord]) -> None:
+    if undone:
+        tools = ", ".join(sorted({c.tool_name for c in undone}))
+        warnings.warn(
+            f"branch {branch.name or branch.thread_id!r} had {len(undone)} tool effect(s) "
+            f"undone by a rollback ({tools}); they stay undone if it is continued",
+            EffectsUndoneWarning,
+            stacklevel=3,
+        )
+
+
+def _undone_by_thread(claims: Mapping[str, EffectRecord]) -> dict[str, tuple[str, ...]]:
+    """Thread left by a rollback -> the tools of the effects it undid, oldest undo first."""
+    out: dict[str, list[str]] = {}
+    for record in sorted(claims.values(), key=lambda r: (r.updated_at, r.effect_id)):
+        if record.status == "done":
+            out.setdefault(record.thread_id, []).append(record.tool_name)
+    return {thread: tuple(tools) for thread, tools in out.items()}
+
+
+def _import_with_policy(
+    conn: Any,
+    store: Any,
+    policy: ops.Policy,
+    parsed: Any,
+    on_conflict: OnConflict,
+) -> tuple[ImportReport, list[ExternalSession]]:
+    """:func:`portable.import_sessions` under the manager's scope and session limit, in
+    one write transaction; also returns the imported sessions (for the events)."""
+    if policy.owner is not None:
+        for session_id, s in parsed.sessions.items():
+            if s["user_id"] != policy.owner:
+                whose = f"user {s['user_id']!r}" if s["user_id"] is not None else "no user"
+                raise SessionScopeError(
+                    f"this session manager is scoped to user {policy.owner!r}; the file's "
+                    f"session {session_id!r} belongs to {whose}: nothing was imported"
+                )
+    report = portable.import_sessions(conn, store, parsed, on_conflict)
+    opened = [s["user_id"] for s in parsed.sessions.values() if s["ended_at"] is None]
+    for user_id in dict.fromkeys(opened):
+        ops._make_room(conn, store, policy, user_id, adding=0)
+    return report, [ops.require_session(conn, store, sid) for sid in report.session_ids]
+
+
+def _check_on_conflict(on_conflict: str) -> None:
+    if on_conflict not in ("error", "new_ids"):
+        raise ValueError(f"on_conflict must be 'error' or 'new_ids', not {on_conflict!r}")

@@ -383,6 +383,8 @@ def delete_session(conn: Connection, store: CheckpointStore, session_id: str) ->
     # inherits and garbage-collects the rest.
     store.delete_threads(conn, thread_ids)
     conn.execute(store.sql.DELETE_TAGS_OF_SESSION, (session_id,))
+    conn.execute(store.sql.DELETE_EFFECT_CLAIMS_OF_SESSION, (session_id,))
+    conn.execute(store.sql.DELETE_UNDO_RUNS_OF_SESSION, (session_id,))
     conn.execute(store.sql.DELETE_SESSION_THREADS, (session_id,))
     conn.execute(store.sql.DELETE_SESSION, (session_id,))
 
@@ -1024,9 +1026,14 @@ def _unique_name(conn: Connection, store: CheckpointStore, user_id: str | None, 
 
 
 def _make_room(
-    conn: Connection, store: CheckpointStore, policy: Policy, user_id: str | None
+    conn: Connection,
+    store: CheckpointStore,
+    policy: Policy,
+    user_id: str | None,
+    adding: int = 1,
 ) -> None:
-    """Enforce ``max_sessions_per_user`` before one more open session of ``user_id``.
+    """Enforce ``max_sessions_per_user`` before ``adding`` more open sessions of
+    ``user_id`` (``0``: after they were added, as an import does).
 
     Runs in the write transaction that then creates (or reopens) the session: SQLite has
     one writer, and on PostgreSQL every session write holds the schema's exclusive
@@ -1035,10 +1042,15 @@ def _make_room(
     if limit is None:
         return
     open_ids = [r[0] for r in conn.execute(store.sql.SELECT_OPEN_SESSIONS_OF_USER, (user_id,))]
-    excess = len(open_ids) - limit + 1
+    excess = len(open_ids) - limit + adding
     if excess <= 0:
         return
     who = f"user {user_id!r}" if user_id is not None else "sessions without a user"
+    if policy.on_limit == "refuse" and not adding:
+        raise SessionLimitError(
+            f"{who} would have {len(open_ids)} open sessions, more than allowed "
+            f"(max_sessions_per_user={limit}); nothing was imported"
+        )
     if policy.on_limit == "refuse":
         raise SessionLimitError(
             f"{who} already has {len(open_ids)} open sessions, the most allowed "

@@ -323,6 +323,13 @@ class BlobStore:
         # Serialized once: LangGraph may edit the value from another thread meanwhile (it
         # gives messages their ids in place), and the hint must be the bytes stored.
         type_name, payload = self.serde.dumps_typed(value)
+        return self.put_serialized(conn, type_name, payload, hint_ids), len(payload)
+
+    def put_serialized(
+        self, conn: Connection, type_name: str, payload: bytes, hint_ids: Sequence[int] = ()
+    ) -> int:
+        """:meth:`put_value` for a value already serialized (``serde.dumps_typed``'s type
+        name and bytes), stored as given: an import keeps the exact bytes it read."""
         raws = self._raw_payloads(conn, hint_ids) if hint_ids else {}
         for hint_id in hint_ids:
             # The value is exactly one of its hints (a message list's new tail is the
@@ -331,7 +338,7 @@ class BlobStore:
             # on every read, one more decompression.
             found = raws.get(hint_id)
             if found is not None and found[0] == payload and found[2] == type_name:
-                return hint_id, len(payload)
+                return hint_id
         data = pack(type_name, payload)
         deps: str | None = None
         level = 0
@@ -342,7 +349,7 @@ class BlobStore:
                 data, deps, level = hinted, json.dumps(used), hint_level + 1
         blob_id = self._upsert(conn, VALUE, deps, data)
         self._raw.put(blob_id, (payload, level, type_name), len(payload))
-        return blob_id, len(payload)
+        return blob_id
 
     def _hint(
         self, raws: Mapping[int, tuple[bytes, int, str]], ids: Sequence[int]
@@ -476,6 +483,18 @@ class BlobStore:
         while run < n and same(items[run], new[run]):
             run += 1
         return run
+
+    def put_list_delta(self, conn: Connection, base: int, keep: int, tail: int, depth: int) -> int:
+        """A list blob: the first ``keep`` items of the list blob ``base``, then the items
+        of the VALUE blob ``tail`` (a list); ``depth`` is ``base``'s depth plus one and
+        must not exceed :data:`MAX_DELTA_DEPTH` (write an index instead)."""
+        return self._upsert(
+            conn, LIST_DELTA, json.dumps([base, tail]), ormsgpack.packb([keep, depth])
+        )
+
+    def put_index(self, conn: Connection, slices: Sequence[Slice]) -> int:
+        """A list blob made of slices ``(value blob id, start, stop)`` of list VALUE blobs."""
+        return self._put_index(conn, slices)
 
     def _put_index(self, conn: Connection, slices: Sequence[Slice]) -> int:
         deps = json.dumps([s[0] for s in slices])

@@ -815,6 +815,33 @@ class CheckpointStore:
                 (pk, ns, checkpoint_id, task_id, write_idx, channel, task_path, blob, written_at),
             )
 
+    def put_write_rows(
+        self,
+        conn: Connection,
+        thread_id: str,
+        ns: str,
+        checkpoint_id: str,
+        rows: Sequence[tuple[str, int, str, str, Any]],
+    ) -> None:
+        """Store pending writes given with their indexes, as another saver stored them:
+        ``(task_id, idx, channel, task_path, value)`` each (``put_writes`` numbers a
+        task's writes itself). Values are compressed against the checkpoint's, as there.
+        A write already stored under the same key is kept (special channels, whose
+        indexes are negative, are replaced, as ``put_writes`` does)."""
+        if not rows:
+            return
+        checkpoint = self._own_row(conn, thread_id, ns, checkpoint_id)
+        pk = checkpoint.thread_pk if checkpoint else self._thread_pk(conn, thread_id)
+        hints = [i for i in json.loads(checkpoint.refs).values() if i] if checkpoint else []
+        written_at = time.time_ns() // 1000
+        for task_id, idx, channel, task_path, value in rows:
+            statement = self.sql.UPSERT_WRITE if idx < 0 else self.sql.INSERT_WRITE_IF_ABSENT
+            blob = self.blobs.put_value(conn, value, hints)
+            conn.execute(
+                statement,
+                (pk, ns, checkpoint_id, task_id, idx, channel, task_path, blob, written_at),
+            )
+
     def _keep_replaced_write_for_forks(
         self, conn: Connection, pk: int, ns: str, checkpoint_id: str, task_id: str, idx: int
     ) -> None:

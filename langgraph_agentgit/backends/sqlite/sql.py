@@ -224,6 +224,53 @@ ALTER TABLE agentgit_sessions ADD COLUMN end_reason TEXT;
 CREATE INDEX IF NOT EXISTS agentgit_sessions_by_user_name ON agentgit_sessions(user_id, name);
 """
 
+_MIGRATION_7_UNDO = """
+-- Undoing tool side effects (langgraph_agentgit.effects). The effects themselves are
+-- derived from the checkpointed messages (AIMessage.tool_calls and ToolMessages); these
+-- tables record only what rollbacks undid.
+-- One row per rollback made with undo_effects=True: the path it abandoned (from the
+-- source thread's head down to, not including, the common ancestor with the target).
+-- status: 'running' (handlers being run, or the process died: resume_undo continues it),
+-- 'done' (every effect it owned was undone), 'incomplete' (a handler failed, or an
+-- effect was in doubt: resume_undo retries).
+CREATE TABLE IF NOT EXISTS agentgit_undo_runs (
+    id TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    source_thread_id TEXT NOT NULL,
+    head_checkpoint_id TEXT NOT NULL,
+    base_checkpoint_id TEXT,
+    target_checkpoint_id TEXT NOT NULL,
+    branch_thread_id TEXT NOT NULL,
+    on_error TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    finished_at TEXT
+);
+CREATE INDEX IF NOT EXISTS agentgit_undo_runs_by_session
+    ON agentgit_undo_runs(session_id, created_at);
+
+-- One row per effect a rollback claimed, keyed by the effect (the ToolMessage's id), so
+-- that an effect is undone at most once whichever rollback, branch or process gets to it
+-- first. status: 'pending' (claimed, handler not started), 'running' (handler started
+-- and not reported: in doubt after a crash), 'done', 'failed' (may be claimed again).
+CREATE TABLE IF NOT EXISTS agentgit_undone_effects (
+    session_id TEXT NOT NULL,
+    effect_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    checkpoint_id TEXT NOT NULL,
+    tool_call_id TEXT,
+    tool_name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (session_id, effect_id)
+);
+CREATE INDEX IF NOT EXISTS agentgit_undone_effects_by_run ON agentgit_undone_effects(run_id);
+"""
+
 MIGRATIONS: list[str] = [
     _MIGRATION_1_CORE,
     _MIGRATION_2_COUNTS,
@@ -231,6 +278,7 @@ MIGRATIONS: list[str] = [
     _MIGRATION_4_DELETED_THREADS,
     _MIGRATION_5_HIDDEN_AT,
     _MIGRATION_6_SESSION_LIFECYCLE,
+    _MIGRATION_7_UNDO,
 ]
 
 SCHEMA_VERSION_TABLE = """
@@ -731,6 +779,65 @@ WHERE c.checkpoint_id = ? AND c.ns = '' AND c.hidden = 0 AND t.thread_id IS NOT 
 ORDER BY c.rid LIMIT 1
 """
 
+# --- undoing tool side effects (langgraph_agentgit.effects) -------------------------------
+
+UNDO_RUN_COLUMNS = (
+    "id, session_id, source_thread_id, head_checkpoint_id, base_checkpoint_id, "
+    "target_checkpoint_id, branch_thread_id, on_error, status, created_at, finished_at"
+)
+INSERT_UNDO_RUN = f"""
+INSERT INTO agentgit_undo_runs({UNDO_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+SELECT_UNDO_RUN = f"SELECT {UNDO_RUN_COLUMNS} FROM agentgit_undo_runs WHERE id = ?"
+SELECT_UNDO_RUNS = f"""
+SELECT {UNDO_RUN_COLUMNS} FROM agentgit_undo_runs WHERE session_id = ? ORDER BY created_at, id
+"""
+SET_UNDO_RUN_STATUS = "UPDATE agentgit_undo_runs SET status = ?, finished_at = ? WHERE id = ?"
+DELETE_UNDO_RUNS_OF_SESSION = "DELETE FROM agentgit_undo_runs WHERE session_id = ?"
+
+EFFECT_CLAIM_COLUMNS = (
+    "effect_id, run_id, thread_id, checkpoint_id, tool_call_id, tool_name, kind, status, "
+    "attempts, error, updated_at"
+)
+SELECT_EFFECT_CLAIMS = f"""
+SELECT {EFFECT_CLAIM_COLUMNS} FROM agentgit_undone_effects WHERE session_id = ?
+ORDER BY updated_at, effect_id
+"""
+SELECT_EFFECT_CLAIM = f"""
+SELECT {EFFECT_CLAIM_COLUMNS} FROM agentgit_undone_effects WHERE session_id = ? AND effect_id = ?
+"""
+# A claim is taken once: a second rollback (another branch, another process) that gets
+# here finds the row and leaves the effect alone.
+INSERT_EFFECT_CLAIM = """
+INSERT INTO agentgit_undone_effects(
+    session_id, effect_id, run_id, thread_id, checkpoint_id, tool_call_id, tool_name, kind,
+    status, attempts, error, updated_at
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, NULL, ?)
+ON CONFLICT(session_id, effect_id) DO NOTHING
+"""
+# A failed undo may be claimed again, by any run. Parameters: run, time, session, effect.
+RECLAIM_FAILED_EFFECT = """
+UPDATE agentgit_undone_effects SET run_id = ?, status = 'pending', updated_at = ?
+WHERE session_id = ? AND effect_id = ? AND status = 'failed'
+"""
+# pending -> running, by the run that holds the claim; exactly one caller sees rowcount 1.
+# Parameters: time, session, effect, run, the status it must have ('pending', or
+# 'running' when an in-doubt effect is run again on purpose).
+START_EFFECT = """
+UPDATE agentgit_undone_effects SET status = 'running', attempts = attempts + 1, updated_at = ?
+WHERE session_id = ? AND effect_id = ? AND run_id = ? AND status = ?
+"""
+# running -> done / failed. Parameters: status, error, time, session, effect, run.
+FINISH_EFFECT = """
+UPDATE agentgit_undone_effects SET status = ?, error = ?, updated_at = ?
+WHERE session_id = ? AND effect_id = ? AND run_id = ? AND status = 'running'
+"""
+# Claims a stopped run never started go back, for later rollbacks or a resume to take.
+RELEASE_PENDING_EFFECTS = """
+DELETE FROM agentgit_undone_effects WHERE run_id = ? AND status = 'pending'
+"""
+DELETE_EFFECT_CLAIMS_OF_SESSION = "DELETE FROM agentgit_undone_effects WHERE session_id = ?"
+
 # --- copying a whole database (langgraph_agentgit.transfer) -------------------------------
 # Every row as it is stored, ids included (other rows and the JSON columns refs/deps refer
 # to threads.pk, checkpoints.rid and blobs.id). Read in key order; sessions and tags in
@@ -804,6 +911,28 @@ SELECT thread_id, session_id, deleted_at FROM agentgit_deleted_threads ORDER BY 
 COPY_INSERT_DELETED_THREADS = """
 INSERT INTO agentgit_deleted_threads(thread_id, session_id, deleted_at) VALUES (?, ?, ?)
 """
+COPY_SELECT_UNDO_RUNS = """
+SELECT id, session_id, source_thread_id, head_checkpoint_id, base_checkpoint_id,
+    target_checkpoint_id, branch_thread_id, on_error, status, created_at, finished_at
+FROM agentgit_undo_runs ORDER BY id
+"""
+COPY_INSERT_UNDO_RUNS = """
+INSERT INTO agentgit_undo_runs(
+    id, session_id, source_thread_id, head_checkpoint_id, base_checkpoint_id,
+    target_checkpoint_id, branch_thread_id, on_error, status, created_at, finished_at
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+COPY_SELECT_UNDONE_EFFECTS = """
+SELECT session_id, effect_id, run_id, thread_id, checkpoint_id, tool_call_id, tool_name, kind,
+    status, attempts, error, updated_at
+FROM agentgit_undone_effects ORDER BY session_id, effect_id
+"""
+COPY_INSERT_UNDONE_EFFECTS = """
+INSERT INTO agentgit_undone_effects(
+    session_id, effect_id, run_id, thread_id, checkpoint_id, tool_call_id, tool_name, kind,
+    status, attempts, error, updated_at
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
 # Tables that hold rows (a copy goes only into a database without any).
 COPY_TABLES_WITH_ROWS = """
 SELECT 'agentgit_threads' WHERE EXISTS (SELECT 1 FROM agentgit_threads)
@@ -814,13 +943,16 @@ UNION ALL SELECT 'agentgit_sessions' WHERE EXISTS (SELECT 1 FROM agentgit_sessio
 UNION ALL SELECT 'agentgit_session_threads' WHERE EXISTS (SELECT 1 FROM agentgit_session_threads)
 UNION ALL SELECT 'agentgit_tags' WHERE EXISTS (SELECT 1 FROM agentgit_tags)
 UNION ALL SELECT 'agentgit_deleted_threads' WHERE EXISTS (SELECT 1 FROM agentgit_deleted_threads)
+UNION ALL SELECT 'agentgit_undo_runs' WHERE EXISTS (SELECT 1 FROM agentgit_undo_runs)
+UNION ALL SELECT 'agentgit_undone_effects' WHERE EXISTS (SELECT 1 FROM agentgit_undone_effects)
 """
 # Rows per table, in the order of langgraph_agentgit.transfer.TABLES.
 COPY_COUNTS = """
 SELECT (SELECT count(*) FROM agentgit_threads), (SELECT count(*) FROM agentgit_checkpoints),
     (SELECT count(*) FROM agentgit_writes), (SELECT count(*) FROM agentgit_blobs),
     (SELECT count(*) FROM agentgit_sessions), (SELECT count(*) FROM agentgit_session_threads),
-    (SELECT count(*) FROM agentgit_tags), (SELECT count(*) FROM agentgit_deleted_threads)
+    (SELECT count(*) FROM agentgit_tags), (SELECT count(*) FROM agentgit_deleted_threads),
+    (SELECT count(*) FROM agentgit_undo_runs), (SELECT count(*) FROM agentgit_undone_effects)
 """
 # Every thread id a saver can be asked about: live threads and session branches.
 COPY_THREAD_IDS = """
@@ -839,6 +971,129 @@ def stream_rows(conn: Any, query: str, size: int) -> Iterator[list[Any]]:
     cursor = conn.execute(query)
     while rows := cursor.fetchmany(size):
         yield rows
+
+
+# --- size (langgraph_agentgit.langgraph_import) --------------------------------------------
+# Bytes of the database's pages in use (WAL pages the connection sees included).
+DATABASE_BYTES = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+
+
+# --- a LangGraph SqliteSaver file, read by langgraph_agentgit.langgraph_import ------------
+# Its own tables (langgraph-checkpoint-sqlite's schema), read-only.
+LANGGRAPH_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table'"
+LANGGRAPH_WRITE_COLUMNS = "SELECT name FROM pragma_table_info('writes')"
+LANGGRAPH_THREADS = "SELECT DISTINCT thread_id FROM checkpoints ORDER BY thread_id"
+LANGGRAPH_CHECKPOINT_KEYS = """
+SELECT checkpoint_ns, checkpoint_id FROM checkpoints WHERE thread_id = ?
+ORDER BY checkpoint_id, checkpoint_ns
+"""
+# (task_id, idx, channel, task_path, type, value); {task_path} is the column or ''.
+LANGGRAPH_WRITES = """
+SELECT task_id, idx, channel, {task_path}, type, value FROM writes
+WHERE thread_id = ? AND checkpoint_ns = ? AND checkpoint_id = ? ORDER BY task_id, idx
+"""
+# Bytes of the file's pages (a SqliteSaver file holds nothing else).
+LANGGRAPH_BYTES = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+
+
+# --- where the bytes go (langgraph_agentgit.usage): read-only ---------------------------
+USAGE_THREADS = "SELECT pk, thread_id, parent_pk FROM agentgit_threads"
+USAGE_BRANCHES = "SELECT thread_id, session_id FROM agentgit_session_threads"
+USAGE_SESSIONS = "SELECT id, name FROM agentgit_sessions ORDER BY rowid"
+# Bytes of each checkpoint row's stored columns, and its channel -> blob refs.
+USAGE_CHECKPOINTS = """
+SELECT thread_pk, length(body) + length(CAST(metadata AS BLOB)) + length(CAST(refs AS BLOB)),
+    refs
+FROM agentgit_checkpoints
+"""
+USAGE_WRITES = "SELECT thread_pk, channel, blob_id FROM agentgit_writes"
+USAGE_BLOBS = "SELECT id, deps, length(data) FROM agentgit_blobs"
+
+
+# --- export and import of sessions (langgraph_agentgit.portable) --------------------------
+# Rows of the chosen sessions and of the threads they need, read as stored; written back
+# with new keys (threads.pk, checkpoints.rid and blob ids are renumbered on import).
+
+_JSON_TEXTS = "(SELECT value FROM json_each(?))"
+EXPORT_SELECT_SESSIONS = f"""
+SELECT id, user_id, name, created_at, updated_at, is_active, metadata, current_thread_id,
+    ended_at, end_reason
+FROM agentgit_sessions WHERE id IN {_JSON_TEXTS} ORDER BY rowid
+"""
+EXPORT_SELECT_UNDO_RUNS = f"""
+SELECT id, session_id, source_thread_id, head_checkpoint_id, base_checkpoint_id,
+    target_checkpoint_id, branch_thread_id, on_error, status, created_at, finished_at
+FROM agentgit_undo_runs WHERE session_id IN {_JSON_TEXTS} ORDER BY session_id, created_at, id
+"""
+EXPORT_SELECT_UNDONE_EFFECTS = f"""
+SELECT session_id, effect_id, run_id, thread_id, checkpoint_id, tool_call_id, tool_name, kind,
+    status, attempts, error, updated_at
+FROM agentgit_undone_effects WHERE session_id IN {_JSON_TEXTS} ORDER BY session_id, effect_id
+"""
+EXPORT_SELECT_SESSION_IDS = """
+SELECT id FROM agentgit_sessions WHERE (? IS NULL OR user_id = ?) ORDER BY rowid
+"""
+EXPORT_SELECT_BRANCHES = f"""
+SELECT thread_id, session_id, ordinal, parent_thread_id, fork_checkpoint_id, name, created_at
+FROM agentgit_session_threads WHERE session_id IN {_JSON_TEXTS} ORDER BY session_id, ordinal
+"""
+EXPORT_SELECT_TAGS = f"""
+SELECT session_id, name, checkpoint_id, thread_id, created_at FROM agentgit_tags
+WHERE session_id IN {_JSON_TEXTS} ORDER BY rowid
+"""
+EXPORT_SELECT_DELETED_THREADS = f"""
+SELECT thread_id, session_id, deleted_at FROM agentgit_deleted_threads
+WHERE session_id IN {_JSON_TEXTS} ORDER BY thread_id
+"""
+# The thread rows of the given thread ids and every thread they descend from (deleted
+# ones a fork still reads from included), parents first.
+EXPORT_SELECT_THREADS = f"""
+WITH RECURSIVE needed(pk) AS (
+    SELECT pk FROM agentgit_threads WHERE thread_id IN {_JSON_TEXTS}
+    UNION
+    SELECT t.parent_pk FROM agentgit_threads t JOIN needed ON t.pk = needed.pk
+    WHERE t.parent_pk IS NOT NULL
+)
+SELECT pk, thread_id, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at
+FROM agentgit_threads WHERE pk IN (SELECT pk FROM needed) ORDER BY pk
+"""
+EXPORT_SELECT_CHECKPOINTS = """
+SELECT rid, thread_pk, ns, checkpoint_id, parent_checkpoint_id, parent_rid, hidden, run_id,
+    body, metadata, refs, hidden_at
+FROM agentgit_checkpoints WHERE thread_pk IN (SELECT value FROM json_each(?)) ORDER BY rid
+"""
+EXPORT_SELECT_WRITES = """
+SELECT thread_pk, ns, checkpoint_id, task_id, idx, channel, task_path, blob_id, written_at
+FROM agentgit_writes WHERE thread_pk IN (SELECT value FROM json_each(?))
+ORDER BY thread_pk, ns, checkpoint_id, task_id, idx
+"""
+EXPORT_SELECT_BLOB_KINDS = (
+    "SELECT id, kind FROM agentgit_blobs WHERE id IN (SELECT value FROM json_each(?))"
+)
+# Thread ids and session ids of an import that the target already uses.
+IMPORT_TAKEN_THREAD_IDS = f"""
+SELECT thread_id FROM agentgit_threads WHERE thread_id IN {_JSON_TEXTS}
+UNION SELECT thread_id FROM agentgit_session_threads WHERE thread_id IN {_JSON_TEXTS}
+UNION SELECT thread_id FROM agentgit_deleted_threads WHERE thread_id IN {_JSON_TEXTS}
+"""
+IMPORT_TAKEN_SESSION_IDS = f"SELECT id FROM agentgit_sessions WHERE id IN {_JSON_TEXTS}"
+IMPORT_TAKEN_UNDO_RUN_IDS = f"SELECT id FROM agentgit_undo_runs WHERE id IN {_JSON_TEXTS}"
+# checkpoint_count starts at 0: the count trigger brings it to the imported rows' count.
+IMPORT_INSERT_THREAD = """
+INSERT INTO agentgit_threads(
+    thread_id, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at,
+    checkpoint_count, stopped_at
+) VALUES (?, ?, ?, NULL, ?, ?, 0, ?)
+RETURNING pk
+"""
+IMPORT_SET_FORK_RID = "UPDATE agentgit_threads SET fork_rid = ? WHERE pk = ?"
+IMPORT_INSERT_CHECKPOINT = """
+INSERT INTO agentgit_checkpoints(
+    thread_pk, ns, checkpoint_id, parent_checkpoint_id, parent_rid, hidden, run_id,
+    body, metadata, refs, hidden_at
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+RETURNING rid
+"""
 
 
 # --- agentgit check (langgraph_agentgit.storage.check): read-only unless named otherwise ---
