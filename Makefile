@@ -51,6 +51,7 @@ test: lint
 # AGENTGIT_FUZZ_POSTGRES_EXAMPLES on the Postgres savers (a Postgres step costs several
 # times a SQLite one). Failures are kept in .hypothesis/fuzz and replayed first next time.
 # Fewer: make fuzz AGENTGIT_FUZZ_EXAMPLES=300 AGENTGIT_FUZZ_POSTGRES_EXAMPLES=50
+# The same sequences on every run of a commit (what CI runs): AGENTGIT_FUZZ_SEEDED=1
 AGENTGIT_FUZZ_EXAMPLES ?= 2000
 AGENTGIT_FUZZ_POSTGRES_EXAMPLES ?= 300
 fuzz: $(STAMP)
