@@ -89,6 +89,7 @@ if TYPE_CHECKING:
     from langgraph.checkpoint.base import CheckpointTuple
 
     from langgraph_agentgit import AgentGitSaver, SessionManager
+    from langgraph_agentgit.demo import DemoResult
     from langgraph_agentgit.diff import CheckpointDiff
     from langgraph_agentgit.sessions.models import (
         Branch,
@@ -1218,9 +1219,10 @@ def demo(
             )
         console.print(
             Text(
-                "An order-support agent with a fake, deterministic chat model and two real "
-                "tools (lookup_order, calculator) talks to a user; then the session is "
-                "rolled back.\n"
+                "An order-support agent with a fake, deterministic chat model and three real "
+                "tools (lookup_order, calculator, refund_order) talks to a user; then the "
+                "session is rolled back, undoing the refund (refund_order has an undo "
+                "handler).\n"
             )
         )
 
@@ -1239,9 +1241,10 @@ def demo(
                 "\nRolled back to ",
                 (repo.abbreviate(result.rollback_checkpoint_id), "yellow"),
                 (f" [{scenario.ROLLBACK_TAG}]", "bold cyan"),
-                " and continued both timelines.\n",
+                " and continued both timelines.",
             )
         )
+        print_undo(console, result)
         _rule(console, "Branch timeline")
         histories, tags = repo.timeline(s)
         console.print(build_tree(repo, s, histories, tags))
@@ -1832,9 +1835,29 @@ def diff(
         print_diff(_console(), result)
 
 
+def print_undo(console: Console, result: DemoResult) -> None:
+    """What the demo's rollback did with the tool calls: undone after the fork point,
+    kept before it, and the shop's refunds afterwards."""
+    undo = result.undo
+    if undo is None or result.shop is None:  # pragma: no cover - run_demo always sets them
+        return
+    for o in undo.outcomes:
+        what = "undone" if o.status == "undone" else f"{o.status} ({o.reason or o.error})"
+        line = f"  undo  {o.effect.tool_name} (call {o.effect.tool_call_id}): {what}"
+        console.print(Text(line, "magenta" if o.status == "undone" else ""), soft_wrap=True)
+    for p in result.kept:
+        line = f"  kept  {p.effect.tool_name} (call {p.effect.tool_call_id}): before the fork"
+        console.print(Text(line), soft_wrap=True)
+    refunds = ", ".join(
+        f"{rid} {r['order_id']} {r['status']}" for rid, r in result.shop.refunds.items()
+    )
+    console.print(Text(f"Refunds in the shop now: {refunds or 'none'}\n"), soft_wrap=True)
+
+
 def print_diff(console: Console, result: CheckpointDiff) -> None:
-    """A diff's text, coloured: removed messages red, added green, changed yellow."""
-    styles = {"-": "red", "+": "green", "~": "yellow"}
+    """A diff's text, coloured: removed messages red, added green, changed yellow,
+    undone effects magenta."""
+    styles = {"-": "red", "+": "green", "~": "yellow", "!": "magenta"}
     width = max(console.width, 60)
     for line in result.format(width=width).splitlines():
         marker = line.lstrip()[:1]

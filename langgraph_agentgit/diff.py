@@ -6,7 +6,8 @@ nearest common ancestor. A message list is compared by message id: the messages 
 with different content are *changed*. With LangGraph's append-only ``add_messages``
 reducer, when ``a`` and ``b`` are on different branches the removed messages are the ones
 ``a``'s side added after the common ancestor and the added ones those ``b``'s side added.
-Other channels are compared by value.
+Other channels are compared by value. Tool calls on either side's path from the common
+ancestor that a rollback undid (``rollback(..., undo_effects=True)``) are listed too.
 
 ::
 
@@ -21,10 +22,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.base import CheckpointTuple
+
+if TYPE_CHECKING:
+    from langgraph_agentgit.effects.models import EffectRecord
 
 #: Columns the text of a diff fits in unless told otherwise.
 DEFAULT_WIDTH = 80
@@ -104,18 +108,26 @@ class CheckpointDiff:
             when they share no history.
         channels: the channels that differ, by name. LangGraph's internal channels
             (``__start__``, ``branch:to:…``) are left out.
+        undone: the tool calls on the path from ``base`` to ``a`` or to ``b`` (from the
+            start when ``base`` is ``None``) that a rollback undid, oldest undo first.
     """
 
     a: CheckpointPoint
     b: CheckpointPoint
     base: CheckpointPoint | None
     channels: dict[str, ChannelDiff] = field(default_factory=dict)
+    undone: tuple[EffectRecord, ...] = ()
 
     @classmethod
     def compute(
-        cls, a: CheckpointTuple, b: CheckpointTuple, base: CheckpointTuple | None = None
+        cls,
+        a: CheckpointTuple,
+        b: CheckpointTuple,
+        base: CheckpointTuple | None = None,
+        undone: Sequence[EffectRecord] = (),
     ) -> CheckpointDiff:
-        """Compare two checkpoint tuples (``base``: their common ancestor, if known)."""
+        """Compare two checkpoint tuples (``base``: their common ancestor, if known;
+        ``undone``: the undone effects on their paths from it)."""
         values_a = a.checkpoint["channel_values"]
         values_b = b.checkpoint["channel_values"]
         channels: dict[str, ChannelDiff] = {}
@@ -130,6 +142,7 @@ class CheckpointDiff:
             b=CheckpointPoint.of(b),
             base=CheckpointPoint.of(base) if base is not None else None,
             channels=channels,
+            undone=tuple(undone),
         )
 
     @property
@@ -144,6 +157,7 @@ class CheckpointDiff:
             "b": self.b.to_dict(),
             "base": self.base.to_dict() if self.base else None,
             "channels": {name: c.to_dict() for name, c in self.channels.items()},
+            "undone_effects": [_undone_dict(e) for e in self.undone],
         }
 
     def __str__(self) -> str:
@@ -158,6 +172,8 @@ class CheckpointDiff:
             messages (changed): +1 -1, 4 in common
               - ai: Here is what I found: 3 * 9.99 = 29.97
               + human: Sorry, I meant order B-2002.
+            undone effects: 1
+              ! refund_order (call call_5_0) undone 2026-11-30T05:20:12.182278+00:00
 
         Checkpoint ids are whole, thread ids shortened to 8 characters; message texts
         are cut to the width. ``width=None`` cuts nothing and adds each message's id.
@@ -185,7 +201,26 @@ class CheckpointDiff:
                 head = f"{c.channel} ({c.status}): "
                 half = _room(width, len(head) + 4, 2)
                 lines.append(f"{head}{_short(c.before, half)} -> {_short(c.after, half)}")
+        if self.undone:
+            lines.append(f"undone effects: {len(self.undone)}")
+            lines.extend(
+                f"  ! {e.tool_name} (call {e.tool_call_id or '?'}) undone {e.updated_at}"
+                for e in self.undone
+            )
         return "\n".join(_cut(line, width) for line in lines)
+
+
+def _undone_dict(e: EffectRecord) -> dict[str, Any]:
+    return {
+        "effect_id": e.effect_id,
+        "tool_name": e.tool_name,
+        "tool_call_id": e.tool_call_id,
+        "checkpoint_id": e.checkpoint_id,
+        "thread_id": e.thread_id,
+        "kind": e.kind,
+        "run_id": e.run_id,
+        "undone_at": e.updated_at,
+    }
 
 
 def _internal(channel: str) -> bool:

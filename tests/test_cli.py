@@ -322,6 +322,26 @@ def test_diff_of_two_heads_by_prefix(demo_db: DemoDb) -> None:
     text = demo_db.run("diff", a, b)
     assert text.exit_code == 0, text.output
     assert text.stdout.strip() == str(expected).strip()
+    # The refund the rollback undid is on main's side of the fork: listed, with when.
+    [undone] = data["undone_effects"]
+    assert (undone["tool_name"], undone["tool_call_id"]) == ("refund_order", "call_5_0")
+    assert undone["thread_id"] == result.main_thread_id and undone["undone_at"]
+    assert "undone effects: 1" in text.stdout
+
+
+def test_demo_rollback_undid_the_refund_and_kept_the_lookup(
+    demo_template: tuple[Path, DemoResult],
+) -> None:
+    _, result = demo_template
+    assert result.shop is not None and result.undo is not None
+    # The handler really ran: the refund the agent issued is cancelled in the shop.
+    assert result.shop.refunds == {"R-1": {"order_id": "A-1001", "status": "cancelled"}}
+    assert [o.effect.tool_name for o in result.undo.undone] == ["refund_order"]
+    assert [(o.effect.tool_name, o.reason) for o in result.undo.skipped] == [
+        ("calculator", "no_handler")
+    ]
+    assert [p.effect.tool_name for p in result.kept] == ["lookup_order"]
+    assert result.undo.branch_thread_id == result.branch_thread_id
 
 
 def test_diff_accepts_a_session_tag(demo_db: DemoDb) -> None:
@@ -528,6 +548,12 @@ def test_demo_creates_a_database_and_suggests_commands(tmp_path: Path) -> None:
         f"agentgit --db {path} tree",
         "lookup_order('A-1001')",
         "lookup_order('B-2002')",
+        "undo  refund_order (call call_5_0): undone",
+        "undo  calculator (call call_5_1): skipped (no_handler)",
+        "kept  lookup_order (call call_1_0): before the fork",
+        "Refunds in the shop now: R-1 A-1001 cancelled",
+        "undone effects: 1",
+        "! refund_order (call call_5_0) undone ",
     ):
         assert fragment in out, fragment
     sessions = json.loads(runner.invoke(app, ["sessions", "--json", "--db", str(path)]).stdout)

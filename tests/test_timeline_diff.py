@@ -11,7 +11,8 @@ from langchain_core.messages import AIMessage
 from langgraph.types import Command
 from session_graphs import AGENT, APPROVAL, COUNTER, Env, cfg, cid, open_env
 
-from langgraph_agentgit import CheckpointDiff, SessionManager, Timeline
+from langgraph_agentgit import AgentGitSaver, CheckpointDiff, SessionManager, Timeline
+from langgraph_agentgit.demo import run_demo
 
 MODES = ["sync", "async"]
 
@@ -395,6 +396,30 @@ async def test_diff_along_one_branch_and_by_tag(mode: str, db: str) -> None:
         await env.turn(cfg("stranger"), "hello")
         apart = await env.call("diff", cfg("stranger"), main_state)
         assert apart.base is None and "common ancestor: none" in str(apart)
+
+
+def test_diff_lists_the_effects_a_rollback_undid(db: str) -> None:
+    with AgentGitSaver.from_conn_string(db) as saver:
+        result = run_demo(saver)
+        mgr = SessionManager(saver)
+        d = mgr.diff(result.main_head, result.branch_head)
+        [undone] = d.undone
+        assert (undone.tool_name, undone.tool_call_id, undone.status) == (
+            "refund_order",
+            "call_5_0",
+            "done",
+        )
+        assert undone.thread_id == result.main_thread_id
+        assert result.shop is not None and result.shop.refunds["R-1"]["status"] == "cancelled"
+        assert f"  ! refund_order (call call_5_0) undone {undone.updated_at}" in str(d)
+        data = json.loads(json.dumps(d.to_dict()))
+        assert data["undone_effects"][0]["undone_at"] == undone.updated_at
+        # Either way round; nothing undone on the branch's side alone, nor before the fork.
+        assert mgr.diff(result.branch_head, result.main_head).undone == d.undone
+        assert mgr.diff(result.rollback_checkpoint_id, result.branch_head).undone == ()
+        assert "undone effects" not in str(
+            mgr.diff(result.rollback_checkpoint_id, result.branch_head)
+        )
 
 
 async def test_diff_of_values_and_of_a_replaced_message(db: str) -> None:

@@ -25,6 +25,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from langgraph.checkpoint.base import CheckpointTuple
+
 from langgraph_agentgit.effects import log
 from langgraph_agentgit.effects.models import (
     Effect,
@@ -431,3 +433,44 @@ def undone_in_branch(
         return []
     seen = {checkpoint_id for _, checkpoint_id in log.ancestry(conn, store, head)}
     return [c for c in done if c.checkpoint_id in seen]
+
+
+def undone_between(
+    conn: Connection,
+    store: CheckpointStore,
+    a: CheckpointTuple,
+    b: CheckpointTuple,
+    base: CheckpointTuple | None,
+) -> list[EffectRecord]:
+    """The effects undone by a rollback whose checkpoint (the first holding the tool's
+    result) is on the path from ``base`` (excluded: effects there are shared) to ``a``
+    or to ``b``, oldest undo first. Reads the recorded undos of the sessions owning the
+    two threads and the chains of parent links; no state is decoded."""
+    sessions: set[str] = set()
+    on_paths: set[str] = set()
+    stop = base.config["configurable"]["checkpoint_id"] if base is not None else None
+    for t in (a, b):
+        cfg = t.config["configurable"]
+        thread_id = str(cfg["thread_id"])
+        owner = conn.execute(store.sql.SELECT_SESSION_ID_OF_THREAD, (thread_id,)).fetchone()
+        if owner is not None:
+            sessions.add(str(owner[0]))
+        lineage = store.lineage(conn, thread_id)
+        row = (
+            store.find_row(conn, lineage, str(cfg.get("checkpoint_ns", "")), cfg["checkpoint_id"])
+            if lineage is not None
+            else None
+        )
+        if row is None:
+            continue
+        for _, checkpoint_id in log.ancestry(conn, store, row):
+            if checkpoint_id == stop:
+                break
+            on_paths.add(checkpoint_id)
+    found = [
+        c
+        for sid in sorted(sessions)
+        for c in claims(conn, store, sid).values()
+        if c.status == "done" and c.checkpoint_id in on_paths
+    ]
+    return sorted(found, key=lambda c: (c.updated_at, c.effect_id))

@@ -1190,7 +1190,8 @@ class SessionManager:
         self, a: CheckpointLike, b: CheckpointLike, *, session_id: str | None = None
     ) -> CheckpointDiff:
         """Per-channel differences from checkpoint ``a`` to ``b`` (any branches), with
-        messages compared by id since their common ancestor::
+        messages compared by id since their common ancestor, and the tool calls on
+        either path from it that a rollback undid (``undone``)::
 
             print(mgr.diff(mgr.get_branch(s.id, main_id), branch))
 
@@ -1199,7 +1200,7 @@ class SessionManager:
         sessions; anything else is reported as missing).
         """
         found = self.saver._read(
-            ops.scoped_diff_data,
+            _diff_data,
             self.saver.store,
             self.user_id,
             ops.as_ref(a),
@@ -1213,7 +1214,7 @@ class SessionManager:
     ) -> CheckpointDiff:
         """Async twin of :meth:`diff`."""
         found = await self.saver._aread(
-            ops.scoped_diff_data,
+            _diff_data,
             self.saver.store,
             self.user_id,
             ops.as_ref(a),
@@ -1399,6 +1400,16 @@ def _timeline_data(conn: Any, store: Any, session_id: str) -> tuple[Any, Any, An
     """The timeline's rows and the session's recorded undos, in one read transaction."""
     session, histories, tags = ops.timeline_data(conn, store, session_id)
     return session, histories, tags, effect_ops.claims(conn, store, session_id)
+
+
+def _diff_data(
+    conn: Any, store: Any, owner: str | None, a: Any, b: Any, session_id: str | None
+) -> tuple[Any, Any, Any, Any]:
+    """The two checkpoints, their common ancestor and the undone effects on their paths
+    from it, in one read transaction."""
+    found_a, found_b, base = ops.scoped_diff_data(conn, store, owner, a, b, session_id)
+    undone = effect_ops.undone_between(conn, store, found_a, found_b, base)
+    return found_a, found_b, base, undone
 
 
 def _warn_undone(branch: Branch, undone: list[EffectRecord]) -> None:
