@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import multiprocessing
+import operator
 import re
 import uuid
 import warnings
@@ -20,12 +21,15 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 import effects_shop as shop
 import pytest
 from conftest import sql_rows
-from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.tools import tool
+from langgraph.graph import END, START, StateGraph
+from langgraph.prebuilt import ToolNode
 
 from langgraph_agentgit import (
     AgentGitError,
@@ -909,3 +913,68 @@ def test_cli_incomplete_undo_then_resume(
     assert [u["effect"] for u in shop.read(journal, "undo")] == order
     nothing = invoke("resume-undo", s.id)
     assert nothing.exit_code == 0 and "no unfinished undo run" in nothing.stdout
+
+
+# --- id-less messages and reused tool call ids (a plain ``operator.add`` message list) ---
+
+
+class PlainState(TypedDict):
+    messages: Annotated[list[Any], operator.add]
+
+
+def _reused_id_graph(saver: Any, call_id: str, ran: list[str]) -> Any:
+    """``messages: Annotated[list, operator.add]`` (no ``add_messages``: no message ids),
+    a model node that always uses the tool call id ``call_id``, and a real ``ToolNode``."""
+
+    @tool
+    def create_order(item: str) -> str:
+        """Order an item."""
+        ran.append(item)
+        return f"ordered {item}"
+
+    def model(state: PlainState) -> dict[str, Any]:
+        turn = sum(isinstance(m, HumanMessage) for m in state["messages"])
+        call = {"name": "create_order", "args": {"item": f"item{turn}"}, "id": call_id}
+        return {"messages": [AIMessage("", tool_calls=[call])]}
+
+    builder = StateGraph(PlainState)
+    builder.add_node("model", model)
+    builder.add_node("tools", ToolNode([create_order]))
+    builder.add_edge(START, "model")
+    builder.add_edge("model", "tools")
+    builder.add_edge("tools", END)
+    return builder.compile(checkpointer=saver)
+
+
+@pytest.mark.parametrize("call_id", ["call_0", ""])
+def test_reused_tool_call_ids_without_message_ids(any_db: str, call_id: str):
+    ran: list[str] = []
+    undone: list[str] = []
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        mgr = SessionManager(saver, undo={"create_order": lambda e: undone.append(e.args["item"])})
+        graph = _reused_id_graph(saver, call_id, ran)
+        s = mgr.create_session(name="reused")
+        config = mgr.config(s.id)
+        for text in ("a", "b", "c"):
+            graph.invoke({"messages": [HumanMessage(text)]}, config)
+            if text == "a":
+                mgr.tag(s.id, graph.get_state(config), "t0")
+        assert all(m.id is None for m in tool_messages(graph.get_state(config)))
+        assert ran == ["item1", "item2", "item3"]
+
+        listed = mgr.effects(s.id)
+        assert sorted(p.effect.args["item"] for p in listed) == sorted(ran)
+        assert len({p.effect.effect_id for p in listed}) == 3
+        plan = mgr.plan_rollback(s.id, "t0")
+        assert [p.effect.args["item"] for p in plan.effects] == ["item3", "item2"]
+        assert [p.status for p in plan.effects] == ["will_undo", "will_undo"]
+
+        result = mgr.rollback(s.id, "t0", undo_effects=True)
+        assert result.complete
+        assert undone == ["item3", "item2"]
+        # The effect made before the fork keeps its id on the new branch.
+        first = {p.effect.effect_id for p in listed if p.effect.args["item"] == "item1"}
+        assert {p.effect.effect_id for p in mgr.effects(s.id)} == first
+        # Nothing is undone twice.
+        assert mgr.rollback(s.id, "t0", undo_effects=True).undone == ()
+        assert undone == ["item3", "item2"]

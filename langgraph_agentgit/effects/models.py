@@ -59,8 +59,10 @@ class Effect:
 
     Attributes:
         effect_id: a stable identity: the ``ToolMessage``'s id (``add_messages`` gives
-            every message one), else ``"<checkpoint id>:<tool call id>"``. The same
-            effect seen from several branches (one inherits the other) has one id.
+            every message one), else ``"<checkpoint id>:<position>"``: the first
+            checkpoint holding the message and its index in that state's message list
+            (tool call ids may repeat, so they do not identify a call). The same effect
+            seen from several branches (one inherits the other) has one id.
         tool_name: the tool's name.
         tool_call_id: the id of the call in the ``AIMessage``.
         args: the call's arguments.
