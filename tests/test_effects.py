@@ -13,6 +13,7 @@ import contextlib
 import json
 import multiprocessing
 import operator
+import os
 import re
 import uuid
 import warnings
@@ -978,3 +979,52 @@ def test_reused_tool_call_ids_without_message_ids(any_db: str, call_id: str):
         # Nothing is undone twice.
         assert mgr.rollback(s.id, "t0", undo_effects=True).undone == ()
         assert undone == ["item3", "item2"]
+
+
+def test_file_tools_never_write_through_links(any_db: str, tmp_path: Path):
+    """A hard link into the workspace, or a symbolic link swapped in after the call, is
+    never written through: not by the tool, not by a rollback's undo."""
+    from langgraph_agentgit.effects.files import file_undo_handlers
+
+    root = tmp_path / "workspace"
+    root.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / "secret.txt"
+    secret.write_text("secret")
+    os.link(secret, root / "hard.txt")
+    (root / "a.txt").write_text("original")
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        graph = shop.file_agent(root, saver)
+        mgr = SessionManager(saver, undo=file_undo_handlers(root))
+        s = mgr.create_session()
+        config = mgr.config(s.id)
+        graph.invoke({"messages": [("user", "write:start.txt:x")]}, config)
+        mgr.tag(s.id, graph.get_state(config), "start")
+        graph.invoke({"messages": [("user", "write:hard.txt:OWNED write:a.txt:agent")]}, config)
+        assert secret.read_text() == "secret"  # the hard link was refused
+        hard, written = tool_messages(graph.get_state(config))[-2:]
+        assert hard.status == "error" and "hard link" in str(hard.content)
+        assert written.status == "success" and (root / "a.txt").read_text() == "agent"
+
+        # The user swaps a.txt for a link to a file outside that holds the same bytes.
+        decoy = outside / "decoy.txt"
+        decoy.write_text("agent")
+        (root / "a.txt").unlink()
+        (root / "a.txt").symlink_to(decoy)
+        result = mgr.rollback(s.id, "start", undo_effects=True)
+        [failed] = result.failed
+        assert failed.effect.args["path"] == "a.txt" and "symbolic link" in str(failed.error)
+        assert decoy.read_text() == "agent" and secret.read_text() == "secret"
+        assert (root / "a.txt").is_symlink()
+
+
+def test_file_tools_refuse_a_directory(tmp_path: Path):
+    from langgraph_agentgit.effects.files import file_tools
+
+    (tmp_path / "sub").mkdir()
+    tools = {t.name: t for t in file_tools(tmp_path)}
+    for name, args in (("write_file", {"content": "x"}), ("delete_file", {})):
+        with pytest.raises(ValueError, match="sub is a directory"):
+            tools[name].invoke({"path": "sub", **args})
+    assert (tmp_path / "sub").is_dir()
