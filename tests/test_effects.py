@@ -1028,3 +1028,55 @@ def test_file_tools_refuse_a_directory(tmp_path: Path):
         with pytest.raises(ValueError, match="sub is a directory"):
             tools[name].invoke({"path": "sub", **args})
     assert (tmp_path / "sub").is_dir()
+
+
+async def test_resume_reports_a_live_handler_running_not_in_doubt(any_db: str, tmp_path: Path):
+    """While the process running an effect's handler is alive, a resume reports it
+    ``running`` (and never runs it again, even with ``rerun_in_doubt``); once that process
+    is gone it is in doubt; one started on another host is in doubt, and says so."""
+    journal = str(tmp_path / "journal.jsonl")
+    async with world(any_db, journal, False) as w:
+        session_id, _ = await shop_history(w)
+        plan = await w.call("plan_rollback", session_id, "t1")
+        order = [p.effect.effect_id for p in plan.to_undo]
+        charge = order[1]
+
+    ctx = multiprocessing.get_context("spawn")
+    started, release = ctx.Event(), ctx.Event()
+    proc = ctx.Process(
+        target=shop.slow_worker, args=(any_db, journal, session_id, "t1", started, release)
+    )
+    proc.start()
+    try:
+        assert started.wait(120), "the worker's handler did not start"
+        async with world(any_db, journal, False) as w:
+            for rerun in (False, True):
+                [result] = await w.call("resume_undo", session_id, rerun_in_doubt=rerun)
+                [held] = [o for o in result.outcomes if o.effect.effect_id == charge]
+                assert held.status == "running", held
+                assert f"pid {proc.pid}" in str(held.reason) and not result.complete
+            assert undo_counts(journal)[charge] == 0  # never run from here
+    finally:
+        release.set()
+        proc.join(120)
+    assert proc.exitcode == 0
+    assert undo_counts(journal) == Counter(order)
+
+    # A claim left running by a process on another host: in doubt, and the reason says so.
+    owner = json.dumps({"host": "elsewhere.invalid", "pid": 1, "start": None})
+    stuck = (
+        "UPDATE agentgit_undone_effects SET status = 'running', owner = {p} WHERE effect_id = {p}"
+    )
+    from langgraph_agentgit.backends import is_postgres_url
+
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        mark = "%s" if is_postgres_url(any_db) else "?"
+        saver._write(lambda conn, *a: conn.execute(stuck.format(p=mark), (owner, charge)))
+        saver._write(
+            lambda conn, *a: conn.execute("UPDATE agentgit_undo_runs SET status = 'incomplete'", ())
+        )
+    async with world(any_db, journal, False) as w:
+        [result] = await w.call("resume_undo", session_id)
+        [held] = [o for o in result.outcomes if o.effect.effect_id == charge]
+        assert held.status == "in_doubt"
+        assert "another host" in str(held.reason) and "elsewhere.invalid" in str(held.reason)

@@ -105,8 +105,13 @@ def run_started(
     run_id = started.run.run_id
     for planned in started.plan:
         effect_id = planned.effect.effect_id
+        if effect_id in started.running:
+            why = started.running[effect_id]
+            outcomes.append(EffectOutcome(planned.effect, "running", planned.kind, reason=why))
+            continue
         if effect_id in started.in_doubt:
-            outcomes.append(EffectOutcome(planned.effect, "in_doubt", planned.kind))
+            why = started.in_doubt[effect_id]
+            outcomes.append(EffectOutcome(planned.effect, "in_doubt", planned.kind, reason=why))
             stopped = stopped or on_error == "stop"
             continue
         from_status = started.owned.get(effect_id)
@@ -156,8 +161,13 @@ async def arun_started(
     run_id = started.run.run_id
     for planned in started.plan:
         effect_id = planned.effect.effect_id
+        if effect_id in started.running:
+            why = started.running[effect_id]
+            outcomes.append(EffectOutcome(planned.effect, "running", planned.kind, reason=why))
+            continue
         if effect_id in started.in_doubt:
-            outcomes.append(EffectOutcome(planned.effect, "in_doubt", planned.kind))
+            why = started.in_doubt[effect_id]
+            outcomes.append(EffectOutcome(planned.effect, "in_doubt", planned.kind, reason=why))
             stopped = stopped or on_error == "stop"
             continue
         from_status = started.owned.get(effect_id)

@@ -1134,10 +1134,14 @@ class SessionManager:
         Each run's effects are read again from the branch it left; effects undone since
         are skipped, failed ones retried, the rest run newest first as in
         :meth:`rollback` (``on_error`` defaults to the run's own). An effect whose handler
-        a process started without reporting back is *in doubt*: it may or may not have
-        been undone, so it is reported (``"in_doubt"``) and not run again unless
-        ``rerun_in_doubt=True`` — pass that only when no process is still running that
-        run (e.g. it died), and prefer handlers that can tell whether their work is done.
+        a process started without reporting back is reported ``"running"`` while that
+        process (recorded with the claim: hostname, pid, start time) is alive on this
+        host, and is never started again. Once that process has exited, or when it ran on
+        another host (which cannot be checked; the outcome's ``reason`` says so), the
+        effect is *in doubt*: it may or may not have been undone, so it is reported
+        (``"in_doubt"``) and not run again unless ``rerun_in_doubt=True``. For another
+        host's effect pass that only when you know its process is gone, and prefer
+        handlers that can tell whether their work is done.
         Returns one :class:`RollbackResult` per run. Raises
         :class:`CheckpointNotFoundError` for a run whose branch (the one it left) was
         deleted since, as its effects can no longer be read: resume the others by
