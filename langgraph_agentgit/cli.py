@@ -1956,6 +1956,15 @@ def load_handlers(spec: str) -> Mapping[str, Any]:
             f"--handlers: {spec} is not a mapping of tool names to undo handlers "
             f"(got {type(found).__name__})"
         )
+    from langgraph_agentgit.effects.undo import UndoRegistry
+
+    try:
+        UndoRegistry.of(found)
+    except (TypeError, ValueError) as exc:
+        raise CliError(
+            f"--handlers: {spec} must map tool names to undo handlers (callables, or "
+            f"(handler, kind) pairs): {exc}"
+        ) from None
     return found
 
 

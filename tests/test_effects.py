@@ -45,7 +45,7 @@ from langgraph_agentgit import (
     UndoFailedError,
     UndoRunNotFoundError,
 )
-from langgraph_agentgit.effects import RollbackResult
+from langgraph_agentgit.effects import EffectOutcome, RollbackResult
 
 AGENTS: dict[str, Callable[[str, Any], Any]] = {
     "tool_node": shop.tool_node_agent,
@@ -1080,3 +1080,63 @@ async def test_resume_reports_a_live_handler_running_not_in_doubt(any_db: str, t
         [held] = [o for o in result.outcomes if o.effect.effect_id == charge]
         assert held.status == "in_doubt"
         assert "another host" in str(held.reason) and "elsewhere.invalid" in str(held.reason)
+
+
+async def test_misuse_gets_clear_errors(any_db: str, tmp_path: Path):
+    """Wrong handler tables and rollback options are refused with a clear TypeError or
+    ValueError before anything changes."""
+    journal = str(tmp_path / "journal.jsonl")
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        with pytest.raises(TypeError, match="mapping of tool names"):
+            SessionManager(saver, undo=[1, 2])  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"\(handler, kind\) pair, not a tuple of 3"):
+            SessionManager(saver, undo={"a": (print, "reversible", 1)})  # type: ignore[dict-item]
+    async with world(any_db, journal, False) as w:
+        session_id, _ = await shop_history(w)
+        head = (await w.state(session_id)).config["configurable"]["checkpoint_id"]
+        with pytest.raises(TypeError, match="undo_effects must be True or False"):
+            w.mgr.rollback(session_id, "t1", undo_effects="no")  # type: ignore[call-overload]
+        with pytest.raises(ValueError, match="on_error goes with undo_effects=True"):
+            w.mgr.rollback(session_id, "t1", on_error="continue")  # type: ignore[call-overload]
+        with pytest.raises(ValueError, match="on_error goes with undo_effects=True"):
+            await w.mgr.arollback(session_id, "t1", on_error="stop")  # type: ignore[call-overload]
+        assert (await w.state(session_id)).config["configurable"]["checkpoint_id"] == head
+        assert [b.name for b in w.mgr.branches(session_id)] == ["main"]
+        assert shop.read(journal, "undo") == []
+        # Every skipped outcome says why.
+        result = w.mgr.rollback(session_id, "t1", undo_effects=True)
+        assert result.skipped and all(o.reason for o in result.skipped)
+    with pytest.raises(ValueError, match="reason"):
+        EffectOutcome(result.outcomes[0].effect, "skipped")
+
+
+def test_file_undo_handler_refuses_an_incomplete_artifact(tmp_path: Path):
+    from langgraph_agentgit.effects import Effect
+    from langgraph_agentgit.effects.files import file_undo_handlers
+
+    (tmp_path / "a.txt").write_text("x")
+    undo = file_undo_handlers(tmp_path)["write_file"]
+    message = ToolMessage("wrote", tool_call_id="c1")
+    for artifact in ({"path": "a.txt", "before": b"old"}, None, {"before": None}):
+        effect = Effect("e1", "write_file", "c1", {}, "wrote", artifact, "success", "cp", message)
+        with pytest.raises(ValueError, match="has no file artifact"):
+            undo(effect)
+    assert (tmp_path / "a.txt").read_text() == "x"
+
+
+def test_cli_handlers_that_are_not_handlers(any_db: str, tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from langgraph_agentgit.cli import app
+
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        mgr = SessionManager(saver)
+        s = mgr.create_session(name="shop")
+        graph = shop.tool_node_agent(str(tmp_path / "journal.jsonl"), saver)
+        graph.invoke({"messages": [("user", "buy:apple")]}, mgr.config(s.id))
+        mgr.tag(s.id, graph.get_state(mgr.config(s.id)), "t1")
+    args = ["rollback", s.id, "t1", "--undo-effects", "--handlers", "os:environ", "--db", any_db]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 2, result.output
+    assert "must map tool names to undo handlers" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -162,6 +162,10 @@ class EffectOutcome:
     reason: str | None = None
     error: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.status == "skipped" and not self.reason:
+            raise ValueError("a skipped effect outcome carries the reason it was skipped")
+
 
 @dataclass(frozen=True)
 class RollbackResult:
