@@ -1979,6 +1979,15 @@ def load_handlers(spec: str) -> Mapping[str, Any]:
             f"--handlers: {spec} is not a mapping of tool names to undo handlers "
             f"(got {type(found).__name__})"
         )
+    from langgraph_agentgit.effects.undo import UndoRegistry
+
+    try:
+        UndoRegistry.of(found)
+    except (TypeError, ValueError) as exc:
+        raise CliError(
+            f"--handlers: {spec} must map tool names to undo handlers (callables, or "
+            f"(handler, kind) pairs): {exc}"
+        ) from None
     return found
 
 
@@ -2127,7 +2136,7 @@ def print_outcomes(result: Any) -> None:
     """What the rollback's undo did, effect by effect, and a summary line."""
     console = _console()
     for index, outcome in enumerate(result.outcomes, 1):
-        detail = outcome.reason if outcome.status == "skipped" else outcome.error
+        detail = outcome.error or outcome.reason
         console.print(
             Text.assemble(
                 f"{index:>3} ",
@@ -2158,8 +2167,9 @@ def resume_undo_command(
         bool,
         typer.Option(
             "--rerun-in-doubt",
-            help="Run again the handlers a dead process had started (only when no process is "
-            "still running that undo).",
+            help="Run again the handlers a process started and never reported back: one "
+            "that has exited, or one on another host (only when you know it is gone). A "
+            "handler a live process on this host runs is never run again.",
         ),
     ] = False,
     handlers: HandlersOption = None,

@@ -265,6 +265,28 @@ def crash_worker(db: str, journal: str, session_id: str, target: str, crash_tool
     append(journal, {"op": "survived"})
 
 
+def slow_worker(
+    db: str, journal: str, session_id: str, target: str, started: Any, release: Any
+) -> None:
+    """Roll back with undo_effects; the handler of ``charge`` sets ``started`` and waits
+    for ``release`` before it does its work (a slow handler still running)."""
+    from langgraph_agentgit import SessionManager
+
+    with _open(db) as saver:
+        handlers = make_handlers(journal)
+        refund, kind = handlers["charge"]
+
+        def slow_refund(effect: Effect) -> None:
+            started.set()
+            release.wait(120)
+            refund(effect)
+
+        handlers["charge"] = (slow_refund, kind)
+        mgr = SessionManager(saver, undo=handlers)
+        mgr.rollback(session_id, target, undo_effects=True)
+    append(journal, {"op": "survived"})
+
+
 def rollback_worker(db: str, journal: str, session_id: str, target: str, barrier: Any) -> None:
     """Check out ``main`` and roll it back to ``target`` with undo_effects, at the same
     time as another such process; record what this process's rollback did."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import json
 import multiprocessing
+import operator
+import os
 import re
 import uuid
 import warnings
@@ -20,12 +22,15 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 import effects_shop as shop
 import pytest
 from conftest import sql_rows
-from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.tools import tool
+from langgraph.graph import END, START, StateGraph
+from langgraph.prebuilt import ToolNode
 
 from langgraph_agentgit import (
     AgentGitError,
@@ -40,7 +45,7 @@ from langgraph_agentgit import (
     UndoFailedError,
     UndoRunNotFoundError,
 )
-from langgraph_agentgit.effects import RollbackResult
+from langgraph_agentgit.effects import EffectOutcome, RollbackResult
 
 AGENTS: dict[str, Callable[[str, Any], Any]] = {
     "tool_node": shop.tool_node_agent,
@@ -909,3 +914,229 @@ def test_cli_incomplete_undo_then_resume(
     assert [u["effect"] for u in shop.read(journal, "undo")] == order
     nothing = invoke("resume-undo", s.id)
     assert nothing.exit_code == 0 and "no unfinished undo run" in nothing.stdout
+
+
+# --- id-less messages and reused tool call ids (a plain ``operator.add`` message list) ---
+
+
+class PlainState(TypedDict):
+    messages: Annotated[list[Any], operator.add]
+
+
+def _reused_id_graph(saver: Any, call_id: str, ran: list[str]) -> Any:
+    """``messages: Annotated[list, operator.add]`` (no ``add_messages``: no message ids),
+    a model node that always uses the tool call id ``call_id``, and a real ``ToolNode``."""
+
+    @tool
+    def create_order(item: str) -> str:
+        """Order an item."""
+        ran.append(item)
+        return f"ordered {item}"
+
+    def model(state: PlainState) -> dict[str, Any]:
+        turn = sum(isinstance(m, HumanMessage) for m in state["messages"])
+        call = {"name": "create_order", "args": {"item": f"item{turn}"}, "id": call_id}
+        return {"messages": [AIMessage("", tool_calls=[call])]}
+
+    builder = StateGraph(PlainState)
+    builder.add_node("model", model)
+    builder.add_node("tools", ToolNode([create_order]))
+    builder.add_edge(START, "model")
+    builder.add_edge("model", "tools")
+    builder.add_edge("tools", END)
+    return builder.compile(checkpointer=saver)
+
+
+@pytest.mark.parametrize("call_id", ["call_0", ""])
+def test_reused_tool_call_ids_without_message_ids(any_db: str, call_id: str):
+    ran: list[str] = []
+    undone: list[str] = []
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        mgr = SessionManager(saver, undo={"create_order": lambda e: undone.append(e.args["item"])})
+        graph = _reused_id_graph(saver, call_id, ran)
+        s = mgr.create_session(name="reused")
+        config = mgr.config(s.id)
+        for text in ("a", "b", "c"):
+            graph.invoke({"messages": [HumanMessage(text)]}, config)
+            if text == "a":
+                mgr.tag(s.id, graph.get_state(config), "t0")
+        assert all(m.id is None for m in tool_messages(graph.get_state(config)))
+        assert ran == ["item1", "item2", "item3"]
+
+        listed = mgr.effects(s.id)
+        assert sorted(p.effect.args["item"] for p in listed) == sorted(ran)
+        assert len({p.effect.effect_id for p in listed}) == 3
+        plan = mgr.plan_rollback(s.id, "t0")
+        assert [p.effect.args["item"] for p in plan.effects] == ["item3", "item2"]
+        assert [p.status for p in plan.effects] == ["will_undo", "will_undo"]
+
+        result = mgr.rollback(s.id, "t0", undo_effects=True)
+        assert result.complete
+        assert undone == ["item3", "item2"]
+        # The effect made before the fork keeps its id on the new branch.
+        first = {p.effect.effect_id for p in listed if p.effect.args["item"] == "item1"}
+        assert {p.effect.effect_id for p in mgr.effects(s.id)} == first
+        # Nothing is undone twice.
+        assert mgr.rollback(s.id, "t0", undo_effects=True).undone == ()
+        assert undone == ["item3", "item2"]
+
+
+def test_file_tools_never_write_through_links(any_db: str, tmp_path: Path):
+    """A hard link into the workspace, or a symbolic link swapped in after the call, is
+    never written through: not by the tool, not by a rollback's undo."""
+    from langgraph_agentgit.effects.files import file_undo_handlers
+
+    root = tmp_path / "workspace"
+    root.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / "secret.txt"
+    secret.write_text("secret")
+    os.link(secret, root / "hard.txt")
+    (root / "a.txt").write_text("original")
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        graph = shop.file_agent(root, saver)
+        mgr = SessionManager(saver, undo=file_undo_handlers(root))
+        s = mgr.create_session()
+        config = mgr.config(s.id)
+        graph.invoke({"messages": [("user", "write:start.txt:x")]}, config)
+        mgr.tag(s.id, graph.get_state(config), "start")
+        graph.invoke({"messages": [("user", "write:hard.txt:OWNED write:a.txt:agent")]}, config)
+        assert secret.read_text() == "secret"  # the hard link was refused
+        hard, written = tool_messages(graph.get_state(config))[-2:]
+        assert hard.status == "error" and "hard link" in str(hard.content)
+        assert written.status == "success" and (root / "a.txt").read_text() == "agent"
+
+        # The user swaps a.txt for a link to a file outside that holds the same bytes.
+        decoy = outside / "decoy.txt"
+        decoy.write_text("agent")
+        (root / "a.txt").unlink()
+        (root / "a.txt").symlink_to(decoy)
+        result = mgr.rollback(s.id, "start", undo_effects=True)
+        [failed] = result.failed
+        assert failed.effect.args["path"] == "a.txt" and "symbolic link" in str(failed.error)
+        assert decoy.read_text() == "agent" and secret.read_text() == "secret"
+        assert (root / "a.txt").is_symlink()
+
+
+def test_file_tools_refuse_a_directory(tmp_path: Path):
+    from langgraph_agentgit.effects.files import file_tools
+
+    (tmp_path / "sub").mkdir()
+    tools = {t.name: t for t in file_tools(tmp_path)}
+    for name, args in (("write_file", {"content": "x"}), ("delete_file", {})):
+        with pytest.raises(ValueError, match="sub is a directory"):
+            tools[name].invoke({"path": "sub", **args})
+    assert (tmp_path / "sub").is_dir()
+
+
+async def test_resume_reports_a_live_handler_running_not_in_doubt(any_db: str, tmp_path: Path):
+    """While the process running an effect's handler is alive, a resume reports it
+    ``running`` (and never runs it again, even with ``rerun_in_doubt``); once that process
+    is gone it is in doubt; one started on another host is in doubt, and says so."""
+    journal = str(tmp_path / "journal.jsonl")
+    async with world(any_db, journal, False) as w:
+        session_id, _ = await shop_history(w)
+        plan = await w.call("plan_rollback", session_id, "t1")
+        order = [p.effect.effect_id for p in plan.to_undo]
+        charge = order[1]
+
+    ctx = multiprocessing.get_context("spawn")
+    started, release = ctx.Event(), ctx.Event()
+    proc = ctx.Process(
+        target=shop.slow_worker, args=(any_db, journal, session_id, "t1", started, release)
+    )
+    proc.start()
+    try:
+        assert started.wait(120), "the worker's handler did not start"
+        async with world(any_db, journal, False) as w:
+            for rerun in (False, True):
+                [result] = await w.call("resume_undo", session_id, rerun_in_doubt=rerun)
+                [held] = [o for o in result.outcomes if o.effect.effect_id == charge]
+                assert held.status == "running", held
+                assert f"pid {proc.pid}" in str(held.reason) and not result.complete
+            assert undo_counts(journal)[charge] == 0  # never run from here
+    finally:
+        release.set()
+        proc.join(120)
+    assert proc.exitcode == 0
+    assert undo_counts(journal) == Counter(order)
+
+    # A claim left running by a process on another host: in doubt, and the reason says so.
+    owner = json.dumps({"host": "elsewhere.invalid", "pid": 1, "start": None})
+    stuck = (
+        "UPDATE agentgit_undone_effects SET status = 'running', owner = {p} WHERE effect_id = {p}"
+    )
+    from langgraph_agentgit.backends import is_postgres_url
+
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        mark = "%s" if is_postgres_url(any_db) else "?"
+        saver._write(lambda conn, *a: conn.execute(stuck.format(p=mark), (owner, charge)))
+        saver._write(
+            lambda conn, *a: conn.execute("UPDATE agentgit_undo_runs SET status = 'incomplete'", ())
+        )
+    async with world(any_db, journal, False) as w:
+        [result] = await w.call("resume_undo", session_id)
+        [held] = [o for o in result.outcomes if o.effect.effect_id == charge]
+        assert held.status == "in_doubt"
+        assert "another host" in str(held.reason) and "elsewhere.invalid" in str(held.reason)
+
+
+async def test_misuse_gets_clear_errors(any_db: str, tmp_path: Path):
+    """Wrong handler tables and rollback options are refused with a clear TypeError or
+    ValueError before anything changes."""
+    journal = str(tmp_path / "journal.jsonl")
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        with pytest.raises(TypeError, match="mapping of tool names"):
+            SessionManager(saver, undo=[1, 2])  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"\(handler, kind\) pair, not a tuple of 3"):
+            SessionManager(saver, undo={"a": (print, "reversible", 1)})  # type: ignore[dict-item]
+    async with world(any_db, journal, False) as w:
+        session_id, _ = await shop_history(w)
+        head = (await w.state(session_id)).config["configurable"]["checkpoint_id"]
+        with pytest.raises(TypeError, match="undo_effects must be True or False"):
+            w.mgr.rollback(session_id, "t1", undo_effects="no")  # type: ignore[call-overload]
+        with pytest.raises(ValueError, match="on_error goes with undo_effects=True"):
+            w.mgr.rollback(session_id, "t1", on_error="continue")  # type: ignore[call-overload]
+        with pytest.raises(ValueError, match="on_error goes with undo_effects=True"):
+            await w.mgr.arollback(session_id, "t1", on_error="stop")  # type: ignore[call-overload]
+        assert (await w.state(session_id)).config["configurable"]["checkpoint_id"] == head
+        assert [b.name for b in w.mgr.branches(session_id)] == ["main"]
+        assert shop.read(journal, "undo") == []
+        # Every skipped outcome says why.
+        result = w.mgr.rollback(session_id, "t1", undo_effects=True)
+        assert result.skipped and all(o.reason for o in result.skipped)
+    with pytest.raises(ValueError, match="reason"):
+        EffectOutcome(result.outcomes[0].effect, "skipped")
+
+
+def test_file_undo_handler_refuses_an_incomplete_artifact(tmp_path: Path):
+    from langgraph_agentgit.effects import Effect
+    from langgraph_agentgit.effects.files import file_undo_handlers
+
+    (tmp_path / "a.txt").write_text("x")
+    undo = file_undo_handlers(tmp_path)["write_file"]
+    message = ToolMessage("wrote", tool_call_id="c1")
+    for artifact in ({"path": "a.txt", "before": b"old"}, None, {"before": None}):
+        effect = Effect("e1", "write_file", "c1", {}, "wrote", artifact, "success", "cp", message)
+        with pytest.raises(ValueError, match="has no file artifact"):
+            undo(effect)
+    assert (tmp_path / "a.txt").read_text() == "x"
+
+
+def test_cli_handlers_that_are_not_handlers(any_db: str, tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from langgraph_agentgit.cli import app
+
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        mgr = SessionManager(saver)
+        s = mgr.create_session(name="shop")
+        graph = shop.tool_node_agent(str(tmp_path / "journal.jsonl"), saver)
+        graph.invoke({"messages": [("user", "buy:apple")]}, mgr.config(s.id))
+        mgr.tag(s.id, graph.get_state(mgr.config(s.id)), "t1")
+    args = ["rollback", s.id, "t1", "--undo-effects", "--handlers", "os:environ", "--db", any_db]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 2, result.output
+    assert "must map tool names to undo handlers" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -8,6 +8,16 @@ are read back from the states along the path: an effect belongs to the first che
 whose state holds its ``ToolMessage``. A branch inherits its source's checkpoints, so an
 effect made before a fork is the same effect (same id) on both sides.
 
+Identity rule: one ``ToolMessage`` is one effect. A message with an id (``add_messages``
+gives each one) is that id. An id-less message (a plain ``operator.add`` list) is
+``"<checkpoint id>:<position>"``: the first checkpoint on the path whose state holds it
+and its index in that state's message list; in each later checkpoint it is recognized as
+the same message by content (tool call id, name, content, artifact, status), matched in
+list order, so a call repeated with the same tool call id is a new effect each time. Its
+arguments come from the ``tool_calls`` entry it answers, paired by position (the nearest
+preceding ``AIMessage`` with a call of that id), never by the tool call id alone: models
+reuse ids (``"call_0"``, ``""``).
+
 Functions here take an open connection inside a saver runner's transaction.
 """
 
@@ -50,8 +60,41 @@ def _messages(values: Mapping[str, Any]) -> list[BaseMessage]:
     return out
 
 
-def _identity(message: ToolMessage) -> str:
-    return message.id if isinstance(message.id, str) and message.id else message.tool_call_id
+def _fingerprint(message: ToolMessage) -> tuple[Any, ...]:
+    """What an id-less ``ToolMessage`` is recognized by from one checkpoint to the next."""
+    return (
+        message.tool_call_id,
+        message.name,
+        repr(message.content),
+        repr(message.artifact),
+        message.status,
+    )
+
+
+def _paired_calls(messages: Sequence[BaseMessage]) -> dict[int, Mapping[str, Any]]:
+    """Each ``ToolMessage``'s call, by its position: the ``tool_calls`` entry of that id
+    in the nearest preceding ``AIMessage`` that has one, in order when one message holds
+    several calls of that id. Tool call ids need not be unique (models reuse ``"call_0"``
+    or send ``""``), so a call is never looked up by its id alone."""
+    pending: dict[str, list[Mapping[str, Any]]] = {}
+    last: dict[str, Mapping[str, Any]] = {}
+    paired: dict[int, Mapping[str, Any]] = {}
+    for index, message in enumerate(messages):
+        if isinstance(message, AIMessage):
+            fresh: dict[str, list[Mapping[str, Any]]] = {}
+            for tool_call in message.tool_calls:
+                key = str(tool_call.get("id") or "")
+                fresh.setdefault(key, []).append(tool_call)
+                last[key] = tool_call
+            pending.update(fresh)
+        elif isinstance(message, ToolMessage):
+            key = str(message.tool_call_id or "")
+            queue = pending.get(key)
+            if queue:
+                paired[index] = queue.pop(0)
+            elif key in last:
+                paired[index] = last[key]
+    return paired
 
 
 def effects_on_path(
@@ -79,37 +122,46 @@ def effects_on_path(
     path.reverse()
     wanted = path + ([base_id] if base_id is not None else [])
     tuples = session_ops.checkpoint_tuples(conn, store, thread_id, wanted)
-    calls: dict[str, Mapping[str, Any]] = {}
-    seen: set[str] = set()
+    seen: set[str] = set()  # ids of the ToolMessages that have one
+    # The id-less ToolMessages of the previous checkpoint scanned: (fingerprint, identity).
+    previous: list[tuple[tuple[Any, ...], str]] = []
 
     def scan(checkpoint_id: str, record: list[Effect] | None) -> None:
+        nonlocal previous
         found = tuples.get(checkpoint_id)
         if found is None:
             return
         messages = _messages(found.checkpoint["channel_values"])
-        for message in messages:
-            if isinstance(message, AIMessage):
-                for tool_call in message.tool_calls:
-                    if tool_call.get("id"):
-                        calls[str(tool_call["id"])] = tool_call
-        for message in messages:
+        paired = _paired_calls(messages)
+        current: list[tuple[tuple[Any, ...], str]] = []
+        cursor = 0  # previous entries are matched in order (a list grows, or is trimmed)
+        for index, message in enumerate(messages):
             if not isinstance(message, ToolMessage):
                 continue
-            identity = _identity(message)
-            if identity in seen:
-                continue
-            seen.add(identity)
+            if isinstance(message.id, str) and message.id:
+                if message.id in seen:
+                    continue
+                seen.add(message.id)
+                effect_id = message.id
+            else:
+                fingerprint = _fingerprint(message)
+                match = next(
+                    (i for i in range(cursor, len(previous)) if previous[i][0] == fingerprint),
+                    None,
+                )
+                if match is not None:
+                    cursor = match + 1
+                    current.append(previous[match])
+                    continue
+                effect_id = f"{checkpoint_id}:{index}"
+                current.append((fingerprint, effect_id))
             if record is None:
                 continue
-            call: Mapping[str, Any] = calls.get(message.tool_call_id) or {}
+            call: Mapping[str, Any] = paired.get(index) or {}
             args = call.get("args")
             record.append(
                 Effect(
-                    effect_id=(
-                        message.id
-                        if isinstance(message.id, str) and message.id
-                        else f"{checkpoint_id}:{message.tool_call_id}"
-                    ),
+                    effect_id=effect_id,
                     tool_name=str(call.get("name") or message.name or ""),
                     tool_call_id=message.tool_call_id,
                     args=dict(args) if isinstance(args, Mapping) else {},
@@ -120,6 +172,7 @@ def effects_on_path(
                     message=message,
                 )
             )
+        previous = current
 
     if base_id is not None:
         scan(base_id, None)

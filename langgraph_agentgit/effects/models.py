@@ -43,11 +43,16 @@ PlanStatus: TypeAlias = Literal[
 #: * ``"failed"``: its handler raised (``error`` has the exception);
 #: * ``"not_run"``: the rollback stopped at an earlier failure (``on_error="stop"``)
 #:   before getting to it; ``resume_undo`` runs it;
+#: * ``"running"``: (``resume_undo`` only) its handler was started by a process on this
+#:   host that is still alive (it holds the effect; ``reason`` names it): never run again
+#:   from here;
 #: * ``"in_doubt"``: (``resume_undo`` only) its handler was started by a process that did
-#:   not report back; it is run again only with ``rerun_in_doubt=True``;
+#:   not report back and has exited, or that ran on another host (whether it still runs
+#:   cannot be checked; ``reason`` says which); it is run again only with
+#:   ``rerun_in_doubt=True``;
 #: * ``"skipped"``: not run on purpose; ``reason`` is its plan status (``"no_handler"``,
 #:   ``"irreversible"``, ``"tool_error"``, ``"undone"``, ``"in_progress"``).
-OutcomeStatus: TypeAlias = Literal["undone", "failed", "not_run", "in_doubt", "skipped"]
+OutcomeStatus: TypeAlias = Literal["undone", "failed", "not_run", "running", "in_doubt", "skipped"]
 
 
 @dataclass(frozen=True)
@@ -59,8 +64,10 @@ class Effect:
 
     Attributes:
         effect_id: a stable identity: the ``ToolMessage``'s id (``add_messages`` gives
-            every message one), else ``"<checkpoint id>:<tool call id>"``. The same
-            effect seen from several branches (one inherits the other) has one id.
+            every message one), else ``"<checkpoint id>:<position>"``: the first
+            checkpoint holding the message and its index in that state's message list
+            (tool call ids may repeat, so they do not identify a call). The same effect
+            seen from several branches (one inherits the other) has one id.
         tool_name: the tool's name.
         tool_call_id: the id of the call in the ``AIMessage``.
         args: the call's arguments.
@@ -143,7 +150,8 @@ class EffectOutcome:
         effect: the effect.
         status: see :data:`OutcomeStatus`.
         kind: the handler's kind, ``None`` without a handler.
-        reason: for ``"skipped"``, the plan status that kept it from running.
+        reason: for ``"skipped"``, the plan status that kept it from running; for
+            ``"running"`` and ``"in_doubt"``, which process started it and why.
         error: for ``"failed"``, ``"<ExceptionType>: <message>"`` of what the handler
             raised (also recorded in the database).
     """
@@ -153,6 +161,10 @@ class EffectOutcome:
     kind: UndoKind | None = None
     reason: str | None = None
     error: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status == "skipped" and not self.reason:
+            raise ValueError("a skipped effect outcome carries the reason it was skipped")
 
 
 @dataclass(frozen=True)
@@ -168,7 +180,8 @@ class RollbackResult:
         source_thread_id: the branch that was left, whose effects were undone.
         outcomes: one per abandoned effect, newest first (the order handlers ran in).
         complete: every effect this run was responsible for is undone (none failed, none
-            left to run, none in doubt). Effects skipped on purpose do not count.
+            left to run, none still running elsewhere, none in doubt). Effects skipped on
+            purpose do not count.
     """
 
     run_id: str
@@ -197,8 +210,15 @@ class RollbackResult:
         return self._with("not_run")
 
     @property
+    def running(self) -> tuple[EffectOutcome, ...]:
+        """Effects whose handler a live process on this host is running (``resume_undo``
+        only)."""
+        return self._with("running")
+
+    @property
     def in_doubt(self) -> tuple[EffectOutcome, ...]:
-        """Effects a dead process had started (``resume_undo`` only)."""
+        """Effects a process started and never reported, which has exited or ran on
+        another host (``resume_undo`` only)."""
         return self._with("in_doubt")
 
     @property
@@ -208,7 +228,7 @@ class RollbackResult:
 
     @property
     def complete(self) -> bool:
-        return not (self.failed or self.not_run or self.in_doubt)
+        return not (self.failed or self.not_run or self.running or self.in_doubt)
 
     def raise_for_failures(self) -> None:
         """Raise :class:`UndoFailedError` unless :attr:`complete`."""
@@ -218,7 +238,7 @@ class RollbackResult:
             f"{o.effect.tool_name} {o.effect.effect_id}: {o.status}"
             + (f" ({o.error})" if o.error else "")
             for o in self.outcomes
-            if o.status in ("failed", "not_run", "in_doubt")
+            if o.status in ("failed", "not_run", "running", "in_doubt")
         ]
         raise UndoFailedError(
             f"undo run {self.run_id} of session {self.session_id!r} is incomplete: "

@@ -15,14 +15,21 @@ run between them, outside any transaction:
 3. :func:`finish_run`: the run's status; claims it never started go back.
 
 A crash between 2's two halves leaves the effect ``running``: in doubt, as the handler
-may or may not have done its work. :func:`resume_runs` hands those back only when asked.
+may or may not have done its work. :func:`start_effect` records the process that runs the
+handler (hostname, pid, start time); :func:`resume_runs` reports an effect whose process is
+still alive (same host) as ``running`` and never hands it back, one whose process is gone
+as in doubt, and one started on another host as in doubt with that said (whether that
+process lives cannot be told from here). In-doubt effects are handed back only when asked.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langgraph.checkpoint.base import CheckpointTuple
@@ -179,8 +186,58 @@ class Started:
     #: Effects this run holds and must run, by id; value: the status they must have to
     #: be started (``pending``, or ``running`` for an in-doubt effect run again).
     owned: Mapping[str, str]
-    #: Effects this run holds that a dead process started (not run again).
-    in_doubt: frozenset[str]
+    #: Effects this run holds that a process started and never reported back, which is
+    #: gone (or runs on another host, so cannot be checked), by id; value: why (not run
+    #: again).
+    in_doubt: Mapping[str, str]
+    #: Effects this run holds whose handler a live process on this host is running now,
+    #: by id; value: which process (never run again from here).
+    running: Mapping[str, str] = field(default_factory=dict)
+
+
+def _process_start(pid: int) -> str | None:
+    """When process ``pid`` started (Linux: clock ticks since boot from ``/proc``), to
+    tell it from a later process given the same pid; ``None`` where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def this_process() -> str:
+    """The owner recorded with a started effect: this host and process, as JSON."""
+    pid = os.getpid()
+    return json.dumps({"host": socket.gethostname(), "pid": pid, "start": _process_start(pid)})
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by another user
+    except OSError:
+        return False
+    return True
+
+
+def owner_state(owner: str | None) -> tuple[str, str]:
+    """``("running", why)`` when the process that started an effect's handler is alive on
+    this host, else ``("in_doubt", why)``: it is gone, it ran on another host (whose
+    processes cannot be checked from here), or it was not recorded."""
+    try:
+        found: dict[str, Any] = json.loads(owner) if owner else {}
+        host, pid, start = str(found["host"]), int(found["pid"]), found.get("start")
+    except (ValueError, TypeError, KeyError):
+        return "in_doubt", "the process that started it was not recorded"
+    who = f"pid {pid} on {host}"
+    if host != socket.gethostname():
+        return "in_doubt", f"started by {who}, another host: cannot tell whether it still runs"
+    if _pid_alive(pid) and (start is None or _process_start(pid) in (start, None)):
+        return "running", f"{who} is running its undo handler now"
+    return "in_doubt", f"started by {who}, which has exited without reporting back"
 
 
 def _claim(
@@ -269,7 +326,7 @@ def start_rollback(
             run.finished_at,
         ),
     )
-    return Started(run, branch, found.effects, owned, frozenset())
+    return Started(run, branch, found.effects, owned, {})
 
 
 def _replace_status(run: UndoRun, status: str, ts: str | None) -> UndoRun:
@@ -287,7 +344,8 @@ def start_effect(
     """Mark the effect ``running`` for this run; ``None`` if it was taken from under it
     (the current record is then returned by :func:`claim_of`)."""
     changed = conn.execute(
-        store.sql.START_EFFECT, (session_ops.now(), session_id, effect_id, run_id, from_status)
+        store.sql.START_EFFECT,
+        (session_ops.now(), this_process(), session_id, effect_id, run_id, from_status),
     ).rowcount
     if changed != 1:
         return None
@@ -343,7 +401,8 @@ def resume_runs(
     named), oldest first, each with its plan derived again from the path it abandoned and
     its effects claimed again: effects it holds that were never started, effects whose
     undo failed, effects no run holds. Effects it holds that a process started and never
-    reported are in doubt: handed back only with ``rerun_in_doubt``."""
+    reported are ``running`` while that process lives (same host; never handed back),
+    else in doubt: handed back only with ``rerun_in_doubt``."""
     session_ops._session_row(conn, store, session_id)
     all_runs = runs(conn, store, session_id)
     if run_id is not None:
@@ -359,7 +418,8 @@ def resume_runs(
         held = claims(conn, store, session_id)
         planned = _planned(effects, kinds, held)
         owned: dict[str, str] = {}
-        in_doubt: set[str] = set()
+        in_doubt: dict[str, str] = {}
+        running: dict[str, str] = {}
         for p in planned:
             claim = held.get(p.effect.effect_id)
             if p.status == "will_undo":
@@ -368,10 +428,17 @@ def resume_runs(
             elif p.status == "in_progress" and claim is not None and claim.run_id == run.run_id:
                 if claim.status == "pending":
                     owned[p.effect.effect_id] = "pending"
+                    continue
+                owner = conn.execute(
+                    store.sql.SELECT_EFFECT_OWNER, (session_id, p.effect.effect_id)
+                ).fetchone()
+                state, why = owner_state(owner[0] if owner is not None else None)
+                if state == "running":
+                    running[p.effect.effect_id] = why
                 elif rerun_in_doubt:
                     owned[p.effect.effect_id] = "running"
                 else:
-                    in_doubt.add(p.effect.effect_id)
+                    in_doubt[p.effect.effect_id] = why
         conn.execute(store.sql.SET_UNDO_RUN_STATUS, ("running", None, run.run_id))
         branch_row = conn.execute(
             store.sql.SELECT_BRANCH, (run.branch_thread_id, session_id)
@@ -387,7 +454,8 @@ def resume_runs(
                 branch,
                 planned,
                 owned,
-                frozenset(in_doubt),
+                in_doubt,
+                running,
             )
         )
     return out

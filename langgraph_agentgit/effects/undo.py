@@ -54,8 +54,20 @@ class UndoRegistry:
         """From ``{tool name: handler}`` (kind ``reversible``) or ``{tool name: (handler,
         kind)}``."""
         registry = cls()
-        for name, value in (handlers or {}).items():
+        if handlers is None:
+            return registry
+        if not isinstance(handlers, Mapping):
+            raise TypeError(
+                "undo handlers must be a mapping of tool names to handlers "
+                f"({{'create_order': cancel_order}}), not {type(handlers).__name__}"
+            )
+        for name, value in handlers.items():
             if isinstance(value, tuple):
+                if len(value) not in (1, 2):
+                    raise TypeError(
+                        f"undo handler for {name!r} must be a callable or a (handler, kind) "
+                        f"pair, not a tuple of {len(value)}"
+                    )
                 registry.register(name, *value)
             else:
                 registry.register(name, value)
@@ -67,7 +79,9 @@ def _error_text(exc: BaseException) -> str:
 
 
 def _skip(planned: effect_ops.PlannedEffect) -> EffectOutcome:
-    return EffectOutcome(planned.effect, "skipped", planned.kind, reason=planned.status)
+    # An effect planned to undo that this run could not claim is held by another run.
+    reason = "in_progress" if planned.status == "will_undo" else planned.status
+    return EffectOutcome(planned.effect, "skipped", planned.kind, reason=reason)
 
 
 def _call_sync(handler: UndoHandler, effect: Any) -> None:
@@ -105,8 +119,13 @@ def run_started(
     run_id = started.run.run_id
     for planned in started.plan:
         effect_id = planned.effect.effect_id
+        if effect_id in started.running:
+            why = started.running[effect_id]
+            outcomes.append(EffectOutcome(planned.effect, "running", planned.kind, reason=why))
+            continue
         if effect_id in started.in_doubt:
-            outcomes.append(EffectOutcome(planned.effect, "in_doubt", planned.kind))
+            why = started.in_doubt[effect_id]
+            outcomes.append(EffectOutcome(planned.effect, "in_doubt", planned.kind, reason=why))
             stopped = stopped or on_error == "stop"
             continue
         from_status = started.owned.get(effect_id)
@@ -156,8 +175,13 @@ async def arun_started(
     run_id = started.run.run_id
     for planned in started.plan:
         effect_id = planned.effect.effect_id
+        if effect_id in started.running:
+            why = started.running[effect_id]
+            outcomes.append(EffectOutcome(planned.effect, "running", planned.kind, reason=why))
+            continue
         if effect_id in started.in_doubt:
-            outcomes.append(EffectOutcome(planned.effect, "in_doubt", planned.kind))
+            why = started.in_doubt[effect_id]
+            outcomes.append(EffectOutcome(planned.effect, "in_doubt", planned.kind, reason=why))
             stopped = stopped or on_error == "stop"
             continue
         from_status = started.owned.get(effect_id)

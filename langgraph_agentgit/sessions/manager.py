@@ -541,7 +541,7 @@ class SessionManager:
         name: str | None = None,
         thread_id: str | None = None,
         undo_effects: Literal[False] = False,
-        on_error: OnError = "stop",
+        on_error: OnError | None = None,
     ) -> Branch: ...
 
     @overload
@@ -553,7 +553,7 @@ class SessionManager:
         name: str | None = None,
         thread_id: str | None = None,
         undo_effects: Literal[True],
-        on_error: OnError = "stop",
+        on_error: OnError | None = None,
     ) -> RollbackResult: ...
 
     @overload
@@ -565,7 +565,7 @@ class SessionManager:
         name: str | None = None,
         thread_id: str | None = None,
         undo_effects: bool,
-        on_error: OnError = "stop",
+        on_error: OnError | None = None,
     ) -> Branch | RollbackResult: ...
 
     def rollback(
@@ -576,7 +576,7 @@ class SessionManager:
         name: str | None = None,
         thread_id: str | None = None,
         undo_effects: bool = False,
-        on_error: OnError = "stop",
+        on_error: OnError | None = None,
     ) -> Branch | RollbackResult:
         """Open a new branch starting at ``checkpoint`` and make it current.
 
@@ -601,8 +601,11 @@ class SessionManager:
         first, outside any transaction, its outcome recorded as it goes. A handler that
         raises is recorded as failed; ``on_error="stop"`` leaves the older effects for
         :meth:`resume_undo`, ``"continue"`` goes on. Handler errors are never raised:
-        ``result.raise_for_failures()`` does (:class:`UndoFailedError`).
+        ``result.raise_for_failures()`` does (:class:`UndoFailedError`). ``on_error``
+        (default ``"stop"``) goes only with ``undo_effects=True`` (``ValueError``
+        otherwise); ``undo_effects`` must be a ``bool`` (``TypeError``).
         """
+        on_error = _rollback_options(undo_effects, on_error)
         if not undo_effects:
             return self._fork(
                 "rollback",
@@ -614,7 +617,6 @@ class SessionManager:
                 thread_id,
                 True,
             )
-        _check_on_error(on_error)
         started, user_id = self.saver._write(
             ops.scoped_with_owner,
             self.saver.store,
@@ -641,7 +643,7 @@ class SessionManager:
         name: str | None = None,
         thread_id: str | None = None,
         undo_effects: Literal[False] = False,
-        on_error: OnError = "stop",
+        on_error: OnError | None = None,
     ) -> Branch: ...
 
     @overload
@@ -653,7 +655,7 @@ class SessionManager:
         name: str | None = None,
         thread_id: str | None = None,
         undo_effects: Literal[True],
-        on_error: OnError = "stop",
+        on_error: OnError | None = None,
     ) -> RollbackResult: ...
 
     @overload
@@ -665,7 +667,7 @@ class SessionManager:
         name: str | None = None,
         thread_id: str | None = None,
         undo_effects: bool,
-        on_error: OnError = "stop",
+        on_error: OnError | None = None,
     ) -> Branch | RollbackResult: ...
 
     async def arollback(
@@ -676,10 +678,11 @@ class SessionManager:
         name: str | None = None,
         thread_id: str | None = None,
         undo_effects: bool = False,
-        on_error: OnError = "stop",
+        on_error: OnError | None = None,
     ) -> Branch | RollbackResult:
         """Async twin of :meth:`rollback` (async handlers are awaited, sync ones run in a
         worker thread)."""
+        on_error = _rollback_options(undo_effects, on_error)
         if not undo_effects:
             return await self._afork(
                 "rollback",
@@ -691,7 +694,6 @@ class SessionManager:
                 thread_id,
                 True,
             )
-        _check_on_error(on_error)
         started, user_id = await self.saver._awrite(
             ops.scoped_with_owner,
             self.saver.store,
@@ -1134,10 +1136,14 @@ class SessionManager:
         Each run's effects are read again from the branch it left; effects undone since
         are skipped, failed ones retried, the rest run newest first as in
         :meth:`rollback` (``on_error`` defaults to the run's own). An effect whose handler
-        a process started without reporting back is *in doubt*: it may or may not have
-        been undone, so it is reported (``"in_doubt"``) and not run again unless
-        ``rerun_in_doubt=True`` — pass that only when no process is still running that
-        run (e.g. it died), and prefer handlers that can tell whether their work is done.
+        a process started without reporting back is reported ``"running"`` while that
+        process (recorded with the claim: hostname, pid, start time) is alive on this
+        host, and is never started again. Once that process has exited, or when it ran on
+        another host (which cannot be checked; the outcome's ``reason`` says so), the
+        effect is *in doubt*: it may or may not have been undone, so it is reported
+        (``"in_doubt"``) and not run again unless ``rerun_in_doubt=True``. For another
+        host's effect pass that only when you know its process is gone, and prefer
+        handlers that can tell whether their work is done.
         Returns one :class:`RollbackResult` per run. Raises
         :class:`CheckpointNotFoundError` for a run whose branch (the one it left) was
         deleted since, as its effects can no longer be read: resume the others by
@@ -1389,6 +1395,18 @@ class SessionManager:
         report = await self.saver._aread(check_module.check, serde=self.saver.serde, decode=decode)
         report.repair = done
         return report
+
+
+def _rollback_options(undo_effects: Any, on_error: str | None) -> OnError:
+    """``rollback``'s ``on_error``, checked against ``undo_effects``."""
+    if not isinstance(undo_effects, bool):
+        raise TypeError(f"undo_effects must be True or False, not {undo_effects!r}")
+    if on_error is None:
+        return "stop"
+    if not undo_effects:
+        raise ValueError("on_error goes with undo_effects=True (a plain rollback runs no handler)")
+    _check_on_error(on_error)
+    return on_error  # type: ignore[return-value]
 
 
 def _check_on_error(on_error: str) -> None:

@@ -221,11 +221,18 @@ CREATE TABLE IF NOT EXISTS agentgit_undone_effects (
 CREATE INDEX IF NOT EXISTS agentgit_undone_effects_by_run ON agentgit_undone_effects(run_id);
 """
 
+_MIGRATION_4_EFFECT_OWNER = """
+-- The process running an effect's undo handler (hostname, pid, start time as JSON), so a
+-- resume tells a live one (running) from a dead one (in doubt).
+ALTER TABLE agentgit_undone_effects ADD COLUMN owner TEXT;
+"""
+
 #: Each entry moves the schema one version forward; never edit one that has shipped.
 MIGRATIONS: list[str] = [
     _MIGRATION_1_SCHEMA,
     _MIGRATION_2_SESSION_LIFECYCLE,
     _MIGRATION_3_UNDO,
+    _MIGRATION_4_EFFECT_OWNER,
 ]
 
 SCHEMA_VERSION_TABLE = """
@@ -754,10 +761,11 @@ UPDATE agentgit_undone_effects SET run_id = %s, status = 'pending', updated_at =
 WHERE session_id = %s AND effect_id = %s AND status = 'failed'
 """
 # pending -> running, by the run that holds the claim; exactly one caller sees rowcount 1.
-# Parameters: time, session, effect, run, the status it must have ('pending', or
+# Parameters: time, owner, session, effect, run, the status it must have ('pending', or
 # 'running' when an in-doubt effect is run again on purpose).
 START_EFFECT = """
-UPDATE agentgit_undone_effects SET status = 'running', attempts = attempts + 1, updated_at = %s
+UPDATE agentgit_undone_effects
+SET status = 'running', attempts = attempts + 1, updated_at = %s, owner = %s
 WHERE session_id = %s AND effect_id = %s AND run_id = %s AND status = %s
 """
 # running -> done / failed. Parameters: status, error, time, session, effect, run.
@@ -768,6 +776,9 @@ WHERE session_id = %s AND effect_id = %s AND run_id = %s AND status = 'running'
 # Claims a stopped run never started go back, for later rollbacks or a resume to take.
 RELEASE_PENDING_EFFECTS = """
 DELETE FROM agentgit_undone_effects WHERE run_id = %s AND status = 'pending'
+"""
+SELECT_EFFECT_OWNER = """
+SELECT owner FROM agentgit_undone_effects WHERE session_id = %s AND effect_id = %s
 """
 DELETE_EFFECT_CLAIMS_OF_SESSION = "DELETE FROM agentgit_undone_effects WHERE session_id = %s"
 

@@ -271,6 +271,12 @@ CREATE TABLE IF NOT EXISTS agentgit_undone_effects (
 CREATE INDEX IF NOT EXISTS agentgit_undone_effects_by_run ON agentgit_undone_effects(run_id);
 """
 
+_MIGRATION_8_EFFECT_OWNER = """
+-- The process running an effect's undo handler (hostname, pid, start time as JSON), so a
+-- resume tells a live one (running) from a dead one (in doubt).
+ALTER TABLE agentgit_undone_effects ADD COLUMN owner TEXT;
+"""
+
 MIGRATIONS: list[str] = [
     _MIGRATION_1_CORE,
     _MIGRATION_2_COUNTS,
@@ -279,6 +285,7 @@ MIGRATIONS: list[str] = [
     _MIGRATION_5_HIDDEN_AT,
     _MIGRATION_6_SESSION_LIFECYCLE,
     _MIGRATION_7_UNDO,
+    _MIGRATION_8_EFFECT_OWNER,
 ]
 
 SCHEMA_VERSION_TABLE = """
@@ -821,10 +828,11 @@ UPDATE agentgit_undone_effects SET run_id = ?, status = 'pending', updated_at = 
 WHERE session_id = ? AND effect_id = ? AND status = 'failed'
 """
 # pending -> running, by the run that holds the claim; exactly one caller sees rowcount 1.
-# Parameters: time, session, effect, run, the status it must have ('pending', or
+# Parameters: time, owner, session, effect, run, the status it must have ('pending', or
 # 'running' when an in-doubt effect is run again on purpose).
 START_EFFECT = """
-UPDATE agentgit_undone_effects SET status = 'running', attempts = attempts + 1, updated_at = ?
+UPDATE agentgit_undone_effects
+SET status = 'running', attempts = attempts + 1, updated_at = ?, owner = ?
 WHERE session_id = ? AND effect_id = ? AND run_id = ? AND status = ?
 """
 # running -> done / failed. Parameters: status, error, time, session, effect, run.
@@ -835,6 +843,9 @@ WHERE session_id = ? AND effect_id = ? AND run_id = ? AND status = 'running'
 # Claims a stopped run never started go back, for later rollbacks or a resume to take.
 RELEASE_PENDING_EFFECTS = """
 DELETE FROM agentgit_undone_effects WHERE run_id = ? AND status = 'pending'
+"""
+SELECT_EFFECT_OWNER = """
+SELECT owner FROM agentgit_undone_effects WHERE session_id = ? AND effect_id = ?
 """
 DELETE_EFFECT_CLAIMS_OF_SESSION = "DELETE FROM agentgit_undone_effects WHERE session_id = ?"
 
