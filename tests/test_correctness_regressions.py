@@ -708,3 +708,38 @@ def test_a_rollback_to_a_checkpoint_of_a_named_branch_continues_that_branchs_his
         s.values for s in graph.get_state_history(cfg("b"))
     ]
     assert c.parent_thread_id == "main" and b.parent_thread_id == "main"
+
+
+def test_a_fork_walks_past_a_deleted_run_on_a_path_other_than_the_latest(
+    file_saver: AgentGitSaver,
+) -> None:
+    """The fuzzer's fanout divergence: a thread's rows form a tree once an update is made
+    at an older checkpoint; a run deleted on the older path (not the latest checkpoint's)
+    must stay walkable (hidden) for forks made later, which list what the source lists
+    below their fork point. LangGraph's fork walks parent links past the deleted run."""
+    graph = build_two_steps().compile(checkpointer=file_saver)
+
+    def run(name: str) -> Any:
+        return {**cfg("t"), "metadata": {"run_id": name}}
+
+    for name in ("run-1", "run-2", "run-3"):
+        graph.invoke({"log": [name], "last": ""}, run(name))
+    history = list(graph.get_state_history(cfg("t")))
+    by_run = {
+        name: [
+            s.config["configurable"]["checkpoint_id"]
+            for s in history
+            if s.metadata.get("run_id") == name
+        ]
+        for name in ("run-1", "run-2", "run-3")
+    }
+    # An update at run-1's last checkpoint: the thread's newest checkpoint is now on
+    # another path than run-3's.
+    run1_last = next(s.config for s in history if s.metadata.get("run_id") == "run-1")
+    graph.update_state(run1_last, {"log": ["edited"]}, as_node="b")
+    file_saver.delete_for_runs(["run-2"])
+    run3_head = by_run["run-3"][0]
+    file_saver.fork_thread("t", run3_head, "f")
+    forked = [s.config["configurable"]["checkpoint_id"] for s in graph.get_state_history(cfg("f"))]
+    assert forked == by_run["run-3"] + by_run["run-1"]
+    assert graph.get_state(cfg("f")).values == graph.get_state(cfg("t", run3_head)).values

@@ -995,7 +995,16 @@ class CheckpointStore:
             needed |= {r.rid for r in self._delta_ancestors(conn, Row.of(found))} & hidden
         named = conn.execute(self.sql.SELECT_THREAD_ID_OF_PK, (pk,)).fetchone()
         lineage = self.lineage(conn, named[0]) if named and named[0] is not None else None
-        for head in conn.execute(self.sql.SELECT_OWN_HEADS, (pk,)).fetchall():
+        # Walks start at the latest checkpoint of each namespace and at every listed row
+        # entering hidden ones: a thread's rows form a tree (update_state or a resume at
+        # an older checkpoint branches inside the thread), and a deleted run on a path
+        # other than the latest one's is between listed checkpoints too.
+        starts = {
+            int(r[0]): r
+            for query in (self.sql.SELECT_OWN_HEADS, self.sql.SELECT_LISTED_WITH_HIDDEN_PARENT)
+            for r in conn.execute(query, (pk,)).fetchall()
+        }
+        for head in starts.values():
             passed: list[int] = []
             for found in self.chain(conn, head[0]):
                 if found[1] != pk:

@@ -505,6 +505,15 @@ WHERE c.thread_pk = ? AND c.hidden = 0 AND c.checkpoint_id = (
     WHERE c2.thread_pk = c.thread_pk AND c2.ns = c.ns AND c2.hidden = 0
 )
 """
+# Listed rows of a thread whose parent row is hidden: where a walk down a parent chain
+# enters hidden rows (a deleted run in the middle of the history, on any path through
+# the thread, not only the latest checkpoint's).
+SELECT_LISTED_WITH_HIDDEN_PARENT = f"""
+SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS_FROM}
+WHERE c.thread_pk = ? AND c.hidden = 0 AND c.parent_rid IN (
+    SELECT h.rid FROM agentgit_checkpoints h WHERE h.thread_pk = c.thread_pk AND h.hidden <> 0
+)
+"""
 SELECT_HIDDEN_AMONG = """
 SELECT rid, hidden, hidden_at FROM agentgit_checkpoints
 WHERE rid IN (SELECT value FROM json_each(?)) AND hidden <> 0
