@@ -530,6 +530,43 @@ async def test_another_users_session_behaves_like_a_missing_one(mode: str, db: s
         assert await w.call("count_sessions") == 1
 
 
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_diff_in_a_session_reads_only_that_sessions_threads(mode: str, db: str) -> None:
+    """A ref carrying its own thread (a config, with or without a checkpoint id, a
+    snapshot, a Branch) is held to the session named: bob cannot read alice's messages
+    by pairing her thread with his own session, and an unscoped manager cannot read
+    another session's thread through a session either."""
+    async with open_world(mode, db) as w:
+        alice = w.manager(user_id="alice")
+        bob = w.manager(user_id="bob")
+        sa = await w.call("create_session", name="alice chat", mgr=alice)
+        await w.say(sa.config, "alice secret")
+        sb = await w.call("create_session", name="bob chat", mgr=bob)
+        await w.say(sb.config, "bob here")
+        theirs_thread = sa.current_thread_id
+        theirs_state = await w.state(sa.config)
+        theirs_branch = (await w.call("branches", sa.id, mgr=alice))[0]
+        mine = (await w.call("branches", sb.id, mgr=bob))[0]
+        missing = f"no-such-thread-{uuid.uuid4()}"
+        refs = [
+            (cfg(theirs_thread), theirs_thread),
+            (cfg(theirs_thread, cid(theirs_state)), theirs_thread),
+            (theirs_state, theirs_thread),
+            (theirs_branch, theirs_thread),
+        ]
+        for manager in (bob, None):
+            for ref, thread in refs:
+                for a, b in ((ref, mine), (mine, ref)):
+                    seen = await w.outcome("diff", a, b, session_id=sb.id, mgr=manager)
+                    assert seen == (ThreadNotFoundError, f"thread {thread!r} does not exist")
+            absent = await w.outcome("diff", cfg(missing), mine, session_id=sb.id, mgr=manager)
+            assert absent == (ThreadNotFoundError, f"thread {missing!r} does not exist")
+        # The session's own threads still diff, by every form.
+        own = await w.state(sb.config)
+        for ref in (cfg(sb.current_thread_id), cfg(sb.current_thread_id, cid(own)), own, mine):
+            assert (await w.call("diff", ref, mine, session_id=sb.id, mgr=bob)).is_empty
+
+
 def test_scope_arguments_are_checked(tmp_path: Any) -> None:
     with AgentGitSaver.from_conn_string(str(tmp_path / "x.db")) as saver:
         for bad in ("", 3):

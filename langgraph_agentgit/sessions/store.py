@@ -791,10 +791,16 @@ def timeline_data(
 def _locate(
     conn: Connection, store: CheckpointStore, ref: CheckpointRef, session_id: str | None
 ) -> tuple[str, Row]:
-    """The thread to read ``ref`` through and its row, for a diff."""
-    if session_id is not None and (ref.text is not None or ref.thread_id is None):
+    """The thread to read ``ref`` through and its row, for a diff. With ``session_id``,
+    the thread must be one of that session's: a thread of another session (or of no
+    session) is reported exactly as a missing one."""
+    if session_id is not None:
         _session_row(conn, store, session_id)
-        return resolve(conn, store, session_id, ref)
+        if ref.text is not None or ref.thread_id is None:
+            return resolve(conn, store, session_id, ref)
+        found = conn.execute(store.sql.SELECT_SESSION_ID_OF_THREAD, (ref.thread_id,)).fetchone()
+        if found is None or found[0] != session_id:
+            raise ThreadNotFoundError(f"thread {ref.thread_id!r} does not exist")
     if ref.thread_id is None:
         assert ref.text is not None or ref.checkpoint_id is not None
         checkpoint_id = ref.text if ref.text is not None else ref.checkpoint_id
