@@ -341,6 +341,29 @@ async def test_list_sessions_and_activity(mode: str, db: str) -> None:
 
 
 @pytest.mark.parametrize("mode", MODES)
+async def test_session_metadata_must_be_strict_json(mode: str, db: str) -> None:
+    """NaN and infinities (and values JSON cannot hold) are refused before anything is
+    written: stored, they made an export that could not be imported."""
+    async with open_env(mode, db, COUNTER) as env:
+        await env.turn(cfg("plain"), "x")
+        before = dump_tables(db)
+        loop: dict[str, Any] = {}
+        loop["self"] = loop
+        for bad in ({"x": float("nan")}, {"x": [1, float("inf")]}, {"y": {"z": -float("inf")}}):
+            with pytest.raises(ValueError, match="NaN or an infinite number"):
+                await env.call("create_session", user_id="u", metadata=bad)
+            with pytest.raises(ValueError, match="NaN or an infinite number"):
+                await env.call("adopt", "plain", user_id="u", metadata=bad)
+        with pytest.raises(ValueError, match="JSON-serializable"):
+            await env.call("create_session", user_id="u", metadata=loop)
+        with pytest.raises(TypeError, match="JSON-serializable"):
+            await env.call("create_session", user_id="u", metadata={"x": object()})
+        assert dump_tables(db) == before
+        s = await env.call("create_session", user_id="u", metadata={"x": 1.5})
+        assert s.metadata == {"x": 1.5}
+
+
+@pytest.mark.parametrize("mode", MODES)
 async def test_adopt_and_plain_threads(mode: str, db: str) -> None:
     async with open_env(mode, db, AGENT) as env:
         await env.turn(cfg("plain-1"), "hello")

@@ -292,10 +292,21 @@ def _branch_name(
 def _metadata_json(metadata: Mapping[str, Any] | None) -> str:
     if metadata is not None and not isinstance(metadata, Mapping):
         raise TypeError(f"session metadata must be a mapping, got {type(metadata).__name__}")
+    # Strict JSON, as for checkpoint metadata: NaN and infinities would be written as bare
+    # tokens no JSON reader takes (an export of the session could not be imported).
     try:
-        return json.dumps(dict(metadata or {}), separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(
+            dict(metadata or {}), separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
     except TypeError as exc:
         raise TypeError(f"session metadata must be JSON-serializable: {exc}") from None
+    except ValueError as exc:
+        if "Circular" in str(exc):
+            raise ValueError(f"session metadata must be JSON-serializable: {exc}") from None
+        raise ValueError(
+            "session metadata holds NaN or an infinite number, which JSON cannot represent; "
+            "pass a finite number or a string"
+        ) from None
 
 
 def _check_unowned(conn: Connection, store: CheckpointStore, thread_id: str) -> None:
