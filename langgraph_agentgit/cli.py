@@ -1816,7 +1816,12 @@ def diff(
     a: Annotated[str, typer.Argument(help="Checkpoint id or unique prefix (the 'before').")],
     b: Annotated[str, typer.Argument(help="Checkpoint id or unique prefix (the 'after').")],
     session: Annotated[
-        str | None, typer.Option("--session", "-s", help="Also accept this session's tags.")
+        str | None,
+        typer.Option(
+            "--session",
+            "-s",
+            help="Look the checkpoints up in this session's threads; also accept its tags.",
+        ),
     ] = None,
     db: DbOption = None,
     read_only: ReadOnlyOption = False,
@@ -1825,7 +1830,13 @@ def diff(
     """What changed between two checkpoints (of any threads)."""
     with open_repo(ctx, db_path(ctx, db), writes=False, read_only=read_only) as repo:
         scope = repo.session(session) if session is not None else None
-        result = repo.mgr.diff(repo.checkpoint(a, scope), repo.checkpoint(b, scope))
+        # With --session, the checkpoints are looked up in that session's threads (one
+        # its branches inherit from a deleted thread included), as the library does.
+        result = repo.mgr.diff(
+            repo.checkpoint(a, scope),
+            repo.checkpoint(b, scope),
+            session_id=scope.id if scope is not None else None,
+        )
         if as_json:
             _print_json(result.to_dict())
             return

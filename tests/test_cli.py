@@ -334,6 +334,18 @@ def test_diff_accepts_a_session_tag(demo_db: DemoDb) -> None:
     _assert_clean_error(without, 2, f"unknown checkpoint '{ROLLBACK_TAG}'")
 
 
+def test_diff_with_a_session_looks_the_checkpoints_up_in_it(demo_db: DemoDb) -> None:
+    """--session is passed on to the lookup: a checkpoint the session's branch inherits
+    from a deleted branch is still found through the session."""
+    result = demo_db.result
+    with demo_db.open() as (_, mgr):
+        mgr.delete_branch(result.session_id, result.main_thread_id)
+        expected = mgr.diff(ROLLBACK_TAG, result.branch_head, session_id=result.session_id)
+    assert expected.a.thread_id == result.branch_thread_id
+    data = demo_db.json("diff", ROLLBACK_TAG, result.branch_head, "--session", result.session_id)
+    assert data == json.loads(json.dumps(expected.to_dict(), default=str))
+
+
 # --- changes ---------------------------------------------------------------------------------
 
 
