@@ -467,6 +467,55 @@ def _write_of_missing_value(records: list[dict[str, Any]]) -> int:
     return i + 1
 
 
+def _branch_of_a_missing_thread(records: list[dict[str, Any]]) -> int:
+    """A fork branch whose thread has no thread record (nothing to read it through)."""
+    i = next(i for i, r in enumerate(records) if r["type"] == "branch" and r["parent_thread_id"])
+    records[i]["thread_id"] = "not-in-the-file"
+    return i + 1
+
+
+def _tag_of_another_session(records: list[dict[str, Any]]) -> int:
+    """A tag naming a checkpoint only another session's threads hold."""
+    i = _first(records, "tag")
+    mine = records[i]["session_id"]
+    theirs = {r["thread_id"] for r in records if r["type"] == "branch" and r["session_id"] != mine}
+    keys = {r["key"] for r in records if r["type"] == "thread" and r["thread_id"] in theirs}
+    ours = {r["thread_id"] for r in records if r["type"] == "branch" and r["session_id"] == mine}
+    our_ids = {
+        r["checkpoint_id"]
+        for r in records
+        if r["type"] == "checkpoint"
+        and any(
+            t["key"] == r["thread"] and t["thread_id"] in ours
+            for t in records
+            if t["type"] == "thread"
+        )
+    }
+    other = next(
+        r
+        for r in records
+        if r["type"] == "checkpoint"
+        and r["ns"] == ""
+        and r["thread"] in keys
+        and r["checkpoint_id"] not in our_ids
+    )
+    records[i]["checkpoint_id"] = other["checkpoint_id"]
+    return i + 1
+
+
+def _duplicate_branch_name(records: list[dict[str, Any]]) -> int:
+    """Two branches of one session with one name."""
+    first: dict[str, int] = {}
+    for i, r in enumerate(records):
+        if r["type"] != "branch":
+            continue
+        if r["session_id"] in first:
+            records[i]["name"] = records[first[r["session_id"]]]["name"]
+            return i + 1
+        first[r["session_id"]] = i
+    raise AssertionError("no session with two branches")
+
+
 # (name, change of the records returning the line it breaks, the field the error names)
 RECORD_CASES: list[tuple[str, Callable[[list[dict[str, Any]]], int], str | None]] = [
     ("wrong format", _set("header", "format", "something-else"), "format"),
@@ -496,6 +545,31 @@ RECORD_CASES: list[tuple[str, Callable[[list[dict[str, Any]]], int], str | None]
         _set("session", "current_thread_id", "elsewhere"),
         "current_thread_id",
     ),
+    ("branch of a thread not in the file", _branch_of_a_missing_thread, "thread_id"),
+    (
+        "tag of a missing checkpoint",
+        _set("tag", "checkpoint_id", "1f0c0ffe-0000-6000-8000-000000000000"),
+        "checkpoint_id",
+    ),
+    ("tag of another session's checkpoint", _tag_of_another_session, "checkpoint_id"),
+    (
+        "tag named like a checkpoint id",
+        _set("tag", "name", "1f0c0ffe-0000-6000-8000-000000000000"),
+        "name",
+    ),
+    ("tag name with a newline", _set("tag", "name", "two\nlines"), "name"),
+    ("tag name too long", _set("tag", "name", "t" * 201), "name"),
+    ("duplicate branch name", _duplicate_branch_name, "name"),
+    ("branch name of hex digits", _set("branch", "name", "cafe"), "name"),
+    ("branch name with a control character", _set("branch", "name", "a\x07b"), "name"),
+    (
+        "write of a missing checkpoint",
+        _set("write", "checkpoint_id", "1f0c0ffe-0000-6000-8000-000000000000"),
+        "checkpoint_id",
+    ),
+    ("session name with a control character", _set("session", "name", "a\x1b[31mb"), "name"),
+    ("session name too long", _set("session", "name", "s" * 201), "name"),
+    ("session name on two lines", _set("session", "name", "one\ntwo"), "name"),
     ("end record missing (truncated)", _drop_end, None),
     ("a line removed", _drop_a_write, "lines"),
     ("data after the end", _trailing_data, None),
