@@ -364,6 +364,43 @@ async def test_session_metadata_must_be_strict_json(mode: str, db: str) -> None:
 
 
 @pytest.mark.parametrize("mode", MODES)
+async def test_new_thread_ids_are_checked(mode: str, db: str) -> None:
+    """create_session, rollback and branch refuse a thread id that is not a clean
+    non-empty string, or that is the name of a branch of the session (checkout by that
+    name would then be ambiguous); nothing is written."""
+    async with open_env(mode, db, COUNTER) as env:
+        s = await env.call("create_session", user_id="u")
+        await env.turn(await env.call("config", s.id), "x")
+        head = await env.state(await env.call("config", s.id))
+        await env.call("branch", s.id, head, name="side")
+        before = dump_tables(db)
+        bad_values: list[tuple[Any, type[Exception], str]] = [
+            ("", ValueError, "empty"),
+            ("   ", ValueError, "empty"),
+            (" padded", ValueError, "whitespace"),
+            ("a\x00b", ValueError, "control"),
+            ("line\nbreak", ValueError, "control"),
+            (["x"], TypeError, "must be a string"),
+            (7, TypeError, "must be a string"),
+        ]
+        for bad, error, fragment in bad_values:
+            with pytest.raises(error, match=fragment):
+                await env.call("create_session", user_id="u", thread_id=bad)
+            for method in ("rollback", "branch"):
+                with pytest.raises(error, match=fragment):
+                    await env.call(method, s.id, head, thread_id=bad)
+        for name in ("main", "side"):
+            for method in ("rollback", "branch"):
+                with pytest.raises(ValueError, match="is the name of branch"):
+                    await env.call(method, s.id, head, thread_id=name)
+        assert dump_tables(db) == before
+        main = (await env.call("checkout", s.id, "main")).thread_id
+        assert main == s.current_thread_id
+        made = await env.call("branch", s.id, head, thread_id="fine-id")
+        assert made.thread_id == "fine-id"
+
+
+@pytest.mark.parametrize("mode", MODES)
 async def test_adopt_and_plain_threads(mode: str, db: str) -> None:
     async with open_env(mode, db, AGENT) as env:
         await env.turn(cfg("plain-1"), "hello")

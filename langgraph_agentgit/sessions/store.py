@@ -309,6 +309,29 @@ def _metadata_json(metadata: Mapping[str, Any] | None) -> str:
         ) from None
 
 
+# Control characters (C0, DEL, C1) in a thread id.
+_THREAD_ID_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def new_thread_id(thread_id: object) -> str:
+    """The id for a new thread: ``thread_id`` checked, or a fresh UUID for ``None``.
+
+    A thread id is typed and shown where branch names and checkpoint ids also are, so it
+    must be a non-empty string with no control characters and no surrounding
+    whitespace (a non-string, e.g. a list, was stored as its ``str()``)."""
+    if thread_id is None:
+        return str(uuid.uuid4())
+    if not isinstance(thread_id, str):
+        raise TypeError(f"a thread id must be a string, not {type(thread_id).__name__}")
+    if not thread_id.strip():
+        raise ValueError(f"a thread id must not be empty or only whitespace: {thread_id!r}")
+    if thread_id != thread_id.strip():
+        raise ValueError(f"a thread id must not start or end with whitespace: {thread_id!r}")
+    if _THREAD_ID_CONTROL.search(thread_id):
+        raise ValueError(f"a thread id must not hold control characters: {thread_id!r}")
+    return thread_id
+
+
 def _check_unowned(conn: Connection, store: CheckpointStore, thread_id: str) -> None:
     owner = conn.execute(store.sql.SELECT_SESSION_ID_OF_THREAD, (thread_id,)).fetchone()
     if owner is not None:
@@ -345,7 +368,7 @@ def create_session(
     thread_id: str | None,
 ) -> ExternalSession:
     # The first thread has no checkpoints yet: the graph creates it on its first run.
-    thread_id = str(uuid.uuid4()) if thread_id is None else str(thread_id)
+    thread_id = new_thread_id(thread_id)
     _check_unowned(conn, store, thread_id)
     # Naming a thread of a deleted session again is a deliberate new start.
     conn.execute(store.sql.FORGET_DELETED_THREAD, (thread_id,))
@@ -521,19 +544,28 @@ def create_branch(
     make_current: bool,
 ) -> Branch:
     _session_row(conn, store, session_id)
-    name = _branch_name(conn, session_id, name, _branches(conn, store, session_id))
+    taken = _branches(conn, store, session_id)
+    name = _branch_name(conn, session_id, name, taken)
+    fresh = new_thread_id(thread_id)
+    # A thread id equal to a branch's name would make that name ambiguous (checkout,
+    # get_branch and the CLI take either).
+    named = next((b for b in taken if b.name == fresh), None)
+    if named is not None:
+        raise ValueError(
+            f"thread id {fresh!r} is the name of branch {named.thread_id!r} of session "
+            f"{session_id!r}; choose another thread id"
+        )
     source, row = resolve(conn, store, session_id, ref)
-    new_thread_id = str(uuid.uuid4()) if thread_id is None else str(thread_id)
-    _check_unowned(conn, store, new_thread_id)
+    _check_unowned(conn, store, fresh)
     # Raises ThreadExistsError for a thread id in use; writes one row. Forked from the
     # thread whose history the checkpoint was found in, so the branch continues exactly
     # that history (see resolve).
-    store.fork_thread(conn, source, row.checkpoint_id, new_thread_id)
+    store.fork_thread(conn, source, row.checkpoint_id, fresh)
     ts = now()
     conn.execute(
         store.sql.INSERT_SESSION_THREAD,
         (
-            new_thread_id,
+            fresh,
             session_id,
             session_id,
             _tree_parent(conn, store, session_id, source, row),
@@ -543,10 +575,10 @@ def create_branch(
         ),
     )
     if make_current:
-        conn.execute(store.sql.SET_CURRENT_THREAD, (new_thread_id, ts, session_id))
+        conn.execute(store.sql.SET_CURRENT_THREAD, (fresh, ts, session_id))
     else:
         conn.execute(store.sql.TOUCH_SESSION, (ts, session_id))
-    return _require_branch(conn, store, session_id, new_thread_id)
+    return _require_branch(conn, store, session_id, fresh)
 
 
 def checkout(conn: Connection, store: CheckpointStore, session_id: str, thread_id: str) -> Branch:
@@ -1113,6 +1145,8 @@ def create_with_policy(
 ) -> ExternalSession:
     user_id = _owner_of_new(policy, user_id)
     name = sanitize_session_name(name)
+    if thread_id is not None:
+        thread_id = new_thread_id(thread_id)
     _check_thread_free(conn, store, policy.owner, thread_id)
     if policy.unique_names:
         name = _unique_name(conn, store, user_id, name)
@@ -1456,6 +1490,8 @@ def create_branch_for(
 ) -> Branch:
     """:func:`create_branch`; for a scoped manager, a ``thread_id`` taken by another
     user's session is refused without naming that session."""
+    if thread_id is not None:
+        thread_id = new_thread_id(thread_id)
     _check_thread_free(conn, store, owner, thread_id)
     return create_branch(conn, store, session_id, ref, name, thread_id, make_current)
 
