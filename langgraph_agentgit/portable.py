@@ -867,8 +867,9 @@ def _read_session(f: _Field, parsed: _Parsed, serde: SerializerProtocol) -> None
 
 def _strict_json(f: _Field, name: str) -> str:
     """An object field as strict JSON text (NaN and infinities refused)."""
+    value = f.mapping(name)  # its own error (ExportFormatError is a ValueError)
     try:
-        return json.dumps(f.mapping(name), ensure_ascii=False, allow_nan=False)
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
     except ValueError:
         raise f.error(name, "holds NaN or an infinite number") from None
 

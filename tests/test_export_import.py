@@ -1150,3 +1150,28 @@ def test_scoped_manager_exports_imports_and_measures_only_its_users_sessions(
         ]
         assert scoped.count_sessions(open_only=True) == 1
         assert [s.end_reason for s in scoped.list_sessions() if s.is_ended] == ["retired"]
+
+
+def test_file_and_id_arguments_are_checked(tmp_path: Path, exported: str) -> None:
+    """A path, None or a lone session id instead of a file object or a list: TypeError
+    saying what to pass, before anything is read or written."""
+    with AgentGitSaver.from_conn_string(str(tmp_path / "x.db")) as saver:
+        mgr = SessionManager(saver)
+        s = mgr.create_session(name="one")
+        for bad in ("out.jsonl", tmp_path / "out.jsonl", b"out.jsonl"):
+            with pytest.raises(TypeError, match="pass an open file object, not a path"):
+                mgr.export_sessions(bad)  # type: ignore[arg-type]
+            with pytest.raises(TypeError, match="pass an open file object, not a path"):
+                mgr.import_sessions(bad)  # type: ignore[arg-type]
+        assert not (tmp_path / "out.jsonl").exists()
+        with pytest.raises(TypeError, match="file object open for writing, got NoneType"):
+            mgr.export_sessions(None)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="file object open for reading, got NoneType"):
+            mgr.import_sessions(None)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="not a single str"):
+            mgr.export_sessions(io.StringIO(), session_ids=s.id)  # type: ignore[arg-type]
+        records = json_lines(exported)
+        records[_first(records, "session")]["metadata"] = "a string"
+        with pytest.raises(ExportFormatError, match="field 'metadata': must be an object"):
+            mgr.import_sessions(io.StringIO(to_text(records)), on_conflict="new_ids")
+        assert [x.id for x in mgr.list_sessions()] == [s.id]

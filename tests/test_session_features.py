@@ -254,6 +254,9 @@ async def test_turns_match_the_history(mode: str, db: str) -> None:
         assert await w.call("messages", s.id, limit=0) == []
         with pytest.raises(ValueError, match="limit"):
             await w.call("messages", s.id, limit=-1)
+        for bad in (True, False, 1.5, "3"):  # a bool is not a count (True was 1)
+            with pytest.raises(TypeError, match="limit must be an int"):
+                await w.call("messages", s.id, limit=bad)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -402,6 +405,9 @@ async def test_turn_errors(mode: str, db: str) -> None:
             await w.call("branch_from_text", s.id, "bye")
         with pytest.raises(ValueError):
             await w.call("branch_from_text", s.id, "")
+        for bad in (5, None, b"hello"):
+            with pytest.raises(TypeError, match="branch_from_text needs a str"):
+                await w.call("branch_from_text", s.id, bad)
         assert dump_tables(db) == before
         # A graph without a messages list has no turns.
         c = await w.call("create_session", user_id="ada")

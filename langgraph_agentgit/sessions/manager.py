@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import IO, Any, Literal, TypeAlias, overload
@@ -1245,6 +1246,8 @@ class SessionManager:
         records (undo runs and undone effects). Returns an
         :class:`~langgraph_agentgit.portable.ExportReport`.
         """
+        _check_file(fileobj, "write")
+        _check_session_ids(session_ids)
         return self.saver._read(
             portable.export_sessions,
             self.saver.store,
@@ -1263,6 +1266,8 @@ class SessionManager:
     ) -> ExportReport:
         """Async twin of :meth:`export_sessions` (the file is written from the saver's
         worker thread)."""
+        _check_file(fileobj, "write")
+        _check_session_ids(session_ids)
         return await self.saver._aread(
             portable.export_sessions,
             self.saver.store,
@@ -1293,12 +1298,15 @@ class SessionManager:
         ``"retire_oldest"`` ends the oldest, in the import's transaction. Emits
         ``"create"`` for each imported session.
 
-        Raises :class:`ExportFormatError` (naming the line and field) for a malformed,
+        ``fileobj`` is an open file object (a path raises ``TypeError``: open it first,
+        ``open(path, "rb")``). Raises :class:`ExportFormatError` (naming the line and
+        field) for a malformed,
         truncated or hostile file, :class:`ImportConflictError` as above; in every
         failure nothing is written. Returns an
         :class:`~langgraph_agentgit.portable.ImportReport`.
         """
         _check_on_conflict(on_conflict)
+        _check_file(fileobj, "read")
         parsed = portable.read_export(fileobj, self.saver.serde)
         report, sessions = self.saver._write(
             _import_with_policy, self.saver.store, self.policy, parsed, on_conflict
@@ -1313,6 +1321,7 @@ class SessionManager:
         """Async twin of :meth:`import_sessions` (the file is read and checked before the
         write transaction starts, in the event loop's thread)."""
         _check_on_conflict(on_conflict)
+        _check_file(fileobj, "read")
         parsed = portable.read_export(fileobj, self.saver.serde)
         report, sessions = await self.saver._awrite(
             _import_with_policy, self.saver.store, self.policy, parsed, on_conflict
@@ -1443,6 +1452,29 @@ def _import_with_policy(
     for user_id in dict.fromkeys(opened):
         ops._make_room(conn, store, policy, user_id, adding=0)
     return report, [ops.require_session(conn, store, sid) for sid in report.session_ids]
+
+
+def _check_file(fileobj: Any, mode: str) -> None:
+    """A file object to ``mode`` ("read" or "write"): a path (str, bytes, PathLike) or
+    anything else raises ``TypeError`` saying to pass an open file."""
+    if isinstance(fileobj, (str, bytes, os.PathLike)):
+        raise TypeError(
+            f"pass an open file object, not a path ({fileobj!r}): e.g. "
+            f"open(path, {'rb' if mode == 'read' else 'wb'!r})"
+        )
+    if not callable(getattr(fileobj, mode, None)):
+        raise TypeError(
+            f"expected a file object open for {'reading' if mode == 'read' else 'writing'}, "
+            f"got {type(fileobj).__name__}"
+        )
+
+
+def _check_session_ids(session_ids: Any) -> None:
+    if isinstance(session_ids, (str, bytes)):
+        raise TypeError(
+            "session_ids must be a list of session ids, not a single str "
+            f"(did you mean session_ids=[{session_ids!r}]?)"
+        )
 
 
 def _check_on_conflict(on_conflict: str) -> None:

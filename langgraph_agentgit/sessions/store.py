@@ -1410,7 +1410,9 @@ def messages(
     thread_id: str | None,
     limit: int | None,
 ) -> list[BaseMessage]:
-    if limit is not None and (not isinstance(limit, int) or limit < 0):
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+        raise TypeError(f"limit must be an int or None, not {type(limit).__name__}")
+    if limit is not None and limit < 0:
         raise ValueError(f"limit must be a non-negative integer or None, not {limit!r}")
     row = _session_row(conn, store, session_id)
     branch = _require_branch(conn, store, session_id, row[7] if thread_id is None else thread_id)
@@ -1462,7 +1464,9 @@ def branch_at_turn(
         if turn is None:
             raise TurnNotFoundError(f"{where} has {len(found)} turns; there is no turn {value}")
     elif kind == "text":
-        if not isinstance(value, str) or not value:
+        if not isinstance(value, str):
+            raise TypeError(f"branch_from_text needs a str, not {type(value).__name__}")
+        if not value:
             raise ValueError("branch_from_text needs a non-empty text")
         needle = value.casefold()
         turn = next((t for t in found if needle in t.text.casefold()), None)
