@@ -2714,6 +2714,11 @@ def export_command(
         if output == "-":
             report = repo.mgr.export_sessions(sys.stdout, session_ids=ids, user_id=user)
         else:
+            if os.path.isdir(output):
+                raise CliError(f"--output {output}: is a directory; give a file name")
+            folder = os.path.dirname(output) or "."
+            if not os.path.isdir(folder):
+                raise CliError(f"--output {output}: there is no directory {folder}")
             partial = f"{output}.partial"
             try:
                 with (
@@ -2827,19 +2832,22 @@ def import_langgraph_command(
     one transaction, so graphs resume where they were; the source is opened read-only.
     Prints the size of the source and of this database before and after.
     """
-    from langgraph_agentgit.langgraph_import import import_langgraph
+    from langgraph_agentgit.langgraph_import import NotALangGraphDatabaseError, import_langgraph
 
     path = db_path(ctx, db)
     if (ctx.find_root().obj or {}).get("read_only"):
         raise CliError("--read-only: `import-langgraph` writes into the database")
     check_target(ctx, path)
-    report = import_langgraph(
-        source,
-        str(path),
-        sessions=as_sessions,
-        user_id=user,
-        lock_timeout=lock_timeout_of(ctx),
-    )
+    try:
+        report = import_langgraph(
+            source,
+            str(path),
+            sessions=as_sessions,
+            user_id=user,
+            lock_timeout=lock_timeout_of(ctx),
+        )
+    except (FileNotFoundError, NotALangGraphDatabaseError) as exc:
+        raise CliError(str(exc)) from None
     if as_json:
         _print_json(report.to_dict())
         return
@@ -2881,7 +2889,7 @@ def du_command(
     and stored values, a value several sessions reach counted once, as shared; and the
     database's totals."""
     with open_repo(ctx, db_path(ctx, db), writes=False) as repo:
-        session_id = repo.session(session).id if session else None
+        session_id = repo.session(session).id if session is not None else None
         report = repo.mgr.storage(session_id)
     if as_json:
         _print_json(report.to_dict())
