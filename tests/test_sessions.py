@@ -401,6 +401,28 @@ async def test_new_thread_ids_are_checked(mode: str, db: str) -> None:
 
 
 @pytest.mark.parametrize("mode", MODES)
+async def test_a_config_naming_a_missing_thread_is_refused(mode: str, db: str) -> None:
+    """A config whose thread_id names no thread (made up, or a deleted branch's) with a
+    checkpoint_id the session reaches is refused, not silently read through another
+    thread; nothing is written."""
+    async with open_env(mode, db, COUNTER) as env:
+        s = await env.call("create_session", user_id="u")
+        await env.turn(await env.call("config", s.id), "x")
+        head = cid(await env.state(await env.call("config", s.id)))
+        side = await env.call("branch", s.id, head, name="side")
+        await env.call("delete_branch", s.id, side.thread_id)
+        before = dump_tables(db)
+        for thread in ("made-up-thread", side.thread_id):
+            for method in ("rollback", "branch", "tag"):
+                args = (s.id, cfg(thread, head)) + (("t",) if method == "tag" else ())
+                with pytest.raises(ThreadNotFoundError, match=f"thread {thread!r} does not"):
+                    await env.call(method, *args)
+        assert dump_tables(db) == before
+        made = await env.call("rollback", s.id, cfg(s.current_thread_id, head))
+        assert made.fork_checkpoint_id == head
+
+
+@pytest.mark.parametrize("mode", MODES)
 async def test_adopt_and_plain_threads(mode: str, db: str) -> None:
     async with open_env(mode, db, AGENT) as env:
         await env.turn(cfg("plain-1"), "hello")

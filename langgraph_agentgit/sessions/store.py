@@ -440,6 +440,30 @@ def resolve(
     inherits the checkpoint, a walk from its fork point back to the checkpoint.
     """
     thread_ids = [b.thread_id for b in _branches(conn, store, session_id)]
+    found = _resolve_in(conn, store, session_id, ref, thread_ids)
+    # A config or snapshot names its thread: a thread that does not exist (made up, or
+    # deleted) is refused, not silently ignored, even where a thread of the session
+    # reaches the checkpoint. (Another live thread the session inherits the checkpoint
+    # from is accepted: a snapshot of the source of a fork.)
+    if (
+        ref.text is None
+        and ref.checkpoint_id is not None
+        and ref.thread_id is not None
+        and ref.thread_id not in thread_ids
+        and store.lineage(conn, ref.thread_id) is None
+    ):
+        raise ThreadNotFoundError(f"thread {ref.thread_id!r} does not exist")
+    return found
+
+
+def _resolve_in(
+    conn: Connection,
+    store: CheckpointStore,
+    session_id: str,
+    ref: CheckpointRef,
+    thread_ids: list[str],
+) -> tuple[str, Row]:
+    """:func:`resolve` among ``thread_ids`` (the session's)."""
     preferred: str | None = ref.thread_id
     tag: Sequence[Any] | None = None
     if ref.text is not None:
