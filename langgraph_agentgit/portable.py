@@ -129,7 +129,7 @@ def export_sessions(
     ``session_ids`` (each must exist: :class:`SessionNotFoundError`) or, when it is
     ``None``, every session (of ``user_id`` when given). ``owner`` (a scoped manager's
     user) sees only its own sessions: another user's is reported as missing, and
-    ``user_id`` naming another user exports none."""
+    ``user_id`` naming another user exports none (SessionManager refuses that first)."""
     sql = store.sql
     if owner is not None and user_id is None:
         user_id = owner

@@ -10,6 +10,7 @@ plain thread; expected checkpoints from LangGraph's own ``get_state_history``.
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import json
 import logging
@@ -477,9 +478,15 @@ async def test_another_users_session_behaves_like_a_missing_one(mode: str, db: s
         assert await w.call("get_session", sa.id, mgr=bob) is None
         assert [x.id for x in await w.call("list_sessions", mgr=bob)] == [sb.id]
         assert [x.id for x in await w.call("list_sessions", user_id="bob", mgr=bob)] == [sb.id]
-        assert await w.call("list_sessions", user_id="alice", mgr=bob) == []
         assert await w.call("count_sessions", mgr=bob) == 1
-        assert await w.call("count_sessions", user_id="alice", mgr=bob) == 0
+        # Asking for another user's sessions is refused, as creating one for them is.
+        for method, kw in (
+            ("list_sessions", {}),
+            ("count_sessions", {}),
+            ("export_sessions", {"fileobj": io.StringIO()}),
+        ):
+            with pytest.raises(SessionScopeError, match=r"scoped to user 'bob'.*user 'alice'"):
+                await w.call(method, user_id="alice", mgr=bob, **kw)
         assert await w.call("session_of_thread", sa.current_thread_id, mgr=bob) is None
         assert await w.call("session_of", side.thread_id, mgr=bob) is None
         for text, other in ((sa.id, missing), (sa.id[:8], "0" * 8), ("alice chat", "nobody")):

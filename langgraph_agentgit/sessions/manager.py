@@ -355,12 +355,22 @@ class SessionManager:
             ops.scoped_get_session, self.saver.store, self.user_id, session_id
         )
 
+    def _check_user(self, user_id: str | None) -> None:
+        """A scoped manager asked about another user's sessions: SessionScopeError."""
+        if self.user_id is not None and user_id is not None and user_id != self.user_id:
+            raise SessionScopeError(
+                f"this session manager is scoped to user {self.user_id!r}; it cannot read "
+                f"the sessions of user {user_id!r}"
+            )
+
     def list_sessions(
         self, *, user_id: str | None = None, active_only: bool = False
     ) -> list[ExternalSession]:
         """Sessions, most recent activity first (a checkpoint written into one of a
         session's threads counts as activity), optionally of one user / active only.
-        A scoped manager lists only its user's (another ``user_id`` gives ``[]``)."""
+        A scoped manager lists only its user's (another ``user_id`` raises
+        :class:`SessionScopeError`, as :meth:`create_session` does)."""
+        self._check_user(user_id)
         return self.saver._read(
             ops.scoped_list_sessions, self.saver.store, self.user_id, user_id, active_only
         )
@@ -369,21 +379,25 @@ class SessionManager:
         self, *, user_id: str | None = None, active_only: bool = False
     ) -> list[ExternalSession]:
         """Async twin of :meth:`list_sessions`."""
+        self._check_user(user_id)
         return await self.saver._aread(
             ops.scoped_list_sessions, self.saver.store, self.user_id, user_id, active_only
         )
 
     def count_sessions(self, *, user_id: str | None = None, open_only: bool = False) -> int:
         """How many sessions there are (of ``user_id``; ``None``: of everyone, or of a
-        scoped manager's user; another user's count is 0 for a scoped manager), only
+        scoped manager's user; another user's raises :class:`SessionScopeError` on a
+        scoped manager), only
         those not ended with ``open_only`` (what ``max_sessions_per_user`` limits). One
         ``count(*)`` (Agent-Git's per-user session count)."""
+        self._check_user(user_id)
         return self.saver._read(
             ops.count_sessions, self.saver.store, self.user_id, user_id, open_only
         )
 
     async def acount_sessions(self, *, user_id: str | None = None, open_only: bool = False) -> int:
         """Async twin of :meth:`count_sessions`."""
+        self._check_user(user_id)
         return await self.saver._aread(
             ops.count_sessions, self.saver.store, self.user_id, user_id, open_only
         )
@@ -1241,13 +1255,15 @@ class SessionManager:
         ``session_ids``: these sessions (:class:`SessionNotFoundError` for an unknown
         one; nothing is written then); ``None``: every session, or every session of
         ``user_id`` when it is given. A scoped manager exports only its user's sessions
-        (another user's is reported as missing; ``user_id`` of another user exports
-        none). The export holds each session's ``ended_at``/``end_reason`` and its undo
-        records (undo runs and undone effects). Returns an
+        (another user's is reported as missing; ``user_id`` of another user raises
+        :class:`SessionScopeError`). The export holds each session's
+        ``ended_at``/``end_reason`` and its undo records (undo runs and undone effects).
+        Returns an
         :class:`~langgraph_agentgit.portable.ExportReport`.
         """
         _check_file(fileobj, "write")
         _check_session_ids(session_ids)
+        self._check_user(user_id)
         return self.saver._read(
             portable.export_sessions,
             self.saver.store,
@@ -1268,6 +1284,7 @@ class SessionManager:
         worker thread)."""
         _check_file(fileobj, "write")
         _check_session_ids(session_ids)
+        self._check_user(user_id)
         return await self.saver._aread(
             portable.export_sessions,
             self.saver.store,
