@@ -1225,6 +1225,15 @@ def import_sessions(
             if taken_sessions
             else f"thread {sorted(taken_threads)[0]!r}"
         )
+        if not taken_sessions:
+            first = sorted(taken_threads)[0]
+            if conn.execute(sql.SELECT_DELETED_THREAD, (first,)).fetchone() is not None:
+                raise ImportConflictError(
+                    f"thread {first!r} is the id of a deleted thread in the target (its "
+                    "session or branch was deleted; the id is not reused); nothing was "
+                    "imported. Pass on_conflict='new_ids' (agentgit import --new-ids) to "
+                    "import under new ids"
+                )
         raise ImportConflictError(
             f"{what} already exists in the target ({len(taken_sessions)} session(s) and "
             f"{len(taken_threads)} thread(s) in all); nothing was imported. Pass "

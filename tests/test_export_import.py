@@ -1177,3 +1177,24 @@ def test_file_and_id_arguments_are_checked(tmp_path: Path, exported: str) -> Non
         with pytest.raises(ExportFormatError, match="field 'metadata': must be an object"):
             mgr.import_sessions(io.StringIO(to_text(records)), on_conflict="new_ids")
         assert [x.id for x in mgr.list_sessions()] == [s.id]
+
+
+def test_import_after_the_session_was_deleted_names_the_deleted_thread(any_db: str) -> None:
+    """Re-importing a session deleted since: the conflict says its thread id is a
+    deleted thread's (ids of deleted threads are kept, not reused) and how to import."""
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        mgr = SessionManager(saver)
+        s = mgr.create_session(name="gone")
+        build_chat_graph().compile(checkpointer=saver).invoke(
+            {"messages": [("user", "hello")]}, mgr.config(s.id)
+        )
+        text = export_text(mgr)
+        mgr.delete_session(s.id)
+        with pytest.raises(ImportConflictError) as caught:
+            mgr.import_sessions(io.StringIO(text))
+        message = str(caught.value)
+        assert f"thread {s.current_thread_id!r} is the id of a deleted thread" in message
+        assert "--new-ids" in message
+        assert mgr.list_sessions() == []
+        report = mgr.import_sessions(io.StringIO(text), on_conflict="new_ids")
+        assert len(report.session_ids) == 1
