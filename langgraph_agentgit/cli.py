@@ -1819,7 +1819,12 @@ def diff(
     a: Annotated[str, typer.Argument(help="Checkpoint id or unique prefix (the 'before').")],
     b: Annotated[str, typer.Argument(help="Checkpoint id or unique prefix (the 'after').")],
     session: Annotated[
-        str | None, typer.Option("--session", "-s", help="Also accept this session's tags.")
+        str | None,
+        typer.Option(
+            "--session",
+            "-s",
+            help="Look the checkpoints up in this session's threads; also accept its tags.",
+        ),
     ] = None,
     db: DbOption = None,
     read_only: ReadOnlyOption = False,
@@ -1828,7 +1833,13 @@ def diff(
     """What changed between two checkpoints (of any threads)."""
     with open_repo(ctx, db_path(ctx, db), writes=False, read_only=read_only) as repo:
         scope = repo.session(session) if session is not None else None
-        result = repo.mgr.diff(repo.checkpoint(a, scope), repo.checkpoint(b, scope))
+        # With --session, the checkpoints are looked up in that session's threads (one
+        # its branches inherit from a deleted thread included), as the library does.
+        result = repo.mgr.diff(
+            repo.checkpoint(a, scope),
+            repo.checkpoint(b, scope),
+            session_id=scope.id if scope is not None else None,
+        )
         if as_json:
             _print_json(result.to_dict())
             return
@@ -2736,6 +2747,11 @@ def export_command(
         if output == "-":
             report = repo.mgr.export_sessions(sys.stdout, session_ids=ids, user_id=user)
         else:
+            if os.path.isdir(output):
+                raise CliError(f"--output {output}: is a directory; give a file name")
+            folder = os.path.dirname(output) or "."
+            if not os.path.isdir(folder):
+                raise CliError(f"--output {output}: there is no directory {folder}")
             partial = f"{output}.partial"
             try:
                 with (
@@ -2849,19 +2865,22 @@ def import_langgraph_command(
     one transaction, so graphs resume where they were; the source is opened read-only.
     Prints the size of the source and of this database before and after.
     """
-    from langgraph_agentgit.langgraph_import import import_langgraph
+    from langgraph_agentgit.langgraph_import import NotALangGraphDatabaseError, import_langgraph
 
     path = db_path(ctx, db)
     if (ctx.find_root().obj or {}).get("read_only"):
         raise CliError("--read-only: `import-langgraph` writes into the database")
     check_target(ctx, path)
-    report = import_langgraph(
-        source,
-        str(path),
-        sessions=as_sessions,
-        user_id=user,
-        lock_timeout=lock_timeout_of(ctx),
-    )
+    try:
+        report = import_langgraph(
+            source,
+            str(path),
+            sessions=as_sessions,
+            user_id=user,
+            lock_timeout=lock_timeout_of(ctx),
+        )
+    except (FileNotFoundError, NotALangGraphDatabaseError) as exc:
+        raise CliError(str(exc)) from None
     if as_json:
         _print_json(report.to_dict())
         return
@@ -2903,7 +2922,7 @@ def du_command(
     and stored values, a value several sessions reach counted once, as shared; and the
     database's totals."""
     with open_repo(ctx, db_path(ctx, db), writes=False) as repo:
-        session_id = repo.session(session).id if session else None
+        session_id = repo.session(session).id if session is not None else None
         report = repo.mgr.storage(session_id)
     if as_json:
         _print_json(report.to_dict())

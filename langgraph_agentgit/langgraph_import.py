@@ -193,6 +193,11 @@ class _Source:
         ]
 
 
+class NotALangGraphDatabaseError(ValueError):
+    """The source is not a LangGraph ``SqliteSaver`` database (not SQLite, or no
+    ``checkpoints`` and ``writes`` tables)."""
+
+
 @contextmanager
 def _open_sqlite_saver(path: str) -> Iterator[_Source]:
     """LangGraph's ``SqliteSaver`` on a read-only connection to ``path``."""
@@ -207,9 +212,9 @@ def _open_sqlite_saver(path: str) -> Iterator[_Source]:
         try:
             tables = {r[0] for r in conn.execute(sql.LANGGRAPH_TABLES)}
         except sqlite3.DatabaseError as exc:
-            raise ValueError(f"{path} is not a SQLite database ({exc})") from None
+            raise NotALangGraphDatabaseError(f"{path} is not a SQLite database ({exc})") from None
         if not {"checkpoints", "writes"} <= tables:
-            raise ValueError(
+            raise NotALangGraphDatabaseError(
                 f"{path} is not a LangGraph SqliteSaver database (it has no checkpoints "
                 "and writes tables)"
             )

@@ -129,7 +129,7 @@ def export_sessions(
     ``session_ids`` (each must exist: :class:`SessionNotFoundError`) or, when it is
     ``None``, every session (of ``user_id`` when given). ``owner`` (a scoped manager's
     user) sees only its own sessions: another user's is reported as missing, and
-    ``user_id`` naming another user exports none."""
+    ``user_id`` naming another user exports none (SessionManager refuses that first)."""
     sql = store.sql
     if owner is not None and user_id is None:
         user_id = owner
@@ -835,12 +835,21 @@ def _read_write(f: _Field, parsed: _Parsed, serde: SerializerProtocol) -> None:
 
 
 def _read_session(f: _Field, parsed: _Parsed, serde: SerializerProtocol) -> None:
+    from langgraph_agentgit.sessions.store import sanitize_session_name
+
     session_id = f.text("id", nonempty=True)
     _unique(f, parsed, ("session", session_id), "id")
+    name = f.text("name")
+    if sanitize_session_name(name) != name:
+        raise f.error(
+            "name",
+            "is not a session name the API would store (one line, no control characters, "
+            "no surrounding whitespace, at most 200 characters)",
+        )
     parsed.sessions[session_id] = {
         "line": f.line,
         "user_id": f.text("user_id", optional=True),
-        "name": f.text("name"),
+        "name": name,
         "created_at": f.time("created_at"),
         "updated_at": f.time("updated_at"),
         "is_active": f.get("is_active", (bool,)),
@@ -858,8 +867,9 @@ def _read_session(f: _Field, parsed: _Parsed, serde: SerializerProtocol) -> None
 
 def _strict_json(f: _Field, name: str) -> str:
     """An object field as strict JSON text (NaN and infinities refused)."""
+    value = f.mapping(name)  # its own error (ExportFormatError is a ValueError)
     try:
-        return json.dumps(f.mapping(name), ensure_ascii=False, allow_nan=False)
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
     except ValueError:
         raise f.error(name, "holds NaN or an infinite number") from None
 
@@ -874,20 +884,33 @@ def _read_branch(f: _Field, parsed: _Parsed, serde: SerializerProtocol) -> None:
     fork = f.text("fork_checkpoint_id", optional=True, nonempty=True)
     if (parent is None) != (fork is None):
         raise f.error("parent_thread_id", "parent_thread_id and fork_checkpoint_id go together")
+    name = f.text("name", optional=True)
+    if name is not None:
+        from langgraph_agentgit.sessions.store import MAX_BRANCH_NAME_LENGTH, name_problem
+
+        problem = name_problem(name, MAX_BRANCH_NAME_LENGTH)
+        if problem is not None:
+            raise f.error("name", f"branch name {name[:40]!r} {problem}")
+        _unique(f, parsed, ("branch_name", (session_id, name)), "name")
     parsed.branches[thread_id] = {
         "line": f.line,
         "session_id": session_id,
         "ordinal": ordinal,
         "parent_thread_id": parent,
         "fork_checkpoint_id": fork,
-        "name": f.text("name", optional=True),
+        "name": name,
         "created_at": f.time("created_at"),
     }
 
 
 def _read_tag(f: _Field, parsed: _Parsed, serde: SerializerProtocol) -> None:
+    from langgraph_agentgit.sessions.store import MAX_TAG_LENGTH, name_problem
+
     session_id = f.text("session_id", nonempty=True)
     name = f.text("name", nonempty=True)
+    problem = name_problem(name, MAX_TAG_LENGTH)
+    if problem is not None:
+        raise f.error("name", f"tag name {name[:40]!r} {problem}")
     _unique(f, parsed, ("tag", (session_id, name)), "name")
     parsed.tags.append(
         {
@@ -1072,11 +1095,31 @@ def _check_references(p: _Parsed, serde: SerializerProtocol) -> None:
             raise _bad(
                 t["line"], "thread", "fork_row", "is not in the history of the thread's parent"
             )
+    # Checkpoint ids each thread holds (ns, id), its own and inherited.
+    own: dict[int, set[tuple[str, str]]] = {key: set() for key in p.threads}
+    for c in p.checkpoints.values():
+        own[c["thread"]].add((c["ns"], c["checkpoint_id"]))
+
+    def visible(thread: int) -> set[tuple[str, str]]:
+        seen = set(own[thread])
+        for ancestor in ancestors[thread]:
+            seen |= own[ancestor]
+        return seen
+
     for w in p.writes:
         if w["thread"] not in p.threads:
             raise _bad(w["line"], "write", "thread", f"thread {w['thread']} is not in the file")
         if w["value"] not in p.values:
             raise _bad(w["line"], "write", "value", f"value {w['value']} is not in the file")
+        if (w["ns"], w["checkpoint_id"]) not in visible(w["thread"]):
+            raise _bad(
+                w["line"],
+                "write",
+                "checkpoint_id",
+                f"checkpoint {w['checkpoint_id'][:40]!r} is not in the thread's history",
+            )
+    key_of_thread = {t["thread_id"]: key for key, t in p.threads.items() if t["thread_id"]}
+    known_threads = set(key_of_thread) | set(p.branches) | set(p.deleted)
     for thread_id, b in p.branches.items():
         if b["session_id"] not in p.sessions:
             raise _bad(
@@ -1084,16 +1127,42 @@ def _check_references(p: _Parsed, serde: SerializerProtocol) -> None:
             )
         if thread_id in p.deleted:
             raise _bad(b["line"], "branch", "thread_id", "is also a deleted thread")
+        # A fork always has checkpoints to inherit (a thread record); only a branch
+        # nothing has run on yet (a new session's main) has none.
+        if b["parent_thread_id"] is not None and thread_id not in key_of_thread:
+            raise _bad(b["line"], "branch", "thread_id", "the branch's thread is not in the file")
+        if b["parent_thread_id"] is not None and b["parent_thread_id"] not in known_threads:
+            raise _bad(
+                b["line"], "branch", "parent_thread_id", "names a thread that is not in the file"
+            )
     for session_id, s in p.sessions.items():
         current = p.branches.get(s["current_thread_id"])
         if current is None or current["session_id"] != session_id:
             raise _bad(
                 s["line"], "session", "current_thread_id", "is not one of the session's branches"
             )
+    # The thread records of each session: its branches', its deleted threads', and
+    # their ancestors'.
+    session_keys: dict[str, set[int]] = {sid: set() for sid in p.sessions}
+    for thread_id, owner in [
+        *((t, b["session_id"]) for t, b in p.branches.items()),
+        *((t, d["session_id"]) for t, d in p.deleted.items()),
+    ]:
+        found = key_of_thread.get(thread_id)
+        if found is not None and owner in session_keys:
+            session_keys[owner].add(found)
+            session_keys[owner].update(ancestors[found])
     for t in p.tags:
         if t["session_id"] not in p.sessions:
             raise _bad(
                 t["line"], "tag", "session_id", f"session {t['session_id']!r} is not in the file"
+            )
+        if not any(("", t["checkpoint_id"]) in own[k] for k in session_keys[t["session_id"]]):
+            raise _bad(
+                t["line"],
+                "tag",
+                "checkpoint_id",
+                f"checkpoint {t['checkpoint_id'][:40]!r} is not in a thread of the session",
             )
     for d in p.deleted.values():
         if d["session_id"] not in p.sessions:
@@ -1156,6 +1225,15 @@ def import_sessions(
             if taken_sessions
             else f"thread {sorted(taken_threads)[0]!r}"
         )
+        if not taken_sessions:
+            first = sorted(taken_threads)[0]
+            if conn.execute(sql.SELECT_DELETED_THREAD, (first,)).fetchone() is not None:
+                raise ImportConflictError(
+                    f"thread {first!r} is the id of a deleted thread in the target (its "
+                    "session or branch was deleted; the id is not reused); nothing was "
+                    "imported. Pass on_conflict='new_ids' (agentgit import --new-ids) to "
+                    "import under new ids"
+                )
         raise ImportConflictError(
             f"{what} already exists in the target ({len(taken_sessions)} session(s) and "
             f"{len(taken_threads)} thread(s) in all); nothing was imported. Pass "

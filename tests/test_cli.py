@@ -354,6 +354,18 @@ def test_diff_accepts_a_session_tag(demo_db: DemoDb) -> None:
     _assert_clean_error(without, 2, f"unknown checkpoint '{ROLLBACK_TAG}'")
 
 
+def test_diff_with_a_session_looks_the_checkpoints_up_in_it(demo_db: DemoDb) -> None:
+    """--session is passed on to the lookup: a checkpoint the session's branch inherits
+    from a deleted branch is still found through the session."""
+    result = demo_db.result
+    with demo_db.open() as (_, mgr):
+        mgr.delete_branch(result.session_id, result.main_thread_id)
+        expected = mgr.diff(ROLLBACK_TAG, result.branch_head, session_id=result.session_id)
+    assert expected.a.thread_id == result.branch_thread_id
+    data = demo_db.json("diff", ROLLBACK_TAG, result.branch_head, "--session", result.session_id)
+    assert data == json.loads(json.dumps(expected.to_dict(), default=str))
+
+
 # --- changes ---------------------------------------------------------------------------------
 
 
@@ -651,3 +663,23 @@ def test_tree_and_log_after_the_parent_branch_is_deleted(demo_db: DemoDb) -> Non
     assert len(rows) == 10 and rows[-1]["message"] == "user: Hi! Where is my order A-1001?"
     # Checkpoints of a thread that no longer exists belong to no branch of the session.
     assert [r["thread_id"] for r in rows] == [result.branch_thread_id] * 5 + [None] * 5
+
+
+def test_bad_paths_and_an_empty_session_are_one_clean_line(demo_db: DemoDb, tmp_path: Path) -> None:
+    """A source that is not a LangGraph database or is missing, an --output that is a
+    directory or in a missing one, and `du ""`: one error line, exit 2."""
+    not_sqlite = tmp_path / "notes.txt"
+    not_sqlite.write_text("not a database\n")
+    _assert_clean_error(
+        demo_db.run("import-langgraph", str(not_sqlite)), 2, "is not a SQLite database"
+    )
+    missing = tmp_path / "nowhere.db"
+    _assert_clean_error(demo_db.run("import-langgraph", str(missing)), 2, "no database at")
+    assert not missing.exists()
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    _assert_clean_error(demo_db.run("export", "-o", str(folder)), 2, "is a directory")
+    absent = tmp_path / "absent" / "x.jsonl"
+    _assert_clean_error(demo_db.run("export", "-o", str(absent)), 2, "there is no directory")
+    assert not absent.parent.exists()
+    _assert_clean_error(demo_db.run("du", ""), 2, "empty session")

@@ -467,6 +467,55 @@ def _write_of_missing_value(records: list[dict[str, Any]]) -> int:
     return i + 1
 
 
+def _branch_of_a_missing_thread(records: list[dict[str, Any]]) -> int:
+    """A fork branch whose thread has no thread record (nothing to read it through)."""
+    i = next(i for i, r in enumerate(records) if r["type"] == "branch" and r["parent_thread_id"])
+    records[i]["thread_id"] = "not-in-the-file"
+    return i + 1
+
+
+def _tag_of_another_session(records: list[dict[str, Any]]) -> int:
+    """A tag naming a checkpoint only another session's threads hold."""
+    i = _first(records, "tag")
+    mine = records[i]["session_id"]
+    theirs = {r["thread_id"] for r in records if r["type"] == "branch" and r["session_id"] != mine}
+    keys = {r["key"] for r in records if r["type"] == "thread" and r["thread_id"] in theirs}
+    ours = {r["thread_id"] for r in records if r["type"] == "branch" and r["session_id"] == mine}
+    our_ids = {
+        r["checkpoint_id"]
+        for r in records
+        if r["type"] == "checkpoint"
+        and any(
+            t["key"] == r["thread"] and t["thread_id"] in ours
+            for t in records
+            if t["type"] == "thread"
+        )
+    }
+    other = next(
+        r
+        for r in records
+        if r["type"] == "checkpoint"
+        and r["ns"] == ""
+        and r["thread"] in keys
+        and r["checkpoint_id"] not in our_ids
+    )
+    records[i]["checkpoint_id"] = other["checkpoint_id"]
+    return i + 1
+
+
+def _duplicate_branch_name(records: list[dict[str, Any]]) -> int:
+    """Two branches of one session with one name."""
+    first: dict[str, int] = {}
+    for i, r in enumerate(records):
+        if r["type"] != "branch":
+            continue
+        if r["session_id"] in first:
+            records[i]["name"] = records[first[r["session_id"]]]["name"]
+            return i + 1
+        first[r["session_id"]] = i
+    raise AssertionError("no session with two branches")
+
+
 # (name, change of the records returning the line it breaks, the field the error names)
 RECORD_CASES: list[tuple[str, Callable[[list[dict[str, Any]]], int], str | None]] = [
     ("wrong format", _set("header", "format", "something-else"), "format"),
@@ -496,6 +545,31 @@ RECORD_CASES: list[tuple[str, Callable[[list[dict[str, Any]]], int], str | None]
         _set("session", "current_thread_id", "elsewhere"),
         "current_thread_id",
     ),
+    ("branch of a thread not in the file", _branch_of_a_missing_thread, "thread_id"),
+    (
+        "tag of a missing checkpoint",
+        _set("tag", "checkpoint_id", "1f0c0ffe-0000-6000-8000-000000000000"),
+        "checkpoint_id",
+    ),
+    ("tag of another session's checkpoint", _tag_of_another_session, "checkpoint_id"),
+    (
+        "tag named like a checkpoint id",
+        _set("tag", "name", "1f0c0ffe-0000-6000-8000-000000000000"),
+        "name",
+    ),
+    ("tag name with a newline", _set("tag", "name", "two\nlines"), "name"),
+    ("tag name too long", _set("tag", "name", "t" * 201), "name"),
+    ("duplicate branch name", _duplicate_branch_name, "name"),
+    ("branch name of hex digits", _set("branch", "name", "cafe"), "name"),
+    ("branch name with a control character", _set("branch", "name", "a\x07b"), "name"),
+    (
+        "write of a missing checkpoint",
+        _set("write", "checkpoint_id", "1f0c0ffe-0000-6000-8000-000000000000"),
+        "checkpoint_id",
+    ),
+    ("session name with a control character", _set("session", "name", "a\x1b[31mb"), "name"),
+    ("session name too long", _set("session", "name", "s" * 201), "name"),
+    ("session name on two lines", _set("session", "name", "one\ntwo"), "name"),
     ("end record missing (truncated)", _drop_end, None),
     ("a line removed", _drop_a_write, "lines"),
     ("data after the end", _trailing_data, None),
@@ -1034,8 +1108,10 @@ def test_scoped_manager_exports_imports_and_measures_only_its_users_sessions(
         ada = SessionManager(saver, user_id="ada")
         mine = json_lines(export_text(ada))
         assert [r["id"] for r in mine if r["type"] == "session"] == ada_ids
-        others = json_lines(export_text(ada, user_id="bob"))
-        assert not [r for r in others if r["type"] == "session"]
+        # Another user's sessions: refused, as creating one for them is.
+        with pytest.raises(SessionScopeError, match="scoped to user 'ada'"):
+            export_text(ada, user_id="bob")
+        assert json_lines(export_text(ada, user_id="ada"))[1:-1] == mine[1:-1]
         # Another user's session is a missing one, with the same message.
         missing = "no-such-session"
         for call in (
@@ -1076,3 +1152,49 @@ def test_scoped_manager_exports_imports_and_measures_only_its_users_sessions(
         ]
         assert scoped.count_sessions(open_only=True) == 1
         assert [s.end_reason for s in scoped.list_sessions() if s.is_ended] == ["retired"]
+
+
+def test_file_and_id_arguments_are_checked(tmp_path: Path, exported: str) -> None:
+    """A path, None or a lone session id instead of a file object or a list: TypeError
+    saying what to pass, before anything is read or written."""
+    with AgentGitSaver.from_conn_string(str(tmp_path / "x.db")) as saver:
+        mgr = SessionManager(saver)
+        s = mgr.create_session(name="one")
+        for bad in ("out.jsonl", tmp_path / "out.jsonl", b"out.jsonl"):
+            with pytest.raises(TypeError, match="pass an open file object, not a path"):
+                mgr.export_sessions(bad)  # type: ignore[arg-type]
+            with pytest.raises(TypeError, match="pass an open file object, not a path"):
+                mgr.import_sessions(bad)  # type: ignore[arg-type]
+        assert not (tmp_path / "out.jsonl").exists()
+        with pytest.raises(TypeError, match="file object open for writing, got NoneType"):
+            mgr.export_sessions(None)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="file object open for reading, got NoneType"):
+            mgr.import_sessions(None)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="not a single str"):
+            mgr.export_sessions(io.StringIO(), session_ids=s.id)  # type: ignore[arg-type]
+        records = json_lines(exported)
+        records[_first(records, "session")]["metadata"] = "a string"
+        with pytest.raises(ExportFormatError, match="field 'metadata': must be an object"):
+            mgr.import_sessions(io.StringIO(to_text(records)), on_conflict="new_ids")
+        assert [x.id for x in mgr.list_sessions()] == [s.id]
+
+
+def test_import_after_the_session_was_deleted_names_the_deleted_thread(any_db: str) -> None:
+    """Re-importing a session deleted since: the conflict says its thread id is a
+    deleted thread's (ids of deleted threads are kept, not reused) and how to import."""
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        mgr = SessionManager(saver)
+        s = mgr.create_session(name="gone")
+        build_chat_graph().compile(checkpointer=saver).invoke(
+            {"messages": [("user", "hello")]}, mgr.config(s.id)
+        )
+        text = export_text(mgr)
+        mgr.delete_session(s.id)
+        with pytest.raises(ImportConflictError) as caught:
+            mgr.import_sessions(io.StringIO(text))
+        message = str(caught.value)
+        assert f"thread {s.current_thread_id!r} is the id of a deleted thread" in message
+        assert "--new-ids" in message
+        assert mgr.list_sessions() == []
+        report = mgr.import_sessions(io.StringIO(text), on_conflict="new_ids")
+        assert len(report.session_ids) == 1

@@ -10,6 +10,7 @@ plain thread; expected checkpoints from LangGraph's own ``get_state_history``.
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import json
 import logging
@@ -254,6 +255,9 @@ async def test_turns_match_the_history(mode: str, db: str) -> None:
         assert await w.call("messages", s.id, limit=0) == []
         with pytest.raises(ValueError, match="limit"):
             await w.call("messages", s.id, limit=-1)
+        for bad in (True, False, 1.5, "3"):  # a bool is not a count (True was 1)
+            with pytest.raises(TypeError, match="limit must be an int"):
+                await w.call("messages", s.id, limit=bad)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -402,6 +406,9 @@ async def test_turn_errors(mode: str, db: str) -> None:
             await w.call("branch_from_text", s.id, "bye")
         with pytest.raises(ValueError):
             await w.call("branch_from_text", s.id, "")
+        for bad in (5, None, b"hello"):
+            with pytest.raises(TypeError, match="branch_from_text needs a str"):
+                await w.call("branch_from_text", s.id, bad)
         assert dump_tables(db) == before
         # A graph without a messages list has no turns.
         c = await w.call("create_session", user_id="ada")
@@ -471,9 +478,15 @@ async def test_another_users_session_behaves_like_a_missing_one(mode: str, db: s
         assert await w.call("get_session", sa.id, mgr=bob) is None
         assert [x.id for x in await w.call("list_sessions", mgr=bob)] == [sb.id]
         assert [x.id for x in await w.call("list_sessions", user_id="bob", mgr=bob)] == [sb.id]
-        assert await w.call("list_sessions", user_id="alice", mgr=bob) == []
         assert await w.call("count_sessions", mgr=bob) == 1
-        assert await w.call("count_sessions", user_id="alice", mgr=bob) == 0
+        # Asking for another user's sessions is refused, as creating one for them is.
+        for method, kw in (
+            ("list_sessions", {}),
+            ("count_sessions", {}),
+            ("export_sessions", {"fileobj": io.StringIO()}),
+        ):
+            with pytest.raises(SessionScopeError, match=r"scoped to user 'bob'.*user 'alice'"):
+                await w.call(method, user_id="alice", mgr=bob, **kw)
         assert await w.call("session_of_thread", sa.current_thread_id, mgr=bob) is None
         assert await w.call("session_of", side.thread_id, mgr=bob) is None
         for text, other in ((sa.id, missing), (sa.id[:8], "0" * 8), ("alice chat", "nobody")):
@@ -528,6 +541,43 @@ async def test_another_users_session_behaves_like_a_missing_one(mode: str, db: s
         # An unscoped manager sees everyone.
         assert [x.id for x in await w.call("list_sessions")] == [sb.id]
         assert await w.call("count_sessions") == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_diff_in_a_session_reads_only_that_sessions_threads(mode: str, db: str) -> None:
+    """A ref carrying its own thread (a config, with or without a checkpoint id, a
+    snapshot, a Branch) is held to the session named: bob cannot read alice's messages
+    by pairing her thread with his own session, and an unscoped manager cannot read
+    another session's thread through a session either."""
+    async with open_world(mode, db) as w:
+        alice = w.manager(user_id="alice")
+        bob = w.manager(user_id="bob")
+        sa = await w.call("create_session", name="alice chat", mgr=alice)
+        await w.say(sa.config, "alice secret")
+        sb = await w.call("create_session", name="bob chat", mgr=bob)
+        await w.say(sb.config, "bob here")
+        theirs_thread = sa.current_thread_id
+        theirs_state = await w.state(sa.config)
+        theirs_branch = (await w.call("branches", sa.id, mgr=alice))[0]
+        mine = (await w.call("branches", sb.id, mgr=bob))[0]
+        missing = f"no-such-thread-{uuid.uuid4()}"
+        refs = [
+            (cfg(theirs_thread), theirs_thread),
+            (cfg(theirs_thread, cid(theirs_state)), theirs_thread),
+            (theirs_state, theirs_thread),
+            (theirs_branch, theirs_thread),
+        ]
+        for manager in (bob, None):
+            for ref, thread in refs:
+                for a, b in ((ref, mine), (mine, ref)):
+                    seen = await w.outcome("diff", a, b, session_id=sb.id, mgr=manager)
+                    assert seen == (ThreadNotFoundError, f"thread {thread!r} does not exist")
+            absent = await w.outcome("diff", cfg(missing), mine, session_id=sb.id, mgr=manager)
+            assert absent == (ThreadNotFoundError, f"thread {missing!r} does not exist")
+        # The session's own threads still diff, by every form.
+        own = await w.state(sb.config)
+        for ref in (cfg(sb.current_thread_id), cfg(sb.current_thread_id, cid(own)), own, mine):
+            assert (await w.call("diff", ref, mine, session_id=sb.id, mgr=bob)).is_empty
 
 
 def test_scope_arguments_are_checked(tmp_path: Any) -> None:

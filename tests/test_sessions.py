@@ -341,6 +341,88 @@ async def test_list_sessions_and_activity(mode: str, db: str) -> None:
 
 
 @pytest.mark.parametrize("mode", MODES)
+async def test_session_metadata_must_be_strict_json(mode: str, db: str) -> None:
+    """NaN and infinities (and values JSON cannot hold) are refused before anything is
+    written: stored, they made an export that could not be imported."""
+    async with open_env(mode, db, COUNTER) as env:
+        await env.turn(cfg("plain"), "x")
+        before = dump_tables(db)
+        loop: dict[str, Any] = {}
+        loop["self"] = loop
+        for bad in ({"x": float("nan")}, {"x": [1, float("inf")]}, {"y": {"z": -float("inf")}}):
+            with pytest.raises(ValueError, match="NaN or an infinite number"):
+                await env.call("create_session", user_id="u", metadata=bad)
+            with pytest.raises(ValueError, match="NaN or an infinite number"):
+                await env.call("adopt", "plain", user_id="u", metadata=bad)
+        with pytest.raises(ValueError, match="JSON-serializable"):
+            await env.call("create_session", user_id="u", metadata=loop)
+        with pytest.raises(TypeError, match="JSON-serializable"):
+            await env.call("create_session", user_id="u", metadata={"x": object()})
+        assert dump_tables(db) == before
+        s = await env.call("create_session", user_id="u", metadata={"x": 1.5})
+        assert s.metadata == {"x": 1.5}
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_new_thread_ids_are_checked(mode: str, db: str) -> None:
+    """create_session, rollback and branch refuse a thread id that is not a clean
+    non-empty string, or that is the name of a branch of the session (checkout by that
+    name would then be ambiguous); nothing is written."""
+    async with open_env(mode, db, COUNTER) as env:
+        s = await env.call("create_session", user_id="u")
+        await env.turn(await env.call("config", s.id), "x")
+        head = await env.state(await env.call("config", s.id))
+        await env.call("branch", s.id, head, name="side")
+        before = dump_tables(db)
+        bad_values: list[tuple[Any, type[Exception], str]] = [
+            ("", ValueError, "empty"),
+            ("   ", ValueError, "empty"),
+            (" padded", ValueError, "whitespace"),
+            ("a\x00b", ValueError, "control"),
+            ("line\nbreak", ValueError, "control"),
+            (["x"], TypeError, "must be a string"),
+            (7, TypeError, "must be a string"),
+        ]
+        for bad, error, fragment in bad_values:
+            with pytest.raises(error, match=fragment):
+                await env.call("create_session", user_id="u", thread_id=bad)
+            for method in ("rollback", "branch"):
+                with pytest.raises(error, match=fragment):
+                    await env.call(method, s.id, head, thread_id=bad)
+        for name in ("main", "side"):
+            for method in ("rollback", "branch"):
+                with pytest.raises(ValueError, match="is the name of branch"):
+                    await env.call(method, s.id, head, thread_id=name)
+        assert dump_tables(db) == before
+        main = (await env.call("checkout", s.id, "main")).thread_id
+        assert main == s.current_thread_id
+        made = await env.call("branch", s.id, head, thread_id="fine-id")
+        assert made.thread_id == "fine-id"
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_config_naming_a_missing_thread_is_refused(mode: str, db: str) -> None:
+    """A config whose thread_id names no thread (made up, or a deleted branch's) with a
+    checkpoint_id the session reaches is refused, not silently read through another
+    thread; nothing is written."""
+    async with open_env(mode, db, COUNTER) as env:
+        s = await env.call("create_session", user_id="u")
+        await env.turn(await env.call("config", s.id), "x")
+        head = cid(await env.state(await env.call("config", s.id)))
+        side = await env.call("branch", s.id, head, name="side")
+        await env.call("delete_branch", s.id, side.thread_id)
+        before = dump_tables(db)
+        for thread in ("made-up-thread", side.thread_id):
+            for method in ("rollback", "branch", "tag"):
+                args = (s.id, cfg(thread, head)) + (("t",) if method == "tag" else ())
+                with pytest.raises(ThreadNotFoundError, match=f"thread {thread!r} does not"):
+                    await env.call(method, *args)
+        assert dump_tables(db) == before
+        made = await env.call("rollback", s.id, cfg(s.current_thread_id, head))
+        assert made.fork_checkpoint_id == head
+
+
+@pytest.mark.parametrize("mode", MODES)
 async def test_adopt_and_plain_threads(mode: str, db: str) -> None:
     async with open_env(mode, db, AGENT) as env:
         await env.turn(cfg("plain-1"), "hello")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import IO, Any, Literal, TypeAlias, overload
@@ -354,12 +355,22 @@ class SessionManager:
             ops.scoped_get_session, self.saver.store, self.user_id, session_id
         )
 
+    def _check_user(self, user_id: str | None) -> None:
+        """A scoped manager asked about another user's sessions: SessionScopeError."""
+        if self.user_id is not None and user_id is not None and user_id != self.user_id:
+            raise SessionScopeError(
+                f"this session manager is scoped to user {self.user_id!r}; it cannot read "
+                f"the sessions of user {user_id!r}"
+            )
+
     def list_sessions(
         self, *, user_id: str | None = None, active_only: bool = False
     ) -> list[ExternalSession]:
         """Sessions, most recent activity first (a checkpoint written into one of a
         session's threads counts as activity), optionally of one user / active only.
-        A scoped manager lists only its user's (another ``user_id`` gives ``[]``)."""
+        A scoped manager lists only its user's (another ``user_id`` raises
+        :class:`SessionScopeError`, as :meth:`create_session` does)."""
+        self._check_user(user_id)
         return self.saver._read(
             ops.scoped_list_sessions, self.saver.store, self.user_id, user_id, active_only
         )
@@ -368,21 +379,25 @@ class SessionManager:
         self, *, user_id: str | None = None, active_only: bool = False
     ) -> list[ExternalSession]:
         """Async twin of :meth:`list_sessions`."""
+        self._check_user(user_id)
         return await self.saver._aread(
             ops.scoped_list_sessions, self.saver.store, self.user_id, user_id, active_only
         )
 
     def count_sessions(self, *, user_id: str | None = None, open_only: bool = False) -> int:
         """How many sessions there are (of ``user_id``; ``None``: of everyone, or of a
-        scoped manager's user; another user's count is 0 for a scoped manager), only
+        scoped manager's user; another user's raises :class:`SessionScopeError` on a
+        scoped manager), only
         those not ended with ``open_only`` (what ``max_sessions_per_user`` limits). One
         ``count(*)`` (Agent-Git's per-user session count)."""
+        self._check_user(user_id)
         return self.saver._read(
             ops.count_sessions, self.saver.store, self.user_id, user_id, open_only
         )
 
     async def acount_sessions(self, *, user_id: str | None = None, open_only: bool = False) -> int:
         """Async twin of :meth:`count_sessions`."""
+        self._check_user(user_id)
         return await self.saver._aread(
             ops.count_sessions, self.saver.store, self.user_id, user_id, open_only
         )
@@ -1247,11 +1262,15 @@ class SessionManager:
         ``session_ids``: these sessions (:class:`SessionNotFoundError` for an unknown
         one; nothing is written then); ``None``: every session, or every session of
         ``user_id`` when it is given. A scoped manager exports only its user's sessions
-        (another user's is reported as missing; ``user_id`` of another user exports
-        none). The export holds each session's ``ended_at``/``end_reason`` and its undo
-        records (undo runs and undone effects). Returns an
+        (another user's is reported as missing; ``user_id`` of another user raises
+        :class:`SessionScopeError`). The export holds each session's
+        ``ended_at``/``end_reason`` and its undo records (undo runs and undone effects).
+        Returns an
         :class:`~langgraph_agentgit.portable.ExportReport`.
         """
+        _check_file(fileobj, "write")
+        _check_session_ids(session_ids)
+        self._check_user(user_id)
         return self.saver._read(
             portable.export_sessions,
             self.saver.store,
@@ -1270,6 +1289,9 @@ class SessionManager:
     ) -> ExportReport:
         """Async twin of :meth:`export_sessions` (the file is written from the saver's
         worker thread)."""
+        _check_file(fileobj, "write")
+        _check_session_ids(session_ids)
+        self._check_user(user_id)
         return await self.saver._aread(
             portable.export_sessions,
             self.saver.store,
@@ -1300,12 +1322,15 @@ class SessionManager:
         ``"retire_oldest"`` ends the oldest, in the import's transaction. Emits
         ``"create"`` for each imported session.
 
-        Raises :class:`ExportFormatError` (naming the line and field) for a malformed,
+        ``fileobj`` is an open file object (a path raises ``TypeError``: open it first,
+        ``open(path, "rb")``). Raises :class:`ExportFormatError` (naming the line and
+        field) for a malformed,
         truncated or hostile file, :class:`ImportConflictError` as above; in every
         failure nothing is written. Returns an
         :class:`~langgraph_agentgit.portable.ImportReport`.
         """
         _check_on_conflict(on_conflict)
+        _check_file(fileobj, "read")
         parsed = portable.read_export(fileobj, self.saver.serde)
         report, sessions = self.saver._write(
             _import_with_policy, self.saver.store, self.policy, parsed, on_conflict
@@ -1320,6 +1345,7 @@ class SessionManager:
         """Async twin of :meth:`import_sessions` (the file is read and checked before the
         write transaction starts, in the event loop's thread)."""
         _check_on_conflict(on_conflict)
+        _check_file(fileobj, "read")
         parsed = portable.read_export(fileobj, self.saver.serde)
         report, sessions = await self.saver._awrite(
             _import_with_policy, self.saver.store, self.policy, parsed, on_conflict
@@ -1472,6 +1498,29 @@ def _import_with_policy(
     for user_id in dict.fromkeys(opened):
         ops._make_room(conn, store, policy, user_id, adding=0)
     return report, [ops.require_session(conn, store, sid) for sid in report.session_ids]
+
+
+def _check_file(fileobj: Any, mode: str) -> None:
+    """A file object to ``mode`` ("read" or "write"): a path (str, bytes, PathLike) or
+    anything else raises ``TypeError`` saying to pass an open file."""
+    if isinstance(fileobj, (str, bytes, os.PathLike)):
+        raise TypeError(
+            f"pass an open file object, not a path ({fileobj!r}): e.g. "
+            f"open(path, {'rb' if mode == 'read' else 'wb'!r})"
+        )
+    if not callable(getattr(fileobj, mode, None)):
+        raise TypeError(
+            f"expected a file object open for {'reading' if mode == 'read' else 'writing'}, "
+            f"got {type(fileobj).__name__}"
+        )
+
+
+def _check_session_ids(session_ids: Any) -> None:
+    if isinstance(session_ids, (str, bytes)):
+        raise TypeError(
+            "session_ids must be a list of session ids, not a single str "
+            f"(did you mean session_ids=[{session_ids!r}]?)"
+        )
 
 
 def _check_on_conflict(on_conflict: str) -> None:

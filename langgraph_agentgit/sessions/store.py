@@ -292,10 +292,44 @@ def _branch_name(
 def _metadata_json(metadata: Mapping[str, Any] | None) -> str:
     if metadata is not None and not isinstance(metadata, Mapping):
         raise TypeError(f"session metadata must be a mapping, got {type(metadata).__name__}")
+    # Strict JSON, as for checkpoint metadata: NaN and infinities would be written as bare
+    # tokens no JSON reader takes (an export of the session could not be imported).
     try:
-        return json.dumps(dict(metadata or {}), separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(
+            dict(metadata or {}), separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
     except TypeError as exc:
         raise TypeError(f"session metadata must be JSON-serializable: {exc}") from None
+    except ValueError as exc:
+        if "Circular" in str(exc):
+            raise ValueError(f"session metadata must be JSON-serializable: {exc}") from None
+        raise ValueError(
+            "session metadata holds NaN or an infinite number, which JSON cannot represent; "
+            "pass a finite number or a string"
+        ) from None
+
+
+# Control characters (C0, DEL, C1) in a thread id.
+_THREAD_ID_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def new_thread_id(thread_id: object) -> str:
+    """The id for a new thread: ``thread_id`` checked, or a fresh UUID for ``None``.
+
+    A thread id is typed and shown where branch names and checkpoint ids also are, so it
+    must be a non-empty string with no control characters and no surrounding
+    whitespace (a non-string, e.g. a list, was stored as its ``str()``)."""
+    if thread_id is None:
+        return str(uuid.uuid4())
+    if not isinstance(thread_id, str):
+        raise TypeError(f"a thread id must be a string, not {type(thread_id).__name__}")
+    if not thread_id.strip():
+        raise ValueError(f"a thread id must not be empty or only whitespace: {thread_id!r}")
+    if thread_id != thread_id.strip():
+        raise ValueError(f"a thread id must not start or end with whitespace: {thread_id!r}")
+    if _THREAD_ID_CONTROL.search(thread_id):
+        raise ValueError(f"a thread id must not hold control characters: {thread_id!r}")
+    return thread_id
 
 
 def _check_unowned(conn: Connection, store: CheckpointStore, thread_id: str) -> None:
@@ -334,7 +368,7 @@ def create_session(
     thread_id: str | None,
 ) -> ExternalSession:
     # The first thread has no checkpoints yet: the graph creates it on its first run.
-    thread_id = str(uuid.uuid4()) if thread_id is None else str(thread_id)
+    thread_id = new_thread_id(thread_id)
     _check_unowned(conn, store, thread_id)
     # Naming a thread of a deleted session again is a deliberate new start.
     conn.execute(store.sql.FORGET_DELETED_THREAD, (thread_id,))
@@ -406,6 +440,30 @@ def resolve(
     inherits the checkpoint, a walk from its fork point back to the checkpoint.
     """
     thread_ids = [b.thread_id for b in _branches(conn, store, session_id)]
+    found = _resolve_in(conn, store, session_id, ref, thread_ids)
+    # A config or snapshot names its thread: a thread that does not exist (made up, or
+    # deleted) is refused, not silently ignored, even where a thread of the session
+    # reaches the checkpoint. (Another live thread the session inherits the checkpoint
+    # from is accepted: a snapshot of the source of a fork.)
+    if (
+        ref.text is None
+        and ref.checkpoint_id is not None
+        and ref.thread_id is not None
+        and ref.thread_id not in thread_ids
+        and store.lineage(conn, ref.thread_id) is None
+    ):
+        raise ThreadNotFoundError(f"thread {ref.thread_id!r} does not exist")
+    return found
+
+
+def _resolve_in(
+    conn: Connection,
+    store: CheckpointStore,
+    session_id: str,
+    ref: CheckpointRef,
+    thread_ids: list[str],
+) -> tuple[str, Row]:
+    """:func:`resolve` among ``thread_ids`` (the session's)."""
     preferred: str | None = ref.thread_id
     tag: Sequence[Any] | None = None
     if ref.text is not None:
@@ -510,19 +568,28 @@ def create_branch(
     make_current: bool,
 ) -> Branch:
     _session_row(conn, store, session_id)
-    name = _branch_name(conn, session_id, name, _branches(conn, store, session_id))
+    taken = _branches(conn, store, session_id)
+    name = _branch_name(conn, session_id, name, taken)
+    fresh = new_thread_id(thread_id)
+    # A thread id equal to a branch's name would make that name ambiguous (checkout,
+    # get_branch and the CLI take either).
+    named = next((b for b in taken if b.name == fresh), None)
+    if named is not None:
+        raise ValueError(
+            f"thread id {fresh!r} is the name of branch {named.thread_id!r} of session "
+            f"{session_id!r}; choose another thread id"
+        )
     source, row = resolve(conn, store, session_id, ref)
-    new_thread_id = str(uuid.uuid4()) if thread_id is None else str(thread_id)
-    _check_unowned(conn, store, new_thread_id)
+    _check_unowned(conn, store, fresh)
     # Raises ThreadExistsError for a thread id in use; writes one row. Forked from the
     # thread whose history the checkpoint was found in, so the branch continues exactly
     # that history (see resolve).
-    store.fork_thread(conn, source, row.checkpoint_id, new_thread_id)
+    store.fork_thread(conn, source, row.checkpoint_id, fresh)
     ts = now()
     conn.execute(
         store.sql.INSERT_SESSION_THREAD,
         (
-            new_thread_id,
+            fresh,
             session_id,
             session_id,
             _tree_parent(conn, store, session_id, source, row),
@@ -532,10 +599,10 @@ def create_branch(
         ),
     )
     if make_current:
-        conn.execute(store.sql.SET_CURRENT_THREAD, (new_thread_id, ts, session_id))
+        conn.execute(store.sql.SET_CURRENT_THREAD, (fresh, ts, session_id))
     else:
         conn.execute(store.sql.TOUCH_SESSION, (ts, session_id))
-    return _require_branch(conn, store, session_id, new_thread_id)
+    return _require_branch(conn, store, session_id, fresh)
 
 
 def checkout(conn: Connection, store: CheckpointStore, session_id: str, thread_id: str) -> Branch:
@@ -791,10 +858,16 @@ def timeline_data(
 def _locate(
     conn: Connection, store: CheckpointStore, ref: CheckpointRef, session_id: str | None
 ) -> tuple[str, Row]:
-    """The thread to read ``ref`` through and its row, for a diff."""
-    if session_id is not None and (ref.text is not None or ref.thread_id is None):
+    """The thread to read ``ref`` through and its row, for a diff. With ``session_id``,
+    the thread must be one of that session's: a thread of another session (or of no
+    session) is reported exactly as a missing one."""
+    if session_id is not None:
         _session_row(conn, store, session_id)
-        return resolve(conn, store, session_id, ref)
+        if ref.text is not None or ref.thread_id is None:
+            return resolve(conn, store, session_id, ref)
+        found = conn.execute(store.sql.SELECT_SESSION_ID_OF_THREAD, (ref.thread_id,)).fetchone()
+        if found is None or found[0] != session_id:
+            raise ThreadNotFoundError(f"thread {ref.thread_id!r} does not exist")
     if ref.thread_id is None:
         assert ref.text is not None or ref.checkpoint_id is not None
         checkpoint_id = ref.text if ref.text is not None else ref.checkpoint_id
@@ -1096,6 +1169,8 @@ def create_with_policy(
 ) -> ExternalSession:
     user_id = _owner_of_new(policy, user_id)
     name = sanitize_session_name(name)
+    if thread_id is not None:
+        thread_id = new_thread_id(thread_id)
     _check_thread_free(conn, store, policy.owner, thread_id)
     if policy.unique_names:
         name = _unique_name(conn, store, user_id, name)
@@ -1359,7 +1434,9 @@ def messages(
     thread_id: str | None,
     limit: int | None,
 ) -> list[BaseMessage]:
-    if limit is not None and (not isinstance(limit, int) or limit < 0):
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)):
+        raise TypeError(f"limit must be an int or None, not {type(limit).__name__}")
+    if limit is not None and limit < 0:
         raise ValueError(f"limit must be a non-negative integer or None, not {limit!r}")
     row = _session_row(conn, store, session_id)
     branch = _require_branch(conn, store, session_id, row[7] if thread_id is None else thread_id)
@@ -1411,7 +1488,9 @@ def branch_at_turn(
         if turn is None:
             raise TurnNotFoundError(f"{where} has {len(found)} turns; there is no turn {value}")
     elif kind == "text":
-        if not isinstance(value, str) or not value:
+        if not isinstance(value, str):
+            raise TypeError(f"branch_from_text needs a str, not {type(value).__name__}")
+        if not value:
             raise ValueError("branch_from_text needs a non-empty text")
         needle = value.casefold()
         turn = next((t for t in found if needle in t.text.casefold()), None)
@@ -1439,6 +1518,8 @@ def create_branch_for(
 ) -> Branch:
     """:func:`create_branch`; for a scoped manager, a ``thread_id`` taken by another
     user's session is refused without naming that session."""
+    if thread_id is not None:
+        thread_id = new_thread_id(thread_id)
     _check_thread_free(conn, store, owner, thread_id)
     return create_branch(conn, store, session_id, ref, name, thread_id, make_current)
 
