@@ -781,10 +781,13 @@ def hostile_db(tmp_path: Path) -> tuple[Path, str]:
     with AgentGitSaver.from_conn_string(str(db)) as saver:
         graph = create_agent_graph(checkpointer=saver)
         mgr = SessionManager(saver)
-        s = mgr.create_session(
-            user_id="eve\x1b[31m", name="n\x1b]0;title\x07", thread_id="t\x00\x1b[2J"
+        # New thread ids with control characters are refused now; a graph run on a plain
+        # thread so named, then adopted, still makes one.
+        hostile_thread = "t\x00\x1b[2J"
+        graph.invoke(
+            {"messages": [("user", HOSTILE)]}, {"configurable": {"thread_id": hostile_thread}}
         )
-        graph.invoke({"messages": [("user", HOSTILE)]}, mgr.config(s.id))
+        s = mgr.adopt(hostile_thread, user_id="eve\x1b[31m", name="n\x1b]0;title\x07")
         mgr.tag(s.id, graph.get_state(mgr.config(s.id)), "tag[/]")
         ids = [t.checkpoint["id"] for t in mgr.checkpoints(s.id)]
         mgr.rollback(s.id, ids[-1])
