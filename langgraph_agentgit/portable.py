@@ -1164,30 +1164,21 @@ def _check_references(p: _Parsed, serde: SerializerProtocol) -> None:
                 "checkpoint_id",
                 f"checkpoint {t['checkpoint_id'][:40]!r} is not in a thread of the session",
             )
-    for d in p.deleted.values():
-        if d["session_id"] not in p.sessions:
-            raise _bad(
-                d["line"],
-                "deleted_thread",
-                "session_id",
-                f"session {d['session_id']!r} is not in the file",
-            )
-    for r in p.undo_runs.values():
-        if r["session_id"] not in p.sessions:
-            raise _bad(
-                r["line"],
-                "undo_run",
-                "session_id",
-                f"session {r['session_id']!r} is not in the file",
-            )
+    records: list[tuple[str, Any]] = [
+        ("deleted_thread", p.deleted.values()),
+        ("undo_run", p.undo_runs.values()),
+        ("undone_effect", p.undone_effects),
+    ]
+    for kind, rows in records:
+        for row in rows:
+            if row["session_id"] not in p.sessions:
+                raise _bad(
+                    row["line"],
+                    kind,
+                    "session_id",
+                    f"session {row['session_id']!r} is not in the file",
+                )
     for e in p.undone_effects:
-        if e["session_id"] not in p.sessions:
-            raise _bad(
-                e["line"],
-                "undone_effect",
-                "session_id",
-                f"session {e['session_id']!r} is not in the file",
-            )
         run = p.undo_runs.get(e["run_id"])
         if run is None or run["session_id"] != e["session_id"]:
             raise _bad(

@@ -119,22 +119,14 @@ def run_started(
     run_id = started.run.run_id
     for planned in started.plan:
         effect_id = planned.effect.effect_id
-        if effect_id in started.running:
-            why = started.running[effect_id]
-            outcomes.append(EffectOutcome(planned.effect, "running", planned.kind, reason=why))
-            continue
-        if effect_id in started.in_doubt:
-            why = started.in_doubt[effect_id]
-            outcomes.append(EffectOutcome(planned.effect, "in_doubt", planned.kind, reason=why))
-            stopped = stopped or on_error == "stop"
-            continue
-        from_status = started.owned.get(effect_id)
-        if from_status is None:
+        decided, stopped = _decide(started, planned, stopped, on_error)
+        if decided == "not_owned":
             outcomes.append(_skip(_current(saver, planned, session_id)))
             continue
-        if stopped:
-            outcomes.append(EffectOutcome(planned.effect, "not_run", planned.kind))
+        if isinstance(decided, EffectOutcome):
+            outcomes.append(decided)
             continue
+        from_status = started.owned[effect_id]
         claim = saver._write(
             effect_ops.start_effect, saver.store, session_id, effect_id, run_id, from_status
         )
@@ -175,22 +167,14 @@ async def arun_started(
     run_id = started.run.run_id
     for planned in started.plan:
         effect_id = planned.effect.effect_id
-        if effect_id in started.running:
-            why = started.running[effect_id]
-            outcomes.append(EffectOutcome(planned.effect, "running", planned.kind, reason=why))
-            continue
-        if effect_id in started.in_doubt:
-            why = started.in_doubt[effect_id]
-            outcomes.append(EffectOutcome(planned.effect, "in_doubt", planned.kind, reason=why))
-            stopped = stopped or on_error == "stop"
-            continue
-        from_status = started.owned.get(effect_id)
-        if from_status is None:
+        decided, stopped = _decide(started, planned, stopped, on_error)
+        if decided == "not_owned":
             outcomes.append(_skip(await _acurrent(saver, planned, session_id)))
             continue
-        if stopped:
-            outcomes.append(EffectOutcome(planned.effect, "not_run", planned.kind))
+        if isinstance(decided, EffectOutcome):
+            outcomes.append(decided)
             continue
+        from_status = started.owned[effect_id]
         claim = await saver._awrite(
             effect_ops.start_effect, saver.store, session_id, effect_id, run_id, from_status
         )
@@ -222,6 +206,32 @@ async def arun_started(
     result = _result(started, outcomes)
     await saver._awrite(effect_ops.finish_run, saver.store, run_id, result.complete)
     return result
+
+
+def _decide(
+    started: effect_ops.Started,
+    planned: effect_ops.PlannedEffect,
+    stopped: bool,
+    on_error: str,
+) -> tuple[EffectOutcome | str | None, bool]:
+    """What the run does with one planned effect before any I/O, shared by the sync and
+    async loops: an outcome decided already (another process is running it, it is in
+    doubt, or an earlier failure stopped the run), ``"not_owned"`` (the run did not claim
+    it: report its current status), or None (claim and run its handler). Also returns
+    whether the run is stopped from here on."""
+    effect_id = planned.effect.effect_id
+    if effect_id in started.running:
+        reason = started.running[effect_id]
+        return EffectOutcome(planned.effect, "running", planned.kind, reason=reason), stopped
+    if effect_id in started.in_doubt:
+        reason = started.in_doubt[effect_id]
+        outcome = EffectOutcome(planned.effect, "in_doubt", planned.kind, reason=reason)
+        return outcome, stopped or on_error == "stop"
+    if effect_id not in started.owned:
+        return "not_owned", stopped
+    if stopped:
+        return EffectOutcome(planned.effect, "not_run", planned.kind), stopped
+    return None, stopped
 
 
 def _current(
