@@ -31,6 +31,7 @@ import contextlib
 import gzip
 import json
 import logging
+import math
 import os
 import re
 import shlex
@@ -230,10 +231,23 @@ class SafeConsole(Console):
                 yield segment
 
 
+def _json_safe(data: Any) -> Any:
+    """``data`` with NaN and infinities as the strings ``"NaN"``, ``"Infinity"`` and
+    ``"-Infinity"``: JSON has no such numbers, and metadata written by another saver (an
+    import) may hold them."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return "NaN" if math.isnan(data) else ("Infinity" if data > 0 else "-Infinity")
+    if isinstance(data, Mapping):
+        return {key: _json_safe(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_json_safe(value) for value in data]
+    return data
+
+
 def _json_text(data: Any) -> str:
     # json.dumps escapes C0 controls itself; DEL, C1 controls and bidirectional
     # controls it leaves raw.
-    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    text = json.dumps(_json_safe(data), indent=2, ensure_ascii=False, default=str, allow_nan=False)
     return re.sub(
         r"[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]",
         lambda m: f"\\u{ord(m.group()):04x}",
@@ -421,6 +435,16 @@ ReadOnlyOption = Annotated[
         help="Open the database read-only (automatic where it cannot be written).",
     ),
 ]
+
+
+def _user_id(value: str | None) -> str | None:
+    """A ``--user`` value checked as the library checks user ids (a usage error, exit 2)."""
+    from langgraph_agentgit.sessions import store as ops
+
+    try:
+        return ops.check_user_id(value)
+    except (TypeError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def _print_version(value: bool) -> None:
@@ -1290,7 +1314,9 @@ def demo(
 def sessions(
     ctx: typer.Context,
     db: DbOption = None,
-    user: Annotated[str | None, typer.Option(help="Only this user's sessions.")] = None,
+    user: Annotated[
+        str | None, typer.Option(help="Only this user's sessions.", callback=_user_id)
+    ] = None,
     active: Annotated[bool, typer.Option("--active", help="Only active sessions.")] = False,
     read_only: ReadOnlyOption = False,
     as_json: JsonOption = False,
@@ -2731,7 +2757,8 @@ def export_command(
         ),
     ] = "-",
     user: Annotated[
-        str | None, typer.Option("--user", help="Only the sessions of this user id.")
+        str | None,
+        typer.Option("--user", help="Only the sessions of this user id.", callback=_user_id),
     ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -2854,7 +2881,7 @@ def import_langgraph_command(
         typer.Option("--sessions", help="Make each imported thread the first of a new session."),
     ] = False,
     user: Annotated[
-        str | None, typer.Option("--user", help="The user id of those sessions.")
+        str | None, typer.Option("--user", help="The user id of those sessions.", callback=_user_id)
     ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,

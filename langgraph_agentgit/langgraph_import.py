@@ -40,7 +40,7 @@ from langgraph.checkpoint.base import CheckpointTuple
 
 from langgraph_agentgit.backends import describe, is_postgres_url
 from langgraph_agentgit.backends.sqlite.connection import DEFAULT_LOCK_TIMEOUT
-from langgraph_agentgit.errors import ThreadExistsError
+from langgraph_agentgit.errors import InvalidSessionNameError, ThreadExistsError
 from langgraph_agentgit.saver import AgentGitSaver
 from langgraph_agentgit.sessions import store as session_ops
 from langgraph_agentgit.storage.backend import Connection
@@ -100,13 +100,15 @@ def import_langgraph(
 
     Raises:
         FileNotFoundError: there is no file at ``source``.
-        ValueError: ``source`` holds no LangGraph checkpoint tables.
+        ValueError: ``source`` holds no LangGraph checkpoint tables, or ``user_id`` is
+            not a valid user id (empty, control characters, over 256 characters).
         ImportError: a URL source without ``psycopg`` or ``langgraph-checkpoint-postgres``.
         ThreadExistsError: a thread of the source already exists in the target (nothing
             is written).
         CorruptDataError, UnsafeTypeError: a value of the source cannot be decoded.
         DatabaseLockedError, SchemaVersionError: as for any write to the target.
     """
+    session_ops.check_user_id(user_id)
     started = time.monotonic()
     opener = _open_postgres_saver if is_postgres_url(source) else _open_sqlite_saver
     with (
@@ -304,7 +306,13 @@ def _copy(
     made: dict[str, str] = {}
     if sessions:
         for thread_id in thread_ids:
-            session = session_ops.adopt(conn, store, thread_id, user_id, thread_id, None)
+            # A thread id may hold what a session name may not (newlines, bidirectional
+            # overrides): the name is the id cleaned, or untitled if nothing is left.
+            try:
+                name = session_ops.sanitize_session_name(thread_id)
+            except InvalidSessionNameError:
+                name = ""
+            session = session_ops.adopt(conn, store, thread_id, user_id, name, None)
             made[thread_id] = session.id
     return (len(thread_ids), checkpoints, writes), made
 

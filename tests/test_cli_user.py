@@ -572,3 +572,42 @@ def test_read_commands_do_not_import_the_agent_stack(demo_db: DemoDb) -> None:  
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert done.stdout.split() == ["0", "False", "False"]
+
+
+# --- bad user ids and values JSON cannot hold ---------------------------------------------
+
+
+def test_json_output_stays_json_with_nan_metadata_and_user_ids_are_checked(tmp_path: Path) -> None:
+    """Metadata written by other means (an older version, SQL, another tool) may hold NaN
+    or infinities, which JSON has no numbers for: `--json` still prints strict JSON. An
+    empty or malformed `--user` is refused, naming the problem, with nothing written."""
+    db = tmp_path / "nan.db"
+    with opened(db) as (_, mgr, graph):
+        s = mgr.create_session(user_id="ada", name="scores")
+        say(graph, mgr.config(s.id), "hello")
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute(
+            "UPDATE agentgit_sessions SET metadata = ? WHERE id = ?",
+            ('{"score": NaN, "hi": Infinity, "lo": [-Infinity, 1.5]}', s.id),
+        )
+
+    def strict(text: str) -> Any:
+        def refuse(constant: str) -> Any:
+            raise AssertionError(f"not JSON: {constant}")
+
+        return json.loads(text, parse_constant=refuse)
+
+    for args in (["sessions", "--json"], ["show", s.id, "--json"]):
+        result = run(db, *args)
+        assert result.exit_code == 0, (args, result.output)
+        data = strict(result.stdout)
+        session = data[0] if isinstance(data, list) else data.get("session", data)
+        assert session["metadata"] == {
+            "score": "NaN",
+            "hi": "Infinity",
+            "lo": ["-Infinity", 1.5],
+        }
+    before = dump(db)
+    for bad, problem in (("", "must not be empty"), ("a\tb", "control characters")):
+        refused(run(db, "sessions", "--user", bad), 2, problem)
+    assert dump(db) == before

@@ -44,6 +44,7 @@ from langgraph_agentgit import (
     SessionNotFoundError,
 )
 from langgraph_agentgit.backends import is_postgres_url
+from langgraph_agentgit.langgraph_import import import_langgraph
 
 TABLES = (
     "agentgit_threads",
@@ -1198,3 +1199,28 @@ def test_import_after_the_session_was_deleted_names_the_deleted_thread(any_db: s
         assert mgr.list_sessions() == []
         report = mgr.import_sessions(io.StringIO(text), on_conflict="new_ids")
         assert len(report.session_ids) == 1
+
+
+def test_import_langgraph_names_sessions_safely_and_checks_the_user(tmp_path: Path) -> None:
+    """A LangGraph thread id may hold what a session name may not: the session made of
+    it is named after the id cleaned (one line, no bidirectional overrides) or untitled
+    when nothing is left. A bad user id is refused before the target is even created."""
+    lg = str(tmp_path / "langgraph.sqlite")
+    weird = {"two\nlines\u202eevil": "two linesevil", "\x07\x1b": ""}
+    with _langgraph_saver(lg) as saver:
+        graph = build_chat_graph().compile(checkpointer=saver)
+        for thread_id in weird:
+            graph.invoke({"messages": [("user", "hi")]}, {"configurable": {"thread_id": thread_id}})
+    target = tmp_path / "target.db"
+    for bad in ("", " ada", "a\x00b"):
+        with pytest.raises(ValueError, match="a user id must"):
+            import_langgraph(lg, str(target), sessions=True, user_id=bad)
+        assert not target.exists()
+    report = import_langgraph(lg, str(target), sessions=True, user_id="ada")
+    with AgentGitSaver.from_conn_string(str(target)) as saver:
+        mgr = SessionManager(saver)
+        for thread_id, name in weird.items():
+            session = mgr.get_session(report.session_ids[thread_id])
+            assert session is not None
+            assert (session.name, session.user_id) == (name, "ada")
+            assert session.current_thread_id == thread_id

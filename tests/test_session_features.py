@@ -582,9 +582,30 @@ async def test_a_diff_in_a_session_reads_only_that_sessions_threads(mode: str, d
 
 def test_scope_arguments_are_checked(tmp_path: Any) -> None:
     with AgentGitSaver.from_conn_string(str(tmp_path / "x.db")) as saver:
-        for bad in ("", 3):
-            with pytest.raises(ValueError, match="user_id"):
-                SessionManager(saver, user_id=bad)  # type: ignore[arg-type]
+        bad_ids = {
+            "": "must not be empty",
+            "  ": "must not be empty",
+            " ada": "must not start or end with whitespace",
+            "a\x00b": "control characters",
+            "ada\u202e": "bidirectional overrides",
+            "x" * 257: "at most 256 characters, not 257",
+        }
+        mgr = SessionManager(saver)
+        for bad, problem in bad_ids.items():
+            with pytest.raises(ValueError, match=problem):
+                SessionManager(saver, user_id=bad)
+            with pytest.raises(ValueError, match=problem):
+                mgr.create_session(user_id=bad)
+            with pytest.raises(ValueError, match=problem):
+                mgr.list_sessions(user_id=bad)
+            with pytest.raises(ValueError, match=problem):
+                mgr.count_sessions(user_id=bad)
+        with pytest.raises(TypeError, match="a user id must be a string or None, not int"):
+            SessionManager(saver, user_id=3)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="not int"):
+            mgr.create_session(user_id=3)  # type: ignore[arg-type]
+        assert mgr.count_sessions() == 0
+        assert mgr.create_session(user_id="x" * 256).user_id == "x" * 256
         for limit in (0, -1, True, 1.5):
             with pytest.raises(ValueError, match="max_sessions_per_user"):
                 SessionManager(saver, max_sessions_per_user=limit)  # type: ignore[arg-type]
@@ -789,6 +810,11 @@ async def test_end_reopen_and_session_of_thread(mode: str, db: str) -> None:
         assert await w.call("session_of_thread", "plain") is None
         with pytest.raises(SessionNotFoundError):
             await w.call("end_session", str(uuid.uuid4()))
+        # A reason is a note, not a document: an over-long one changes nothing.
+        before = dump_tables(db)
+        with pytest.raises(ValueError, match="at most 1000 characters, not 1001"):
+            await w.call("end_session", s.id, reason="x" * 1001)
+        assert dump_tables(db) == before
 
 
 # --- 6. events -------------------------------------------------------------------------------

@@ -117,16 +117,17 @@ class SessionManager:
             undo: undo handlers by tool name, as :meth:`register_undo` registers them:
                 a handler (kind ``"reversible"``) or a ``(handler, kind)`` pair.
 
-        Raises ``TypeError`` for a saver of another kind and ``ValueError`` for a bad
-        ``user_id`` (empty), ``max_sessions_per_user`` (< 1) or ``on_limit``.
+        Raises ``TypeError`` for a saver of another kind or a non-string ``user_id``, and
+        ``ValueError`` for a bad ``user_id`` (empty, surrounded by whitespace, holding
+        control characters, longer than 256 characters), ``max_sessions_per_user``
+        (< 1) or ``on_limit``.
         """
         if not isinstance(saver, AgentGitSaverBase):
             raise TypeError(
                 "SessionManager needs an AgentGitSaver or AsyncAgentGitSaver, got "
                 f"{type(saver).__name__}"
             )
-        if user_id is not None and (not isinstance(user_id, str) or not user_id):
-            raise ValueError(f"user_id must be a non-empty string or None, not {user_id!r}")
+        ops.check_user_id(user_id)
         if max_sessions_per_user is not None and (
             isinstance(max_sessions_per_user, bool)
             or not isinstance(max_sessions_per_user, int)
@@ -357,6 +358,7 @@ class SessionManager:
 
     def _check_user(self, user_id: str | None) -> None:
         """A scoped manager asked about another user's sessions: SessionScopeError."""
+        ops.check_user_id(user_id)
         if self.user_id is not None and user_id is not None and user_id != self.user_id:
             raise SessionScopeError(
                 f"this session manager is scoped to user {self.user_id!r}; it cannot read "
@@ -471,7 +473,8 @@ class SessionManager:
         is ``reason``, and it becomes inactive. Nothing is deleted and its branches keep
         working; an ended session no longer counts toward ``max_sessions_per_user``.
         Ending an ended session again records the new time and reason. Raises
-        :class:`SessionNotFoundError`."""
+        :class:`SessionNotFoundError`, and ``ValueError`` for a reason longer than 1,000
+        characters (``MAX_END_REASON_LENGTH``)."""
         return self.saver._write(ops.end_session, self.saver.store, self.policy, session_id, reason)
 
     async def aend_session(self, session_id: str, *, reason: str | None = None) -> ExternalSession:

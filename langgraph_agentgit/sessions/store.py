@@ -61,8 +61,10 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 # ids the manager makes): a tag or branch name like this could hijack an id prefix typed
 # where a tag or branch name is also accepted (`agentgit rollback S 1f1ec2a2`).
 _ID_LIKE = re.compile(r"^[0-9a-fA-F-]+$")
-# C0 and C1 controls and DEL: a name is shown in terminals, tables and trees, one line.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# A name or id is shown in terminals, tables and trees, on one line: C0 and C1 controls,
+# DEL, and the bidirectional overrides and isolates, which can make it read as something
+# else ("Trojan Source", CVE-2021-42574).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 MAX_TAG_LENGTH = 200
 MAX_BRANCH_NAME_LENGTH = 200
 #: The name of a session's first thread unless it was given another one.
@@ -132,7 +134,10 @@ def name_problem(name: object, max_length: int) -> str | None:
     if len(name) > max_length:
         return f"must be at most {max_length} characters"
     if _CONTROL.search(name):
-        return "must not contain control characters (newlines, tabs, escapes)"
+        return (
+            "must not contain control characters (newlines, tabs, escapes) or "
+            "bidirectional overrides"
+        )
     if name != name.strip():
         return "must not start or end with whitespace"
     if _ID_LIKE.match(name):
@@ -309,10 +314,6 @@ def _metadata_json(metadata: Mapping[str, Any] | None) -> str:
         ) from None
 
 
-# Control characters (C0, DEL, C1) in a thread id.
-_THREAD_ID_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
 def new_thread_id(thread_id: object) -> str:
     """The id for a new thread: ``thread_id`` checked, or a fresh UUID for ``None``.
 
@@ -327,8 +328,11 @@ def new_thread_id(thread_id: object) -> str:
         raise ValueError(f"a thread id must not be empty or only whitespace: {thread_id!r}")
     if thread_id != thread_id.strip():
         raise ValueError(f"a thread id must not start or end with whitespace: {thread_id!r}")
-    if _THREAD_ID_CONTROL.search(thread_id):
-        raise ValueError(f"a thread id must not hold control characters: {thread_id!r}")
+    if _CONTROL.search(thread_id):
+        raise ValueError(
+            "a thread id must not hold control characters or bidirectional overrides: "
+            f"{thread_id!r}"
+        )
     return thread_id
 
 
@@ -1028,13 +1032,15 @@ def find_session(
 
 #: Longest session name kept; a longer one is cut (sanitized, not refused).
 MAX_SESSION_NAME_LENGTH = 200
+#: User ids come from an application's accounts (an email, a UUID), never from prose.
+MAX_USER_ID_LENGTH = 256
+#: An end reason is a short note shown with the session, not a document.
+MAX_END_REASON_LENGTH = 1000
 #: What ``end_reason`` says of a session retired by ``on_limit="retire_oldest"``.
 RETIRED = "retired"
 ON_LIMIT = ("refuse", "retire_oldest")
 # Any whitespace run (newlines and tabs included) is one space; other controls go.
 _WHITESPACE_RUN = re.compile(r"\s+")
-# C0 and C1 controls, DEL, and the bidirectional overrides and isolates.
-_NAME_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _NUMBERED = re.compile(r"^(?P<base>.*) #(?P<n>[0-9]+)$", re.DOTALL)
 
 
@@ -1057,7 +1063,7 @@ def sanitize_session_name(name: object) -> str:
     non-empty name that nothing is left of (``""`` itself means untitled)."""
     if not isinstance(name, str):
         raise TypeError(f"a session name must be a string, not {type(name).__name__}")
-    cleaned = _NAME_CONTROL.sub("", _WHITESPACE_RUN.sub(" ", name)).strip()
+    cleaned = _CONTROL.sub("", _WHITESPACE_RUN.sub(" ", name)).strip()
     cleaned = cleaned[:MAX_SESSION_NAME_LENGTH].rstrip()
     if name and not cleaned:
         raise InvalidSessionNameError(
@@ -1147,7 +1153,34 @@ def _check_thread_free(
             raise ThreadExistsError(f"thread {str(thread_id)!r} already belongs to a session")
 
 
+def check_user_id(user_id: object) -> str | None:
+    """``user_id`` if it can name a user: ``None`` (no user) or a non-empty string of at
+    most :data:`MAX_USER_ID_LENGTH` characters, without control characters (NUL
+    included, which PostgreSQL cannot store) or surrounding whitespace. A user id is
+    compared exactly (it scopes whole managers), so nothing is cleaned silently.
+
+    Raises ``TypeError`` for a non-string and ``ValueError`` naming the problem."""
+    if user_id is None:
+        return None
+    if not isinstance(user_id, str):
+        raise TypeError(f"a user id must be a string or None, not {type(user_id).__name__}")
+    if not user_id.strip():
+        raise ValueError(f"a user id must not be empty or only whitespace: {user_id!r}")
+    if len(user_id) > MAX_USER_ID_LENGTH:
+        raise ValueError(
+            f"a user id must be at most {MAX_USER_ID_LENGTH} characters, not {len(user_id)}"
+        )
+    if user_id != user_id.strip():
+        raise ValueError(f"a user id must not start or end with whitespace: {user_id!r}")
+    if _CONTROL.search(user_id):
+        raise ValueError(
+            f"a user id must not hold control characters or bidirectional overrides: {user_id!r}"
+        )
+    return user_id
+
+
 def _owner_of_new(policy: Policy, user_id: str | None) -> str | None:
+    user_id = check_user_id(user_id)
     if policy.owner is None:
         return user_id
     if user_id is not None and user_id != policy.owner:
@@ -1202,6 +1235,10 @@ def end_session(
     _require_owned(conn, store, policy.owner, session_id)
     if reason is not None and not isinstance(reason, str):
         raise TypeError(f"an end reason must be a string, not {type(reason).__name__}")
+    if reason is not None and len(reason) > MAX_END_REASON_LENGTH:
+        raise ValueError(
+            f"an end reason must be at most {MAX_END_REASON_LENGTH} characters, not {len(reason)}"
+        )
     ts = now()
     conn.execute(store.sql.END_SESSION, (ts, reason, ts, session_id))
     return require_session(conn, store, session_id)
