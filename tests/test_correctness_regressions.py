@@ -743,3 +743,98 @@ def test_a_fork_walks_past_a_deleted_run_on_a_path_other_than_the_latest(
     forked = [s.config["configurable"]["checkpoint_id"] for s in graph.get_state_history(cfg("f"))]
     assert forked == by_run["run-3"] + by_run["run-1"]
     assert graph.get_state(cfg("f")).values == graph.get_state(cfg("t", run3_head)).values
+
+
+# --- objects edited in place at any depth -------------------------------------------------
+
+
+def _editing_chat() -> StateGraph:
+    """A chat whose node, from the second turn on, edits older messages in place at
+    several depths (a dict attribute, a dict inside one, a content block, a tool call's
+    arguments) before answering."""
+    from langchain_core.messages import AIMessage
+    from langgraph.graph import MessagesState
+
+    def chat(state: MessagesState) -> dict[str, Any]:
+        messages = state["messages"]
+        turn = len(messages) // 2 + 1
+        if turn > 1:
+            first, answer = messages[0], messages[1]
+            first.additional_kwargs["seen_by"] = f"turn-{turn}"
+            answer.response_metadata["usage"]["calls"] += 1
+            answer.content[0]["text"] += "!"  # type: ignore[index]
+            answer.tool_calls[0]["args"]["n"] = turn
+        return {
+            "messages": [
+                AIMessage(
+                    content=[{"type": "text", "text": f"answer {turn}"}],
+                    id=f"ai-{turn}",
+                    response_metadata={"usage": {"calls": 0}},
+                    tool_calls=[{"name": "t", "args": {"n": 0}, "id": f"c-{turn}"}],
+                )
+            ]
+        }
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("chat", chat)
+    builder.add_edge(START, "chat")
+    builder.add_edge("chat", END)
+    return builder
+
+
+def _dumped(snapshot: Any) -> list[dict[str, Any]]:
+    return [m.model_dump() for m in snapshot.values["messages"]]
+
+
+def _run_editing_chat(saver: BaseCheckpointSaver) -> list[list[dict[str, Any]]]:
+    from langchain_core.messages import HumanMessage
+
+    graph = _editing_chat().compile(checkpointer=saver)
+    for turn in range(1, 4):
+        message = HumanMessage(content=f"question {turn}", id=f"h-{turn}")
+        graph.invoke({"messages": [message]}, cfg("t"), durability="sync")
+    return [_dumped(s) for s in graph.get_state_history(cfg("t"))]
+
+
+def test_nested_edits_by_a_node_are_stored(any_db: str) -> None:
+    """A node editing an older message in place, deep inside (``additional_kwargs[k] =
+    v``, a content block's text, a tool call's arguments), changes the checkpoints it
+    writes as on InMemorySaver, in this process and after reopening; older checkpoints
+    keep what they held. (Only identities of a message's attributes were compared: the
+    edit stayed in the process's cache and was lost on restart.)"""
+    expected = _run_editing_chat(InMemorySaver())
+    assert expected[0][0]["additional_kwargs"] == {"seen_by": "turn-3"}
+    assert expected[0][1]["content"][0]["text"] == "answer 1!!"
+    assert expected[-3][0]["additional_kwargs"] == {}
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        assert _run_editing_chat(saver) == expected
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        graph = _editing_chat().compile(checkpointer=saver)
+        assert [_dumped(s) for s in graph.get_state_history(cfg("t"))] == expected
+
+
+def test_nested_edits_of_a_snapshot_do_not_reach_later_reads(any_db: str) -> None:
+    """A caller editing a message of a snapshot in place, deep inside, changes neither
+    what the next read returns nor what the next checkpoint stores, as on
+    InMemorySaver."""
+    from langchain_core.messages import HumanMessage
+
+    results = []
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        for checkpointer in (InMemorySaver(), saver):
+            graph = _editing_chat().compile(checkpointer=checkpointer)
+            graph.invoke({"messages": [HumanMessage(content="hi", id="h-1")]}, cfg("t"))
+            state = graph.get_state(cfg("t"))
+            answer = state.values["messages"][1]
+            answer.additional_kwargs["caller"] = "edited"
+            answer.content[0]["text"] = "rewritten"
+            answer.tool_calls[0]["args"]["n"] = 99
+            again = _dumped(graph.get_state(cfg("t")))
+            # "sync": each checkpoint is stored before the next node edits in place.
+            graph.invoke(
+                {"messages": [HumanMessage(content="next", id="h-2")]}, cfg("t"), durability="sync"
+            )
+            results.append((again, [_dumped(s) for s in graph.get_state_history(cfg("t"))]))
+    assert results[1] == results[0]
+    assert results[0][0][1]["additional_kwargs"] == {}
+    assert results[0][0][1]["content"][0]["text"] == "answer 1"
