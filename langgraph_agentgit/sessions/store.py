@@ -219,11 +219,29 @@ def require_session(conn: Connection, store: CheckpointStore, session_id: str) -
     return _session(_session_row(conn, store, session_id), _branches(conn, store, session_id))
 
 
+def check_page(limit: object, offset: object) -> tuple[int | None, int]:
+    """``(limit, offset)`` of a listing, checked: ``limit`` ``None`` (all) or an integer
+    >= 0, ``offset`` an integer >= 0 (``bool`` is not taken for either).
+
+    Raises ``ValueError`` naming the bad argument."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"limit must be None or an integer >= 0, not {limit!r}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise ValueError(f"offset must be an integer >= 0, not {offset!r}")
+    return limit, offset
+
+
 def list_sessions(
-    conn: Connection, store: CheckpointStore, user_id: str | None, active_only: bool
+    conn: Connection,
+    store: CheckpointStore,
+    user_id: str | None,
+    active_only: bool,
+    page: tuple[int | None, int] = (None, 0),
 ) -> list[ExternalSession]:
+    limit, offset = page
     rows = conn.execute(
-        store.sql.SELECT_SESSIONS, (user_id, user_id, 1 if active_only else 0)
+        store.sql.SELECT_SESSIONS,
+        (user_id, user_id, 1 if active_only else 0, *store.sql.page(limit, offset)),
     ).fetchall()
     by_session: dict[str, list[Branch]] = {r[0]: [] for r in rows}
     if rows:
@@ -974,12 +992,13 @@ def scoped_list_sessions(
     owner: str | None,
     user_id: str | None,
     active_only: bool,
+    page: tuple[int | None, int] = (None, 0),
 ) -> list[ExternalSession]:
     if owner is not None:
         if user_id is not None and user_id != owner:
             return []
         user_id = owner
-    return list_sessions(conn, store, user_id, active_only)
+    return list_sessions(conn, store, user_id, active_only, page)
 
 
 def count_sessions(
@@ -1308,7 +1327,12 @@ def scoped_diff_data(
     if session_id is not None:
         _require_owned(conn, store, owner, session_id)
         return diff_data(conn, store, a, b, session_id)
-    mine = [r[0] for r in conn.execute(store.sql.SELECT_SESSIONS, (owner, owner, 0))]
+    mine = [
+        r[0]
+        for r in conn.execute(
+            store.sql.SELECT_SESSIONS, (owner, owner, 0, *store.sql.page(None, 0))
+        )
+    ]
 
     def pin(ref: CheckpointRef) -> CheckpointRef:
         if ref.thread_id is not None:

@@ -614,7 +614,15 @@ SELECT_SESSIONS = f"""
 SELECT {SESSION_COLUMNS} FROM agentgit_sessions s
 WHERE (%s::text IS NULL OR s.user_id = %s) AND (%s::int = 0 OR s.is_active = 1)
 ORDER BY s.updated_at DESC, s.seq DESC
+LIMIT %s OFFSET %s
 """
+
+
+def page(limit: int | None, offset: int) -> tuple[int | None, int]:
+    """``LIMIT %s OFFSET %s`` parameters: NULL is no limit."""
+    return (limit, offset)
+
+
 SELECT_SESSION_ID_OF_THREAD = "SELECT session_id FROM agentgit_session_threads WHERE thread_id = %s"
 TOUCH_SESSION = "UPDATE agentgit_sessions SET updated_at = %s WHERE id = %s"
 SET_CURRENT_THREAD = """

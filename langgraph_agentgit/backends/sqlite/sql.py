@@ -668,7 +668,15 @@ SELECT_SESSIONS = f"""
 SELECT {SESSION_COLUMNS} FROM agentgit_sessions s
 WHERE (? IS NULL OR s.user_id = ?) AND (? = 0 OR s.is_active = 1)
 ORDER BY s.updated_at DESC, s.rowid DESC
+LIMIT ? OFFSET ?
 """
+
+
+def page(limit: int | None, offset: int) -> tuple[int, int]:
+    """``LIMIT ? OFFSET ?`` parameters: SQLite spells "no limit" -1."""
+    return (-1 if limit is None else limit, offset)
+
+
 SELECT_SESSION_ID_OF_THREAD = "SELECT session_id FROM agentgit_session_threads WHERE thread_id = ?"
 TOUCH_SESSION = "UPDATE agentgit_sessions SET updated_at = ? WHERE id = ?"
 SET_CURRENT_THREAD = """
