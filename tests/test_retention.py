@@ -280,6 +280,17 @@ def test_keep_last_keeps_every_remaining_state(any_db: str, twin_db: str, keep_l
         assert report.sessions_deleted == 0 and not report.dry_run
         assert report.bytes_freed == size - storage_bytes(world.mgr) > 0
         assert report.rows_deleted > 0
+        # The subgraph's namespace of the first run (interrupted, resumed) went with the
+        # checkpoints it served; the one the head's pending task runs in stayed.
+        nested = world.mgr.branches(world.id("nested"))[0].thread_id
+        spaces = {t["ns"] for t in before["nested"][nested]["tuples"] if t["ns"]}
+        left = {t["ns"] for t in after["nested"][nested]["tuples"] if t["ns"]}
+        pending = {
+            task.state.config["configurable"]["checkpoint_ns"]
+            for task in after["nested"][nested]["state"].tasks
+            if task.state
+        }
+        assert len(spaces) == 2 and left == pending and len(left) == 1
         # A second prune with the same option has nothing left to do.
         again = world.mgr.prune_sessions(keep_last=keep_last)
         assert again.checkpoints_removed == 0 and again.bytes_freed == 0
