@@ -291,6 +291,9 @@ def test_keep_last_keeps_every_remaining_state(any_db: str, twin_db: str, keep_l
             if task.state
         }
         assert len(spaces) == 2 and left == pending and len(left) == 1
+        if not is_postgres_url(any_db):
+            report_of_check = world.mgr.check()
+            assert report_of_check.ok, report_of_check.problems
         # A second prune with the same option has nothing left to do.
         again = world.mgr.prune_sessions(keep_last=keep_last)
         assert again.checkpoints_removed == 0 and again.bytes_freed == 0
@@ -331,6 +334,8 @@ def test_older_than_deletes_whole_sessions_but_not_what_others_inherit(any_db: s
         assert set(after) == {"plain", "adopted", "nested"}
         assert after["adopted"] == before["adopted"]
         assert world.mgr.get_session(world.id("chat")) is None
+        if not is_postgres_url(any_db):
+            assert world.mgr.check().ok
 
 
 def test_options_combine_and_user_limits_the_prune(any_db: str) -> None:
