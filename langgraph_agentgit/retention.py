@@ -38,6 +38,7 @@ from langgraph_agentgit.sessions import store as ops
 from langgraph_agentgit.sessions.models import ExternalSession
 from langgraph_agentgit.storage.backend import Connection
 from langgraph_agentgit.storage.checkpoints import CheckpointStore, Row
+from langgraph_agentgit.storage.checkpoints import _now as hidden_at
 
 if TYPE_CHECKING:
     from langgraph_agentgit.saver_base import AgentGitSaverBase
@@ -243,7 +244,8 @@ def _trim_session(
         if len(root) <= keep_last:
             continue
         kept = root[:keep_last] + [r for r in root[keep_last:] if r[2] in tagged]
-        doomed = [r[0] for r in root if r not in kept]
+        kept_rids = {r[0] for r in kept}
+        doomed = [r[0] for r in root if r[0] not in kept_rids]
         if not doomed:
             continue
         # A subgraph's checkpoints belong to a task of the root checkpoint before them;
@@ -255,7 +257,8 @@ def _trim_session(
             if ns and cid > newest_of_ns.get(ns, ""):
                 newest_of_ns[ns] = cid
         doomed += [rid for rid, ns, _cid in rows if ns and newest_of_ns[ns] < oldest_kept]
-        conn.execute(sql.HIDE_ROWS, (ops.now(), json.dumps(doomed)))
+        # The store's clock and format: a fork's creation time is compared with it.
+        conn.execute(sql.HIDE_ROWS, (hidden_at(), json.dumps(doomed)))
         # What kept checkpoints rebuild DeltaChannel values from, and what a fork made
         # later must walk past to reach a kept older (tagged) checkpoint, stays hidden.
         store._keep_for_rebuild(conn, pk)

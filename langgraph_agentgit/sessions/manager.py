@@ -1419,7 +1419,8 @@ class SessionManager:
         them (a branch made later from the kept history walks past them to reach it).
 
         ``dry_run``: the same prune, rolled back: the report says what would go and the
-        bytes it would free, and nothing is written. Bytes are checkpoint rows and
+        bytes it would free, and nothing is written (it takes the write lock all the same,
+        so it needs a writable database). Bytes are checkpoint rows and
         stored values as :meth:`storage` counts them; a SQLite file keeps its size until
         ``agentgit vacuum``. Emits ``"delete"`` for each session deleted (not in a dry
         run). Returns a :class:`~langgraph_agentgit.retention.PruneReport`.
