@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import sqlite3
 import uuid
@@ -362,50 +361,42 @@ class VacuumReport:
 
 def vacuum(saver: Any) -> VacuumReport:
     """Return the free space of the saver's database to the system: SQLite ``VACUUM``
-    (then the write-ahead log is checkpointed and truncated), or PostgreSQL ``VACUUM`` of
+    (then the write-ahead log is folded in and truncated), or PostgreSQL ``VACUUM`` of
     each agentgit table (the space goes back to the tables; their files shrink only where
     their tail is free). ``saver``: an open sync ``AgentGitSaver``. SQLite rewrites the
-    whole file, holding the write lock meanwhile. Raises
+    whole file, holding the saver's lock meanwhile. Sizes are ``DATABASE_BYTES`` (as
+    ``agentgit du`` reports them). Raises
     :class:`~langgraph_agentgit.ReadOnlyDatabaseError` on a read-only saver and
     :class:`~langgraph_agentgit.DatabaseLockedError` when another connection keeps the
-    database busy."""
+    SQLite file busy."""
     from langgraph_agentgit.errors import DatabaseLockedError, ReadOnlyDatabaseError
 
     sql = saver.store.sql
     if saver.access.read_only:
         raise ReadOnlyDatabaseError("vacuum rewrites the database; it was opened read-only")
-    before = _database_bytes(saver)
+    before = saver._read(_bytes_of, sql)
+    name = saver._read(_name_of, sql)
     if saver.postgres is not None:
         with saver.postgres._connection() as conn:
-            for table in sql.VACUUM_TABLES:
-                conn.execute(f"{sql.VACUUM} {table}")
-        name = "postgresql"
+            for statement in sql.VACUUM_STATEMENTS:
+                conn.execute(statement)
     else:
         with saver.lock:
-            raw: sqlite3.Connection = saver.conn
             try:
-                raw.execute(sql.VACUUM)
+                for statement in sql.VACUUM_STATEMENTS:
+                    saver.conn.execute(statement).fetchall()
             except sqlite3.OperationalError as exc:
                 if "locked" in str(exc) or "busy" in str(exc):
                     raise DatabaseLockedError(
                         f"cannot vacuum: another connection is using the database ({exc})"
                     ) from exc
                 raise
-            name = str(raw.execute(sql.DATABASE_FILE).fetchone()[0] or ":memory:")
-    return VacuumReport(name, before, _database_bytes(saver))
-
-
-def _database_bytes(saver: Any) -> int:
-    """The file's size once its log is folded in (SQLite), or the tables' (PostgreSQL)."""
-    sql = saver.store.sql
-    if saver.postgres is None:
-        with saver.lock:
-            saver.conn.execute(sql.TRUNCATE_LOG).fetchall()
-            path = saver.conn.execute(sql.DATABASE_FILE).fetchone()[0]
-        if path and os.path.exists(path):
-            return os.path.getsize(path)
-    return int(saver._read(_bytes_of, sql))
+    return VacuumReport(name, before, saver._read(_bytes_of, sql))
 
 
 def _bytes_of(conn: Connection, sql: Any) -> int:
     return int(conn.execute(sql.DATABASE_BYTES).fetchone()[0] or 0)
+
+
+def _name_of(conn: Connection, sql: Any) -> str:
+    return str(conn.execute(sql.DATABASE_NAME).fetchone()[0] or ":memory:")

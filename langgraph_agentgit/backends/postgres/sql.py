@@ -1112,14 +1112,18 @@ WHERE newest < %s OR (newest IS NULL AND created_at COLLATE "C" < %s)
 ORDER BY pk
 LIMIT %s
 """
-# Run outside a transaction (VACUUM cannot run inside one), table by table.
-VACUUM_TABLES = (
-    "agentgit_checkpoints",
-    "agentgit_writes",
-    "agentgit_blobs",
-    "agentgit_threads",
-    "agentgit_sessions",
-    "agentgit_session_threads",
-    "agentgit_tags",
+# Run outside a transaction (VACUUM cannot run inside one), in order.
+VACUUM_STATEMENTS = tuple(
+    f"VACUUM {table}"
+    for table in (
+        "agentgit_checkpoints",
+        "agentgit_writes",
+        "agentgit_blobs",
+        "agentgit_threads",
+        "agentgit_sessions",
+        "agentgit_session_threads",
+        "agentgit_tags",
+        "agentgit_deleted_threads",
+    )
 )
-VACUUM = "VACUUM"
+DATABASE_NAME = "SELECT current_database() || ' (schema ' || current_schema() || ')'"

@@ -1211,7 +1211,7 @@ WHERE newest < ? OR (newest IS NULL AND created_at < ?)
 ORDER BY pk
 LIMIT ?
 """
-# VACUUM rewrites the file without its free pages; the log is then folded in and cut.
-VACUUM = "VACUUM"
-TRUNCATE_LOG = "PRAGMA wal_checkpoint(TRUNCATE)"
-DATABASE_FILE = "SELECT file FROM pragma_database_list WHERE name = 'main'"
+# Run outside a transaction, in order: VACUUM rewrites the file without its free pages
+# (through the write-ahead log), then the log is folded in and cut.
+VACUUM_STATEMENTS = ("VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)")
+DATABASE_NAME = "SELECT file FROM pragma_database_list WHERE name = 'main'"
