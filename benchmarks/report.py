@@ -317,6 +317,23 @@ def consistency_checks(doc: Doc) -> list[dict[str, Any]]:
                     "required": backend == "agentgit",
                 }
             )
+    lifecycle = doc.get("lifecycle")
+    if lifecycle:
+        counts = (
+            lifecycle["checkpoints"],
+            lifecycle["exported_checkpoints"],
+            lifecycle["imported_checkpoints"],
+        )
+        checks.append(
+            {
+                "name": f"lifecycle, {lifecycle['turns']} turns: import-langgraph, export and "
+                "import carry every checkpoint, and each copy's final state is SqliteSaver's",
+                "passed": bool(lifecycle["readback_ok"])
+                and all(c == lifecycle["expected_checkpoints"] for c in counts),
+                "detail": f"checkpoints {' / '.join(str(c) for c in counts)} "
+                f"({lifecycle['expected_checkpoints']} expected)",
+            }
+        )
     return checks
 
 
@@ -384,6 +401,7 @@ def render_markdown(doc: Doc) -> str:
     out += _branching_section(doc)
     out += _concurrency_section(doc)
     out += _server_section(doc)
+    out += _lifecycle_section(doc)
     out += ["## Consistency checks", ""]
     out += [
         "Not timings: whether the stored data reads back. Digests cover every message's "
@@ -742,4 +760,52 @@ def _server_section(doc: Doc) -> list[str]:
             "AsyncSqliteSaver, PostgresSaver, AsyncPostgresSaver); below 1 is better.",
             "",
         ]
+    return out
+
+
+def _lifecycle_section(doc: Doc) -> list[str]:
+    entry = doc.get("lifecycle")
+    if not entry:
+        return []
+    turns = entry["turns"]
+    out = [
+        "## 5. Export, import and bringing a LangGraph database",
+        "",
+        f"A {turns:,}-turn chat written by LangGraph's `SqliteSaver` "
+        f"({entry['checkpoints']:,} checkpoints) is brought in with `agentgit import-langgraph` "
+        "(the thread becomes a session), exported with `agentgit export` and imported into a "
+        "new database with `agentgit import`; one run. Throughput is checkpoints, and "
+        "megabytes read (the SqliteSaver file, then the export file), per second of wall "
+        "time; sizes are files with their write-ahead log folded in.",
+        "",
+    ]
+    out += _table(
+        ["step", "seconds", "checkpoints/s", "MB/s"],
+        [
+            [
+                label,
+                fmt_number(entry[f"{key}_s"]),
+                fmt_number(entry[f"{key}_checkpoints_per_s"]),
+                fmt_number(entry[f"{key}_mb_per_s"]),
+            ]
+            for label, key in (
+                ("import-langgraph (SqliteSaver file in)", "langgraph_import"),
+                ("export (JSON Lines out)", "export"),
+                ("import (JSON Lines in)", "import"),
+            )
+        ],
+    )
+    out += [
+        "",
+        *_table(
+            ["database", "size"],
+            [
+                ["SqliteSaver file", fmt_bytes(entry["sqlite_bytes"])],
+                ["after import-langgraph (agentgit)", fmt_bytes(entry["agentgit_bytes"])],
+                ["export file (JSON Lines)", fmt_bytes(entry["export_bytes"])],
+                ["after import of the export (agentgit)", fmt_bytes(entry["copy_bytes"])],
+            ],
+        ),
+        "",
+    ]
     return out

@@ -43,10 +43,11 @@ from benchmarks.workloads import (
     run_branching,
     run_concurrency,
     run_conversation,
+    run_lifecycle,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKLOADS = ("chat", "tool", "branching", "concurrency", "server")
+WORKLOADS = ("chat", "tool", "branching", "concurrency", "server", "lifecycle")
 PACKAGES = (
     "langgraph-agentgit",
     "langgraph",
@@ -96,6 +97,8 @@ class Plan:
     server_shapes: tuple[tuple[int, int], ...] = ()
     server_picks: int = 0
     server_reps: int = 0
+    # The data-lifecycle workload: a SqliteSaver chat of this many turns, run once.
+    lifecycle_turns: int = 0
     # (workload, saver, turns) -> fewer runs, or none, or no history read.
     overrides: Mapping[tuple[str, str, int], Override] = field(default_factory=dict)
 
@@ -146,6 +149,7 @@ FULL = Plan(
     server_shapes=((200, 40), (20, 200)),
     server_picks=25,
     server_reps=3,
+    lifecycle_turns=1000,
     overrides={
         ("chat", "sqlite", 1000): Override(
             1,
@@ -213,6 +217,7 @@ SMOKE = Plan(
     server_shapes=((4, 3),),
     server_picks=1,
     server_reps=1,
+    lifecycle_turns=5,
 )
 
 
@@ -372,6 +377,10 @@ def run_all(
         doc["concurrency"] = run_concurrency_matrix(plan, workdir, log)
     if "server" in workloads:
         doc["server"] = run_server_matrix(plan, workdir, log, pg)
+    if "lifecycle" in workloads:
+        t0 = time.perf_counter()
+        doc["lifecycle"] = run_lifecycle(plan.lifecycle_turns, workdir)
+        log(f"lifecycle {plan.lifecycle_turns} turns: {time.perf_counter() - t0:.1f} s")
     doc["targets"] = report.evaluate_targets(doc)
     doc["checks"] = report.consistency_checks(doc)
     return doc

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
         UnsafeTypeError,
     )
     from langgraph_agentgit.portable import ExportReport, ImportReport
+    from langgraph_agentgit.retention import PruneReport
     from langgraph_agentgit.saver import AgentGitSaver
     from langgraph_agentgit.sessions.manager import SessionManager
     from langgraph_agentgit.sessions.models import (
@@ -126,6 +127,7 @@ _EXPORTS: dict[str, str] = {
         "langgraph_agentgit.errors",
     ),
     "AgentGitSaver": "langgraph_agentgit.saver",
+    "PruneReport": "langgraph_agentgit.retention",
     **dict.fromkeys(("ExportReport", "ImportReport"), "langgraph_agentgit.portable"),
     "SessionManager": "langgraph_agentgit.sessions.manager",
     **dict.fromkeys(
@@ -178,6 +180,7 @@ __all__ = [
     "LastBranchError",
     "PlannedEffect",
     "Problem",
+    "PruneReport",
     "ReadOnlyDatabaseError",
     "RepairReport",
     "RollbackPlan",

@@ -2998,3 +2998,115 @@ def du_command(
             f"{_bytes(report.unattributed_value_bytes)}); the rest is indexes and free space."
         )
     )
+
+
+@app.command("prune")
+def prune_command(
+    ctx: typer.Context,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            help="Delete sessions inactive for longer than this: 90d, 12h, 30m, 2w.",
+        ),
+    ] = None,
+    keep_last: Annotated[
+        int | None,
+        typer.Option(
+            "--keep-last", help="In the other sessions, keep the newest N checkpoints per branch."
+        ),
+    ] = None,
+    user: Annotated[str | None, typer.Option("--user", help="Only this user's sessions.")] = None,
+    keep_tagged: Annotated[
+        bool,
+        typer.Option(
+            "--keep-tagged/--drop-tagged",
+            help="Keep tagged checkpoints and sessions with tags (default), or not.",
+        ),
+    ] = True,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Say what would go and the bytes freed; change nothing."),
+    ] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove old sessions and old checkpoints: never what a live branch inherits, a
+    branch head, or a tagged checkpoint (unless --drop-tagged).
+
+    Every checkpoint that stays reads back as before. The file keeps its size until
+    `agentgit vacuum`.
+    """
+    from datetime import timedelta
+
+    from langgraph_agentgit.retention import parse_duration
+
+    age: timedelta | None = None
+    if older_than is not None:
+        try:
+            age = parse_duration(older_than)
+        except ValueError as exc:
+            raise CliError(f"--older-than: {exc}") from None
+    if older_than is None and keep_last is None:
+        raise CliError("give --older-than, --keep-last or both")
+    if keep_last is not None and keep_last < 1:
+        raise CliError(f"--keep-last must be at least 1 (a branch keeps its head), not {keep_last}")
+    with open_repo(ctx, db_path(ctx, db), writes=True) as repo:
+        report = repo.mgr.prune_sessions(
+            older_than=age,
+            keep_last=keep_last,
+            user_id=user,
+            keep_tagged=keep_tagged,
+            dry_run=dry_run,
+        )
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    if report.sessions:
+        table = _table("Would prune" if dry_run else "Pruned")
+        table.add_column("session")
+        table.add_column("name")
+        table.add_column("what")
+        table.add_column("checkpoints", justify="right")
+        for s in report.sessions:
+            what = "deleted" if s.deleted else "trimmed"
+            if s.tags_removed:
+                what += f", tags {', '.join(s.tags_removed)} dropped"
+            table.add_row(
+                s.session_id[:MIN_ABBREV], _name(s.name), one_line(what), str(s.checkpoints_removed)
+            )
+        _console().print(table)
+    _say(
+        Text(
+            f"{'Would remove' if dry_run else 'Removed'} {report.sessions_deleted} session(s) "
+            f"and {report.checkpoints_removed} checkpoint(s) in all, {report.rows_deleted} "
+            f"stored row(s): {_bytes(report.bytes_freed)} "
+            + ("would be freed." if dry_run else "freed (`agentgit vacuum` shrinks the file).")
+        )
+    )
+    if report.kept_tagged:
+        _say(
+            Text(
+                f"Kept {len(report.kept_tagged)} old session(s) because they have tags "
+                "(--drop-tagged removes them)."
+            )
+        )
+
+
+@app.command("vacuum")
+def vacuum_command(ctx: typer.Context, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Give back the space deletes and prunes freed: SQLite VACUUM (the file shrinks),
+    PostgreSQL VACUUM of the agentgit tables. Prints the size before and after."""
+    from langgraph_agentgit.retention import vacuum
+
+    with open_repo(ctx, db_path(ctx, db), writes=True) as repo:
+        report = vacuum(repo.saver)
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    _say(
+        Text(
+            f"Vacuumed: {_bytes(report.bytes_before)} before, {_bytes(report.bytes_after)} "
+            f"after ({_bytes(max(report.bytes_before - report.bytes_after, 0))} given back)."
+        )
+    )

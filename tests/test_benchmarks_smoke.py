@@ -144,6 +144,18 @@ def test_smoke_run_writes_report_and_every_saver_reads_back(tmp_path: Path) -> N
                 assert samples and all(v > 0 for v in samples), (saver, metric)
     assert "## Server: cold threads" in markdown
 
+    # Data lifecycle: every checkpoint carried by import-langgraph, export and import, the
+    # copies' final states are SqliteSaver's, and each throughput is a measured rate.
+    lifecycle = doc["lifecycle"]
+    checkpoints, _ = expected_counts("chat", plan.lifecycle_turns)
+    assert lifecycle["checkpoints"] == checkpoints
+    assert lifecycle["exported_checkpoints"] == lifecycle["imported_checkpoints"] == checkpoints
+    assert lifecycle["readback_ok"]
+    for step in ("langgraph_import", "export", "import"):
+        assert lifecycle[f"{step}_checkpoints_per_s"] > 0 and lifecycle[f"{step}_mb_per_s"] > 0
+    assert min(lifecycle[k] for k in ("sqlite_bytes", "agentgit_bytes", "copy_bytes")) > 0
+    assert "## 5. Export, import and bringing a LangGraph database" in markdown
+
     assert all(check["passed"] for check in doc["checks"]), doc["checks"]
     assert len(doc["targets"]) == 10 + 2 * len(plan.server_shapes)
     measured = [t for t in doc["targets"] if postgres != "off" or "PostgreSQL" not in t["name"]]

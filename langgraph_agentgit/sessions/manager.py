@@ -15,6 +15,7 @@ import logging
 import os
 import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import timedelta
 from typing import IO, Any, Literal, TypeAlias, overload
 
 from langchain_core.messages import BaseMessage
@@ -22,7 +23,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import CheckpointTuple
 from langgraph.types import StateSnapshot
 
-from langgraph_agentgit import portable, usage
+from langgraph_agentgit import portable, retention, usage
 from langgraph_agentgit.diff import CheckpointDiff
 from langgraph_agentgit.effects import store as effect_ops
 from langgraph_agentgit.effects.models import (
@@ -37,6 +38,7 @@ from langgraph_agentgit.effects.models import (
 from langgraph_agentgit.effects.undo import UndoRegistry, arun_started, run_started
 from langgraph_agentgit.errors import EffectsUndoneWarning, SessionScopeError
 from langgraph_agentgit.portable import ExportReport, ImportReport, OnConflict
+from langgraph_agentgit.retention import PruneReport
 from langgraph_agentgit.saver_base import AgentGitSaverBase
 from langgraph_agentgit.sessions import store as ops
 from langgraph_agentgit.sessions.models import Branch, ExternalSession, SessionEvent, Turn
@@ -1403,6 +1405,86 @@ class SessionManager:
                 f"{what} reads every user's data; this session manager is scoped to user "
                 f"{self.user_id!r}: use an unscoped SessionManager(saver)"
             )
+
+    # --- retention ---------------------------------------------------------------------------
+
+    def prune_sessions(
+        self,
+        *,
+        older_than: timedelta | None = None,
+        keep_last: int | None = None,
+        user_id: str | None = None,
+        keep_tagged: bool = True,
+        dry_run: bool = False,
+    ) -> PruneReport:
+        """Remove old sessions and old checkpoints (``agentgit prune``), in one write
+        transaction.
+
+        ``older_than`` (a ``timedelta``): sessions whose last activity (a checkpoint
+        written into one of their branches, or a change made through this class) is
+        older are deleted whole, as :meth:`delete_session` deletes them. ``keep_last``
+        (>= 1): every other session keeps, on each branch, the newest ``keep_last``
+        checkpoints it wrote (its head among them); older ones are removed. At least one
+        of the two. ``user_id``: only that user's sessions (a scoped manager: only its
+        user's). ``keep_tagged``: a tagged checkpoint is kept, and a session with tags is
+        not deleted whole; with ``False`` both go, and tags whose checkpoint no branch
+        reaches any more are deleted.
+
+        Nothing a live branch inherits is removed (a fork made before the prune lists
+        the same history as before), and every checkpoint still listed reads back exactly
+        as before: values (``DeltaChannel`` values included: what they are rebuilt from
+        is kept), metadata, parent and pending writes. A subgraph namespace goes with the
+        checkpoints it served (all its checkpoints older than the oldest kept one).
+        Hidden rows that kept checkpoints or live forks need stay in the database: a
+        tagged checkpoint older than the last ``keep_last`` keeps the rows between it and
+        them (a branch made later from the kept history walks past them to reach it).
+
+        ``dry_run``: the same prune, rolled back: the report says what would go and the
+        bytes it would free, and nothing is written (it takes the write lock all the same,
+        so it needs a writable database). Bytes are checkpoint rows and
+        stored values as :meth:`storage` counts them; a SQLite file keeps its size until
+        ``agentgit vacuum``. Emits ``"delete"`` for each session deleted (not in a dry
+        run). Returns a :class:`~langgraph_agentgit.retention.PruneReport`.
+
+        Raises ``ValueError`` for neither option, an ``older_than`` of zero or less or a
+        ``keep_last`` below 1, ``TypeError`` for an ``older_than`` that is not a
+        ``timedelta``, :class:`SessionNotFoundError` for a ``user_id`` without sessions,
+        and :class:`SessionScopeError` for another user's on a scoped manager.
+        """
+        user = self._prune_user(older_than, keep_last, user_id, keep_tagged)
+        report, gone = retention.run_prune(
+            self.saver, older_than, keep_last, user, keep_tagged, bool(dry_run)
+        )
+        for session, owner in gone:
+            self._emit(self._deleted(session, owner))
+        return report
+
+    async def aprune_sessions(
+        self,
+        *,
+        older_than: timedelta | None = None,
+        keep_last: int | None = None,
+        user_id: str | None = None,
+        keep_tagged: bool = True,
+        dry_run: bool = False,
+    ) -> PruneReport:
+        """Async twin of :meth:`prune_sessions`."""
+        user = self._prune_user(older_than, keep_last, user_id, keep_tagged)
+        report, gone = await retention.arun_prune(
+            self.saver, older_than, keep_last, user, keep_tagged, bool(dry_run)
+        )
+        for session, owner in gone:
+            await self._aemit(self._deleted(session, owner))
+        return report
+
+    def _prune_user(
+        self, older_than: Any, keep_last: Any, user_id: Any, keep_tagged: Any
+    ) -> str | None:
+        retention.check_prune_options(older_than, keep_last, keep_tagged)
+        if user_id is not None and (not isinstance(user_id, str) or not user_id):
+            raise ValueError(f"user_id must be a non-empty string or None, not {user_id!r}")
+        self._check_user(user_id)
+        return self.user_id if user_id is None else user_id
 
     # --- maintenance -----------------------------------------------------------------------
 

@@ -428,21 +428,33 @@ def set_active(
 
 def delete_session(conn: Connection, store: CheckpointStore, session_id: str) -> None:
     _session_row(conn, store, session_id)
-    thread_ids = [branch.thread_id for branch in _branches(conn, store, session_id)]
-    # A run still writing into one of them must not recreate it as an orphan thread.
+    delete_sessions(conn, store, [session_id])
+
+
+def delete_sessions(
+    conn: Connection, store: CheckpointStore, session_ids: Sequence[str], *, collect: bool = True
+) -> None:
+    """Delete existing sessions with one garbage collection (none when not ``collect``:
+    the caller runs it)."""
     deleted_at = now()
-    conn.executemany(
-        store.sql.INSERT_DELETED_THREAD,
-        [(thread_id, session_id, deleted_at) for thread_id in thread_ids],
-    )
+    thread_ids: list[str] = []
+    for session_id in session_ids:
+        threads = [branch.thread_id for branch in _branches(conn, store, session_id)]
+        # A run still writing into one of them must not recreate it as an orphan thread.
+        conn.executemany(
+            store.sql.INSERT_DELETED_THREAD,
+            [(thread_id, session_id, deleted_at) for thread_id in threads],
+        )
+        thread_ids += threads
     # The store hides what another thread (e.g. a fork adopted by another session) still
     # inherits and garbage-collects the rest.
-    store.delete_threads(conn, thread_ids)
-    conn.execute(store.sql.DELETE_TAGS_OF_SESSION, (session_id,))
-    conn.execute(store.sql.DELETE_EFFECT_CLAIMS_OF_SESSION, (session_id,))
-    conn.execute(store.sql.DELETE_UNDO_RUNS_OF_SESSION, (session_id,))
-    conn.execute(store.sql.DELETE_SESSION_THREADS, (session_id,))
-    conn.execute(store.sql.DELETE_SESSION, (session_id,))
+    store.delete_threads(conn, thread_ids, collect=collect)
+    for session_id in session_ids:
+        conn.execute(store.sql.DELETE_TAGS_OF_SESSION, (session_id,))
+        conn.execute(store.sql.DELETE_EFFECT_CLAIMS_OF_SESSION, (session_id,))
+        conn.execute(store.sql.DELETE_UNDO_RUNS_OF_SESSION, (session_id,))
+        conn.execute(store.sql.DELETE_SESSION_THREADS, (session_id,))
+        conn.execute(store.sql.DELETE_SESSION, (session_id,))
 
 
 # --- resolving checkpoints --------------------------------------------------------------

@@ -958,15 +958,19 @@ class CheckpointStore:
     def delete_thread(self, conn: Connection, thread_id: str) -> None:
         self.delete_threads(conn, [thread_id])
 
-    def delete_threads(self, conn: Connection, thread_ids: Sequence[str]) -> None:
-        """Delete several threads with one garbage collection. Rows a surviving fork still
-        inherits are only hidden until nothing needs them."""
+    def delete_threads(
+        self, conn: Connection, thread_ids: Sequence[str], *, collect: bool = True
+    ) -> None:
+        """Delete several threads with one garbage collection (none when not ``collect``:
+        the caller runs it). Rows a surviving fork still inherits are only hidden until
+        nothing needs them."""
         for thread_id in thread_ids:
             row = conn.execute(self.sql.SELECT_THREAD_PK, (thread_id,)).fetchone()
             if row is not None:
                 conn.execute(self.sql.HIDE_ALL_OF_THREAD, (_now(), row[0]))
                 conn.execute(self.sql.TOMBSTONE_THREAD, (row[0],))
-        self.collect_garbage(conn)
+        if collect:
+            self.collect_garbage(conn)
 
     def delete_for_runs(self, conn: Connection, run_ids: Sequence[str]) -> None:
         if not run_ids:

@@ -1082,3 +1082,56 @@ INSERT INTO agentgit_checkpoints(
 ) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 RETURNING rid
 """
+
+
+# --- retention (langgraph_agentgit.retention) --------------------------------------------
+PRUNE_SESSIONS = """
+SELECT s.id, s.name, s.user_id, s.updated_at,
+    (SELECT count(*) FROM agentgit_tags t WHERE t.session_id = s.id)
+FROM agentgit_sessions s
+WHERE (%s::text IS NULL OR s.user_id = %s)
+ORDER BY s.updated_at, s.seq
+"""
+PRUNE_OWN_ROWS = """
+SELECT rid, ns, checkpoint_id FROM agentgit_checkpoints WHERE thread_pk = %s AND hidden = 0
+"""
+HIDE_ROWS = f"""
+UPDATE agentgit_checkpoints SET hidden = 1, hidden_at = %s
+WHERE hidden = 0 AND rid IN {_IDS}
+"""
+STORED_BYTES = """
+SELECT
+    (SELECT coalesce(sum(octet_length(body) + octet_length(metadata) + octet_length(refs)), 0)
+        FROM agentgit_checkpoints),
+    (SELECT coalesce(sum(octet_length(data)), 0) FROM agentgit_blobs),
+    (SELECT count(*) FROM agentgit_checkpoints)
+"""
+SELECT_EXPIRED_THREADS = """
+SELECT pk, thread_id, newest FROM (
+    SELECT t.pk, t.thread_id, t.created_at, (
+        SELECT max(c.checkpoint_id) FROM agentgit_checkpoints c
+        WHERE c.thread_pk = t.pk AND c.ns = ''
+    ) AS newest
+    FROM agentgit_threads t
+    WHERE t.thread_id IS NOT NULL
+      AND t.thread_id NOT IN (SELECT thread_id FROM agentgit_session_threads)
+) AS expiring
+WHERE newest < %s OR (newest IS NULL AND created_at COLLATE "C" < %s)
+ORDER BY pk
+LIMIT %s
+"""
+# Run outside a transaction (VACUUM cannot run inside one), in order.
+VACUUM_STATEMENTS = tuple(
+    f"VACUUM {table}"
+    for table in (
+        "agentgit_checkpoints",
+        "agentgit_writes",
+        "agentgit_blobs",
+        "agentgit_threads",
+        "agentgit_sessions",
+        "agentgit_session_threads",
+        "agentgit_tags",
+        "agentgit_deleted_threads",
+    )
+)
+DATABASE_NAME = "SELECT current_database() || ' (schema ' || current_schema() || ')'"

@@ -1170,3 +1170,56 @@ CHECK_DELETE_SESSION_THREAD = (
     "DELETE FROM agentgit_session_threads WHERE thread_id = ? AND session_id = ?"
 )
 CHECK_DELETE_TAG = "DELETE FROM agentgit_tags WHERE session_id = ? AND name = ?"
+
+
+# --- retention (langgraph_agentgit.retention) --------------------------------------------
+# Sessions to look at, oldest activity first (user_id: one user's, or NULL for all), with
+# how many tags each has.
+PRUNE_SESSIONS = """
+SELECT s.id, s.name, s.user_id, s.updated_at,
+    (SELECT count(*) FROM agentgit_tags t WHERE t.session_id = s.id)
+FROM agentgit_sessions s
+WHERE (? IS NULL OR s.user_id = ?)
+ORDER BY s.updated_at, s.rowid
+"""
+# The rows a thread lists (every namespace).
+PRUNE_OWN_ROWS = """
+SELECT rid, ns, checkpoint_id FROM agentgit_checkpoints WHERE thread_pk = ? AND hidden = 0
+"""
+# Hides the given rows of their thread (a JSON array of rids), as a deleted run's are.
+HIDE_ROWS = """
+UPDATE agentgit_checkpoints SET hidden = 1, hidden_at = ?
+WHERE hidden = 0 AND rid IN (SELECT value FROM json_each(?))
+"""
+# What a prune can free, counted as `usage` counts it: checkpoint rows (body, metadata,
+# value references) and stored values; then the number of checkpoint rows.
+STORED_BYTES = """
+SELECT
+    (SELECT coalesce(sum(length(body) + length(CAST(metadata AS BLOB))
+        + length(CAST(refs AS BLOB))), 0) FROM agentgit_checkpoints),
+    (SELECT coalesce(sum(length(data)), 0) FROM agentgit_blobs),
+    (SELECT count(*) FROM agentgit_checkpoints)
+"""
+# Threads outside every session whose newest root-namespace checkpoint id sorts before
+# the first parameter (LangGraph's ids start with their time), or that hold no checkpoint
+# of their own and were made before the second parameter; at most the third parameter of
+# them. The newest id is read off the (thread_pk, ns, checkpoint_id) index, one probe per
+# thread.
+SELECT_EXPIRED_THREADS = """
+SELECT pk, thread_id, newest FROM (
+    SELECT t.pk, t.thread_id, t.created_at, (
+        SELECT max(c.checkpoint_id) FROM agentgit_checkpoints c
+        WHERE c.thread_pk = t.pk AND c.ns = ''
+    ) AS newest
+    FROM agentgit_threads t
+    WHERE t.thread_id IS NOT NULL
+      AND t.thread_id NOT IN (SELECT thread_id FROM agentgit_session_threads)
+) AS expiring
+WHERE newest < ? OR (newest IS NULL AND created_at < ?)
+ORDER BY pk
+LIMIT ?
+"""
+# Run outside a transaction, in order: VACUUM rewrites the file without its free pages
+# (through the write-ahead log), then the log is folded in and cut.
+VACUUM_STATEMENTS = ("VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)")
+DATABASE_NAME = "SELECT file FROM pragma_database_list WHERE name = 'main'"
