@@ -42,7 +42,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import pairwise
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, NoReturn, cast
 
@@ -84,6 +83,22 @@ from langgraph_agentgit.errors import (
     TagNotFoundError,
 )
 
+# The views layer: the JSON shapes, previews and abbreviations the web viewer shares
+# (their old names here are kept for scripts that import them).
+from langgraph_agentgit.views.build import SCHEMA_VERSION, diff_view, session_preview
+from langgraph_agentgit.views.build import branch_view as branch_json
+from langgraph_agentgit.views.build import checkpoint_preview as checkpoint_preview
+from langgraph_agentgit.views.build import checkpoint_view as checkpoint_json
+from langgraph_agentgit.views.build import nodes_run as nodes_run
+from langgraph_agentgit.views.build import parent_id as _parent_id
+from langgraph_agentgit.views.build import session_view as session_json
+from langgraph_agentgit.views.build import turn_view as turn_json
+from langgraph_agentgit.views.text import MIN_ABBREV as MIN_ABBREV
+from langgraph_agentgit.views.text import PREVIEW_WIDTH as PREVIEW_WIDTH
+from langgraph_agentgit.views.text import abbreviations as abbreviations
+from langgraph_agentgit.views.text import cut as _cut
+from langgraph_agentgit.views.text import message_preview as message_preview
+
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
     from langgraph.checkpoint.base import CheckpointTuple
@@ -96,7 +111,6 @@ if TYPE_CHECKING:
         BranchHistory,
         CheckpointSummary,
         ExternalSession,
-        Turn,
     )
     from langgraph_agentgit.storage.check import CheckReport
     from langgraph_agentgit.transfer import CopyReport
@@ -111,10 +125,9 @@ LOCK_TIMEOUT_ENV_VAR = "AGENTGIT_LOCK_TIMEOUT"
 #: which would fold its ``//``).
 Database = Path | str
 #: The commands that only read, and so also work on a database that cannot be written.
-READ_COMMANDS = ("sessions", "show", "log", "turns", "tree", "diff", "check", "export", "du")
-#: Shortest abbreviation shown for an id; longer where needed to stay unique, like git.
-MIN_ABBREV = 8
-PREVIEW_WIDTH = 60
+READ_COMMANDS = (
+    "sessions", "show", "log", "turns", "tree", "diff", "check", "export", "du", "serve",
+)  # fmt: skip
 #: Longest branch or session name shown in a tree line or table cell (the rest is "…"),
 #: so that the ids and the current-branch marker after it stay on an 80-column line.
 NAME_WIDTH = 32
@@ -844,34 +857,7 @@ def resolve_prefix(prefix: str, candidates: Iterable[str], kind: str, hint: str 
     )
 
 
-def abbreviations(ids: Sequence[str], minimum: int = MIN_ABBREV) -> dict[str, str]:
-    """Each id cut to one common length at which no two ids in ``ids`` look the same.
-
-    Like git's abbreviated hashes, but one length for all so that listings line up; it
-    is at least ``minimum`` and grows as ids start to share longer prefixes (LangGraph's
-    checkpoint ids begin with a timestamp, so ids written close together share a lot).
-    """
-    ordered = sorted(set(ids))
-    length = minimum
-    for before, after in pairwise(ordered):
-        shared = 0
-        for x, y in zip(before, after, strict=False):
-            if x != y:
-                break
-            shared += 1
-        length = max(length, shared + 1)
-    return {value: value[:length] for value in ordered}
-
-
 # --- formatting ----------------------------------------------------------------------------
-
-
-def _iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="seconds")
-    return str(value)
 
 
 def _when(value: Any, *, seconds: bool = True) -> str:
@@ -889,182 +875,8 @@ def _when(value: Any, *, seconds: bool = True) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
-def _last_message(values: Mapping[str, Any]) -> BaseMessage | None:
-    from langchain_core.messages import BaseMessage
-
-    messages = values.get("messages")
-    if isinstance(messages, list) and messages and isinstance(messages[-1], BaseMessage):
-        return messages[-1]
-    return None
-
-
-_ROLES = {"human": "user", "ai": "ai", "tool": "tool", "system": "system"}
-
-
-def message_preview(message: BaseMessage | None, width: int = PREVIEW_WIDTH) -> str:
-    """One line for a message: ``user: …``, ``ai → calculator('3 * 9.99')``, ``tool: …``.
-
-    The same lines as :func:`langgraph_agentgit.agents.message_preview`, without
-    importing the agent stack (LangGraph's prebuilt nodes, tools), which only ``demo``
-    needs."""
-    if message is None:
-        return ""
-    role = _ROLES.get(message.type, message.type)
-    calls = getattr(message, "tool_calls", None) or []
-    if message.type == "ai" and calls:
-        shown = ", ".join(
-            f"{c.get('name')}({', '.join(repr(v) for v in (c.get('args') or {}).values())})"
-            for c in calls
-        )
-        line = f"{role} → {shown}"
-    else:
-        content = message.content
-        text = (
-            content
-            if isinstance(content, str)
-            else " ".join(p if isinstance(p, str) else str(p.get("text", "")) for p in content)
-        )
-        line = f"{role}: {' '.join(text.split())}"
-    return _cut(line, width)
-
-
-def _describe_input(value: Any, width: int) -> str:
-    from langchain_core.messages import BaseMessage
-
-    # An input checkpoint holds the graph's input, not yet merged into the state: in the
-    # "__start__" channel, often as ("user", "text") tuples rather than messages.
-    if isinstance(value, Mapping) and isinstance(value.get("messages"), list | tuple):
-        messages = value["messages"]
-        if messages:
-            last = messages[-1]
-            if isinstance(last, BaseMessage):
-                return message_preview(last, width)
-            if isinstance(last, tuple | list) and len(last) == 2:
-                return _cut(f"{last[0]}: {' '.join(str(last[1]).split())}", width)
-            if isinstance(last, str):
-                return _cut(f"user: {last}", width)
-    if value is None:
-        return ""
-    return _cut(f"input: {value}", width)
-
-
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
-
-
-def checkpoint_preview(item: CheckpointTuple, width: int = PREVIEW_WIDTH) -> str:
-    """One line for a checkpoint: the input it received, or the state's last message."""
-    values = item.checkpoint.get("channel_values", {})
-    if item.metadata and item.metadata.get("source") == "input" and "__start__" in values:
-        return _describe_input(values["__start__"], width)
-    message = _last_message(values)
-    if message is not None:
-        return message_preview(message, width)
-    shown = {k: v for k, v in values.items() if not k.startswith(("__", "branch:"))}
-    return _cut(", ".join(f"{k}={v!r}" for k, v in shown.items()), width)
-
-
-def nodes_run(item: CheckpointTuple, parent: CheckpointTuple | None) -> list[str]:
-    """The graph nodes whose work produced ``item``: those whose ``versions_seen`` moved
-    since ``parent``. LangGraph 1.x no longer records this in the metadata."""
-    if item.metadata and item.metadata.get("source") == "input":
-        return []
-    seen = item.checkpoint.get("versions_seen", {})
-    before = parent.checkpoint.get("versions_seen", {}) if parent is not None else {}
-    return [
-        node
-        for node, versions in seen.items()
-        if versions != before.get(node) and (node == "__start__" or not node.startswith("__"))
-    ]
-
-
-def _parent_id(item: CheckpointTuple) -> str | None:
-    if item.parent_config is None:
-        return None
-    value = item.parent_config["configurable"].get("checkpoint_id")
-    return str(value) if value is not None else None
-
-
 def _session_preview(repo: Repo, session: ExternalSession) -> str:
-    latest = repo.saver.get_tuple(repo.mgr.config(session.id))
-    return checkpoint_preview(latest) if latest is not None else ""
-
-
-def session_json(session: ExternalSession, last_message: str) -> dict[str, Any]:
-    """The stable JSON shape of a session."""
-    return {
-        "id": session.id,
-        "user_id": session.user_id,
-        "name": session.name,
-        "created_at": _iso(session.created_at),
-        "updated_at": _iso(session.updated_at),
-        "is_active": session.is_active,
-        "metadata": session.metadata,
-        "current_thread_id": session.current_thread_id,
-        "thread_ids": list(session.internal_session_ids),
-        "branch_count": session.branch_count,
-        "total_checkpoints": session.total_checkpoints,
-        "last_message": last_message,
-        "ended_at": _iso(session.ended_at),
-        "end_reason": session.end_reason,
-    }
-
-
-def branch_json(branch: Branch, current_thread_id: str | None) -> dict[str, Any]:
-    """The stable JSON shape of a branch."""
-    return {
-        "thread_id": branch.thread_id,
-        "session_id": branch.session_id,
-        "name": branch.name,
-        "parent_thread_id": branch.parent_thread_id,
-        "fork_checkpoint_id": branch.fork_checkpoint_id,
-        "created_at": _iso(branch.created_at),
-        "checkpoint_count": branch.checkpoint_count,
-        "is_current": branch.thread_id == current_thread_id,
-    }
-
-
-def turn_json(turn: Turn) -> dict[str, Any]:
-    """The stable JSON shape of a conversation turn."""
-    return {
-        "number": turn.number,
-        "thread_id": turn.thread_id,
-        "before_checkpoint_id": turn.before_checkpoint_id,
-        "start_checkpoint_id": turn.start_checkpoint_id,
-        "end_checkpoint_id": turn.end_checkpoint_id,
-        "user_message": turn.text,
-        "message_count": len(turn.messages),
-        "tool_calls": [dict(call) for call in turn.tool_calls],
-        "usage": {
-            "input_tokens": turn.usage.input_tokens,
-            "output_tokens": turn.usage.output_tokens,
-            "total_tokens": turn.usage.total_tokens,
-        },
-        "inherited": turn.inherited,
-    }
-
-
-def checkpoint_json(
-    item: CheckpointTuple,
-    parent: CheckpointTuple | None,
-    *,
-    thread_id: str | None,
-    tags: Sequence[str],
-) -> dict[str, Any]:
-    """The stable JSON shape of a checkpoint in a listing. ``thread_id`` is the session
-    branch that wrote it (``None`` when that thread has been deleted)."""
-    metadata = item.metadata or {}
-    return {
-        "checkpoint_id": item.checkpoint["id"],
-        "parent_checkpoint_id": _parent_id(item),
-        "thread_id": thread_id,
-        "step": metadata.get("step"),
-        "source": metadata.get("source"),
-        "nodes": nodes_run(item, parent),
-        "created_at": item.checkpoint.get("ts"),
-        "tags": list(tags),
-        "message": checkpoint_preview(item, width=200),
-    }
+    return session_preview(repo.saver, repo.mgr, session.id)
 
 
 def _print_json(data: Any) -> None:
@@ -1344,7 +1156,7 @@ def show(
         runs = repo.mgr.undo_runs(s.id)
         undone = repo.mgr.undone_effects(s.id) if runs else {}
         if as_json:
-            data = session_json(s, preview)
+            data = {"schema_version": SCHEMA_VERSION, **session_json(s, preview)}
             data["branches"] = [branch_json(b, s.current_thread_id) for b in branches]
             data["tags"] = dict(sorted(tags.items()))
             data["undo_runs"] = [undo_run_json(r, undone) for r in runs]
@@ -1786,7 +1598,12 @@ def tree_json(
                 "checkpoints": checkpoints,
             }
         )
-    return {"session_id": s.id, "current_thread_id": s.current_thread_id, "branches": out}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "session_id": s.id,
+        "current_thread_id": s.current_thread_id,
+        "branches": out,
+    }
 
 
 @app.command()
@@ -1841,7 +1658,7 @@ def diff(
             session_id=scope.id if scope is not None else None,
         )
         if as_json:
-            _print_json(result.to_dict())
+            _print_json(diff_view(result))
             return
         print_diff(_console(), result)
 
@@ -2971,3 +2788,93 @@ def du_command(
             f"{_bytes(report.unattributed_value_bytes)}); the rest is indexes and free space."
         )
     )
+
+
+DEFAULT_SERVE_HOST = "127.0.0.1"
+DEFAULT_SERVE_PORT = 8765
+
+
+@app.command("serve")
+def serve_command(
+    ctx: typer.Context,
+    db: DbOption = None,
+    host: Annotated[
+        str,
+        typer.Option(help="Address to listen on; any but loopback needs an access token."),
+    ] = DEFAULT_SERVE_HOST,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = (
+        DEFAULT_SERVE_PORT
+    ),
+    read_only: Annotated[
+        bool,
+        typer.Option("--read-only", help="Only look: no tag, branch, rollback or checkout."),
+    ] = False,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            help="Access token every request must carry (default: none on loopback; "
+            "generated and printed for any other --host).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """A web viewer of the database: sessions, branch timelines, checkpoints, diffs and
+    a JSON API under /api/, at http://HOST:PORT/ until Ctrl-C.
+
+    Tag, branch, rollback and checkout are offered (each asks for confirmation) unless
+    --read-only, or where the database cannot be written."""
+    import secrets
+    import socket
+
+    from langgraph_agentgit.web.security import Guard, allowed_hosts, is_loopback
+
+    try:
+        import uvicorn
+    except ImportError as exc:  # pragma: no cover - a main dependency
+        raise CliError(f"agentgit serve needs uvicorn ({exc})", EXIT_FAILURE) from exc
+    if token is not None and len(token) < 8:
+        raise CliError("--token must be at least 8 characters")
+    if token is None and not is_loopback(host):
+        token = secrets.token_urlsafe(24)
+    # Fail now, with a clear line, rather than from inside uvicorn.
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, _, _, _, address = infos[0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    root = ctx.find_root().obj or {}
+    asked_read_only = read_only or bool(root.get("read_only"))
+    path = db_path(ctx, db)
+    with open_repo(ctx, path, writes=False, read_only=asked_read_only, command="serve") as repo:
+        access = getattr(repo.saver, "access", None)
+        serving_read_only = asked_read_only or bool(getattr(access, "read_only", False))
+        from langgraph_agentgit.web import create_app
+
+        guard = Guard(hosts=allowed_hosts(host, port), token=token)
+        web_app = create_app(
+            repo.saver,
+            repo.mgr,
+            guard=guard,
+            read_only=serving_read_only,
+            database=describe(path),
+        )
+        shown = f"[{host}]" if ":" in host else host
+        url = f"http://{shown}:{port}/"
+        console = _console()
+        console.print(
+            Text(f"agentgit serve: {describe(path)} at {url}", style="bold"), soft_wrap=True
+        )
+        if token is not None:
+            console.print(Text(f"open {url}?token={token}", style="yellow"), soft_wrap=True)
+        if serving_read_only:
+            why = "as asked" if asked_read_only else "the database cannot be written"
+            console.print(Text(f"read-only ({why}): no actions are offered"), soft_wrap=True)
+        console.print(Text("Ctrl-C stops it.", style="dim"), soft_wrap=True)
+        config = uvicorn.Config(
+            web_app, host=host, port=port, log_level="warning", lifespan="off", access_log=False
+        )
+        uvicorn.Server(config).run()
