@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
@@ -294,15 +294,11 @@ def create_app(
             raise HTTPProblem(404, f"no action {kind!r}")
         if read_only:
             raise HTTPProblem(403, "this viewer is read-only (agentgit serve --read-only)")
-        form = await request.form()
+        form = await _form(request)
         given = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
-        if not guard.csrf_ok(given if isinstance(given, str) else None):
+        if not guard.csrf_ok(given):
             raise HTTPProblem(403, "missing or wrong CSRF token: reload the page and try again")
-        fields = {
-            k: v.strip()
-            for k, v in form.items()
-            if isinstance(v, str) and k in ("checkpoint", "thread", "name")
-        }
+        fields = {k: v.strip() for k, v in form.items() if k in ("checkpoint", "thread", "name")}
         session = await call(viewer.session, session_id)
         base = f"/sessions/{quote(session_id, safe='')}"
         if form.get("confirm") != "yes":
@@ -388,6 +384,25 @@ def create_app(
         middleware=[Middleware(SecurityMiddleware, guard=guard)],
         exception_handlers={404: not_found, 405: not_allowed},
     )
+
+
+#: The most a form may send: its fields are ids and names.
+MAX_FORM_BYTES = 64 * 1024
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body's fields (the first of each name);
+    the viewer's forms send nothing else."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        raise HTTPProblem(415, "a form must be sent as application/x-www-form-urlencoded")
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise HTTPProblem(413, f"a form may send at most {MAX_FORM_BYTES} bytes")
+    fields: dict[str, str] = {}
+    for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+        fields.setdefault(key, value)
+    return fields
 
 
 def _pretty(value: Any) -> str:
