@@ -1615,14 +1615,34 @@ def tree(
     ] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
+    svg: Annotated[
+        Path | None,
+        typer.Option(
+            "--svg",
+            help="Write the timeline as an SVG picture to this file (what `agentgit serve` "
+            "shows) instead of printing the tree.",
+            dir_okay=False,
+        ),
+    ] = None,
     read_only: ReadOnlyOption = False,
 ) -> None:
     """The session's timeline as a tree of branches and checkpoints (oldest first).
 
     A long line of checkpoints shows its first and last few and every checkpoint a
-    branch, a fork or a tag hangs from; --all shows all of them, --json gives all."""
+    branch, a fork or a tag hangs from; --all shows all of them, --json gives all;
+    --svg FILE draws it (one lane per branch, one dot per checkpoint)."""
+    if svg is not None and as_json:
+        raise CliError("--svg and --json: choose one")
     with open_repo(ctx, db_path(ctx, db), writes=False, read_only=read_only) as repo:
         s = repo.session(session)
+        if svg is not None:
+            picture = repo.mgr.timeline(s.id).to_svg(collapse=not show_all)
+            try:
+                svg.write_text(picture, encoding="utf-8")
+            except OSError as exc:
+                raise CliError(f"cannot write {svg}: {exc.strerror or exc}", EXIT_FAILURE) from exc
+            _say(Text.assemble("Wrote the timeline of session ", (s.id, "yellow"), f" to {svg}."))
+            return
         histories, tags = repo.timeline(s)
         if as_json:
             _print_json(tree_json(repo, s, histories, tags))

@@ -7,7 +7,8 @@ output. Built by :meth:`SessionManager.timeline`; it holds data only, no connect
     print(tl)                 # text tree, current branch marked with *
     tl.to_mermaid()           # Mermaid gitGraph (one commit per checkpoint)
     tl.to_mermaid("flowchart")  # Mermaid flowchart (one box per branch)
-    tl.to_dict()              # JSON-ready
+    tl.to_dict()              # JSON-ready (the views layer's "timeline" shape)
+    tl.to_svg()               # SVG: one lane per branch, as `agentgit serve` draws it
     tl                        # in a notebook: renders the gitGraph
 
 Checkpoint ids are shown abbreviated, like git, by the views layer's one rule

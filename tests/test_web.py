@@ -334,3 +334,30 @@ def test_serve_refuses_a_missing_or_foreign_database_without_creating_one(tmp_pa
 def test_serve_refuses_a_short_token(db: WebDb) -> None:
     result = runner.invoke(cli_app, ["serve", "--db", str(db.path), "--token", "short"])
     assert result.exit_code == 2 and "--token" in result.stderr
+
+
+def test_tree_svg_writes_the_timeline_the_viewer_shows(db: WebDb, tmp_path: Path) -> None:
+    out = tmp_path / "timeline.svg"
+    result = runner.invoke(
+        cli_app, ["tree", db.long_session_id, "--svg", str(out), "--db", str(db.path)]
+    )
+    assert result.exit_code == 0, result.output
+    written = ET.fromstring(out.read_text(encoding="utf-8").split("?>", 1)[1])
+    with client(db) as (c, _, mgr):
+        shown = svg_of(c.get(f"/sessions/{db.long_session_id}").text)
+        total = mgr.timeline(db.long_session_id).session.total_checkpoints
+
+    def marks(svg: ET.Element) -> list[tuple[str | None, str | None]]:
+        return [(d.get("data-thread-id"), d.get("data-checkpoint-id")) for d in dots(svg)]
+
+    assert marks(written) == marks(shown) and marks(written)
+    assert written.find(f"{SVG}style") is not None  # a file carries its own styles
+    every = tmp_path / "all.svg"
+    runner.invoke(
+        cli_app, ["tree", db.long_session_id, "--all", "--svg", str(every), "--db", str(db.path)]
+    )
+    assert len(dots(ET.fromstring(every.read_text(encoding="utf-8").split("?>", 1)[1]))) == total
+    both = runner.invoke(
+        cli_app, ["tree", db.long_session_id, "--svg", str(out), "--json", "--db", str(db.path)]
+    )
+    assert both.exit_code == 2 and "choose one" in both.stderr
