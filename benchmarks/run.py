@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import langgraph_agentgit
-from benchmarks import postgres, report, server
+from benchmarks import postgres, report, server, web
 from benchmarks.workloads import (
     SAVER_KINDS,
     BranchCase,
@@ -46,7 +46,7 @@ from benchmarks.workloads import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKLOADS = ("chat", "tool", "branching", "concurrency", "server")
+WORKLOADS = ("chat", "tool", "branching", "concurrency", "server", "web")
 PACKAGES = (
     "langgraph-agentgit",
     "langgraph",
@@ -96,6 +96,10 @@ class Plan:
     server_shapes: tuple[tuple[int, int], ...] = ()
     server_picks: int = 0
     server_reps: int = 0
+    # The web workload: a session of this many branches and checkpoints, page renders.
+    web_branches: int = 0
+    web_checkpoints: int = 0
+    web_reps: int = 0
     # (workload, saver, turns) -> fewer runs, or none, or no history read.
     overrides: Mapping[tuple[str, str, int], Override] = field(default_factory=dict)
 
@@ -146,6 +150,9 @@ FULL = Plan(
     server_shapes=((200, 40), (20, 200)),
     server_picks=25,
     server_reps=3,
+    web_branches=50,
+    web_checkpoints=2000,
+    web_reps=15,
     overrides={
         ("chat", "sqlite", 1000): Override(
             1,
@@ -213,6 +220,9 @@ SMOKE = Plan(
     server_shapes=((4, 3),),
     server_picks=1,
     server_reps=1,
+    web_branches=3,
+    web_checkpoints=30,
+    web_reps=1,
 )
 
 
@@ -372,6 +382,10 @@ def run_all(
         doc["concurrency"] = run_concurrency_matrix(plan, workdir, log)
     if "server" in workloads:
         doc["server"] = run_server_matrix(plan, workdir, log, pg)
+    if "web" in workloads:
+        doc["web"] = web.run_web(
+            workdir, plan.web_branches, plan.web_checkpoints, plan.web_reps, log
+        )
     doc["targets"] = report.evaluate_targets(doc)
     doc["checks"] = report.consistency_checks(doc)
     return doc
@@ -625,7 +639,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress(f"wrote {out} and {json_path} in {progress.elapsed() / 60:.1f} minutes")
     for target in doc["targets"]:
         verdict = {True: "PASS", False: "FAIL", None: "n/a"}[target["passed"]]
-        progress(f"{verdict}: {target['name']}: {report.fmt_ratio(target['measured'])}")
+        progress(f"{verdict}: {target['name']}: {report.fmt_target(target)}")
     return 0
 
 
