@@ -98,6 +98,7 @@ from langgraph_agentgit.views.text import PREVIEW_WIDTH as PREVIEW_WIDTH
 from langgraph_agentgit.views.text import abbreviations as abbreviations
 from langgraph_agentgit.views.text import cut as _cut
 from langgraph_agentgit.views.text import message_preview as message_preview
+from langgraph_agentgit.views.tree import walk_branches
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -1435,28 +1436,13 @@ def build_tree(
         anchors |= {line.parent_checkpoint_id for line in h.lines if line.parent_checkpoint_id}
     threads = abbreviations([h.branch.thread_id for h in histories])
     nodes: dict[str, Tree] = {}
-    placed: set[str] = set()
-    in_session = {h.branch.thread_id for h in histories}
-    pending = list(histories)
-    # Parents before children; a branch whose fork point is not drawn yet waits a round.
-    while pending:
-        progress = False
-        for history in list(pending):
-            branch = history.branch
-            anchor = root
-            if branch.fork_checkpoint_id in nodes:
-                anchor = nodes[branch.fork_checkpoint_id]
-            elif branch.parent_thread_id in in_session and branch.parent_thread_id not in placed:
-                continue  # its parent is drawn later; a deleted parent is not waited for
-            pending.remove(history)
-            placed.add(branch.thread_id)
-            progress = True
-            _draw_branch(repo, s, history, anchor, root, threads, nodes, anchors,
-                         by_checkpoint, show_all)  # fmt: skip
-        if not progress:  # only a cycle of parents could get here: show what is left
-            for history in pending:
-                root.add(Text(f"⑂ {history.branch.thread_id} (fork point not found)"))
-            break
+    # The views layer's walk: parents before children (a branch hangs under its fork
+    # point, drawn with its parent), siblings oldest first.
+    for history, _depth in walk_branches(histories, lambda h: h.branch):
+        fork = history.branch.fork_checkpoint_id
+        anchor = nodes.get(fork, root) if fork is not None else root
+        _draw_branch(repo, s, history, anchor, root, threads, nodes, anchors,
+                     by_checkpoint, show_all)  # fmt: skip
     return root
 
 
