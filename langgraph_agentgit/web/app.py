@@ -75,6 +75,19 @@ class Viewer:
         self.session(session_id)
         return self.mgr.timeline(session_id)
 
+    def outline(self, session_id: str) -> Timeline:
+        """The session's timeline without its heads' states (no ``last_message``,
+        ``interrupted`` false): enough to place a checkpoint, and much cheaper (reading
+        each head decodes its whole state)."""
+        from langgraph_agentgit.sessions import store as ops
+        from langgraph_agentgit.timeline import Timeline
+
+        self.session(session_id)
+        session, histories, tags = self.saver._read(
+            ops.timeline_data, self.saver.store, session_id, False
+        )
+        return Timeline(session, tuple(histories), tags)
+
     def owner(self, timeline: Timeline, checkpoint_id: str) -> str | None:
         """The branch that wrote ``checkpoint_id`` (``None``: not in the session)."""
         for history in timeline.branches:
@@ -251,7 +264,7 @@ def create_app(
     async def checkpoint_page(request: Request) -> Response:
         session_id = request.path_params["session_id"]
         checkpoint_id = request.path_params["checkpoint_id"]
-        timeline = await call(viewer.timeline, session_id)
+        timeline = await call(viewer.outline, session_id)
         detail = await call(viewer.detail, timeline, checkpoint_id)
         labels = {h.branch.thread_id: timeline.label(h) for h in timeline.branches}
         current = timeline.current
@@ -343,7 +356,7 @@ def create_app(
         return JSONResponse(build.versioned("timeline", **build.timeline_view(timeline)))
 
     async def api_checkpoint(request: Request) -> Response:
-        timeline = await call(viewer.timeline, request.path_params["session_id"])
+        timeline = await call(viewer.outline, request.path_params["session_id"])
         detail = await call(viewer.detail, timeline, request.path_params["checkpoint_id"])
         return JSONResponse(build.versioned("checkpoint", checkpoint=detail))
 
