@@ -16,10 +16,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
-from web_helpers import XSS_IMG, XSS_NAME, XSS_SCRIPT, XSS_TAG, WebDb, copy_db, fill_web_db
+from web_helpers import (
+    XSS_IMG,
+    XSS_NAME,
+    XSS_SCRIPT,
+    XSS_TAG,
+    WebDb,
+    copy_db,
+    fill_web_db,
+    running_server,
+)
 
 from langgraph_agentgit import AgentGitSaver, SessionManager
 from langgraph_agentgit.cli import app as cli_app
@@ -361,3 +371,24 @@ def test_tree_svg_writes_the_timeline_the_viewer_shows(db: WebDb, tmp_path: Path
         cli_app, ["tree", db.long_session_id, "--svg", str(out), "--json", "--db", str(db.path)]
     )
     assert both.exit_code == 2 and "choose one" in both.stderr
+
+
+def test_serve_on_another_host_prints_a_token_and_refuses_requests_without_it(
+    db: WebDb,
+) -> None:
+    with running_server(db.path, "--read-only", host="0.0.0.0") as served:
+        token_lines = [line for line in served.printed if "?token=" in line]
+        assert len(token_lines) == 1, served.printed
+        token = token_lines[0].split("?token=", 1)[1].strip()
+        assert len(token) >= 16
+        assert any("read-only" in line for line in served.printed)
+        with httpx.Client(base_url=served.url, follow_redirects=False) as c:
+            refused = c.get("/api/sessions")
+            wrong = c.get("/api/sessions", headers={"Authorization": "Bearer not-the-token"})
+            allowed = c.get("/api/sessions", headers={"Authorization": f"Bearer {token}"})
+            first = c.get("/", params={"token": token})
+            by_cookie = c.get("/")
+    assert (refused.status_code, wrong.status_code) == (401, 401)
+    assert allowed.status_code == 200 and len(allowed.json()["sessions"]) == 3
+    assert first.status_code == 303 and by_cookie.status_code == 200
+    assert "Roll back" not in by_cookie.text  # --read-only

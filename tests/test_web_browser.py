@@ -62,8 +62,8 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> WebDb:
 
 @pytest.fixture(scope="module")
 def server(db: WebDb) -> Iterator[str]:
-    with running_server(db.path) as url:
-        yield url
+    with running_server(db.path) as served:
+        yield served.url
 
 
 @pytest.fixture(scope="module")

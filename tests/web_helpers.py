@@ -88,15 +88,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass
+class Served:
+    """A running ``agentgit serve``: the URL it answers at (on loopback) and what it
+    printed before it started listening."""
+
+    url: str
+    printed: list[str]
+
+
 @contextmanager
-def running_server(db: Path, *args: str) -> Iterator[str]:
-    """``agentgit serve --db DB`` as a real process on a free loopback port; yields its
-    base URL once it answers, and stops it (SIGTERM, then SIGKILL) afterwards."""
+def running_server(db: Path, *args: str, host: str = "127.0.0.1") -> Iterator[Served]:
+    """``agentgit serve --db DB --host HOST`` as a real process on a free port; yields
+    once it answers on loopback, and stops it (SIGTERM, then SIGKILL) afterwards."""
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "langgraph_agentgit", "serve", "--db", str(db),
-         "--port", str(port), *args],
+         "--host", host, "--port", str(port), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,
@@ -115,7 +124,14 @@ def running_server(db: Path, *args: str) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise AssertionError("agentgit serve did not start listening") from None
                 time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
+        printed = []
+        # Its start-up lines, printed before it listens; the last says how to stop it.
+        while process.stdout is not None:
+            line = process.stdout.readline().decode()
+            printed.append(line.rstrip("\n"))
+            if not line or "Ctrl-C" in line:
+                break
+        yield Served(f"http://127.0.0.1:{port}", printed)
     finally:
         process.terminate()
         try:
