@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from graphs import build_interrupt_graph
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 from web_helpers import (
@@ -55,13 +56,14 @@ def db(template: WebDb, tmp_path: Path) -> WebDb:
 
 @contextmanager
 def client(
-    db: WebDb, *, read_only: bool = False, guard: Guard | None = None, base: str = BASE
+    path: Path, *, read_only: bool = False, guard: Guard | None = None, base: str = BASE
 ) -> Iterator[tuple[TestClient, Guard, SessionManager]]:
-    """The viewer's app on ``db`` (as ``agentgit serve`` makes it), and a client."""
+    """The viewer's app on the database at ``path`` (as ``agentgit serve`` makes it), and
+    a client."""
     guard = guard or Guard(hosts=allowed_hosts("127.0.0.1", PORT), token=None)
-    with AgentGitSaver.from_conn_string(str(db.path), read_only=read_only) as saver:
+    with AgentGitSaver.from_conn_string(str(path), read_only=read_only) as saver:
         mgr = SessionManager(saver)
-        web = create_app(saver, mgr, guard=guard, read_only=read_only, database=str(db.path))
+        web = create_app(saver, mgr, guard=guard, read_only=read_only, database=str(path))
         with TestClient(web, base_url=base, follow_redirects=False) as c:
             yield c, guard, mgr
 
@@ -93,7 +95,7 @@ def test_the_cli_json_and_the_api_agree(db: WebDb) -> None:
     diff = cli_json(db, "diff", demo.main_head, demo.branch_head, "--session", demo.session_id)
     with db.open() as (_, mgr):
         timeline = json.loads(json.dumps(mgr.timeline(demo.session_id).to_dict()))
-    with client(db) as (c, _, _):
+    with client(db.path) as (c, _, _):
         api_sessions = c.get("/api/sessions").json()
         api_session = c.get(f"/api/sessions/{demo.session_id}").json()
         api_diff = c.get(
@@ -122,7 +124,7 @@ def test_checkpoint_api_shows_messages_tool_calls_and_metadata(db: WebDb) -> Non
         head = saver.get_tuple(mgr.config(demo.session_id))
         assert head is not None
         messages = head.checkpoint["channel_values"]["messages"]
-    with client(db) as (c, _, _):
+    with client(db.path) as (c, _, _):
         data = c.get(f"/api/sessions/{demo.session_id}/checkpoints/{demo.branch_head}").json()
     assert data["kind"] == "checkpoint"
     shown = data["checkpoint"]
@@ -140,7 +142,7 @@ def test_checkpoint_api_shows_messages_tool_calls_and_metadata(db: WebDb) -> Non
 
 def test_one_lane_per_branch_and_one_dot_per_checkpoint(db: WebDb) -> None:
     demo = db.demo
-    with client(db) as (c, _, mgr):
+    with client(db.path) as (c, _, mgr):
         page = c.get(f"/sessions/{demo.session_id}")
         timeline = mgr.timeline(demo.session_id)
     assert page.status_code == 200
@@ -161,7 +163,7 @@ def test_one_lane_per_branch_and_one_dot_per_checkpoint(db: WebDb) -> None:
 
 
 def test_long_runs_collapse_and_keep_every_fork_point_tag_and_head(db: WebDb) -> None:
-    with client(db) as (c, _, mgr):
+    with client(db.path) as (c, _, mgr):
         collapsed = svg_of(c.get(f"/sessions/{db.long_session_id}").text)
         full = svg_of(c.get(f"/sessions/{db.long_session_id}", params={"all": "1"}).text)
         timeline = mgr.timeline(db.long_session_id)
@@ -184,7 +186,7 @@ def test_long_runs_collapse_and_keep_every_fork_point_tag_and_head(db: WebDb) ->
 
 
 def test_message_names_and_tags_are_escaped(db: WebDb) -> None:
-    with client(db) as (c, _, mgr):
+    with client(db.path) as (c, _, mgr):
         s = db.xss_session_id
         head = mgr.timeline(s).branches[0].head
         assert head is not None
@@ -210,7 +212,7 @@ def test_message_names_and_tags_are_escaped(db: WebDb) -> None:
 def test_a_post_needs_the_csrf_token_and_a_confirmation(db: WebDb) -> None:
     demo = db.demo
     url = f"/sessions/{demo.session_id}/actions/rollback"
-    with client(db) as (c, guard, mgr):
+    with client(db.path) as (c, guard, mgr):
         before = mgr.branches(demo.session_id)
         refused = c.post(url, data={"checkpoint": demo.main_head})
         wrong = c.post(url, data={"checkpoint": demo.main_head, "csrf": "x" + guard.csrf})
@@ -237,7 +239,7 @@ def test_a_post_needs_the_csrf_token_and_a_confirmation(db: WebDb) -> None:
 def test_tag_branch_and_checkout_go_through_the_session_manager(db: WebDb) -> None:
     demo = db.demo
     base = f"/sessions/{demo.session_id}/actions"
-    with client(db) as (c, guard, mgr):
+    with client(db.path) as (c, guard, mgr):
         main = mgr.branches(demo.session_id)[0]
 
         def do(action: str, **fields: str) -> Any:
@@ -258,7 +260,7 @@ def test_tag_branch_and_checkout_go_through_the_session_manager(db: WebDb) -> No
 
 def test_a_cross_site_post_is_refused(db: WebDb) -> None:
     demo = db.demo
-    with client(db) as (c, guard, mgr):
+    with client(db.path) as (c, guard, mgr):
         before = mgr.branches(demo.session_id)
         response = c.post(
             f"/sessions/{demo.session_id}/actions/rollback",
@@ -270,7 +272,7 @@ def test_a_cross_site_post_is_refused(db: WebDb) -> None:
 
 
 def test_the_host_header_is_checked(db: WebDb) -> None:
-    with client(db) as (c, _, _):
+    with client(db.path) as (c, _, _):
         assert c.get("/", headers={"Host": f"localhost:{PORT}"}).status_code == 200
         rebound = c.get("/api/sessions", headers={"Host": f"attacker.example:{PORT}"})
     assert rebound.status_code == 400 and "Host" in rebound.text
@@ -278,7 +280,7 @@ def test_the_host_header_is_checked(db: WebDb) -> None:
 
 def test_any_other_host_needs_the_access_token(db: WebDb) -> None:
     guard = Guard(hosts=allowed_hosts("0.0.0.0", PORT), token="a-long-secret-token")
-    with client(db, guard=guard, base=f"http://192.0.2.10:{PORT}") as (c, _, _):
+    with client(db.path, guard=guard, base=f"http://192.0.2.10:{PORT}") as (c, _, _):
         assert c.get("/").status_code == 401
         assert c.get("/api/sessions").status_code == 401
         assert c.get("/", params={"token": "wrong-token"}).status_code == 401
@@ -294,7 +296,7 @@ def test_any_other_host_needs_the_access_token(db: WebDb) -> None:
 
 def test_a_read_only_viewer_offers_and_allows_no_action(db: WebDb) -> None:
     demo = db.demo
-    with client(db, read_only=True) as (c, guard, mgr):
+    with client(db.path, read_only=True) as (c, guard, mgr):
         page = c.get(f"/sessions/{demo.session_id}/checkpoints/{demo.main_head}")
         posted = c.post(
             f"/sessions/{demo.session_id}/actions/rollback",
@@ -308,7 +310,7 @@ def test_a_read_only_viewer_offers_and_allows_no_action(db: WebDb) -> None:
 
 def test_unknown_ids_are_clear_errors(db: WebDb) -> None:
     demo = db.demo
-    with client(db) as (c, _, _):
+    with client(db.path) as (c, _, _):
         page = c.get("/sessions/no-such-session")
         api = c.get("/api/sessions/no-such-session")
         checkpoint = c.get(f"/sessions/{demo.session_id}/checkpoints/1f0-nope")
@@ -353,7 +355,7 @@ def test_tree_svg_writes_the_timeline_the_viewer_shows(db: WebDb, tmp_path: Path
     )
     assert result.exit_code == 0, result.output
     written = ET.fromstring(out.read_text(encoding="utf-8").split("?>", 1)[1])
-    with client(db) as (c, _, mgr):
+    with client(db.path) as (c, _, mgr):
         shown = svg_of(c.get(f"/sessions/{db.long_session_id}").text)
         total = mgr.timeline(db.long_session_id).session.total_checkpoints
 
@@ -392,3 +394,23 @@ def test_serve_on_another_host_prints_a_token_and_refuses_requests_without_it(
     assert allowed.status_code == 200 and len(allowed.json()["sessions"]) == 3
     assert first.status_code == 303 and by_cookie.status_code == 200
     assert "Roll back" not in by_cookie.text  # --read-only
+
+
+def test_an_interrupted_head_is_marked_and_its_interrupt_shown(tmp_path: Path) -> None:
+    path = tmp_path / "approval.db"
+    with AgentGitSaver.from_conn_string(str(path)) as saver:
+        mgr = SessionManager(saver)
+        graph = build_interrupt_graph().compile(checkpointer=saver)
+        s = mgr.create_session(name="approval")
+        graph.invoke({"steps": []}, mgr.config(s.id))
+        state = graph.get_state(mgr.config(s.id))
+        (waiting,) = state.interrupts
+        head = state.config["configurable"]["checkpoint_id"]
+    with client(path) as (c, _, _):
+        svg = svg_of(c.get(f"/sessions/{s.id}").text)
+        detail = c.get(f"/api/sessions/{s.id}/checkpoints/{head}").json()["checkpoint"]
+        page = c.get(f"/sessions/{s.id}/checkpoints/{head}").text
+    marked = [d for d in dots(svg) if "interrupted" in d.get("class", "").split()]
+    assert [d.get("data-checkpoint-id") for d in marked] == [head]
+    assert detail["interrupts"] == [{"id": waiting.id, "value": waiting.value}]
+    assert "Interrupts waiting" in page and "approve?" in page

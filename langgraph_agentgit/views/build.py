@@ -234,8 +234,9 @@ def checkpoint_detail_view(
     """A checkpoint whole: :func:`checkpoint_view` plus ``messages`` (the state's message
     list, :func:`message_view` each), ``channels`` (the other channels' values, messages
     and unknown objects made JSON as by :func:`langgraph_agentgit.diff.jsonable`),
-    ``pending_writes`` (``task_id``, ``channel``, ``value``), ``interrupts`` (the values
-    of pending ``__interrupt__`` writes) and ``metadata``."""
+    ``pending_writes`` (``task_id``, ``channel``, ``value``), ``interrupts`` (what the
+    graph waits on: each pending ``__interrupt__`` as ``id`` and ``value``) and
+    ``metadata``."""
     from langchain_core.messages import BaseMessage
 
     from langgraph_agentgit.diff import jsonable
@@ -254,7 +255,12 @@ def checkpoint_detail_view(
         {"task_id": str(w[0]), "channel": str(w[1]), "value": jsonable(w[2])}
         for w in item.pending_writes or ()
     ]
-    interrupts = [w["value"] for w in writes if w["channel"] == INTERRUPT_CHANNEL]
+    interrupts = [
+        _interrupt(found)
+        for w in item.pending_writes or ()
+        if w[1] == INTERRUPT_CHANNEL
+        for found in (w[2] if isinstance(w[2], list | tuple) else [w[2]])
+    ]
     return {
         **checkpoint_view(item, parent, thread_id=thread_id, tags=tags),
         "messages": messages,
@@ -263,6 +269,15 @@ def checkpoint_detail_view(
         "interrupts": interrupts,
         "metadata": jsonable(dict(item.metadata or {})),
     }
+
+
+def _interrupt(found: Any) -> dict[str, Any]:
+    """LangGraph's ``Interrupt`` as ``{"id", "value"}`` (anything else as its value)."""
+    from langgraph_agentgit.diff import jsonable
+
+    if hasattr(found, "value"):
+        return {"id": getattr(found, "id", None), "value": jsonable(found.value)}
+    return {"id": None, "value": jsonable(found)}
 
 
 def summary_view(summary: CheckpointSummary | None) -> dict[str, Any] | None:
