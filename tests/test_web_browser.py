@@ -137,8 +137,16 @@ def test_a_session_shows_one_lane_per_branch_and_one_dot_per_checkpoint(
 
 def test_clicking_a_checkpoint_shows_its_conversation(db: WebDb, server: str, page: Page):
     demo = db.demo
-    with db.open(read_only=True) as (saver, mgr):
-        head = saver.get_tuple(mgr.config(demo.session_id))
+    with db.open(read_only=True) as (saver, _):
+        head = saver.get_tuple(
+            {
+                "configurable": {
+                    "thread_id": demo.branch_thread_id,
+                    "checkpoint_ns": "",
+                    "checkpoint_id": demo.branch_head,
+                }
+            }
+        )
     assert head is not None
     messages = head.checkpoint["channel_values"]["messages"]
     page.goto(f"{server}/sessions/{demo.session_id}")
