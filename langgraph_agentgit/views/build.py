@@ -122,7 +122,8 @@ def parent_id(item: CheckpointTuple) -> str | None:
 
 def session_preview(saver: AgentGitSaverBase, mgr: SessionManager, session_id: str) -> str:
     """The one line of a session's current head (:func:`checkpoint_preview`; ``""``
-    before it has run). Reads and decodes that checkpoint."""
+    before it has run). Reads and decodes that checkpoint; raises
+    :class:`~langgraph_agentgit.errors.SessionNotFoundError` for an unknown session."""
     latest = saver.get_tuple(mgr.config(session_id))
     return checkpoint_preview(latest) if latest is not None else ""
 

@@ -153,6 +153,15 @@ def create_app(
 
     ``guard`` holds the access and CSRF tokens and the allowed hosts; ``read_only``
     hides and refuses the actions; ``database`` is shown in the pages' header.
+
+    Nothing is read until a request comes. A request never gets a traceback: an unknown
+    session or checkpoint is a 404 page (under ``/api/``, a ``{"kind": "error"}``
+    document), an :class:`~langgraph_agentgit.errors.AgentGitError` raised by the
+    manager (:class:`SessionNotFoundError`, :class:`CheckpointNotFoundError`,
+    :class:`TagExistsError`, :class:`InvalidTagError`, ...), a ``ValueError`` or a
+    ``LookupError`` is a 400 with its first line; a refused request is 400 (Host), 401
+    (access token), 403 (CSRF token, cross-site ``Origin``, read-only), 413 or 415 (a
+    form too big, or not URL-encoded).
     """
     viewer = Viewer(saver, mgr, read_only=read_only)
     templates = _templates()
