@@ -2843,19 +2843,25 @@ def serve_command(
         raise CliError("--token must be at least 8 characters")
     if token is None and not is_loopback(host):
         token = secrets.token_urlsafe(24)
-    # Fail now, with a clear line, rather than from inside uvicorn.
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        family, _, _, _, address = infos[0]
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind(address)
-    except OSError as exc:
-        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     root = ctx.find_root().obj or {}
     asked_read_only = read_only or bool(root.get("read_only"))
     path = db_path(ctx, db)
     with open_repo(ctx, path, writes=False, read_only=asked_read_only, command="serve") as repo:
+        # Fail now, with a clear line, rather than from inside uvicorn: an address that
+        # does not resolve is bad input, a port taken or forbidden a failure.
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        family, _, _, _, address = infos[0]
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+        except OSError as exc:
+            raise CliError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}", EXIT_FAILURE
+            ) from exc
         access = getattr(repo.saver, "access", None)
         serving_read_only = asked_read_only or bool(getattr(access, "read_only", False))
         from langgraph_agentgit.web import create_app

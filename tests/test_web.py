@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import sqlite3
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -414,3 +415,15 @@ def test_an_interrupted_head_is_marked_and_its_interrupt_shown(tmp_path: Path) -
     assert [d.get("data-checkpoint-id") for d in marked] == [head]
     assert detail["interrupts"] == [{"id": waiting.id, "value": waiting.value}]
     assert "Interrupts waiting" in page and "approve?" in page
+
+
+def test_serve_says_when_it_cannot_listen(db: WebDb) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = runner.invoke(cli_app, ["serve", "--db", str(db.path), "--port", str(port)])
+    assert busy.exit_code == 1 and f"cannot listen on 127.0.0.1:{port}" in busy.stderr
+    unknown = runner.invoke(cli_app, ["serve", "--db", str(db.path), "--host", "nowhere.invalid"])
+    assert unknown.exit_code == 2 and "cannot listen on nowhere.invalid" in unknown.stderr
+    assert "Traceback" not in busy.output + unknown.output
