@@ -158,6 +158,17 @@ def test_one_lane_per_branch_and_one_dot_per_checkpoint(db: WebDb) -> None:
     current = [d for d in dots(svg) if "current" in d.get("class", "").split()]
     assert [d.get("data-checkpoint-id") for d in current] == [demo.branch_head]
     assert len(dots(svg)) == timeline.session.total_checkpoints
+    # The demo's rollback undid the refund on main: said at the end of main's lane.
+    notes = {
+        g.get("data-thread-id"): " ".join(
+            t.text or "" for t in g.iter(f"{SVG}text") if t.get("class") == "note"
+        )
+        for g in lanes
+    }
+    for history in timeline.branches:
+        undone = timeline.undone.get(history.branch.thread_id, ())
+        assert (f"↶ {len(undone)} undone" in notes[history.branch.thread_id]) == bool(undone)
+    assert any(timeline.undone.values())
     # Each dot links to its checkpoint's page.
     links = [a.get("href") for a in svg.iter(f"{SVG}a")]
     assert f"/sessions/{demo.session_id}/checkpoints/{demo.branch_head}" in links

@@ -4,8 +4,9 @@ shows in a notebook.
 
 One lane per branch (depth first, each right below the branch it was forked from), one
 dot per checkpoint coloured by the node that produced it, a curve from each fork point
-to the branch it starts, tags as flags, the current head ringed and interrupted heads
-marked. A lane with more than :data:`FULL_LANE` checkpoints shows its first
+to the branch it starts, tags as flags, the current head ringed, interrupted heads
+marked, and at the end of each lane its last message and the tool calls a rollback
+undid on it. A lane with more than :data:`FULL_LANE` checkpoints shows its first
 :data:`KEEP_FIRST` and last :data:`KEEP_LAST`, and every checkpoint a branch, an
 in-thread fork or a tag hangs from; each run left out is one ``+N`` box, so 50 branches
 of 2,000 checkpoints stay a picture of a few hundred dots.
@@ -295,6 +296,10 @@ def timeline_svg(
             note.append("not run yet")
         if history.interrupted:
             note.append("⏸ interrupted")
+        undone = timeline.undone.get(b.thread_id, ())
+        if undone:
+            tools = ", ".join(sorted(set(undone)))
+            note.append(f"↶ {len(undone)} undone ({tools})")
         if history.last_message:
             note.append(cut(" ".join(history.last_message.split()), 40))
         if not items and fork is not None and fork in where:
