@@ -190,7 +190,8 @@ def create_app(
             except HTTPProblem as exc:
                 return problem(request, exc)
             except (AgentGitError, ValueError, LookupError) as exc:
-                return problem(request, HTTPProblem(400, str(exc).splitlines()[0]))
+                said = str(exc).splitlines()
+                return problem(request, HTTPProblem(400, said[0] if said else type(exc).__name__))
 
         return run
 
