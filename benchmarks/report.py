@@ -228,7 +228,37 @@ def evaluate_targets(doc: Doc) -> list[dict[str, Any]]:
             False,
         ),
         *server_targets,
+        *_web_targets(doc),
     ]
+
+
+#: The web viewer's target: a big session's page rendered in under this many ms.
+WEB_PAGE_LIMIT_MS = 300
+
+
+def _web_targets(doc: Doc) -> list[dict[str, Any]]:
+    data = doc.get("web")
+    if not data:
+        return []
+    measured = data["page_median_ms"]
+    return [
+        {
+            "name": f"Web viewer: session page of {data['checkpoints']:,} checkpoints on "
+            f"{data['branches']} branches, median render",
+            "limit": WEB_PAGE_LIMIT_MS,
+            "limit_text": f"≤ {WEB_PAGE_LIMIT_MS} ms",
+            "unit": "ms",
+            "measured": measured,
+            "passed": measured <= WEB_PAGE_LIMIT_MS,
+        }
+    ]
+
+
+def fmt_target(target: dict[str, Any]) -> str:
+    """A target's measured figure in its unit (a ratio unless it says otherwise)."""
+    if target.get("unit") == "ms" and target["measured"] is not None:
+        return f"{target['measured']:.0f} ms"
+    return fmt_ratio(target["measured"])
 
 
 def server_samples(runs: dict[str, Any], saver: str, metric: str) -> list[float]:
@@ -394,7 +424,7 @@ def render_markdown(doc: Doc) -> str:
     rows = []
     for t in doc["targets"]:
         verdict = {True: "**PASS**", False: "**FAIL**", None: "not measured"}[t["passed"]]
-        rows.append([t["name"], t["limit_text"], fmt_ratio(t["measured"]), verdict])
+        rows.append([t["name"], t["limit_text"], fmt_target(t), verdict])
     out += _table(["target", "limit", "measured", "result"], rows)
     out += ["", *_notes_on_targets(doc), ""]
     out += _conversation_sections(doc)
@@ -402,6 +432,7 @@ def render_markdown(doc: Doc) -> str:
     out += _concurrency_section(doc)
     out += _server_section(doc)
     out += _lifecycle_section(doc)
+    out += _web_section(doc)
     out += ["## Consistency checks", ""]
     out += [
         "Not timings: whether the stored data reads back. Digests cover every message's "
@@ -693,6 +724,32 @@ _SERVER_REFERENCE = {
     "agentgit_pg": "postgres",
     "agentgit_pg_async": "postgres_async",
 }
+
+
+def _web_section(doc: Doc) -> list[str]:
+    data = doc.get("web")
+    if not data:
+        return []
+    page = summarize(data["page_ms"])
+    api = summarize(data["api_timeline_ms"])
+    return [
+        "## Web viewer",
+        "",
+        f"`agentgit serve`'s session page for one session of {data['branches']} branches "
+        f"and {data['checkpoints']:,} checkpoints (made by a real graph, see "
+        "benchmarks/web.py), fetched in-process through Starlette's test client after one "
+        f"warm-up: {len(data['page_ms'])} renders. The page drew {data['lanes']} lanes and "
+        f"{data['dots']} dots (long runs collapsed) in {fmt_bytes(data['page_bytes'])}.",
+        "",
+        *_table(
+            ["request", "ms"],
+            [
+                ["session page (HTML with the SVG timeline)", fmt_stat(page)],
+                ["/api/sessions/{id}/timeline (JSON)", fmt_stat(api)],
+            ],
+        ),
+        "",
+    ]
 
 
 def _server_section(doc: Doc) -> list[str]:

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import langgraph_agentgit
-from benchmarks import postgres, report, server
+from benchmarks import postgres, report, server, web
 from benchmarks.workloads import (
     SAVER_KINDS,
     BranchCase,
@@ -47,7 +47,7 @@ from benchmarks.workloads import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKLOADS = ("chat", "tool", "branching", "concurrency", "server", "lifecycle")
+WORKLOADS = ("chat", "tool", "branching", "concurrency", "server", "lifecycle", "web")
 PACKAGES = (
     "langgraph-agentgit",
     "langgraph",
@@ -99,6 +99,10 @@ class Plan:
     server_reps: int = 0
     # The data-lifecycle workload: a SqliteSaver chat of this many turns, run once.
     lifecycle_turns: int = 0
+    # The web workload: a session of this many branches and checkpoints, page renders.
+    web_branches: int = 0
+    web_checkpoints: int = 0
+    web_reps: int = 0
     # (workload, saver, turns) -> fewer runs, or none, or no history read.
     overrides: Mapping[tuple[str, str, int], Override] = field(default_factory=dict)
 
@@ -150,6 +154,9 @@ FULL = Plan(
     server_picks=25,
     server_reps=3,
     lifecycle_turns=1000,
+    web_branches=50,
+    web_checkpoints=2000,
+    web_reps=15,
     overrides={
         ("chat", "sqlite", 1000): Override(
             1,
@@ -218,6 +225,9 @@ SMOKE = Plan(
     server_picks=1,
     server_reps=1,
     lifecycle_turns=5,
+    web_branches=3,
+    web_checkpoints=30,
+    web_reps=1,
 )
 
 
@@ -381,6 +391,10 @@ def run_all(
         t0 = time.perf_counter()
         doc["lifecycle"] = run_lifecycle(plan.lifecycle_turns, workdir)
         log(f"lifecycle {plan.lifecycle_turns} turns: {time.perf_counter() - t0:.1f} s")
+    if "web" in workloads:
+        doc["web"] = web.run_web(
+            workdir, plan.web_branches, plan.web_checkpoints, plan.web_reps, log
+        )
     doc["targets"] = report.evaluate_targets(doc)
     doc["checks"] = report.consistency_checks(doc)
     return doc
@@ -634,7 +648,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress(f"wrote {out} and {json_path} in {progress.elapsed() / 60:.1f} minutes")
     for target in doc["targets"]:
         verdict = {True: "PASS", False: "FAIL", None: "n/a"}[target["passed"]]
-        progress(f"{verdict}: {target['name']}: {report.fmt_ratio(target['measured'])}")
+        progress(f"{verdict}: {target['name']}: {report.fmt_target(target)}")
     return 0
 
 

@@ -43,7 +43,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import pairwise
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, NoReturn, cast
 
@@ -85,6 +84,23 @@ from langgraph_agentgit.errors import (
     TagNotFoundError,
 )
 
+# The views layer: the JSON shapes, previews and abbreviations the web viewer shares
+# (their old names here are kept for scripts that import them).
+from langgraph_agentgit.views.build import SCHEMA_VERSION, diff_view, session_preview
+from langgraph_agentgit.views.build import branch_view as branch_json
+from langgraph_agentgit.views.build import checkpoint_preview as checkpoint_preview
+from langgraph_agentgit.views.build import checkpoint_view as checkpoint_json
+from langgraph_agentgit.views.build import nodes_run as nodes_run
+from langgraph_agentgit.views.build import parent_id as _parent_id
+from langgraph_agentgit.views.build import session_view as session_json
+from langgraph_agentgit.views.build import turn_view as turn_json
+from langgraph_agentgit.views.text import MIN_ABBREV as MIN_ABBREV
+from langgraph_agentgit.views.text import PREVIEW_WIDTH as PREVIEW_WIDTH
+from langgraph_agentgit.views.text import abbreviations as abbreviations
+from langgraph_agentgit.views.text import cut as _cut
+from langgraph_agentgit.views.text import message_preview as message_preview
+from langgraph_agentgit.views.tree import walk_branches
+
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
     from langgraph.checkpoint.base import CheckpointTuple
@@ -97,7 +113,6 @@ if TYPE_CHECKING:
         BranchHistory,
         CheckpointSummary,
         ExternalSession,
-        Turn,
     )
     from langgraph_agentgit.storage.check import CheckReport
     from langgraph_agentgit.transfer import CopyReport
@@ -112,10 +127,9 @@ LOCK_TIMEOUT_ENV_VAR = "AGENTGIT_LOCK_TIMEOUT"
 #: which would fold its ``//``).
 Database = Path | str
 #: The commands that only read, and so also work on a database that cannot be written.
-READ_COMMANDS = ("sessions", "show", "log", "turns", "tree", "diff", "check", "export", "du")
-#: Shortest abbreviation shown for an id; longer where needed to stay unique, like git.
-MIN_ABBREV = 8
-PREVIEW_WIDTH = 60
+READ_COMMANDS = (
+    "sessions", "show", "log", "turns", "tree", "diff", "check", "export", "du", "serve",
+)  # fmt: skip
 #: Longest branch or session name shown in a tree line or table cell (the rest is "…"),
 #: so that the ids and the current-branch marker after it stay on an 80-column line.
 NAME_WIDTH = 32
@@ -868,34 +882,7 @@ def resolve_prefix(prefix: str, candidates: Iterable[str], kind: str, hint: str 
     )
 
 
-def abbreviations(ids: Sequence[str], minimum: int = MIN_ABBREV) -> dict[str, str]:
-    """Each id cut to one common length at which no two ids in ``ids`` look the same.
-
-    Like git's abbreviated hashes, but one length for all so that listings line up; it
-    is at least ``minimum`` and grows as ids start to share longer prefixes (LangGraph's
-    checkpoint ids begin with a timestamp, so ids written close together share a lot).
-    """
-    ordered = sorted(set(ids))
-    length = minimum
-    for before, after in pairwise(ordered):
-        shared = 0
-        for x, y in zip(before, after, strict=False):
-            if x != y:
-                break
-            shared += 1
-        length = max(length, shared + 1)
-    return {value: value[:length] for value in ordered}
-
-
 # --- formatting ----------------------------------------------------------------------------
-
-
-def _iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="seconds")
-    return str(value)
 
 
 def _when(value: Any, *, seconds: bool = True) -> str:
@@ -913,182 +900,8 @@ def _when(value: Any, *, seconds: bool = True) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
-def _last_message(values: Mapping[str, Any]) -> BaseMessage | None:
-    from langchain_core.messages import BaseMessage
-
-    messages = values.get("messages")
-    if isinstance(messages, list) and messages and isinstance(messages[-1], BaseMessage):
-        return messages[-1]
-    return None
-
-
-_ROLES = {"human": "user", "ai": "ai", "tool": "tool", "system": "system"}
-
-
-def message_preview(message: BaseMessage | None, width: int = PREVIEW_WIDTH) -> str:
-    """One line for a message: ``user: …``, ``ai → calculator('3 * 9.99')``, ``tool: …``.
-
-    The same lines as :func:`langgraph_agentgit.agents.message_preview`, without
-    importing the agent stack (LangGraph's prebuilt nodes, tools), which only ``demo``
-    needs."""
-    if message is None:
-        return ""
-    role = _ROLES.get(message.type, message.type)
-    calls = getattr(message, "tool_calls", None) or []
-    if message.type == "ai" and calls:
-        shown = ", ".join(
-            f"{c.get('name')}({', '.join(repr(v) for v in (c.get('args') or {}).values())})"
-            for c in calls
-        )
-        line = f"{role} → {shown}"
-    else:
-        content = message.content
-        text = (
-            content
-            if isinstance(content, str)
-            else " ".join(p if isinstance(p, str) else str(p.get("text", "")) for p in content)
-        )
-        line = f"{role}: {' '.join(text.split())}"
-    return _cut(line, width)
-
-
-def _describe_input(value: Any, width: int) -> str:
-    from langchain_core.messages import BaseMessage
-
-    # An input checkpoint holds the graph's input, not yet merged into the state: in the
-    # "__start__" channel, often as ("user", "text") tuples rather than messages.
-    if isinstance(value, Mapping) and isinstance(value.get("messages"), list | tuple):
-        messages = value["messages"]
-        if messages:
-            last = messages[-1]
-            if isinstance(last, BaseMessage):
-                return message_preview(last, width)
-            if isinstance(last, tuple | list) and len(last) == 2:
-                return _cut(f"{last[0]}: {' '.join(str(last[1]).split())}", width)
-            if isinstance(last, str):
-                return _cut(f"user: {last}", width)
-    if value is None:
-        return ""
-    return _cut(f"input: {value}", width)
-
-
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
-
-
-def checkpoint_preview(item: CheckpointTuple, width: int = PREVIEW_WIDTH) -> str:
-    """One line for a checkpoint: the input it received, or the state's last message."""
-    values = item.checkpoint.get("channel_values", {})
-    if item.metadata and item.metadata.get("source") == "input" and "__start__" in values:
-        return _describe_input(values["__start__"], width)
-    message = _last_message(values)
-    if message is not None:
-        return message_preview(message, width)
-    shown = {k: v for k, v in values.items() if not k.startswith(("__", "branch:"))}
-    return _cut(", ".join(f"{k}={v!r}" for k, v in shown.items()), width)
-
-
-def nodes_run(item: CheckpointTuple, parent: CheckpointTuple | None) -> list[str]:
-    """The graph nodes whose work produced ``item``: those whose ``versions_seen`` moved
-    since ``parent``. LangGraph 1.x no longer records this in the metadata."""
-    if item.metadata and item.metadata.get("source") == "input":
-        return []
-    seen = item.checkpoint.get("versions_seen", {})
-    before = parent.checkpoint.get("versions_seen", {}) if parent is not None else {}
-    return [
-        node
-        for node, versions in seen.items()
-        if versions != before.get(node) and (node == "__start__" or not node.startswith("__"))
-    ]
-
-
-def _parent_id(item: CheckpointTuple) -> str | None:
-    if item.parent_config is None:
-        return None
-    value = item.parent_config["configurable"].get("checkpoint_id")
-    return str(value) if value is not None else None
-
-
 def _session_preview(repo: Repo, session: ExternalSession) -> str:
-    latest = repo.saver.get_tuple(repo.mgr.config(session.id))
-    return checkpoint_preview(latest) if latest is not None else ""
-
-
-def session_json(session: ExternalSession, last_message: str) -> dict[str, Any]:
-    """The stable JSON shape of a session."""
-    return {
-        "id": session.id,
-        "user_id": session.user_id,
-        "name": session.name,
-        "created_at": _iso(session.created_at),
-        "updated_at": _iso(session.updated_at),
-        "is_active": session.is_active,
-        "metadata": session.metadata,
-        "current_thread_id": session.current_thread_id,
-        "thread_ids": list(session.internal_session_ids),
-        "branch_count": session.branch_count,
-        "total_checkpoints": session.total_checkpoints,
-        "last_message": last_message,
-        "ended_at": _iso(session.ended_at),
-        "end_reason": session.end_reason,
-    }
-
-
-def branch_json(branch: Branch, current_thread_id: str | None) -> dict[str, Any]:
-    """The stable JSON shape of a branch."""
-    return {
-        "thread_id": branch.thread_id,
-        "session_id": branch.session_id,
-        "name": branch.name,
-        "parent_thread_id": branch.parent_thread_id,
-        "fork_checkpoint_id": branch.fork_checkpoint_id,
-        "created_at": _iso(branch.created_at),
-        "checkpoint_count": branch.checkpoint_count,
-        "is_current": branch.thread_id == current_thread_id,
-    }
-
-
-def turn_json(turn: Turn) -> dict[str, Any]:
-    """The stable JSON shape of a conversation turn."""
-    return {
-        "number": turn.number,
-        "thread_id": turn.thread_id,
-        "before_checkpoint_id": turn.before_checkpoint_id,
-        "start_checkpoint_id": turn.start_checkpoint_id,
-        "end_checkpoint_id": turn.end_checkpoint_id,
-        "user_message": turn.text,
-        "message_count": len(turn.messages),
-        "tool_calls": [dict(call) for call in turn.tool_calls],
-        "usage": {
-            "input_tokens": turn.usage.input_tokens,
-            "output_tokens": turn.usage.output_tokens,
-            "total_tokens": turn.usage.total_tokens,
-        },
-        "inherited": turn.inherited,
-    }
-
-
-def checkpoint_json(
-    item: CheckpointTuple,
-    parent: CheckpointTuple | None,
-    *,
-    thread_id: str | None,
-    tags: Sequence[str],
-) -> dict[str, Any]:
-    """The stable JSON shape of a checkpoint in a listing. ``thread_id`` is the session
-    branch that wrote it (``None`` when that thread has been deleted)."""
-    metadata = item.metadata or {}
-    return {
-        "checkpoint_id": item.checkpoint["id"],
-        "parent_checkpoint_id": _parent_id(item),
-        "thread_id": thread_id,
-        "step": metadata.get("step"),
-        "source": metadata.get("source"),
-        "nodes": nodes_run(item, parent),
-        "created_at": item.checkpoint.get("ts"),
-        "tags": list(tags),
-        "message": checkpoint_preview(item, width=200),
-    }
+    return session_preview(repo.saver, repo.mgr, session.id)
 
 
 def _print_json(data: Any) -> None:
@@ -1370,7 +1183,7 @@ def show(
         runs = repo.mgr.undo_runs(s.id)
         undone = repo.mgr.undone_effects(s.id) if runs else {}
         if as_json:
-            data = session_json(s, preview)
+            data = {"schema_version": SCHEMA_VERSION, **session_json(s, preview)}
             data["branches"] = [branch_json(b, s.current_thread_id) for b in branches]
             data["tags"] = dict(sorted(tags.items()))
             data["undo_runs"] = [undo_run_json(r, undone) for r in runs]
@@ -1649,28 +1462,13 @@ def build_tree(
         anchors |= {line.parent_checkpoint_id for line in h.lines if line.parent_checkpoint_id}
     threads = abbreviations([h.branch.thread_id for h in histories])
     nodes: dict[str, Tree] = {}
-    placed: set[str] = set()
-    in_session = {h.branch.thread_id for h in histories}
-    pending = list(histories)
-    # Parents before children; a branch whose fork point is not drawn yet waits a round.
-    while pending:
-        progress = False
-        for history in list(pending):
-            branch = history.branch
-            anchor = root
-            if branch.fork_checkpoint_id in nodes:
-                anchor = nodes[branch.fork_checkpoint_id]
-            elif branch.parent_thread_id in in_session and branch.parent_thread_id not in placed:
-                continue  # its parent is drawn later; a deleted parent is not waited for
-            pending.remove(history)
-            placed.add(branch.thread_id)
-            progress = True
-            _draw_branch(repo, s, history, anchor, root, threads, nodes, anchors,
-                         by_checkpoint, show_all)  # fmt: skip
-        if not progress:  # only a cycle of parents could get here: show what is left
-            for history in pending:
-                root.add(Text(f"⑂ {history.branch.thread_id} (fork point not found)"))
-            break
+    # The views layer's walk: parents before children (a branch hangs under its fork
+    # point, drawn with its parent), siblings oldest first.
+    for history, _depth in walk_branches(histories, lambda h: h.branch):
+        fork = history.branch.fork_checkpoint_id
+        anchor = nodes.get(fork, root) if fork is not None else root
+        _draw_branch(repo, s, history, anchor, root, threads, nodes, anchors,
+                     by_checkpoint, show_all)  # fmt: skip
     return root
 
 
@@ -1812,7 +1610,12 @@ def tree_json(
                 "checkpoints": checkpoints,
             }
         )
-    return {"session_id": s.id, "current_thread_id": s.current_thread_id, "branches": out}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "session_id": s.id,
+        "current_thread_id": s.current_thread_id,
+        "branches": out,
+    }
 
 
 @app.command()
@@ -1824,14 +1627,34 @@ def tree(
     ] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
+    svg: Annotated[
+        Path | None,
+        typer.Option(
+            "--svg",
+            help="Write the timeline as an SVG picture to this file (what `agentgit serve` "
+            "shows) instead of printing the tree.",
+            dir_okay=False,
+        ),
+    ] = None,
     read_only: ReadOnlyOption = False,
 ) -> None:
     """The session's timeline as a tree of branches and checkpoints (oldest first).
 
     A long line of checkpoints shows its first and last few and every checkpoint a
-    branch, a fork or a tag hangs from; --all shows all of them, --json gives all."""
+    branch, a fork or a tag hangs from; --all shows all of them, --json gives all;
+    --svg FILE draws it (one lane per branch, one dot per checkpoint)."""
+    if svg is not None and as_json:
+        raise CliError("--svg and --json: choose one")
     with open_repo(ctx, db_path(ctx, db), writes=False, read_only=read_only) as repo:
         s = repo.session(session)
+        if svg is not None:
+            picture = repo.mgr.timeline(s.id).to_svg(collapse=not show_all)
+            try:
+                svg.write_text(picture, encoding="utf-8")
+            except OSError as exc:
+                raise CliError(f"cannot write {svg}: {exc.strerror or exc}", EXIT_FAILURE) from exc
+            _say(Text.assemble("Wrote the timeline of session ", (s.id, "yellow"), f" to {svg}."))
+            return
         histories, tags = repo.timeline(s)
         if as_json:
             _print_json(tree_json(repo, s, histories, tags))
@@ -1867,7 +1690,7 @@ def diff(
             session_id=scope.id if scope is not None else None,
         )
         if as_json:
-            _print_json(result.to_dict())
+            _print_json(diff_view(result))
             return
         print_diff(_console(), result)
 
@@ -3110,3 +2933,99 @@ def vacuum_command(ctx: typer.Context, db: DbOption = None, as_json: JsonOption 
             f"after ({_bytes(max(report.bytes_before - report.bytes_after, 0))} given back)."
         )
     )
+
+
+DEFAULT_SERVE_HOST = "127.0.0.1"
+DEFAULT_SERVE_PORT = 8765
+
+
+@app.command("serve")
+def serve_command(
+    ctx: typer.Context,
+    db: DbOption = None,
+    host: Annotated[
+        str,
+        typer.Option(help="Address to listen on; any but loopback needs an access token."),
+    ] = DEFAULT_SERVE_HOST,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = (
+        DEFAULT_SERVE_PORT
+    ),
+    read_only: Annotated[
+        bool,
+        typer.Option("--read-only", help="Only look: no tag, branch, rollback or checkout."),
+    ] = False,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            help="Access token every request must carry (default: none on loopback; "
+            "generated and printed for any other --host).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """A web viewer of the database: sessions, branch timelines, checkpoints, diffs and
+    a JSON API under /api/, at http://HOST:PORT/ until Ctrl-C.
+
+    Tag, branch, rollback and checkout are offered (each asks for confirmation) unless
+    --read-only, or where the database cannot be written."""
+    import secrets
+    import socket
+
+    from langgraph_agentgit.web.security import Guard, allowed_hosts, is_loopback
+
+    try:
+        import uvicorn
+    except ImportError as exc:  # pragma: no cover - a main dependency
+        raise CliError(f"agentgit serve needs uvicorn ({exc})", EXIT_FAILURE) from exc
+    if token is not None and len(token) < 8:
+        raise CliError("--token must be at least 8 characters")
+    if token is None and not is_loopback(host):
+        token = secrets.token_urlsafe(24)
+    root = ctx.find_root().obj or {}
+    asked_read_only = read_only or bool(root.get("read_only"))
+    path = db_path(ctx, db)
+    with open_repo(ctx, path, writes=False, read_only=asked_read_only, command="serve") as repo:
+        # Fail now, with a clear line, rather than from inside uvicorn: an address that
+        # does not resolve is bad input, a port taken or forbidden a failure.
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        family, _, _, _, address = infos[0]
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+        except OSError as exc:
+            raise CliError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}", EXIT_FAILURE
+            ) from exc
+        access = getattr(repo.saver, "access", None)
+        serving_read_only = asked_read_only or bool(getattr(access, "read_only", False))
+        from langgraph_agentgit.web import create_app
+
+        guard = Guard(hosts=allowed_hosts(host, port), token=token)
+        web_app = create_app(
+            repo.saver,
+            repo.mgr,
+            guard=guard,
+            read_only=serving_read_only,
+            database=describe(path),
+        )
+        shown = f"[{host}]" if ":" in host else host
+        url = f"http://{shown}:{port}/"
+        console = _console()
+        console.print(
+            Text(f"agentgit serve: {describe(path)} at {url}", style="bold"), soft_wrap=True
+        )
+        if token is not None:
+            console.print(Text(f"open {url}?token={token}", style="yellow"), soft_wrap=True)
+        if serving_read_only:
+            why = "as asked" if asked_read_only else "the database cannot be written"
+            console.print(Text(f"read-only ({why}): no actions are offered"), soft_wrap=True)
+        console.print(Text("Ctrl-C stops it.", style="dim"), soft_wrap=True)
+        config = uvicorn.Config(
+            web_app, host=host, port=port, log_level="warning", lifespan="off", access_log=False
+        )
+        uvicorn.Server(config).run()

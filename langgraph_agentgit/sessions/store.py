@@ -53,6 +53,7 @@ from langgraph_agentgit.sessions.models import (
 from langgraph_agentgit.storage.backend import Connection
 from langgraph_agentgit.storage.blobs import decode_value
 from langgraph_agentgit.storage.checkpoints import CheckpointStore, Row
+from langgraph_agentgit.views.text import message_preview as preview_line
 
 # LangGraph checkpoint ids are UUIDs (uuid6). Tag names may not look like one, so a
 # string argument is never ambiguous between a tag and a checkpoint id.
@@ -825,23 +826,13 @@ def _own_history(
 
 
 def message_preview(values: Mapping[str, Any], length: int = PREVIEW_LENGTH) -> str | None:
-    """``"<type>: <text>"`` for the last message of the state's message list, if any."""
+    """One line for the last message of the state's message list, if any (the views
+    layer's rule: ``"ai: <text>"``, ``"user: <text>"``, ``"ai → tool(args)"``)."""
     candidates = [values.get("messages")] + [v for k, v in values.items() if k != "messages"]
     for value in candidates:
         if isinstance(value, list) and value and isinstance(value[-1], BaseMessage):
-            return _preview_message(value[-1], length)
+            return preview_line(value[-1], length)
     return None
-
-
-def _preview_message(message: BaseMessage, length: int) -> str:
-    text = str(message.text)
-    calls = getattr(message, "tool_calls", None) or []
-    if not text.strip() and calls:
-        text = "calls " + ", ".join(str(c.get("name")) for c in calls)
-    text = " ".join(text.split())
-    if len(text) > length:
-        text = text[: length - 1] + "…"
-    return f"{message.type}: {text}"
 
 
 def timeline_data(

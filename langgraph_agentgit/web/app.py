@@ -1,0 +1,477 @@
+"""The Starlette application behind ``agentgit serve``: HTML pages and a JSON API over one
+open saver, every change through :class:`~langgraph_agentgit.SessionManager`.
+
+Pages: ``/`` (sessions), ``/sessions/{id}`` (the branch timeline), ``…/checkpoints/{id}``
+(one checkpoint), ``…/diff?a=…&b=…``; actions (``POST …/actions/{tag|branch|rollback|
+checkout}``) ask for confirmation first and are refused on a read-only viewer. The API
+under ``/api/`` returns the views layer's shapes (``docs/views-schema.md``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, quote, urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from langgraph_agentgit.errors import AgentGitError, EffectsUndoneWarning
+from langgraph_agentgit.views import build
+from langgraph_agentgit.views.svg import NODE_COLOURS, timeline_svg
+from langgraph_agentgit.views.text import abbreviations, message_preview
+from langgraph_agentgit.web.security import CSRF_FIELD, CSRF_HEADER, Guard, SecurityMiddleware
+
+if TYPE_CHECKING:
+    from langgraph.checkpoint.base import CheckpointTuple
+
+    from langgraph_agentgit.saver_base import AgentGitSaverBase
+    from langgraph_agentgit.sessions.manager import SessionManager
+    from langgraph_agentgit.sessions.models import ExternalSession
+    from langgraph_agentgit.timeline import Timeline
+
+HERE = Path(__file__).parent
+ACTIONS = ("tag", "branch", "rollback", "checkout")
+
+
+class HTTPProblem(Exception):
+    """A request that cannot be served: shown as a page (or JSON under ``/api/``) with
+    this status and one-line message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Viewer:
+    """What the pages read, over one saver: sessions, timelines, checkpoints, diffs."""
+
+    def __init__(self, saver: AgentGitSaverBase, mgr: SessionManager, *, read_only: bool):
+        self.saver = saver
+        self.mgr = mgr
+        self.read_only = read_only
+
+    def session(self, session_id: str) -> ExternalSession:
+        found = self.mgr.get_session(session_id)
+        if found is None:
+            raise HTTPProblem(404, f"no session {session_id!r}")
+        return found
+
+    def sessions(self) -> list[tuple[ExternalSession, str]]:
+        return [
+            (s, build.session_preview(self.saver, self.mgr, s.id)) for s in self.mgr.list_sessions()
+        ]
+
+    def timeline(self, session_id: str) -> Timeline:
+        self.session(session_id)
+        return self.mgr.timeline(session_id)
+
+    def outline(self, session_id: str) -> Timeline:
+        """The session's timeline without its heads' states (no ``last_message``,
+        ``interrupted`` false): enough to place a checkpoint, and much cheaper (reading
+        each head decodes its whole state)."""
+        from langgraph_agentgit.sessions import store as ops
+        from langgraph_agentgit.timeline import Timeline
+
+        self.session(session_id)
+        session, histories, tags = self.saver._read(
+            ops.timeline_data, self.saver.store, session_id, False
+        )
+        return Timeline(session, tuple(histories), tags)
+
+    def owner(self, timeline: Timeline, checkpoint_id: str) -> str | None:
+        """The branch that wrote ``checkpoint_id`` (``None``: not in the session)."""
+        for history in timeline.branches:
+            if any(c.checkpoint_id == checkpoint_id for c in history.checkpoints):
+                return history.branch.thread_id
+        return None
+
+    def tuple(self, timeline: Timeline, checkpoint_id: str) -> tuple[CheckpointTuple, str | None]:
+        """A checkpoint of the session: read in the branch that wrote it, else in any
+        branch that inherits it (one left by a deleted thread)."""
+        owner = self.owner(timeline, checkpoint_id)
+        threads = [owner] if owner else [h.branch.thread_id for h in timeline.branches]
+        for thread_id in threads:
+            found = self.saver.get_tuple(
+                {
+                    "configurable": {
+                        "thread_id": thread_id,
+                        "checkpoint_ns": "",
+                        "checkpoint_id": checkpoint_id,
+                    }
+                }
+            )
+            if found is not None:
+                return found, owner
+        raise HTTPProblem(404, f"no checkpoint {checkpoint_id!r} in session {timeline.session.id}")
+
+    def detail(self, timeline: Timeline, checkpoint_id: str) -> dict[str, Any]:
+        item, owner = self.tuple(timeline, checkpoint_id)
+        parent_id = build.parent_id(item)
+        parent = None
+        if parent_id is not None:
+            try:
+                parent, _ = self.tuple(timeline, parent_id)
+            except HTTPProblem:
+                parent = None
+        tags = [name for name, cid in sorted(timeline.tags.items()) if cid == checkpoint_id]
+        return build.checkpoint_detail_view(item, parent, thread_id=owner, tags=tags)
+
+
+def _templates() -> Jinja2Templates:
+    # Autoescape everything: names, tags and messages come from the database.
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["preview"] = lambda text, width=80: build.cut(" ".join(str(text).split()), width)
+    env.filters["q"] = lambda value: quote(str(value), safe="")
+    return Jinja2Templates(env=env)
+
+
+def create_app(
+    saver: AgentGitSaverBase,
+    mgr: SessionManager,
+    *,
+    guard: Guard,
+    read_only: bool = False,
+    database: str = "",
+) -> Starlette:
+    """The viewer's ASGI application over an open ``saver`` (sync API; the pages run in
+    Starlette's thread pool, the saver serializes its own access).
+
+    ``guard`` holds the access and CSRF tokens and the allowed hosts; ``read_only``
+    hides and refuses the actions; ``database`` is shown in the pages' header.
+
+    Nothing is read until a request comes. A request never gets a traceback: an unknown
+    session or checkpoint is a 404 page (under ``/api/``, a ``{"kind": "error"}``
+    document), an :class:`~langgraph_agentgit.errors.AgentGitError` raised by the
+    manager (:class:`SessionNotFoundError`, :class:`CheckpointNotFoundError`,
+    :class:`TagExistsError`, :class:`InvalidTagError`, ...), a ``ValueError`` or a
+    ``LookupError`` is a 400 with its first line; a refused request is 400 (Host), 401
+    (access token), 403 (CSRF token, cross-site ``Origin``, read-only), 413 or 415 (a
+    form too big, or not URL-encoded).
+    """
+    viewer = Viewer(saver, mgr, read_only=read_only)
+    templates = _templates()
+
+    def page(request: Request, name: str, status: int = 200, **context: Any) -> Response:
+        context.update(
+            csrf=guard.csrf,
+            read_only=read_only,
+            database=database,
+            node_colours=NODE_COLOURS,
+        )
+        return templates.TemplateResponse(request, name, context, status_code=status)
+
+    def problem(request: Request, exc: HTTPProblem) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse(
+                build.versioned("error", status=exc.status, message=exc.message),
+                status_code=exc.status,
+            )
+        return page(request, "error.html", exc.status, message=exc.message)
+
+    def guarded(endpoint: Any) -> Any:
+        async def run(request: Request) -> Response:
+            try:
+                return await endpoint(request)
+            except HTTPProblem as exc:
+                return problem(request, exc)
+            except (AgentGitError, ValueError, LookupError) as exc:
+                said = str(exc).splitlines()
+                return problem(request, HTTPProblem(400, said[0] if said else type(exc).__name__))
+
+        return run
+
+    async def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        from starlette.concurrency import run_in_threadpool
+
+        return await run_in_threadpool(fn, *args, **kwargs)
+
+    # --- pages ---------------------------------------------------------------------------
+
+    async def sessions_page(request: Request) -> Response:
+        rows = await call(viewer.sessions)
+        text = request.query_params.get("q", "").strip().lower()
+        user = request.query_params.get("user", "")
+        active = request.query_params.get("active") == "1"
+        users = sorted({s.user_id for s, _ in rows if s.user_id is not None})
+        shown = [
+            (s, preview)
+            for s, preview in rows
+            if (not user or s.user_id == user)
+            and (not active or s.is_active)
+            and (
+                not text
+                or any(
+                    text in (field or "").lower() for field in (s.id, s.name, s.user_id, preview)
+                )
+            )
+        ]
+        short = abbreviations([s.id for s, _ in rows])
+        return page(
+            request,
+            "sessions.html",
+            rows=shown,
+            total=len(rows),
+            short=short,
+            users=users,
+            q=request.query_params.get("q", ""),
+            user=user,
+            active=active,
+        )
+
+    async def session_page(request: Request) -> Response:
+        session_id = request.path_params["session_id"]
+        show_all = request.query_params.get("all") == "1"
+        timeline = await call(viewer.timeline, session_id)
+        base = f"/sessions/{quote(session_id, safe='')}"
+        svg = timeline_svg(
+            timeline,
+            collapse=not show_all,
+            href=lambda cid: f"{base}/checkpoints/{quote(cid, safe='')}",
+        )
+        collapsed = 'class="gap"' in svg
+        abbrev = abbreviations(
+            [c.checkpoint_id for h in timeline.branches for c in h.checkpoints]
+            + [h.head.checkpoint_id for h in timeline.branches if h.head]
+        )
+        threads = abbreviations([h.branch.thread_id for h in timeline.branches])
+        labels = {h.branch.thread_id: timeline.label(h) for h in timeline.branches}
+        choices = [
+            (h.head.checkpoint_id, f"head of {timeline.label(h)}")
+            for h in timeline.branches
+            if h.head is not None
+        ] + [(cid, f"tag {name}") for name, cid in sorted(timeline.tags.items())]
+        return page(
+            request,
+            "session.html",
+            timeline=timeline,
+            s=timeline.session,
+            svg=svg,
+            collapsed=collapsed,
+            show_all=show_all,
+            abbrev=abbrev,
+            threads=threads,
+            labels=labels,
+            choices=choices,
+            base=base,
+            notice=request.query_params.get("notice", ""),
+        )
+
+    async def checkpoint_page(request: Request) -> Response:
+        session_id = request.path_params["session_id"]
+        checkpoint_id = request.path_params["checkpoint_id"]
+        timeline = await call(viewer.outline, session_id)
+        detail = await call(viewer.detail, timeline, checkpoint_id)
+        labels = {h.branch.thread_id: timeline.label(h) for h in timeline.branches}
+        current = timeline.current
+        return page(
+            request,
+            "checkpoint.html",
+            s=timeline.session,
+            c=detail,
+            labels=labels,
+            base=f"/sessions/{quote(session_id, safe='')}",
+            current_head=current.head.checkpoint_id if current and current.head else None,
+            pretty=_pretty,
+        )
+
+    async def diff_page(request: Request) -> Response:
+        session_id = request.path_params["session_id"]
+        a = request.query_params.get("a", "")
+        b = request.query_params.get("b", "")
+        if not a or not b:
+            raise HTTPProblem(400, "a diff needs two checkpoints: ?a=…&b=…")
+        session = await call(viewer.session, session_id)
+        result = await call(viewer.mgr.diff, a, b, session_id=session.id)
+        return page(
+            request,
+            "diff.html",
+            s=session,
+            d=result,
+            data=build.diff_view(result),
+            base=f"/sessions/{quote(session_id, safe='')}",
+            preview=message_preview,
+            pretty=_pretty,
+        )
+
+    # --- actions -------------------------------------------------------------------------
+
+    async def action(request: Request) -> Response:
+        session_id = request.path_params["session_id"]
+        kind = request.path_params["action"]
+        if kind not in ACTIONS:
+            raise HTTPProblem(404, f"no action {kind!r}")
+        if read_only:
+            raise HTTPProblem(403, "this viewer is read-only (agentgit serve --read-only)")
+        form = await _form(request)
+        given = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
+        if not guard.csrf_ok(given):
+            raise HTTPProblem(403, "missing or wrong CSRF token: reload the page and try again")
+        fields = {k: v.strip() for k, v in form.items() if k in ("checkpoint", "thread", "name")}
+        session = await call(viewer.session, session_id)
+        base = f"/sessions/{quote(session_id, safe='')}"
+        if form.get("confirm") != "yes":
+            return page(
+                request,
+                "confirm.html",
+                s=session,
+                kind=kind,
+                fields=fields,
+                base=base,
+                question=_question(kind, fields),
+            )
+        notice = await call(_perform, viewer.mgr, session, kind, fields)
+        return RedirectResponse(f"{base}?{urlencode({'notice': notice})}", status_code=303)
+
+    # --- the API -------------------------------------------------------------------------
+
+    async def api_sessions(request: Request) -> Response:
+        rows = await call(viewer.sessions)
+        return JSONResponse(
+            build.versioned("sessions", sessions=[build.session_view(s, p) for s, p in rows])
+        )
+
+    async def api_session(request: Request) -> Response:
+        session_id = request.path_params["session_id"]
+
+        def read() -> dict[str, Any]:
+            s = viewer.session(session_id)
+            preview = build.session_preview(viewer.saver, viewer.mgr, s.id)
+            branches = viewer.mgr.branches(s.id)
+            return build.versioned(
+                "session",
+                session=build.session_view(s, preview),
+                branches=[build.branch_view(b, s.current_thread_id) for b in branches],
+                tags=dict(sorted(viewer.mgr.tags(s.id).items())),
+            )
+
+        return JSONResponse(await call(read))
+
+    async def api_timeline(request: Request) -> Response:
+        timeline = await call(viewer.timeline, request.path_params["session_id"])
+        return JSONResponse(build.versioned("timeline", **build.timeline_view(timeline)))
+
+    async def api_checkpoint(request: Request) -> Response:
+        timeline = await call(viewer.outline, request.path_params["session_id"])
+        detail = await call(viewer.detail, timeline, request.path_params["checkpoint_id"])
+        return JSONResponse(build.versioned("checkpoint", checkpoint=detail))
+
+    async def api_diff(request: Request) -> Response:
+        session_id = request.path_params["session_id"]
+        a = request.query_params.get("a", "")
+        b = request.query_params.get("b", "")
+        if not a or not b:
+            raise HTTPProblem(400, "a diff needs two checkpoints: ?a=…&b=…")
+        session = await call(viewer.session, session_id)
+        result = await call(viewer.mgr.diff, a, b, session_id=session.id)
+        return JSONResponse({**build.diff_view(result), "kind": "diff"})
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return problem(request, HTTPProblem(404, f"nothing at {request.url.path}"))
+
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        return problem(request, HTTPProblem(405, f"{request.method} is not allowed here"))
+
+    sid = "/sessions/{session_id}"
+    routes = [
+        Route("/", guarded(sessions_page)),
+        # Browsers ask for it on their own; there is none, and a 404 would be noise.
+        Route("/favicon.ico", lambda request: Response(status_code=204)),
+        Route(sid, guarded(session_page)),
+        Route(sid + "/checkpoints/{checkpoint_id}", guarded(checkpoint_page)),
+        Route(sid + "/diff", guarded(diff_page)),
+        Route(sid + "/actions/{action}", guarded(action), methods=["POST"]),
+        Route("/api/sessions", guarded(api_sessions)),
+        Route("/api" + sid, guarded(api_session)),
+        Route("/api" + sid + "/timeline", guarded(api_timeline)),
+        Route("/api" + sid + "/checkpoints/{checkpoint_id}", guarded(api_checkpoint)),
+        Route("/api" + sid + "/diff", guarded(api_diff)),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityMiddleware, guard=guard)],
+        exception_handlers={404: not_found, 405: not_allowed},
+    )
+
+
+#: The most a form may send: its fields are ids and names.
+MAX_FORM_BYTES = 64 * 1024
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body's fields (the first of each name);
+    the viewer's forms send nothing else."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        raise HTTPProblem(415, "a form must be sent as application/x-www-form-urlencoded")
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise HTTPProblem(413, f"a form may send at most {MAX_FORM_BYTES} bytes")
+    fields: dict[str, str] = {}
+    for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+        fields.setdefault(key, value)
+    return fields
+
+
+def _pretty(value: Any) -> str:
+    import json
+
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+def _question(kind: str, fields: Mapping[str, str]) -> str:
+    checkpoint = fields.get("checkpoint", "")
+    name = fields.get("name", "")
+    if kind == "tag":
+        return f"Tag checkpoint {checkpoint} as {name!r}?"
+    if kind == "branch":
+        named = f" named {name!r}" if name else ""
+        return f"Start a new branch{named} at checkpoint {checkpoint}? The current branch stays."
+    if kind == "rollback":
+        named = f" named {name!r}" if name else ""
+        return (
+            f"Roll the session back to checkpoint {checkpoint}? A new branch{named} starts "
+            "there and becomes current; the current branch keeps its whole history."
+        )
+    return f"Make branch {fields.get('thread', '')} the session's current branch?"
+
+
+def _perform(
+    mgr: SessionManager, session: ExternalSession, kind: str, fields: Mapping[str, str]
+) -> str:
+    checkpoint = fields.get("checkpoint", "")
+    name = fields.get("name") or None
+    if kind == "tag":
+        if not name:
+            raise HTTPProblem(400, "a tag needs a name")
+        mgr.tag(session.id, checkpoint, name)
+        return f"Tagged {checkpoint} as {name}."
+    if kind == "branch":
+        new = mgr.branch(session.id, checkpoint, name=name)
+        return f"Created branch {new.name or new.thread_id} at {checkpoint}."
+    if kind == "rollback":
+        new = mgr.rollback(session.id, checkpoint, name=name)
+        return f"Rolled back to {checkpoint}: branch {new.name or new.thread_id} is current."
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", EffectsUndoneWarning)
+        switched = mgr.checkout(session.id, fields.get("thread", ""))
+    said = f"Branch {switched.name or switched.thread_id} is current."
+    for warning in caught:
+        if issubclass(warning.category, EffectsUndoneWarning):
+            said += f" Warning: {warning.message}"
+    return said
