@@ -3,14 +3,17 @@
 process on a free loopback port, on a database filled by real graphs.
 
 Skipped, with one line saying why, where Playwright or Chromium is missing; with
-``AGENTGIT_REQUIRE_BROWSER=1`` (CI) that is a failure instead. The screenshots the tests
-take are written to docs/ (the README shows one).
+``AGENTGIT_REQUIRE_BROWSER=1`` (CI) that is a failure instead. The tests take screenshots
+as they go; with ``AGENTGIT_SCREENSHOTS=docs`` they are written to docs/ (the README shows
+one: ``AGENTGIT_SCREENSHOTS=docs pytest tests/test_web_browser.py`` refreshes them),
+otherwise to a temporary folder, so that a test run leaves the checkout as it was.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,6 +54,8 @@ from web_helpers import (  # noqa: E402
 from langgraph_agentgit.views.text import message_preview  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
+# One folder per test process: pytest-xdist runs tests in two.
+SHOTS = Path(tempfile.gettempdir()) / f"agentgit-screenshots-{os.getpid()}"
 VIEWPORT = {"width": 1280, "height": 820}
 
 
@@ -92,7 +97,10 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 def shot(page: Page, name: str) -> None:
-    page.screenshot(path=str(DOCS / name), full_page=False)
+    folder = DOCS if os.environ.get("AGENTGIT_SCREENSHOTS") == "docs" else SHOTS
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / name), full_page=False)
+    assert (folder / name).stat().st_size > 0
 
 
 def test_the_sessions_page_lists_and_filters_the_sessions(db: WebDb, server: str, page: Page):
