@@ -787,14 +787,16 @@ def hostile_db(tmp_path: Path) -> tuple[Path, str]:
         graph.invoke(
             {"messages": [("user", HOSTILE)]}, {"configurable": {"thread_id": hostile_thread}}
         )
-        s = mgr.adopt(hostile_thread, user_id="eve\x1b[31m", name="n\x1b]0;title\x07")
+        s = mgr.adopt(hostile_thread, user_id="eve", name="n\x1b]0;title\x07")
         mgr.tag(s.id, graph.get_state(mgr.config(s.id)), "tag[/]")
         ids = [t.checkpoint["id"] for t in mgr.checkpoints(s.id)]
         mgr.rollback(s.id, ids[-1])
         graph.invoke({"messages": [("user", "What is 2 * 2?")]}, mgr.config(s.id))
-    # Tag names with control characters are refused now; older databases may hold one.
+    # Tag names and user ids with control characters are refused now; older databases may
+    # hold them.
     with closing(sqlite3.connect(db)) as conn, conn:
         conn.execute("UPDATE agentgit_tags SET name = ? WHERE name = 'tag[/]'", ("tag\x1b[5m[/]",))
+        conn.execute("UPDATE agentgit_sessions SET user_id = ?", ("eve\x1b[31m",))
     return db, s.id
 
 
