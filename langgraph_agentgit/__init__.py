@@ -64,9 +64,11 @@ if TYPE_CHECKING:
         BranchHistory,
         CheckpointSummary,
         ExternalSession,
+        SearchHit,
         SessionEvent,
         TokenUsage,
         Turn,
+        Usage,
     )
     from langgraph_agentgit.storage.check import CheckReport, Problem, RepairReport
     from langgraph_agentgit.storage.serde import StrictSerializer
@@ -134,9 +136,11 @@ _EXPORTS: dict[str, str] = {
             "BranchHistory",
             "CheckpointSummary",
             "ExternalSession",
+            "SearchHit",
             "SessionEvent",
             "TokenUsage",
             "Turn",
+            "Usage",
         ),
         "langgraph_agentgit.sessions.models",
     ),
@@ -183,6 +187,7 @@ __all__ = [
     "RollbackPlan",
     "RollbackResult",
     "SchemaVersionError",
+    "SearchHit",
     "SessionEvent",
     "SessionLimitError",
     "SessionManager",
@@ -204,6 +209,7 @@ __all__ = [
     "UndoRun",
     "UndoRunNotFoundError",
     "UnsafeTypeError",
+    "Usage",
     "__version__",
 ]
 
