@@ -1344,12 +1344,10 @@ def sessions(
         table = _table(f"Sessions in {describe(repo.path)}")
         table.add_column("id", no_wrap=True)
         table.add_column("user", no_wrap=True, max_width=12, overflow="ellipsis")
-        table.add_column("name", no_wrap=True, max_width=20, overflow="ellipsis")
+        table.add_column("name", no_wrap=True, max_width=14, overflow="ellipsis")
         table.add_column("br.", justify="right", no_wrap=True)
         table.add_column("ckpts", justify="right", no_wrap=True)
         table.add_column("turns", justify="right", no_wrap=True)
-        table.add_column("msgs", justify="right", no_wrap=True)
-        table.add_column("tokens", justify="right", no_wrap=True)
         table.add_column("last activity", no_wrap=True)
         table.add_column("last message")  # the column that shrinks
         for s, preview in rows:
@@ -1360,8 +1358,6 @@ def sessions(
                 str(s.branch_count),
                 str(s.total_checkpoints),
                 str(counts[s.id].turns),
-                str(counts[s.id].messages),
-                str(counts[s.id].tokens.total_tokens),
                 _when(s.updated_at, seconds=False),
                 _one_line(Text(preview)),
             )
