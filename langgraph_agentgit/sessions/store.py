@@ -1595,12 +1595,11 @@ def search(
     heirs: dict[tuple[int, str], tuple[str, str | None, str | None] | None] = {}
     fetch = limit + 16
     while True:
-        rows = conn.execute(
-            sql.SEARCH_MATCH,
-            (expression, role, role, session_id, session_id, user_id, user_id, fetch),
-        ).fetchall()
+        rows = conn.execute(sql.SEARCH_MATCH, (expression, fetch)).fetchall()
         found: list[tuple[Any, ...]] = []
-        for _doc, pk, thread_id, checkpoint_id, blob_id, pos, kind, sid, uid, rank in rows:
+        for doc, pk, thread_id, checkpoint_id, blob_id, pos, kind, sid, uid, rank in rows:
+            if doc is None or pk is None or (role is not None and kind != role):
+                continue
             if thread_id is None:
                 key = (int(pk), str(checkpoint_id))
                 if key not in heirs:
@@ -1609,10 +1608,10 @@ def search(
                 if heir is None:
                     continue
                 thread_id, sid, uid = heir
-                if (session_id is not None and sid != session_id) or (
-                    user_id is not None and uid != user_id
-                ):
-                    continue
+            if (session_id is not None and sid != session_id) or (
+                user_id is not None and uid != user_id
+            ):
+                continue
             found.append((thread_id, checkpoint_id, blob_id, pos, kind, sid, rank))
             if len(found) == limit:
                 break

@@ -681,21 +681,25 @@ SELECT msg_key, checkpoint_id, role, tool_calls, input_tokens, output_tokens, to
 FROM agentgit_search_docs
 WHERE thread_pk = %s AND (%s::text IS NULL OR checkpoint_id <= %s)
 """
-# Hits, best first, as on SQLite. ts_rank over position-less vectors (every query word
-# is required) prefers messages with fewer words, as bm25 does.
+# Hits, best first, as on SQLite (same parameters and columns; never a NULL id): the
+# best matches are cut first, and the caller filters them. ts_rank over position-less
+# vectors (every query word is required) prefers messages with fewer words, as bm25
+# does.
 SEARCH_MATCH = """
 SELECT d.id, d.thread_pk, t.thread_id, d.checkpoint_id, d.blob_id, d.pos, d.role,
-    st.session_id, s.user_id, ts_rank(d.words, q.q) AS rank
-FROM (SELECT %s::tsquery AS q) q
-JOIN agentgit_search_docs d ON d.words @@ q.q
-JOIN agentgit_threads t ON t.pk = d.thread_pk
+    st.session_id, s.user_id, f.rank
+FROM (
+    SELECT d.id, ts_rank(d.words, q.q) AS rank
+    FROM (SELECT %s::tsquery AS q) q
+    JOIN agentgit_search_docs d ON d.words @@ q.q
+    ORDER BY rank DESC, d.id DESC
+    LIMIT %s
+) f
+LEFT JOIN agentgit_search_docs d ON d.id = f.id
+LEFT JOIN agentgit_threads t ON t.pk = d.thread_pk
 LEFT JOIN agentgit_session_threads st ON st.thread_id = t.thread_id
 LEFT JOIN agentgit_sessions s ON s.id = st.session_id
-WHERE (%s::text IS NULL OR d.role = %s)
-    AND (t.thread_id IS NULL OR ((%s::text IS NULL OR st.session_id = %s)
-        AND (%s::text IS NULL OR s.user_id = %s)))
-ORDER BY rank DESC, d.id DESC
-LIMIT %s
+ORDER BY f.rank DESC, d.id DESC
 """
 SEARCH_CHILD_THREADS = """
 SELECT pk, thread_id, fork_checkpoint_id, inherits FROM agentgit_threads

@@ -734,20 +734,22 @@ FROM agentgit_search_docs WHERE thread_pk = ? AND (? IS NULL OR checkpoint_id <=
 """
 # Hits, best first: (id, thread pk, thread id (NULL: deleted while a fork inherits the
 # row), checkpoint id, blob id, pos, role, session id, user id, rank (higher is better)).
-# Parameters: match expression, role x2, session id x2, user id x2, limit.
+# Parameters: match expression, how many best matches to read. The FTS table alone is
+# ranked and cut (FTS5 keeps only the best LIMIT rows); the caller filters (role,
+# session, user) and reads more when filters leave too few. The id is NULL for words
+# left in the FTS table by a deleted row (see agentgit_search_fts).
 SEARCH_MATCH = """
 SELECT d.id, d.thread_pk, t.thread_id, d.checkpoint_id, d.blob_id, d.pos, d.role,
     st.session_id, s.user_id, -f.rank
-FROM agentgit_search_fts f
-JOIN agentgit_search_docs d ON d.id = f.rowid
-JOIN agentgit_threads t ON t.pk = d.thread_pk
+FROM (
+    SELECT rowid AS id, rank FROM agentgit_search_fts WHERE agentgit_search_fts MATCH ?
+    ORDER BY rank LIMIT ?
+) f
+LEFT JOIN agentgit_search_docs d ON d.id = f.id
+LEFT JOIN agentgit_threads t ON t.pk = d.thread_pk
 LEFT JOIN agentgit_session_threads st ON st.thread_id = t.thread_id
 LEFT JOIN agentgit_sessions s ON s.id = st.session_id
-WHERE agentgit_search_fts MATCH ?
-    AND (? IS NULL OR d.role = ?)
-    AND (t.thread_id IS NULL OR ((? IS NULL OR st.session_id = ?) AND (? IS NULL OR s.user_id = ?)))
 ORDER BY f.rank, d.id DESC
-LIMIT ?
 """
 SEARCH_CHILD_THREADS = """
 SELECT pk, thread_id, fork_checkpoint_id, inherits FROM agentgit_threads
