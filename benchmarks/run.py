@@ -36,6 +36,7 @@ from typing import Any
 
 import langgraph_agentgit
 from benchmarks import postgres, report, server
+from benchmarks import search as search_bench
 from benchmarks.workloads import (
     SAVER_KINDS,
     BranchCase,
@@ -46,7 +47,7 @@ from benchmarks.workloads import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKLOADS = ("chat", "tool", "branching", "concurrency", "server")
+WORKLOADS = ("chat", "tool", "branching", "concurrency", "server", "search")
 PACKAGES = (
     "langgraph-agentgit",
     "langgraph",
@@ -96,6 +97,14 @@ class Plan:
     server_shapes: tuple[tuple[int, int], ...] = ()
     server_picks: int = 0
     server_reps: int = 0
+    # The message index: the chat's turns with it on and off, and the large database
+    # searched (SQLite; PostgreSQL builds a smaller one: its inserts are slower).
+    search_turns: int = 0
+    search_reps: int = 0
+    search_sessions: int = 0
+    search_pg_sessions: int = 0
+    search_per_session: int = 0
+    search_query_reps: int = 0
     # (workload, saver, turns) -> fewer runs, or none, or no history read.
     overrides: Mapping[tuple[str, str, int], Override] = field(default_factory=dict)
 
@@ -146,6 +155,12 @@ FULL = Plan(
     server_shapes=((200, 40), (20, 200)),
     server_picks=25,
     server_reps=3,
+    search_turns=200,
+    search_reps=3,
+    search_sessions=10_000,
+    search_pg_sessions=1_000,
+    search_per_session=100,
+    search_query_reps=20,
     overrides={
         ("chat", "sqlite", 1000): Override(
             1,
@@ -213,6 +228,12 @@ SMOKE = Plan(
     server_shapes=((4, 3),),
     server_picks=1,
     server_reps=1,
+    search_turns=5,
+    search_reps=1,
+    search_sessions=20,
+    search_pg_sessions=10,
+    search_per_session=10,
+    search_query_reps=2,
 )
 
 
@@ -344,6 +365,36 @@ def run_server_matrix(
     return out
 
 
+def run_search(plan: Plan, workdir: Path, log: Progress, pg: PostgresTarget) -> dict[str, Any]:
+    """The message index: its per-turn cost and size, and search latency."""
+    url = None if pg.why_not else pg.url
+    latency = search_bench.search_latency(
+        plan.search_sessions,
+        plan.search_per_session,
+        plan.search_query_reps,
+        workdir,
+        None,
+        log,
+        engines=("sqlite",),
+    )
+    if url:
+        latency.update(
+            search_bench.search_latency(
+                plan.search_pg_sessions,
+                plan.search_per_session,
+                plan.search_query_reps,
+                workdir,
+                url,
+                log,
+                engines=("postgres",),
+            )
+        )
+    return {
+        "cost": search_bench.index_cost(plan.search_turns, plan.search_reps, workdir, url, log),
+        "latency": latency,
+    }
+
+
 def run_all(
     plan: Plan,
     workdir: Path,
@@ -372,6 +423,8 @@ def run_all(
         doc["concurrency"] = run_concurrency_matrix(plan, workdir, log)
     if "server" in workloads:
         doc["server"] = run_server_matrix(plan, workdir, log, pg)
+    if "search" in workloads:
+        doc["search"] = run_search(plan, workdir, log, pg)
     doc["targets"] = report.evaluate_targets(doc)
     doc["checks"] = report.consistency_checks(doc)
     return doc

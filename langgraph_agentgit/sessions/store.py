@@ -1595,7 +1595,8 @@ def search(
     heirs: dict[tuple[int, str], tuple[str, str | None, str | None] | None] = {}
     fetch = limit + 16
     while True:
-        rows = conn.execute(sql.SEARCH_MATCH, (expression, fetch)).fetchall()
+        window = max(search_index.RANK_WINDOW, fetch)
+        rows = conn.execute(sql.SEARCH_MATCH, (expression, window, fetch)).fetchall()
         found: list[tuple[Any, ...]] = []
         for doc, pk, thread_id, checkpoint_id, blob_id, pos, kind, sid, uid, rank in rows:
             if doc is None or pk is None or (role is not None and kind != role):

@@ -681,25 +681,28 @@ SELECT msg_key, checkpoint_id, role, tool_calls, input_tokens, output_tokens, to
 FROM agentgit_search_docs
 WHERE thread_pk = %s AND (%s::text IS NULL OR checkpoint_id <= %s)
 """
-# Hits, best first, as on SQLite (same parameters and columns; never a NULL id): the
-# best matches are cut first, and the caller filters them. ts_rank over position-less
+# Hits, best first, as on SQLite (same parameters and columns; never a NULL id). The
+# planner walks the primary key backwards for a word most rows hold and stops after
+# `window` matches, or uses the GIN index for a rarer one. ts_rank over position-less
 # vectors (every query word is required) prefers messages with fewer words, as bm25
 # does.
 SEARCH_MATCH = """
+WITH q AS (SELECT %s::tsquery AS q)
 SELECT d.id, d.thread_pk, t.thread_id, d.checkpoint_id, d.blob_id, d.pos, d.role,
     st.session_id, s.user_id, f.rank
 FROM (
-    SELECT d.id, ts_rank(d.words, q.q) AS rank
-    FROM (SELECT %s::tsquery AS q) q
-    JOIN agentgit_search_docs d ON d.words @@ q.q
-    ORDER BY rank DESC, d.id DESC
-    LIMIT %s
+    SELECT w.id, ts_rank(w.words, (SELECT q FROM q)) AS rank FROM (
+        SELECT d.id, d.words FROM agentgit_search_docs d
+        WHERE d.words @@ (SELECT q FROM q)
+        ORDER BY d.id DESC LIMIT %s
+    ) w
+    ORDER BY rank DESC, w.id DESC LIMIT %s
 ) f
-LEFT JOIN agentgit_search_docs d ON d.id = f.id
-LEFT JOIN agentgit_threads t ON t.pk = d.thread_pk
+JOIN agentgit_search_docs d ON d.id = f.id
+JOIN agentgit_threads t ON t.pk = d.thread_pk
 LEFT JOIN agentgit_session_threads st ON st.thread_id = t.thread_id
 LEFT JOIN agentgit_sessions s ON s.id = st.session_id
-ORDER BY f.rank DESC, d.id DESC
+ORDER BY f.rank DESC, f.id DESC
 """
 SEARCH_CHILD_THREADS = """
 SELECT pk, thread_id, fork_checkpoint_id, inherits FROM agentgit_threads

@@ -734,22 +734,25 @@ FROM agentgit_search_docs WHERE thread_pk = ? AND (? IS NULL OR checkpoint_id <=
 """
 # Hits, best first: (id, thread pk, thread id (NULL: deleted while a fork inherits the
 # row), checkpoint id, blob id, pos, role, session id, user id, rank (higher is better)).
-# Parameters: match expression, how many best matches to read. The FTS table alone is
-# ranked and cut (FTS5 keeps only the best LIMIT rows); the caller filters (role,
-# session, user) and reads more when filters leave too few. The id is NULL for words
-# left in the FTS table by a deleted row (see agentgit_search_fts).
+# Parameters: match expression, window, how many to return. Ranked among the newest
+# `window` matches only: FTS5 walks matches newest first and stops there, where ranking
+# every match of a word most messages hold would read all of them. The caller filters
+# (role, session, user) and asks for more when filters leave too few. The id is NULL
+# for words a deleted row left in the FTS table (see agentgit_search_fts).
 SEARCH_MATCH = """
 SELECT d.id, d.thread_pk, t.thread_id, d.checkpoint_id, d.blob_id, d.pos, d.role,
     st.session_id, s.user_id, -f.rank
 FROM (
-    SELECT rowid AS id, rank FROM agentgit_search_fts WHERE agentgit_search_fts MATCH ?
-    ORDER BY rank LIMIT ?
+    SELECT id, rank FROM (
+        SELECT rowid AS id, rank FROM agentgit_search_fts WHERE agentgit_search_fts MATCH ?
+        ORDER BY rowid DESC LIMIT ?
+    ) ORDER BY rank, id DESC LIMIT ?
 ) f
 LEFT JOIN agentgit_search_docs d ON d.id = f.id
 LEFT JOIN agentgit_threads t ON t.pk = d.thread_pk
 LEFT JOIN agentgit_session_threads st ON st.thread_id = t.thread_id
 LEFT JOIN agentgit_sessions s ON s.id = st.session_id
-ORDER BY f.rank, d.id DESC
+ORDER BY f.rank, f.id DESC
 """
 SEARCH_CHILD_THREADS = """
 SELECT pk, thread_id, fork_checkpoint_id, inherits FROM agentgit_threads
