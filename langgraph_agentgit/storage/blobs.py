@@ -267,6 +267,11 @@ class BlobStore:
             self._raw,
         )
 
+    def add_cache(self, cache: LRU[Any, Any]) -> None:
+        """Have :meth:`transaction` drop what ``cache`` took in during a write that fails,
+        as it does for the blob caches."""
+        self._caches = (*self._caches, cache)
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Wrap one write transaction (its COMMIT included): if it fails, whatever the

@@ -242,6 +242,7 @@ class CheckpointStore:
         self.blobs = BlobStore(serde, cache_size=cache_size, sql=sql)
         #: The message index (full-text search and usage counters), kept by :meth:`put`.
         self.search = SearchIndex(sql)
+        self.blobs.add_cache(self.search.ancestries)
 
     @property
     def serde(self) -> SerializerProtocol:
@@ -774,9 +775,15 @@ class CheckpointStore:
                 lineage.pk,
                 checkpoint["id"],
                 tails,
-                lambda: (
-                    own_lineage if whole_lineage else self.lineage(conn, thread_id) or own_lineage
-                ).searchable(),
+                lambda: self.search.ancestry(
+                    own_lineage.pk,
+                    thread_id,
+                    lambda: (
+                        own_lineage
+                        if whole_lineage
+                        else self.lineage(conn, thread_id) or own_lineage
+                    ).searchable(),
+                ),
             )
         body = {k: v for k, v in checkpoint.items() if k not in ("channel_values", "id")}
         conn.execute(

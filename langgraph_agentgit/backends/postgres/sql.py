@@ -249,7 +249,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS agentgit_search_docs_key
     ON agentgit_search_docs(thread_pk, msg_key);
 CREATE INDEX IF NOT EXISTS agentgit_search_docs_by_blob ON agentgit_search_docs(blob_id);
 CREATE INDEX IF NOT EXISTS agentgit_search_docs_words
-    ON agentgit_search_docs USING GIN (words);
+    ON agentgit_search_docs USING GIN (words) WITH (fastupdate = off);
 CREATE OR REPLACE FUNCTION agentgit_search_blob_gone() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     DELETE FROM agentgit_search_docs WHERE blob_id = OLD.id;
