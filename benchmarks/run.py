@@ -577,6 +577,18 @@ def method_notes(plan: Plan, doc: dict[str, Any]) -> list[str]:
             "- **PostgreSQL, new saver:** a new saver is a new connection (pool); nothing "
             "is cached in the process, the server's shared buffers are warm.",
         ]
+    if doc.get("search"):
+        notes.append(
+            "- **Message index.** See `benchmarks/search.py`: the chat with the index on and "
+            "off (interleaved runs; the time inside the indexing call is timed too, since "
+            "the difference between two whole runs is mostly noise on a shared machine), "
+            "and searches on a database of "
+            f"{plan.search_sessions:,} sessions of {plan.search_per_session} messages on "
+            f"SQLite ({plan.search_pg_sessions:,} sessions on PostgreSQL, whose inserts are "
+            "slower), stored through `CheckpointStore.put` with one checkpoint per session "
+            "rather than one graph run per turn (which would take hours); each query shape "
+            f"is timed {plan.search_query_reps} times after a warm-up."
+        )
     skipped = [
         f"- {SAVER_KINDS[saver].label}, {workload}, {turns:,} turns: {o.why}."
         for (workload, saver, turns), o in plan.overrides.items()
