@@ -478,3 +478,38 @@ def test_each_message_is_indexed_once_per_lineage(tmp_path: Any) -> None:
         new = len(head.values["messages"]) - len(fork.values["messages"])
         assert sorted(per_thread.values())[0] == new
         assert cid(head) != branch.fork_checkpoint_id
+
+
+def _dangling(conn: Any) -> tuple[int, int]:
+    """Index rows whose stored value, or whose thread, is gone (there should be none)."""
+    blobs = conn.execute(
+        "SELECT count(*) FROM agentgit_search_docs d "
+        "WHERE NOT EXISTS (SELECT 1 FROM agentgit_blobs b WHERE b.id = d.blob_id)"
+    ).fetchone()[0]
+    threads = conn.execute(
+        "SELECT count(*) FROM agentgit_search_docs d "
+        "WHERE NOT EXISTS (SELECT 1 FROM agentgit_threads t WHERE t.pk = d.thread_pk)"
+    ).fetchone()[0]
+    return int(blobs), int(threads)
+
+
+def test_prune_and_delete_thread_keep_the_index_to_what_is_stored(db: str) -> None:
+    with AgentGitSaver.from_conn_string(db) as saver:
+        w = World("sync", saver)
+        mgr = SessionManager(saver)
+        for thread in ("kept", "pruned", "deleted"):
+            for text in (f"first {thread} words", f"second {thread} words", f"third {thread}"):
+                w.graph.invoke({"messages": [("user", text)]}, cfg(thread))
+        saver.prune(["pruned"], strategy="keep_latest")
+        saver.delete_thread("deleted")
+        assert saver._read(_dangling) == (0, 0)
+        # Every message of the pruned thread's latest state is still stored, and found.
+        latest = w.graph.get_state(cfg("pruned")).values["messages"]
+        found = {h.message_id for h in mgr.search("pruned", limit=100)}
+        assert found == containing(latest, "pruned") and found
+        assert mgr.search("deleted") == []
+        assert {h.thread_id for h in mgr.search("words", limit=100)} == {"kept", "pruned"}
+        saver.prune(["pruned"], strategy="delete")
+        assert mgr.search("pruned") == []
+        assert saver._read(_dangling) == (0, 0)
+        assert {h.thread_id for h in mgr.search("words", limit=100)} == {"kept"}
