@@ -513,3 +513,37 @@ def test_prune_and_delete_thread_keep_the_index_to_what_is_stored(db: str) -> No
         assert mgr.search("pruned") == []
         assert saver._read(_dangling) == (0, 0)
         assert {h.thread_id for h in mgr.search("words", limit=100)} == {"kept"}
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_usage_of_a_pruned_branch_and_a_copied_thread(mode: str, db: str) -> None:
+    """A branch pruned to its latest checkpoint, and a thread copied with copy_thread, hold
+    rows that were copied rather than put: the index is rebuilt for them."""
+    async with open_world(mode, db) as w:
+        s = await w.call("create_session")
+        await say_all(w, s.id, ["hello", "what is the weather in Paris?", "thanks"])
+        turns = await w.call("turns", s.id)
+        branch = await w.call("rollback", s.id, turns[2].before_checkpoint_id)
+        await say_all(w, s.id, ["what is the weather in Rome?"])
+        if mode == "sync":
+            w.saver.prune([branch.thread_id], strategy="keep_latest")
+            w.saver.copy_thread(branch.thread_id, f"copy-{s.id}")
+        else:
+            await w.saver.aprune([branch.thread_id], strategy="keep_latest")
+            await w.saver.acopy_thread(branch.thread_id, f"copy-{s.id}")
+        expected = recount(await history_messages(w, [branch.thread_id]))
+        usage = counts(await w.call("usage", s.id, thread_id=branch.thread_id))
+        # (Turns are left out: which checkpoints a prune keeps decides where messages
+        # first appear in what remains.)
+        del expected["turns"], usage["turns"]
+        assert usage == expected
+        # The copy holds the branch's messages again, as rows of its own: found there too.
+        by_thread: dict[str, set[str]] = {}
+        for h in await w.call("search", "rome", limit=100):
+            by_thread.setdefault(h.thread_id, set()).add(str(h.message_id))
+        assert set(by_thread) == {branch.thread_id, f"copy-{s.id}"}
+        assert (
+            by_thread[branch.thread_id]
+            == by_thread[f"copy-{s.id}"]
+            == containing(await history_messages(w, [branch.thread_id]), "rome")
+        )

@@ -951,6 +951,8 @@ class CheckpointStore:
         rows = self._visible_rows(conn, lineage, None, None, None, {})
         if rows:
             self._copy_rows(conn, lineage, rows, self._ensure_thread(conn, target).pk)
+            if self.search.enabled:  # rows copied, not put: rebuilt by the next search
+                conn.execute(self.sql.SEARCH_SET_NEEDS_REINDEX, (1,))
 
     def _copy_rows(
         self, conn: Connection, lineage: Lineage, rows: Sequence[Row], target_pk: int
@@ -1110,6 +1112,8 @@ class CheckpointStore:
                         ):
                             unseen.append(copies[row.rid])
                     conn.execute(self.sql.KEEP_ROWS_HIDDEN, (json.dumps(unseen),))
+                    if self.search.enabled:  # its history: own rows put() never indexed
+                        conn.execute(self.sql.SEARCH_SET_NEEDS_REINDEX, (1,))
                 conn.execute(self.sql.STOP_INHERITING, (_now(), own.pk))
             conn.execute(self.sql.HIDE_OLDER_THAN_LATEST, (_now(), own.pk, json.dumps(keep_rids)))
             self._keep_for_rebuild(conn, own.pk)
