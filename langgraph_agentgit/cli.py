@@ -118,12 +118,12 @@ READ_COMMANDS = (
     "show",
     "log",
     "turns",
-    "search",
     "tree",
     "diff",
     "check",
     "export",
     "du",
+    "search",
 )
 #: Shortest abbreviation shown for an id; longer where needed to stay unique, like git.
 MIN_ABBREV = 8
@@ -1344,10 +1344,9 @@ def sessions(
         table = _table(f"Sessions in {describe(repo.path)}")
         table.add_column("id", no_wrap=True)
         table.add_column("user", no_wrap=True, max_width=12, overflow="ellipsis")
-        table.add_column("name", no_wrap=True, max_width=14, overflow="ellipsis")
+        table.add_column("name", no_wrap=True, max_width=20, overflow="ellipsis")
         table.add_column("br.", justify="right", no_wrap=True)
         table.add_column("ckpts", justify="right", no_wrap=True)
-        table.add_column("turns", justify="right", no_wrap=True)
         table.add_column("last activity", no_wrap=True)
         table.add_column("last message")  # the column that shrinks
         for s, preview in rows:
@@ -1357,7 +1356,6 @@ def sessions(
                 _one_line(Text(one_line(s.name))),
                 str(s.branch_count),
                 str(s.total_checkpoints),
-                str(counts[s.id].turns),
                 _when(s.updated_at, seconds=False),
                 _one_line(Text(preview)),
             )

@@ -140,7 +140,7 @@ class SearchHit:
         role: the message's type: ``"human"``, ``"ai"``, ``"tool"``, ``"system"``...
         snippet: one line of its text around the first match (at most about 160
             characters), each matching word between ``>>>`` and ``<<<``.
-        rank: relevance, higher is better (length not weighed); comparable within one search
+        rank: relevance, higher is better; comparable between hits of one search only
             (SQLite: minus FTS5's bm25; PostgreSQL: ``ts_rank``).
         message: the message itself.
     """

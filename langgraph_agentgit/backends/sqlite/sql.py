@@ -301,14 +301,14 @@ CREATE TABLE IF NOT EXISTS agentgit_search_docs (
 CREATE UNIQUE INDEX IF NOT EXISTS agentgit_search_docs_key
     ON agentgit_search_docs(thread_pk, msg_key);
 CREATE INDEX IF NOT EXISTS agentgit_search_docs_by_blob ON agentgit_search_docs(blob_id);
--- Contentless (the words are not stored again), without positions (detail=none: no
--- phrase queries, a third of the size) or lengths (columnsize=0: bm25 does not weigh
--- a message's length, as PostgreSQL's ts_rank does not): rowid =
--- agentgit_search_docs.id. AUTOINCREMENT above keeps a deleted row's id from being
--- given to another: its words stay here until a reindex (SQLite before 3.43 cannot
--- delete them from a contentless table).
+-- Contentless (the words are not stored again) and without positions (detail=none: no
+-- phrase queries, a third of the size); with its column sizes (columnsize=0 would
+-- save a page but makes the table unscannable, which breaks sqlite3's iterdump):
+-- rowid = agentgit_search_docs.id. AUTOINCREMENT above keeps a deleted row's id from
+-- being given to another: its words stay here until a reindex (SQLite before 3.43
+-- cannot delete them from a contentless table).
 CREATE VIRTUAL TABLE IF NOT EXISTS agentgit_search_fts
-    USING fts5(body, content='', detail=none, columnsize=0);
+    USING fts5(body, content='', detail=none);
 -- A message is indexed while the blob holding it and the thread that wrote it exist.
 CREATE TRIGGER IF NOT EXISTS agentgit_search_blob_gone AFTER DELETE ON agentgit_blobs
 BEGIN
