@@ -229,6 +229,7 @@ def evaluate_targets(doc: Doc) -> list[dict[str, Any]]:
         ),
         *server_targets,
         *_web_targets(doc),
+        *search_targets(doc),
     ]
 
 
@@ -259,6 +260,53 @@ def fmt_target(target: dict[str, Any]) -> str:
     if target.get("unit") == "ms" and target["measured"] is not None:
         return f"{target['measured']:.0f} ms"
     return fmt_ratio(target["measured"])
+
+
+def search_targets(doc: Doc) -> list[dict[str, Any]]:
+    """The message index's targets: per-turn overhead and search latency."""
+    found = doc.get("search")
+    if not found:
+        return []
+    out = []
+    for engine, cost in found["cost"].items():
+        out.append(
+            _target(
+                f"{_ENGINES[engine]}, chat, {cost['turns']} turns: time indexing per turn ÷ "
+                "the rest of the turn",
+                cost["index_ms_per_turn"] / (cost["turn_ms_indexed"] - cost["index_ms_per_turn"]),
+                0.1,
+                False,
+            )
+        )
+    for engine, latency in found["latency"].items():
+        worst = max(q["p95_ms"] for q in latency["queries"])
+        out.append(
+            _target(
+                f"{_ENGINES[engine]}, {latency['messages']:,} messages in "
+                f"{latency['sessions']:,} sessions: slowest query shape's p95 search, ms ÷ 100",
+                worst / 100,
+                1,
+                False,
+            )
+        )
+    return out
+
+
+_ENGINES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+
+
+def _target(name: str, measured: float | None, limit: float, higher_is_better: bool) -> dict:
+    passed = None
+    if measured is not None:
+        passed = measured >= limit if higher_is_better else measured <= limit
+    sign = "≥" if higher_is_better else "≤"
+    return {
+        "name": name,
+        "limit": limit,
+        "limit_text": f"{sign} {limit:g}{TIMES}",
+        "measured": measured,
+        "passed": passed,
+    }
 
 
 def server_samples(runs: dict[str, Any], saver: str, metric: str) -> list[float]:
@@ -433,6 +481,7 @@ def render_markdown(doc: Doc) -> str:
     out += _server_section(doc)
     out += _lifecycle_section(doc)
     out += _web_section(doc)
+    out += _search_section(doc)
     out += ["## Consistency checks", ""]
     out += [
         "Not timings: whether the stored data reads back. Digests cover every message's "
@@ -866,3 +915,74 @@ def _lifecycle_section(doc: Doc) -> list[str]:
         "",
     ]
     return out
+
+
+def _search_section(doc: Doc) -> list[str]:
+    found = doc.get("search")
+    if not found:
+        return []
+    out = [
+        "## Message index (search and usage counters)",
+        "",
+        "The chat on `AgentGitSaver` with the index kept as checkpoints are written (as "
+        "shipped) and with it turned off, runs interleaved; the median over runs of each "
+        "run's mean per-turn latency. Index bytes: what the `agentgit_search_*` tables and "
+        "their indexes take (SQLite: `dbstat` pages, FTS5's shadow tables included; "
+        "PostgreSQL: `pg_total_relation_size`).",
+        "",
+    ]
+    rows = []
+    for engine, c in found["cost"].items():
+        rows.append(
+            [
+                _ENGINES[engine],
+                str(c["turns"]),
+                f"{c['turn_ms_unindexed']:.2f}",
+                f"{c['turn_ms_indexed']:.2f}",
+                f"{c['overhead_pct']:+.1f}%",
+                f"{c['index_ms_per_turn']:.2f} ({c['index_share_pct']:.1f}%)",
+                fmt_bytes(c["index_bytes"]),
+                f"{c['index_over_raw']:.2f}{TIMES}",
+                f"{c['db_over_raw_unindexed']:.2f}{TIMES} → {c['db_over_raw_indexed']:.2f}{TIMES}",
+            ]
+        )
+    out += _table(
+        [
+            "engine",
+            "turns",
+            "ms/turn, no index",
+            "ms/turn, index",
+            "difference",
+            "ms/turn inside the index (share)",
+            "index bytes",
+            "index ÷ raw messages",
+            "database ÷ raw messages",
+        ],
+        rows,
+    )
+    for engine, lat in found["latency"].items():
+        out += [
+            "",
+            f"Search on {_ENGINES[engine]}: {lat['messages']:,} messages in "
+            f"{lat['sessions']:,} sessions, stored through `CheckpointStore.put` (one "
+            f"checkpoint per session) in {lat['build_s']:.0f} s"
+            + (f", {fmt_bytes(lat['db_bytes'])} on disk" if lat.get("db_bytes") else "")
+            + f". `SessionManager.search` (limit 20, snippets made), warm; usage of one "
+            f"session: {lat['usage_ms']:.1f} ms.",
+            "",
+        ]
+        out += _table(
+            ["query", "options", "what", "hits", "median ms", "p95 ms"],
+            [
+                [
+                    f"`{q['query']}`",
+                    ", ".join(f"{k}={v}" for k, v in q["options"].items()),
+                    q["label"],
+                    str(q["hits"]),
+                    f"{q['median_ms']:.1f}",
+                    f"{q['p95_ms']:.1f}",
+                ]
+                for q in lat["queries"]
+            ],
+        )
+    return [*out, ""]

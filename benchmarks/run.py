@@ -36,6 +36,7 @@ from typing import Any
 
 import langgraph_agentgit
 from benchmarks import postgres, report, server, web
+from benchmarks import search as search_bench
 from benchmarks.workloads import (
     SAVER_KINDS,
     BranchCase,
@@ -47,7 +48,7 @@ from benchmarks.workloads import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKLOADS = ("chat", "tool", "branching", "concurrency", "server", "lifecycle", "web")
+WORKLOADS = ("chat", "tool", "branching", "concurrency", "server", "lifecycle", "web", "search")
 PACKAGES = (
     "langgraph-agentgit",
     "langgraph",
@@ -103,6 +104,14 @@ class Plan:
     web_branches: int = 0
     web_checkpoints: int = 0
     web_reps: int = 0
+    # The message index: the chat's turns with it on and off, and the large database
+    # searched (SQLite; PostgreSQL builds a smaller one: its inserts are slower).
+    search_turns: int = 0
+    search_reps: int = 0
+    search_sessions: int = 0
+    search_pg_sessions: int = 0
+    search_per_session: int = 0
+    search_query_reps: int = 0
     # (workload, saver, turns) -> fewer runs, or none, or no history read.
     overrides: Mapping[tuple[str, str, int], Override] = field(default_factory=dict)
 
@@ -157,6 +166,12 @@ FULL = Plan(
     web_branches=50,
     web_checkpoints=2000,
     web_reps=15,
+    search_turns=200,
+    search_reps=3,
+    search_sessions=10_000,
+    search_pg_sessions=1_000,
+    search_per_session=100,
+    search_query_reps=20,
     overrides={
         ("chat", "sqlite", 1000): Override(
             1,
@@ -228,6 +243,12 @@ SMOKE = Plan(
     web_branches=3,
     web_checkpoints=30,
     web_reps=1,
+    search_turns=5,
+    search_reps=1,
+    search_sessions=20,
+    search_pg_sessions=10,
+    search_per_session=10,
+    search_query_reps=2,
 )
 
 
@@ -359,6 +380,36 @@ def run_server_matrix(
     return out
 
 
+def run_search(plan: Plan, workdir: Path, log: Progress, pg: PostgresTarget) -> dict[str, Any]:
+    """The message index: its per-turn cost and size, and search latency."""
+    url = None if pg.why_not else pg.url
+    latency = search_bench.search_latency(
+        plan.search_sessions,
+        plan.search_per_session,
+        plan.search_query_reps,
+        workdir,
+        None,
+        log,
+        engines=("sqlite",),
+    )
+    if url:
+        latency.update(
+            search_bench.search_latency(
+                plan.search_pg_sessions,
+                plan.search_per_session,
+                plan.search_query_reps,
+                workdir,
+                url,
+                log,
+                engines=("postgres",),
+            )
+        )
+    return {
+        "cost": search_bench.index_cost(plan.search_turns, plan.search_reps, workdir, url, log),
+        "latency": latency,
+    }
+
+
 def run_all(
     plan: Plan,
     workdir: Path,
@@ -395,6 +446,8 @@ def run_all(
         doc["web"] = web.run_web(
             workdir, plan.web_branches, plan.web_checkpoints, plan.web_reps, log
         )
+    if "search" in workloads:
+        doc["search"] = run_search(plan, workdir, log, pg)
     doc["targets"] = report.evaluate_targets(doc)
     doc["checks"] = report.consistency_checks(doc)
     return doc
@@ -547,6 +600,18 @@ def method_notes(plan: Plan, doc: dict[str, Any]) -> list[str]:
             "- **PostgreSQL, new saver:** a new saver is a new connection (pool); nothing "
             "is cached in the process, the server's shared buffers are warm.",
         ]
+    if doc.get("search"):
+        notes.append(
+            "- **Message index.** See `benchmarks/search.py`: the chat with the index on and "
+            "off (interleaved runs; the time inside the indexing call is timed too, since "
+            "the difference between two whole runs is mostly noise on a shared machine), "
+            "and searches on a database of "
+            f"{plan.search_sessions:,} sessions of {plan.search_per_session} messages on "
+            f"SQLite ({plan.search_pg_sessions:,} sessions on PostgreSQL, whose inserts are "
+            "slower), stored through `CheckpointStore.put` with one checkpoint per session "
+            "rather than one graph run per turn (which would take hours); each query shape "
+            f"is timed {plan.search_query_reps} times after a warm-up."
+        )
     skipped = [
         f"- {SAVER_KINDS[saver].label}, {workload}, {turns:,} turns: {o.why}."
         for (workload, saver, turns), o in plan.overrides.items()

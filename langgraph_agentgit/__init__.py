@@ -65,9 +65,11 @@ if TYPE_CHECKING:
         BranchHistory,
         CheckpointSummary,
         ExternalSession,
+        SearchHit,
         SessionEvent,
         TokenUsage,
         Turn,
+        Usage,
     )
     from langgraph_agentgit.storage.check import CheckReport, Problem, RepairReport
     from langgraph_agentgit.storage.serde import StrictSerializer
@@ -136,9 +138,11 @@ _EXPORTS: dict[str, str] = {
             "BranchHistory",
             "CheckpointSummary",
             "ExternalSession",
+            "SearchHit",
             "SessionEvent",
             "TokenUsage",
             "Turn",
+            "Usage",
         ),
         "langgraph_agentgit.sessions.models",
     ),
@@ -186,6 +190,7 @@ __all__ = [
     "RollbackPlan",
     "RollbackResult",
     "SchemaVersionError",
+    "SearchHit",
     "SessionEvent",
     "SessionLimitError",
     "SessionManager",
@@ -207,6 +212,7 @@ __all__ = [
     "UndoRun",
     "UndoRunNotFoundError",
     "UnsafeTypeError",
+    "Usage",
     "__version__",
 ]
 

@@ -38,6 +38,7 @@ import shlex
 import shutil
 import sqlite3
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
@@ -113,6 +114,7 @@ if TYPE_CHECKING:
         BranchHistory,
         CheckpointSummary,
         ExternalSession,
+        Usage,
     )
     from langgraph_agentgit.storage.check import CheckReport
     from langgraph_agentgit.transfer import CopyReport
@@ -128,7 +130,7 @@ LOCK_TIMEOUT_ENV_VAR = "AGENTGIT_LOCK_TIMEOUT"
 Database = Path | str
 #: The commands that only read, and so also work on a database that cannot be written.
 READ_COMMANDS = (
-    "sessions", "show", "log", "turns", "tree", "diff", "check", "export", "du", "serve",
+    "sessions", "show", "log", "turns", "tree", "diff", "check", "export", "du", "search", "serve",
 )  # fmt: skip
 #: Longest branch or session name shown in a tree line or table cell (the rest is "…"),
 #: so that the ids and the current-branch marker after it stay on an 80-column line.
@@ -904,6 +906,22 @@ def _session_preview(repo: Repo, session: ExternalSession) -> str:
     return session_preview(repo.saver, repo.mgr, session.id)
 
 
+def usage_text(usage: Usage) -> str:
+    """Counts in one short line: turns, messages, tool calls, tokens."""
+    calls = sum(usage.tool_calls.values())
+    text = f"{usage.turns} turns, {usage.messages} messages, {calls} tool calls"
+    if usage.tool_calls:
+        text += " (" + ", ".join(f"{k} {v}" for k, v in usage.tool_calls.items()) + ")"
+    return text + f", {usage.tokens.total_tokens} tokens"
+
+
+def usage_json(usage: Usage) -> dict[str, Any]:
+    """The stable JSON shape of usage counts (without the ids they are about)."""
+    data = usage.to_dict()
+    del data["session_id"], data["thread_id"]
+    return data
+
+
 def _print_json(data: Any) -> None:
     typer.echo(_json_text(data))
 
@@ -1138,8 +1156,14 @@ def sessions(
     with open_repo(ctx, db_path(ctx, db), writes=False, read_only=read_only) as repo:
         found = repo.mgr.list_sessions(user_id=user, active_only=active)
         rows = [(s, _session_preview(repo, s)) for s in found]
+        counts = repo.mgr.usages([s.id for s in found])
         if as_json:
-            _print_json([session_json(s, preview) for s, preview in rows])
+            _print_json(
+                [
+                    {**session_json(s, preview), "usage": usage_json(counts[s.id])}
+                    for s, preview in rows
+                ]
+            )
             return
         if not rows:
             _console().print(Text(f"No sessions in {describe(repo.path)}."))
@@ -1182,9 +1206,18 @@ def show(
         preview = _session_preview(repo, s)
         runs = repo.mgr.undo_runs(s.id)
         undone = repo.mgr.undone_effects(s.id) if runs else {}
+        total = repo.mgr.usage(s.id)
+        per_branch = {b.thread_id: repo.mgr.usage(s.id, thread_id=b.thread_id) for b in branches}
         if as_json:
             data = {"schema_version": SCHEMA_VERSION, **session_json(s, preview)}
-            data["branches"] = [branch_json(b, s.current_thread_id) for b in branches]
+            data["usage"] = usage_json(total)
+            data["branches"] = [
+                {
+                    **branch_json(b, s.current_thread_id),
+                    "usage": usage_json(per_branch[b.thread_id]),
+                }
+                for b in branches
+            ]
             data["tags"] = dict(sorted(tags.items()))
             data["undo_runs"] = [undo_run_json(r, undone) for r in runs]
             _print_json(data)
@@ -1209,6 +1242,8 @@ def show(
             ),
             ("branches", str(s.branch_count)),
             ("checkpoints", str(s.total_checkpoints)),
+            ("usage", usage_text(total)),
+            ("input/output tokens", f"{total.tokens.input_tokens}/{total.tokens.output_tokens}"),
             ("metadata", json.dumps(s.metadata, default=str) if s.metadata else ""),
             ("last message", preview),
         ):
@@ -1223,6 +1258,9 @@ def show(
         table.add_column("parent", no_wrap=True)
         table.add_column("forked at", no_wrap=True, min_width=max(map(len, forks), default=0))
         table.add_column("checkpoints", justify="right", no_wrap=True)
+        table.add_column("turns", justify="right", no_wrap=True)
+        table.add_column("msgs", justify="right", no_wrap=True)
+        table.add_column("tokens", justify="right", no_wrap=True)
         for b, fork in zip(branches, forks, strict=True):
             is_current = b.thread_id == s.current_thread_id
             parent = b.parent_thread_id
@@ -1233,6 +1271,9 @@ def show(
                 short.get(parent, parent[:MIN_ABBREV]) if parent else "",
                 fork,
                 str(b.checkpoint_count),
+                str(per_branch[b.thread_id].turns),
+                str(per_branch[b.thread_id].messages),
+                str(per_branch[b.thread_id].tokens.total_tokens),
             )
         console.print(table)
         if tags:
@@ -1419,6 +1460,82 @@ def turns(
                 _one_line(Text(_cut(" ".join(t.text.split()), 200), style=style)),
             )
         _console().print(table)
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="Words to find (any text; word* = prefix).")],
+    session: Annotated[
+        str | None, typer.Option("--session", "-s", help="Only this session (id or prefix).")
+    ] = None,
+    role: Annotated[
+        str | None,
+        typer.Option(help="Only messages of this type: human (user), ai (assistant), tool."),
+    ] = None,
+    user: Annotated[str | None, typer.Option(help="Only this user's sessions.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many hits.")] = 20,
+    db: DbOption = None,
+    read_only: ReadOnlyOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Find messages in every branch of every session, best match first.
+
+    Every word of the query must be in the message (case and accents ignored); a word
+    ending in * matches as a prefix; quotes, operators and other signs only separate
+    words. A message branches share is shown once, on the branch that wrote it."""
+    with open_repo(ctx, db_path(ctx, db), writes=False, read_only=read_only) as repo:
+        session_id = repo.session(session).id if session is not None else None
+        try:
+            hits = repo.mgr.search(
+                query, user_id=user, session_id=session_id, role=role, limit=limit
+            )
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+        if as_json:
+            _print_json([h.to_dict() for h in hits])
+            return
+        if not hits:
+            _say(Text(f"No message matches {one_line(query)!r}."))
+            return
+        table = _table(f"Messages matching {_cut(one_line(query), 60)!r} (best first)")
+        table.add_column("session", no_wrap=True)
+        table.add_column("branch", no_wrap=True)
+        table.add_column("checkpoint", no_wrap=True)
+        table.add_column("role", no_wrap=True)
+        table.add_column("message")  # the column that shrinks
+        for h in hits:
+            snippet = Text(one_line(h.snippet))
+            snippet.highlight_regex(r">>>.*?<<<", "bold yellow")
+            table.add_row(
+                (h.session_id or "")[:MIN_ABBREV],
+                h.thread_id[:MIN_ABBREV],
+                repo.abbreviate(h.checkpoint_id),
+                h.role,
+                _one_line(snippet),
+            )
+        _console().print(table)
+
+
+@app.command()
+def reindex(
+    ctx: typer.Context,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Rebuild the message index (search, usage counts) from the stored checkpoints.
+
+    Needed only for the words of deleted messages, which SQLite keeps in its search
+    index until then: a database written before the index existed is indexed by its
+    first search."""
+    with open_repo(ctx, db_path(ctx, db), writes=True) as repo:
+        started = time.monotonic()
+        count = repo.mgr.reindex()
+        seconds = time.monotonic() - started
+        if as_json:
+            _print_json({"messages": count, "seconds": round(seconds, 3)})
+            return
+        _say(Text(f"Indexed {count} messages in {seconds:.1f} s."))
 
 
 def _shown(count: int, anchors: set[int], show_all: bool) -> list[int]:

@@ -197,6 +197,7 @@ def test_sessions_lists_with_stable_json_keys(demo_db: DemoDb) -> None:
         "last_message",
         "ended_at",
         "end_reason",
+        "usage",
     }
     result = demo_db.result
     assert row["id"] == result.session_id

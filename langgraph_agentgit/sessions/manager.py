@@ -10,6 +10,7 @@ another thread than its event loop's, as for the saver itself).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import os
@@ -36,13 +37,25 @@ from langgraph_agentgit.effects.models import (
     UndoRun,
 )
 from langgraph_agentgit.effects.undo import UndoRegistry, arun_started, run_started
-from langgraph_agentgit.errors import EffectsUndoneWarning, SessionScopeError
+from langgraph_agentgit.errors import (
+    EffectsUndoneWarning,
+    ReadOnlyDatabaseError,
+    SessionScopeError,
+)
 from langgraph_agentgit.portable import ExportReport, ImportReport, OnConflict
 from langgraph_agentgit.retention import PruneReport
 from langgraph_agentgit.saver_base import AgentGitSaverBase
 from langgraph_agentgit.sessions import store as ops
-from langgraph_agentgit.sessions.models import Branch, ExternalSession, SessionEvent, Turn
+from langgraph_agentgit.sessions.models import (
+    Branch,
+    ExternalSession,
+    SearchHit,
+    SessionEvent,
+    Turn,
+    Usage,
+)
 from langgraph_agentgit.storage import check as check_module
+from langgraph_agentgit.storage import search as search_index
 from langgraph_agentgit.storage.check import CheckReport
 from langgraph_agentgit.timeline import Timeline
 from langgraph_agentgit.usage import StorageReport
@@ -1376,6 +1389,116 @@ class SessionManager:
         for s in sessions:
             await self._aemit(self._created(s))
         return report
+
+    # --- search and usage --------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        role: str | None = None,
+        limit: int = ops.DEFAULT_SEARCH_LIMIT,
+    ) -> list[SearchHit]:
+        """Full-text search over every message of every branch of every session (Hermes
+        Agent SessionDB's FTS5 search): :class:`SearchHit` s, best first, at most
+        ``limit`` (1 to 1000).
+
+        A message branches share is one hit (on the thread that wrote it); a message
+        only an abandoned branch holds is found like any other. ``query`` is any text: its
+        words (runs of letters and digits, case and accents ignored) must all be in the
+        message, a word ending in ``*`` matches as a prefix, and everything else (quotes,
+        operators, parentheses, NUL) only separates words, so no query is a syntax error;
+        one without words finds nothing. The text indexed is the message's content and
+        its tool calls' names and arguments.
+
+        ``user_id`` / ``session_id`` limit the search to a user's or a session's
+        messages, ``role`` to one message type (``"human"`` or ``"user"``, ``"ai"`` or
+        ``"assistant"``, ``"tool"``, ``"system"``). A manager scoped to a user searches
+        only that user's sessions (another ``user_id`` finds nothing, another user's
+        ``session_id`` is a missing one). Threads outside sessions are searched only by
+        an unscoped manager without ``user_id`` and ``session_id``.
+
+        Raises :class:`SessionNotFoundError` for an unknown ``session_id``,
+        ``ValueError`` for an unknown ``role`` or a bad ``limit``, ``TypeError`` for a
+        query that is not a string. A database written before the index existed is
+        indexed first (once, in a write transaction; see :meth:`reindex`).
+        """
+        self._index_if_needed()
+        return self.saver._read(
+            ops.search, self.saver.store, self.user_id, query, user_id, session_id, role, limit
+        )
+
+    async def asearch(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        role: str | None = None,
+        limit: int = ops.DEFAULT_SEARCH_LIMIT,
+    ) -> list[SearchHit]:
+        """Async twin of :meth:`search`."""
+        await self._aindex_if_needed()
+        return await self.saver._aread(
+            ops.search, self.saver.store, self.user_id, query, user_id, session_id, role, limit
+        )
+
+    def usage(self, session_id: str, *, thread_id: str | None = None) -> Usage:
+        """What a session, or one of its branches (``thread_id``, or its name), holds:
+        :class:`Usage` (turns, messages, tool calls by tool name, tokens from
+        ``AIMessage.usage_metadata``), each message of the history counted once (OpenAI
+        ``AdvancedSQLiteSession``'s usage per branch). Read from counts kept as
+        checkpoints are written: no stored value is decoded. Raises
+        :class:`SessionNotFoundError`, :class:`BranchNotFoundError`."""
+        self._index_if_needed()
+        return self._sread(ops.usage, session_id, thread_id)
+
+    async def ausage(self, session_id: str, *, thread_id: str | None = None) -> Usage:
+        """Async twin of :meth:`usage`."""
+        await self._aindex_if_needed()
+        return await self._asread(ops.usage, session_id, thread_id)
+
+    def usages(self, session_ids: Sequence[str]) -> dict[str, Usage]:
+        """:meth:`usage` of several whole sessions, in one read transaction."""
+        self._index_if_needed()
+        return self.saver._read(ops.usages, self.saver.store, self.user_id, list(session_ids))
+
+    async def ausages(self, session_ids: Sequence[str]) -> dict[str, Usage]:
+        """Async twin of :meth:`usages`."""
+        await self._aindex_if_needed()
+        return await self.saver._aread(
+            ops.usages, self.saver.store, self.user_id, list(session_ids)
+        )
+
+    def reindex(self) -> int:
+        """Rebuild the message index (search and usage) from the stored checkpoints, in
+        one write transaction: for a database written before the index existed (done
+        by the first search or usage read anyway), or to drop the words of deleted
+        messages from SQLite's FTS index. Decodes every stored list; returns the number
+        of messages indexed. Raises :class:`SessionScopeError` on a manager scoped to a
+        user, :class:`CorruptDataError` when a stored value cannot be read."""
+        self._require_unscoped("reindex()")
+        return self.saver._write(search_index.reindex, self.saver.store)
+
+    async def areindex(self) -> int:
+        """Async twin of :meth:`reindex`."""
+        self._require_unscoped("reindex()")
+        return await self.saver._awrite(search_index.reindex, self.saver.store)
+
+    def _index_if_needed(self) -> None:
+        store = self.saver.store
+        if self.saver._read(search_index.needs_reindex, store):
+            # Read-only: what is indexed is what is searched.
+            with contextlib.suppress(ReadOnlyDatabaseError):
+                self.saver._write(search_index.reindex_if_needed, store)
+
+    async def _aindex_if_needed(self) -> None:
+        store = self.saver.store
+        if await self.saver._aread(search_index.needs_reindex, store):
+            with contextlib.suppress(ReadOnlyDatabaseError):
+                await self.saver._awrite(search_index.reindex_if_needed, store)
 
     # --- where the bytes go ---------------------------------------------------------------
 

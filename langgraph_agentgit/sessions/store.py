@@ -29,6 +29,7 @@ from langgraph_agentgit.errors import (
     BranchExistsError,
     BranchNotFoundError,
     CheckpointNotFoundError,
+    CorruptDataError,
     InvalidBranchNameError,
     InvalidSessionNameError,
     InvalidTagError,
@@ -47,9 +48,12 @@ from langgraph_agentgit.sessions.models import (
     BranchHistory,
     CheckpointSummary,
     ExternalSession,
+    SearchHit,
     TokenUsage,
     Turn,
+    Usage,
 )
+from langgraph_agentgit.storage import search as search_index
 from langgraph_agentgit.storage.backend import Connection
 from langgraph_agentgit.storage.blobs import decode_value
 from langgraph_agentgit.storage.checkpoints import CheckpointStore, Row
@@ -1599,3 +1603,166 @@ def scoped_with_owner(
     """:func:`scoped`, also returning the session's user (for the event it causes)."""
     row = _require_owned(conn, store, owner, session_id)
     return fn(conn, store, session_id, *args), row[1]
+
+
+# --- search and usage (the message index, langgraph_agentgit.storage.search) -------------
+
+DEFAULT_SEARCH_LIMIT = 20
+MAX_SEARCH_LIMIT = 1000
+
+
+def search_role(role: object) -> str | None:
+    """A role filter as stored (``"user"`` is ``"human"``, ``"assistant"`` is ``"ai"``);
+    ``ValueError`` for another value."""
+    if role is None:
+        return None
+    if isinstance(role, str):
+        wanted = search_index.ROLE_ALIASES.get(role.lower(), role.lower())
+        if wanted in search_index.ROLES:
+            return wanted
+    known = ", ".join([*search_index.ROLES, *search_index.ROLE_ALIASES])
+    raise ValueError(f"unknown role {role!r}: use one of {known}")
+
+
+def search_limit(limit: object) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_SEARCH_LIMIT:
+        raise ValueError(f"limit must be an int from 1 to {MAX_SEARCH_LIMIT}, not {limit!r}")
+    return limit
+
+
+def search(
+    conn: Connection,
+    store: CheckpointStore,
+    owner: str | None,
+    query: str,
+    user_id: str | None,
+    session_id: str | None,
+    role: str | None,
+    limit: int,
+) -> list[SearchHit]:
+    """:meth:`SessionManager.search` in one read transaction."""
+    parsed = search_index.Query.parse(query)
+    role = search_role(role)
+    limit = search_limit(limit)
+    if owner is not None:
+        if user_id is not None and user_id != owner:
+            return []
+        user_id = owner
+    if session_id is not None:
+        row = _require_owned(conn, store, owner, session_id)
+        if user_id is not None and row[1] != user_id:
+            return []
+    if not parsed.terms:
+        return []
+    sql = store.sql
+    expression = parsed.expression(sql.SEARCH_SYNTAX)
+    heirs: dict[tuple[int, str], tuple[str, str | None, str | None] | None] = {}
+    fetch = limit + 16
+    while True:
+        window = max(search_index.RANK_WINDOW, fetch)
+        rows = conn.execute(sql.SEARCH_MATCH, (expression, window, fetch)).fetchall()
+        found: list[tuple[Any, ...]] = []
+        for doc, pk, thread_id, checkpoint_id, blob_id, pos, kind, sid, uid, rank in rows:
+            if doc is None or pk is None or (role is not None and kind != role):
+                continue
+            if thread_id is None:
+                key = (int(pk), str(checkpoint_id))
+                if key not in heirs:
+                    heirs[key] = _heir(conn, store, *key)
+                heir = heirs[key]
+                if heir is None:
+                    continue
+                thread_id, sid, uid = heir
+            if (session_id is not None and sid != session_id) or (
+                user_id is not None and uid != user_id
+            ):
+                continue
+            found.append((thread_id, checkpoint_id, blob_id, pos, kind, sid, rank))
+            if len(found) == limit:
+                break
+        if len(found) == limit or len(rows) < fetch:
+            break
+        fetch *= 4
+    values = store.blobs.load(conn, {int(f[2]) for f in found})
+    hits = []
+    for thread_id, checkpoint_id, blob_id, pos, kind, sid, rank in found:
+        items = values.get(int(blob_id))
+        message = items[int(pos)] if isinstance(items, list) and 0 <= pos < len(items) else None
+        if not isinstance(message, BaseMessage):
+            raise CorruptDataError(
+                "the message index names a message that is not stored there (run "
+                "`agentgit reindex`)",
+                blob_id=int(blob_id),
+            )
+        hits.append(
+            SearchHit(
+                session_id=sid,
+                thread_id=str(thread_id),
+                checkpoint_id=str(checkpoint_id),
+                message_id=message.id,
+                role=str(kind),
+                snippet=search_index.snippet(search_index.message_text(message), parsed),
+                rank=float(rank or 0.0),
+                message=message,
+            )
+        )
+    return hits
+
+
+def _heir(
+    conn: Connection, store: CheckpointStore, pk: int, checkpoint_id: str
+) -> tuple[str, str | None, str | None] | None:
+    """A live thread that inherits a deleted thread's row at ``checkpoint_id`` (the
+    nearest, oldest first), with its session and user; ``None`` when none does."""
+    queue = [pk]
+    seen = {pk}
+    while queue:
+        at = queue.pop(0)
+        for child, thread_id, fork_id, inherits in conn.execute(
+            store.sql.SEARCH_CHILD_THREADS, (at,)
+        ).fetchall():
+            if child in seen or not inherits or fork_id is None or fork_id < checkpoint_id:
+                continue
+            seen.add(child)
+            if thread_id is None:
+                queue.append(child)
+                continue
+            owner = conn.execute(store.sql.SEARCH_SESSION_OF_THREAD, (thread_id,)).fetchone()
+            return str(thread_id), owner[0] if owner else None, owner[1] if owner else None
+    return None
+
+
+def usage(
+    conn: Connection, store: CheckpointStore, session_id: str, thread_id: str | None
+) -> Usage:
+    """:meth:`SessionManager.usage` in one read transaction."""
+    if thread_id is None:
+        threads = [b.thread_id for b in _branches(conn, store, session_id)]
+    else:
+        threads = [_require_branch(conn, store, session_id, thread_id).thread_id]
+    rows: dict[int, tuple[Any, ...]] = {}
+    for branch in threads:
+        lineage = store.lineage(conn, branch)
+        if lineage is not None:
+            for key, row in store.search.usage_rows(conn, lineage.searchable()).items():
+                rows.setdefault(key, row)
+    counts = search_index.count(rows)
+    return Usage(
+        session_id=session_id,
+        thread_id=threads[0] if thread_id is not None else None,
+        turns=counts.turns,
+        messages=counts.messages,
+        tool_calls=counts.tool_calls,
+        tokens=TokenUsage(counts.input_tokens, counts.output_tokens, counts.total_tokens),
+    )
+
+
+def usages(
+    conn: Connection, store: CheckpointStore, owner: str | None, session_ids: Sequence[str]
+) -> dict[str, Usage]:
+    """:func:`usage` of several sessions (the ones ``owner`` owns) in one transaction."""
+    out = {}
+    for session_id in session_ids:
+        _require_owned(conn, store, owner, session_id)
+        out[session_id] = usage(conn, store, session_id, None)
+    return out

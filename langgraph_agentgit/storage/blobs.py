@@ -270,6 +270,11 @@ class BlobStore:
             self._raw,
         )
 
+    def add_cache(self, cache: LRU[Any, Any]) -> None:
+        """Have :meth:`transaction` drop what ``cache`` took in during a write that fails,
+        as it does for the blob caches."""
+        self._caches = (*self._caches, cache)
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Wrap one write transaction (its COMMIT included): if it fails, whatever the
@@ -422,9 +427,14 @@ class BlobStore:
         value: Any,
         previous: int | None,
         hint_ids: Sequence[int] = (),
+        tails: list[tuple[int, int, int, Sequence[Any]]] | None = None,
     ) -> int:
         """Store a channel's new value, as a delta against ``previous`` when it is a list
-        sharing a prefix with the previous version of the same channel."""
+        sharing a prefix with the previous version of the same channel.
+
+        ``tails``, when given, receives the list items this version stores that the
+        previous one did not hold: ``(VALUE blob id holding them, 0 (their position in
+        it), their position in the list, the items)`` (the message index)."""
         base = self._stored_list(conn, previous) if previous and isinstance(value, list) else None
         keep = self._common_prefix(base[0], value) if base else 0
         if base is None or keep == 0:
@@ -432,6 +442,8 @@ class BlobStore:
             if isinstance(value, list):
                 entry: tuple[tuple[Slice, ...], int] = (((blob_id, 0, len(value)),), 0)
                 self._slices.put(blob_id, entry, _slices_weight(entry))
+                if tails is not None:
+                    tails.append((blob_id, 0, 0, value))
             return blob_id
         assert previous is not None
         base_items, base_slices, base_depth = base
@@ -446,6 +458,8 @@ class BlobStore:
             tail_id, tail.size = self._put_value(conn, tail.value, hint_ids)
             tail_slices = ((tail_id, 0, len(tail.value)),)
             self._values.put(tail_id, tail, tail.size)
+            if tails is not None:
+                tails.append((tail_id, 0, keep, tail.value))
         appended = keep == len(base_items.items)
         slices = (base_slices if appended else _truncate(base_slices, keep)) + tail_slices
         depth = base_depth + 1

@@ -64,6 +64,7 @@ from langgraph_agentgit.storage.blobs import (
     encode_value,
     private,
 )
+from langgraph_agentgit.storage.search import SearchIndex, Tail
 
 METADATA_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
 _SCALARS = (str, int, float, bool, type(None))
@@ -153,6 +154,19 @@ class Lineage:
                 return True
         return False
 
+    def searchable(self) -> list[tuple[int, str | None]]:
+        """The threads whose message index rows this thread sees: ``(pk, newest
+        checkpoint id seen there)``, itself first (``None``: all of its own), then each
+        ancestor it still inherits from up to its bound."""
+        own = self.entries[0]
+        out: list[tuple[int, str | None]] = [(own.pk, None)]
+        if own.inherits:
+            for index, entry in enumerate(self.entries[1:], 1):
+                if self.cut_off_before(index):
+                    break
+                out.append((entry.pk, entry.bound))
+        return out
+
     def index_of(self, pk: int) -> int | None:
         for i, entry in enumerate(self.entries):
             if entry.pk == pk:
@@ -168,6 +182,21 @@ class Lineage:
             if row.ns == "" and self.entries[j].fork_checkpoint_id == row.checkpoint_id:
                 return tuple(e.pk for e in self.entries[: j + 1])
         return tuple(e.pk for e in self.entries[: owner + 1])
+
+
+def build_lineage(thread_id: str, rows: Sequence[Sequence[Any]]) -> Lineage:
+    """A lineage from its threads' rows, nearest first: (pk, parent pk, fork checkpoint
+    id, fork rid, inherits, created at, stopped at)."""
+    entries: list[LineageEntry] = []
+    bound: str | None = None
+    for i, (pk, _parent, fork_id, fork_rid, inherits, created, stopped) in enumerate(rows):
+        if i > 0:
+            child_fork = entries[i - 1].fork_checkpoint_id
+            bound = child_fork if bound is None or (child_fork or "") < bound else bound
+        entries.append(
+            LineageEntry(pk, bound, fork_id, fork_rid, bool(inherits), str(created), stopped)
+        )
+    return Lineage(thread_id, tuple(entries))
 
 
 def thread_id_of(config: RunnableConfig | None) -> str:
@@ -211,6 +240,9 @@ class CheckpointStore:
         #: The backend's SQL module (``backends/<engine>/sql.py``): every statement run.
         self.sql = sql
         self.blobs = BlobStore(serde, cache_size=cache_size, sql=sql)
+        #: The message index (full-text search and usage counters), kept by :meth:`put`.
+        self.search = SearchIndex(sql)
+        self.blobs.add_cache(self.search.ancestries)
 
     @property
     def serde(self) -> SerializerProtocol:
@@ -226,16 +258,7 @@ class CheckpointStore:
             raise CorruptDataError(
                 "the thread's fork links form a cycle (run `agentgit check`)", thread_id=thread_id
             )
-        entries: list[LineageEntry] = []
-        bound: str | None = None
-        for i, (pk, _parent, fork_id, fork_rid, inherits, created, stopped) in enumerate(rows):
-            if i > 0:
-                child_fork = entries[i - 1].fork_checkpoint_id
-                bound = child_fork if bound is None or (child_fork or "") < bound else bound
-            entries.append(
-                LineageEntry(pk, bound, fork_id, fork_rid, bool(inherits), str(created), stopped)
-            )
-        return Lineage(thread_id, tuple(entries))
+        return build_lineage(thread_id, rows)
 
     def _ensure_thread(self, conn: Connection, thread_id: str) -> Lineage:
         lineage = self.lineage(conn, thread_id)
@@ -707,6 +730,7 @@ class CheckpointStore:
         metadata_json = _metadata_json(stored_metadata)
         parent_id = get_checkpoint_id(config)
         parent = self._own_row(conn, thread_id, ns, parent_id) if parent_id else None
+        whole_lineage = parent is None
         if parent is not None:
             lineage = _own_lineage(thread_id, parent.thread_pk)
         else:
@@ -728,6 +752,9 @@ class CheckpointStore:
         # new versions at all, and its channels hold the later values.
         parent_versions = self._versions(parent) if parent and parent_refs else {}
         refs: dict[str, int] = {}
+        # New list items of the root namespace go to the message index (subgraphs' lists
+        # repeat or prepare what reaches the root).
+        tails: list[Tail] | None = [] if ns == "" and self.search.enabled else None
         # Channels without a value (empty, or DeltaChannel between snapshots) get no ref.
         for channel, version in versions.items():
             inherited = parent_refs.get(channel)
@@ -739,8 +766,25 @@ class CheckpointStore:
                 refs[channel] = inherited
             elif channel in values:
                 refs[channel] = self.blobs.put_channel_value(
-                    conn, values[channel], inherited, hints
+                    conn, values[channel], inherited, hints, tails
                 )
+        if tails:
+            own_lineage = lineage
+            self.search.index(
+                conn,
+                lineage.pk,
+                checkpoint["id"],
+                tails,
+                lambda: self.search.ancestry(
+                    own_lineage.pk,
+                    thread_id,
+                    lambda: (
+                        own_lineage
+                        if whole_lineage
+                        else self.lineage(conn, thread_id) or own_lineage
+                    ).searchable(),
+                ),
+            )
         body = {k: v for k, v in checkpoint.items() if k not in ("channel_values", "id")}
         conn.execute(
             self.sql.UPSERT_CHECKPOINT,
@@ -907,6 +951,8 @@ class CheckpointStore:
         rows = self._visible_rows(conn, lineage, None, None, None, {})
         if rows:
             self._copy_rows(conn, lineage, rows, self._ensure_thread(conn, target).pk)
+            if self.search.enabled:  # rows copied, not put: rebuilt by the next search
+                conn.execute(self.sql.SEARCH_SET_NEEDS_REINDEX, (1,))
 
     def _copy_rows(
         self, conn: Connection, lineage: Lineage, rows: Sequence[Row], target_pk: int
@@ -1070,6 +1116,8 @@ class CheckpointStore:
                         ):
                             unseen.append(copies[row.rid])
                     conn.execute(self.sql.KEEP_ROWS_HIDDEN, (json.dumps(unseen),))
+                    if self.search.enabled:  # its history: own rows put() never indexed
+                        conn.execute(self.sql.SEARCH_SET_NEEDS_REINDEX, (1,))
                 conn.execute(self.sql.STOP_INHERITING, (_now(), own.pk))
             conn.execute(self.sql.HIDE_OLDER_THAN_LATEST, (_now(), own.pk, json.dumps(keep_rids)))
             self._keep_for_rebuild(conn, own.pk)
