@@ -915,13 +915,6 @@ def usage_text(usage: Usage) -> str:
     return text + f", {usage.tokens.total_tokens} tokens"
 
 
-def usage_json(usage: Usage) -> dict[str, Any]:
-    """The stable JSON shape of usage counts (without the ids they are about)."""
-    data = usage.to_dict()
-    del data["session_id"], data["thread_id"]
-    return data
-
-
 def _print_json(data: Any) -> None:
     typer.echo(_json_text(data))
 
@@ -1158,12 +1151,7 @@ def sessions(
         rows = [(s, _session_preview(repo, s)) for s in found]
         counts = repo.mgr.usages([s.id for s in found])
         if as_json:
-            _print_json(
-                [
-                    {**session_json(s, preview), "usage": usage_json(counts[s.id])}
-                    for s, preview in rows
-                ]
-            )
+            _print_json([session_json(s, preview, counts[s.id]) for s, preview in rows])
             return
         if not rows:
             _console().print(Text(f"No sessions in {describe(repo.path)}."))
@@ -1209,14 +1197,9 @@ def show(
         total = repo.mgr.usage(s.id)
         per_branch = {b.thread_id: repo.mgr.usage(s.id, thread_id=b.thread_id) for b in branches}
         if as_json:
-            data = {"schema_version": SCHEMA_VERSION, **session_json(s, preview)}
-            data["usage"] = usage_json(total)
+            data = {"schema_version": SCHEMA_VERSION, **session_json(s, preview, total)}
             data["branches"] = [
-                {
-                    **branch_json(b, s.current_thread_id),
-                    "usage": usage_json(per_branch[b.thread_id]),
-                }
-                for b in branches
+                branch_json(b, s.current_thread_id, per_branch[b.thread_id]) for b in branches
             ]
             data["tags"] = dict(sorted(tags.items()))
             data["undo_runs"] = [undo_run_json(r, undone) for r in runs]

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         CheckpointSummary,
         ExternalSession,
         Turn,
+        Usage,
     )
     from langgraph_agentgit.timeline import Timeline
 
@@ -131,10 +132,22 @@ def session_preview(saver: AgentGitSaverBase, mgr: SessionManager, session_id: s
 # --- the shapes -------------------------------------------------------------------------------
 
 
-def session_view(session: ExternalSession, last_message: str) -> dict[str, Any]:
+def usage_view(usage: Usage) -> dict[str, Any]:
+    """Usage counts without the ids they are about: ``turns``, ``messages``,
+    ``tool_calls`` (by tool name) and ``tokens`` (input, output, total), as
+    ``SessionManager.usage`` keeps them."""
+    data = usage.to_dict()
+    del data["session_id"], data["thread_id"]
+    return data
+
+
+def session_view(
+    session: ExternalSession, last_message: str, usage: Usage | None = None
+) -> dict[str, Any]:
     """A session: ids, owner, name, times, activity, its threads (``thread_ids``, oldest
-    first), counts and ``last_message`` (:func:`session_preview`)."""
-    return {
+    first), counts and ``last_message`` (:func:`session_preview`); ``usage``
+    (:func:`usage_view`) where the caller counted it (listings and a session's details)."""
+    view: dict[str, Any] = {
         "id": session.id,
         "user_id": session.user_id,
         "name": session.name,
@@ -150,12 +163,18 @@ def session_view(session: ExternalSession, last_message: str) -> dict[str, Any]:
         "ended_at": iso(session.ended_at),
         "end_reason": session.end_reason,
     }
+    if usage is not None:
+        view["usage"] = usage_view(usage)
+    return view
 
 
-def branch_view(branch: Branch, current_thread_id: str | None) -> dict[str, Any]:
+def branch_view(
+    branch: Branch, current_thread_id: str | None, usage: Usage | None = None
+) -> dict[str, Any]:
     """A branch: its thread, parent thread and fork point, name, creation time, own
-    checkpoint count, and whether it is the session's current one."""
-    return {
+    checkpoint count, and whether it is the session's current one; ``usage`` (its whole
+    history's, inherited turns included) where the caller counted it."""
+    view: dict[str, Any] = {
         "thread_id": branch.thread_id,
         "session_id": branch.session_id,
         "name": branch.name,
@@ -165,6 +184,9 @@ def branch_view(branch: Branch, current_thread_id: str | None) -> dict[str, Any]
         "checkpoint_count": branch.checkpoint_count,
         "is_current": branch.thread_id == current_thread_id,
     }
+    if usage is not None:
+        view["usage"] = usage_view(usage)
+    return view
 
 
 def turn_view(turn: Turn) -> dict[str, Any]:

@@ -340,10 +340,14 @@ def create_app(
     # --- the API -------------------------------------------------------------------------
 
     async def api_sessions(request: Request) -> Response:
-        rows = await call(viewer.sessions)
-        return JSONResponse(
-            build.versioned("sessions", sessions=[build.session_view(s, p) for s, p in rows])
-        )
+        def read() -> dict[str, Any]:
+            rows = viewer.sessions()
+            counts = viewer.mgr.usages([s.id for s, _ in rows])
+            return build.versioned(
+                "sessions", sessions=[build.session_view(s, p, counts[s.id]) for s, p in rows]
+            )
+
+        return JSONResponse(await call(read))
 
     async def api_session(request: Request) -> Response:
         session_id = request.path_params["session_id"]
@@ -352,10 +356,14 @@ def create_app(
             s = viewer.session(session_id)
             preview = build.session_preview(viewer.saver, viewer.mgr, s.id)
             branches = viewer.mgr.branches(s.id)
+            usage = viewer.mgr.usage
             return build.versioned(
                 "session",
-                session=build.session_view(s, preview),
-                branches=[build.branch_view(b, s.current_thread_id) for b in branches],
+                session=build.session_view(s, preview, usage(s.id)),
+                branches=[
+                    build.branch_view(b, s.current_thread_id, usage(s.id, thread_id=b.thread_id))
+                    for b in branches
+                ],
                 tags=dict(sorted(viewer.mgr.tags(s.id).items())),
             )
 
