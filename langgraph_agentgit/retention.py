@@ -192,6 +192,11 @@ def prune_sessions(
         removed = _trim_session(conn, store, session_id, keep_last, keep_tagged)
         touched.append((session_id, name, removed))
     store.collect_garbage(conn)
+    if any(removed for _, _, removed in touched):
+        # A message the index names by the first checkpoint that held it may now live
+        # on only in later ones: the next search rebuilds the index (a whole session
+        # deleted takes its index rows with its rows).
+        conn.execute(sql.SEARCH_SET_NEEDS_REINDEX, (1,))
     for session_id, name, removed in touched:
         lost = [] if keep_tagged else _drop_unreachable_tags(conn, store, session_id)
         if removed or lost:

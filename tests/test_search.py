@@ -547,3 +547,24 @@ async def test_usage_of_a_pruned_branch_and_a_copied_thread(mode: str, db: str) 
             == by_thread[f"copy-{s.id}"]
             == containing(await history_messages(w, [branch.thread_id]), "rome")
         )
+
+
+def test_hits_name_checkpoints_that_remain_after_prune_sessions(db: str) -> None:
+    """prune_sessions(keep_last=...) removes the checkpoint where a message first
+    appeared while later ones still hold it: the hit then names a checkpoint that is
+    still in the branch's history (the index is rebuilt), never a pruned one."""
+    with AgentGitSaver.from_conn_string(db) as saver:
+        w = World("sync", saver)
+        mgr = SessionManager(saver)
+        s = mgr.create_session(name="kept short")
+        for text in ("zebra crossing", "where is order A-1001", "giraffe neck"):
+            w.graph.invoke({"messages": [("user", text)]}, mgr.config(s.id))
+        before = mgr.search("zebra")
+        assert before and all(h.session_id == s.id for h in before)
+        report = mgr.prune_sessions(keep_last=2)
+        assert report.checkpoints_removed > 0
+        listed = {t.checkpoint["id"] for t in saver.list(mgr.config(s.id))}
+        assert not {h.checkpoint_id for h in before} <= listed  # where they first appeared
+        after = mgr.search("zebra")
+        assert {h.message_id for h in after} == {h.message_id for h in before}
+        assert {h.checkpoint_id for h in after} <= listed
