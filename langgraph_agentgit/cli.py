@@ -120,6 +120,9 @@ if TYPE_CHECKING:
     from langgraph_agentgit.transfer import CopyReport
 
 DEFAULT_DB = "agentgit.db"
+#: How many sessions ``agentgit sessions`` lists unless told otherwise: each row reads
+#: its session's last message, so listing thousands takes seconds.
+SESSIONS_SHOWN = 50
 DB_ENV_VAR = "AGENTGIT_DB"
 #: Where ``rollback --undo-effects`` finds its handlers without ``--handlers``.
 UNDO_HANDLERS_ENV_VAR = "AGENTGIT_UNDO_HANDLERS"
@@ -1142,21 +1145,48 @@ def sessions(
         str | None, typer.Option(help="Only this user's sessions.", callback=_user_id)
     ] = None,
     active: Annotated[bool, typer.Option("--active", help="Only active sessions.")] = False,
+    limit: Annotated[
+        int,
+        typer.Option(
+            "--limit", min=1, help="At most this many sessions, the most recently active."
+        ),
+    ] = SESSIONS_SHOWN,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Every session, however many (overrides --limit).")
+    ] = False,
     read_only: ReadOnlyOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """List sessions, most recently active first."""
+    """List sessions, most recently active first (the 50 most recent unless --limit or
+    --all says otherwise; a note on stderr says when there are more)."""
     with open_repo(ctx, db_path(ctx, db), writes=False, read_only=read_only) as repo:
-        found = repo.mgr.list_sessions(user_id=user, active_only=active)
+        # One more than shown tells whether there are more, without counting them all.
+        found = repo.mgr.list_sessions(
+            user_id=user, active_only=active, limit=None if show_all else limit + 1
+        )
+        more = not show_all and len(found) > limit
+        found = found[:limit] if more else found
         rows = [(s, _session_preview(repo, s)) for s in found]
         counts = repo.mgr.usages([s.id for s in found])
+        if more:
+            _stderr().print(
+                Text(
+                    f"Showing the {limit} most recently active sessions; there are more "
+                    "(--limit N, or --all).",
+                    style="dim",
+                ),
+                soft_wrap=True,
+            )
         if as_json:
             _print_json([session_json(s, preview, counts[s.id]) for s, preview in rows])
             return
         if not rows:
             _console().print(Text(f"No sessions in {describe(repo.path)}."))
             return
-        short = abbreviations([s.id for s in found])
+        # Prefixes unique among the sessions shown; when some are not shown, long enough
+        # (48 random bits of a UUID) that another session sharing one is unlikely, and
+        # `show` would say the prefix is ambiguous.
+        short = abbreviations([s.id for s in found], minimum=13 if more else MIN_ABBREV)
         table = _table(f"Sessions in {describe(repo.path)}")
         table.add_column("id", no_wrap=True)
         table.add_column("user", no_wrap=True, max_width=12, overflow="ellipsis")
