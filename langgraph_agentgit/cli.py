@@ -87,7 +87,12 @@ from langgraph_agentgit.errors import (
 
 # The views layer: the JSON shapes, previews and abbreviations the web viewer shares
 # (their old names here are kept for scripts that import them).
-from langgraph_agentgit.views.build import SCHEMA_VERSION, diff_view, session_preview
+from langgraph_agentgit.views.build import (
+    SCHEMA_VERSION,
+    diff_view,
+    search_hit_view,
+    session_preview,
+)
 from langgraph_agentgit.views.build import branch_view as branch_json
 from langgraph_agentgit.views.build import checkpoint_preview as checkpoint_preview
 from langgraph_agentgit.views.build import checkpoint_view as checkpoint_json
@@ -1506,7 +1511,7 @@ def search(
         except ValueError as exc:
             raise CliError(str(exc)) from None
         if as_json:
-            _print_json([h.to_dict() for h in hits])
+            _print_json([search_hit_view(h) for h in hits])
             return
         if not hits:
             _say(Text(f"No message matches {one_line(query)!r}."))

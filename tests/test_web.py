@@ -441,3 +441,43 @@ def test_serve_says_when_it_cannot_listen(db: WebDb) -> None:
     unknown = runner.invoke(cli_app, ["serve", "--db", str(db.path), "--host", "nowhere.invalid"])
     assert unknown.exit_code == 2 and "cannot listen on nowhere.invalid" in unknown.stderr
     assert "Traceback" not in busy.output + unknown.output
+
+
+def test_a_rollback_shows_the_tool_calls_it_leaves_behind(db: WebDb) -> None:
+    """The confirmation of a rollback lists SessionManager.plan_rollback's effects (tool,
+    arguments, status), newest first, and says the viewer undoes none of them."""
+    demo = db.demo
+    url = f"/sessions/{demo.session_id}/actions/rollback"
+    with client(db.path) as (c, guard, mgr):
+        plan = mgr.plan_rollback(demo.session_id, demo.main_head)
+        asked = c.post(url, data={"checkpoint": demo.main_head, "csrf": guard.csrf})
+        nothing = mgr.plan_rollback(demo.session_id, demo.branch_head)
+        asked_head = c.post(url, data={"checkpoint": demo.branch_head, "csrf": guard.csrf})
+    assert plan.effects, "the demo's current branch made tool calls after the fork"
+    assert asked.status_code == 200
+    rows = re.findall(r'<tr class="effect" data-status="([a-z_]+)"><td>([^<]*)</td>', asked.text)
+    assert rows == [(p.status, p.effect.tool_name) for p in plan.effects]
+    assert "runs no undo handlers" in asked.text
+    assert not nothing.effects and 'id="no-effects"' in asked_head.text
+
+
+def test_search_page_and_api_give_the_managers_hits_escaped(db: WebDb) -> None:
+    """The sessions page's search: /search and /api/search give SessionManager.search's
+    hits (the same as `agentgit search --json`), each match in <mark>, message text that
+    holds markup escaped."""
+    with client(db.path) as (c, _, mgr):
+        expected = [h.to_dict() for h in mgr.search("window", limit=50)]
+        api = c.get("/api/search", params={"q": "window"}).json()
+        html = c.get("/search", params={"q": "window"}).text
+        empty = c.get("/search", params={"q": '"("*)'}).status_code
+        front = c.get("/").text
+    assert expected, "the XSS session's messages say window.__xss"
+    assert api["kind"] == "search" and api["hits"] == expected
+    assert cli_json(db, "search", "window", "--limit", "50") == expected
+    rows = re.findall(
+        r'<tr class="hit" data-session-id="([^"]*)" data-checkpoint-id="([^"]*)"', html
+    )
+    assert rows == [(h["session_id"], h["checkpoint_id"]) for h in expected]
+    assert "<mark>window</mark>" in html and "<script>window" not in html
+    assert "&lt;/script&gt;" in html or "&lt;img" in html  # the markup around the match, as text
+    assert empty == 200 and 'action="/search"' in front

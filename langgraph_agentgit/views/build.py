@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         Branch,
         CheckpointSummary,
         ExternalSession,
+        SearchHit,
         Turn,
         Usage,
     )
@@ -130,6 +131,14 @@ def session_preview(saver: AgentGitSaverBase, mgr: SessionManager, session_id: s
 
 
 # --- the shapes -------------------------------------------------------------------------------
+
+
+def search_hit_view(hit: SearchHit) -> dict[str, Any]:
+    """A full-text search hit: the session, branch (``thread_id``) and checkpoint where
+    the message first appears, its id and role, a ``snippet`` with each match between
+    ``>>>`` and ``<<<``, and ``rank`` (higher is better), as ``SessionManager.search``
+    gives them."""
+    return hit.to_dict()
 
 
 def usage_view(usage: Usage) -> dict[str, Any]:

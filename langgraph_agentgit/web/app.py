@@ -9,6 +9,7 @@ under ``/api/`` returns the views layer's shapes (``docs/views-schema.md``).
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -40,6 +42,8 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).parent
 ACTIONS = ("tag", "branch", "rollback", "checkout")
+#: Hits the search page and ``/api/search`` show, best first.
+SEARCH_HITS = 50
 
 
 class HTTPProblem(Exception):
@@ -308,6 +312,16 @@ def create_app(
             pretty=_pretty,
         )
 
+    async def search_page(request: Request) -> Response:
+        query = request.query_params.get("q", "")
+        hits = await call(viewer.mgr.search, query, limit=SEARCH_HITS) if query.strip() else []
+        names: dict[str, str] = {}
+        for hit in hits:
+            if hit.session_id is not None and hit.session_id not in names:
+                found = await call(viewer.mgr.get_session, hit.session_id)
+                names[hit.session_id] = found.name if found is not None else ""
+        return page(request, "search.html", q=query, hits=hits, names=names, marked=marked_snippet)
+
     # --- actions -------------------------------------------------------------------------
 
     async def action(request: Request) -> Response:
@@ -325,6 +339,11 @@ def create_app(
         session = await call(viewer.session, session_id)
         base = f"/sessions/{quote(session_id, safe='')}"
         if form.get("confirm") != "yes":
+            # A rollback shows what it leaves behind (SessionManager.plan_rollback): the
+            # viewer runs no undo handlers, so those tool calls' effects stay done.
+            plan = None
+            if kind == "rollback" and fields.get("checkpoint"):
+                plan = await call(viewer.mgr.plan_rollback, session.id, fields["checkpoint"])
             return page(
                 request,
                 "confirm.html",
@@ -333,6 +352,8 @@ def create_app(
                 fields=fields,
                 base=base,
                 question=_question(kind, fields),
+                plan=plan,
+                args_text=lambda args: build.cut(_compact(args), 120),
             )
         notice = await call(_perform, viewer.mgr, session, kind, fields)
         return RedirectResponse(f"{base}?{urlencode({'notice': notice})}", status_code=303)
@@ -369,6 +390,13 @@ def create_app(
 
         return JSONResponse(await call(read))
 
+    async def api_search(request: Request) -> Response:
+        query = request.query_params.get("q", "")
+        hits = await call(viewer.mgr.search, query, limit=SEARCH_HITS) if query.strip() else []
+        return JSONResponse(
+            build.versioned("search", query=query, hits=[build.search_hit_view(h) for h in hits])
+        )
+
     async def api_timeline(request: Request) -> Response:
         timeline = await call(viewer.timeline, request.path_params["session_id"])
         return JSONResponse(build.versioned("timeline", **build.timeline_view(timeline)))
@@ -403,6 +431,8 @@ def create_app(
         Route(sid + "/checkpoints/{checkpoint_id}", guarded(checkpoint_page)),
         Route(sid + "/diff", guarded(diff_page)),
         Route(sid + "/actions/{action}", guarded(action), methods=["POST"]),
+        Route("/search", guarded(search_page)),
+        Route("/api/search", guarded(api_search)),
         Route("/api/sessions", guarded(api_sessions)),
         Route("/api" + sid, guarded(api_session)),
         Route("/api" + sid + "/timeline", guarded(api_timeline)),
@@ -434,6 +464,21 @@ async def _form(request: Request) -> dict[str, str]:
     for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
         fields.setdefault(key, value)
     return fields
+
+
+def marked_snippet(snippet: str) -> Markup:
+    """A hit's snippet as HTML: its text escaped, each match (between the search's
+    ``>>>`` and ``<<<`` marks) in ``<mark>``."""
+    out = []
+    for n, piece in enumerate(re.split(r">>>(.*?)<<<", snippet)):
+        out.append(f"<mark>{escape(piece)}</mark>" if n % 2 else str(escape(piece)))
+    return Markup("".join(out))
+
+
+def _compact(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False, default=str, separators=(", ", ": "))
 
 
 def _pretty(value: Any) -> str:
