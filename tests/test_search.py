@@ -205,7 +205,7 @@ NOTHING = [
     "(",
     "*",
     "\x00",
-    "AND OR NOT NEAR",
+    "AND OR NOT NEAR",  # nothing else: the four words, which no message holds
     "'; DROP TABLE agentgit_blobs; --",
     "x" * 200_000,
     '"unbalanced ( quote',
@@ -568,3 +568,52 @@ def test_hits_name_checkpoints_that_remain_after_prune_sessions(db: str) -> None
         after = mgr.search("zebra")
         assert {h.message_id for h in after} == {h.message_id for h in before}
         assert {h.checkpoint_id for h in after} <= listed
+
+
+def test_a_fork_in_another_session_finds_what_it_inherits(db: str) -> None:
+    """A message is indexed once, on the thread that wrote it. A fork of that thread
+    adopted as another user's session holds it too, and that user finds it there (as
+    usage counts it); deleting the writer's branch leaves it found on every branch that
+    still inherits it, each user on their own."""
+    with AgentGitSaver.from_conn_string(db) as saver:
+        w = World("sync", saver)
+        alice, bob = SessionManager(saver, user_id="alice"), SessionManager(saver, user_id="bob")
+        a = alice.create_session(name="a")
+        w.graph.invoke({"messages": [("user", "giraffe kiwi")]}, alice.config(a.id))
+        head = saver.get_tuple(alice.config(a.id))
+        assert head is not None
+        one = alice.branch(a.id, head.checkpoint["id"], name="one")
+        w.graph.invoke({"messages": [("user", "mango secret")]}, cfg(one.thread_id))
+        one_head = saver.get_tuple(cfg(one.thread_id))
+        assert one_head is not None
+        saver.fork_thread(one.thread_id, one_head.checkpoint["id"], "bob-fork")
+        b = bob.adopt("bob-fork", name="b")
+        two = alice.branch(a.id, one_head.checkpoint["id"], name="two")
+        assert [h.thread_id for h in bob.search("giraffe", role="user")] == ["bob-fork"]
+        assert bob.usage(b.id).messages == len(saver.get_tuple(cfg("bob-fork")).checkpoint[
+            "channel_values"]["messages"])  # fmt: skip
+        assert [h.thread_id for h in bob.search("mango", role="user")] == ["bob-fork"]
+        assert [h.thread_id for h in alice.search("mango", role="user")] == [one.thread_id]
+        alice.delete_branch(a.id, one.thread_id)
+        assert [h.thread_id for h in alice.search("mango", role="user")] == [two.thread_id]
+        assert [h.thread_id for h in bob.search("mango", role="user")] == ["bob-fork"]
+        assert len(SessionManager(saver).search("mango", role="user")) == 1  # one message, one hit
+
+
+def test_long_and_operator_queries_mean_what_they_say(db: str) -> None:
+    """A query cut at its length limit loses the word cut in two, not its meaning; every
+    word of a long query must be in a hit, past the first 32 too; AND, OR, NOT and NEAR
+    separate words, unless a query holds nothing else."""
+    with AgentGitSaver.from_conn_string(db) as saver:
+        w = World("sync", saver)
+        mgr = SessionManager(saver)
+        s = mgr.create_session()
+        words = [f"w{i}" for i in range(40)]
+        w.graph.invoke({"messages": [("user", "busy bees " + " ".join(words))]}, mgr.config(s.id))
+        w.graph.invoke({"messages": [("user", "this OR that")]}, mgr.config(s.id))
+        assert mgr.search("busy " * 1000)  # 5,000 characters, cut inside a "busy"
+        assert mgr.search(" ".join(words))  # all 40 are in the message
+        assert mgr.search(" ".join([*words[:32], "password"])) == []
+        assert mgr.search(" ".join([*words, "password"])) == []
+        assert {h.snippet for h in mgr.search("OR")} == {h.snippet for h in mgr.search("or")}
+        assert mgr.search("OR")

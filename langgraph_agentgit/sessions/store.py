@@ -1656,7 +1656,15 @@ def search(
         return []
     sql = store.sql
     expression = parsed.expression(sql.SEARCH_SYNTAX)
-    heirs: dict[tuple[int, str], tuple[str, str | None, str | None] | None] = {}
+
+    def wanted(sid: str | None, uid: str | None) -> bool:
+        return (session_id is None or sid == session_id) and (user_id is None or uid == user_id)
+
+    # A message is indexed once, on the thread that wrote it; forks of that thread
+    # (another session's adopted fork, a branch left after its parent was deleted) hold
+    # it too. Only threads with forks need that walk.
+    parents = {int(r[0]) for r in conn.execute(sql.SEARCH_PARENT_THREADS)}
+    heirs: dict[tuple[int, str], list[tuple[str, str | None, str | None]]] = {}
     fetch = limit + 16
     while True:
         window = max(search_index.RANK_WINDOW, fetch)
@@ -1665,17 +1673,15 @@ def search(
         for doc, pk, thread_id, checkpoint_id, blob_id, pos, kind, sid, uid, rank in rows:
             if doc is None or pk is None or (role is not None and kind != role):
                 continue
-            if thread_id is None:
+            if thread_id is None or not wanted(sid, uid):
                 key = (int(pk), str(checkpoint_id))
                 if key not in heirs:
-                    heirs[key] = _heir(conn, store, *key)
-                heir = heirs[key]
+                    heirs[key] = _heirs(conn, store, *key) if key[0] in parents else []
+                heir = next((h for h in heirs[key] if wanted(h[1], h[2])), None)
                 if heir is None:
                     continue
                 thread_id, sid, uid = heir
-            if (session_id is not None and sid != session_id) or (
-                user_id is not None and uid != user_id
-            ):
+            if parsed.more and not _holds_all(store, conn, parsed, int(blob_id), int(pos)):
                 continue
             found.append((thread_id, checkpoint_id, blob_id, pos, kind, sid, rank))
             if len(found) == limit:
@@ -1709,11 +1715,23 @@ def search(
     return hits
 
 
-def _heir(
+def _holds_all(
+    store: CheckpointStore, conn: Connection, query: search_index.Query, blob_id: int, pos: int
+) -> bool:
+    """Whether the indexed message at (``blob_id``, ``pos``) has every word of ``query``,
+    those past the words the index was asked for included."""
+    items = store.blobs.load(conn, {blob_id}).get(blob_id)
+    message = items[pos] if isinstance(items, list) and 0 <= pos < len(items) else None
+    return isinstance(message, BaseMessage) and query.holds_all(search_index.message_text(message))
+
+
+def _heirs(
     conn: Connection, store: CheckpointStore, pk: int, checkpoint_id: str
-) -> tuple[str, str | None, str | None] | None:
-    """A live thread that inherits a deleted thread's row at ``checkpoint_id`` (the
-    nearest, oldest first), with its session and user; ``None`` when none does."""
+) -> list[tuple[str, str | None, str | None]]:
+    """The live threads that inherit thread ``pk``'s row at ``checkpoint_id`` (forked
+    from it at or after that checkpoint, directly or through other forks, live or
+    deleted), nearest and oldest first, each with its session and user."""
+    out: list[tuple[str, str | None, str | None]] = []
     queue = [pk]
     seen = {pk}
     while queue:
@@ -1724,12 +1742,13 @@ def _heir(
             if child in seen or not inherits or fork_id is None or fork_id < checkpoint_id:
                 continue
             seen.add(child)
-            if thread_id is None:
-                queue.append(child)
-                continue
-            owner = conn.execute(store.sql.SEARCH_SESSION_OF_THREAD, (thread_id,)).fetchone()
-            return str(thread_id), owner[0] if owner else None, owner[1] if owner else None
-    return None
+            queue.append(child)
+            if thread_id is not None:
+                owner = conn.execute(store.sql.SEARCH_SESSION_OF_THREAD, (thread_id,)).fetchone()
+                out.append(
+                    (str(thread_id), owner[0] if owner else None, owner[1] if owner else None)
+                )
+    return out
 
 
 def usage(

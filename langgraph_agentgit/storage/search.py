@@ -59,7 +59,9 @@ MAX_WORD_CHARS = 64
 # Distinct words indexed per message (bytes of UTF-8): a huge message is indexed by its
 # first words (PostgreSQL's tsvector holds at most 1 MB).
 MAX_DOC_WORD_BYTES = 256 * 1024
-# A query is its first MAX_QUERY_WORDS words of the first MAX_QUERY_CHARS characters.
+# A query is the words of its first MAX_QUERY_CHARS characters (a word cut there is left
+# out); the first MAX_QUERY_WORDS go to the full-text index, any others are checked on
+# the messages it finds, so that every word of a query is in every hit.
 MAX_QUERY_WORDS = 32
 MAX_QUERY_CHARS = 4096
 SNIPPET_CHARS = 160
@@ -73,7 +75,8 @@ _SHORT_TEXT = MAX_DOC_WORD_BYTES // 16
 
 _WORD = re.compile(r"[^\W_]+")
 _QUERY_WORD = re.compile(r"([^\W_]+)(\*?)")
-# FTS5's and websearch's operators, written in capitals: separators, not words to find.
+# FTS5's and websearch's operators, written in capitals: separators ("cats AND dogs"),
+# unless the query holds nothing else (then they are the words looked for).
 _OPERATOR = re.compile(r"\b(?:AND|OR|NOT|NEAR)\b")
 # Combining marks left by NFKD (accents): "café" is found as "cafe" and the reverse.
 _COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
@@ -114,18 +117,34 @@ class Query:
     text (quotes, operators, parentheses, NUL...) only separates words."""
 
     terms: tuple[tuple[str, bool], ...]
+    #: Words past the first MAX_QUERY_WORDS: checked on each message the index finds.
+    more: tuple[tuple[str, bool], ...] = ()
 
     @classmethod
     def parse(cls, text: object) -> Query:
         if not isinstance(text, str):
             raise TypeError(f"a search query is a string, not {type(text).__name__}")
+        cut = text[:MAX_QUERY_CHARS]
+        if len(text) > MAX_QUERY_CHARS and _WORD.match(text, MAX_QUERY_CHARS):
+            # The cut fell inside a word: what is left of it is not a word of the query.
+            cut = re.sub(r"[^\W_]+\Z", "", cut)
+        without_operators = _OPERATOR.sub(" ", cut)
+        if _WORD.search(without_operators):
+            cut = without_operators
         terms: dict[tuple[str, bool], None] = {}
-        text = _OPERATOR.sub(" ", text[:MAX_QUERY_CHARS])
-        for match in _QUERY_WORD.finditer(normalize(text)):
+        for match in _QUERY_WORD.finditer(normalize(cut)):
             terms[(match.group(1)[:MAX_WORD_CHARS], bool(match.group(2)))] = None
-            if len(terms) >= MAX_QUERY_WORDS:
-                break
-        return cls(tuple(terms))
+        found = tuple(terms)
+        return cls(found[:MAX_QUERY_WORDS], found[MAX_QUERY_WORDS:])
+
+    def holds_all(self, text: str) -> bool:
+        """Whether ``text`` has every word of the query (those past the index's too)."""
+        have = words(text)
+        present = set(have)
+        return all(
+            any(w.startswith(t) for w in have) if prefix else t in present
+            for t, prefix in (*self.terms, *self.more)
+        )
 
     def expression(self, syntax: str) -> str:
         """The query in the engine's syntax (``sql.SEARCH_SYNTAX``)."""

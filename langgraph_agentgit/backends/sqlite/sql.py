@@ -760,6 +760,10 @@ SEARCH_CHILD_THREADS = """
 SELECT pk, thread_id, fork_checkpoint_id, inherits FROM agentgit_threads
 WHERE parent_pk = ? ORDER BY pk
 """
+# Threads that have forks: only a message of one of these can be inherited elsewhere.
+SEARCH_PARENT_THREADS = (
+    "SELECT DISTINCT parent_pk FROM agentgit_threads WHERE parent_pk IS NOT NULL"
+)
 SEARCH_SESSION_OF_THREAD = """
 SELECT st.session_id, s.user_id FROM agentgit_session_threads st
 JOIN agentgit_sessions s ON s.id = st.session_id WHERE st.thread_id = ?
