@@ -304,9 +304,63 @@ def test_any_other_host_needs_the_access_token(db: WebDb) -> None:
         first = c.get("/sessions/x", params={"token": "a-long-secret-token", "all": "1"})
         assert first.status_code == 303 and first.headers["location"] == "/sessions/x?all=1"
         assert "httponly" in first.headers["set-cookie"].lower()
+        # The redirect stays on this viewer, whatever the path looks like.
+        for path in ("//evil.example/", "/%2F%2Fevil.example", "/\\evil.example"):
+            away = c.get(path, params={"token": "a-long-secret-token"})
+            assert away.status_code == 303, path
+            location = away.headers["location"]
+            assert location.startswith("/") and not location.startswith(("//", "/\\")), location
         assert c.get("/").status_code == 200  # the cookie now carries it
         c.cookies.clear()
         assert c.get("/").status_code == 401
+
+
+def test_a_form_announcing_a_huge_body_is_refused_before_it_is_read(db: WebDb) -> None:
+    demo = db.demo
+    with client(db.path) as (c, guard, _):
+        response = c.post(
+            f"/sessions/{demo.session_id}/actions/tag",
+            content=f"csrf={guard.csrf}",
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Content-Length": "999999999999",
+            },
+        )
+    assert response.status_code == 413
+
+
+def test_a_damaged_session_does_not_take_the_listing_down(db: WebDb) -> None:
+    """One session whose head cannot be decoded: the listings still answer, naming it
+    unreadable; reading its damaged head is a 500 (damage), never a 400."""
+    demo = db.demo
+    with db.open() as (saver, mgr):
+        head = saver.get_tuple(mgr.config(demo.session_id))
+        assert head is not None
+    with sqlite3.connect(db.path) as conn:
+        refs = json.loads(
+            conn.execute(
+                "SELECT refs FROM agentgit_checkpoints WHERE checkpoint_id = ?",
+                (head.checkpoint["id"],),
+            ).fetchone()[0]
+        )
+        conn.execute(
+            "UPDATE agentgit_blobs SET data = ? WHERE id = ?",
+            (b"\x00garbage", refs["messages"]),
+        )
+    with client(db.path) as (c, _, _):
+        listing = c.get("/")
+        api = c.get("/api/sessions")
+        own = c.get(f"/api/sessions/{demo.session_id}")
+        timeline = c.get(f"/api/sessions/{demo.session_id}/timeline")
+    assert listing.status_code == 200 and "(unreadable:" in listing.text
+    assert api.status_code == 200
+    previews = {s["id"]: s["last_message"] for s in api.json()["sessions"]}
+    assert previews[demo.session_id].startswith("(unreadable:")
+    assert sum(1 for p in previews.values() if p.startswith("(unreadable:")) == 1
+    assert own.status_code == 200 and own.json()["session"]["last_message"].startswith("(unr")
+    assert timeline.status_code == 500 and timeline.json()["kind"] == "error"
+    listed = {s["id"]: s["last_message"] for s in cli_json(db, "sessions")}
+    assert listed == previews
 
 
 def test_a_read_only_viewer_offers_and_allows_no_action(db: WebDb) -> None:

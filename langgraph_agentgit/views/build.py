@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from langgraph_agentgit.errors import CorruptDataError
 from langgraph_agentgit.views.text import PREVIEW_WIDTH, cut, message_preview
 
 if TYPE_CHECKING:
@@ -125,8 +126,15 @@ def parent_id(item: CheckpointTuple) -> str | None:
 def session_preview(saver: AgentGitSaverBase, mgr: SessionManager, session_id: str) -> str:
     """The one line of a session's current head (:func:`checkpoint_preview`; ``""``
     before it has run). Reads and decodes that checkpoint; raises
-    :class:`~langgraph_agentgit.errors.SessionNotFoundError` for an unknown session."""
-    latest = saver.get_tuple(mgr.config(session_id))
+    :class:`~langgraph_agentgit.errors.SessionNotFoundError` for an unknown session.
+
+    A head that cannot be decoded (damage: :class:`CorruptDataError`) is previewed as
+    ``"(unreadable: <why>)"``, so that one damaged session does not take every listing
+    down with it; reading that session itself still raises."""
+    try:
+        latest = saver.get_tuple(mgr.config(session_id))
+    except CorruptDataError as exc:
+        return f"(unreadable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
     return checkpoint_preview(latest) if latest is not None else ""
 
 

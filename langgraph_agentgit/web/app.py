@@ -26,7 +26,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from langgraph_agentgit.errors import AgentGitError, EffectsUndoneWarning
+from langgraph_agentgit.errors import AgentGitError, CorruptDataError, EffectsUndoneWarning
 from langgraph_agentgit.views import build
 from langgraph_agentgit.views.svg import NODE_COLOURS, timeline_svg
 from langgraph_agentgit.views.text import abbreviations, message_preview
@@ -163,8 +163,9 @@ def create_app(
     document), an :class:`~langgraph_agentgit.errors.AgentGitError` raised by the
     manager (:class:`SessionNotFoundError`, :class:`CheckpointNotFoundError`,
     :class:`TagExistsError`, :class:`InvalidTagError`, ...), a ``ValueError`` or a
-    ``LookupError`` is a 400 with its first line; a refused request is 400 (Host), 401
-    (access token), 403 (CSRF token, cross-site ``Origin``, read-only), 413 or 415 (a
+    ``LookupError`` is a 400 with its first line, damaged data
+    (:class:`~langgraph_agentgit.errors.CorruptDataError`) a 500; a refused request is 400
+    (Host), 401 (access token), 403 (CSRF token, cross-site ``Origin``, read-only), 413 or 415 (a
     form too big, or not URL-encoded).
     """
     viewer = Viewer(saver, mgr, read_only=read_only)
@@ -193,6 +194,10 @@ def create_app(
                 return await endpoint(request)
             except HTTPProblem as exc:
                 return problem(request, exc)
+            except CorruptDataError as exc:
+                # Damage in the database, not a bad request.
+                said = str(exc).splitlines()
+                return problem(request, HTTPProblem(500, said[0] if said else "damaged data"))
             except (AgentGitError, ValueError, LookupError) as exc:
                 said = str(exc).splitlines()
                 return problem(request, HTTPProblem(400, said[0] if said else type(exc).__name__))
@@ -457,6 +462,11 @@ async def _form(request: Request) -> dict[str, str]:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":
         raise HTTPProblem(415, "a form must be sent as application/x-www-form-urlencoded")
+    # Refused before reading: a client announcing a huge body would otherwise hold the
+    # connection until it sent it (or never did).
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+        raise HTTPProblem(413, f"a form may send at most {MAX_FORM_BYTES} bytes")
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
         raise HTTPProblem(413, f"a form may send at most {MAX_FORM_BYTES} bytes")

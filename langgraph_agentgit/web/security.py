@@ -105,8 +105,11 @@ def _given_token(request: Request) -> tuple[str | None, bool]:
 
 
 def _without(url: URL, names: Iterable[str]) -> str:
+    """The request's own path and query, less ``names``: always one leading ``/``, so
+    that a path like ``//evil.example`` is not a redirect to another site."""
     rest = url.remove_query_params(list(names))
-    return rest.path + (f"?{rest.query}" if rest.query else "")
+    path = "/" + rest.path.lstrip("/\\")
+    return path + (f"?{rest.query}" if rest.query else "")
 
 
 class SecurityMiddleware(BaseHTTPMiddleware):
