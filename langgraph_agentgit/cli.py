@@ -1153,7 +1153,10 @@ def sessions(
     limit: Annotated[
         int,
         typer.Option(
-            "--limit", min=1, help="At most this many sessions, the most recently active."
+            "--limit",
+            min=1,
+            max=1_000_000,
+            help="At most this many sessions, the most recently active.",
         ),
     ] = SESSIONS_SHOWN,
     show_all: Annotated[
@@ -1491,7 +1494,9 @@ def search(
         str | None,
         typer.Option(help="Only messages of this type: human (user), ai (assistant), tool."),
     ] = None,
-    user: Annotated[str | None, typer.Option(help="Only this user's sessions.")] = None,
+    user: Annotated[
+        str | None, typer.Option(help="Only this user's sessions.", callback=_user_id)
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many hits.")] = 20,
     db: DbOption = None,
     read_only: ReadOnlyOption = False,
@@ -2974,7 +2979,9 @@ def prune_command(
             "--keep-last", help="In the other sessions, keep the newest N checkpoints per branch."
         ),
     ] = None,
-    user: Annotated[str | None, typer.Option("--user", help="Only this user's sessions.")] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="Only this user's sessions.", callback=_user_id)
+    ] = None,
     keep_tagged: Annotated[
         bool,
         typer.Option(

@@ -104,10 +104,16 @@ class _DryRun(Exception):
 # --- checking options -----------------------------------------------------------------------
 
 
+#: The longest age a prune or ``max_age`` takes: older is before any checkpoint, and
+#: "now minus" it must stay a date.
+MAX_AGE = timedelta(days=36_500)
+
+
 def parse_duration(text: str) -> timedelta:
     """``"90d"``, ``"12h"``, ``"30m"``, ``"45s"`` or ``"2w"`` as a ``timedelta``.
 
-    Raises ``ValueError`` naming the text for anything else, and for zero."""
+    Raises ``ValueError`` naming the text for anything else, for zero and for more than
+    :data:`MAX_AGE`."""
     found = _DURATION.match(text) if isinstance(text, str) else None
     if found is None:
         raise ValueError(
@@ -117,7 +123,11 @@ def parse_duration(text: str) -> timedelta:
     value = int(found.group(1))
     if value == 0:
         raise ValueError(f"an age of {text!r} would prune everything: give more than zero")
-    return timedelta(**{_UNITS[found.group(2)]: value})
+    try:
+        age = timedelta(**{_UNITS[found.group(2)]: value})
+    except OverflowError:
+        age = MAX_AGE + MAX_AGE  # refused below, with the same message
+    return check_age(age, f"the age {text!r}")
 
 
 def check_age(value: Any, name: str) -> timedelta:
@@ -126,6 +136,8 @@ def check_age(value: Any, name: str) -> timedelta:
         raise TypeError(f"{name} must be a datetime.timedelta, not {type(value).__name__}")
     if value <= timedelta(0):
         raise ValueError(f"{name} must be longer than zero, not {value}")
+    if value > MAX_AGE:
+        raise ValueError(f"{name} must be at most {MAX_AGE.days:,} days (100 years)")
     return value
 
 

@@ -432,6 +432,7 @@ def _tagged_ids(db: str) -> set[str]:
         ({}, ValueError, "older_than, keep_last or both"),
         ({"older_than": timedelta(0)}, ValueError, "longer than zero"),
         ({"older_than": timedelta(days=-3)}, ValueError, "longer than zero"),
+        ({"older_than": timedelta(days=10**8)}, ValueError, "at most 36,500 days"),
         ({"older_than": "90d"}, TypeError, "timedelta"),
         ({"older_than": 90}, TypeError, "timedelta"),
         ({"keep_last": 0}, ValueError, "at least 1"),
@@ -515,6 +516,8 @@ def test_cli_prune_and_vacuum_shrink_the_file(tmp_path: Path) -> None:
     [
         (["--older-than", "0d"], "more than zero"),
         (["--older-than", "-5d"], "cannot read '-5d'"),
+        (["--older-than", "999999999999999999d"], "at most 36,500 days"),
+        (["--keep-last", "1", "--user", ""], "must not be empty"),
         (["--older-than", "soon"], "cannot read 'soon'"),
         (["--older-than", "90"], "cannot read '90'"),
         (["--older-than", "90y"], "cannot read '90y'"),

@@ -623,6 +623,8 @@ def test_scope_arguments_are_checked(tmp_path: Any) -> None:
             " ada": "must not start or end with whitespace",
             "a\x00b": "control characters",
             "ada\u202e": "bidirectional overrides",
+            "al\u200bice": "bidirectional overrides",  # zero-width: looks like alice
+            "ada\u2028x": "bidirectional overrides",  # a line separator
             "x" * 257: "at most 256 characters, not 257",
         }
         mgr = SessionManager(saver)

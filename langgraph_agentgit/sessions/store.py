@@ -67,9 +67,12 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 # where a tag or branch name is also accepted (`agentgit rollback S 1f1ec2a2`).
 _ID_LIKE = re.compile(r"^[0-9a-fA-F-]+$")
 # A name or id is shown in terminals, tables and trees, on one line: C0 and C1 controls,
-# DEL, and the bidirectional overrides and isolates, which can make it read as something
-# else ("Trojan Source", CVE-2021-42574).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# DEL, line and paragraph separators, the bidirectional overrides and isolates, which can
+# make it read as something else ("Trojan Source", CVE-2021-42574), and zero-width
+# characters, which make two different names look the same.
+_CONTROL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060\u2066-\u2069\ufeff]"
+)
 MAX_TAG_LENGTH = 200
 MAX_BRANCH_NAME_LENGTH = 200
 #: The name of a session's first thread unless it was given another one.
@@ -226,13 +229,16 @@ def require_session(conn: Connection, store: CheckpointStore, session_id: str) -
 
 def check_page(limit: object, offset: object) -> tuple[int | None, int]:
     """``(limit, offset)`` of a listing, checked: ``limit`` ``None`` (all) or an integer
-    >= 0, ``offset`` an integer >= 0 (``bool`` is not taken for either).
+    >= 0, ``offset`` an integer >= 0, each below 2**63, which both engines' integers
+    hold (``bool`` is not taken for either).
 
     Raises ``ValueError`` naming the bad argument."""
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-        raise ValueError(f"limit must be None or an integer >= 0, not {limit!r}")
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise ValueError(f"offset must be an integer >= 0, not {offset!r}")
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit < 2**63
+    ):
+        raise ValueError(f"limit must be None or an integer from 0 to 2**63 - 1, not {limit!r}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset < 2**63:
+        raise ValueError(f"offset must be an integer from 0 to 2**63 - 1, not {offset!r}")
     return limit, offset
 
 
