@@ -70,6 +70,12 @@ EVENTS = ("create", "branch", "rollback", "checkout", "tag", "delete")
 EventCallback: TypeAlias = "Callable[[SessionEvent], Awaitable[None] | None]"
 
 logger = logging.getLogger("langgraph_agentgit.sessions")
+# Said before a rebuild that reads every stored checkpoint (minutes on a big database).
+_INDEXING = (
+    "building the message index behind search and usage counts: a one-time step for a "
+    "database written before it existed, copied or imported, or pruned; it reads every "
+    "stored checkpoint"
+)
 
 
 class SessionManager:
@@ -1490,6 +1496,7 @@ class SessionManager:
     def _index_if_needed(self) -> None:
         store = self.saver.store
         if self.saver._read(search_index.needs_reindex, store):
+            logger.warning(_INDEXING)
             # Read-only: what is indexed is what is searched.
             with contextlib.suppress(ReadOnlyDatabaseError):
                 self.saver._write(search_index.reindex_if_needed, store)
@@ -1497,6 +1504,7 @@ class SessionManager:
     async def _aindex_if_needed(self) -> None:
         store = self.saver.store
         if await self.saver._aread(search_index.needs_reindex, store):
+            logger.warning(_INDEXING)
             with contextlib.suppress(ReadOnlyDatabaseError):
                 await self.saver._awrite(search_index.reindex_if_needed, store)
 
