@@ -370,6 +370,37 @@ def test_delete_for_runs_keeps_the_delta_values_of_checkpoints_that_stay(
     assert graph.get_state(cfg("t")).values["items"][-2:] == ["run-3", "a"]
 
 
+def test_a_copy_made_after_a_deleted_run_survives_a_prune_of_its_source(
+    file_saver: AgentGitSaver,
+) -> None:
+    """copy_thread after delete_for_runs: the copied checkpoints rebuild their
+    ``DeltaChannel`` values from rows the source keeps out of sight; a later prune of
+    the source removed those, and the copy read "a parent checkpoint is missing" (found
+    by make fuzz, tests/fuzz/repros/steps_copy_after_deleted_run_prune.txt)."""
+    builder = StateGraph(RunState)
+    builder.add_node("a", lambda s: {"items": ["a"]})
+    builder.add_edge(START, "a")
+    builder.add_edge("a", END)
+    graph = builder.compile(checkpointer=file_saver)
+    for run_id in ("run-1", "run-2", "run-3"):
+        graph.invoke({"items": [run_id]}, {**cfg("t"), "metadata": {"run_id": run_id}})
+    file_saver.delete_for_runs(["run-2"])
+    file_saver.copy_thread("t", "copy")
+
+    def view(thread: str) -> list[tuple[str, Any]]:
+        return [
+            (s.config["configurable"]["checkpoint_id"], s.values)
+            for s in graph.get_state_history(cfg(thread))
+        ]
+
+    copied = view("copy")
+    assert copied == view("t") and len(copied) == 6
+    file_saver.prune(["t"], strategy="keep_latest")
+    assert view("copy") == copied
+    graph.invoke({"items": ["run-4"]}, cfg("copy"))
+    assert graph.get_state(cfg("copy")).values["items"][-2:] == ["run-4", "a"]
+
+
 @pytest.mark.parametrize("trim", ["prune", "delete_for_runs"])
 def test_a_fork_made_after_trimming_does_not_see_what_was_trimmed(
     file_saver: AgentGitSaver, trim: str

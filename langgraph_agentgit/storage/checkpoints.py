@@ -950,7 +950,22 @@ class CheckpointStore:
             )
         rows = self._visible_rows(conn, lineage, None, None, None, {})
         if rows:
-            self._copy_rows(conn, lineage, rows, self._ensure_thread(conn, target).pk)
+            # What the copied rows rebuild their DeltaChannel values from may be rows the
+            # source keeps out of sight (a deleted run's): copied too, out of sight, so
+            # that the copy never depends on rows of the source a later prune removes.
+            listed = {row.rid for row in rows}
+            rebuild: dict[int, Row] = {}
+            for row in rows:
+                for ancestor in self._delta_ancestors(conn, row):
+                    if ancestor.rid not in listed:
+                        rebuild.setdefault(ancestor.rid, ancestor)
+            copies = self._copy_rows(
+                conn, lineage, [*rows, *rebuild.values()], self._ensure_thread(conn, target).pk
+            )
+            if rebuild:
+                conn.execute(
+                    self.sql.KEEP_ROWS_HIDDEN, (json.dumps(sorted(copies[r] for r in rebuild)),)
+                )
             if self.search.enabled:  # rows copied, not put: rebuilt by the next search
                 conn.execute(self.sql.SEARCH_SET_NEEDS_REINDEX, (1,))
 
