@@ -963,9 +963,10 @@ class CheckpointStore:
                 conn, lineage, [*rows, *rebuild.values()], self._ensure_thread(conn, target).pk
             )
             if rebuild:
-                conn.execute(
-                    self.sql.KEEP_ROWS_HIDDEN, (json.dumps(sorted(copies[r] for r in rebuild)),)
-                )
+                # Hidden as of now: out of the copy's history and of any fork made of it.
+                kept = json.dumps(sorted(copies[r] for r in rebuild))
+                conn.execute(self.sql.HIDE_ROWS, (_now(), kept))
+                conn.execute(self.sql.KEEP_ROWS_HIDDEN, (kept,))
             if self.search.enabled:  # rows copied, not put: rebuilt by the next search
                 conn.execute(self.sql.SEARCH_SET_NEEDS_REINDEX, (1,))
 
