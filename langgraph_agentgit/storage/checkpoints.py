@@ -955,7 +955,12 @@ class CheckpointStore:
             # that the copy never depends on rows of the source a later prune removes.
             listed = {row.rid for row in rows}
             rebuild: dict[int, Row] = {}
+            # Only where the history has a gap (a row whose parent is not listed) can a
+            # rebuild reach a hidden row; a row after it reaches the same ones through it.
+            # Walking from every row would cost the square of a long thread.
             for row in rows:
+                if row.parent_rid is None or row.parent_rid in listed:
+                    continue
                 for ancestor in self._delta_ancestors(conn, row):
                     if ancestor.rid not in listed:
                         rebuild.setdefault(ancestor.rid, ancestor)
