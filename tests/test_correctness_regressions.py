@@ -401,6 +401,35 @@ def test_a_copy_made_after_a_deleted_run_survives_a_prune_of_its_source(
     assert graph.get_state(cfg("copy")).values["items"][-2:] == ["run-4", "a"]
 
 
+def test_a_copy_update_under_a_deleted_parent_keeps_the_delta_values(
+    file_saver: AgentGitSaver,
+) -> None:
+    """``update_state(config, None, as_node="__copy__")`` stores the copy under the
+    head's parent. When delete_for_runs had removed that parent, the copy was stored with
+    no parent row and its ``DeltaChannel`` value read ``[]`` where InMemorySaver reads the
+    head's (found by make fuzz, tests/fuzz/repros/steps_copy_update_under_deleted_parent.txt)."""
+    builder = StateGraph(RunState)
+    builder.add_node("a", lambda s: {"items": ["a"]})
+    builder.add_edge(START, "a")
+    builder.add_edge("a", END)
+    graph = builder.compile(checkpointer=file_saver)
+    graph.update_state({**cfg("t"), "metadata": {"run_id": "run-1"}}, {"items": ["u1"]})
+    graph.invoke(None, {**cfg("t"), "metadata": {"run_id": "run-2"}})
+    graph.update_state({**cfg("t"), "metadata": {"run_id": "run-3"}}, {"items": ["u3"]})
+    file_saver.delete_for_runs(["run-2"])
+    file_saver.delete_for_runs(["run-1"])
+    head = graph.get_state(cfg("t"))
+    assert head.values["items"] == ["u1", "a", "u3"]
+    assert len(list(graph.get_state_history(cfg("t")))) == 1
+    graph.update_state(head.config, None, as_node="__copy__")
+    copy = graph.get_state(cfg("t"))
+    assert copy.metadata["source"] == "fork"
+    assert copy.values == head.values
+    assert copy.parent_config == head.parent_config
+    graph.invoke({"items": ["run-4"]}, cfg("t"))
+    assert graph.get_state(cfg("t")).values["items"] == ["u1", "a", "u3", "run-4", "a"]
+
+
 @pytest.mark.parametrize("trim", ["prune", "delete_for_runs"])
 def test_a_fork_made_after_trimming_does_not_see_what_was_trimmed(
     file_saver: AgentGitSaver, trim: str

@@ -736,6 +736,13 @@ class CheckpointStore:
         else:
             lineage = self._ensure_thread(conn, thread_id)
             parent = self.find_row(conn, lineage, ns, parent_id) if parent_id else None
+        hidden_parent = False
+        if parent is None and parent_id:
+            found = conn.execute(
+                self.sql.SELECT_OWN_HIDDEN_BY_ID, (lineage.pk, ns, parent_id)
+            ).fetchone()
+            if found is not None:
+                parent, hidden_parent = Row.of(found), True
         parent_refs: dict[str, int] = json.loads(parent.refs) if parent else {}
         # The writes at the parent produced this checkpoint's new values: compressing the
         # values against them stores each new message's text once.
@@ -800,6 +807,9 @@ class CheckpointStore:
                 json.dumps(refs, separators=(",", ":")),
             ),
         ).fetchone()
+        if hidden_parent:
+            # The new row rebuilds through hidden rows that nothing listed needed before.
+            self._keep_for_rebuild(conn, lineage.pk)
         return _config(thread_id, ns, checkpoint["id"])
 
     def _body(self, row: Row) -> dict[str, Any]:

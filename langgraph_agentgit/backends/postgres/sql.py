@@ -461,6 +461,11 @@ SELECT_OWN_BY_ID = f"""
 SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS_FROM}
 WHERE c.thread_pk = %s AND c.ns = %s AND c.checkpoint_id = %s AND c.hidden = 0
 """
+# A put whose parent is hidden (as in the SQLite dialect).
+SELECT_OWN_HIDDEN_BY_ID = f"""
+SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS_FROM}
+WHERE c.thread_pk = %s AND c.ns = %s AND c.checkpoint_id = %s AND c.hidden <> 0
+"""
 SELECT_OWN_BY_THREAD_ID = f"""
 SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS_FROM}
 JOIN agentgit_threads t ON t.pk = c.thread_pk

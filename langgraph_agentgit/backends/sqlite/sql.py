@@ -508,6 +508,13 @@ SELECT_OWN_BY_ID = f"""
 SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS_FROM}
 WHERE c.thread_pk = ? AND c.ns = ? AND c.checkpoint_id = ? AND c.hidden = 0
 """
+# A put whose parent is hidden (LangGraph's "__copy__" of a checkpoint whose parent
+# a delete_for_runs removed): the new row hangs under it, as InMemorySaver's does, so
+# that its DeltaChannel values rebuild through the hidden rows kept for that.
+SELECT_OWN_HIDDEN_BY_ID = f"""
+SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS_FROM}
+WHERE c.thread_pk = ? AND c.ns = ? AND c.checkpoint_id = ? AND c.hidden <> 0
+"""
 # The common case of a put: the parent is the thread's own row (one statement, no lineage).
 SELECT_OWN_BY_THREAD_ID = f"""
 SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS_FROM}
