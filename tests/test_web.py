@@ -363,6 +363,66 @@ def test_a_damaged_session_does_not_take_the_listing_down(db: WebDb) -> None:
     assert listed == previews
 
 
+def test_the_sessions_page_and_api_page_through_many_sessions(db: WebDb) -> None:
+    """50 sessions a page, most recently active first, in the manager's order; filters
+    (user, text) carry over to the next page; a bad ``?offset=`` or ``?user=`` is a 400
+    naming it."""
+    with db.open() as (_, mgr):
+        for i in range(120):
+            mgr.create_session(user_id="alice" if i % 3 else "bob", name=f"batch {i}")
+        everyone = [s.id for s in mgr.list_sessions()]
+        alices = [s.id for s in mgr.list_sessions(user_id="alice")]
+        named = [s.id for s in mgr.list_sessions() if "batch 11" in (s.name or "")]
+    assert len(everyone) == 123 and len(alices) == 80 and len(named) == 11
+
+    def ids(html: str) -> list[str]:
+        return re.findall(r'<tr class="session[^"]*" data-session-id="([^"]+)"', html)
+
+    def walk(c: TestClient, url: str) -> tuple[list[str], list[str]]:
+        seen: list[str] = []
+        counts: list[str] = []
+        while True:
+            page = c.get(url)
+            assert page.status_code == 200, page.text
+            seen += ids(page.text)
+            counts.append(re.search(r'<p class="count">([^<]*)</p>', page.text).group(1))
+            older = re.search(r'<a href="([^"]+)" id="older"', page.text)
+            if older is None:
+                return seen, counts
+            url = older.group(1).replace("&amp;", "&")
+
+    with client(db.path) as (c, _, _):
+        first = c.get("/")
+        assert len(ids(first.text)) == 50 and 'id="newer"' not in first.text
+        pages = [
+            "1 to 50 of 123 sessions",
+            "51 to 100 of 123 sessions",
+            "101 to 123 of 123 sessions",
+        ]
+        assert walk(c, "/") == (everyone, pages)
+        assert walk(c, "/?user=alice")[0] == alices
+        assert walk(c, "/?q=BATCH+11")[0] == named
+        second = c.get("/?offset=50")
+        assert 'id="newer"' in second.text and ids(second.text) == everyone[50:100]
+        api = c.get("/api/sessions").json()
+        assert [s["id"] for s in api["sessions"]] == everyone[:50]
+        assert (api["total"], api["offset"], api["next_offset"]) == (123, 0, 50)
+        last = c.get("/api/sessions", params={"offset": 100, "user": "alice"}).json()
+        assert [s["id"] for s in last["sessions"]] == []
+        assert (last["total"], last["next_offset"]) == (80, None)
+        bad = {
+            "/?offset=-1": "?offset=",
+            "/?offset=1e3": "?offset=",
+            "/api/sessions?offset=99999999999": "?offset=",
+            "/?user=%20alice": "user id",
+            "/api/sessions?user=a%00b": "user id",
+        }
+        for url, named_in_error in bad.items():
+            response = c.get(url)
+            assert response.status_code == 400, url
+            assert named_in_error in response.text and "Traceback" not in response.text
+
+
 def test_a_read_only_viewer_offers_and_allows_no_action(db: WebDb) -> None:
     demo = db.demo
     with client(db.path, read_only=True) as (c, guard, mgr):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode
@@ -29,7 +30,7 @@ from starlette.templating import Jinja2Templates
 from langgraph_agentgit.errors import AgentGitError, CorruptDataError, EffectsUndoneWarning
 from langgraph_agentgit.views import build
 from langgraph_agentgit.views.svg import NODE_COLOURS, timeline_svg
-from langgraph_agentgit.views.text import abbreviations, message_preview
+from langgraph_agentgit.views.text import MIN_ABBREV, abbreviations, message_preview
 from langgraph_agentgit.web.security import CSRF_FIELD, CSRF_HEADER, Guard, SecurityMiddleware
 
 if TYPE_CHECKING:
@@ -44,6 +45,10 @@ HERE = Path(__file__).parent
 ACTIONS = ("tag", "branch", "rollback", "checkout")
 #: Hits the search page and ``/api/search`` show, best first.
 SEARCH_HITS = 50
+#: Sessions on a page of the sessions page and of ``/api/sessions``, most recent first.
+SESSIONS_PER_PAGE = 50
+#: The largest ``?offset=`` accepted (far past any real database's sessions).
+MAX_OFFSET = 10**9
 
 
 class HTTPProblem(Exception):
@@ -54,6 +59,18 @@ class HTTPProblem(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+@dataclass(frozen=True)
+class SessionsPage:
+    """One page of the sessions listing: ``rows`` (session, last message preview),
+    ``total`` sessions matching the filters, the page's ``offset`` and whether ``more``
+    follow."""
+
+    rows: list[tuple[ExternalSession, str]]
+    total: int
+    offset: int
+    more: bool
 
 
 class Viewer:
@@ -70,10 +87,34 @@ class Viewer:
             raise HTTPProblem(404, f"no session {session_id!r}")
         return found
 
-    def sessions(self) -> list[tuple[ExternalSession, str]]:
-        return [
-            (s, build.session_preview(self.saver, self.mgr, s.id)) for s in self.mgr.list_sessions()
-        ]
+    def sessions(
+        self, *, user: str | None = None, active: bool = False, text: str = "", offset: int = 0
+    ) -> SessionsPage:
+        """One page (``SESSIONS_PER_PAGE``) of sessions, most recently active first, with
+        the last message of each. Without ``text`` the page is read through the activity
+        index (the same cost at 10 or 10,000 sessions); ``text`` (case-insensitive, in
+        the id, the name or the user) reads every session's row, and still decodes the
+        last message of the page's sessions alone."""
+        if not text:
+            found = self.mgr.list_sessions(
+                user_id=user, active_only=active, limit=SESSIONS_PER_PAGE + 1, offset=offset
+            )
+            total = self.mgr.count_sessions(user_id=user, open_only=active)
+        else:
+            matching = [
+                s
+                for s in self.mgr.list_sessions(user_id=user, active_only=active)
+                if any(text in (f or "").lower() for f in (s.id, s.name, s.user_id))
+            ]
+            total = len(matching)
+            found = matching[offset : offset + SESSIONS_PER_PAGE + 1]
+        shown = found[:SESSIONS_PER_PAGE]
+        return SessionsPage(
+            rows=[(s, build.session_preview(self.saver, self.mgr, s.id)) for s in shown],
+            total=total,
+            offset=offset,
+            more=len(found) > SESSIONS_PER_PAGE,
+        )
 
     def timeline(self, session_id: str) -> Timeline:
         self.session(session_id)
@@ -212,34 +253,38 @@ def create_app(
     # --- pages ---------------------------------------------------------------------------
 
     async def sessions_page(request: Request) -> Response:
-        rows = await call(viewer.sessions)
-        text = request.query_params.get("q", "").strip().lower()
-        user = request.query_params.get("user", "")
-        active = request.query_params.get("active") == "1"
-        users = sorted({s.user_id for s, _ in rows if s.user_id is not None})
-        shown = [
-            (s, preview)
-            for s, preview in rows
-            if (not user or s.user_id == user)
-            and (not active or s.is_active)
-            and (
-                not text
-                or any(
-                    text in (field or "").lower() for field in (s.id, s.name, s.user_id, preview)
-                )
-            )
-        ]
-        short = abbreviations([s.id for s, _ in rows])
+        params = request.query_params
+        user = params.get("user", "")
+        active = params.get("active") == "1"
+        listed = await call(
+            viewer.sessions,
+            user=_user_param(user),
+            active=active,
+            text=params.get("q", "").strip().lower(),
+            offset=_offset_param(params),
+        )
+        # Prefixes unique among the page's sessions, long enough (48 random bits of a
+        # UUID) when there are others that a shared one is unlikely (as the CLI's).
+        short = abbreviations(
+            [s.id for s, _ in listed.rows],
+            minimum=13 if listed.total > len(listed.rows) else MIN_ABBREV,
+        )
+
+        def at(offset: int) -> str:
+            kept = [(k, v) for k, v in params.multi_items() if k != "offset" and v]
+            return "/?" + urlencode([*kept, ("offset", str(offset))])
+
         return page(
             request,
             "sessions.html",
-            rows=shown,
-            total=len(rows),
+            listing=listed,
+            rows=listed.rows,
             short=short,
-            users=users,
-            q=request.query_params.get("q", ""),
+            q=params.get("q", ""),
             user=user,
             active=active,
+            newer=at(max(0, listed.offset - SESSIONS_PER_PAGE)) if listed.offset else None,
+            older=at(listed.offset + len(listed.rows)) if listed.more else None,
         )
 
     async def session_page(request: Request) -> Response:
@@ -366,11 +411,19 @@ def create_app(
     # --- the API -------------------------------------------------------------------------
 
     async def api_sessions(request: Request) -> Response:
+        params = request.query_params
+        user = _user_param(params.get("user", ""))
+        offset = _offset_param(params)
+
         def read() -> dict[str, Any]:
-            rows = viewer.sessions()
-            counts = viewer.mgr.usages([s.id for s, _ in rows])
+            listed = viewer.sessions(user=user, active=params.get("active") == "1", offset=offset)
+            counts = viewer.mgr.usages([s.id for s, _ in listed.rows])
             return build.versioned(
-                "sessions", sessions=[build.session_view(s, p, counts[s.id]) for s, p in rows]
+                "sessions",
+                sessions=[build.session_view(s, p, counts[s.id]) for s, p in listed.rows],
+                total=listed.total,
+                offset=offset,
+                next_offset=offset + len(listed.rows) if listed.more else None,
             )
 
         return JSONResponse(await call(read))
@@ -474,6 +527,27 @@ async def _form(request: Request) -> dict[str, str]:
     for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
         fields.setdefault(key, value)
     return fields
+
+
+def _user_param(text: str) -> str | None:
+    """``?user=`` as a user id (empty: every user); a malformed one is a 400 naming the
+    problem (``check_user_id``'s message)."""
+    from langgraph_agentgit.sessions.store import check_user_id
+
+    if not text:
+        return None
+    try:
+        return check_user_id(text)
+    except (TypeError, ValueError) as exc:
+        raise HTTPProblem(400, f"?user=: {exc}") from exc
+
+
+def _offset_param(params: Mapping[str, str]) -> int:
+    """``?offset=``: a whole number from 0 to ``MAX_OFFSET`` (default 0), else a 400."""
+    text = params.get("offset", "0").strip() or "0"
+    if not text.isdigit() or not text.isascii() or int(text) > MAX_OFFSET:
+        raise HTTPProblem(400, f"?offset= must be a whole number from 0 to {MAX_OFFSET}: {text!r}")
+    return int(text)
 
 
 def marked_snippet(snippet: str) -> Markup:
