@@ -228,7 +228,85 @@ def evaluate_targets(doc: Doc) -> list[dict[str, Any]]:
             False,
         ),
         *server_targets,
+        *_web_targets(doc),
+        *search_targets(doc),
     ]
+
+
+#: The web viewer's target: a big session's page rendered in under this many ms.
+WEB_PAGE_LIMIT_MS = 300
+
+
+def _web_targets(doc: Doc) -> list[dict[str, Any]]:
+    data = doc.get("web")
+    if not data:
+        return []
+    measured = data["page_median_ms"]
+    return [
+        {
+            "name": f"Web viewer: session page of {data['checkpoints']:,} checkpoints on "
+            f"{data['branches']} branches, median render",
+            "limit": WEB_PAGE_LIMIT_MS,
+            "limit_text": f"≤ {WEB_PAGE_LIMIT_MS} ms",
+            "unit": "ms",
+            "measured": measured,
+            "passed": measured <= WEB_PAGE_LIMIT_MS,
+        }
+    ]
+
+
+def fmt_target(target: dict[str, Any]) -> str:
+    """A target's measured figure in its unit (a ratio unless it says otherwise)."""
+    if target.get("unit") == "ms" and target["measured"] is not None:
+        return f"{target['measured']:.0f} ms"
+    return fmt_ratio(target["measured"])
+
+
+def search_targets(doc: Doc) -> list[dict[str, Any]]:
+    """The message index's targets: per-turn overhead and search latency."""
+    found = doc.get("search")
+    if not found:
+        return []
+    out = []
+    for engine, cost in found["cost"].items():
+        out.append(
+            _target(
+                f"{_ENGINES[engine]}, chat, {cost['turns']} turns: time indexing per turn ÷ "
+                "the rest of the turn",
+                cost["index_ms_per_turn"] / (cost["turn_ms_indexed"] - cost["index_ms_per_turn"]),
+                0.1,
+                False,
+            )
+        )
+    for engine, latency in found["latency"].items():
+        worst = max(q["p95_ms"] for q in latency["queries"])
+        out.append(
+            _target(
+                f"{_ENGINES[engine]}, {latency['messages']:,} messages in "
+                f"{latency['sessions']:,} sessions: slowest query shape's p95 search, ms ÷ 100",
+                worst / 100,
+                1,
+                False,
+            )
+        )
+    return out
+
+
+_ENGINES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+
+
+def _target(name: str, measured: float | None, limit: float, higher_is_better: bool) -> dict:
+    passed = None
+    if measured is not None:
+        passed = measured >= limit if higher_is_better else measured <= limit
+    sign = "≥" if higher_is_better else "≤"
+    return {
+        "name": name,
+        "limit": limit,
+        "limit_text": f"{sign} {limit:g}{TIMES}",
+        "measured": measured,
+        "passed": passed,
+    }
 
 
 def server_samples(runs: dict[str, Any], saver: str, metric: str) -> list[float]:
@@ -317,6 +395,23 @@ def consistency_checks(doc: Doc) -> list[dict[str, Any]]:
                     "required": backend == "agentgit",
                 }
             )
+    lifecycle = doc.get("lifecycle")
+    if lifecycle:
+        counts = (
+            lifecycle["checkpoints"],
+            lifecycle["exported_checkpoints"],
+            lifecycle["imported_checkpoints"],
+        )
+        checks.append(
+            {
+                "name": f"lifecycle, {lifecycle['turns']} turns: import-langgraph, export and "
+                "import carry every checkpoint, and each copy's final state is SqliteSaver's",
+                "passed": bool(lifecycle["readback_ok"])
+                and all(c == lifecycle["expected_checkpoints"] for c in counts),
+                "detail": f"checkpoints {' / '.join(str(c) for c in counts)} "
+                f"({lifecycle['expected_checkpoints']} expected)",
+            }
+        )
     return checks
 
 
@@ -377,13 +472,16 @@ def render_markdown(doc: Doc) -> str:
     rows = []
     for t in doc["targets"]:
         verdict = {True: "**PASS**", False: "**FAIL**", None: "not measured"}[t["passed"]]
-        rows.append([t["name"], t["limit_text"], fmt_ratio(t["measured"]), verdict])
+        rows.append([t["name"], t["limit_text"], fmt_target(t), verdict])
     out += _table(["target", "limit", "measured", "result"], rows)
     out += ["", *_notes_on_targets(doc), ""]
     out += _conversation_sections(doc)
     out += _branching_section(doc)
     out += _concurrency_section(doc)
     out += _server_section(doc)
+    out += _lifecycle_section(doc)
+    out += _web_section(doc)
+    out += _search_section(doc)
     out += ["## Consistency checks", ""]
     out += [
         "Not timings: whether the stored data reads back. Digests cover every message's "
@@ -677,6 +775,32 @@ _SERVER_REFERENCE = {
 }
 
 
+def _web_section(doc: Doc) -> list[str]:
+    data = doc.get("web")
+    if not data:
+        return []
+    page = summarize(data["page_ms"])
+    api = summarize(data["api_timeline_ms"])
+    return [
+        "## Web viewer",
+        "",
+        f"`agentgit serve`'s session page for one session of {data['branches']} branches "
+        f"and {data['checkpoints']:,} checkpoints (made by a real graph, see "
+        "benchmarks/web.py), fetched in-process through Starlette's test client after one "
+        f"warm-up: {len(data['page_ms'])} renders. The page drew {data['lanes']} lanes and "
+        f"{data['dots']} dots (long runs collapsed) in {fmt_bytes(data['page_bytes'])}.",
+        "",
+        *_table(
+            ["request", "ms"],
+            [
+                ["session page (HTML with the SVG timeline)", fmt_stat(page)],
+                ["/api/sessions/{id}/timeline (JSON)", fmt_stat(api)],
+            ],
+        ),
+        "",
+    ]
+
+
 def _server_section(doc: Doc) -> list[str]:
     data = doc.get("server")
     if not data or not data.get("shapes"):
@@ -743,3 +867,122 @@ def _server_section(doc: Doc) -> list[str]:
             "",
         ]
     return out
+
+
+def _lifecycle_section(doc: Doc) -> list[str]:
+    entry = doc.get("lifecycle")
+    if not entry:
+        return []
+    turns = entry["turns"]
+    out = [
+        "## 5. Export, import and bringing a LangGraph database",
+        "",
+        f"A {turns:,}-turn chat written by LangGraph's `SqliteSaver` "
+        f"({entry['checkpoints']:,} checkpoints) is brought in with `agentgit import-langgraph` "
+        "(the thread becomes a session), exported with `agentgit export` and imported into a "
+        "new database with `agentgit import`; one run. Throughput is checkpoints, and "
+        "megabytes read (the SqliteSaver file, then the export file), per second of wall "
+        "time; sizes are files with their write-ahead log folded in.",
+        "",
+    ]
+    out += _table(
+        ["step", "seconds", "checkpoints/s", "MB/s"],
+        [
+            [
+                label,
+                fmt_number(entry[f"{key}_s"]),
+                fmt_number(entry[f"{key}_checkpoints_per_s"]),
+                fmt_number(entry[f"{key}_mb_per_s"]),
+            ]
+            for label, key in (
+                ("import-langgraph (SqliteSaver file in)", "langgraph_import"),
+                ("export (JSON Lines out)", "export"),
+                ("import (JSON Lines in)", "import"),
+            )
+        ],
+    )
+    out += [
+        "",
+        *_table(
+            ["database", "size"],
+            [
+                ["SqliteSaver file", fmt_bytes(entry["sqlite_bytes"])],
+                ["after import-langgraph (agentgit)", fmt_bytes(entry["agentgit_bytes"])],
+                ["export file (JSON Lines)", fmt_bytes(entry["export_bytes"])],
+                ["after import of the export (agentgit)", fmt_bytes(entry["copy_bytes"])],
+            ],
+        ),
+        "",
+    ]
+    return out
+
+
+def _search_section(doc: Doc) -> list[str]:
+    found = doc.get("search")
+    if not found:
+        return []
+    out = [
+        "## Message index (search and usage counters)",
+        "",
+        "The chat on `AgentGitSaver` with the index kept as checkpoints are written (as "
+        "shipped) and with it turned off, runs interleaved; the median over runs of each "
+        "run's mean per-turn latency. Index bytes: what the `agentgit_search_*` tables and "
+        "their indexes take (SQLite: `dbstat` pages, FTS5's shadow tables included; "
+        "PostgreSQL: `pg_total_relation_size`).",
+        "",
+    ]
+    rows = []
+    for engine, c in found["cost"].items():
+        rows.append(
+            [
+                _ENGINES[engine],
+                str(c["turns"]),
+                f"{c['turn_ms_unindexed']:.2f}",
+                f"{c['turn_ms_indexed']:.2f}",
+                f"{c['overhead_pct']:+.1f}%",
+                f"{c['index_ms_per_turn']:.2f} ({c['index_share_pct']:.1f}%)",
+                fmt_bytes(c["index_bytes"]),
+                f"{c['index_over_raw']:.2f}{TIMES}",
+                f"{c['db_over_raw_unindexed']:.2f}{TIMES} → {c['db_over_raw_indexed']:.2f}{TIMES}",
+            ]
+        )
+    out += _table(
+        [
+            "engine",
+            "turns",
+            "ms/turn, no index",
+            "ms/turn, index",
+            "difference",
+            "ms/turn inside the index (share)",
+            "index bytes",
+            "index ÷ raw messages",
+            "database ÷ raw messages",
+        ],
+        rows,
+    )
+    for engine, lat in found["latency"].items():
+        out += [
+            "",
+            f"Search on {_ENGINES[engine]}: {lat['messages']:,} messages in "
+            f"{lat['sessions']:,} sessions, stored through `CheckpointStore.put` (one "
+            f"checkpoint per session) in {lat['build_s']:.0f} s"
+            + (f", {fmt_bytes(lat['db_bytes'])} on disk" if lat.get("db_bytes") else "")
+            + f". `SessionManager.search` (limit 20, snippets made), warm; usage of one "
+            f"session: {lat['usage_ms']:.1f} ms.",
+            "",
+        ]
+        out += _table(
+            ["query", "options", "what", "hits", "median ms", "p95 ms"],
+            [
+                [
+                    f"`{q['query']}`",
+                    ", ".join(f"{k}={v}" for k, v in q["options"].items()),
+                    q["label"],
+                    str(q["hits"]),
+                    f"{q['median_ms']:.1f}",
+                    f"{q['p95_ms']:.1f}",
+                ]
+                for q in lat["queries"]
+            ],
+        )
+    return [*out, ""]

@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import langgraph_agentgit
-from benchmarks import postgres, report, server
+from benchmarks import postgres, report, server, web
+from benchmarks import search as search_bench
 from benchmarks.workloads import (
     SAVER_KINDS,
     BranchCase,
@@ -43,10 +44,11 @@ from benchmarks.workloads import (
     run_branching,
     run_concurrency,
     run_conversation,
+    run_lifecycle,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKLOADS = ("chat", "tool", "branching", "concurrency", "server")
+WORKLOADS = ("chat", "tool", "branching", "concurrency", "server", "lifecycle", "web", "search")
 PACKAGES = (
     "langgraph-agentgit",
     "langgraph",
@@ -96,6 +98,20 @@ class Plan:
     server_shapes: tuple[tuple[int, int], ...] = ()
     server_picks: int = 0
     server_reps: int = 0
+    # The data-lifecycle workload: a SqliteSaver chat of this many turns, run once.
+    lifecycle_turns: int = 0
+    # The web workload: a session of this many branches and checkpoints, page renders.
+    web_branches: int = 0
+    web_checkpoints: int = 0
+    web_reps: int = 0
+    # The message index: the chat's turns with it on and off, and the large database
+    # searched (SQLite; PostgreSQL builds a smaller one: its inserts are slower).
+    search_turns: int = 0
+    search_reps: int = 0
+    search_sessions: int = 0
+    search_pg_sessions: int = 0
+    search_per_session: int = 0
+    search_query_reps: int = 0
     # (workload, saver, turns) -> fewer runs, or none, or no history read.
     overrides: Mapping[tuple[str, str, int], Override] = field(default_factory=dict)
 
@@ -146,6 +162,16 @@ FULL = Plan(
     server_shapes=((200, 40), (20, 200)),
     server_picks=25,
     server_reps=3,
+    lifecycle_turns=1000,
+    web_branches=50,
+    web_checkpoints=2000,
+    web_reps=15,
+    search_turns=200,
+    search_reps=3,
+    search_sessions=10_000,
+    search_pg_sessions=1_000,
+    search_per_session=100,
+    search_query_reps=20,
     overrides={
         ("chat", "sqlite", 1000): Override(
             1,
@@ -213,6 +239,16 @@ SMOKE = Plan(
     server_shapes=((4, 3),),
     server_picks=1,
     server_reps=1,
+    lifecycle_turns=5,
+    web_branches=3,
+    web_checkpoints=30,
+    web_reps=1,
+    search_turns=5,
+    search_reps=1,
+    search_sessions=20,
+    search_pg_sessions=10,
+    search_per_session=10,
+    search_query_reps=2,
 )
 
 
@@ -344,6 +380,36 @@ def run_server_matrix(
     return out
 
 
+def run_search(plan: Plan, workdir: Path, log: Progress, pg: PostgresTarget) -> dict[str, Any]:
+    """The message index: its per-turn cost and size, and search latency."""
+    url = None if pg.why_not else pg.url
+    latency = search_bench.search_latency(
+        plan.search_sessions,
+        plan.search_per_session,
+        plan.search_query_reps,
+        workdir,
+        None,
+        log,
+        engines=("sqlite",),
+    )
+    if url:
+        latency.update(
+            search_bench.search_latency(
+                plan.search_pg_sessions,
+                plan.search_per_session,
+                plan.search_query_reps,
+                workdir,
+                url,
+                log,
+                engines=("postgres",),
+            )
+        )
+    return {
+        "cost": search_bench.index_cost(plan.search_turns, plan.search_reps, workdir, url, log),
+        "latency": latency,
+    }
+
+
 def run_all(
     plan: Plan,
     workdir: Path,
@@ -372,6 +438,16 @@ def run_all(
         doc["concurrency"] = run_concurrency_matrix(plan, workdir, log)
     if "server" in workloads:
         doc["server"] = run_server_matrix(plan, workdir, log, pg)
+    if "lifecycle" in workloads:
+        t0 = time.perf_counter()
+        doc["lifecycle"] = run_lifecycle(plan.lifecycle_turns, workdir)
+        log(f"lifecycle {plan.lifecycle_turns} turns: {time.perf_counter() - t0:.1f} s")
+    if "web" in workloads:
+        doc["web"] = web.run_web(
+            workdir, plan.web_branches, plan.web_checkpoints, plan.web_reps, log
+        )
+    if "search" in workloads:
+        doc["search"] = run_search(plan, workdir, log, pg)
     doc["targets"] = report.evaluate_targets(doc)
     doc["checks"] = report.consistency_checks(doc)
     return doc
@@ -524,6 +600,18 @@ def method_notes(plan: Plan, doc: dict[str, Any]) -> list[str]:
             "- **PostgreSQL, new saver:** a new saver is a new connection (pool); nothing "
             "is cached in the process, the server's shared buffers are warm.",
         ]
+    if doc.get("search"):
+        notes.append(
+            "- **Message index.** See `benchmarks/search.py`: the chat with the index on and "
+            "off (interleaved runs; the time inside the indexing call is timed too, since "
+            "the difference between two whole runs is mostly noise on a shared machine), "
+            "and searches on a database of "
+            f"{plan.search_sessions:,} sessions of {plan.search_per_session} messages on "
+            f"SQLite ({plan.search_pg_sessions:,} sessions on PostgreSQL, whose inserts are "
+            "slower), stored through `CheckpointStore.put` with one checkpoint per session "
+            "rather than one graph run per turn (which would take hours); each query shape "
+            f"is timed {plan.search_query_reps} times after a warm-up."
+        )
     skipped = [
         f"- {SAVER_KINDS[saver].label}, {workload}, {turns:,} turns: {o.why}."
         for (workload, saver, turns), o in plan.overrides.items()
@@ -625,7 +713,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress(f"wrote {out} and {json_path} in {progress.elapsed() / 60:.1f} minutes")
     for target in doc["targets"]:
         verdict = {True: "PASS", False: "FAIL", None: "n/a"}[target["passed"]]
-        progress(f"{verdict}: {target['name']}: {report.fmt_ratio(target['measured'])}")
+        progress(f"{verdict}: {target['name']}: {report.fmt_target(target)}")
     return 0
 
 

@@ -837,3 +837,82 @@ def available_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+# --- data lifecycle: import-langgraph, export, import --------------------------------------
+
+
+def run_lifecycle(turns: int, workdir: Path) -> dict[str, Any]:
+    """A ``turns``-turn chat on LangGraph's ``SqliteSaver``, brought in with
+    ``import-langgraph`` (``import_langgraph``, one session made of the thread), then
+    exported (``export_sessions``) and imported into a new database (``import_sessions``).
+
+    Sizes are database files after ``PRAGMA wal_checkpoint(TRUNCATE)``; throughput is
+    checkpoints (and source megabytes: the SqliteSaver file for ``import-langgraph``, the
+    export file for the others) per second of wall time. The final state of each copy is
+    compared with the SqliteSaver's (``readback_ok``)."""
+    from langgraph_agentgit import SessionManager
+    from langgraph_agentgit.langgraph_import import import_langgraph
+
+    gc.collect()
+    source = workdir / f"lifecycle-sqlite-{turns}.db"
+    target = workdir / f"lifecycle-agentgit-{turns}.db"
+    copy = workdir / f"lifecycle-copy-{turns}.db"
+    exported = workdir / f"lifecycle-{turns}.jsonl"
+    config = thread_config(MAIN_THREAD)
+    for path in (source, target, copy):
+        remove_db(path)
+    try:
+        with open_saver("sqlite", source) as saver:
+            graph = build_graph("chat").compile(checkpointer=saver)
+            for turn in range(1, turns + 1):
+                graph.invoke({"messages": [user_message(turn)]}, config)
+            expected = messages_digest(graph.get_state(config).values["messages"])
+        sqlite_bytes = db_file_bytes(source)
+        t0 = time.perf_counter()
+        brought = import_langgraph(str(source), str(target), sessions=True)
+        langgraph_import_s = time.perf_counter() - t0
+        agentgit_bytes = db_file_bytes(target)
+        digests = []
+        with AgentGitSaver.from_conn_string(str(target)) as agentgit:
+            graph = build_graph("chat").compile(checkpointer=agentgit)
+            digests.append(messages_digest(graph.get_state(config).values["messages"]))
+            t0 = time.perf_counter()
+            with exported.open("w", encoding="utf-8") as out:
+                export = SessionManager(agentgit).export_sessions(out)
+            export_s = time.perf_counter() - t0
+        export_bytes = exported.stat().st_size
+        with AgentGitSaver.from_conn_string(str(copy)) as agentgit:
+            t0 = time.perf_counter()
+            with exported.open("rb") as data:
+                imported = SessionManager(agentgit).import_sessions(data)
+            import_s = time.perf_counter() - t0
+            graph = build_graph("chat").compile(checkpointer=agentgit)
+            digests.append(messages_digest(graph.get_state(config).values["messages"]))
+        copy_bytes = db_file_bytes(copy)
+    finally:
+        for path in (source, target, copy):
+            remove_db(path)
+        exported.unlink(missing_ok=True)
+    mb = 1_000_000
+    return {
+        "turns": turns,
+        "checkpoints": brought.checkpoints,
+        "expected_checkpoints": expected_counts("chat", turns)[0],
+        "exported_checkpoints": export.checkpoints,
+        "imported_checkpoints": imported.checkpoints,
+        "sqlite_bytes": sqlite_bytes,
+        "agentgit_bytes": agentgit_bytes,
+        "export_bytes": export_bytes,
+        "copy_bytes": copy_bytes,
+        "langgraph_import_s": langgraph_import_s,
+        "langgraph_import_checkpoints_per_s": brought.checkpoints / langgraph_import_s,
+        "langgraph_import_mb_per_s": sqlite_bytes / mb / langgraph_import_s,
+        "export_s": export_s,
+        "export_checkpoints_per_s": export.checkpoints / export_s,
+        "export_mb_per_s": export_bytes / mb / export_s,
+        "import_s": import_s,
+        "import_checkpoints_per_s": imported.checkpoints / import_s,
+        "import_mb_per_s": export_bytes / mb / import_s,
+        "readback_ok": all(d == expected for d in digests),
+    }

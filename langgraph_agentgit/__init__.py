@@ -57,6 +57,7 @@ if TYPE_CHECKING:
         UnsafeTypeError,
     )
     from langgraph_agentgit.portable import ExportReport, ImportReport
+    from langgraph_agentgit.retention import PruneReport
     from langgraph_agentgit.saver import AgentGitSaver
     from langgraph_agentgit.sessions.manager import SessionManager
     from langgraph_agentgit.sessions.models import (
@@ -64,9 +65,11 @@ if TYPE_CHECKING:
         BranchHistory,
         CheckpointSummary,
         ExternalSession,
+        SearchHit,
         SessionEvent,
         TokenUsage,
         Turn,
+        Usage,
     )
     from langgraph_agentgit.storage.check import CheckReport, Problem, RepairReport
     from langgraph_agentgit.storage.serde import StrictSerializer
@@ -126,6 +129,7 @@ _EXPORTS: dict[str, str] = {
         "langgraph_agentgit.errors",
     ),
     "AgentGitSaver": "langgraph_agentgit.saver",
+    "PruneReport": "langgraph_agentgit.retention",
     **dict.fromkeys(("ExportReport", "ImportReport"), "langgraph_agentgit.portable"),
     "SessionManager": "langgraph_agentgit.sessions.manager",
     **dict.fromkeys(
@@ -134,9 +138,11 @@ _EXPORTS: dict[str, str] = {
             "BranchHistory",
             "CheckpointSummary",
             "ExternalSession",
+            "SearchHit",
             "SessionEvent",
             "TokenUsage",
             "Turn",
+            "Usage",
         ),
         "langgraph_agentgit.sessions.models",
     ),
@@ -178,11 +184,13 @@ __all__ = [
     "LastBranchError",
     "PlannedEffect",
     "Problem",
+    "PruneReport",
     "ReadOnlyDatabaseError",
     "RepairReport",
     "RollbackPlan",
     "RollbackResult",
     "SchemaVersionError",
+    "SearchHit",
     "SessionEvent",
     "SessionLimitError",
     "SessionManager",
@@ -204,6 +212,7 @@ __all__ = [
     "UndoRun",
     "UndoRunNotFoundError",
     "UnsafeTypeError",
+    "Usage",
     "__version__",
 ]
 

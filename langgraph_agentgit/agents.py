@@ -50,6 +50,8 @@ from langgraph.graph.message import add_messages
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
+from langgraph_agentgit.views.text import message_preview as _message_preview
+
 __all__ = [
     "ORDERS",
     "TOOLS",
@@ -317,20 +319,7 @@ def create_agent_graph(
 def message_preview(message: BaseMessage | None, width: int = 60) -> str:
     """One line describing a message: ``user: …``, ``ai → calculator(…)``, ``tool: …``.
 
-    Used by the CLI's listings and the examples; long text is cut to ``width``.
+    Used by the CLI's listings and the examples; long text is cut to ``width``. The
+    views layer's rule (:func:`langgraph_agentgit.views.text.message_preview`).
     """
-    if message is None:
-        return ""
-    role = {"human": "user", "ai": "ai", "tool": "tool", "system": "system"}.get(
-        message.type, message.type
-    )
-    if isinstance(message, AIMessage) and message.tool_calls:
-        calls = ", ".join(
-            f"{c['name']}({', '.join(repr(v) for v in c['args'].values())})"
-            for c in message.tool_calls
-        )
-        body = f"→ {calls}"
-        line = f"{role} {body}"
-    else:
-        line = f"{role}: {' '.join(_text(message).split())}"
-    return line if len(line) <= width else line[: max(width - 1, 0)] + "…"
+    return _message_preview(message, width)

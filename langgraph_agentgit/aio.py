@@ -8,6 +8,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any, TypeVar, cast
 
 import aiosqlite
@@ -56,6 +57,7 @@ class AsyncAgentGitSaver(AgentGitSaverBase):
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         read_only: bool = False,
         on_lock_wait: Callable[[], None] | None = None,
+        max_age: timedelta | None = None,
     ) -> None:
         self.conn = conn
         self.access = Access(lock_timeout, read_only, on_lock_wait)
@@ -64,7 +66,7 @@ class AsyncAgentGitSaver(AgentGitSaverBase):
         self.is_setup = False
         self.postgres: Any = None
         if isinstance(conn, aiosqlite.Connection):
-            super().__init__(sql=sqlite_sql, serde=serde, cache_size=cache_size)
+            super().__init__(sql=sqlite_sql, serde=serde, cache_size=cache_size, max_age=max_age)
             return
         if not is_postgres_object(conn):
             raise TypeError(
@@ -77,7 +79,7 @@ class AsyncAgentGitSaver(AgentGitSaverBase):
                 "AsyncAgentGitSaver needs psycopg's AsyncConnection or AsyncConnectionPool, "
                 f"not {type(conn).__name__} (AgentGitSaver takes the sync ones)"
             )
-        super().__init__(sql=runner.sql, serde=serde, cache_size=cache_size)
+        super().__init__(sql=runner.sql, serde=serde, cache_size=cache_size, max_age=max_age)
         self.postgres = runner.AsyncPostgresRunner(
             conn,
             lock_timeout=lock_timeout,
@@ -96,6 +98,7 @@ class AsyncAgentGitSaver(AgentGitSaverBase):
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         read_only: bool = False,
         on_lock_wait: Callable[[], None] | None = None,
+        max_age: timedelta | None = None,
     ) -> AsyncIterator[AsyncAgentGitSaver]:
         """Open (creating if needed) the database at ``path``; ``":memory:"`` works; a
         ``postgresql://`` URL opens an async connection pool on that server (closed on
@@ -110,6 +113,7 @@ class AsyncAgentGitSaver(AgentGitSaverBase):
                     lock_timeout=lock_timeout,
                     read_only=read_only,
                     on_lock_wait=on_lock_wait,
+                    max_age=max_age,
                 )
                 await saver.setup()
                 yield saver
@@ -131,6 +135,7 @@ class AsyncAgentGitSaver(AgentGitSaverBase):
                 lock_timeout=lock_timeout,
                 read_only=read_only,
                 on_lock_wait=on_lock_wait,
+                max_age=max_age,
             )
             await saver.setup()
             yield saver

@@ -38,12 +38,12 @@ import shlex
 import shutil
 import sqlite3
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import pairwise
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, NoReturn, cast
 
@@ -85,6 +85,28 @@ from langgraph_agentgit.errors import (
     TagNotFoundError,
 )
 
+# The views layer: the JSON shapes, previews and abbreviations the web viewer shares
+# (their old names here are kept for scripts that import them).
+from langgraph_agentgit.views.build import (
+    SCHEMA_VERSION,
+    diff_view,
+    search_hit_view,
+    session_preview,
+)
+from langgraph_agentgit.views.build import branch_view as branch_json
+from langgraph_agentgit.views.build import checkpoint_preview as checkpoint_preview
+from langgraph_agentgit.views.build import checkpoint_view as checkpoint_json
+from langgraph_agentgit.views.build import nodes_run as nodes_run
+from langgraph_agentgit.views.build import parent_id as _parent_id
+from langgraph_agentgit.views.build import session_view as session_json
+from langgraph_agentgit.views.build import turn_view as turn_json
+from langgraph_agentgit.views.text import MIN_ABBREV as MIN_ABBREV
+from langgraph_agentgit.views.text import PREVIEW_WIDTH as PREVIEW_WIDTH
+from langgraph_agentgit.views.text import abbreviations as abbreviations
+from langgraph_agentgit.views.text import cut as _cut
+from langgraph_agentgit.views.text import message_preview as message_preview
+from langgraph_agentgit.views.tree import walk_branches
+
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
     from langgraph.checkpoint.base import CheckpointTuple
@@ -97,12 +119,15 @@ if TYPE_CHECKING:
         BranchHistory,
         CheckpointSummary,
         ExternalSession,
-        Turn,
+        Usage,
     )
     from langgraph_agentgit.storage.check import CheckReport
     from langgraph_agentgit.transfer import CopyReport
 
 DEFAULT_DB = "agentgit.db"
+#: How many sessions ``agentgit sessions`` lists unless told otherwise: each row reads
+#: its session's last message, so listing thousands takes seconds.
+SESSIONS_SHOWN = 50
 DB_ENV_VAR = "AGENTGIT_DB"
 #: Where ``rollback --undo-effects`` finds its handlers without ``--handlers``.
 UNDO_HANDLERS_ENV_VAR = "AGENTGIT_UNDO_HANDLERS"
@@ -112,10 +137,9 @@ LOCK_TIMEOUT_ENV_VAR = "AGENTGIT_LOCK_TIMEOUT"
 #: which would fold its ``//``).
 Database = Path | str
 #: The commands that only read, and so also work on a database that cannot be written.
-READ_COMMANDS = ("sessions", "show", "log", "turns", "tree", "diff", "check", "export", "du")
-#: Shortest abbreviation shown for an id; longer where needed to stay unique, like git.
-MIN_ABBREV = 8
-PREVIEW_WIDTH = 60
+READ_COMMANDS = (
+    "sessions", "show", "log", "turns", "tree", "diff", "check", "export", "du", "search", "serve",
+)  # fmt: skip
 #: Longest branch or session name shown in a tree line or table cell (the rest is "…"),
 #: so that the ids and the current-branch marker after it stay on an 80-column line.
 NAME_WIDTH = 32
@@ -868,34 +892,7 @@ def resolve_prefix(prefix: str, candidates: Iterable[str], kind: str, hint: str 
     )
 
 
-def abbreviations(ids: Sequence[str], minimum: int = MIN_ABBREV) -> dict[str, str]:
-    """Each id cut to one common length at which no two ids in ``ids`` look the same.
-
-    Like git's abbreviated hashes, but one length for all so that listings line up; it
-    is at least ``minimum`` and grows as ids start to share longer prefixes (LangGraph's
-    checkpoint ids begin with a timestamp, so ids written close together share a lot).
-    """
-    ordered = sorted(set(ids))
-    length = minimum
-    for before, after in pairwise(ordered):
-        shared = 0
-        for x, y in zip(before, after, strict=False):
-            if x != y:
-                break
-            shared += 1
-        length = max(length, shared + 1)
-    return {value: value[:length] for value in ordered}
-
-
 # --- formatting ----------------------------------------------------------------------------
-
-
-def _iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="seconds")
-    return str(value)
 
 
 def _when(value: Any, *, seconds: bool = True) -> str:
@@ -913,182 +910,17 @@ def _when(value: Any, *, seconds: bool = True) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
-def _last_message(values: Mapping[str, Any]) -> BaseMessage | None:
-    from langchain_core.messages import BaseMessage
-
-    messages = values.get("messages")
-    if isinstance(messages, list) and messages and isinstance(messages[-1], BaseMessage):
-        return messages[-1]
-    return None
-
-
-_ROLES = {"human": "user", "ai": "ai", "tool": "tool", "system": "system"}
-
-
-def message_preview(message: BaseMessage | None, width: int = PREVIEW_WIDTH) -> str:
-    """One line for a message: ``user: …``, ``ai → calculator('3 * 9.99')``, ``tool: …``.
-
-    The same lines as :func:`langgraph_agentgit.agents.message_preview`, without
-    importing the agent stack (LangGraph's prebuilt nodes, tools), which only ``demo``
-    needs."""
-    if message is None:
-        return ""
-    role = _ROLES.get(message.type, message.type)
-    calls = getattr(message, "tool_calls", None) or []
-    if message.type == "ai" and calls:
-        shown = ", ".join(
-            f"{c.get('name')}({', '.join(repr(v) for v in (c.get('args') or {}).values())})"
-            for c in calls
-        )
-        line = f"{role} → {shown}"
-    else:
-        content = message.content
-        text = (
-            content
-            if isinstance(content, str)
-            else " ".join(p if isinstance(p, str) else str(p.get("text", "")) for p in content)
-        )
-        line = f"{role}: {' '.join(text.split())}"
-    return _cut(line, width)
-
-
-def _describe_input(value: Any, width: int) -> str:
-    from langchain_core.messages import BaseMessage
-
-    # An input checkpoint holds the graph's input, not yet merged into the state: in the
-    # "__start__" channel, often as ("user", "text") tuples rather than messages.
-    if isinstance(value, Mapping) and isinstance(value.get("messages"), list | tuple):
-        messages = value["messages"]
-        if messages:
-            last = messages[-1]
-            if isinstance(last, BaseMessage):
-                return message_preview(last, width)
-            if isinstance(last, tuple | list) and len(last) == 2:
-                return _cut(f"{last[0]}: {' '.join(str(last[1]).split())}", width)
-            if isinstance(last, str):
-                return _cut(f"user: {last}", width)
-    if value is None:
-        return ""
-    return _cut(f"input: {value}", width)
-
-
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
-
-
-def checkpoint_preview(item: CheckpointTuple, width: int = PREVIEW_WIDTH) -> str:
-    """One line for a checkpoint: the input it received, or the state's last message."""
-    values = item.checkpoint.get("channel_values", {})
-    if item.metadata and item.metadata.get("source") == "input" and "__start__" in values:
-        return _describe_input(values["__start__"], width)
-    message = _last_message(values)
-    if message is not None:
-        return message_preview(message, width)
-    shown = {k: v for k, v in values.items() if not k.startswith(("__", "branch:"))}
-    return _cut(", ".join(f"{k}={v!r}" for k, v in shown.items()), width)
-
-
-def nodes_run(item: CheckpointTuple, parent: CheckpointTuple | None) -> list[str]:
-    """The graph nodes whose work produced ``item``: those whose ``versions_seen`` moved
-    since ``parent``. LangGraph 1.x no longer records this in the metadata."""
-    if item.metadata and item.metadata.get("source") == "input":
-        return []
-    seen = item.checkpoint.get("versions_seen", {})
-    before = parent.checkpoint.get("versions_seen", {}) if parent is not None else {}
-    return [
-        node
-        for node, versions in seen.items()
-        if versions != before.get(node) and (node == "__start__" or not node.startswith("__"))
-    ]
-
-
-def _parent_id(item: CheckpointTuple) -> str | None:
-    if item.parent_config is None:
-        return None
-    value = item.parent_config["configurable"].get("checkpoint_id")
-    return str(value) if value is not None else None
-
-
 def _session_preview(repo: Repo, session: ExternalSession) -> str:
-    latest = repo.saver.get_tuple(repo.mgr.config(session.id))
-    return checkpoint_preview(latest) if latest is not None else ""
+    return session_preview(repo.saver, repo.mgr, session.id)
 
 
-def session_json(session: ExternalSession, last_message: str) -> dict[str, Any]:
-    """The stable JSON shape of a session."""
-    return {
-        "id": session.id,
-        "user_id": session.user_id,
-        "name": session.name,
-        "created_at": _iso(session.created_at),
-        "updated_at": _iso(session.updated_at),
-        "is_active": session.is_active,
-        "metadata": session.metadata,
-        "current_thread_id": session.current_thread_id,
-        "thread_ids": list(session.internal_session_ids),
-        "branch_count": session.branch_count,
-        "total_checkpoints": session.total_checkpoints,
-        "last_message": last_message,
-        "ended_at": _iso(session.ended_at),
-        "end_reason": session.end_reason,
-    }
-
-
-def branch_json(branch: Branch, current_thread_id: str | None) -> dict[str, Any]:
-    """The stable JSON shape of a branch."""
-    return {
-        "thread_id": branch.thread_id,
-        "session_id": branch.session_id,
-        "name": branch.name,
-        "parent_thread_id": branch.parent_thread_id,
-        "fork_checkpoint_id": branch.fork_checkpoint_id,
-        "created_at": _iso(branch.created_at),
-        "checkpoint_count": branch.checkpoint_count,
-        "is_current": branch.thread_id == current_thread_id,
-    }
-
-
-def turn_json(turn: Turn) -> dict[str, Any]:
-    """The stable JSON shape of a conversation turn."""
-    return {
-        "number": turn.number,
-        "thread_id": turn.thread_id,
-        "before_checkpoint_id": turn.before_checkpoint_id,
-        "start_checkpoint_id": turn.start_checkpoint_id,
-        "end_checkpoint_id": turn.end_checkpoint_id,
-        "user_message": turn.text,
-        "message_count": len(turn.messages),
-        "tool_calls": [dict(call) for call in turn.tool_calls],
-        "usage": {
-            "input_tokens": turn.usage.input_tokens,
-            "output_tokens": turn.usage.output_tokens,
-            "total_tokens": turn.usage.total_tokens,
-        },
-        "inherited": turn.inherited,
-    }
-
-
-def checkpoint_json(
-    item: CheckpointTuple,
-    parent: CheckpointTuple | None,
-    *,
-    thread_id: str | None,
-    tags: Sequence[str],
-) -> dict[str, Any]:
-    """The stable JSON shape of a checkpoint in a listing. ``thread_id`` is the session
-    branch that wrote it (``None`` when that thread has been deleted)."""
-    metadata = item.metadata or {}
-    return {
-        "checkpoint_id": item.checkpoint["id"],
-        "parent_checkpoint_id": _parent_id(item),
-        "thread_id": thread_id,
-        "step": metadata.get("step"),
-        "source": metadata.get("source"),
-        "nodes": nodes_run(item, parent),
-        "created_at": item.checkpoint.get("ts"),
-        "tags": list(tags),
-        "message": checkpoint_preview(item, width=200),
-    }
+def usage_text(usage: Usage) -> str:
+    """Counts in one short line: turns, messages, tool calls, tokens."""
+    calls = sum(usage.tool_calls.values())
+    text = f"{usage.turns} turns, {usage.messages} messages, {calls} tool calls"
+    if usage.tool_calls:
+        text += " (" + ", ".join(f"{k} {v}" for k, v in usage.tool_calls.items()) + ")"
+    return text + f", {usage.tokens.total_tokens} tokens"
 
 
 def _print_json(data: Any) -> None:
@@ -1318,20 +1150,51 @@ def sessions(
         str | None, typer.Option(help="Only this user's sessions.", callback=_user_id)
     ] = None,
     active: Annotated[bool, typer.Option("--active", help="Only active sessions.")] = False,
+    limit: Annotated[
+        int,
+        typer.Option(
+            "--limit",
+            min=1,
+            max=1_000_000,
+            help="At most this many sessions, the most recently active.",
+        ),
+    ] = SESSIONS_SHOWN,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Every session, however many (overrides --limit).")
+    ] = False,
     read_only: ReadOnlyOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """List sessions, most recently active first."""
+    """List sessions, most recently active first (the 50 most recent unless --limit or
+    --all says otherwise; a note on stderr says when there are more)."""
     with open_repo(ctx, db_path(ctx, db), writes=False, read_only=read_only) as repo:
-        found = repo.mgr.list_sessions(user_id=user, active_only=active)
+        # One more than shown tells whether there are more, without counting them all.
+        found = repo.mgr.list_sessions(
+            user_id=user, active_only=active, limit=None if show_all else limit + 1
+        )
+        more = not show_all and len(found) > limit
+        found = found[:limit] if more else found
         rows = [(s, _session_preview(repo, s)) for s in found]
+        counts = repo.mgr.usages([s.id for s in found])
+        if more:
+            _stderr().print(
+                Text(
+                    f"Showing the {limit} most recently active sessions; there are more "
+                    "(--limit N, or --all).",
+                    style="dim",
+                ),
+                soft_wrap=True,
+            )
         if as_json:
-            _print_json([session_json(s, preview) for s, preview in rows])
+            _print_json([session_json(s, preview, counts[s.id]) for s, preview in rows])
             return
         if not rows:
             _console().print(Text(f"No sessions in {describe(repo.path)}."))
             return
-        short = abbreviations([s.id for s in found])
+        # Prefixes unique among the sessions shown; when some are not shown, long enough
+        # (48 random bits of a UUID) that another session sharing one is unlikely, and
+        # `show` would say the prefix is ambiguous.
+        short = abbreviations([s.id for s in found], minimum=13 if more else MIN_ABBREV)
         table = _table(f"Sessions in {describe(repo.path)}")
         table.add_column("id", no_wrap=True)
         table.add_column("user", no_wrap=True, max_width=12, overflow="ellipsis")
@@ -1369,9 +1232,13 @@ def show(
         preview = _session_preview(repo, s)
         runs = repo.mgr.undo_runs(s.id)
         undone = repo.mgr.undone_effects(s.id) if runs else {}
+        total = repo.mgr.usage(s.id)
+        per_branch = {b.thread_id: repo.mgr.usage(s.id, thread_id=b.thread_id) for b in branches}
         if as_json:
-            data = session_json(s, preview)
-            data["branches"] = [branch_json(b, s.current_thread_id) for b in branches]
+            data = {"schema_version": SCHEMA_VERSION, **session_json(s, preview, total)}
+            data["branches"] = [
+                branch_json(b, s.current_thread_id, per_branch[b.thread_id]) for b in branches
+            ]
             data["tags"] = dict(sorted(tags.items()))
             data["undo_runs"] = [undo_run_json(r, undone) for r in runs]
             _print_json(data)
@@ -1396,6 +1263,8 @@ def show(
             ),
             ("branches", str(s.branch_count)),
             ("checkpoints", str(s.total_checkpoints)),
+            ("usage", usage_text(total)),
+            ("input/output tokens", f"{total.tokens.input_tokens}/{total.tokens.output_tokens}"),
             ("metadata", json.dumps(s.metadata, default=str) if s.metadata else ""),
             ("last message", preview),
         ):
@@ -1410,6 +1279,9 @@ def show(
         table.add_column("parent", no_wrap=True)
         table.add_column("forked at", no_wrap=True, min_width=max(map(len, forks), default=0))
         table.add_column("checkpoints", justify="right", no_wrap=True)
+        table.add_column("turns", justify="right", no_wrap=True)
+        table.add_column("msgs", justify="right", no_wrap=True)
+        table.add_column("tokens", justify="right", no_wrap=True)
         for b, fork in zip(branches, forks, strict=True):
             is_current = b.thread_id == s.current_thread_id
             parent = b.parent_thread_id
@@ -1420,6 +1292,9 @@ def show(
                 short.get(parent, parent[:MIN_ABBREV]) if parent else "",
                 fork,
                 str(b.checkpoint_count),
+                str(per_branch[b.thread_id].turns),
+                str(per_branch[b.thread_id].messages),
+                str(per_branch[b.thread_id].tokens.total_tokens),
             )
         console.print(table)
         if tags:
@@ -1608,6 +1483,84 @@ def turns(
         _console().print(table)
 
 
+@app.command()
+def search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="Words to find (any text; word* = prefix).")],
+    session: Annotated[
+        str | None, typer.Option("--session", "-s", help="Only this session (id or prefix).")
+    ] = None,
+    role: Annotated[
+        str | None,
+        typer.Option(help="Only messages of this type: human (user), ai (assistant), tool."),
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option(help="Only this user's sessions.", callback=_user_id)
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many hits.")] = 20,
+    db: DbOption = None,
+    read_only: ReadOnlyOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Find messages in every branch of every session, best match first.
+
+    Every word of the query must be in the message (case and accents ignored); a word
+    ending in * matches as a prefix; quotes, operators and other signs only separate
+    words. A message branches share is shown once, on the branch that wrote it."""
+    with open_repo(ctx, db_path(ctx, db), writes=False, read_only=read_only) as repo:
+        session_id = repo.session(session).id if session is not None else None
+        try:
+            hits = repo.mgr.search(
+                query, user_id=user, session_id=session_id, role=role, limit=limit
+            )
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+        if as_json:
+            _print_json([search_hit_view(h) for h in hits])
+            return
+        if not hits:
+            _say(Text(f"No message matches {one_line(query)!r}."))
+            return
+        table = _table(f"Messages matching {_cut(one_line(query), 60)!r} (best first)")
+        table.add_column("session", no_wrap=True)
+        table.add_column("branch", no_wrap=True)
+        table.add_column("checkpoint", no_wrap=True)
+        table.add_column("role", no_wrap=True)
+        table.add_column("message")  # the column that shrinks
+        for h in hits:
+            snippet = Text(one_line(h.snippet))
+            snippet.highlight_regex(r">>>.*?<<<", "bold yellow")
+            table.add_row(
+                (h.session_id or "")[:MIN_ABBREV],
+                h.thread_id[:MIN_ABBREV],
+                repo.abbreviate(h.checkpoint_id),
+                h.role,
+                _one_line(snippet),
+            )
+        _console().print(table)
+
+
+@app.command()
+def reindex(
+    ctx: typer.Context,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Rebuild the message index (search, usage counts) from the stored checkpoints.
+
+    Needed only for the words of deleted messages, which SQLite keeps in its search
+    index until then: a database written before the index existed is indexed by its
+    first search."""
+    with open_repo(ctx, db_path(ctx, db), writes=True) as repo:
+        started = time.monotonic()
+        count = repo.mgr.reindex()
+        seconds = time.monotonic() - started
+        if as_json:
+            _print_json({"messages": count, "seconds": round(seconds, 3)})
+            return
+        _say(Text(f"Indexed {count} messages in {seconds:.1f} s."))
+
+
 def _shown(count: int, anchors: set[int], show_all: bool) -> list[int]:
     """Indices of a line's checkpoints that ``tree`` draws (see :data:`TREE_FULL_LINE`)."""
     if show_all or count <= TREE_FULL_LINE:
@@ -1649,28 +1602,13 @@ def build_tree(
         anchors |= {line.parent_checkpoint_id for line in h.lines if line.parent_checkpoint_id}
     threads = abbreviations([h.branch.thread_id for h in histories])
     nodes: dict[str, Tree] = {}
-    placed: set[str] = set()
-    in_session = {h.branch.thread_id for h in histories}
-    pending = list(histories)
-    # Parents before children; a branch whose fork point is not drawn yet waits a round.
-    while pending:
-        progress = False
-        for history in list(pending):
-            branch = history.branch
-            anchor = root
-            if branch.fork_checkpoint_id in nodes:
-                anchor = nodes[branch.fork_checkpoint_id]
-            elif branch.parent_thread_id in in_session and branch.parent_thread_id not in placed:
-                continue  # its parent is drawn later; a deleted parent is not waited for
-            pending.remove(history)
-            placed.add(branch.thread_id)
-            progress = True
-            _draw_branch(repo, s, history, anchor, root, threads, nodes, anchors,
-                         by_checkpoint, show_all)  # fmt: skip
-        if not progress:  # only a cycle of parents could get here: show what is left
-            for history in pending:
-                root.add(Text(f"⑂ {history.branch.thread_id} (fork point not found)"))
-            break
+    # The views layer's walk: parents before children (a branch hangs under its fork
+    # point, drawn with its parent), siblings oldest first.
+    for history, _depth in walk_branches(histories, lambda h: h.branch):
+        fork = history.branch.fork_checkpoint_id
+        anchor = nodes.get(fork, root) if fork is not None else root
+        _draw_branch(repo, s, history, anchor, root, threads, nodes, anchors,
+                     by_checkpoint, show_all)  # fmt: skip
     return root
 
 
@@ -1812,7 +1750,12 @@ def tree_json(
                 "checkpoints": checkpoints,
             }
         )
-    return {"session_id": s.id, "current_thread_id": s.current_thread_id, "branches": out}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "session_id": s.id,
+        "current_thread_id": s.current_thread_id,
+        "branches": out,
+    }
 
 
 @app.command()
@@ -1824,14 +1767,34 @@ def tree(
     ] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
+    svg: Annotated[
+        Path | None,
+        typer.Option(
+            "--svg",
+            help="Write the timeline as an SVG picture to this file (what `agentgit serve` "
+            "shows) instead of printing the tree.",
+            dir_okay=False,
+        ),
+    ] = None,
     read_only: ReadOnlyOption = False,
 ) -> None:
     """The session's timeline as a tree of branches and checkpoints (oldest first).
 
     A long line of checkpoints shows its first and last few and every checkpoint a
-    branch, a fork or a tag hangs from; --all shows all of them, --json gives all."""
+    branch, a fork or a tag hangs from; --all shows all of them, --json gives all;
+    --svg FILE draws it (one lane per branch, one dot per checkpoint)."""
+    if svg is not None and as_json:
+        raise CliError("--svg and --json: choose one")
     with open_repo(ctx, db_path(ctx, db), writes=False, read_only=read_only) as repo:
         s = repo.session(session)
+        if svg is not None:
+            picture = repo.mgr.timeline(s.id).to_svg(collapse=not show_all)
+            try:
+                svg.write_text(picture, encoding="utf-8")
+            except OSError as exc:
+                raise CliError(f"cannot write {svg}: {exc.strerror or exc}", EXIT_FAILURE) from exc
+            _say(Text.assemble("Wrote the timeline of session ", (s.id, "yellow"), f" to {svg}."))
+            return
         histories, tags = repo.timeline(s)
         if as_json:
             _print_json(tree_json(repo, s, histories, tags))
@@ -1867,7 +1830,7 @@ def diff(
             session_id=scope.id if scope is not None else None,
         )
         if as_json:
-            _print_json(result.to_dict())
+            _print_json(diff_view(result))
             return
         print_diff(_console(), result)
 
@@ -2998,3 +2961,213 @@ def du_command(
             f"{_bytes(report.unattributed_value_bytes)}); the rest is indexes and free space."
         )
     )
+
+
+@app.command("prune")
+def prune_command(
+    ctx: typer.Context,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            help="Delete sessions inactive for longer than this: 90d, 12h, 30m, 2w.",
+        ),
+    ] = None,
+    keep_last: Annotated[
+        int | None,
+        typer.Option(
+            "--keep-last", help="In the other sessions, keep the newest N checkpoints per branch."
+        ),
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="Only this user's sessions.", callback=_user_id)
+    ] = None,
+    keep_tagged: Annotated[
+        bool,
+        typer.Option(
+            "--keep-tagged/--drop-tagged",
+            help="Keep tagged checkpoints and sessions with tags (default), or not.",
+        ),
+    ] = True,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Say what would go and the bytes freed; change nothing."),
+    ] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove old sessions and old checkpoints: never what a live branch inherits, a
+    branch head, or a tagged checkpoint (unless --drop-tagged).
+
+    Every checkpoint that stays reads back as before. The file keeps its size until
+    `agentgit vacuum`.
+    """
+    from datetime import timedelta
+
+    from langgraph_agentgit.retention import parse_duration
+
+    age: timedelta | None = None
+    if older_than is not None:
+        try:
+            age = parse_duration(older_than)
+        except ValueError as exc:
+            raise CliError(f"--older-than: {exc}") from None
+    if older_than is None and keep_last is None:
+        raise CliError("give --older-than, --keep-last or both")
+    if keep_last is not None and keep_last < 1:
+        raise CliError(f"--keep-last must be at least 1 (a branch keeps its head), not {keep_last}")
+    with open_repo(ctx, db_path(ctx, db), writes=True) as repo:
+        report = repo.mgr.prune_sessions(
+            older_than=age,
+            keep_last=keep_last,
+            user_id=user,
+            keep_tagged=keep_tagged,
+            dry_run=dry_run,
+        )
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    if report.sessions:
+        table = _table("Would prune" if dry_run else "Pruned")
+        table.add_column("session")
+        table.add_column("name")
+        table.add_column("what")
+        table.add_column("checkpoints", justify="right")
+        for s in report.sessions:
+            what = "deleted" if s.deleted else "trimmed"
+            if s.tags_removed:
+                what += f", tags {', '.join(s.tags_removed)} dropped"
+            table.add_row(
+                s.session_id[:MIN_ABBREV], _name(s.name), one_line(what), str(s.checkpoints_removed)
+            )
+        _console().print(table)
+    _say(
+        Text(
+            f"{'Would remove' if dry_run else 'Removed'} {report.sessions_deleted} session(s) "
+            f"and {report.checkpoints_removed} checkpoint(s) in all, {report.rows_deleted} "
+            f"stored row(s): {_bytes(report.bytes_freed)} "
+            + ("would be freed." if dry_run else "freed (`agentgit vacuum` shrinks the file).")
+        )
+    )
+    if report.kept_tagged:
+        _say(
+            Text(
+                f"Kept {len(report.kept_tagged)} old session(s) because they have tags "
+                "(--drop-tagged removes them)."
+            )
+        )
+
+
+@app.command("vacuum")
+def vacuum_command(ctx: typer.Context, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Give back the space deletes and prunes freed: SQLite VACUUM (the file shrinks),
+    PostgreSQL VACUUM of the agentgit tables. Prints the size before and after."""
+    from langgraph_agentgit.retention import vacuum
+
+    with open_repo(ctx, db_path(ctx, db), writes=True) as repo:
+        report = vacuum(repo.saver)
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    _say(
+        Text(
+            f"Vacuumed: {_bytes(report.bytes_before)} before, {_bytes(report.bytes_after)} "
+            f"after ({_bytes(max(report.bytes_before - report.bytes_after, 0))} given back)."
+        )
+    )
+
+
+DEFAULT_SERVE_HOST = "127.0.0.1"
+DEFAULT_SERVE_PORT = 8765
+
+
+@app.command("serve")
+def serve_command(
+    ctx: typer.Context,
+    db: DbOption = None,
+    host: Annotated[
+        str,
+        typer.Option(help="Address to listen on; any but loopback needs an access token."),
+    ] = DEFAULT_SERVE_HOST,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = (
+        DEFAULT_SERVE_PORT
+    ),
+    read_only: Annotated[
+        bool,
+        typer.Option("--read-only", help="Only look: no tag, branch, rollback or checkout."),
+    ] = False,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            help="Access token every request must carry (default: none on loopback; "
+            "generated and printed for any other --host).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """A web viewer of the database: sessions, branch timelines, checkpoints, diffs and
+    a JSON API under /api/, at http://HOST:PORT/ until Ctrl-C.
+
+    Tag, branch, rollback and checkout are offered (each asks for confirmation) unless
+    --read-only, or where the database cannot be written."""
+    import secrets
+    import socket
+
+    from langgraph_agentgit.web.security import Guard, allowed_hosts, is_loopback
+
+    try:
+        import uvicorn
+    except ImportError as exc:  # pragma: no cover - a main dependency
+        raise CliError(f"agentgit serve needs uvicorn ({exc})", EXIT_FAILURE) from exc
+    if token is not None and len(token) < 8:
+        raise CliError("--token must be at least 8 characters")
+    if token is None and not is_loopback(host):
+        token = secrets.token_urlsafe(24)
+    root = ctx.find_root().obj or {}
+    asked_read_only = read_only or bool(root.get("read_only"))
+    path = db_path(ctx, db)
+    with open_repo(ctx, path, writes=False, read_only=asked_read_only, command="serve") as repo:
+        # Fail now, with a clear line, rather than from inside uvicorn: an address that
+        # does not resolve is bad input, a port taken or forbidden a failure.
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise CliError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        family, _, _, _, address = infos[0]
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind(address)
+        except OSError as exc:
+            raise CliError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}", EXIT_FAILURE
+            ) from exc
+        access = getattr(repo.saver, "access", None)
+        serving_read_only = asked_read_only or bool(getattr(access, "read_only", False))
+        from langgraph_agentgit.web import create_app
+
+        guard = Guard(hosts=allowed_hosts(host, port), token=token)
+        web_app = create_app(
+            repo.saver,
+            repo.mgr,
+            guard=guard,
+            read_only=serving_read_only,
+            database=describe(path),
+        )
+        shown = f"[{host}]" if ":" in host else host
+        url = f"http://{shown}:{port}/"
+        console = _console()
+        console.print(
+            Text(f"agentgit serve: {describe(path)} at {url}", style="bold"), soft_wrap=True
+        )
+        if token is not None:
+            console.print(Text(f"open {url}?token={token}", style="yellow"), soft_wrap=True)
+        if serving_read_only:
+            why = "as asked" if asked_read_only else "the database cannot be written"
+            console.print(Text(f"read-only ({why}): no actions are offered"), soft_wrap=True)
+        console.print(Text("Ctrl-C stops it.", style="dim"), soft_wrap=True)
+        config = uvicorn.Config(
+            web_app, host=host, port=port, log_level="warning", lifespan="off", access_log=False
+        )
+        uvicorn.Server(config).run()

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.base import CheckpointTuple
 
+from langgraph_agentgit.views.text import message_preview
+
 if TYPE_CHECKING:
     from langgraph_agentgit.effects.models import EffectRecord
 
@@ -332,13 +334,9 @@ def _point(p: CheckpointPoint, width: int | None) -> str:
 
 
 def _preview(message: BaseMessage, width: int | None) -> str:
-    text = " ".join(str(message.text).split())
-    calls = getattr(message, "tool_calls", None) or []
-    if not text and calls:
-        text = "calls " + ", ".join(str(c.get("name")) for c in calls)
     if width is None:
-        return f"{message.type}: {text} [{message.id}]"
-    return _cut(f"{message.type}: {text}", width)
+        return f"{message_preview(message, None)} [{message.id}]"
+    return message_preview(message, width)
 
 
 def _short(value: Any, width: int | None) -> str:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Literal
 
 from langgraph_agentgit.sessions.models import BranchHistory, CheckpointSummary, Line
 from langgraph_agentgit.timeline import Timeline
+from langgraph_agentgit.views.tree import walk_branches
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -41,21 +42,7 @@ _LANE_COLOURS = ("#333333", "#c44e52", "#4c72b0", "#55a868", "#8172b2", "#dd8452
 
 def _lanes(timeline: Timeline) -> list[tuple[BranchHistory, int]]:
     """Branches in drawing order, depth first so a branch sits right below its parent."""
-    in_session = {h.branch.thread_id for h in timeline.branches}
-    children: dict[str | None, list[BranchHistory]] = {}
-    for history in timeline.branches:
-        parent = history.branch.parent_thread_id
-        children.setdefault(parent if parent in in_session else None, []).append(history)
-    ordered: list[tuple[BranchHistory, int]] = []
-
-    def visit(history: BranchHistory, depth: int) -> None:
-        ordered.append((history, depth))
-        for child in children.get(history.branch.thread_id, []):
-            visit(child, depth + 1)
-
-    for root in children.get(None, []):
-        visit(root, 0)
-    return ordered
+    return walk_branches(timeline.branches, lambda h: h.branch)
 
 
 def _rows(timeline: Timeline) -> list[tuple[BranchHistory, Line]]:

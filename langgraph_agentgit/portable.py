@@ -1429,6 +1429,9 @@ def import_sessions(
             for e in parsed.undone_effects
         ],
     )
+    # Rows were inserted as stored, not through put(): the message index is rebuilt by
+    # the next search or usage read.
+    conn.execute(sql.SEARCH_SET_NEEDS_REINDEX, (1,))
     return ImportReport(
         sessions=len(parsed.sessions),
         branches=len(parsed.branches),

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any, TypeVar, cast
 
 from langgraph.checkpoint.serde.base import SerializerProtocol
@@ -72,6 +73,7 @@ class AgentGitSaver(AgentGitSaverBase):
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         read_only: bool = False,
         on_lock_wait: Callable[[], None] | None = None,
+        max_age: timedelta | None = None,
     ) -> None:
         self.conn = conn
         self.access = Access(lock_timeout, read_only, on_lock_wait)
@@ -79,7 +81,7 @@ class AgentGitSaver(AgentGitSaverBase):
         self.lock = threading.RLock()
         self.postgres: Any = None
         if isinstance(conn, sqlite3.Connection):
-            super().__init__(sql=sqlite_sql, serde=serde, cache_size=cache_size)
+            super().__init__(sql=sqlite_sql, serde=serde, cache_size=cache_size, max_age=max_age)
             _require_shareable(conn)
             with self.lock:
                 configure(conn, self.access)
@@ -95,7 +97,7 @@ class AgentGitSaver(AgentGitSaverBase):
                 f"AgentGitSaver is synchronous: pass a psycopg Connection or ConnectionPool, "
                 f"not {type(conn).__name__} (AsyncAgentGitSaver takes the async ones)"
             )
-        super().__init__(sql=runner.sql, serde=serde, cache_size=cache_size)
+        super().__init__(sql=runner.sql, serde=serde, cache_size=cache_size, max_age=max_age)
         self.postgres = runner.PostgresRunner(
             conn,
             lock_timeout=lock_timeout,
@@ -114,6 +116,7 @@ class AgentGitSaver(AgentGitSaverBase):
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         read_only: bool = False,
         on_lock_wait: Callable[[], None] | None = None,
+        max_age: timedelta | None = None,
     ) -> Iterator[AgentGitSaver]:
         """Open (creating if needed) the database at ``path``; ``":memory:"`` works; a
         ``postgresql://`` URL opens a connection pool on that server (closed on exit).
@@ -134,6 +137,7 @@ class AgentGitSaver(AgentGitSaverBase):
                     lock_timeout=lock_timeout,
                     read_only=read_only,
                     on_lock_wait=on_lock_wait,
+                    max_age=max_age,
                 )
             finally:
                 pool.close()
@@ -147,6 +151,7 @@ class AgentGitSaver(AgentGitSaverBase):
                 lock_timeout=lock_timeout,
                 read_only=read_only,
                 on_lock_wait=on_lock_wait,
+                max_age=max_age,
             )
         finally:
             conn.close()

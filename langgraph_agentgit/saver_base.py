@@ -4,8 +4,10 @@ implements for its own kind of connection."""
 
 from __future__ import annotations
 
+import logging
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
+from datetime import timedelta
 from types import ModuleType
 from typing import Any, TypeVar
 
@@ -20,11 +22,14 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from langgraph_agentgit import retention
+from langgraph_agentgit.errors import AgentGitError
 from langgraph_agentgit.storage.blobs import DEFAULT_CACHE_BYTES, private
 from langgraph_agentgit.storage.checkpoints import CheckpointStore
 from langgraph_agentgit.storage.serde import StrictSerializer
 
 T = TypeVar("T")
+logger = logging.getLogger("langgraph_agentgit.retention")
 DEFAULT_CACHE_SIZE = DEFAULT_CACHE_BYTES  # bytes of serialized values; see BlobStore
 
 
@@ -39,10 +44,16 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
         sql: ModuleType,
         serde: SerializerProtocol | None = None,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        max_age: timedelta | None = None,
     ) -> None:
         super().__init__(serde=serde or StrictSerializer())
         self.cache_size = cache_size
         self.store = CheckpointStore(self.serde, cache_size=cache_size, sql=sql)
+        #: Threads outside sessions whose newest checkpoint is older are deleted (see
+        #: :meth:`sweep`); None: never.
+        self.max_age = None if max_age is None else retention.check_age(max_age, "max_age")
+        # The first put sweeps (an opened database may hold expired threads already).
+        self._puts_before_sweep = 0
 
     # --- the runners each saver provides ---------------------------------------------------
 
@@ -129,7 +140,7 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return self._write_in_thread(
+        stored = self._write_in_thread(
             _thread_of(config),
             self.store.put,
             config,
@@ -137,6 +148,66 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
             metadata,
             new_versions,
         )
+        if self._sweep_due():
+            assert self.max_age is not None
+            age = self.max_age
+            self._swept(
+                lambda: self._write(retention.sweep, self.store, age, retention.SWEEP_BATCH)
+            )
+        return stored
+
+    def sweep(self, *, max_age: timedelta | None = None, limit: int | None = None) -> int:
+        """Delete the threads outside every session whose newest checkpoint is older than
+        ``max_age`` (default: the saver's ``max_age``), at most ``limit`` of them, as
+        :meth:`delete_thread` deletes (rows a live fork inherits stay). Returns how many
+        were deleted. LangGraph's TTL for users without sessions; sessions are pruned by
+        ``SessionManager.prune_sessions``.
+
+        A saver made with ``max_age`` sweeps by itself at its first put and then every
+        ``retention.SWEEP_EVERY`` (1000) puts, at most ``retention.SWEEP_BATCH`` (100)
+        threads each time, in a write transaction of its own after the put's. The age is
+        read from the newest checkpoint's id (LangGraph's ids start with their time) and
+        confirmed from its ``ts``; a thread whose ids are not LangGraph's and sort after
+        them is never swept. Raises ``ValueError`` without any ``max_age`` or for a
+        ``limit`` below 1, ``TypeError`` for a ``max_age`` that is not a ``timedelta``."""
+        age, limit = self._sweep_options(max_age, limit)
+        return self._write(retention.sweep, self.store, age, limit)
+
+    async def asweep(self, *, max_age: timedelta | None = None, limit: int | None = None) -> int:
+        """Async twin of :meth:`sweep`."""
+        age, limit = self._sweep_options(max_age, limit)
+        return await self._awrite(retention.sweep, self.store, age, limit)
+
+    def _sweep_options(
+        self, max_age: timedelta | None, limit: int | None
+    ) -> tuple[timedelta, int | None]:
+        age = max_age if max_age is not None else self.max_age
+        if age is None:
+            raise ValueError("sweep needs a max_age: pass one, or make the saver with max_age")
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
+            raise ValueError(f"limit must be a whole number of at least 1 or None, not {limit!r}")
+        return retention.check_age(age, "max_age"), limit
+
+    def _sweep_due(self) -> bool:
+        """Whether this put is the one that sweeps (a race between threads at worst
+        sweeps twice)."""
+        if self.max_age is None:
+            return False
+        self._puts_before_sweep -= 1
+        if self._puts_before_sweep > 0:
+            return False
+        self._puts_before_sweep = retention.SWEEP_EVERY
+        return True
+
+    def _swept(self, fn: Callable[[], int]) -> None:
+        # The put has committed: a sweep that cannot run now (a lock held elsewhere,
+        # damage) must not turn it into a failure; the next one tries again.
+        try:
+            fn()
+        except AgentGitError as exc:
+            logger.warning("max_age sweep skipped: %s", exc)
 
     def put_writes(
         self,
@@ -210,7 +281,7 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return await self._awrite_in_thread(
+        stored = await self._awrite_in_thread(
             _thread_of(config),
             self.store.put,
             config,
@@ -218,6 +289,13 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
             metadata,
             new_versions,
         )
+        if self._sweep_due():
+            assert self.max_age is not None
+            try:
+                await self._awrite(retention.sweep, self.store, self.max_age, retention.SWEEP_BATCH)
+            except AgentGitError as exc:
+                logger.warning("max_age sweep skipped: %s", exc)
+        return stored
 
     async def aput_writes(
         self,

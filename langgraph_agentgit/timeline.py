@@ -7,19 +7,21 @@ output. Built by :meth:`SessionManager.timeline`; it holds data only, no connect
     print(tl)                 # text tree, current branch marked with *
     tl.to_mermaid()           # Mermaid gitGraph (one commit per checkpoint)
     tl.to_mermaid("flowchart")  # Mermaid flowchart (one box per branch)
-    tl.to_dict()              # JSON-ready
+    tl.to_dict()              # JSON-ready (the views layer's "timeline" shape)
+    tl.to_svg()               # SVG: one lane per branch, as `agentgit serve` draws it
     tl                        # in a notebook: renders the gitGraph
 
-Checkpoint ids are shown abbreviated, like git: the shortest prefix (at least 8
-characters) that is unique among the checkpoints of the timeline. LangGraph's ids are
-time-ordered UUIDs whose first characters change slowly, so prefixes are often longer
-than 8. ``to_dict()`` has the full ids.
+Checkpoint ids are shown abbreviated, like git, by the views layer's one rule
+(:func:`langgraph_agentgit.views.text.abbreviations`, not aligned): the shortest prefix
+(at least 8 characters) that is unique among the checkpoints of the timeline. LangGraph's
+ids are time-ordered UUIDs whose first characters change slowly, so prefixes are often
+longer than 8. ``to_dict()`` has the full ids.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -29,8 +31,16 @@ from langgraph_agentgit.sessions.models import (
     CheckpointSummary,
     ExternalSession,
 )
+from langgraph_agentgit.views.build import timeline_view
+from langgraph_agentgit.views.text import MIN_ABBREV
+from langgraph_agentgit.views.text import abbreviations as _abbreviations
+from langgraph_agentgit.views.tree import branch_children
 
-MIN_ABBREV = 8
+
+def _branch_of(history: BranchHistory) -> Branch:
+    return history.branch
+
+
 DEFAULT_MAX_COMMITS = 24
 #: Columns the text of a timeline fits in unless told otherwise.
 DEFAULT_WIDTH = 80
@@ -82,7 +92,7 @@ class Timeline:
 
     def abbreviations(self) -> dict[str, str]:
         """Checkpoint id -> its shortest unique prefix (at least 8 characters)."""
-        return _abbreviations(self._all_ids())
+        return _abbreviations(self._all_ids(), aligned=False)
 
     def _all_ids(self) -> set[str]:
         ids = set(self.tags.values())
@@ -104,16 +114,7 @@ class Timeline:
 
     def _children(self) -> tuple[list[BranchHistory], dict[str, list[BranchHistory]]]:
         """Roots (branches whose parent is not in the session) and children by parent."""
-        in_session = {h.branch.thread_id for h in self.branches}
-        roots: list[BranchHistory] = []
-        children: dict[str, list[BranchHistory]] = {}
-        for history in self.branches:
-            parent = history.branch.parent_thread_id
-            if parent is not None and parent in in_session:
-                children.setdefault(parent, []).append(history)
-            else:
-                roots.append(history)
-        return roots, children
+        return branch_children(self.branches, _branch_of)
 
     def __str__(self) -> str:
         return self.format()
@@ -134,7 +135,7 @@ class Timeline:
         """
         s = self.session
         abbrev = self.abbreviations()
-        threads = _abbreviations(h.branch.thread_id for h in self.branches)
+        threads = _abbreviations((h.branch.thread_id for h in self.branches), aligned=False)
         header = f"Session {s.id}"
         if s.name:
             header += f" {_name(s.name, width)!r}"
@@ -396,52 +397,23 @@ class Timeline:
     # --- data and notebooks ----------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready data: the session, its tags, and every branch with its fork
-        point, head, last-message preview, own checkpoints (full ids) and the tools whose
-        effects on it a rollback undid (``undone_effects``)."""
-        s = self.session
-        return {
-            "session": {
-                "id": s.id,
-                "user_id": s.user_id,
-                "name": s.name,
-                "created_at": s.created_at.isoformat(),
-                "updated_at": s.updated_at.isoformat(),
-                "is_active": s.is_active,
-                "metadata": s.metadata,
-                "internal_session_ids": list(s.internal_session_ids),
-                "current_thread_id": s.current_thread_id,
-                "branch_count": s.branch_count,
-                "total_checkpoints": s.total_checkpoints,
-            },
-            "tags": dict(self.tags),
-            "branches": [
-                {
-                    "thread_id": h.branch.thread_id,
-                    "label": self.label(h),
-                    "name": h.branch.name,
-                    "parent_thread_id": h.branch.parent_thread_id,
-                    "fork_checkpoint_id": h.branch.fork_checkpoint_id,
-                    "created_at": h.branch.created_at.isoformat(),
-                    "checkpoint_count": h.branch.checkpoint_count,
-                    "is_current": h.is_current,
-                    "fork_point": _summary_dict(h.fork_point),
-                    "head": _summary_dict(h.head),
-                    "last_message": h.last_message,
-                    "interrupted": h.interrupted,
-                    "undone_effects": list(self.undone.get(h.branch.thread_id, ())),
-                    "checkpoints": [_summary_dict(c) for c in h.checkpoints],
-                    "in_thread_forks": [
-                        {
-                            "parent_checkpoint_id": line.parent_checkpoint_id,
-                            "checkpoint_ids": [c.checkpoint_id for c in line.checkpoints],
-                        }
-                        for line in h.lines[1:]
-                    ],
-                }
-                for h in self.branches
-            ],
-        }
+        """Plain JSON-ready data, the views layer's ``timeline`` shape
+        (:func:`langgraph_agentgit.views.build.timeline_view`, ``docs/views-schema.md``):
+        the session, its tags, and every branch with its fork point, head, last-message
+        preview, own checkpoints (full ids), in-thread forks and the tools whose effects
+        on it a rollback undid (``undone_effects``)."""
+        return timeline_view(self)
+
+    def to_svg(self, *, collapse: bool = True) -> str:
+        """The branch timeline as a standalone SVG document: what ``agentgit serve``
+        shows and ``agentgit tree --svg FILE`` writes
+        (:func:`langgraph_agentgit.views.svg.timeline_svg`)."""
+        from langgraph_agentgit.views.svg import timeline_svg
+
+        return timeline_svg(self, collapse=collapse, standalone=True)
+
+    def _repr_svg_(self) -> str:
+        return self.to_svg()
 
     def _repr_markdown_(self) -> str:
         return f"```mermaid\n{self.to_mermaid()}```\n\n```text\n{self}\n```\n"
@@ -459,40 +431,6 @@ class _Lane:
     checkpoints: tuple[CheckpointSummary, ...]
     parent: str | None
     fork: str | None
-
-
-def _summary_dict(summary: CheckpointSummary | None) -> dict[str, Any] | None:
-    if summary is None:
-        return None
-    return {
-        "checkpoint_id": summary.checkpoint_id,
-        "parent_checkpoint_id": summary.parent_checkpoint_id,
-        "step": summary.step,
-        "source": summary.source,
-        "node": summary.node,
-        "created_at": summary.created_at,
-    }
-
-
-def _abbreviations(ids: Iterable[str]) -> dict[str, str]:
-    ordered = sorted(set(ids))
-    out = {}
-    for i, cid in enumerate(ordered):
-        need = MIN_ABBREV
-        for j in (i - 1, i + 1):
-            if 0 <= j < len(ordered):
-                need = max(need, _common_prefix(cid, ordered[j]) + 1)
-        out[cid] = cid[:need]
-    return out
-
-
-def _common_prefix(a: str, b: str) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def _kept(

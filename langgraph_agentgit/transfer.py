@@ -298,6 +298,9 @@ def _copy_into(
         counts[table] = copied
     for statement in target_sql.COPY_RESET_SEQUENCES:
         target_conn.execute(statement)
+    # The message index is not copied (SQLite's FTS5 table and PostgreSQL's tsvector are
+    # not the same thing): the target's first search or usage read rebuilds it.
+    target_conn.execute(target_sql.SEARCH_SET_NEEDS_REINDEX, (1,))
     return counts
 
 

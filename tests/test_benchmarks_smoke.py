@@ -144,8 +144,42 @@ def test_smoke_run_writes_report_and_every_saver_reads_back(tmp_path: Path) -> N
                 assert samples and all(v > 0 for v in samples), (saver, metric)
     assert "## Server: cold threads" in markdown
 
+    # Data lifecycle: every checkpoint carried by import-langgraph, export and import, the
+    # copies' final states are SqliteSaver's, and each throughput is a measured rate.
+    lifecycle = doc["lifecycle"]
+    checkpoints, _ = expected_counts("chat", plan.lifecycle_turns)
+    assert lifecycle["checkpoints"] == checkpoints
+    assert lifecycle["exported_checkpoints"] == lifecycle["imported_checkpoints"] == checkpoints
+    assert lifecycle["readback_ok"]
+    for step in ("langgraph_import", "export", "import"):
+        assert lifecycle[f"{step}_checkpoints_per_s"] > 0 and lifecycle[f"{step}_mb_per_s"] > 0
+    assert min(lifecycle[k] for k in ("sqlite_bytes", "agentgit_bytes", "copy_bytes")) > 0
+    assert "## 5. Export, import and bringing a LangGraph database" in markdown
+    # The web workload: the page drew the session it was given, every checkpoint a dot
+    # (the smoke session is too small for a lane to be collapsed).
+    web = doc["web"]
+    assert web["branches"] == web["lanes"] == plan.web_branches
+    assert web["checkpoints"] >= plan.web_checkpoints and web["dots"] == web["checkpoints"]
+    assert len(web["page_ms"]) == plan.web_reps and "## Web viewer" in markdown
+
+    # The message index: its cost measured on each engine with the index on and off, and
+    # every query shape answered on the large database.
+    engines = {"sqlite"} | (set() if postgres == "off" else {"postgres"})
+    assert set(doc["search"]["cost"]) == engines == set(doc["search"]["latency"])
+    for cost in doc["search"]["cost"].values():
+        assert cost["messages"] == expected_counts("chat", plan.search_turns)[1]
+        assert cost["index_bytes"] > 0 and cost["turn_ms_indexed"] > 0
+    for engine, latency in doc["search"]["latency"].items():
+        sessions = plan.search_sessions if engine == "sqlite" else plan.search_pg_sessions
+        assert latency["messages"] == sessions * plan.search_per_session
+        hits = {q["label"]: q["hits"] for q in latency["queries"]}
+        assert hits["a word in no message"] == 0
+        assert hits["a word in every message"] == 20  # the default limit
+        assert hits["a ticket number (in a handful of messages)"] >= 1
+    assert "## Message index" in markdown
+
     assert all(check["passed"] for check in doc["checks"]), doc["checks"]
-    assert len(doc["targets"]) == 10 + 2 * len(plan.server_shapes)
+    assert len(doc["targets"]) == 10 + 2 * len(plan.server_shapes) + 1 + 2 * len(engines)
     measured = [t for t in doc["targets"] if postgres != "off" or "PostgreSQL" not in t["name"]]
     assert len(measured) >= 6 and all(t["measured"] is not None for t in measured)
     assert "## Targets" in markdown and "## 4. Concurrency" in markdown

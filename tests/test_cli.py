@@ -27,6 +27,7 @@ from langgraph_agentgit import AgentGitSaver, SessionManager
 from langgraph_agentgit.agents import create_agent_graph
 from langgraph_agentgit.cli import abbreviations, app, resolve_prefix
 from langgraph_agentgit.demo import ROLLBACK_TAG, DemoResult, run_demo
+from langgraph_agentgit.views import SCHEMA_VERSION, diff_view
 
 runner = CliRunner()
 
@@ -196,6 +197,7 @@ def test_sessions_lists_with_stable_json_keys(demo_db: DemoDb) -> None:
         "last_message",
         "ended_at",
         "end_reason",
+        "usage",
     }
     result = demo_db.result
     assert row["id"] == result.session_id
@@ -318,7 +320,8 @@ def test_diff_of_two_heads_by_prefix(demo_db: DemoDb) -> None:
     data = demo_db.json("diff", a, b)
     with demo_db.open() as (_, mgr):
         expected = mgr.diff(result.main_head, result.branch_head)
-    assert data == json.loads(json.dumps(expected.to_dict(), default=str))
+    assert data["schema_version"] == SCHEMA_VERSION
+    assert data == json.loads(json.dumps(diff_view(expected), default=str))
     text = demo_db.run("diff", a, b)
     assert text.exit_code == 0, text.output
     assert text.stdout.strip() == str(expected).strip()
@@ -349,7 +352,7 @@ def test_diff_accepts_a_session_tag(demo_db: DemoDb) -> None:
     data = demo_db.json("diff", ROLLBACK_TAG, result.branch_head, "--session", result.session_id)
     with demo_db.open() as (_, mgr):
         expected = mgr.diff(result.rollback_checkpoint_id, result.branch_head)
-    assert data == json.loads(json.dumps(expected.to_dict(), default=str))
+    assert data == json.loads(json.dumps(diff_view(expected), default=str))
     without = demo_db.run("diff", ROLLBACK_TAG, result.branch_head)
     _assert_clean_error(without, 2, f"unknown checkpoint '{ROLLBACK_TAG}'")
 
@@ -363,7 +366,7 @@ def test_diff_with_a_session_looks_the_checkpoints_up_in_it(demo_db: DemoDb) -> 
         expected = mgr.diff(ROLLBACK_TAG, result.branch_head, session_id=result.session_id)
     assert expected.a.thread_id == result.branch_thread_id
     data = demo_db.json("diff", ROLLBACK_TAG, result.branch_head, "--session", result.session_id)
-    assert data == json.loads(json.dumps(expected.to_dict(), default=str))
+    assert data == json.loads(json.dumps(diff_view(expected), default=str))
 
 
 # --- changes ---------------------------------------------------------------------------------

@@ -611,3 +611,26 @@ def test_json_output_stays_json_with_nan_metadata_and_user_ids_are_checked(tmp_p
     for bad, problem in (("", "must not be empty"), ("a\tb", "control characters")):
         refused(run(db, "sessions", "--user", bad), 2, problem)
     assert dump(db) == before
+
+
+def test_sessions_lists_the_most_recent_and_says_when_there_are_more(tmp_path: Path) -> None:
+    """`agentgit sessions` reads each listed session's last message: it lists the 50 most
+    recently active (--limit N, --all) and says on stderr when it left some out."""
+    db = tmp_path / "many.db"
+    with opened(db) as (_, mgr, graph):
+        made = [mgr.create_session(name=f"s{i}") for i in range(5)]
+        say(graph, mgr.config(made[1].id), "hello")  # the most recent activity
+        order = [s.id for s in mgr.list_sessions()]
+    assert order[0] == made[1].id
+    shown = run(db, "sessions", "--limit", "2", "--json")
+    assert shown.exit_code == 0, shown.output
+    assert [s["id"] for s in json.loads(shown.stdout)] == order[:2]
+    assert "there are more" in shown.stderr
+    every = run(db, "sessions", "--all", "--json")
+    assert [s["id"] for s in json.loads(every.stdout)] == order and not every.stderr
+    assert not run(db, "sessions", "--limit", "5", "--json").stderr  # exactly all of them
+    table = run(db, "sessions", "--limit", "3", columns=200)
+    assert table.exit_code == 0 and "there are more" in table.stderr
+    listed = [line.split()[0] for line in table.stdout.splitlines() if " s" in line]
+    assert [i for i in listed if "-" in i] == [i[:13] for i in order[:3]]
+    refused(run(db, "sessions", "--limit", "0"), 2, "--limit")

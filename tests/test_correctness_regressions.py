@@ -370,6 +370,66 @@ def test_delete_for_runs_keeps_the_delta_values_of_checkpoints_that_stay(
     assert graph.get_state(cfg("t")).values["items"][-2:] == ["run-3", "a"]
 
 
+def test_a_copy_made_after_a_deleted_run_survives_a_prune_of_its_source(
+    file_saver: AgentGitSaver,
+) -> None:
+    """copy_thread after delete_for_runs: the copied checkpoints rebuild their
+    ``DeltaChannel`` values from rows the source keeps out of sight; a later prune of
+    the source removed those, and the copy read "a parent checkpoint is missing" (found
+    by make fuzz, tests/fuzz/repros/steps_copy_after_deleted_run_prune.txt)."""
+    builder = StateGraph(RunState)
+    builder.add_node("a", lambda s: {"items": ["a"]})
+    builder.add_edge(START, "a")
+    builder.add_edge("a", END)
+    graph = builder.compile(checkpointer=file_saver)
+    for run_id in ("run-1", "run-2", "run-3"):
+        graph.invoke({"items": [run_id]}, {**cfg("t"), "metadata": {"run_id": run_id}})
+    file_saver.delete_for_runs(["run-2"])
+    file_saver.copy_thread("t", "copy")
+
+    def view(thread: str) -> list[tuple[str, Any]]:
+        return [
+            (s.config["configurable"]["checkpoint_id"], s.values)
+            for s in graph.get_state_history(cfg(thread))
+        ]
+
+    copied = view("copy")
+    assert copied == view("t") and len(copied) == 6
+    file_saver.prune(["t"], strategy="keep_latest")
+    assert view("copy") == copied
+    graph.invoke({"items": ["run-4"]}, cfg("copy"))
+    assert graph.get_state(cfg("copy")).values["items"][-2:] == ["run-4", "a"]
+
+
+def test_a_copy_update_under_a_deleted_parent_keeps_the_delta_values(
+    file_saver: AgentGitSaver,
+) -> None:
+    """``update_state(config, None, as_node="__copy__")`` stores the copy under the
+    head's parent. When delete_for_runs had removed that parent, the copy was stored with
+    no parent row and its ``DeltaChannel`` value read ``[]`` where InMemorySaver reads the
+    head's (found by make fuzz, tests/fuzz/repros/steps_copy_update_under_deleted_parent.txt)."""
+    builder = StateGraph(RunState)
+    builder.add_node("a", lambda s: {"items": ["a"]})
+    builder.add_edge(START, "a")
+    builder.add_edge("a", END)
+    graph = builder.compile(checkpointer=file_saver)
+    graph.update_state({**cfg("t"), "metadata": {"run_id": "run-1"}}, {"items": ["u1"]})
+    graph.invoke(None, {**cfg("t"), "metadata": {"run_id": "run-2"}})
+    graph.update_state({**cfg("t"), "metadata": {"run_id": "run-3"}}, {"items": ["u3"]})
+    file_saver.delete_for_runs(["run-2"])
+    file_saver.delete_for_runs(["run-1"])
+    head = graph.get_state(cfg("t"))
+    assert head.values["items"] == ["u1", "a", "u3"]
+    assert len(list(graph.get_state_history(cfg("t")))) == 1
+    graph.update_state(head.config, None, as_node="__copy__")
+    copy = graph.get_state(cfg("t"))
+    assert copy.metadata["source"] == "fork"
+    assert copy.values == head.values
+    assert copy.parent_config == head.parent_config
+    graph.invoke({"items": ["run-4"]}, cfg("t"))
+    assert graph.get_state(cfg("t")).values["items"] == ["u1", "a", "u3", "run-4", "a"]
+
+
 @pytest.mark.parametrize("trim", ["prune", "delete_for_runs"])
 def test_a_fork_made_after_trimming_does_not_see_what_was_trimmed(
     file_saver: AgentGitSaver, trim: str
@@ -743,3 +803,98 @@ def test_a_fork_walks_past_a_deleted_run_on_a_path_other_than_the_latest(
     forked = [s.config["configurable"]["checkpoint_id"] for s in graph.get_state_history(cfg("f"))]
     assert forked == by_run["run-3"] + by_run["run-1"]
     assert graph.get_state(cfg("f")).values == graph.get_state(cfg("t", run3_head)).values
+
+
+# --- objects edited in place at any depth -------------------------------------------------
+
+
+def _editing_chat() -> StateGraph:
+    """A chat whose node, from the second turn on, edits older messages in place at
+    several depths (a dict attribute, a dict inside one, a content block, a tool call's
+    arguments) before answering."""
+    from langchain_core.messages import AIMessage
+    from langgraph.graph import MessagesState
+
+    def chat(state: MessagesState) -> dict[str, Any]:
+        messages = state["messages"]
+        turn = len(messages) // 2 + 1
+        if turn > 1:
+            first, answer = messages[0], messages[1]
+            first.additional_kwargs["seen_by"] = f"turn-{turn}"
+            answer.response_metadata["usage"]["calls"] += 1
+            answer.content[0]["text"] += "!"  # type: ignore[index]
+            answer.tool_calls[0]["args"]["n"] = turn
+        return {
+            "messages": [
+                AIMessage(
+                    content=[{"type": "text", "text": f"answer {turn}"}],
+                    id=f"ai-{turn}",
+                    response_metadata={"usage": {"calls": 0}},
+                    tool_calls=[{"name": "t", "args": {"n": 0}, "id": f"c-{turn}"}],
+                )
+            ]
+        }
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("chat", chat)
+    builder.add_edge(START, "chat")
+    builder.add_edge("chat", END)
+    return builder
+
+
+def _dumped(snapshot: Any) -> list[dict[str, Any]]:
+    return [m.model_dump() for m in snapshot.values["messages"]]
+
+
+def _run_editing_chat(saver: BaseCheckpointSaver) -> list[list[dict[str, Any]]]:
+    from langchain_core.messages import HumanMessage
+
+    graph = _editing_chat().compile(checkpointer=saver)
+    for turn in range(1, 4):
+        message = HumanMessage(content=f"question {turn}", id=f"h-{turn}")
+        graph.invoke({"messages": [message]}, cfg("t"), durability="sync")
+    return [_dumped(s) for s in graph.get_state_history(cfg("t"))]
+
+
+def test_nested_edits_by_a_node_are_stored(any_db: str) -> None:
+    """A node editing an older message in place, deep inside (``additional_kwargs[k] =
+    v``, a content block's text, a tool call's arguments), changes the checkpoints it
+    writes as on InMemorySaver, in this process and after reopening; older checkpoints
+    keep what they held. (Only identities of a message's attributes were compared: the
+    edit stayed in the process's cache and was lost on restart.)"""
+    expected = _run_editing_chat(InMemorySaver())
+    assert expected[0][0]["additional_kwargs"] == {"seen_by": "turn-3"}
+    assert expected[0][1]["content"][0]["text"] == "answer 1!!"
+    assert expected[-3][0]["additional_kwargs"] == {}
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        assert _run_editing_chat(saver) == expected
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        graph = _editing_chat().compile(checkpointer=saver)
+        assert [_dumped(s) for s in graph.get_state_history(cfg("t"))] == expected
+
+
+def test_nested_edits_of_a_snapshot_do_not_reach_later_reads(any_db: str) -> None:
+    """A caller editing a message of a snapshot in place, deep inside, changes neither
+    what the next read returns nor what the next checkpoint stores, as on
+    InMemorySaver."""
+    from langchain_core.messages import HumanMessage
+
+    results = []
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        for checkpointer in (InMemorySaver(), saver):
+            graph = _editing_chat().compile(checkpointer=checkpointer)
+            graph.invoke({"messages": [HumanMessage(content="hi", id="h-1")]}, cfg("t"))
+            state = graph.get_state(cfg("t"))
+            answer = state.values["messages"][1]
+            answer.additional_kwargs["caller"] = "edited"
+            answer.content[0]["text"] = "rewritten"
+            answer.tool_calls[0]["args"]["n"] = 99
+            again = _dumped(graph.get_state(cfg("t")))
+            # "sync": each checkpoint is stored before the next node edits in place.
+            graph.invoke(
+                {"messages": [HumanMessage(content="next", id="h-2")]}, cfg("t"), durability="sync"
+            )
+            results.append((again, [_dumped(s) for s in graph.get_state_history(cfg("t"))]))
+    assert results[1] == results[0]
+    assert results[0][0][1]["additional_kwargs"] == {}
+    assert results[0][0][1]["content"][0]["text"] == "answer 1"

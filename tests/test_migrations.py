@@ -68,6 +68,8 @@ class OldWriter:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self.store = CheckpointStore(StrictSerializer(), sql=sqlite_sql)
+        # The versions that wrote these schemas had no message index.
+        self.store.search.enabled = False
         self.written: dict[str, Checkpoint] = {}
 
     def put_chain(

@@ -580,6 +580,41 @@ async def test_a_diff_in_a_session_reads_only_that_sessions_threads(mode: str, d
             assert (await w.call("diff", ref, mine, session_id=sb.id, mgr=bob)).is_empty
 
 
+@pytest.mark.parametrize("mode", MODES)
+async def test_sessions_are_listed_page_by_page(mode: str, db: str) -> None:
+    """limit/offset pages follow the full listing's order (most recent activity first),
+    per user and for a scoped manager too; bad paging arguments change nothing."""
+    async with open_world(mode, db) as w:
+        made = [await w.call("create_session", user_id=f"u{i % 2}", name=f"s{i}") for i in range(7)]
+        await w.say(await w.call("config", made[2].id), "hello")  # activity reorders
+        full = [s.id for s in await w.call("list_sessions")]
+        assert sorted(full) == sorted(s.id for s in made) and full[0] == made[2].id
+        pages = [
+            [s.id for s in await w.call("list_sessions", limit=3, offset=offset)]
+            for offset in (0, 3, 6, 9)
+        ]
+        assert [len(p) for p in pages] == [3, 3, 1, 0]
+        assert [i for p in pages for i in p] == full
+        assert await w.call("list_sessions", limit=0) == []
+        mine = [s.id for s in await w.call("list_sessions", user_id="u1")]
+        assert [s.id for s in await w.call("list_sessions", user_id="u1", limit=2, offset=1)] == (
+            mine[1:3]
+        )
+        scoped = w.manager(user_id="u0")
+        assert [s.id for s in await w.call("list_sessions", limit=2, mgr=scoped)] == [
+            i for i in full if i in {s.id for s in made if s.user_id == "u0"}
+        ][:2]
+        for bad in (
+            {"limit": -1},
+            {"limit": 1.5},
+            {"limit": True},
+            {"offset": -2},
+            {"offset": None},
+        ):
+            with pytest.raises(ValueError, match=r"^(limit|offset) must be"):
+                await w.call("list_sessions", **bad)
+
+
 def test_scope_arguments_are_checked(tmp_path: Any) -> None:
     with AgentGitSaver.from_conn_string(str(tmp_path / "x.db")) as saver:
         bad_ids = {
@@ -588,6 +623,8 @@ def test_scope_arguments_are_checked(tmp_path: Any) -> None:
             " ada": "must not start or end with whitespace",
             "a\x00b": "control characters",
             "ada\u202e": "bidirectional overrides",
+            "al\u200bice": "bidirectional overrides",  # zero-width: looks like alice
+            "ada\u2028x": "bidirectional overrides",  # a line separator
             "x" * 257: "at most 256 characters, not 257",
         }
         mgr = SessionManager(saver)

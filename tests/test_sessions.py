@@ -452,6 +452,7 @@ async def test_migration_from_schema_2_then_adopt(sqlite_db: str) -> None:
     conn = sqlite3.connect(sqlite_db, isolation_level=None)
     migrate(conn, schema.MIGRATIONS[:2])
     store = CheckpointStore(StrictSerializer(), sql=sqlite_sql)
+    store.search.enabled = False  # the version that wrote schema 2 had no message index
     config: RunnableConfig = cfg("old-thread")
     with todays_additions(conn), write_transaction(conn):
         for step in range(3):
@@ -465,7 +466,7 @@ async def test_migration_from_schema_2_then_adopt(sqlite_db: str) -> None:
     assert schema_version(conn) == 2
     conn.close()
     with AgentGitSaver.from_conn_string(sqlite_db) as saver:
-        assert schema_version(saver.conn) == len(schema.MIGRATIONS) == 8
+        assert schema_version(saver.conn) == len(schema.MIGRATIONS) == 9
         mgr = SessionManager(saver)
         s = mgr.adopt("old-thread")
         assert (s.total_checkpoints, s.branch_count) == (3, 0)

@@ -357,14 +357,17 @@ async def test_diff_across_branches(mode: str, db: str) -> None:
             f"thread {short_main})"
         )
         assert text[3] == "messages (changed): +2 -4, 2 in common"
-        assert "  + human: again" in text
-        assert "  - human: weather in Paris" in text
-        assert "  - ai: calls get_weather" in text
+        # One preview rule (langgraph_agentgit.views.text): the user's role, and a tool
+        # call shown by its name and arguments.
+        city = main_msgs[3].tool_calls[0]["args"]["city"]
+        assert "  + user: again" in text
+        assert "  - user: weather in Paris" in text
+        assert f"  - ai → get_weather({city!r})" in text
         assert all(len(line) <= 80 for line in text)
         full = d.format(width=None).splitlines()  # nothing cut, message ids shown
         assert f"thread {story['main']})" in full[2]
-        assert f"  + human: again [{retry_msgs[2].id}]" in full
-        assert "  - ai: calls get_weather [" + main_msgs[3].id + "]" in full
+        assert f"  + user: again [{retry_msgs[2].id}]" in full
+        assert f"  - ai → get_weather({city!r}) [{main_msgs[3].id}]" in full
         data = json.loads(json.dumps(d.to_dict()))
         assert [m["id"] for m in data["channels"]["messages"]["added"]] == [
             m.id for m in retry_msgs[2:]

@@ -9,9 +9,11 @@ from langgraph_agentgit.sessions.models import (
     BranchHistory,
     CheckpointSummary,
     ExternalSession,
+    SearchHit,
     SessionEvent,
     TokenUsage,
     Turn,
+    Usage,
 )
 
 if TYPE_CHECKING:
@@ -22,10 +24,12 @@ __all__ = [
     "BranchHistory",
     "CheckpointSummary",
     "ExternalSession",
+    "SearchHit",
     "SessionEvent",
     "SessionManager",
     "TokenUsage",
     "Turn",
+    "Usage",
 ]
 
 

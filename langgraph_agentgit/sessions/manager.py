@@ -10,11 +10,13 @@ another thread than its event loop's, as for the saver itself).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import os
 import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import timedelta
 from typing import IO, Any, Literal, TypeAlias, overload
 
 from langchain_core.messages import BaseMessage
@@ -22,7 +24,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import CheckpointTuple
 from langgraph.types import StateSnapshot
 
-from langgraph_agentgit import portable, usage
+from langgraph_agentgit import portable, retention, usage
 from langgraph_agentgit.diff import CheckpointDiff
 from langgraph_agentgit.effects import store as effect_ops
 from langgraph_agentgit.effects.models import (
@@ -35,12 +37,25 @@ from langgraph_agentgit.effects.models import (
     UndoRun,
 )
 from langgraph_agentgit.effects.undo import UndoRegistry, arun_started, run_started
-from langgraph_agentgit.errors import EffectsUndoneWarning, SessionScopeError
+from langgraph_agentgit.errors import (
+    EffectsUndoneWarning,
+    ReadOnlyDatabaseError,
+    SessionScopeError,
+)
 from langgraph_agentgit.portable import ExportReport, ImportReport, OnConflict
+from langgraph_agentgit.retention import PruneReport
 from langgraph_agentgit.saver_base import AgentGitSaverBase
 from langgraph_agentgit.sessions import store as ops
-from langgraph_agentgit.sessions.models import Branch, ExternalSession, SessionEvent, Turn
+from langgraph_agentgit.sessions.models import (
+    Branch,
+    ExternalSession,
+    SearchHit,
+    SessionEvent,
+    Turn,
+    Usage,
+)
 from langgraph_agentgit.storage import check as check_module
+from langgraph_agentgit.storage import search as search_index
 from langgraph_agentgit.storage.check import CheckReport
 from langgraph_agentgit.timeline import Timeline
 from langgraph_agentgit.usage import StorageReport
@@ -55,6 +70,12 @@ EVENTS = ("create", "branch", "rollback", "checkout", "tag", "delete")
 EventCallback: TypeAlias = "Callable[[SessionEvent], Awaitable[None] | None]"
 
 logger = logging.getLogger("langgraph_agentgit.sessions")
+# Said before a rebuild that reads every stored checkpoint (minutes on a big database).
+_INDEXING = (
+    "building the message index behind search and usage counts: a one-time step for a "
+    "database written before it existed, copied or imported, or pruned; it reads every "
+    "stored checkpoint"
+)
 
 
 class SessionManager:
@@ -366,24 +387,42 @@ class SessionManager:
             )
 
     def list_sessions(
-        self, *, user_id: str | None = None, active_only: bool = False
+        self,
+        *,
+        user_id: str | None = None,
+        active_only: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[ExternalSession]:
         """Sessions, most recent activity first (a checkpoint written into one of a
         session's threads counts as activity), optionally of one user / active only.
         A scoped manager lists only its user's (another ``user_id`` raises
-        :class:`SessionScopeError`, as :meth:`create_session` does)."""
+        :class:`SessionScopeError`, as :meth:`create_session` does).
+
+        ``limit`` and ``offset`` page through them (``None``: all): a page costs the same
+        on a database of 10 sessions as on one of 10,000, since the activity index gives
+        the order. Sessions whose activity changes between two pages may move from one
+        to the other. Raises ``ValueError`` for a negative or non-integer ``limit`` or
+        ``offset``."""
         self._check_user(user_id)
+        page = ops.check_page(limit, offset)
         return self.saver._read(
-            ops.scoped_list_sessions, self.saver.store, self.user_id, user_id, active_only
+            ops.scoped_list_sessions, self.saver.store, self.user_id, user_id, active_only, page
         )
 
     async def alist_sessions(
-        self, *, user_id: str | None = None, active_only: bool = False
+        self,
+        *,
+        user_id: str | None = None,
+        active_only: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[ExternalSession]:
         """Async twin of :meth:`list_sessions`."""
         self._check_user(user_id)
+        page = ops.check_page(limit, offset)
         return await self.saver._aread(
-            ops.scoped_list_sessions, self.saver.store, self.user_id, user_id, active_only
+            ops.scoped_list_sessions, self.saver.store, self.user_id, user_id, active_only, page
         )
 
     def count_sessions(self, *, user_id: str | None = None, open_only: bool = False) -> int:
@@ -1357,6 +1396,118 @@ class SessionManager:
             await self._aemit(self._created(s))
         return report
 
+    # --- search and usage --------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        role: str | None = None,
+        limit: int = ops.DEFAULT_SEARCH_LIMIT,
+    ) -> list[SearchHit]:
+        """Full-text search over every message of every branch of every session (Hermes
+        Agent SessionDB's FTS5 search): :class:`SearchHit` s, best first, at most
+        ``limit`` (1 to 1000).
+
+        A message branches share is one hit (on the thread that wrote it); a message
+        only an abandoned branch holds is found like any other. ``query`` is any text: its
+        words (runs of letters and digits, case and accents ignored) must all be in the
+        message, a word ending in ``*`` matches as a prefix, and everything else (quotes,
+        operators, parentheses, NUL) only separates words, so no query is a syntax error;
+        one without words finds nothing. The text indexed is the message's content and
+        its tool calls' names and arguments.
+
+        ``user_id`` / ``session_id`` limit the search to a user's or a session's
+        messages, ``role`` to one message type (``"human"`` or ``"user"``, ``"ai"`` or
+        ``"assistant"``, ``"tool"``, ``"system"``). A manager scoped to a user searches
+        only that user's sessions (another ``user_id`` finds nothing, another user's
+        ``session_id`` is a missing one). Threads outside sessions are searched only by
+        an unscoped manager without ``user_id`` and ``session_id``.
+
+        Raises :class:`SessionNotFoundError` for an unknown ``session_id``,
+        ``ValueError`` for an unknown ``role`` or a bad ``limit``, ``TypeError`` for a
+        query that is not a string. A database written before the index existed is
+        indexed first (once, in a write transaction; see :meth:`reindex`).
+        """
+        self._index_if_needed()
+        return self.saver._read(
+            ops.search, self.saver.store, self.user_id, query, user_id, session_id, role, limit
+        )
+
+    async def asearch(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        role: str | None = None,
+        limit: int = ops.DEFAULT_SEARCH_LIMIT,
+    ) -> list[SearchHit]:
+        """Async twin of :meth:`search`."""
+        await self._aindex_if_needed()
+        return await self.saver._aread(
+            ops.search, self.saver.store, self.user_id, query, user_id, session_id, role, limit
+        )
+
+    def usage(self, session_id: str, *, thread_id: str | None = None) -> Usage:
+        """What a session, or one of its branches (``thread_id``, or its name), holds:
+        :class:`Usage` (turns, messages, tool calls by tool name, tokens from
+        ``AIMessage.usage_metadata``), each message of the history counted once (OpenAI
+        ``AdvancedSQLiteSession``'s usage per branch). Read from counts kept as
+        checkpoints are written: no stored value is decoded. Raises
+        :class:`SessionNotFoundError`, :class:`BranchNotFoundError`."""
+        self._index_if_needed()
+        return self._sread(ops.usage, session_id, thread_id)
+
+    async def ausage(self, session_id: str, *, thread_id: str | None = None) -> Usage:
+        """Async twin of :meth:`usage`."""
+        await self._aindex_if_needed()
+        return await self._asread(ops.usage, session_id, thread_id)
+
+    def usages(self, session_ids: Sequence[str]) -> dict[str, Usage]:
+        """:meth:`usage` of several whole sessions, in one read transaction."""
+        self._index_if_needed()
+        return self.saver._read(ops.usages, self.saver.store, self.user_id, list(session_ids))
+
+    async def ausages(self, session_ids: Sequence[str]) -> dict[str, Usage]:
+        """Async twin of :meth:`usages`."""
+        await self._aindex_if_needed()
+        return await self.saver._aread(
+            ops.usages, self.saver.store, self.user_id, list(session_ids)
+        )
+
+    def reindex(self) -> int:
+        """Rebuild the message index (search and usage) from the stored checkpoints, in
+        one write transaction: for a database written before the index existed (done
+        by the first search or usage read anyway), or to drop the words of deleted
+        messages from SQLite's FTS index. Decodes every stored list; returns the number
+        of messages indexed. Raises :class:`SessionScopeError` on a manager scoped to a
+        user, :class:`CorruptDataError` when a stored value cannot be read."""
+        self._require_unscoped("reindex()")
+        return self.saver._write(search_index.reindex, self.saver.store)
+
+    async def areindex(self) -> int:
+        """Async twin of :meth:`reindex`."""
+        self._require_unscoped("reindex()")
+        return await self.saver._awrite(search_index.reindex, self.saver.store)
+
+    def _index_if_needed(self) -> None:
+        store = self.saver.store
+        if self.saver._read(search_index.needs_reindex, store):
+            logger.warning(_INDEXING)
+            # Read-only: what is indexed is what is searched.
+            with contextlib.suppress(ReadOnlyDatabaseError):
+                self.saver._write(search_index.reindex_if_needed, store)
+
+    async def _aindex_if_needed(self) -> None:
+        store = self.saver.store
+        if await self.saver._aread(search_index.needs_reindex, store):
+            logger.warning(_INDEXING)
+            with contextlib.suppress(ReadOnlyDatabaseError):
+                await self.saver._awrite(search_index.reindex_if_needed, store)
+
     # --- where the bytes go ---------------------------------------------------------------
 
     def storage(self, session_id: str | None = None) -> StorageReport:
@@ -1385,6 +1536,86 @@ class SessionManager:
                 f"{what} reads every user's data; this session manager is scoped to user "
                 f"{self.user_id!r}: use an unscoped SessionManager(saver)"
             )
+
+    # --- retention ---------------------------------------------------------------------------
+
+    def prune_sessions(
+        self,
+        *,
+        older_than: timedelta | None = None,
+        keep_last: int | None = None,
+        user_id: str | None = None,
+        keep_tagged: bool = True,
+        dry_run: bool = False,
+    ) -> PruneReport:
+        """Remove old sessions and old checkpoints (``agentgit prune``), in one write
+        transaction.
+
+        ``older_than`` (a ``timedelta``): sessions whose last activity (a checkpoint
+        written into one of their branches, or a change made through this class) is
+        older are deleted whole, as :meth:`delete_session` deletes them. ``keep_last``
+        (>= 1): every other session keeps, on each branch, the newest ``keep_last``
+        checkpoints it wrote (its head among them); older ones are removed. At least one
+        of the two. ``user_id``: only that user's sessions (a scoped manager: only its
+        user's). ``keep_tagged``: a tagged checkpoint is kept, and a session with tags is
+        not deleted whole; with ``False`` both go, and tags whose checkpoint no branch
+        reaches any more are deleted.
+
+        Nothing a live branch inherits is removed (a fork made before the prune lists
+        the same history as before), and every checkpoint still listed reads back exactly
+        as before: values (``DeltaChannel`` values included: what they are rebuilt from
+        is kept), metadata, parent and pending writes. A subgraph namespace goes with the
+        checkpoints it served (all its checkpoints older than the oldest kept one).
+        Hidden rows that kept checkpoints or live forks need stay in the database: a
+        tagged checkpoint older than the last ``keep_last`` keeps the rows between it and
+        them (a branch made later from the kept history walks past them to reach it).
+
+        ``dry_run``: the same prune, rolled back: the report says what would go and the
+        bytes it would free, and nothing is written (it takes the write lock all the same,
+        so it needs a writable database). Bytes are checkpoint rows and
+        stored values as :meth:`storage` counts them; a SQLite file keeps its size until
+        ``agentgit vacuum``. Emits ``"delete"`` for each session deleted (not in a dry
+        run). Returns a :class:`~langgraph_agentgit.retention.PruneReport`.
+
+        Raises ``ValueError`` for neither option, an ``older_than`` of zero or less or a
+        ``keep_last`` below 1, ``TypeError`` for an ``older_than`` that is not a
+        ``timedelta``, :class:`SessionNotFoundError` for a ``user_id`` without sessions,
+        and :class:`SessionScopeError` for another user's on a scoped manager.
+        """
+        user = self._prune_user(older_than, keep_last, user_id, keep_tagged)
+        report, gone = retention.run_prune(
+            self.saver, older_than, keep_last, user, keep_tagged, bool(dry_run)
+        )
+        for session, owner in gone:
+            self._emit(self._deleted(session, owner))
+        return report
+
+    async def aprune_sessions(
+        self,
+        *,
+        older_than: timedelta | None = None,
+        keep_last: int | None = None,
+        user_id: str | None = None,
+        keep_tagged: bool = True,
+        dry_run: bool = False,
+    ) -> PruneReport:
+        """Async twin of :meth:`prune_sessions`."""
+        user = self._prune_user(older_than, keep_last, user_id, keep_tagged)
+        report, gone = await retention.arun_prune(
+            self.saver, older_than, keep_last, user, keep_tagged, bool(dry_run)
+        )
+        for session, owner in gone:
+            await self._aemit(self._deleted(session, owner))
+        return report
+
+    def _prune_user(
+        self, older_than: Any, keep_last: Any, user_id: Any, keep_tagged: Any
+    ) -> str | None:
+        retention.check_prune_options(older_than, keep_last, keep_tagged)
+        if user_id is not None and (not isinstance(user_id, str) or not user_id):
+            raise ValueError(f"user_id must be a non-empty string or None, not {user_id!r}")
+        self._check_user(user_id)
+        return self.user_id if user_id is None else user_id
 
     # --- maintenance -----------------------------------------------------------------------
 

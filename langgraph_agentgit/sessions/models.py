@@ -126,6 +126,89 @@ class TokenUsage:
 
 
 @dataclass(frozen=True)
+class SearchHit:
+    """One message found by :meth:`SessionManager.search`.
+
+    Attributes:
+        session_id: the session of the branch (``None`` for a thread outside sessions).
+        thread_id: the branch thread that wrote the message. A message branches share
+            (one inherits it from its parent up to the fork point) is one hit, on the
+            thread that wrote it; if that thread was deleted while a branch still
+            inherits the message, on that branch.
+        checkpoint_id: the checkpoint (root namespace) where the message first appeared.
+        message_id: the message's ``id`` (``None`` if it has none).
+        role: the message's type: ``"human"``, ``"ai"``, ``"tool"``, ``"system"``...
+        snippet: one line of its text around the first match (at most about 160
+            characters), each matching word between ``>>>`` and ``<<<``.
+        rank: relevance, higher is better; comparable between hits of one search only
+            (SQLite: minus FTS5's bm25; PostgreSQL: ``ts_rank``).
+        message: the message itself.
+    """
+
+    session_id: str | None
+    thread_id: str
+    checkpoint_id: str
+    message_id: str | None
+    role: str
+    snippet: str
+    rank: float
+    message: Any = field(repr=False, compare=False, default=None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The hit as JSON-ready values (without the message object)."""
+        return {
+            "session_id": self.session_id,
+            "thread_id": self.thread_id,
+            "checkpoint_id": self.checkpoint_id,
+            "message_id": self.message_id,
+            "role": self.role,
+            "snippet": self.snippet,
+            "rank": self.rank,
+        }
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a session or one of its branches holds, counted (:meth:`SessionManager.usage`).
+
+    Counted over every message of the history, each once: a branch counts its own
+    messages and those it inherits up to its fork point; a session counts the messages
+    of all its branches, a prefix they share once. A message is known by its id and
+    content (a message edited in place under the same id counts again). OpenAI's
+    ``AdvancedSQLiteSession`` usage tracking, per branch.
+
+    Attributes:
+        session_id: the session.
+        thread_id: the branch (``None``: the whole session).
+        turns: checkpoints where human messages first appeared (as
+            :meth:`SessionManager.turns` numbers them).
+        messages: messages of every type.
+        tool_calls: tool name -> calls made by ``AIMessage.tool_calls``.
+        tokens: summed ``AIMessage.usage_metadata``.
+    """
+
+    session_id: str
+    thread_id: str | None
+    turns: int = 0
+    messages: int = 0
+    tool_calls: dict[str, int] = field(default_factory=dict)
+    tokens: TokenUsage = field(default_factory=lambda: TokenUsage())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The counts as JSON-ready values."""
+        return {
+            "session_id": self.session_id,
+            "thread_id": self.thread_id,
+            "turns": self.turns,
+            "messages": self.messages,
+            "tool_calls": dict(self.tool_calls),
+            "input_tokens": self.tokens.input_tokens,
+            "output_tokens": self.tokens.output_tokens,
+            "total_tokens": self.tokens.total_tokens,
+        }
+
+
+@dataclass(frozen=True)
 class Turn:
     """One conversation turn on a branch (:meth:`SessionManager.turns`).
 

@@ -29,6 +29,7 @@ from langgraph_agentgit.errors import (
     BranchExistsError,
     BranchNotFoundError,
     CheckpointNotFoundError,
+    CorruptDataError,
     InvalidBranchNameError,
     InvalidSessionNameError,
     InvalidTagError,
@@ -47,12 +48,16 @@ from langgraph_agentgit.sessions.models import (
     BranchHistory,
     CheckpointSummary,
     ExternalSession,
+    SearchHit,
     TokenUsage,
     Turn,
+    Usage,
 )
+from langgraph_agentgit.storage import search as search_index
 from langgraph_agentgit.storage.backend import Connection
 from langgraph_agentgit.storage.blobs import decode_value
 from langgraph_agentgit.storage.checkpoints import CheckpointStore, Row
+from langgraph_agentgit.views.text import message_preview as preview_line
 
 # LangGraph checkpoint ids are UUIDs (uuid6). Tag names may not look like one, so a
 # string argument is never ambiguous between a tag and a checkpoint id.
@@ -62,9 +67,12 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 # where a tag or branch name is also accepted (`agentgit rollback S 1f1ec2a2`).
 _ID_LIKE = re.compile(r"^[0-9a-fA-F-]+$")
 # A name or id is shown in terminals, tables and trees, on one line: C0 and C1 controls,
-# DEL, and the bidirectional overrides and isolates, which can make it read as something
-# else ("Trojan Source", CVE-2021-42574).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# DEL, line and paragraph separators, the bidirectional overrides and isolates, which can
+# make it read as something else ("Trojan Source", CVE-2021-42574), and zero-width
+# characters, which make two different names look the same.
+_CONTROL = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060\u2066-\u2069\ufeff]"
+)
 MAX_TAG_LENGTH = 200
 MAX_BRANCH_NAME_LENGTH = 200
 #: The name of a session's first thread unless it was given another one.
@@ -219,11 +227,32 @@ def require_session(conn: Connection, store: CheckpointStore, session_id: str) -
     return _session(_session_row(conn, store, session_id), _branches(conn, store, session_id))
 
 
+def check_page(limit: object, offset: object) -> tuple[int | None, int]:
+    """``(limit, offset)`` of a listing, checked: ``limit`` ``None`` (all) or an integer
+    >= 0, ``offset`` an integer >= 0, each below 2**63, which both engines' integers
+    hold (``bool`` is not taken for either).
+
+    Raises ``ValueError`` naming the bad argument."""
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit < 2**63
+    ):
+        raise ValueError(f"limit must be None or an integer from 0 to 2**63 - 1, not {limit!r}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset < 2**63:
+        raise ValueError(f"offset must be an integer from 0 to 2**63 - 1, not {offset!r}")
+    return limit, offset
+
+
 def list_sessions(
-    conn: Connection, store: CheckpointStore, user_id: str | None, active_only: bool
+    conn: Connection,
+    store: CheckpointStore,
+    user_id: str | None,
+    active_only: bool,
+    page: tuple[int | None, int] = (None, 0),
 ) -> list[ExternalSession]:
+    limit, offset = page
     rows = conn.execute(
-        store.sql.SELECT_SESSIONS, (user_id, user_id, 1 if active_only else 0)
+        store.sql.SELECT_SESSIONS,
+        (user_id, user_id, 1 if active_only else 0, *store.sql.page(limit, offset)),
     ).fetchall()
     by_session: dict[str, list[Branch]] = {r[0]: [] for r in rows}
     if rows:
@@ -410,21 +439,33 @@ def set_active(
 
 def delete_session(conn: Connection, store: CheckpointStore, session_id: str) -> None:
     _session_row(conn, store, session_id)
-    thread_ids = [branch.thread_id for branch in _branches(conn, store, session_id)]
-    # A run still writing into one of them must not recreate it as an orphan thread.
+    delete_sessions(conn, store, [session_id])
+
+
+def delete_sessions(
+    conn: Connection, store: CheckpointStore, session_ids: Sequence[str], *, collect: bool = True
+) -> None:
+    """Delete existing sessions with one garbage collection (none when not ``collect``:
+    the caller runs it)."""
     deleted_at = now()
-    conn.executemany(
-        store.sql.INSERT_DELETED_THREAD,
-        [(thread_id, session_id, deleted_at) for thread_id in thread_ids],
-    )
+    thread_ids: list[str] = []
+    for session_id in session_ids:
+        threads = [branch.thread_id for branch in _branches(conn, store, session_id)]
+        # A run still writing into one of them must not recreate it as an orphan thread.
+        conn.executemany(
+            store.sql.INSERT_DELETED_THREAD,
+            [(thread_id, session_id, deleted_at) for thread_id in threads],
+        )
+        thread_ids += threads
     # The store hides what another thread (e.g. a fork adopted by another session) still
     # inherits and garbage-collects the rest.
-    store.delete_threads(conn, thread_ids)
-    conn.execute(store.sql.DELETE_TAGS_OF_SESSION, (session_id,))
-    conn.execute(store.sql.DELETE_EFFECT_CLAIMS_OF_SESSION, (session_id,))
-    conn.execute(store.sql.DELETE_UNDO_RUNS_OF_SESSION, (session_id,))
-    conn.execute(store.sql.DELETE_SESSION_THREADS, (session_id,))
-    conn.execute(store.sql.DELETE_SESSION, (session_id,))
+    store.delete_threads(conn, thread_ids, collect=collect)
+    for session_id in session_ids:
+        conn.execute(store.sql.DELETE_TAGS_OF_SESSION, (session_id,))
+        conn.execute(store.sql.DELETE_EFFECT_CLAIMS_OF_SESSION, (session_id,))
+        conn.execute(store.sql.DELETE_UNDO_RUNS_OF_SESSION, (session_id,))
+        conn.execute(store.sql.DELETE_SESSION_THREADS, (session_id,))
+        conn.execute(store.sql.DELETE_SESSION, (session_id,))
 
 
 # --- resolving checkpoints --------------------------------------------------------------
@@ -795,23 +836,13 @@ def _own_history(
 
 
 def message_preview(values: Mapping[str, Any], length: int = PREVIEW_LENGTH) -> str | None:
-    """``"<type>: <text>"`` for the last message of the state's message list, if any."""
+    """One line for the last message of the state's message list, if any (the views
+    layer's rule: ``"ai: <text>"``, ``"user: <text>"``, ``"ai → tool(args)"``)."""
     candidates = [values.get("messages")] + [v for k, v in values.items() if k != "messages"]
     for value in candidates:
         if isinstance(value, list) and value and isinstance(value[-1], BaseMessage):
-            return _preview_message(value[-1], length)
+            return preview_line(value[-1], length)
     return None
-
-
-def _preview_message(message: BaseMessage, length: int) -> str:
-    text = str(message.text)
-    calls = getattr(message, "tool_calls", None) or []
-    if not text.strip() and calls:
-        text = "calls " + ", ".join(str(c.get("name")) for c in calls)
-    text = " ".join(text.split())
-    if len(text) > length:
-        text = text[: length - 1] + "…"
-    return f"{message.type}: {text}"
 
 
 def timeline_data(
@@ -974,12 +1005,13 @@ def scoped_list_sessions(
     owner: str | None,
     user_id: str | None,
     active_only: bool,
+    page: tuple[int | None, int] = (None, 0),
 ) -> list[ExternalSession]:
     if owner is not None:
         if user_id is not None and user_id != owner:
             return []
         user_id = owner
-    return list_sessions(conn, store, user_id, active_only)
+    return list_sessions(conn, store, user_id, active_only, page)
 
 
 def count_sessions(
@@ -1308,7 +1340,12 @@ def scoped_diff_data(
     if session_id is not None:
         _require_owned(conn, store, owner, session_id)
         return diff_data(conn, store, a, b, session_id)
-    mine = [r[0] for r in conn.execute(store.sql.SELECT_SESSIONS, (owner, owner, 0))]
+    mine = [
+        r[0]
+        for r in conn.execute(
+            store.sql.SELECT_SESSIONS, (owner, owner, 0, *store.sql.page(None, 0))
+        )
+    ]
 
     def pin(ref: CheckpointRef) -> CheckpointRef:
         if ref.thread_id is not None:
@@ -1572,3 +1609,185 @@ def scoped_with_owner(
     """:func:`scoped`, also returning the session's user (for the event it causes)."""
     row = _require_owned(conn, store, owner, session_id)
     return fn(conn, store, session_id, *args), row[1]
+
+
+# --- search and usage (the message index, langgraph_agentgit.storage.search) -------------
+
+DEFAULT_SEARCH_LIMIT = 20
+MAX_SEARCH_LIMIT = 1000
+
+
+def search_role(role: object) -> str | None:
+    """A role filter as stored (``"user"`` is ``"human"``, ``"assistant"`` is ``"ai"``);
+    ``ValueError`` for another value."""
+    if role is None:
+        return None
+    if isinstance(role, str):
+        wanted = search_index.ROLE_ALIASES.get(role.lower(), role.lower())
+        if wanted in search_index.ROLES:
+            return wanted
+    known = ", ".join([*search_index.ROLES, *search_index.ROLE_ALIASES])
+    raise ValueError(f"unknown role {role!r}: use one of {known}")
+
+
+def search_limit(limit: object) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_SEARCH_LIMIT:
+        raise ValueError(f"limit must be an int from 1 to {MAX_SEARCH_LIMIT}, not {limit!r}")
+    return limit
+
+
+def search(
+    conn: Connection,
+    store: CheckpointStore,
+    owner: str | None,
+    query: str,
+    user_id: str | None,
+    session_id: str | None,
+    role: str | None,
+    limit: int,
+) -> list[SearchHit]:
+    """:meth:`SessionManager.search` in one read transaction."""
+    parsed = search_index.Query.parse(query)
+    role = search_role(role)
+    limit = search_limit(limit)
+    if owner is not None:
+        if user_id is not None and user_id != owner:
+            return []
+        user_id = owner
+    if session_id is not None:
+        row = _require_owned(conn, store, owner, session_id)
+        if user_id is not None and row[1] != user_id:
+            return []
+    if not parsed.terms:
+        return []
+    sql = store.sql
+    expression = parsed.expression(sql.SEARCH_SYNTAX)
+
+    def wanted(sid: str | None, uid: str | None) -> bool:
+        return (session_id is None or sid == session_id) and (user_id is None or uid == user_id)
+
+    # A message is indexed once, on the thread that wrote it; forks of that thread
+    # (another session's adopted fork, a branch left after its parent was deleted) hold
+    # it too. Only threads with forks need that walk.
+    parents = {int(r[0]) for r in conn.execute(sql.SEARCH_PARENT_THREADS)}
+    heirs: dict[tuple[int, str], list[tuple[str, str | None, str | None]]] = {}
+    fetch = limit + 16
+    while True:
+        window = max(search_index.RANK_WINDOW, fetch)
+        rows = conn.execute(sql.SEARCH_MATCH, (expression, window, fetch)).fetchall()
+        found: list[tuple[Any, ...]] = []
+        for doc, pk, thread_id, checkpoint_id, blob_id, pos, kind, sid, uid, rank in rows:
+            if doc is None or pk is None or (role is not None and kind != role):
+                continue
+            if thread_id is None or not wanted(sid, uid):
+                key = (int(pk), str(checkpoint_id))
+                if key not in heirs:
+                    heirs[key] = _heirs(conn, store, *key) if key[0] in parents else []
+                heir = next((h for h in heirs[key] if wanted(h[1], h[2])), None)
+                if heir is None:
+                    continue
+                thread_id, sid, uid = heir
+            if parsed.more and not _holds_all(store, conn, parsed, int(blob_id), int(pos)):
+                continue
+            found.append((thread_id, checkpoint_id, blob_id, pos, kind, sid, rank))
+            if len(found) == limit:
+                break
+        if len(found) == limit or len(rows) < fetch:
+            break
+        fetch *= 4
+    values = store.blobs.load(conn, {int(f[2]) for f in found})
+    hits = []
+    for thread_id, checkpoint_id, blob_id, pos, kind, sid, rank in found:
+        items = values.get(int(blob_id))
+        message = items[int(pos)] if isinstance(items, list) and 0 <= pos < len(items) else None
+        if not isinstance(message, BaseMessage):
+            raise CorruptDataError(
+                "the message index names a message that is not stored there (run "
+                "`agentgit reindex`)",
+                blob_id=int(blob_id),
+            )
+        hits.append(
+            SearchHit(
+                session_id=sid,
+                thread_id=str(thread_id),
+                checkpoint_id=str(checkpoint_id),
+                message_id=message.id,
+                role=str(kind),
+                snippet=search_index.snippet(search_index.message_text(message), parsed),
+                rank=float(rank or 0.0),
+                message=message,
+            )
+        )
+    return hits
+
+
+def _holds_all(
+    store: CheckpointStore, conn: Connection, query: search_index.Query, blob_id: int, pos: int
+) -> bool:
+    """Whether the indexed message at (``blob_id``, ``pos``) has every word of ``query``,
+    those past the words the index was asked for included."""
+    items = store.blobs.load(conn, {blob_id}).get(blob_id)
+    message = items[pos] if isinstance(items, list) and 0 <= pos < len(items) else None
+    return isinstance(message, BaseMessage) and query.holds_all(search_index.message_text(message))
+
+
+def _heirs(
+    conn: Connection, store: CheckpointStore, pk: int, checkpoint_id: str
+) -> list[tuple[str, str | None, str | None]]:
+    """The live threads that inherit thread ``pk``'s row at ``checkpoint_id`` (forked
+    from it at or after that checkpoint, directly or through other forks, live or
+    deleted), nearest and oldest first, each with its session and user."""
+    out: list[tuple[str, str | None, str | None]] = []
+    queue = [pk]
+    seen = {pk}
+    while queue:
+        at = queue.pop(0)
+        for child, thread_id, fork_id, inherits in conn.execute(
+            store.sql.SEARCH_CHILD_THREADS, (at,)
+        ).fetchall():
+            if child in seen or not inherits or fork_id is None or fork_id < checkpoint_id:
+                continue
+            seen.add(child)
+            queue.append(child)
+            if thread_id is not None:
+                owner = conn.execute(store.sql.SEARCH_SESSION_OF_THREAD, (thread_id,)).fetchone()
+                out.append(
+                    (str(thread_id), owner[0] if owner else None, owner[1] if owner else None)
+                )
+    return out
+
+
+def usage(
+    conn: Connection, store: CheckpointStore, session_id: str, thread_id: str | None
+) -> Usage:
+    """:meth:`SessionManager.usage` in one read transaction."""
+    if thread_id is None:
+        threads = [b.thread_id for b in _branches(conn, store, session_id)]
+    else:
+        threads = [_require_branch(conn, store, session_id, thread_id).thread_id]
+    rows: dict[int, tuple[Any, ...]] = {}
+    for branch in threads:
+        lineage = store.lineage(conn, branch)
+        if lineage is not None:
+            for key, row in store.search.usage_rows(conn, lineage.searchable()).items():
+                rows.setdefault(key, row)
+    counts = search_index.count(rows)
+    return Usage(
+        session_id=session_id,
+        thread_id=threads[0] if thread_id is not None else None,
+        turns=counts.turns,
+        messages=counts.messages,
+        tool_calls=counts.tool_calls,
+        tokens=TokenUsage(counts.input_tokens, counts.output_tokens, counts.total_tokens),
+    )
+
+
+def usages(
+    conn: Connection, store: CheckpointStore, owner: str | None, session_ids: Sequence[str]
+) -> dict[str, Usage]:
+    """:func:`usage` of several sessions (the ones ``owner`` owns) in one transaction."""
+    out = {}
+    for session_id in session_ids:
+        _require_owned(conn, store, owner, session_id)
+        out[session_id] = usage(conn, store, session_id, None)
+    return out

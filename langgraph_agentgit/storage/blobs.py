@@ -186,9 +186,11 @@ class _Decoded:
 
     Decoded values are shared between every checkpoint (and every call) that references
     them, which is what makes long histories cheap to read. A node may still edit a shared
-    object in place; the fingerprint (the identities of its attributes, or items) tells,
-    when the next checkpoint is stored, that the object no longer holds what the database
-    does, so the edit is stored and the stale object is dropped from the cache.
+    object in place, at any depth; the fingerprint (a copy of its containers, see
+    :func:`fingerprint`) tells, when the next checkpoint is stored, that the object no
+    longer holds what the database does, so the edit is stored and the stale object is
+    dropped from the cache; a read finding one edited (a caller changed a snapshot's
+    message) decodes the stored original again.
     """
 
     __slots__ = ("fingerprints", "size", "value")
@@ -199,15 +201,16 @@ class _Decoded:
         self.size = size
         # A list's: one per item (list segments are compared item by item); another
         # value's: its own.
-        self.fingerprints: tuple[Any, ...] = (
+        self.fingerprints: Any = (
             fingerprints(value) if isinstance(value, list) else fingerprint(value)
         )
 
     def holds(self) -> bool:
         """Whether the object still holds what it held when it was decoded (a caller may
         have edited a value a read handed out, such as a message of a snapshot)."""
-        now = fingerprints(self.value) if isinstance(self.value, list) else fingerprint(self.value)
-        return _equal(now, self.fingerprints)
+        if isinstance(self.value, list):
+            return all_unchanged(self.value, self.fingerprints)
+        return unchanged(self.value, self.fingerprints)
 
 
 class _Items:
@@ -266,6 +269,11 @@ class BlobStore:
             self._items,
             self._raw,
         )
+
+    def add_cache(self, cache: LRU[Any, Any]) -> None:
+        """Have :meth:`transaction` drop what ``cache`` took in during a write that fails,
+        as it does for the blob caches."""
+        self._caches = (*self._caches, cache)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -419,9 +427,14 @@ class BlobStore:
         value: Any,
         previous: int | None,
         hint_ids: Sequence[int] = (),
+        tails: list[tuple[int, int, int, Sequence[Any]]] | None = None,
     ) -> int:
         """Store a channel's new value, as a delta against ``previous`` when it is a list
-        sharing a prefix with the previous version of the same channel."""
+        sharing a prefix with the previous version of the same channel.
+
+        ``tails``, when given, receives the list items this version stores that the
+        previous one did not hold: ``(VALUE blob id holding them, 0 (their position in
+        it), their position in the list, the items)`` (the message index)."""
         base = self._stored_list(conn, previous) if previous and isinstance(value, list) else None
         keep = self._common_prefix(base[0], value) if base else 0
         if base is None or keep == 0:
@@ -429,6 +442,8 @@ class BlobStore:
             if isinstance(value, list):
                 entry: tuple[tuple[Slice, ...], int] = (((blob_id, 0, len(value)),), 0)
                 self._slices.put(blob_id, entry, _slices_weight(entry))
+                if tails is not None:
+                    tails.append((blob_id, 0, 0, value))
             return blob_id
         assert previous is not None
         base_items, base_slices, base_depth = base
@@ -443,6 +458,8 @@ class BlobStore:
             tail_id, tail.size = self._put_value(conn, tail.value, hint_ids)
             tail_slices = ((tail_id, 0, len(tail.value)),)
             self._values.put(tail_id, tail, tail.size)
+            if tails is not None:
+                tails.append((tail_id, 0, keep, tail.value))
         appended = keep == len(base_items.items)
         slices = (base_slices if appended else _truncate(base_slices, keep)) + tail_slices
         depth = base_depth + 1
@@ -473,10 +490,11 @@ class BlobStore:
         items = stored.items
         n = min(len(items), len(new))
         # Identity and fingerprints are compared in C over the whole run: this is the
-        # one step of a put whose cost grows with the length of the list.
+        # step of a put whose cost grows with the length of the list (and with what its
+        # items hold).
         identical = list(map(operator.is_, items[:n], new[:n]))
         run = identical.index(False) if False in identical else n
-        if fingerprints(items[:run]) != stored.fingerprints[:run]:
+        if not all_unchanged(items[:run], stored.fingerprints[:run]):
             edited = next(i for i in range(run) if not unchanged(items[i], stored.fingerprints[i]))
             self._forget(stored.segments)
             return edited
@@ -642,7 +660,7 @@ class _Read:
             # a read handed it out (see cached()). A put compares them itself.
             if not verify or cached.segments <= self.verified:
                 return cached
-            if _equal(fingerprints(cached.items), cached.fingerprints):
+            if all_unchanged(cached.items, cached.fingerprints):
                 # Older versions of the list (a history read) reuse these segments.
                 self.verified |= cached.segments
                 return cached
@@ -818,46 +836,68 @@ def same(a: Any, b: Any) -> bool:
         return False
 
 
-def fingerprint(obj: Any) -> tuple[Any, ...]:
-    """What an object holds, by reference: its attributes, or its keys and values, or its
-    items. Holding the references keeps their ids from being reused, so comparing two
-    fingerprints by identity (:func:`unchanged`) tells whether an attribute, key or item
-    has been reassigned — which is how an immutable field such as a message's text is
-    edited in place."""
-    kind = type(obj)
-    if kind is dict:
-        return (*obj.keys(), *obj.values())
-    if kind is list:
-        return tuple(obj)
+def _snapshot(value: Any) -> Any:
+    """``value`` with every dict, list, set and tuple in it copied, to any depth; other
+    objects (strings, numbers, objects of other types) are shared. Compared with ``==``
+    to the live value later, it tells whether anything inside was changed in place."""
+    if isinstance(value, dict):
+        return {key: _snapshot(item) for key, item in value.items()} if value else {}
+    if isinstance(value, list):
+        return [_snapshot(item) for item in value] if value else []
+    if isinstance(value, tuple):
+        return tuple(_snapshot(item) for item in value) if value else ()
+    if isinstance(value, set):
+        return set(value)
+    return value
+
+
+def _state(obj: Any) -> Any:
+    """What an object holds: its attributes (a message's ``__dict__``), or itself (a
+    dict, a list, a string...)."""
     attributes = getattr(obj, "__dict__", None)
-    if attributes is not None:
-        return tuple(attributes.values())
-    return (obj,)
+    return obj if attributes is None else attributes
 
 
-def _equal(now: tuple[Any, ...], saved: tuple[Any, ...]) -> bool:
-    """Fingerprints compared: the same objects (fast), else equal ones."""
+def fingerprint(obj: Any) -> Any:
+    """A copy of what an object holds, taken when it is stored or decoded: its
+    attributes (or, for a dict or list, itself) with every nested dict, list, set and
+    tuple copied. Decoded values are shared between reads and with the graph, and a node
+    or a caller may edit one in place, at any depth (``msg.content = ...``,
+    ``msg.additional_kwargs["k"] = v``, ``msg.tool_calls[0]["args"]["x"] = 1``):
+    :func:`unchanged` compares the object with this copy, in C, and an edited object is
+    stored again and dropped from the cache. Objects of other types nested inside are
+    compared with their own ``==``, so an edit inside one of them is seen only if its
+    ``==`` sees it."""
+    return _snapshot(_state(obj))
+
+
+def _equal(now: Any, saved: Any) -> bool:
     try:
         return bool(now == saved)
-    except Exception:  # an __eq__ that cannot compare: identity decides
-        return len(now) == len(saved) and all(map(operator.is_, now, saved))
+    except Exception:  # an __eq__ that cannot answer (numpy): treated as changed
+        return False
 
 
-def unchanged(obj: Any, saved: tuple[Any, ...]) -> bool:
-    now = fingerprint(obj)
-    return len(now) == len(saved) and all(map(operator.is_, now, saved))
+def unchanged(obj: Any, saved: Any) -> bool:
+    """Whether ``obj`` still holds what :func:`fingerprint` copied (equal, at any depth)."""
+    return _equal(_state(obj), saved)
 
 
-_attributes = operator.attrgetter("__dict__")
+def fingerprints(items: Sequence[Any]) -> tuple[Any, ...]:
+    """:func:`fingerprint` of every item."""
+    return tuple(map(fingerprint, items))
 
 
-def fingerprints(items: Sequence[Any]) -> tuple[tuple[Any, ...], ...]:
-    """:func:`fingerprint` of every item; in C when every item has a ``__dict__``
-    (messages), so a long message list is fingerprinted at the cost of a copy."""
+def all_unchanged(items: Sequence[Any], saved: Sequence[Any]) -> bool:
+    """:func:`unchanged` for every item: the comparisons run in C (``dict == dict``
+    stops at the first object shared with the copy, strings included), so checking a
+    long message list costs about as much as copying its references."""
+    if len(items) != len(saved):
+        return False
     try:
-        return tuple(map(tuple, map(dict.values, map(_attributes, items))))
-    except (AttributeError, TypeError):
-        return tuple(map(fingerprint, items))
+        return all(map(operator.eq, map(_state, items), saved))
+    except Exception:  # an __eq__ that cannot answer: item by item
+        return all(map(unchanged, items, saved))
 
 
 def _truncate(slices: tuple[Slice, ...], keep: int) -> tuple[Slice, ...]:

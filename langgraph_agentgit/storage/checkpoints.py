@@ -64,6 +64,7 @@ from langgraph_agentgit.storage.blobs import (
     encode_value,
     private,
 )
+from langgraph_agentgit.storage.search import SearchIndex, Tail
 
 METADATA_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
 _SCALARS = (str, int, float, bool, type(None))
@@ -153,6 +154,19 @@ class Lineage:
                 return True
         return False
 
+    def searchable(self) -> list[tuple[int, str | None]]:
+        """The threads whose message index rows this thread sees: ``(pk, newest
+        checkpoint id seen there)``, itself first (``None``: all of its own), then each
+        ancestor it still inherits from up to its bound."""
+        own = self.entries[0]
+        out: list[tuple[int, str | None]] = [(own.pk, None)]
+        if own.inherits:
+            for index, entry in enumerate(self.entries[1:], 1):
+                if self.cut_off_before(index):
+                    break
+                out.append((entry.pk, entry.bound))
+        return out
+
     def index_of(self, pk: int) -> int | None:
         for i, entry in enumerate(self.entries):
             if entry.pk == pk:
@@ -168,6 +182,21 @@ class Lineage:
             if row.ns == "" and self.entries[j].fork_checkpoint_id == row.checkpoint_id:
                 return tuple(e.pk for e in self.entries[: j + 1])
         return tuple(e.pk for e in self.entries[: owner + 1])
+
+
+def build_lineage(thread_id: str, rows: Sequence[Sequence[Any]]) -> Lineage:
+    """A lineage from its threads' rows, nearest first: (pk, parent pk, fork checkpoint
+    id, fork rid, inherits, created at, stopped at)."""
+    entries: list[LineageEntry] = []
+    bound: str | None = None
+    for i, (pk, _parent, fork_id, fork_rid, inherits, created, stopped) in enumerate(rows):
+        if i > 0:
+            child_fork = entries[i - 1].fork_checkpoint_id
+            bound = child_fork if bound is None or (child_fork or "") < bound else bound
+        entries.append(
+            LineageEntry(pk, bound, fork_id, fork_rid, bool(inherits), str(created), stopped)
+        )
+    return Lineage(thread_id, tuple(entries))
 
 
 def thread_id_of(config: RunnableConfig | None) -> str:
@@ -211,6 +240,9 @@ class CheckpointStore:
         #: The backend's SQL module (``backends/<engine>/sql.py``): every statement run.
         self.sql = sql
         self.blobs = BlobStore(serde, cache_size=cache_size, sql=sql)
+        #: The message index (full-text search and usage counters), kept by :meth:`put`.
+        self.search = SearchIndex(sql)
+        self.blobs.add_cache(self.search.ancestries)
 
     @property
     def serde(self) -> SerializerProtocol:
@@ -226,16 +258,7 @@ class CheckpointStore:
             raise CorruptDataError(
                 "the thread's fork links form a cycle (run `agentgit check`)", thread_id=thread_id
             )
-        entries: list[LineageEntry] = []
-        bound: str | None = None
-        for i, (pk, _parent, fork_id, fork_rid, inherits, created, stopped) in enumerate(rows):
-            if i > 0:
-                child_fork = entries[i - 1].fork_checkpoint_id
-                bound = child_fork if bound is None or (child_fork or "") < bound else bound
-            entries.append(
-                LineageEntry(pk, bound, fork_id, fork_rid, bool(inherits), str(created), stopped)
-            )
-        return Lineage(thread_id, tuple(entries))
+        return build_lineage(thread_id, rows)
 
     def _ensure_thread(self, conn: Connection, thread_id: str) -> Lineage:
         lineage = self.lineage(conn, thread_id)
@@ -707,11 +730,19 @@ class CheckpointStore:
         metadata_json = _metadata_json(stored_metadata)
         parent_id = get_checkpoint_id(config)
         parent = self._own_row(conn, thread_id, ns, parent_id) if parent_id else None
+        whole_lineage = parent is None
         if parent is not None:
             lineage = _own_lineage(thread_id, parent.thread_pk)
         else:
             lineage = self._ensure_thread(conn, thread_id)
             parent = self.find_row(conn, lineage, ns, parent_id) if parent_id else None
+        hidden_parent = False
+        if parent is None and parent_id:
+            found = conn.execute(
+                self.sql.SELECT_OWN_HIDDEN_BY_ID, (lineage.pk, ns, parent_id)
+            ).fetchone()
+            if found is not None:
+                parent, hidden_parent = Row.of(found), True
         parent_refs: dict[str, int] = json.loads(parent.refs) if parent else {}
         # The writes at the parent produced this checkpoint's new values: compressing the
         # values against them stores each new message's text once.
@@ -728,6 +759,9 @@ class CheckpointStore:
         # new versions at all, and its channels hold the later values.
         parent_versions = self._versions(parent) if parent and parent_refs else {}
         refs: dict[str, int] = {}
+        # New list items of the root namespace go to the message index (subgraphs' lists
+        # repeat or prepare what reaches the root).
+        tails: list[Tail] | None = [] if ns == "" and self.search.enabled else None
         # Channels without a value (empty, or DeltaChannel between snapshots) get no ref.
         for channel, version in versions.items():
             inherited = parent_refs.get(channel)
@@ -739,8 +773,25 @@ class CheckpointStore:
                 refs[channel] = inherited
             elif channel in values:
                 refs[channel] = self.blobs.put_channel_value(
-                    conn, values[channel], inherited, hints
+                    conn, values[channel], inherited, hints, tails
                 )
+        if tails:
+            own_lineage = lineage
+            self.search.index(
+                conn,
+                lineage.pk,
+                checkpoint["id"],
+                tails,
+                lambda: self.search.ancestry(
+                    own_lineage.pk,
+                    thread_id,
+                    lambda: (
+                        own_lineage
+                        if whole_lineage
+                        else self.lineage(conn, thread_id) or own_lineage
+                    ).searchable(),
+                ),
+            )
         body = {k: v for k, v in checkpoint.items() if k not in ("channel_values", "id")}
         conn.execute(
             self.sql.UPSERT_CHECKPOINT,
@@ -756,6 +807,9 @@ class CheckpointStore:
                 json.dumps(refs, separators=(",", ":")),
             ),
         ).fetchone()
+        if hidden_parent:
+            # The new row rebuilds through hidden rows that nothing listed needed before.
+            self._keep_for_rebuild(conn, lineage.pk)
         return _config(thread_id, ns, checkpoint["id"])
 
     def _body(self, row: Row) -> dict[str, Any]:
@@ -906,7 +960,30 @@ class CheckpointStore:
             )
         rows = self._visible_rows(conn, lineage, None, None, None, {})
         if rows:
-            self._copy_rows(conn, lineage, rows, self._ensure_thread(conn, target).pk)
+            # What the copied rows rebuild their DeltaChannel values from may be rows the
+            # source keeps out of sight (a deleted run's): copied too, out of sight, so
+            # that the copy never depends on rows of the source a later prune removes.
+            listed = {row.rid for row in rows}
+            rebuild: dict[int, Row] = {}
+            # Only where the history has a gap (a row whose parent is not listed) can a
+            # rebuild reach a hidden row; a row after it reaches the same ones through it.
+            # Walking from every row would cost the square of a long thread.
+            for row in rows:
+                if row.parent_rid is None or row.parent_rid in listed:
+                    continue
+                for ancestor in self._delta_ancestors(conn, row):
+                    if ancestor.rid not in listed:
+                        rebuild.setdefault(ancestor.rid, ancestor)
+            copies = self._copy_rows(
+                conn, lineage, [*rows, *rebuild.values()], self._ensure_thread(conn, target).pk
+            )
+            if rebuild:
+                # Hidden as of now: out of the copy's history and of any fork made of it.
+                kept = json.dumps(sorted(copies[r] for r in rebuild))
+                conn.execute(self.sql.HIDE_ROWS, (_now(), kept))
+                conn.execute(self.sql.KEEP_ROWS_HIDDEN, (kept,))
+            if self.search.enabled:  # rows copied, not put: rebuilt by the next search
+                conn.execute(self.sql.SEARCH_SET_NEEDS_REINDEX, (1,))
 
     def _copy_rows(
         self, conn: Connection, lineage: Lineage, rows: Sequence[Row], target_pk: int
@@ -958,15 +1035,19 @@ class CheckpointStore:
     def delete_thread(self, conn: Connection, thread_id: str) -> None:
         self.delete_threads(conn, [thread_id])
 
-    def delete_threads(self, conn: Connection, thread_ids: Sequence[str]) -> None:
-        """Delete several threads with one garbage collection. Rows a surviving fork still
-        inherits are only hidden until nothing needs them."""
+    def delete_threads(
+        self, conn: Connection, thread_ids: Sequence[str], *, collect: bool = True
+    ) -> None:
+        """Delete several threads with one garbage collection (none when not ``collect``:
+        the caller runs it). Rows a surviving fork still inherits are only hidden until
+        nothing needs them."""
         for thread_id in thread_ids:
             row = conn.execute(self.sql.SELECT_THREAD_PK, (thread_id,)).fetchone()
             if row is not None:
                 conn.execute(self.sql.HIDE_ALL_OF_THREAD, (_now(), row[0]))
                 conn.execute(self.sql.TOMBSTONE_THREAD, (row[0],))
-        self.collect_garbage(conn)
+        if collect:
+            self.collect_garbage(conn)
 
     def delete_for_runs(self, conn: Connection, run_ids: Sequence[str]) -> None:
         if not run_ids:
@@ -1066,6 +1147,8 @@ class CheckpointStore:
                         ):
                             unseen.append(copies[row.rid])
                     conn.execute(self.sql.KEEP_ROWS_HIDDEN, (json.dumps(unseen),))
+                    if self.search.enabled:  # its history: own rows put() never indexed
+                        conn.execute(self.sql.SEARCH_SET_NEEDS_REINDEX, (1,))
                 conn.execute(self.sql.STOP_INHERITING, (_now(), own.pk))
             conn.execute(self.sql.HIDE_OLDER_THAN_LATEST, (_now(), own.pk, json.dumps(keep_rids)))
             self._keep_for_rebuild(conn, own.pk)

@@ -101,9 +101,16 @@ class StrictSerializer(JsonPlusSerializer):
     def loads_typed(self, data: tuple[str, bytes]) -> Any:
         encoding = data[0]
         if encoding not in SAFE_ENCODINGS:
+            # LangGraph's own encodings that are not read: pickle runs code, json can
+            # import classes. Anything else is no encoding at all (damaged bytes).
+            why = (
+                "it can import and run arbitrary code"
+                if encoding in ("pickle", "json")
+                else "no saver writes it (the stored bytes may be damaged)"
+            )
             raise UnsafeTypeError(
-                f"refusing to deserialize a value stored with the {encoding!r} encoding: "
-                "it can import and run arbitrary code. Only msgpack values are read."
+                f"refusing to deserialize a value stored with the {encoding[:40]!r} "
+                f"encoding: {why}. Only msgpack values are read."
             )
         try:
             return super().loads_typed(data)

@@ -277,6 +277,58 @@ _MIGRATION_8_EFFECT_OWNER = """
 ALTER TABLE agentgit_undone_effects ADD COLUMN owner TEXT;
 """
 
+_MIGRATION_9_SEARCH = """
+-- The message index (langgraph_agentgit.storage.search): one row per message a thread
+-- wrote (a message it inherits is its ancestor's row), filled as checkpoints are
+-- written. It points at the VALUE blob holding the message (blob_id, pos) instead of
+-- holding its text; msg_key hashes the message's id and content.
+CREATE TABLE IF NOT EXISTS agentgit_search_docs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    thread_pk INTEGER NOT NULL,
+    -- The checkpoint (root namespace) where the thread's history first held it.
+    checkpoint_id TEXT NOT NULL,
+    blob_id INTEGER NOT NULL,
+    pos INTEGER NOT NULL,
+    msg_key INTEGER NOT NULL,
+    role TEXT NOT NULL,
+    -- JSON array of the tool names an AIMessage calls; NULL for none.
+    tool_calls TEXT,
+    -- AIMessage.usage_metadata; NULL when not reported.
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    total_tokens INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS agentgit_search_docs_key
+    ON agentgit_search_docs(thread_pk, msg_key);
+CREATE INDEX IF NOT EXISTS agentgit_search_docs_by_blob ON agentgit_search_docs(blob_id);
+-- Contentless (the words are not stored again) and without positions (detail=none: no
+-- phrase queries, a third of the size); with its column sizes (columnsize=0 would
+-- save a page but makes the table unscannable, which breaks sqlite3's iterdump):
+-- rowid = agentgit_search_docs.id. AUTOINCREMENT above keeps a deleted row's id from
+-- being given to another: its words stay here until a reindex (SQLite before 3.43
+-- cannot delete them from a contentless table).
+CREATE VIRTUAL TABLE IF NOT EXISTS agentgit_search_fts
+    USING fts5(body, content='', detail=none);
+-- A message is indexed while the blob holding it and the thread that wrote it exist.
+CREATE TRIGGER IF NOT EXISTS agentgit_search_blob_gone AFTER DELETE ON agentgit_blobs
+BEGIN
+    DELETE FROM agentgit_search_docs WHERE blob_id = OLD.id;
+END;
+CREATE TRIGGER IF NOT EXISTS agentgit_search_thread_gone AFTER DELETE ON agentgit_threads
+BEGIN
+    DELETE FROM agentgit_search_docs WHERE thread_pk = OLD.pk;
+END;
+-- needs_reindex = 1: checkpoints written before the index existed (or copied without
+-- it) are not indexed yet; the first search or usage read rebuilds it.
+CREATE TABLE IF NOT EXISTS agentgit_search_state (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    needs_reindex INTEGER NOT NULL
+);
+INSERT INTO agentgit_search_state(singleton, needs_reindex)
+SELECT 1, EXISTS (SELECT 1 FROM agentgit_checkpoints)
+WHERE NOT EXISTS (SELECT 1 FROM agentgit_search_state);
+"""
+
 MIGRATIONS: list[str] = [
     _MIGRATION_1_CORE,
     _MIGRATION_2_COUNTS,
@@ -286,6 +338,7 @@ MIGRATIONS: list[str] = [
     _MIGRATION_6_SESSION_LIFECYCLE,
     _MIGRATION_7_UNDO,
     _MIGRATION_8_EFFECT_OWNER,
+    _MIGRATION_9_SEARCH,
 ]
 
 SCHEMA_VERSION_TABLE = """
@@ -454,6 +507,13 @@ def metadata_filter(key: str, value: Any) -> tuple[str, list[Any]]:
 SELECT_OWN_BY_ID = f"""
 SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS_FROM}
 WHERE c.thread_pk = ? AND c.ns = ? AND c.checkpoint_id = ? AND c.hidden = 0
+"""
+# A put whose parent is hidden (LangGraph's "__copy__" of a checkpoint whose parent
+# a delete_for_runs removed): the new row hangs under it, as InMemorySaver's does, so
+# that its DeltaChannel values rebuild through the hidden rows kept for that.
+SELECT_OWN_HIDDEN_BY_ID = f"""
+SELECT {CHECKPOINT_COLUMNS} FROM {CHECKPOINTS_FROM}
+WHERE c.thread_pk = ? AND c.ns = ? AND c.checkpoint_id = ? AND c.hidden <> 0
 """
 # The common case of a put: the parent is the thread's own row (one statement, no lineage).
 SELECT_OWN_BY_THREAD_ID = f"""
@@ -649,6 +709,88 @@ WITH RECURSIVE live(id) AS (
 DELETE FROM agentgit_blobs WHERE id NOT IN (SELECT id FROM live)
 """
 
+# --- the message index (langgraph_agentgit.storage.search) -------------------------------
+
+# Keys a thread's lineage already indexed: (thread pk, checkpoint id, key) of the given
+# threads and keys; the caller applies each ancestor's bound.
+SEARCH_SELECT_KEYS = """
+SELECT thread_pk, checkpoint_id, msg_key FROM agentgit_search_docs
+WHERE thread_pk IN (SELECT value FROM json_each(?)) AND msg_key IN (SELECT value FROM json_each(?))
+"""
+SEARCH_INSERT_DOC = """
+INSERT INTO agentgit_search_docs(
+    thread_pk, checkpoint_id, blob_id, pos, msg_key, role, tool_calls, input_tokens,
+    output_tokens, total_tokens
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(thread_pk, msg_key) DO NOTHING
+RETURNING id
+"""
+SEARCH_INSERT_WORDS = "INSERT INTO agentgit_search_fts(rowid, body) VALUES (?, ?)"
+# How Query.expression writes a query for SEARCH_MATCH.
+SEARCH_SYNTAX = "fts5"
+
+
+def search_words(words: tuple[str, ...]) -> tuple[Any, ...]:
+    """SEARCH_INSERT_DOC's parameters for the words: none (they go to the FTS table)."""
+    return ()
+
+
+# (key, checkpoint id, role, tool names, input, output, total tokens) of one thread's
+# rows, up to a checkpoint id (NULL: all).
+SEARCH_USAGE_ROWS = """
+SELECT msg_key, checkpoint_id, role, tool_calls, input_tokens, output_tokens, total_tokens
+FROM agentgit_search_docs WHERE thread_pk = ? AND (? IS NULL OR checkpoint_id <= ?)
+"""
+# Hits, best first: (id, thread pk, thread id (NULL: deleted while a fork inherits the
+# row), checkpoint id, blob id, pos, role, session id, user id, rank (higher is better)).
+# Parameters: match expression, window, how many to return. Ranked among the newest
+# `window` matches only: FTS5 walks matches newest first and stops there, where ranking
+# every match of a word most messages hold would read all of them. The caller filters
+# (role, session, user) and asks for more when filters leave too few. The id is NULL
+# for words a deleted row left in the FTS table (see agentgit_search_fts).
+SEARCH_MATCH = """
+SELECT d.id, d.thread_pk, t.thread_id, d.checkpoint_id, d.blob_id, d.pos, d.role,
+    st.session_id, s.user_id, -f.rank
+FROM (
+    SELECT id, rank FROM (
+        SELECT rowid AS id, rank FROM agentgit_search_fts WHERE agentgit_search_fts MATCH ?
+        ORDER BY rowid DESC LIMIT ?
+    ) ORDER BY rank, id DESC LIMIT ?
+) f
+LEFT JOIN agentgit_search_docs d ON d.id = f.id
+LEFT JOIN agentgit_threads t ON t.pk = d.thread_pk
+LEFT JOIN agentgit_session_threads st ON st.thread_id = t.thread_id
+LEFT JOIN agentgit_sessions s ON s.id = st.session_id
+ORDER BY f.rank, f.id DESC
+"""
+SEARCH_CHILD_THREADS = """
+SELECT pk, thread_id, fork_checkpoint_id, inherits FROM agentgit_threads
+WHERE parent_pk = ? ORDER BY pk
+"""
+# Threads that have forks: only a message of one of these can be inherited elsewhere.
+SEARCH_PARENT_THREADS = (
+    "SELECT DISTINCT parent_pk FROM agentgit_threads WHERE parent_pk IS NOT NULL"
+)
+SEARCH_SESSION_OF_THREAD = """
+SELECT st.session_id, s.user_id FROM agentgit_session_threads st
+JOIN agentgit_sessions s ON s.id = st.session_id WHERE st.thread_id = ?
+"""
+SEARCH_NEEDS_REINDEX = "SELECT needs_reindex FROM agentgit_search_state WHERE singleton = 1"
+SEARCH_SET_NEEDS_REINDEX = "UPDATE agentgit_search_state SET needs_reindex = ? WHERE singleton = 1"
+SEARCH_DELETE_ALL_DOCS = "DELETE FROM agentgit_search_docs"
+SEARCH_DELETE_ALL_WORDS = (
+    "INSERT INTO agentgit_search_fts(agentgit_search_fts) VALUES ('delete-all')"
+)
+SEARCH_THREADS = """
+SELECT pk, thread_id, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at
+FROM agentgit_threads ORDER BY pk
+"""
+SEARCH_ROOT_ROWS = """
+SELECT checkpoint_id, refs FROM agentgit_checkpoints
+WHERE thread_pk = ? AND ns = '' ORDER BY checkpoint_id
+"""
+SEARCH_DOC_COUNT = "SELECT count(*) FROM agentgit_search_docs"
+
 # --- sessions, branches and tags (langgraph_agentgit.sessions) --------------------------
 # Counts are never stored here: a branch's checkpoint count is agentgit_threads'
 # trigger-maintained checkpoint_count, a session's total is the sum over its threads,
@@ -668,7 +810,15 @@ SELECT_SESSIONS = f"""
 SELECT {SESSION_COLUMNS} FROM agentgit_sessions s
 WHERE (? IS NULL OR s.user_id = ?) AND (? = 0 OR s.is_active = 1)
 ORDER BY s.updated_at DESC, s.rowid DESC
+LIMIT ? OFFSET ?
 """
+
+
+def page(limit: int | None, offset: int) -> tuple[int, int]:
+    """``LIMIT ? OFFSET ?`` parameters: SQLite spells "no limit" -1."""
+    return (-1 if limit is None else limit, offset)
+
+
 SELECT_SESSION_ID_OF_THREAD = "SELECT session_id FROM agentgit_session_threads WHERE thread_id = ?"
 TOUCH_SESSION = "UPDATE agentgit_sessions SET updated_at = ? WHERE id = ?"
 SET_CURRENT_THREAD = """
@@ -1162,3 +1312,56 @@ CHECK_DELETE_SESSION_THREAD = (
     "DELETE FROM agentgit_session_threads WHERE thread_id = ? AND session_id = ?"
 )
 CHECK_DELETE_TAG = "DELETE FROM agentgit_tags WHERE session_id = ? AND name = ?"
+
+
+# --- retention (langgraph_agentgit.retention) --------------------------------------------
+# Sessions to look at, oldest activity first (user_id: one user's, or NULL for all), with
+# how many tags each has.
+PRUNE_SESSIONS = """
+SELECT s.id, s.name, s.user_id, s.updated_at,
+    (SELECT count(*) FROM agentgit_tags t WHERE t.session_id = s.id)
+FROM agentgit_sessions s
+WHERE (? IS NULL OR s.user_id = ?)
+ORDER BY s.updated_at, s.rowid
+"""
+# The rows a thread lists (every namespace).
+PRUNE_OWN_ROWS = """
+SELECT rid, ns, checkpoint_id FROM agentgit_checkpoints WHERE thread_pk = ? AND hidden = 0
+"""
+# Hides the given rows of their thread (a JSON array of rids), as a deleted run's are.
+HIDE_ROWS = """
+UPDATE agentgit_checkpoints SET hidden = 1, hidden_at = ?
+WHERE hidden = 0 AND rid IN (SELECT value FROM json_each(?))
+"""
+# What a prune can free, counted as `usage` counts it: checkpoint rows (body, metadata,
+# value references) and stored values; then the number of checkpoint rows.
+STORED_BYTES = """
+SELECT
+    (SELECT coalesce(sum(length(body) + length(CAST(metadata AS BLOB))
+        + length(CAST(refs AS BLOB))), 0) FROM agentgit_checkpoints),
+    (SELECT coalesce(sum(length(data)), 0) FROM agentgit_blobs),
+    (SELECT count(*) FROM agentgit_checkpoints)
+"""
+# Threads outside every session whose newest root-namespace checkpoint id sorts before
+# the first parameter (LangGraph's ids start with their time), or that hold no checkpoint
+# of their own and were made before the second parameter; at most the third parameter of
+# them. The newest id is read off the (thread_pk, ns, checkpoint_id) index, one probe per
+# thread.
+SELECT_EXPIRED_THREADS = """
+SELECT pk, thread_id, newest FROM (
+    SELECT t.pk, t.thread_id, t.created_at, (
+        SELECT max(c.checkpoint_id) FROM agentgit_checkpoints c
+        WHERE c.thread_pk = t.pk AND c.ns = ''
+    ) AS newest
+    FROM agentgit_threads t
+    WHERE t.thread_id IS NOT NULL
+      AND t.thread_id NOT IN (SELECT thread_id FROM agentgit_session_threads)
+) AS expiring
+WHERE newest < ? OR (newest IS NULL AND created_at < ?)
+ORDER BY pk
+LIMIT ?
+"""
+# Run outside a transaction, in order: VACUUM rewrites the file without its free pages
+# (through the write-ahead log), then the log is folded in and cut.
+VACUUM_STATEMENTS = ("VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)")
+DATABASE_NAME = "SELECT file FROM pragma_database_list WHERE name = 'main'"

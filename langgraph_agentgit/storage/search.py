@@ -1,0 +1,476 @@
+"""The message index: full-text search and usage counters, kept as checkpoints are written.
+
+Values are stored compressed (and as deltas of each other), so nothing can be found by
+scanning SQL text. Instead :meth:`CheckpointStore.put` hands every *new* list item of a
+root-namespace channel (the tail of a list delta, or a whole list written afresh) to
+:meth:`SearchIndex.index`, and each ``BaseMessage`` among them becomes one row of
+``agentgit_search_docs``:
+
+* where it is stored (the VALUE blob holding it and its position there: the text is
+  never stored a second time; snippets are made by loading the few messages shown);
+* who wrote it (thread row and the checkpoint where it first appeared);
+* its key, a hash of its id and content, unique per thread: a message a branch inherits,
+  or that a list rewrite (``RemoveMessage``) stores again, is already a row of the thread
+  that wrote it first and is not indexed twice;
+* what usage counts need (role, tool names, ``AIMessage.usage_metadata`` tokens).
+
+The words go to the engine's full-text index under the row's id: a contentless FTS5
+table on SQLite, a ``tsvector`` column with a GIN index on PostgreSQL. Both receive the
+same words, normalized here (case-folded, accents stripped, split into runs of letters
+and digits), so both engines find the same rows for the same query.
+
+A row lives as long as its blob and its thread (triggers delete it with either). On
+SQLite before 3.43 a contentless FTS5 row cannot be deleted without its words, so the
+words of deleted rows stay in the FTS index, unreachable (searches join the rows), until
+:func:`reindex` rebuilds it.
+
+Sources: Hermes Agent's SessionDB (FTS5 search with a sanitized query syntax, snippets
+with the match marked) and OpenAI's ``AdvancedSQLiteSession`` (usage per turn and per
+branch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.messages import BaseMessage
+
+from langgraph_agentgit.storage.backend import Connection
+from langgraph_agentgit.storage.blobs import LRU
+
+if TYPE_CHECKING:
+    from langgraph_agentgit.storage.checkpoints import CheckpointStore
+
+#: What marks a match in a snippet (Hermes' FTS5 ``snippet()`` markers).
+MARK_START, MARK_END = ">>>", "<<<"
+#: The message types a search can be limited to, and the names also accepted for them.
+ROLES = ("human", "ai", "tool", "system", "function", "chat")
+ROLE_ALIASES = {"user": "human", "assistant": "ai"}
+# A word longer than this is indexed (and searched) by its first characters.
+MAX_WORD_CHARS = 64
+# Distinct words indexed per message (bytes of UTF-8): a huge message is indexed by its
+# first words (PostgreSQL's tsvector holds at most 1 MB).
+MAX_DOC_WORD_BYTES = 256 * 1024
+# A query is the words of its first MAX_QUERY_CHARS characters (a word cut there is left
+# out); the first MAX_QUERY_WORDS go to the full-text index, any others are checked on
+# the messages it finds, so that every word of a query is in every hit.
+MAX_QUERY_WORDS = 32
+MAX_QUERY_CHARS = 4096
+SNIPPET_CHARS = 160
+#: Hits are the best ranked among the newest RANK_WINDOW matches (all of them for any
+#: query but one of words most messages hold), so that a search costs the same on a
+#: million messages as on ten thousand.
+RANK_WINDOW = 5000
+# Shorter texts cannot reach MAX_DOC_WORD_BYTES (NFKD at most triples a character's
+# UTF-8 bytes).
+_SHORT_TEXT = MAX_DOC_WORD_BYTES // 16
+
+_WORD = re.compile(r"[^\W_]+")
+_QUERY_WORD = re.compile(r"([^\W_]+)(\*?)")
+# FTS5's and websearch's operators, written in capitals: separators ("cats AND dogs"),
+# unless the query holds nothing else (then they are the words looked for).
+_OPERATOR = re.compile(r"\b(?:AND|OR|NOT|NEAR)\b")
+# Combining marks left by NFKD (accents): "café" is found as "cafe" and the reverse.
+_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+_SPACE = re.compile(r"\s+")
+
+
+def normalize(text: str) -> str:
+    """Case-folded, compatibility-decomposed, accents removed: what words are made of."""
+    text = text.casefold()
+    if not text.isascii():
+        text = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
+    return text
+
+
+def words(text: str) -> list[str]:
+    """The distinct words of ``text`` as indexed, in order of first appearance, at most
+    :data:`MAX_DOC_WORD_BYTES` of them."""
+    found = _WORD.findall(normalize(text))
+    if len(text) < _SHORT_TEXT and all(len(w) <= MAX_WORD_CHARS for w in found):
+        return list(dict.fromkeys(found))  # the common case, in C
+    out: dict[str, None] = {}
+    budget = MAX_DOC_WORD_BYTES
+    for word in found:
+        word = word[:MAX_WORD_CHARS]
+        if word in out:
+            continue
+        budget -= len(word.encode()) + 1
+        if budget < 0:
+            break
+        out[word] = None
+    return list(out)
+
+
+@dataclass(frozen=True)
+class Query:
+    """A user's query, sanitized: the words every hit must contain (AND), each matched
+    whole or, when it ended in ``*`` in the query, as a prefix. Everything else in the
+    text (quotes, operators, parentheses, NUL...) only separates words."""
+
+    terms: tuple[tuple[str, bool], ...]
+    #: Words past the first MAX_QUERY_WORDS: checked on each message the index finds.
+    more: tuple[tuple[str, bool], ...] = ()
+
+    @classmethod
+    def parse(cls, text: object) -> Query:
+        if not isinstance(text, str):
+            raise TypeError(f"a search query is a string, not {type(text).__name__}")
+        cut = text[:MAX_QUERY_CHARS]
+        if len(text) > MAX_QUERY_CHARS and _WORD.match(text, MAX_QUERY_CHARS):
+            # The cut fell inside a word: what is left of it is not a word of the query.
+            cut = re.sub(r"[^\W_]+\Z", "", cut)
+        without_operators = _OPERATOR.sub(" ", cut)
+        if _WORD.search(without_operators):
+            cut = without_operators
+        terms: dict[tuple[str, bool], None] = {}
+        for match in _QUERY_WORD.finditer(normalize(cut)):
+            terms[(match.group(1)[:MAX_WORD_CHARS], bool(match.group(2)))] = None
+        found = tuple(terms)
+        return cls(found[:MAX_QUERY_WORDS], found[MAX_QUERY_WORDS:])
+
+    def holds_all(self, text: str) -> bool:
+        """Whether ``text`` has every word of the query (those past the index's too)."""
+        have = words(text)
+        present = set(have)
+        return all(
+            any(w.startswith(t) for w in have) if prefix else t in present
+            for t, prefix in (*self.terms, *self.more)
+        )
+
+    def expression(self, syntax: str) -> str:
+        """The query in the engine's syntax (``sql.SEARCH_SYNTAX``)."""
+        return self.fts5() if syntax == "fts5" else self.tsquery()
+
+    def fts5(self) -> str:
+        """An FTS5 MATCH expression: each word quoted (words hold only letters and
+        digits, so nothing in them is syntax)."""
+        return " ".join(f'"{w}"' + ("*" if prefix else "") for w, prefix in self.terms)
+
+    def tsquery(self) -> str:
+        """A ``tsquery`` literal: each word quoted, ``:*`` for a prefix."""
+        return " & ".join(f"'{w}'" + (":*" if prefix else "") for w, prefix in self.terms)
+
+    def matches(self, word: str) -> bool:
+        return any(word.startswith(w) if prefix else word == w for w, prefix in self.terms)
+
+
+def message_text(message: BaseMessage) -> str:
+    """What is indexed of a message: its text (a string, or the text of its content
+    blocks) and, for a tool-calling ``AIMessage``, each call's tool name and arguments."""
+    parts: list[str] = []
+    content = message.content
+    if isinstance(content, str):
+        parts.append(content)
+    elif isinstance(content, list):
+        for block in content:
+            if isinstance(block, str):
+                parts.append(block)
+            elif isinstance(block, Mapping) and isinstance(block.get("text"), str):
+                parts.append(block["text"])
+    for call in getattr(message, "tool_calls", None) or ():
+        if isinstance(call, Mapping):
+            parts.append(str(call.get("name") or ""))
+            parts.append(json.dumps(call.get("args"), ensure_ascii=False, default=repr))
+    return "\n".join(p for p in parts if p)
+
+
+def message_key(message: BaseMessage, position: int) -> int:
+    """A message's identity in the index, a signed 64-bit hash of its id and content
+    (and of its position in the list when it has no id, as without add_messages)."""
+    h = hashlib.blake2b(digest_size=8)
+    h.update(str(message.id).encode() if message.id else f"#{position}".encode())
+    h.update(b"\x00")
+    h.update(json.dumps(message.content, sort_keys=True, ensure_ascii=False, default=repr).encode())
+    return int.from_bytes(h.digest(), "big", signed=True)
+
+
+@dataclass(frozen=True)
+class Doc:
+    """One row of the index, before it is stored."""
+
+    key: int
+    blob_id: int
+    pos: int
+    role: str
+    tool_calls: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    total_tokens: int | None
+    words: tuple[str, ...]
+
+    @classmethod
+    def of(cls, message: BaseMessage, blob_id: int, pos: int, position: int) -> Doc:
+        names = [
+            str(c.get("name"))
+            for c in (getattr(message, "tool_calls", None) or ())
+            if isinstance(c, Mapping)
+        ]
+        usage = getattr(message, "usage_metadata", None) if message.type == "ai" else None
+        tokens: tuple[int | None, int | None, int | None] = (None, None, None)
+        if isinstance(usage, Mapping):
+            tokens = (
+                _int(usage.get("input_tokens")),
+                _int(usage.get("output_tokens")),
+                _int(usage.get("total_tokens")),
+            )
+        return cls(
+            message_key(message, position),
+            blob_id,
+            pos,
+            str(message.type)[:32],
+            json.dumps(names, ensure_ascii=False) if names else None,
+            *tokens,
+            words=tuple(words(message_text(message))),
+        )
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
+#: New list items: (VALUE blob id holding them, position of the first in that blob,
+#: position of the first in the whole list, the items).
+Tail = tuple[int, int, int, Sequence[Any]]
+#: The threads whose rows a thread sees: (thread pk, newest checkpoint id it sees there,
+#: None for the thread itself), nearest first.
+Ancestry = Sequence[tuple[int, str | None]]
+
+
+def docs_of(tails: Iterable[Tail]) -> list[Doc]:
+    """Rows for the messages among new list items, each key once. An item that cannot
+    be read as a message is left out of the index (never fails the write)."""
+    out: dict[int, Doc] = {}
+    for blob_id, blob_start, list_start, items in tails:
+        for i, item in enumerate(items):
+            if not isinstance(item, BaseMessage):
+                continue
+            try:
+                doc = Doc.of(item, blob_id, blob_start + i, list_start + i)
+            except Exception:  # a message subclass with unreadable fields: not indexed
+                continue
+            out.setdefault(doc.key, doc)
+    return list(out.values())
+
+
+class SearchIndex:
+    """The index's writes and reads on one database (dialect: ``sql``)."""
+
+    def __init__(self, sql: ModuleType) -> None:
+        self.sql = sql
+        # Off only to measure what indexing costs (benchmarks): an index missing the
+        # checkpoints written meanwhile is wrong until a reindex.
+        self.enabled = True
+        # (thread pk, thread id) -> the thread's ancestry: which threads a thread
+        # descends from, and where, never changes once it is made (only a prune may
+        # stop it from inheriting, after which dedup against its former ancestors is
+        # merely useless). Saves a lineage query per checkpoint written. Entries made
+        # in a write that rolls back are dropped (BlobStore.transaction), since the
+        # thread's pk may then be given to another thread.
+        self.ancestries: LRU[tuple[int, str], list[tuple[int, str | None]]] = LRU(4096)
+
+    def ancestry(
+        self, pk: int, thread_id: str, compute: Callable[[], Ancestry]
+    ) -> list[tuple[int, str | None]]:
+        """The thread's ancestry (see :data:`Ancestry`), cached."""
+        found = self.ancestries.get((pk, thread_id))
+        if found is None:
+            found = list(compute())
+            self.ancestries.put((pk, thread_id), found)
+        return found
+
+    def index(
+        self,
+        conn: Connection,
+        thread_pk: int,
+        checkpoint_id: str,
+        tails: Sequence[Tail],
+        ancestry: Callable[[], Ancestry],
+    ) -> None:
+        """Index the messages among a checkpoint's new list items that the thread does not
+        see indexed yet (by itself, or by an ancestor up to where it inherits from it)."""
+        docs = docs_of(tails)
+        if not docs:
+            return
+        entries = ancestry()
+        # The thread's own rows are unique by key (the insert skips a key it has); only
+        # an ancestor's need looking up.
+        seen = (
+            self.visible_keys(conn, entries, [d.key for d in docs]) if len(entries) > 1 else set()
+        )
+        for doc in docs:
+            if doc.key not in seen:
+                self.insert(conn, thread_pk, checkpoint_id, doc)
+
+    def visible_keys(self, conn: Connection, entries: Ancestry, keys: Sequence[int]) -> set[int]:
+        bounds = dict(entries)
+        found = conn.execute(
+            self.sql.SEARCH_SELECT_KEYS, (json.dumps(list(bounds)), json.dumps(list(keys)))
+        ).fetchall()
+        return {
+            int(key)
+            for pk, checkpoint_id, key in found
+            if bounds.get(pk) is None or checkpoint_id <= str(bounds[pk])
+        }
+
+    def insert(self, conn: Connection, thread_pk: int, checkpoint_id: str, doc: Doc) -> None:
+        row = conn.execute(
+            self.sql.SEARCH_INSERT_DOC,
+            (
+                thread_pk,
+                checkpoint_id,
+                doc.blob_id,
+                doc.pos,
+                doc.key,
+                doc.role,
+                doc.tool_calls,
+                doc.input_tokens,
+                doc.output_tokens,
+                doc.total_tokens,
+                *self.sql.search_words(doc.words),
+            ),
+        ).fetchone()
+        if row is not None and self.sql.SEARCH_INSERT_WORDS:
+            conn.execute(self.sql.SEARCH_INSERT_WORDS, (row[0], " ".join(doc.words)))
+
+    # --- usage ---------------------------------------------------------------------------
+
+    def usage_rows(self, conn: Connection, entries: Ancestry) -> dict[int, tuple[Any, ...]]:
+        """The index rows a thread sees, by key: (thread pk, checkpoint id, role, tool
+        names as JSON, input, output, total tokens)."""
+        out: dict[int, tuple[Any, ...]] = {}
+        for pk, bound in entries:
+            for key, *rest in conn.execute(self.sql.SEARCH_USAGE_ROWS, (pk, bound, bound)):
+                out.setdefault(int(key), (pk, *rest))
+        return out
+
+
+@dataclass
+class Counts:
+    """Usage counted from index rows (see :class:`~langgraph_agentgit.sessions.models.Usage`)."""
+
+    turns: int = 0
+    messages: int = 0
+    tool_calls: dict[str, int] = field(default_factory=dict)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+
+
+def count(rows: Mapping[int, tuple[Any, ...]]) -> Counts:
+    """Aggregate index rows (one per message): a turn is a checkpoint where human
+    messages first appeared, as :meth:`SessionManager.turns` numbers them."""
+    out = Counts()
+    turns: set[tuple[int, str]] = set()
+    for pk, checkpoint_id, role, names, tin, tout, ttotal in rows.values():
+        out.messages += 1
+        if role == "human":
+            turns.add((pk, checkpoint_id))
+        if names:
+            for name in json.loads(names):
+                out.tool_calls[name] = out.tool_calls.get(name, 0) + 1
+        out.input_tokens += int(tin or 0)
+        out.output_tokens += int(tout or 0)
+        out.total_tokens += int(ttotal or 0)
+    out.turns = len(turns)
+    out.tool_calls = dict(sorted(out.tool_calls.items()))
+    return out
+
+
+def snippet(text: str, query: Query, width: int = SNIPPET_CHARS) -> str:
+    """A one-line excerpt of ``text`` around the first word the query matches, each
+    matching word marked with :data:`MARK_START` / :data:`MARK_END`."""
+    text = _SPACE.sub(" ", text).strip()
+    hits = [
+        m
+        for m in _WORD.finditer(text)
+        if any(query.matches(w[:MAX_WORD_CHARS]) for w in _WORD.findall(normalize(m.group())))
+    ]
+    start = max(0, hits[0].start() - width // 4) if hits else 0
+    end = min(len(text), start + width)
+    pieces: list[str] = ["…" if start else ""]
+    at = start
+    for m in hits:
+        if m.start() < start or m.end() > end:
+            continue
+        pieces += [text[at : m.start()], MARK_START, m.group(), MARK_END]
+        at = m.end()
+    pieces += [text[at:end], "…" if end < len(text) else ""]
+    return "".join(pieces)
+
+
+def needs_reindex(conn: Connection, store: CheckpointStore) -> bool:
+    """Whether checkpoints were stored without being indexed (written before the index
+    existed, or copied without it): :func:`reindex` then rebuilds it."""
+    row = conn.execute(store.sql.SEARCH_NEEDS_REINDEX).fetchone()
+    return bool(row and row[0])
+
+
+def reindex_if_needed(conn: Connection, store: CheckpointStore) -> int | None:
+    """:func:`reindex` when :func:`needs_reindex`; the number of rows, or ``None``."""
+    return reindex(conn, store) if needs_reindex(conn, store) else None
+
+
+def reindex(conn: Connection, store: CheckpointStore) -> int:
+    """Rebuild the whole index from the stored checkpoints, in one write transaction:
+    the same rows :meth:`CheckpointStore.put` writes (each thread's root-namespace
+    checkpoints in id order, each list item indexed at the first checkpoint holding it,
+    from the blob that stores it), and on SQLite an FTS index without the words of
+    deleted rows. Decodes every stored list; returns the number of rows.
+
+    Raises :class:`~langgraph_agentgit.errors.CorruptDataError` when a stored value
+    cannot be read (nothing is changed then)."""
+    from langgraph_agentgit.storage.blobs import _Read
+    from langgraph_agentgit.storage.checkpoints import build_lineage
+
+    sql = store.sql
+    index = store.search
+    conn.execute(sql.SEARCH_DELETE_ALL_DOCS)
+    if sql.SEARCH_DELETE_ALL_WORDS:
+        conn.execute(sql.SEARCH_DELETE_ALL_WORDS)
+    threads = {int(r[0]): tuple(r) for r in conn.execute(sql.SEARCH_THREADS).fetchall()}
+    for pk in sorted(threads):
+        chain: list[tuple[Any, ...]] = []
+        walked: set[int] = set()
+        at: int | None = pk
+        while at is not None and at in threads and at not in walked:
+            walked.add(at)
+            pk_, _tid, parent, fork_id, fork_rid, inherits, created, stopped = threads[at]
+            chain.append((pk_, parent, fork_id, fork_rid, inherits, created, stopped))
+            at = parent
+        entries = build_lineage(str(threads[pk][1]), chain).searchable()
+        done: set[tuple[int, int]] = set()
+        for checkpoint_id, refs_text in conn.execute(sql.SEARCH_ROOT_ROWS, (pk,)).fetchall():
+            refs = json.loads(refs_text)
+            ids = [b for b in refs.values() if isinstance(b, int) and b]
+            read = _Read(store.blobs, conn)
+            resolved = read.resolve(ids)
+            tails: list[Tail] = []
+            for blob_id in ids:
+                if blob_id not in resolved:
+                    continue
+                position = 0
+                for seg, start, stop in resolved[blob_id][0]:
+                    fresh = [p for p in range(start, stop) if (seg, p) not in done]
+                    if fresh:
+                        items = read.value(seg)
+                        first = fresh[0]
+                        tails.append((seg, first, position + first - start, items[first:stop]))
+                        done.update((seg, p) for p in range(first, stop))
+                    position += stop - start
+            if tails:
+                index.index(conn, pk, str(checkpoint_id), tails, partial(list, entries))
+    conn.execute(sql.SEARCH_SET_NEEDS_REINDEX, (0,))
+    row = conn.execute(sql.SEARCH_DOC_COUNT).fetchone()
+    return int(row[0]) if row else 0

@@ -1,0 +1,619 @@
+"""Full-text search and usage counters (issue 12, points 2 and 3), on real branches.
+
+Real compiled graphs (the token-reporting tool agent of ``test_session_features``) on
+both engines, through the sync and the async API. What a search should find, and what
+the counters should say, is recomputed from LangGraph's own ``get_state_history`` of
+every live branch: each message of the union of those histories once (known by its id
+and content).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pg
+import pytest
+from langchain_core.messages import BaseMessage, RemoveMessage
+from session_graphs import cfg, cid
+from test_session_features import MODES, World, open_world
+from typer.testing import CliRunner
+
+from langgraph_agentgit import AgentGitSaver, SessionManager, SessionNotFoundError
+from langgraph_agentgit.cli import app
+from langgraph_agentgit.storage.search import MARK_END, MARK_START
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def db(any_db: str) -> str:
+    return any_db
+
+
+# --- the reference: LangGraph's own histories -----------------------------------------------
+
+
+def _key(message: BaseMessage) -> tuple[Any, str]:
+    return message.id, json.dumps(message.content, sort_keys=True, default=repr)
+
+
+async def history_messages(world: World, thread_ids: Iterable[str]) -> list[BaseMessage]:
+    """Every message of the threads' histories (own and inherited checkpoints), once."""
+    seen: dict[tuple[Any, str], BaseMessage] = {}
+    for thread_id in thread_ids:
+        for snapshot in await world.history(cfg(thread_id)):
+            for message in snapshot.values.get("messages", []):
+                seen.setdefault(_key(message), message)
+    return list(seen.values())
+
+
+def recount(messages: Sequence[BaseMessage]) -> dict[str, Any]:
+    """What ``Usage.to_dict`` should say about these messages, counted from scratch."""
+    calls: Counter[str] = Counter()
+    tokens = Counter[str]()
+    for m in messages:
+        if m.type != "ai":
+            continue
+        calls.update(str(c["name"]) for c in m.tool_calls)  # type: ignore[attr-defined]
+        for k, v in (m.usage_metadata or {}).items():  # type: ignore[attr-defined]
+            if k in ("input_tokens", "output_tokens", "total_tokens"):
+                tokens[k] += int(v)
+    return {
+        "turns": sum(1 for m in messages if m.type == "human"),
+        "messages": len(messages),
+        "tool_calls": dict(sorted(calls.items())),
+        "input_tokens": tokens["input_tokens"],
+        "output_tokens": tokens["output_tokens"],
+        "total_tokens": tokens["total_tokens"],
+    }
+
+
+def counts(usage: Any) -> dict[str, Any]:
+    data = usage.to_dict()
+    del data["session_id"], data["thread_id"]
+    return data
+
+
+def _plain(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def containing(messages: Iterable[BaseMessage], word: str) -> set[str]:
+    """Ids of the messages whose text or tool calls hold ``word`` as a whole word."""
+    pattern = re.compile(rf"(?<![^\W_]){re.escape(word)}(?![^\W_])")
+    out = set()
+    for m in messages:
+        text = str(m.content) + " ".join(
+            json.dumps(c) for c in getattr(m, "tool_calls", None) or []
+        )
+        if pattern.search(_plain(text)):
+            out.add(str(m.id))
+    return out
+
+
+async def live_threads(world: World, session_ids: Iterable[str]) -> list[str]:
+    out = []
+    for session_id in session_ids:
+        out += [b.thread_id for b in await world.call("branches", session_id)]
+    return out
+
+
+async def say_all(world: World, session_id: str, texts: Sequence[str]) -> None:
+    for text in texts:
+        await world.say(await world.call("config", session_id), text)
+
+
+def ids(hits: Iterable[Any]) -> list[str]:
+    return [str(h.message_id) for h in hits]
+
+
+# --- search ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_search_finds_abandoned_branches_and_shared_prefixes_once(mode: str, db: str) -> None:
+    async with open_world(mode, db) as w:
+        s = await w.call("create_session", name="fruit")
+        main = s.current_thread_id
+        await say_all(w, s.id, ["tell me about bananas", "tell me about cherries"])
+        await say_all(w, s.id, ["tell me about kiwis", "what is the weather in Paris?"])
+        turns = await w.call("turns", s.id)
+        branch = await w.call("rollback", s.id, turns[1].before_checkpoint_id)
+        await say_all(w, s.id, ["tell me about mangos and bananas"])
+        other = await w.call("create_session", name="other")
+        await say_all(w, other.id, ["bananas again"])
+
+        everything = await history_messages(w, await live_threads(w, [s.id, other.id]))
+        for word in ("bananas", "kiwis", "mangos", "paris", "weather", "echo"):
+            hits = await w.call("search", word, limit=100)
+            assert len(ids(hits)) == len(set(ids(hits))), word  # a shared message once
+            assert set(ids(hits)) == containing(everything, word), word
+            assert all(MARK_START in h.snippet and MARK_END in h.snippet for h in hits)
+            assert [h.rank for h in hits] == sorted((h.rank for h in hits), reverse=True)
+
+        # The first turn is shared by both branches: found once, on the thread that wrote it.
+        shared = await w.call("search", "bananas", session_id=s.id)
+        first_turn = {str(m.id) for m in turns[0].messages} | {str(turns[0].user_message.id)}
+        assert {h.thread_id for h in shared if h.message_id in first_turn} == {main}
+        # Kiwis were said only on the branch the rollback abandoned.
+        branch_history = await history_messages(w, [branch.thread_id])
+        assert not containing(branch_history, "kiwis")
+        kiwis = await w.call("search", "kiwis")
+        assert kiwis and {(h.thread_id, h.session_id) for h in kiwis} == {(main, s.id)}
+        # Each hit names the checkpoint where its message first appeared.
+        for h in await w.call("search", "bananas", limit=100):
+            snapshot = await w.state(cfg(h.thread_id, h.checkpoint_id))
+            assert h.message_id in {str(m.id) for m in snapshot.values["messages"]}
+            parent = snapshot.parent_config
+            if parent is not None:
+                before = (await w.state(parent)).values.get("messages", [])
+                assert h.message_id not in {str(m.id) for m in before}
+
+        # Filters: a session, a role (with its aliases).
+        only_other = await w.call("search", "bananas", session_id=other.id)
+        assert {h.session_id for h in only_other} == {other.id}
+        assert set(ids(only_other)) == containing(
+            await history_messages(w, await live_threads(w, [other.id])), "bananas"
+        )
+        humans = await w.call("search", "bananas", role="user", limit=100)
+        assert humans == await w.call("search", "bananas", role="human", limit=100)
+        assert humans and {h.role for h in humans} == {"human"}
+        assert {h.role for h in await w.call("search", "bananas", role="assistant")} == {"ai"}
+        assert len(await w.call("search", "bananas", limit=1)) == 1
+        assert await w.call("search", "tool", role="tool") == []
+        assert {h.role for h in await w.call("search", "paris", role="tool")} == {"tool"}
+
+        # Deleting the abandoned branch: what only it held is gone; the prefix it shared
+        # is now found on the branch that inherits it.
+        await w.call("delete_branch", s.id, main)
+        assert await w.call("search", "kiwis") == []
+        after = await w.call("search", "bananas", session_id=s.id, limit=100)
+        assert set(ids(after)) == containing(branch_history, "bananas")
+        assert {h.thread_id for h in after} == {branch.thread_id}
+        await w.call("delete_session", other.id)
+        assert await w.call("search", "again") == []
+
+
+# Queries that mean "bananas", and queries that find nothing; none is an error.
+LIKE_BANANAS = [
+    '"bananas"',
+    'bananas"',
+    "(bananas",
+    "bananas)",
+    "BANANAS",
+    "bánánas",
+    "banan*",
+    "bananas*",
+    "bananas AND",
+    "NOT bananas",
+    "-bananas",
+    "bananas:*",
+    "bananas\x00",
+    "{bananas}",
+    "bananas " * 5000,
+]
+NOTHING = [
+    "",
+    '"',
+    "(",
+    "*",
+    "\x00",
+    "AND OR NOT NEAR",  # nothing else: the four words, which no message holds
+    "'; DROP TABLE agentgit_blobs; --",
+    "x" * 200_000,
+    '"unbalanced ( quote',
+    "bananas NEAR/2 zzz",
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_hostile_queries(mode: str, db: str) -> None:
+    async with open_world(mode, db) as w:
+        s = await w.call("create_session")
+        await say_all(w, s.id, ["tell me about bananas", "and about apples"])
+        plain = await w.call("search", "bananas")
+        assert plain
+        for query in LIKE_BANANAS:
+            assert await w.call("search", query) == plain, repr(query[:40])
+        for query in NOTHING:
+            assert await w.call("search", query) == [], repr(query[:40])
+        assert await w.call("search", "bananas") == plain  # nothing was dropped
+        for bad in ({"role": "robot"}, {"limit": 0}, {"limit": 1001}, {"limit": True}):
+            with pytest.raises(ValueError):
+                await w.call("search", "bananas", **bad)
+        with pytest.raises(TypeError):
+            await w.call("search", None)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_search_and_usage_are_scoped_to_the_owner(mode: str, db: str) -> None:
+    async with open_world(mode, db) as w:
+        alice = w.manager(user_id="alice")
+        bob = w.manager(user_id="bob")
+        a = await w.call("create_session", mgr=alice)
+        b = await w.call("create_session", mgr=bob)
+        await say_all(w, a.id, ["bananas for alice"])
+        await say_all(w, b.id, ["bananas for bob"])
+        loose = f"thread-{a.id}"
+        await w.say(cfg(loose), "bananas outside sessions")
+
+        mine = await w.call("search", "bananas", mgr=alice)
+        assert mine and {h.session_id for h in mine} == {a.id}
+        assert await w.call("search", "bananas", user_id="bob", mgr=alice) == []
+        assert await w.call("search", "bananas", user_id="alice", mgr=alice) == mine
+        for method, args in (("search", ("bananas",)), ("usage", (b.id,))):
+            kw = {"session_id": b.id} if method == "search" else {}
+            missing = await w.outcome(method, *args, mgr=alice, **kw)
+            assert missing == (SessionNotFoundError, f"session {b.id!r} does not exist")
+        # Unscoped: every user's sessions and the threads outside sessions.
+        everyone = await w.call("search", "bananas")
+        assert {h.session_id for h in everyone} == {a.id, b.id, None}
+        assert {h.session_id for h in await w.call("search", "bananas", user_id="bob")} == {b.id}
+        assert counts(await w.call("usage", a.id, mgr=alice)) == counts(await w.call("usage", a.id))
+
+
+# --- usage counters ---------------------------------------------------------------------------
+
+
+async def assert_counts_match(w: World, session_ids: Sequence[str]) -> None:
+    for session_id in session_ids:
+        branches = await w.call("branches", session_id)
+        threads = [b.thread_id for b in branches]
+        total = await w.call("usage", session_id)
+        assert counts(total) == recount(await history_messages(w, threads)), session_id
+        for branch in branches:
+            usage = await w.call("usage", session_id, thread_id=branch.thread_id)
+            expected = recount(await history_messages(w, [branch.thread_id]))
+            assert counts(usage) == expected, branch.thread_id
+            assert usage.turns == len(await w.call("turns", session_id, thread_id=branch.thread_id))
+        assert await w.call("usages", [session_id]) == {session_id: total}
+
+
+def _index_rows(conn: Any) -> list[tuple[Any, ...]]:
+    rows = conn.execute(
+        "SELECT thread_pk, checkpoint_id, blob_id, pos, msg_key, role, tool_calls, "
+        "input_tokens, output_tokens, total_tokens FROM agentgit_search_docs"
+    ).fetchall()
+    return sorted(tuple(r) for r in rows)
+
+
+def index_rows(saver: Any) -> list[tuple[Any, ...]]:
+    """Every row of the message index (ids aside)."""
+    return saver._read(_index_rows)
+
+
+async def world_index_rows(w: World) -> list[tuple[Any, ...]]:
+    if w.mode == "sync":
+        return index_rows(w.saver)
+    return await w.saver._aread(_index_rows)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_usage_equals_a_recount(mode: str, db: str) -> None:
+    async with open_world(mode, db) as w:
+        s = await w.call("create_session")
+        main = s.current_thread_id
+        await say_all(w, s.id, ["hello", "what is the weather in Paris?", "and now?"])
+        first = await w.call("turns", s.id)
+        await w.call("rollback", s.id, first[1].before_checkpoint_id)
+        await say_all(w, s.id, ["what is the weather in Rome?", "thanks"])
+        b1_turns = await w.call("turns", s.id)
+        b2 = await w.call("branch", s.id, b1_turns[2].before_checkpoint_id, name="side")
+        await say_all(w, s.id, ["one more on b1"])
+        await w.say(cfg(b2.thread_id), "what is the weather in Oslo?")
+        # A list rewritten from its first item (RemoveMessage): the inherited messages
+        # it stores again are not counted again.
+        state = await w.state(cfg(b2.thread_id))
+        first_id = state.values["messages"][0].id
+        update = {"messages": [RemoveMessage(id=first_id)]}
+        if mode == "sync":
+            w.graph.update_state(cfg(b2.thread_id), update)
+        else:
+            await w.graph.aupdate_state(cfg(b2.thread_id), update)
+        await w.say(cfg(b2.thread_id), "after the removal")
+        gone = await w.call("create_session")
+        await say_all(w, gone.id, ["what is the weather in Lima?"])
+        await assert_counts_match(w, [s.id, gone.id])
+
+        # Deletes: a whole session, and the branch the others were forked from.
+        await w.call("delete_session", gone.id)
+        await w.call("delete_branch", s.id, main)
+        await assert_counts_match(w, [s.id])
+        assert await w.call("search", "lima") == []
+        live = await world_index_rows(w)
+        # The rows are what a rebuild from the stored checkpoints makes.
+        await w.call("reindex")
+        assert await world_index_rows(w) == live
+        await assert_counts_match(w, [s.id])
+        assert (await w.call("usage", s.id)).tool_calls == {"get_weather": 2}
+
+    async with open_world(mode, db) as w:  # reopened
+        await assert_counts_match(w, [s.id])
+        await say_all(w, s.id, ["what is the weather in Bern?"])
+        await assert_counts_match(w, [s.id])
+        with pytest.raises(SessionNotFoundError):
+            await w.call("usage", gone.id)
+
+
+# --- moving data: copy, export/import, backfill --------------------------------------------
+
+
+def hit_keys(hits: Iterable[Any]) -> set[tuple[Any, ...]]:
+    # rank is the engine's own measure; everything else is the same on both engines.
+    return {
+        (h.session_id, h.thread_id, h.checkpoint_id, h.message_id, h.role, h.snippet) for h in hits
+    }
+
+
+WORDS = ("bananas", "paris", "weather", "echo", "kiwis", "tell")
+
+
+def build_fruit(path: str) -> tuple[dict[str, set[tuple[Any, ...]]], dict[str, dict[str, Any]]]:
+    """A session with an abandoned branch; its hits per word and usage per session."""
+    with AgentGitSaver.from_conn_string(path) as saver:
+        w = World("sync", saver)
+        mgr = w.mgr
+        s = mgr.create_session(name="fruit")
+        for text in ("tell me about bananas", "what is the weather in Paris?", "kiwis"):
+            w.graph.invoke({"messages": [("user", text)]}, mgr.config(s.id))
+        turns = mgr.turns(s.id)
+        mgr.rollback(s.id, turns[1].before_checkpoint_id)
+        w.graph.invoke({"messages": [("user", "tell me more")]}, mgr.config(s.id))
+        hits = {word: hit_keys(mgr.search(word, limit=100)) for word in WORDS}
+        return hits, {s.id: counts(mgr.usage(s.id))}
+
+
+def read_target(url: str) -> tuple[dict[str, set[tuple[Any, ...]]], dict[str, dict[str, Any]]]:
+    with AgentGitSaver.from_conn_string(url) as saver:
+        mgr = SessionManager(saver)
+        hits = {word: hit_keys(mgr.search(word, limit=100)) for word in WORDS}
+        return hits, {s.id: counts(mgr.usage(s.id)) for s in mgr.list_sessions()}
+
+
+def test_search_works_after_copy_to_postgres(tmp_path: Any) -> None:
+    pg.require()
+    source = str(tmp_path / "source.db")
+    expected = build_fruit(source)
+    assert all(expected[0].values())
+    with pg.fresh_schema() as url:
+        result = runner.invoke(app, ["copy", source, url], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        assert read_target(url) == expected
+        # And back: the same hits from a copy of the copy on SQLite.
+        back = str(tmp_path / "back.db")
+        result = runner.invoke(app, ["copy", url, back], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        assert read_target(back) == expected
+
+
+def test_search_works_after_export_and_import(db: str, tmp_path: Any) -> None:
+    source = str(tmp_path / "source.db")
+    expected = build_fruit(source)
+    buffer = io.StringIO()
+    with AgentGitSaver.from_conn_string(source) as saver:
+        SessionManager(saver).export_sessions(buffer)
+    with AgentGitSaver.from_conn_string(db) as saver:
+        SessionManager(saver).import_sessions(io.StringIO(buffer.getvalue()))
+    assert read_target(db) == expected
+
+
+def test_cli_search_sessions_show_and_reindex(tmp_path: Any) -> None:
+    path = str(tmp_path / "cli.db")
+    _, usage = build_fruit(path)
+    (session_id,) = usage
+
+    def cli(*args: str) -> Any:
+        result = runner.invoke(app, [*args, "--db", path], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    found = json.loads(cli("search", "bananas", "--json"))
+    with AgentGitSaver.from_conn_string(path) as saver:
+        mgr = SessionManager(saver)
+        assert found == [h.to_dict() for h in mgr.search("bananas")]
+        assert json.loads(cli("search", "bananas", "--role", "user", "--json")) == [
+            h.to_dict() for h in mgr.search("bananas", role="human")
+        ]
+        branches = {
+            b.thread_id: counts(mgr.usage(session_id, thread_id=b.thread_id))
+            for b in mgr.branches(session_id)
+        }
+    assert "bananas" in cli("search", "bananas")
+    assert json.loads(cli("search", "zzz", "--session", session_id[:8], "--json")) == []
+    assert [r["usage"] for r in json.loads(cli("sessions", "--json"))] == [usage[session_id]]
+    shown = json.loads(cli("show", session_id, "--json"))
+    assert shown["usage"] == usage[session_id]
+    assert {b["thread_id"]: b["usage"] for b in shown["branches"]} == branches
+    assert "1 tool calls (get_weather 1)" in cli("show", session_id)
+    assert json.loads(cli("reindex", "--json"))["messages"] == usage[session_id]["messages"]
+    bad = runner.invoke(app, ["search", "x", "--role", "robot", "--db", path])
+    assert bad.exit_code != 0 and "unknown role" in bad.output
+
+
+def test_a_database_written_before_the_index_is_indexed_by_its_first_search(
+    tmp_path: Any,
+) -> None:
+    path = str(tmp_path / "old.db")
+    expected = build_fruit(path)
+    with AgentGitSaver.from_conn_string(path) as saver:
+        rows = index_rows(saver)
+
+        def forget(conn: Any) -> None:
+            conn.execute("DELETE FROM agentgit_search_docs")
+            conn.execute("UPDATE agentgit_search_state SET needs_reindex = 1")
+
+        saver._write(forget)
+    assert read_target(path) == expected
+    with AgentGitSaver.from_conn_string(path) as saver:
+        assert index_rows(saver) == rows
+
+
+def test_each_message_is_indexed_once_per_lineage(tmp_path: Any) -> None:
+    """A branch's first checkpoints store its inherited messages again only as a delta:
+    the index gets rows for its new messages alone."""
+    path = str(tmp_path / "once.db")
+    build_fruit(path)
+    with AgentGitSaver.from_conn_string(path) as saver:
+        mgr = SessionManager(saver)
+        (s,) = mgr.list_sessions()
+        w = World("sync", saver)
+        per_thread = Counter(row[0] for row in index_rows(saver))
+        all_messages = {
+            _key(m)
+            for b in mgr.branches(s.id)
+            for snap in w.graph.get_state_history(cfg(b.thread_id))
+            for m in snap.values.get("messages", [])
+        }
+        assert sum(per_thread.values()) == len(all_messages)
+        branch = next(b for b in mgr.branches(s.id) if b.parent_thread_id)
+        head = w.graph.get_state(cfg(branch.thread_id))
+        fork = w.graph.get_state(cfg(branch.thread_id, branch.fork_checkpoint_id))
+        new = len(head.values["messages"]) - len(fork.values["messages"])
+        assert sorted(per_thread.values())[0] == new
+        assert cid(head) != branch.fork_checkpoint_id
+
+
+def _dangling(conn: Any) -> tuple[int, int]:
+    """Index rows whose stored value, or whose thread, is gone (there should be none)."""
+    blobs = conn.execute(
+        "SELECT count(*) FROM agentgit_search_docs d "
+        "WHERE NOT EXISTS (SELECT 1 FROM agentgit_blobs b WHERE b.id = d.blob_id)"
+    ).fetchone()[0]
+    threads = conn.execute(
+        "SELECT count(*) FROM agentgit_search_docs d "
+        "WHERE NOT EXISTS (SELECT 1 FROM agentgit_threads t WHERE t.pk = d.thread_pk)"
+    ).fetchone()[0]
+    return int(blobs), int(threads)
+
+
+def test_prune_and_delete_thread_keep_the_index_to_what_is_stored(db: str) -> None:
+    with AgentGitSaver.from_conn_string(db) as saver:
+        w = World("sync", saver)
+        mgr = SessionManager(saver)
+        for thread in ("kept", "pruned", "deleted"):
+            for text in (f"first {thread} words", f"second {thread} words", f"third {thread}"):
+                w.graph.invoke({"messages": [("user", text)]}, cfg(thread))
+        saver.prune(["pruned"], strategy="keep_latest")
+        saver.delete_thread("deleted")
+        assert saver._read(_dangling) == (0, 0)
+        # Every message of the pruned thread's latest state is still stored, and found.
+        latest = w.graph.get_state(cfg("pruned")).values["messages"]
+        found = {h.message_id for h in mgr.search("pruned", limit=100)}
+        assert found == containing(latest, "pruned") and found
+        assert mgr.search("deleted") == []
+        assert {h.thread_id for h in mgr.search("words", limit=100)} == {"kept", "pruned"}
+        saver.prune(["pruned"], strategy="delete")
+        assert mgr.search("pruned") == []
+        assert saver._read(_dangling) == (0, 0)
+        assert {h.thread_id for h in mgr.search("words", limit=100)} == {"kept"}
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_usage_of_a_pruned_branch_and_a_copied_thread(mode: str, db: str) -> None:
+    """A branch pruned to its latest checkpoint, and a thread copied with copy_thread, hold
+    rows that were copied rather than put: the index is rebuilt for them."""
+    async with open_world(mode, db) as w:
+        s = await w.call("create_session")
+        await say_all(w, s.id, ["hello", "what is the weather in Paris?", "thanks"])
+        turns = await w.call("turns", s.id)
+        branch = await w.call("rollback", s.id, turns[2].before_checkpoint_id)
+        await say_all(w, s.id, ["what is the weather in Rome?"])
+        if mode == "sync":
+            w.saver.prune([branch.thread_id], strategy="keep_latest")
+            w.saver.copy_thread(branch.thread_id, f"copy-{s.id}")
+        else:
+            await w.saver.aprune([branch.thread_id], strategy="keep_latest")
+            await w.saver.acopy_thread(branch.thread_id, f"copy-{s.id}")
+        expected = recount(await history_messages(w, [branch.thread_id]))
+        usage = counts(await w.call("usage", s.id, thread_id=branch.thread_id))
+        # (Turns are left out: which checkpoints a prune keeps decides where messages
+        # first appear in what remains.)
+        del expected["turns"], usage["turns"]
+        assert usage == expected
+        # The copy holds the branch's messages again, as rows of its own: found there too.
+        by_thread: dict[str, set[str]] = {}
+        for h in await w.call("search", "rome", limit=100):
+            by_thread.setdefault(h.thread_id, set()).add(str(h.message_id))
+        assert set(by_thread) == {branch.thread_id, f"copy-{s.id}"}
+        assert (
+            by_thread[branch.thread_id]
+            == by_thread[f"copy-{s.id}"]
+            == containing(await history_messages(w, [branch.thread_id]), "rome")
+        )
+
+
+def test_hits_name_checkpoints_that_remain_after_prune_sessions(db: str) -> None:
+    """prune_sessions(keep_last=...) removes the checkpoint where a message first
+    appeared while later ones still hold it: the hit then names a checkpoint that is
+    still in the branch's history (the index is rebuilt), never a pruned one."""
+    with AgentGitSaver.from_conn_string(db) as saver:
+        w = World("sync", saver)
+        mgr = SessionManager(saver)
+        s = mgr.create_session(name="kept short")
+        for text in ("zebra crossing", "where is order A-1001", "giraffe neck"):
+            w.graph.invoke({"messages": [("user", text)]}, mgr.config(s.id))
+        before = mgr.search("zebra")
+        assert before and all(h.session_id == s.id for h in before)
+        report = mgr.prune_sessions(keep_last=2)
+        assert report.checkpoints_removed > 0
+        listed = {t.checkpoint["id"] for t in saver.list(mgr.config(s.id))}
+        assert not {h.checkpoint_id for h in before} <= listed  # where they first appeared
+        after = mgr.search("zebra")
+        assert {h.message_id for h in after} == {h.message_id for h in before}
+        assert {h.checkpoint_id for h in after} <= listed
+
+
+def test_a_fork_in_another_session_finds_what_it_inherits(db: str) -> None:
+    """A message is indexed once, on the thread that wrote it. A fork of that thread
+    adopted as another user's session holds it too, and that user finds it there (as
+    usage counts it); deleting the writer's branch leaves it found on every branch that
+    still inherits it, each user on their own."""
+    with AgentGitSaver.from_conn_string(db) as saver:
+        w = World("sync", saver)
+        alice, bob = SessionManager(saver, user_id="alice"), SessionManager(saver, user_id="bob")
+        a = alice.create_session(name="a")
+        w.graph.invoke({"messages": [("user", "giraffe kiwi")]}, alice.config(a.id))
+        head = saver.get_tuple(alice.config(a.id))
+        assert head is not None
+        one = alice.branch(a.id, head.checkpoint["id"], name="one")
+        w.graph.invoke({"messages": [("user", "mango secret")]}, cfg(one.thread_id))
+        one_head = saver.get_tuple(cfg(one.thread_id))
+        assert one_head is not None
+        saver.fork_thread(one.thread_id, one_head.checkpoint["id"], "bob-fork")
+        b = bob.adopt("bob-fork", name="b")
+        two = alice.branch(a.id, one_head.checkpoint["id"], name="two")
+        assert [h.thread_id for h in bob.search("giraffe", role="user")] == ["bob-fork"]
+        assert bob.usage(b.id).messages == len(saver.get_tuple(cfg("bob-fork")).checkpoint[
+            "channel_values"]["messages"])  # fmt: skip
+        assert [h.thread_id for h in bob.search("mango", role="user")] == ["bob-fork"]
+        assert [h.thread_id for h in alice.search("mango", role="user")] == [one.thread_id]
+        alice.delete_branch(a.id, one.thread_id)
+        assert [h.thread_id for h in alice.search("mango", role="user")] == [two.thread_id]
+        assert [h.thread_id for h in bob.search("mango", role="user")] == ["bob-fork"]
+        assert len(SessionManager(saver).search("mango", role="user")) == 1  # one message, one hit
+
+
+def test_long_and_operator_queries_mean_what_they_say(db: str) -> None:
+    """A query cut at its length limit loses the word cut in two, not its meaning; every
+    word of a long query must be in a hit, past the first 32 too; AND, OR, NOT and NEAR
+    separate words, unless a query holds nothing else."""
+    with AgentGitSaver.from_conn_string(db) as saver:
+        w = World("sync", saver)
+        mgr = SessionManager(saver)
+        s = mgr.create_session()
+        words = [f"w{i}" for i in range(40)]
+        w.graph.invoke({"messages": [("user", "busy bees " + " ".join(words))]}, mgr.config(s.id))
+        w.graph.invoke({"messages": [("user", "this OR that")]}, mgr.config(s.id))
+        assert mgr.search("busy " * 1000)  # 5,000 characters, cut inside a "busy"
+        assert mgr.search(" ".join(words))  # all 40 are in the message
+        assert mgr.search(" ".join([*words[:32], "password"])) == []
+        assert mgr.search(" ".join([*words, "password"])) == []
+        assert {h.snippet for h in mgr.search("OR")} == {h.snippet for h in mgr.search("or")}
+        assert mgr.search("OR")
