@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, NoReturn, cast
+from urllib.parse import urlencode
 
 import typer
 from rich import box
@@ -3162,7 +3163,9 @@ def serve_command(
             Text(f"agentgit serve: {describe(path)} at {url}", style="bold"), soft_wrap=True
         )
         if token is not None:
-            console.print(Text(f"open {url}?token={token}", style="yellow"), soft_wrap=True)
+            # Encoded: a token with "+", "#" or "&" must reach the server as typed.
+            link = f"{url}?{urlencode({'token': token})}"
+            console.print(Text(f"open {link}", style="yellow"), soft_wrap=True)
         if serving_read_only:
             why = "as asked" if asked_read_only else "the database cannot be written"
             console.print(Text(f"read-only ({why}): no actions are offered"), soft_wrap=True)

@@ -48,6 +48,7 @@ from langgraph_agentgit.errors import (
     ImportConflictError,
     SessionNotFoundError,
 )
+from langgraph_agentgit.sessions.store import check_user_id
 from langgraph_agentgit.storage.backend import Connection
 from langgraph_agentgit.storage.blobs import (
     LIST_DELTA,
@@ -846,9 +847,15 @@ def _read_session(f: _Field, parsed: _Parsed, serde: SerializerProtocol) -> None
             "is not a session name the API would store (one line, no control characters, "
             "no surrounding whitespace, at most 200 characters)",
         )
+    user_id = f.text("user_id", optional=True)
+    try:
+        check_user_id(user_id)
+    except ValueError as exc:
+        # Every other way in refuses it, and a session no user id can name is lost.
+        raise f.error("user_id", str(exc).replace("a user id ", "", 1)) from None
     parsed.sessions[session_id] = {
         "line": f.line,
-        "user_id": f.text("user_id", optional=True),
+        "user_id": user_id,
         "name": name,
         "created_at": f.time("created_at"),
         "updated_at": f.time("updated_at"),

@@ -51,7 +51,7 @@ SWEEP_BATCH = 100
 # LIMIT for "all" that both engines take (SQLite reads -1 so, PostgreSQL refuses it).
 _NO_LIMIT = 2**62
 
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
+_DURATION = re.compile(r"^\s*([0-9]+)\s*(s|m|h|d|w)\s*$", re.ASCII)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 import logging
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from datetime import timedelta
 from types import ModuleType
 from typing import Any, TypeVar
@@ -224,13 +232,13 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
         self._write(self.store.delete_thread, str(thread_id))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        self._write(self.store.delete_for_runs, list(run_ids))
+        self._write(self.store.delete_for_runs, _id_list("delete_for_runs", "run", run_ids))
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         self._write(self.store.copy_thread, str(source_thread_id), str(target_thread_id))
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        self._write(self.store.prune, [str(t) for t in thread_ids], strategy)
+        self._write(self.store.prune, _id_list("prune", "thread", thread_ids), strategy)
 
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
@@ -312,13 +320,13 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
         await self._awrite(self.store.delete_thread, str(thread_id))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        await self._awrite(self.store.delete_for_runs, list(run_ids))
+        await self._awrite(self.store.delete_for_runs, _id_list("adelete_for_runs", "run", run_ids))
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         await self._awrite(self.store.copy_thread, str(source_thread_id), str(target_thread_id))
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        await self._awrite(self.store.prune, [str(t) for t in thread_ids], strategy)
+        await self._awrite(self.store.prune, _id_list("aprune", "thread", thread_ids), strategy)
 
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
@@ -367,3 +375,20 @@ def _list_all(
 ) -> list[CheckpointTuple]:
     # Materialized inside the transaction: a generator would outlive the lock.
     return list(store.list_checkpoints(conn, config, filter=filter, before=before, limit=limit))
+
+
+def _id_list(method: str, kind: str, ids: object) -> list[str]:
+    """``ids`` as a list of strings. A lone string (or bytes) is refused with
+    ``TypeError``: iterated, it would name one id per character and silently match
+    nothing. An id holding NUL is refused with ``ValueError``: SQLite compares such text
+    up to the NUL ("r\\x00" would name run "r"), PostgreSQL cannot hold it."""
+    if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable):
+        raise TypeError(
+            f"{method}() takes a list of {kind} ids, not {type(ids).__name__} {ids!r}: "
+            f"wrap a single id in a list"
+        )
+    out = [str(i) for i in ids]
+    for one in out:
+        if "\x00" in one:
+            raise ValueError(f"{method}(): a {kind} id must not hold NUL (0x00): {one!r}")
+    return out

@@ -898,3 +898,28 @@ def test_nested_edits_of_a_snapshot_do_not_reach_later_reads(any_db: str) -> Non
     assert results[1] == results[0]
     assert results[0][0][1]["additional_kwargs"] == {}
     assert results[0][0][1]["content"][0]["text"] == "answer 1"
+
+
+def test_a_lone_string_for_a_list_of_ids_is_refused(file_saver: AgentGitSaver) -> None:
+    """``prune("t")`` iterated the string and pruned threads "t"... one per character,
+    silently matching nothing; the same for ``delete_for_runs("run-1")``."""
+    graph = build_two_steps().compile(checkpointer=file_saver)
+    graph.invoke({"log": ["x"], "last": ""}, {**cfg("t"), "metadata": {"run_id": "r"}})
+    before = list(file_saver.list(cfg("t")))
+    for call in (
+        lambda: file_saver.prune("t"),  # type: ignore[arg-type]
+        lambda: file_saver.delete_for_runs("r"),  # type: ignore[arg-type]
+        lambda: file_saver.delete_for_runs(None),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(TypeError, match=r"takes a list of \w+ ids"):
+            call()
+    assert list(file_saver.list(cfg("t"))) == before
+    # SQLite compared "r\x00" up to the NUL and deleted run "r"; PostgreSQL raised a
+    # driver error. Refused on both, naming the character.
+    for call in (
+        lambda: file_saver.delete_for_runs(["r\x00"]),
+        lambda: file_saver.prune(["t\x00"]),
+    ):
+        with pytest.raises(ValueError, match="NUL"):
+            call()
+    assert list(file_saver.list(cfg("t"))) == before

@@ -527,6 +527,8 @@ RECORD_CASES: list[tuple[str, Callable[[list[dict[str, Any]]], int], str | None]
     ("a boolean for an integer", _set("write", "idx", True), "idx"),
     ("unknown field", _set("session", "owner", "mallory"), "owner"),
     ("NUL in a thread id", _set("branch", "thread_id", "a\x00b"), "thread_id"),
+    ("bidi override in a user id", _set("session", "user_id", "\u202eada"), "user_id"),
+    ("user id of 1,000 characters", _set("session", "user_id", "u" * 1000), "user_id"),
     ("bad time", _set("session", "created_at", "yesterday"), "created_at"),
     ("end reason of an open session", _set("session", "end_reason", "done"), "end_reason"),
     ("NaN in metadata", _set("session", "metadata", {"score": float("nan")}), "metadata"),

@@ -369,7 +369,10 @@ def test_the_sessions_page_and_api_page_through_many_sessions(db: WebDb) -> None
     naming it."""
     with db.open() as (_, mgr):
         for i in range(120):
-            mgr.create_session(user_id="alice" if i % 3 else "bob", name=f"batch {i}")
+            made = mgr.create_session(user_id="alice" if i % 3 else "bob", name=f"batch {i}")
+            if i % 10 == 0:  # inactive, not ended: listed, but not as active
+                mgr.deactivate(made.id)
+        active = [s.id for s in mgr.list_sessions(active_only=True)]
         everyone = [s.id for s in mgr.list_sessions()]
         alices = [s.id for s in mgr.list_sessions(user_id="alice")]
         named = [s.id for s in mgr.list_sessions() if "batch 11" in (s.name or "")]
@@ -401,6 +404,12 @@ def test_the_sessions_page_and_api_page_through_many_sessions(db: WebDb) -> None
         ]
         assert walk(c, "/") == (everyone, pages)
         assert walk(c, "/?user=alice")[0] == alices
+        walked, counts = walk(c, "/?active=1")
+        assert (
+            walked == active
+            and counts[-1] == f"101 to {len(active)} of {len(active)} sessions matching"
+        )
+        assert c.get("/api/sessions?active=1").json()["total"] == len(active) < len(everyone)
         assert walk(c, "/?q=BATCH+11")[0] == named
         second = c.get("/?offset=50")
         assert 'id="newer"' in second.text and ids(second.text) == everyone[50:100]

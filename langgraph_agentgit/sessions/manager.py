@@ -425,22 +425,27 @@ class SessionManager:
             ops.scoped_list_sessions, self.saver.store, self.user_id, user_id, active_only, page
         )
 
-    def count_sessions(self, *, user_id: str | None = None, open_only: bool = False) -> int:
+    def count_sessions(
+        self, *, user_id: str | None = None, open_only: bool = False, active_only: bool = False
+    ) -> int:
         """How many sessions there are (of ``user_id``; ``None``: of everyone, or of a
         scoped manager's user; another user's raises :class:`SessionScopeError` on a
-        scoped manager), only
-        those not ended with ``open_only`` (what ``max_sessions_per_user`` limits). One
-        ``count(*)`` (Agent-Git's per-user session count)."""
+        scoped manager), only those not ended with ``open_only`` (what
+        ``max_sessions_per_user`` limits), only the active ones with ``active_only``
+        (what ``list_sessions(active_only=True)`` lists). One ``count(*)`` (Agent-Git's
+        per-user session count)."""
         self._check_user(user_id)
         return self.saver._read(
-            ops.count_sessions, self.saver.store, self.user_id, user_id, open_only
+            ops.count_sessions, self.saver.store, self.user_id, user_id, open_only, active_only
         )
 
-    async def acount_sessions(self, *, user_id: str | None = None, open_only: bool = False) -> int:
+    async def acount_sessions(
+        self, *, user_id: str | None = None, open_only: bool = False, active_only: bool = False
+    ) -> int:
         """Async twin of :meth:`count_sessions`."""
         self._check_user(user_id)
         return await self.saver._aread(
-            ops.count_sessions, self.saver.store, self.user_id, user_id, open_only
+            ops.count_sessions, self.saver.store, self.user_id, user_id, open_only, active_only
         )
 
     def find_session(self, name_or_id_prefix: str) -> ExternalSession:

@@ -1020,12 +1020,16 @@ def count_sessions(
     owner: str | None,
     user_id: str | None,
     open_only: bool,
+    active_only: bool = False,
 ) -> int:
     if owner is not None:
         if user_id is not None and user_id != owner:
             return 0
         user_id = owner
-    row = conn.execute(store.sql.COUNT_SESSIONS, (user_id, user_id, 1 if open_only else 0))
+    row = conn.execute(
+        store.sql.COUNT_SESSIONS,
+        (user_id, user_id, 1 if open_only else 0, 1 if active_only else 0),
+    )
     return int(row.fetchone()[0])
 
 

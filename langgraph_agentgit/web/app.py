@@ -99,7 +99,7 @@ class Viewer:
             found = self.mgr.list_sessions(
                 user_id=user, active_only=active, limit=SESSIONS_PER_PAGE + 1, offset=offset
             )
-            total = self.mgr.count_sessions(user_id=user, open_only=active)
+            total = self.mgr.count_sessions(user_id=user, active_only=active)
         else:
             matching = [
                 s
@@ -283,7 +283,12 @@ def create_app(
             q=params.get("q", ""),
             user=user,
             active=active,
-            newer=at(max(0, listed.offset - SESSIONS_PER_PAGE)) if listed.offset else None,
+            # From past the end, the last page (not a page back from where nothing is).
+            newer=(
+                at(max(0, min(listed.offset, listed.total) - SESSIONS_PER_PAGE))
+                if listed.offset
+                else None
+            ),
             older=at(listed.offset + len(listed.rows)) if listed.more else None,
         )
 

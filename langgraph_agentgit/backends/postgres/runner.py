@@ -223,7 +223,9 @@ def _translated(exc: psycopg.Error) -> Exception | None:
             f"PostgreSQL cannot index a value this long ({exc}); thread ids, namespaces and "
             "other keys must stay under about 2,700 bytes there"
         )
-    if isinstance(exc, psycopg.DataError) and "NUL" in str(exc):
+    if isinstance(exc, pg_errors.UntranslatableCharacter) or (
+        isinstance(exc, psycopg.DataError) and "NUL" in str(exc)
+    ):
         return ValueError(
             "PostgreSQL text cannot contain NUL (0x00) characters: a thread id, namespace, "
             "session field or metadata value holds one; nothing was written"

@@ -778,6 +778,7 @@ WHERE id = %s
 COUNT_SESSIONS = """
 SELECT count(*) FROM agentgit_sessions
 WHERE (%s::text IS NULL OR user_id = %s) AND (%s::int = 0 OR ended_at IS NULL)
+    AND (%s::int = 0 OR is_active = 1)
 """
 SELECT_OPEN_SESSIONS_OF_USER = """
 SELECT id FROM agentgit_sessions

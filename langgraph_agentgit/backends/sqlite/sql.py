@@ -837,7 +837,7 @@ WHERE id = ?
 # Parameters: user (NULL: everyone) twice, then 1 to count only open (not ended) sessions.
 COUNT_SESSIONS = """
 SELECT count(*) FROM agentgit_sessions
-WHERE (? IS NULL OR user_id = ?) AND (? = 0 OR ended_at IS NULL)
+WHERE (? IS NULL OR user_id = ?) AND (? = 0 OR ended_at IS NULL) AND (? = 0 OR is_active = 1)
 """
 # One user's open sessions (user_id NULL is a group of its own), the first to retire
 # first: inactive ones, then the least recently active.
