@@ -209,6 +209,8 @@ def _open_sqlite_saver(path: str) -> Iterator[_Source]:
 
     if not os.path.exists(path):
         raise FileNotFoundError(f"no database at {path}")
+    if os.path.isdir(path):
+        raise NotALangGraphDatabaseError(f"{path} is not a file but a directory")
     uri = f"file:{quote(os.path.abspath(path))}?mode=ro"
     with closing(sqlite3.connect(uri, uri=True, check_same_thread=False)) as conn:
         try:

@@ -681,6 +681,7 @@ def test_bad_paths_and_an_empty_session_are_one_clean_line(demo_db: DemoDb, tmp_
     assert not missing.exists()
     folder = tmp_path / "folder"
     folder.mkdir()
+    _assert_clean_error(demo_db.run("import-langgraph", str(folder)), 2, "but a directory")
     _assert_clean_error(demo_db.run("export", "-o", str(folder)), 2, "is a directory")
     absent = tmp_path / "absent" / "x.jsonl"
     _assert_clean_error(demo_db.run("export", "-o", str(absent)), 2, "there is no directory")
