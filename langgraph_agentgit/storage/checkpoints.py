@@ -1276,6 +1276,7 @@ class CheckpointStore:
         )
         deleted = 0
         gone: list[int] = []
+        family = json.dumps(sorted(info))
         for pk, (thread_id, _parent, _fork, _inherits) in info.items():
             if thread_id is not None and pk not in hidden_threads:
                 continue
@@ -1307,7 +1308,6 @@ class CheckpointStore:
         if whole:
             conn.execute(self.sql.DELETE_UNREACHABLE_BLOBS)
         else:
-            family = json.dumps(sorted(info))
             conn.execute(self.sql.DELETE_UNREACHABLE_FAMILY_BLOBS, (family, family, family))
         # What a thread whose row went still owns is reached from its family's other
         # threads: shared from now on (no family names that thread any more).

@@ -284,6 +284,7 @@ _MIGRATION_6_BLOB_OWNER = """
 ALTER TABLE agentgit_blobs ADD COLUMN IF NOT EXISTS owner BIGINT;
 CREATE INDEX IF NOT EXISTS agentgit_blobs_by_owner ON agentgit_blobs(owner)
     WHERE owner IS NOT NULL;
+CREATE INDEX IF NOT EXISTS agentgit_checkpoints_by_parent ON agentgit_checkpoints(parent_rid);
 CREATE TABLE IF NOT EXISTS agentgit_gc_state (
     singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
     debt BIGINT NOT NULL,

@@ -339,6 +339,9 @@ _MIGRATION_10_BLOB_OWNER = """
 ALTER TABLE agentgit_blobs ADD COLUMN owner INTEGER;
 CREATE INDEX IF NOT EXISTS agentgit_blobs_by_owner ON agentgit_blobs(owner)
     WHERE owner IS NOT NULL;
+-- The children of rows a sweep deletes keep their parent's id as text: found through
+-- this index, not by reading every row (a copy_thread's rows may hang from the source's).
+CREATE INDEX IF NOT EXISTS agentgit_checkpoints_by_parent ON agentgit_checkpoints(parent_rid);
 -- Rows deleted by family sweeps since the last whole sweep (debt), and the checkpoint
 -- rows that sweep found (rows): the next whole sweep runs once debt * 10 >= rows, so
 -- what shared blobs leave behind stays a bounded share of the database.
