@@ -228,8 +228,25 @@ def evaluate_targets(doc: Doc) -> list[dict[str, Any]]:
             False,
         ),
         *server_targets,
+        *_delete_targets(doc),
         *_web_targets(doc),
         *search_targets(doc),
+    ]
+
+
+def _delete_targets(doc: Doc) -> list[dict[str, Any]]:
+    """Deleting one session costs the same from many sessions as from a few (within 2x)."""
+    costs = (doc.get("lifecycle") or {}).get("delete_cost") or []
+    if len(costs) < 2:
+        return []
+    small, large = costs[0], costs[-1]
+    return [
+        _target(
+            f"delete_session from {large['sessions']:,} sessions ÷ from {small['sessions']:,}",
+            _ratio(large["family_ms"], small["family_ms"]),
+            2,
+            False,
+        )
     ]
 
 
@@ -914,6 +931,30 @@ def _lifecycle_section(doc: Doc) -> list[str]:
         ),
         "",
     ]
+    costs = entry.get("delete_cost") or []
+    if costs:
+        out += [
+            "Deleting one session (`delete_session`) from databases of a few and of many "
+            "sessions (hand-built threads), median of the deletes and the slowest: with the "
+            "garbage collector as shipped (a sweep of the deleted session's family), then "
+            "with a sweep of the whole database every time (the collector before it), in "
+            "the same file.",
+            "",
+            *_table(
+                ["sessions", "checkpoints", "delete (ms)", "slowest (ms)", "whole sweep (ms)"],
+                [
+                    [
+                        f"{c['sessions']:,}",
+                        f"{c['checkpoints']:,}",
+                        fmt_number(c["family_ms"]),
+                        fmt_number(c["family_max_ms"]),
+                        fmt_number(c["whole_ms"]),
+                    ]
+                    for c in costs
+                ],
+            ),
+            "",
+        ]
     return out
 
 

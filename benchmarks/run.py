@@ -44,6 +44,7 @@ from benchmarks.workloads import (
     run_branching,
     run_concurrency,
     run_conversation,
+    run_delete_cost,
     run_lifecycle,
 )
 
@@ -100,6 +101,11 @@ class Plan:
     server_reps: int = 0
     # The data-lifecycle workload: a SqliteSaver chat of this many turns, run once.
     lifecycle_turns: int = 0
+    # Deleting one session from databases of these many sessions (of this many
+    # checkpoints each), this many times.
+    delete_sessions: tuple[int, ...] = ()
+    delete_per_session: int = 0
+    delete_reps: int = 0
     # The web workload: a session of this many branches and checkpoints, page renders.
     web_branches: int = 0
     web_checkpoints: int = 0
@@ -163,6 +169,9 @@ FULL = Plan(
     server_picks=25,
     server_reps=3,
     lifecycle_turns=1000,
+    delete_sessions=(10, 10_000),
+    delete_per_session=10,
+    delete_reps=5,
     web_branches=50,
     web_checkpoints=2000,
     web_reps=15,
@@ -240,6 +249,9 @@ SMOKE = Plan(
     server_picks=1,
     server_reps=1,
     lifecycle_turns=5,
+    delete_sessions=(10, 100),
+    delete_per_session=3,
+    delete_reps=2,
     web_branches=3,
     web_checkpoints=30,
     web_reps=1,
@@ -442,6 +454,11 @@ def run_all(
         t0 = time.perf_counter()
         doc["lifecycle"] = run_lifecycle(plan.lifecycle_turns, workdir)
         log(f"lifecycle {plan.lifecycle_turns} turns: {time.perf_counter() - t0:.1f} s")
+        t0 = time.perf_counter()
+        doc["lifecycle"]["delete_cost"] = run_delete_cost(
+            plan.delete_sessions, plan.delete_per_session, plan.delete_reps, workdir
+        )
+        log(f"delete cost at {plan.delete_sessions} sessions: {time.perf_counter() - t0:.1f} s")
     if "web" in workloads:
         doc["web"] = web.run_web(
             workdir, plan.web_branches, plan.web_checkpoints, plan.web_reps, log

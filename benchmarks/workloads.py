@@ -916,3 +916,55 @@ def run_lifecycle(turns: int, workdir: Path) -> dict[str, Any]:
         "import_mb_per_s": export_bytes / mb / import_s,
         "readback_ok": all(d == expected for d in digests),
     }
+
+
+def run_delete_cost(
+    sizes: tuple[int, ...], per_session: int, reps: int, workdir: Path
+) -> list[dict[str, Any]]:
+    """Deleting one session from databases of ``sizes`` sessions (each a hand-built
+    thread of ``per_session`` checkpoints, ``build_chain``): ``reps`` deletes with
+    the incremental collector as shipped (a sweep of the deleted session's family,
+    a whole sweep once a tenth of the rows went), then ``reps`` with a whole sweep
+    every time (the collector before it). Milliseconds of wall time per
+    ``delete_session``, each size in a fresh file."""
+    from statistics import median
+
+    from langgraph_agentgit import SessionManager
+
+    out: list[dict[str, Any]] = []
+    for size in sizes:
+        gc.collect()
+        path = workdir / f"delete-cost-{size}.db"
+        remove_db(path)
+        try:
+            with AgentGitSaver.from_conn_string(str(path)) as saver:
+                mgr = SessionManager(saver)
+                ids = []
+                for i in range(size):
+                    session = mgr.create_session(user_id=f"user-{i % 100}", name=f"s{i}")
+                    build_chain(
+                        saver, mgr.config(session.id)["configurable"]["thread_id"], per_session
+                    )
+                    ids.append(session.id)
+                saver._write(saver.store.collect_garbage)  # the first sweep starts the schedule
+                timings: dict[str, list[float]] = {"family": [], "whole": []}
+                victims = iter(ids)
+                for mode in ("family", "whole"):
+                    if mode == "whole":
+                        saver.store.WHOLE_SWEEP_SHARE = 0.0
+                    for _ in range(reps):
+                        t0 = time.perf_counter()
+                        mgr.delete_session(next(victims))
+                        timings[mode].append((time.perf_counter() - t0) * 1000)
+                out.append(
+                    {
+                        "sessions": size,
+                        "checkpoints": size * per_session,
+                        "family_ms": median(timings["family"]),
+                        "family_max_ms": max(timings["family"]),
+                        "whole_ms": median(timings["whole"]),
+                    }
+                )
+        finally:
+            remove_db(path)
+    return out

@@ -377,7 +377,8 @@ class VacuumReport:
 
 
 def vacuum(saver: Any) -> VacuumReport:
-    """Return the free space of the saver's database to the system: SQLite ``VACUUM``
+    """Sweep the whole database for garbage (what deletes left because another family
+    might share it), then return the free space to the system: SQLite ``VACUUM``
     (then the write-ahead log is folded in and truncated), or PostgreSQL ``VACUUM`` of
     each agentgit table (the space goes back to the tables; their files shrink only where
     their tail is free). ``saver``: an open sync ``AgentGitSaver``. SQLite rewrites the
@@ -391,6 +392,8 @@ def vacuum(saver: Any) -> VacuumReport:
     sql = saver.store.sql
     if saver.access.read_only:
         raise ReadOnlyDatabaseError("vacuum rewrites the database; it was opened read-only")
+    # Blobs a delete could not tell were garbage (shared with another family) go first.
+    saver._write(saver.store.collect_garbage)
     before = saver._read(_bytes_of, sql)
     name = saver._read(_name_of, sql)
     if saver.postgres is not None:

@@ -155,6 +155,11 @@ def test_smoke_run_writes_report_and_every_saver_reads_back(tmp_path: Path) -> N
         assert lifecycle[f"{step}_checkpoints_per_s"] > 0 and lifecycle[f"{step}_mb_per_s"] > 0
     assert min(lifecycle[k] for k in ("sqlite_bytes", "agentgit_bytes", "copy_bytes")) > 0
     assert "## 5. Export, import and bringing a LangGraph database" in markdown
+    # Deleting a session: each size measured, with the shipped collector and a whole sweep.
+    costs = lifecycle["delete_cost"]
+    assert [c["sessions"] for c in costs] == list(plan.delete_sessions)
+    assert all(c["family_ms"] > 0 and c["whole_ms"] > 0 for c in costs)
+    assert "Deleting one session" in markdown
     # The web workload: the page drew the session it was given, every checkpoint a dot
     # (the smoke session is too small for a lane to be collapsed).
     web = doc["web"]
@@ -179,7 +184,7 @@ def test_smoke_run_writes_report_and_every_saver_reads_back(tmp_path: Path) -> N
     assert "## Message index" in markdown
 
     assert all(check["passed"] for check in doc["checks"]), doc["checks"]
-    assert len(doc["targets"]) == 10 + 2 * len(plan.server_shapes) + 1 + 2 * len(engines)
+    assert len(doc["targets"]) == 10 + 2 * len(plan.server_shapes) + 2 + 2 * len(engines)
     measured = [t for t in doc["targets"] if postgres != "off" or "PostgreSQL" not in t["name"]]
     assert len(measured) >= 6 and all(t["measured"] is not None for t in measured)
     assert "## Targets" in markdown and "## 4. Concurrency" in markdown

@@ -44,9 +44,17 @@ def todays_additions(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("ALTER TABLE agentgit_checkpoints ADD COLUMN hidden_at TEXT")
     conn.execute("ALTER TABLE agentgit_writes ADD COLUMN written_at INTEGER")
     conn.execute("ALTER TABLE agentgit_threads ADD COLUMN stopped_at TEXT")
+    # Migration 10: blob owners, and the garbage collector's state (without its row,
+    # each collection sweeps the whole database, as before).
+    conn.execute("ALTER TABLE agentgit_blobs ADD COLUMN owner INTEGER")
+    conn.execute(
+        "CREATE TABLE agentgit_gc_state (singleton INTEGER PRIMARY KEY, debt INTEGER, rows INTEGER)"
+    )
     try:
         yield
     finally:
+        conn.execute("DROP TABLE agentgit_gc_state")
+        conn.execute("ALTER TABLE agentgit_blobs DROP COLUMN owner")
         conn.execute("ALTER TABLE agentgit_threads DROP COLUMN stopped_at")
         conn.execute("ALTER TABLE agentgit_writes DROP COLUMN written_at")
         conn.execute("ALTER TABLE agentgit_checkpoints DROP COLUMN hidden_at")

@@ -315,26 +315,39 @@ class BlobStore:
 
     # --- writing -------------------------------------------------------------------------
 
-    def put_value(self, conn: Connection, value: Any, hint_ids: Sequence[int] = ()) -> int:
+    def put_value(
+        self,
+        conn: Connection,
+        value: Any,
+        hint_ids: Sequence[int] = (),
+        owner: int | None = None,
+    ) -> int:
         """Store one value, returning the id of the (possibly pre-existing) blob.
 
         ``hint_ids`` name VALUE blobs likely to contain the same content (the writes that
         produced a channel value); the value is compressed against them when that is
-        smaller, and then depends on them.
+        smaller, and then depends on them. ``owner``: the pk of the thread storing it,
+        whose family alone may refer to it and to its hints (``None``: any thread may,
+        and only a whole garbage collection frees it).
         """
-        return self._put_value(conn, value, hint_ids)[0]
+        return self._put_value(conn, value, hint_ids, owner)[0]
 
     def _put_value(
-        self, conn: Connection, value: Any, hint_ids: Sequence[int] = ()
+        self, conn: Connection, value: Any, hint_ids: Sequence[int] = (), owner: int | None = None
     ) -> tuple[int, int]:
         """:meth:`put_value`, also returning the size of the serialized value."""
         # Serialized once: LangGraph may edit the value from another thread meanwhile (it
         # gives messages their ids in place), and the hint must be the bytes stored.
         type_name, payload = self.serde.dumps_typed(value)
-        return self.put_serialized(conn, type_name, payload, hint_ids), len(payload)
+        return self.put_serialized(conn, type_name, payload, hint_ids, owner), len(payload)
 
     def put_serialized(
-        self, conn: Connection, type_name: str, payload: bytes, hint_ids: Sequence[int] = ()
+        self,
+        conn: Connection,
+        type_name: str,
+        payload: bytes,
+        hint_ids: Sequence[int] = (),
+        owner: int | None = None,
     ) -> int:
         """:meth:`put_value` for a value already serialized (``serde.dumps_typed``'s type
         name and bytes), stored as given: an import keeps the exact bytes it read."""
@@ -355,7 +368,7 @@ class BlobStore:
             hinted = pack(type_name, payload, hint)
             if len(hinted) < len(data):
                 data, deps, level = hinted, json.dumps(used), hint_level + 1
-        blob_id = self._upsert(conn, VALUE, deps, data)
+        blob_id = self._upsert(conn, VALUE, deps, data, owner)
         self._raw.put(blob_id, (payload, level, type_name), len(payload))
         return blob_id
 
@@ -428,6 +441,7 @@ class BlobStore:
         previous: int | None,
         hint_ids: Sequence[int] = (),
         tails: list[tuple[int, int, int, Sequence[Any]]] | None = None,
+        owner: int | None = None,
     ) -> int:
         """Store a channel's new value, as a delta against ``previous`` when it is a list
         sharing a prefix with the previous version of the same channel.
@@ -438,7 +452,7 @@ class BlobStore:
         base = self._stored_list(conn, previous) if previous and isinstance(value, list) else None
         keep = self._common_prefix(base[0], value) if base else 0
         if base is None or keep == 0:
-            blob_id = self.put_value(conn, value, hint_ids)
+            blob_id = self.put_value(conn, value, hint_ids, owner)
             if isinstance(value, list):
                 entry: tuple[tuple[Slice, ...], int] = (((blob_id, 0, len(value)),), 0)
                 self._slices.put(blob_id, entry, _slices_weight(entry))
@@ -455,7 +469,7 @@ class BlobStore:
         tail_slices: tuple[Slice, ...] = ()
         tail_id = 0
         if tail.value:
-            tail_id, tail.size = self._put_value(conn, tail.value, hint_ids)
+            tail_id, tail.size = self._put_value(conn, tail.value, hint_ids, owner)
             tail_slices = ((tail_id, 0, len(tail.value)),)
             self._values.put(tail_id, tail, tail.size)
             if tails is not None:
@@ -464,11 +478,11 @@ class BlobStore:
         slices = (base_slices if appended else _truncate(base_slices, keep)) + tail_slices
         depth = base_depth + 1
         if depth > MAX_DELTA_DEPTH:
-            blob_id = self._put_index(conn, slices)
+            blob_id = self._put_index(conn, slices, owner)
             depth = 0
         else:
             deps = json.dumps([previous, tail_id] if tail_id else [previous])
-            blob_id = self._upsert(conn, LIST_DELTA, deps, ormsgpack.packb([keep, depth]))
+            blob_id = self._upsert(conn, LIST_DELTA, deps, ormsgpack.packb([keep, depth]), owner)
         self._slices.put(blob_id, (slices, depth), _slices_weight((slices, depth)))
         items = _Items(
             base_items.items[:keep] + tuple(tail.value),
@@ -505,26 +519,35 @@ class BlobStore:
     def put_list_delta(self, conn: Connection, base: int, keep: int, tail: int, depth: int) -> int:
         """A list blob: the first ``keep`` items of the list blob ``base``, then the items
         of the VALUE blob ``tail`` (a list); ``depth`` is ``base``'s depth plus one and
-        must not exceed :data:`MAX_DELTA_DEPTH` (write an index instead)."""
+        must not exceed :data:`MAX_DELTA_DEPTH` (write an index instead). Without an
+        owner (an import's: shared)."""
         return self._upsert(
-            conn, LIST_DELTA, json.dumps([base, tail]), ormsgpack.packb([keep, depth])
+            conn, LIST_DELTA, json.dumps([base, tail]), ormsgpack.packb([keep, depth]), None
         )
 
     def put_index(self, conn: Connection, slices: Sequence[Slice]) -> int:
         """A list blob made of slices ``(value blob id, start, stop)`` of list VALUE blobs."""
         return self._put_index(conn, slices)
 
-    def _put_index(self, conn: Connection, slices: Sequence[Slice]) -> int:
+    def _put_index(
+        self, conn: Connection, slices: Sequence[Slice], owner: int | None = None
+    ) -> int:
         deps = json.dumps([s[0] for s in slices])
         data = zlib.compress(ormsgpack.packb([[s[1], s[2]] for s in slices]))
-        return self._upsert(conn, LIST_INDEX, deps, data)
+        return self._upsert(conn, LIST_INDEX, deps, data, owner)
 
-    def _upsert(self, conn: Connection, kind: int, deps: str | None, data: bytes) -> int:
+    def _upsert(
+        self, conn: Connection, kind: int, deps: str | None, data: bytes, owner: int | None
+    ) -> int:
         # Deltas and values compressed against hints are small and specific to one step;
         # indexing their digest costs more than the rare duplicate it would catch.
         indexed = kind != LIST_DELTA and not (kind == VALUE and deps)
         digest = _digest(kind, deps, data) if indexed else None
-        row = conn.execute(self.sql.UPSERT_BLOB, (digest, kind, deps, data)).fetchone()
+        row = conn.execute(self.sql.UPSERT_BLOB, (digest, kind, deps, data, owner)).fetchone()
+        if row[1] is None and row[2] is not None:
+            # Shared now (or already): what it is built from may be reached from another
+            # family too, so no family's sweep may take it.
+            conn.execute(self.sql.SHARE_BLOB_CLOSURE, (row[2],))
         return int(row[0])
 
     def _stored_list(

@@ -230,6 +230,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 class CheckpointStore:
     """LangGraph's checkpointer operations on one database (its dialect: ``sql``)."""
 
+    #: A delete or prune sweeps only the families it changed until the checkpoint rows
+    #: such sweeps deleted reach this share of those the last whole sweep found; then
+    #: the whole database is swept (what shared blobs left behind goes with it).
+    WHOLE_SWEEP_SHARE: float = 0.1
+
     def __init__(
         self,
         serde: SerializerProtocol,
@@ -773,7 +778,7 @@ class CheckpointStore:
                 refs[channel] = inherited
             elif channel in values:
                 refs[channel] = self.blobs.put_channel_value(
-                    conn, values[channel], inherited, hints, tails
+                    conn, values[channel], inherited, hints, tails, owner=lineage.pk
                 )
         if tails:
             own_lineage = lineage
@@ -861,7 +866,7 @@ class CheckpointStore:
             write_idx = WRITES_IDX_MAP.get(channel, idx)
             # Special channels (errors, interrupts, resumes) replace; others are idempotent.
             statement = self.sql.UPSERT_WRITE if write_idx < 0 else self.sql.INSERT_WRITE_IF_ABSENT
-            blob = self.blobs.put_value(conn, value, hints)
+            blob = self.blobs.put_value(conn, value, hints, owner=pk)
             if write_idx < 0:
                 self._keep_replaced_write_for_forks(conn, pk, ns, checkpoint_id, task_id, write_idx)
             conn.execute(
@@ -890,7 +895,7 @@ class CheckpointStore:
         written_at = time.time_ns() // 1000
         for task_id, idx, channel, task_path, value in rows:
             statement = self.sql.UPSERT_WRITE if idx < 0 else self.sql.INSERT_WRITE_IF_ABSENT
-            blob = self.blobs.put_value(conn, value, hints)
+            blob = self.blobs.put_value(conn, value, hints, owner=pk)
             conn.execute(
                 statement,
                 (pk, ns, checkpoint_id, task_id, idx, channel, task_path, blob, written_at),
@@ -974,9 +979,16 @@ class CheckpointStore:
                 for ancestor in self._delta_ancestors(conn, row):
                     if ancestor.rid not in listed:
                         rebuild.setdefault(ancestor.rid, ancestor)
-            copies = self._copy_rows(
-                conn, lineage, [*rows, *rebuild.values()], self._ensure_thread(conn, target).pk
-            )
+            target_pk = self._ensure_thread(conn, target).pk
+            copies = self._copy_rows(conn, lineage, [*rows, *rebuild.values()], target_pk)
+            # The copy is a family of its own that refers to the source family's blobs:
+            # shared now, so that neither family's sweep takes them from the other.
+            shared = [
+                int(r[0])
+                for r in conn.execute(self.sql.SELECT_BLOBS_OF_THREAD, (target_pk, target_pk))
+            ]
+            if shared:
+                conn.execute(self.sql.SHARE_BLOB_CLOSURE, (json.dumps(shared),))
             if rebuild:
                 # Hidden as of now: out of the copy's history and of any fork made of it.
                 kept = json.dumps(sorted(copies[r] for r in rebuild))
@@ -1041,22 +1053,25 @@ class CheckpointStore:
         """Delete several threads with one garbage collection (none when not ``collect``:
         the caller runs it). Rows a surviving fork still inherits are only hidden until
         nothing needs them."""
+        touched: list[int] = []
         for thread_id in thread_ids:
             row = conn.execute(self.sql.SELECT_THREAD_PK, (thread_id,)).fetchone()
             if row is not None:
                 conn.execute(self.sql.HIDE_ALL_OF_THREAD, (_now(), row[0]))
                 conn.execute(self.sql.TOMBSTONE_THREAD, (row[0],))
+                touched.append(int(row[0]))
         if collect:
-            self.collect_garbage(conn)
+            self.collect_garbage(conn, touched)
 
     def delete_for_runs(self, conn: Connection, run_ids: Sequence[str]) -> None:
         if not run_ids:
             return
         runs = json.dumps([str(r) for r in run_ids])
         conn.execute(self.sql.HIDE_RUNS, (_now(), runs))
-        for (pk,) in conn.execute(self.sql.SELECT_THREADS_OF_RUNS, (runs,)).fetchall():
+        touched = [int(r[0]) for r in conn.execute(self.sql.SELECT_THREADS_OF_RUNS, (runs,))]
+        for pk in touched:
             self._keep_for_rebuild(conn, pk)
-        self.collect_garbage(conn)
+        self.collect_garbage(conn, touched)
 
     def _keep_for_rebuild(self, conn: Connection, pk: int) -> None:
         """Keep (hidden = 2) the hidden rows of a thread that its listed checkpoints still
@@ -1115,6 +1130,7 @@ class CheckpointStore:
         if strategy == "delete":
             self.delete_threads(conn, thread_ids)
             return
+        touched: list[int] = []
         for thread_id in thread_ids:
             lineage = self.lineage(conn, thread_id)
             if lineage is None:
@@ -1152,7 +1168,8 @@ class CheckpointStore:
                 conn.execute(self.sql.STOP_INHERITING, (_now(), own.pk))
             conn.execute(self.sql.HIDE_OLDER_THAN_LATEST, (_now(), own.pk, json.dumps(keep_rids)))
             self._keep_for_rebuild(conn, own.pk)
-        self.collect_garbage(conn)
+            touched.append(own.pk)
+        self.collect_garbage(conn, touched)
 
     def _heads(self, conn: Connection, lineage: Lineage) -> list[Row]:
         """The latest checkpoint of each namespace the thread wrote, and in the root
@@ -1190,10 +1207,40 @@ class CheckpointStore:
                 break
         return needed
 
-    def collect_garbage(self, conn: Connection) -> None:
-        """Remove hidden rows, deleted threads and blobs that nothing needs any more."""
-        threads = conn.execute(self.sql.SELECT_ALL_THREADS).fetchall()
-        info = {row[0]: tuple(row[1:]) for row in threads}
+    def collect_garbage(self, conn: Connection, threads: Sequence[int] | None = None) -> None:
+        """Remove hidden rows, deleted threads and blobs that nothing needs any more.
+
+        ``threads``: the pks of the threads a delete or prune just changed; only their
+        families (the threads linked to them by fork parents) are swept, at a cost that
+        grows with those families, not with the database. A blob that may be shared with
+        another family (``owner`` NULL: stored again by another thread, copied, imported
+        or older than this scheme) waits for a sweep of the whole database, which runs
+        instead once the rows family sweeps deleted reach ``WHOLE_SWEEP_SHARE`` of the
+        rows the last one found. ``None``: sweep the whole database now
+        (``prune_sessions``, ``agentgit vacuum``).
+        """
+        if threads is not None:
+            if not threads:
+                return
+            state = conn.execute(self.sql.SELECT_GC_STATE).fetchone()
+            limit = int(state[1]) * self.WHOLE_SWEEP_SHARE if state is not None else 0
+            if state is not None and int(state[0]) < limit:
+                family = conn.execute(
+                    self.sql.SELECT_FAMILY_THREADS, (json.dumps(sorted(set(threads))),)
+                ).fetchall()
+                deleted = self._collect(conn, family, whole=False)
+                if int(state[0]) + deleted < limit:
+                    if deleted:
+                        conn.execute(self.sql.ADD_GC_DEBT, (deleted,))
+                    return
+        self._collect(conn, conn.execute(self.sql.SELECT_ALL_THREADS).fetchall(), whole=True)
+        (rows,) = conn.execute(self.sql.COUNT_CHECKPOINT_ROWS).fetchone()
+        conn.execute(self.sql.RESET_GC_STATE, (int(rows),))
+
+    def _collect(self, conn: Connection, threads: Sequence[Sequence[Any]], *, whole: bool) -> int:
+        """One sweep over ``threads`` (``SELECT_ALL_THREADS`` rows: all of them when
+        ``whole``, else whole families); returns the checkpoint rows it deleted."""
+        info = {int(row[0]): tuple(row[1:]) for row in threads}
         children: dict[int, list[int]] = {}
         for pk, (_tid, parent, _fork, _inherits) in info.items():
             if parent is not None:
@@ -1220,7 +1267,16 @@ class CheckpointStore:
             needed_cache[pk] = best
             return best
 
-        hidden_threads = {r[0] for r in conn.execute(self.sql.SELECT_THREADS_WITH_HIDDEN)}
+        # A whole sweep finds the threads with hidden rows in one scan; a family's are
+        # few enough to look at each.
+        hidden_threads = (
+            {r[0] for r in conn.execute(self.sql.SELECT_THREADS_WITH_HIDDEN)}
+            if whole
+            else set(info)
+        )
+        deleted = 0
+        gone: list[int] = []
+        family = json.dumps(sorted(info))
         for pk, (thread_id, _parent, _fork, _inherits) in info.items():
             if thread_id is not None and pk not in hidden_threads:
                 continue
@@ -1231,6 +1287,8 @@ class CheckpointStore:
                 conn.execute(self.sql.DELETE_ALL_CHECKPOINTS_OF_THREAD, (pk,))
                 conn.execute(self.sql.DELETE_WRITES_OF_THREAD, (pk,))
                 conn.execute(self.sql.DELETE_THREAD_ROW, (pk,))
+                deleted += len(rids)
+                gone.append(pk)
                 continue
             doomed = [
                 (rid, ns, cid)
@@ -1244,9 +1302,18 @@ class CheckpointStore:
                 conn.executemany(
                     self.sql.DELETE_WRITES_FOR, [(pk, ns, cid) for _, ns, cid in doomed]
                 )
+                deleted += len(doomed)
             if thread_id is None and bound is not None:
                 conn.execute(self.sql.DELETE_WRITES_OF_THREAD_ABOVE, (pk, bound))
-        conn.execute(self.sql.DELETE_UNREACHABLE_BLOBS)
+        if whole:
+            conn.execute(self.sql.DELETE_UNREACHABLE_BLOBS)
+        else:
+            conn.execute(self.sql.DELETE_UNREACHABLE_FAMILY_BLOBS, (family, family, family))
+        # What a thread whose row went still owns is reached from its family's other
+        # threads: shared from now on (no family names that thread any more).
+        for pk in gone:
+            conn.execute(self.sql.SHARE_BLOBS_OF_OWNER, (pk,))
+        return deleted
 
 
 def _refs(row: Row, thread_id: str) -> dict[str, int]:

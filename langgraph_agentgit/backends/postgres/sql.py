@@ -278,6 +278,22 @@ SELECT 1, CASE WHEN EXISTS (SELECT 1 FROM agentgit_checkpoints) THEN 1 ELSE 0 EN
 WHERE NOT EXISTS (SELECT 1 FROM agentgit_search_state);
 """
 
+_MIGRATION_6_BLOB_OWNER = """
+-- Incremental garbage collection: the thread whose write stored a blob (NULL: possibly
+-- shared; only a whole sweep frees it), and the whole-sweep schedule (as on SQLite).
+ALTER TABLE agentgit_blobs ADD COLUMN IF NOT EXISTS owner BIGINT;
+CREATE INDEX IF NOT EXISTS agentgit_blobs_by_owner ON agentgit_blobs(owner)
+    WHERE owner IS NOT NULL;
+CREATE INDEX IF NOT EXISTS agentgit_checkpoints_by_parent ON agentgit_checkpoints(parent_rid);
+CREATE TABLE IF NOT EXISTS agentgit_gc_state (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    debt BIGINT NOT NULL,
+    rows BIGINT NOT NULL
+);
+INSERT INTO agentgit_gc_state(singleton, debt, rows)
+SELECT 1, 0, 0 WHERE NOT EXISTS (SELECT 1 FROM agentgit_gc_state);
+"""
+
 #: Each entry moves the schema one version forward; never edit one that has shipped.
 MIGRATIONS: list[str] = [
     _MIGRATION_1_SCHEMA,
@@ -285,6 +301,7 @@ MIGRATIONS: list[str] = [
     _MIGRATION_3_UNDO,
     _MIGRATION_4_EFFECT_OWNER,
     _MIGRATION_5_SEARCH,
+    _MIGRATION_6_BLOB_OWNER,
 ]
 
 SCHEMA_VERSION_TABLE = """
@@ -611,10 +628,30 @@ DELETE FROM agentgit_writes WHERE thread_pk = %s AND ns = %s AND checkpoint_id =
 
 # --- blobs ------------------------------------------------------------------------------
 
+# As on SQLite: a blob stored again by another thread (or without one) loses its owner.
 UPSERT_BLOB = """
-INSERT INTO agentgit_blobs(digest, kind, deps, data) VALUES (%s, %s, %s, %s)
-ON CONFLICT(digest) DO UPDATE SET kind = agentgit_blobs.kind
-RETURNING id
+INSERT INTO agentgit_blobs(digest, kind, deps, data, owner) VALUES (%s, %s, %s, %s, %s)
+ON CONFLICT(digest) DO UPDATE SET owner = CASE
+    WHEN agentgit_blobs.owner = excluded.owner THEN agentgit_blobs.owner END
+RETURNING id, owner, deps
+"""
+SHARE_BLOB_CLOSURE = """
+WITH RECURSIVE closure(id) AS (
+    SELECT value::bigint FROM jsonb_array_elements_text(%s::jsonb) AS value
+    UNION
+    SELECT d.value::bigint FROM agentgit_blobs b JOIN closure ON b.id = closure.id
+    CROSS JOIN LATERAL jsonb_array_elements_text(b.deps::jsonb) AS d(value)
+    WHERE b.deps IS NOT NULL
+)
+UPDATE agentgit_blobs SET owner = NULL
+WHERE id IN (SELECT id FROM closure) AND owner IS NOT NULL
+"""
+SELECT_BLOBS_OF_THREAD = """
+SELECT r.value::bigint FROM agentgit_checkpoints c
+CROSS JOIN LATERAL jsonb_each_text(c.refs::jsonb) AS r
+WHERE c.thread_pk = %s AND r.value::bigint > 0
+UNION
+SELECT blob_id FROM agentgit_writes WHERE thread_pk = %s
 """
 SELECT_BLOBS = f"SELECT id, kind, deps, data FROM agentgit_blobs WHERE id IN {_IDS}"
 SELECT_BLOB_CLOSURE = """
@@ -654,6 +691,42 @@ ANALYZE pg_temp.agentgit_live;
 DELETE FROM agentgit_blobs b
 WHERE NOT EXISTS (SELECT 1 FROM pg_temp.agentgit_live l WHERE l.id = b.id)
 """
+
+SELECT_FAMILY_THREADS = f"""
+WITH RECURSIVE up(pk) AS (
+    SELECT value FROM {_IDS} AS ids(value)
+    UNION
+    SELECT t.parent_pk FROM agentgit_threads t JOIN up ON t.pk = up.pk
+    WHERE t.parent_pk IS NOT NULL
+), down(pk) AS (
+    SELECT pk FROM up
+    UNION
+    SELECT t.pk FROM agentgit_threads t JOIN down ON t.parent_pk = down.pk
+)
+SELECT pk, thread_id, parent_pk, fork_checkpoint_id, inherits FROM agentgit_threads
+WHERE pk IN (SELECT pk FROM down)
+"""
+# All three parameters: the same JSON array of the family's thread pks.
+DELETE_UNREACHABLE_FAMILY_BLOBS = f"""
+WITH RECURSIVE live(id) AS (
+    SELECT r.value::bigint FROM agentgit_checkpoints c
+    CROSS JOIN LATERAL jsonb_each_text(c.refs::jsonb) AS r
+    WHERE c.thread_pk IN {_IDS} AND r.value::bigint > 0
+    UNION
+    SELECT blob_id FROM agentgit_writes WHERE thread_pk IN {_IDS}
+    UNION
+    SELECT d.value::bigint FROM agentgit_blobs b JOIN live ON b.id = live.id
+    CROSS JOIN LATERAL jsonb_array_elements_text(b.deps::jsonb) AS d(value)
+    WHERE b.deps IS NOT NULL
+)
+DELETE FROM agentgit_blobs
+WHERE owner IN {_IDS} AND NOT EXISTS (SELECT 1 FROM live WHERE live.id = agentgit_blobs.id)
+"""
+SELECT_GC_STATE = "SELECT debt, rows FROM agentgit_gc_state WHERE singleton = 1"
+SHARE_BLOBS_OF_OWNER = "UPDATE agentgit_blobs SET owner = NULL WHERE owner = %s"
+ADD_GC_DEBT = "UPDATE agentgit_gc_state SET debt = debt + %s WHERE singleton = 1"
+RESET_GC_STATE = "UPDATE agentgit_gc_state SET debt = 0, rows = %s WHERE singleton = 1"
+COUNT_CHECKPOINT_ROWS = "SELECT count(*) FROM agentgit_checkpoints"
 
 # --- the message index (langgraph_agentgit.storage.search) -------------------------------
 

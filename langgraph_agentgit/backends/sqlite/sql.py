@@ -329,6 +329,31 @@ SELECT 1, EXISTS (SELECT 1 FROM agentgit_checkpoints)
 WHERE NOT EXISTS (SELECT 1 FROM agentgit_search_state);
 """
 
+_MIGRATION_10_BLOB_OWNER = """
+-- Incremental garbage collection (CheckpointStore.collect_garbage): the thread whose
+-- write stored a blob. A blob with an owner is referred to only from the rows, writes
+-- and blobs of its owner's family (the threads linked by fork parents), so deleting
+-- in one family sweeps that family's blobs alone. NULL: possibly shared with another
+-- family (stored again by another thread, copied by copy_thread, imported, or from
+-- before this version); only a sweep of the whole database frees it.
+ALTER TABLE agentgit_blobs ADD COLUMN owner INTEGER;
+CREATE INDEX IF NOT EXISTS agentgit_blobs_by_owner ON agentgit_blobs(owner)
+    WHERE owner IS NOT NULL;
+-- The children of rows a sweep deletes keep their parent's id as text: found through
+-- this index, not by reading every row (a copy_thread's rows may hang from the source's).
+CREATE INDEX IF NOT EXISTS agentgit_checkpoints_by_parent ON agentgit_checkpoints(parent_rid);
+-- Rows deleted by family sweeps since the last whole sweep (debt), and the checkpoint
+-- rows that sweep found (rows): the next whole sweep runs once debt * 10 >= rows, so
+-- what shared blobs leave behind stays a bounded share of the database.
+CREATE TABLE IF NOT EXISTS agentgit_gc_state (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    debt INTEGER NOT NULL,
+    rows INTEGER NOT NULL
+);
+INSERT INTO agentgit_gc_state(singleton, debt, rows)
+SELECT 1, 0, 0 WHERE NOT EXISTS (SELECT 1 FROM agentgit_gc_state);
+"""
+
 MIGRATIONS: list[str] = [
     _MIGRATION_1_CORE,
     _MIGRATION_2_COUNTS,
@@ -339,6 +364,7 @@ MIGRATIONS: list[str] = [
     _MIGRATION_7_UNDO,
     _MIGRATION_8_EFFECT_OWNER,
     _MIGRATION_9_SEARCH,
+    _MIGRATION_10_BLOB_OWNER,
 ]
 
 SCHEMA_VERSION_TABLE = """
@@ -677,10 +703,31 @@ WHERE thread_pk = ? AND ns = ? AND checkpoint_id = ?
 # --- blobs ------------------------------------------------------------------------------
 
 # DO UPDATE (a no-op) rather than DO NOTHING so that RETURNING yields the existing id.
+# A blob stored again by another thread (or without an owner) loses its owner: it may be
+# referred to from another family now (RETURNING says so; the caller then clears the
+# owners of what it is built from too).
 UPSERT_BLOB = """
-INSERT INTO agentgit_blobs(digest, kind, deps, data) VALUES (?, ?, ?, ?)
-ON CONFLICT(digest) DO UPDATE SET kind = kind
-RETURNING id
+INSERT INTO agentgit_blobs(digest, kind, deps, data, owner) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT(digest) DO UPDATE SET owner = CASE WHEN owner = excluded.owner THEN owner END
+RETURNING id, owner, deps
+"""
+# The blobs of a JSON array of ids and everything they are built from lose their owner.
+SHARE_BLOB_CLOSURE = """
+WITH RECURSIVE closure(id) AS (
+    SELECT value FROM json_each(?)
+    UNION
+    SELECT d.value FROM agentgit_blobs b JOIN closure ON b.id = closure.id, json_each(b.deps) d
+    WHERE b.deps IS NOT NULL
+)
+UPDATE agentgit_blobs SET owner = NULL
+WHERE id IN (SELECT id FROM closure) AND owner IS NOT NULL
+"""
+# The blobs a thread's rows and writes refer to (a copy_thread's source): shared then.
+SELECT_BLOBS_OF_THREAD = """
+SELECT r.value FROM agentgit_checkpoints c, json_each(c.refs) r
+WHERE c.thread_pk = ? AND r.value > 0
+UNION
+SELECT blob_id FROM agentgit_writes WHERE thread_pk = ?
 """
 SELECT_BLOBS = """
 SELECT id, kind, deps, data FROM agentgit_blobs WHERE id IN (SELECT value FROM json_each(?))
@@ -708,6 +755,44 @@ WITH RECURSIVE live(id) AS (
 )
 DELETE FROM agentgit_blobs WHERE id NOT IN (SELECT id FROM live)
 """
+
+# A family sweep: the threads linked by fork parents to any of a JSON array of thread
+# pks (up to their roots, then down to every descendant), as SELECT_ALL_THREADS.
+SELECT_FAMILY_THREADS = """
+WITH RECURSIVE up(pk) AS (
+    SELECT value FROM json_each(?)
+    UNION
+    SELECT t.parent_pk FROM agentgit_threads t JOIN up ON t.pk = up.pk
+    WHERE t.parent_pk IS NOT NULL
+), down(pk) AS (
+    SELECT pk FROM up
+    UNION
+    SELECT t.pk FROM agentgit_threads t JOIN down ON t.parent_pk = down.pk
+)
+SELECT pk, thread_id, parent_pk, fork_checkpoint_id, inherits FROM agentgit_threads
+WHERE pk IN (SELECT pk FROM down)
+"""
+# Blobs owned by a family (a JSON array of its thread pks) that its rows, writes and the
+# blobs these are built from no longer reach. All three parameters: the same array.
+DELETE_UNREACHABLE_FAMILY_BLOBS = """
+WITH RECURSIVE live(id) AS (
+    SELECT r.value FROM agentgit_checkpoints c, json_each(c.refs) r
+    WHERE c.thread_pk IN (SELECT value FROM json_each(?)) AND r.value > 0
+    UNION
+    SELECT blob_id FROM agentgit_writes WHERE thread_pk IN (SELECT value FROM json_each(?))
+    UNION
+    SELECT d.value FROM agentgit_blobs b JOIN live ON b.id = live.id, json_each(b.deps) d
+    WHERE b.deps IS NOT NULL
+)
+DELETE FROM agentgit_blobs
+WHERE owner IN (SELECT value FROM json_each(?)) AND id NOT IN (SELECT id FROM live)
+"""
+SELECT_GC_STATE = "SELECT debt, rows FROM agentgit_gc_state WHERE singleton = 1"
+SHARE_BLOBS_OF_OWNER = "UPDATE agentgit_blobs SET owner = NULL WHERE owner = ?"
+ADD_GC_DEBT = "UPDATE agentgit_gc_state SET debt = debt + ? WHERE singleton = 1"
+# After a whole sweep; the parameter: the checkpoint rows left.
+RESET_GC_STATE = "UPDATE agentgit_gc_state SET debt = 0, rows = ? WHERE singleton = 1"
+COUNT_CHECKPOINT_ROWS = "SELECT count(*) FROM agentgit_checkpoints"
 
 # --- the message index (langgraph_agentgit.storage.search) -------------------------------
 
