@@ -154,3 +154,40 @@ def test_a_whole_sweep_follows_a_tenth_of_the_rows(saver: AgentGitSaver, any_db:
         pytest.fail("no whole sweep ran")
     for j in range(i + 1, 20):
         assert graph.get_state(cfg(f"t{j}")).values["messages"][-1].content == f"the sum is {2 * j}"
+
+
+def test_a_pruned_grandchild_keeps_what_it_reads_when_its_parent_and_root_go(
+    any_db: str,
+) -> None:
+    """Delete a branch T between a root P and a fork C of T, prune C (it stops
+    inheriting, so T's rows can go), then delete P: T's thread row used to go with its
+    rows, cutting C off from P's family, and P's sweep took values C's rows still refer
+    to (seen only by a fresh saver: a warm cache hid it). Found by a review of the
+    collector."""
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        graph = build_agent_graph().compile(checkpointer=saver)
+        graph.invoke(ask("P: 2 and 3"), cfg("P"))
+        saver.fork_thread(
+            "P", graph.get_state(cfg("P")).config["configurable"]["checkpoint_id"], "T"
+        )
+        graph.invoke(ask("T: 4 and 5"), cfg("T"))
+        saver.fork_thread(
+            "T", graph.get_state(cfg("T")).config["configurable"]["checkpoint_id"], "C"
+        )
+        whole_sweep(saver)
+        saver.store.WHOLE_SWEEP_SHARE = math.inf
+        view = thread_view(saver, "C")
+        saver.delete_thread("T")
+        saver.prune(["C"], strategy="keep_latest")
+        saver.delete_thread("P")
+        assert live(any_db) <= set(blobs(any_db))
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        assert thread_view(saver, "C")[0] == view[0]
+        graph = build_agent_graph().compile(checkpointer=saver)
+        result = graph.invoke(ask("C: 6 and 7"), cfg("C"))
+        assert result["messages"][-1].content == "the sum is 13"
+        assert len(result["messages"]) > len(view[0]["values"]["messages"])
+        saver.delete_thread("C")
+        whole_sweep(saver)
+    assert blobs(any_db) == {}
+    assert sql_rows(any_db, "SELECT count(*) FROM agentgit_threads")[0][0] == 0

@@ -1275,7 +1275,7 @@ class CheckpointStore:
             else set(info)
         )
         deleted = 0
-        gone: list[int] = []
+        emptied: list[int] = []
         family = json.dumps(sorted(info))
         for pk, (thread_id, _parent, _fork, _inherits) in info.items():
             if thread_id is not None and pk not in hidden_threads:
@@ -1286,9 +1286,8 @@ class CheckpointStore:
                 conn.execute(self.sql.KEEP_PARENT_IDS_OF_CHILDREN, (json.dumps(rids),))
                 conn.execute(self.sql.DELETE_ALL_CHECKPOINTS_OF_THREAD, (pk,))
                 conn.execute(self.sql.DELETE_WRITES_OF_THREAD, (pk,))
-                conn.execute(self.sql.DELETE_THREAD_ROW, (pk,))
                 deleted += len(rids)
-                gone.append(pk)
+                emptied.append(pk)
                 continue
             doomed = [
                 (rid, ns, cid)
@@ -1305,6 +1304,20 @@ class CheckpointStore:
                 deleted += len(doomed)
             if thread_id is None and bound is not None:
                 conn.execute(self.sql.DELETE_WRITES_OF_THREAD_ABOVE, (pk, bound))
+        # An emptied thread's row goes once no thread descends from it (children first):
+        # until then it keeps its descendants in the family of its ancestors, whose
+        # values their rows may still refer to (a family cut in two would let one half's
+        # sweep take what the other half reads).
+        gone: list[int] = []
+        left = {pk: set(children.get(pk, ())) for pk in emptied}
+        progress = True
+        while progress:
+            progress = False
+            for pk in emptied:
+                if pk not in gone and not left[pk] - set(gone):
+                    conn.execute(self.sql.DELETE_THREAD_ROW, (pk,))
+                    gone.append(pk)
+                    progress = True
         if whole:
             conn.execute(self.sql.DELETE_UNREACHABLE_BLOBS)
         else:
