@@ -24,7 +24,12 @@ from session_graphs import cfg, cid
 from test_session_features import MODES, World, open_world
 from typer.testing import CliRunner
 
-from langgraph_agentgit import AgentGitSaver, SessionManager, SessionNotFoundError
+from langgraph_agentgit import (
+    AgentGitSaver,
+    ReadOnlyDatabaseError,
+    SessionManager,
+    SessionNotFoundError,
+)
 from langgraph_agentgit.cli import app
 from langgraph_agentgit.storage.search import MARK_END, MARK_START
 
@@ -453,6 +458,28 @@ def test_a_database_written_before_the_index_is_indexed_by_its_first_search(
     assert read_target(path) == expected
     with AgentGitSaver.from_conn_string(path) as saver:
         assert index_rows(saver) == rows
+
+
+def test_a_read_only_search_of_an_unindexed_database_says_so(tmp_path: Any) -> None:
+    """Read-only, the index cannot be built: a search raises a clear error (it answered
+    "no match" for messages it could not see); the same search writable finds them."""
+    path = str(tmp_path / "unindexed.db")
+    build_fruit(path)
+    with AgentGitSaver.from_conn_string(path) as saver:
+
+        def forget(conn: Any) -> None:
+            conn.execute("DELETE FROM agentgit_search_docs")
+            conn.execute("UPDATE agentgit_search_state SET needs_reindex = 1")
+
+        saver._write(forget)
+    with (
+        AgentGitSaver.from_conn_string(path, read_only=True) as saver,
+        pytest.raises(ReadOnlyDatabaseError, match="agentgit reindex"),
+    ):
+        SessionManager(saver).search("bananas")
+    refused = runner.invoke(app, ["search", "bananas", "--db", path, "--read-only"])
+    assert refused.exit_code != 0 and "message index" in refused.output
+    assert "bananas" in runner.invoke(app, ["search", "bananas", "--db", path]).output
 
 
 def test_each_message_is_indexed_once_per_lineage(tmp_path: Any) -> None:

@@ -10,7 +10,6 @@ another thread than its event loop's, as for the saver itself).
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import logging
 import os
@@ -75,6 +74,12 @@ _INDEXING = (
     "building the message index behind search and usage counts: a one-time step for a "
     "database written before it existed, copied or imported, or pruned; it reads every "
     "stored checkpoint"
+)
+
+_UNINDEXED = (
+    "search needs the message index, and this database opened read-only has not got it "
+    "yet (it was copied, imported or pruned, or written before the index existed): open "
+    "it writable once to build it (`agentgit reindex`, or any search without --read-only)"
 )
 
 
@@ -1434,9 +1439,10 @@ class SessionManager:
         Raises :class:`SessionNotFoundError` for an unknown ``session_id``,
         ``ValueError`` for an unknown ``role`` or a bad ``limit``, ``TypeError`` for a
         query that is not a string. A database written before the index existed is
-        indexed first (once, in a write transaction; see :meth:`reindex`).
+        indexed first (once, in a write transaction; see :meth:`reindex`); opened
+        read-only, it cannot be, and search raises :class:`ReadOnlyDatabaseError`.
         """
-        self._index_if_needed()
+        self._index_if_needed(required=True)
         return self.saver._read(
             ops.search, self.saver.store, self.user_id, query, user_id, session_id, role, limit
         )
@@ -1451,7 +1457,7 @@ class SessionManager:
         limit: int = ops.DEFAULT_SEARCH_LIMIT,
     ) -> list[SearchHit]:
         """Async twin of :meth:`search`."""
-        await self._aindex_if_needed()
+        await self._aindex_if_needed(required=True)
         return await self.saver._aread(
             ops.search, self.saver.store, self.user_id, query, user_id, session_id, role, limit
         )
@@ -1498,20 +1504,30 @@ class SessionManager:
         self._require_unscoped("reindex()")
         return await self.saver._awrite(search_index.reindex, self.saver.store)
 
-    def _index_if_needed(self) -> None:
+    def _index_if_needed(self, *, required: bool = False) -> None:
+        """Build the message index when the database needs it. Read-only, it cannot:
+        counts read what is indexed, and a search (``required``) raises
+        :class:`ReadOnlyDatabaseError` rather than answer "no match" for messages it
+        cannot see."""
         store = self.saver.store
         if self.saver._read(search_index.needs_reindex, store):
             logger.warning(_INDEXING)
-            # Read-only: what is indexed is what is searched.
-            with contextlib.suppress(ReadOnlyDatabaseError):
+            try:
                 self.saver._write(search_index.reindex_if_needed, store)
+            except ReadOnlyDatabaseError as exc:
+                if required:
+                    raise ReadOnlyDatabaseError(_UNINDEXED) from exc
 
-    async def _aindex_if_needed(self) -> None:
+    async def _aindex_if_needed(self, *, required: bool = False) -> None:
+        """Async twin of :meth:`_index_if_needed`."""
         store = self.saver.store
         if await self.saver._aread(search_index.needs_reindex, store):
             logger.warning(_INDEXING)
-            with contextlib.suppress(ReadOnlyDatabaseError):
+            try:
                 await self.saver._awrite(search_index.reindex_if_needed, store)
+            except ReadOnlyDatabaseError as exc:
+                if required:
+                    raise ReadOnlyDatabaseError(_UNINDEXED) from exc
 
     # --- where the bytes go ---------------------------------------------------------------
 
