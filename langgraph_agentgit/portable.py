@@ -162,6 +162,10 @@ def export_sessions(
     pks = json.dumps([row[0] for row in threads])
     checkpoints = conn.execute(sql.EXPORT_SELECT_CHECKPOINTS, (pks,)).fetchall()
     writes = conn.execute(sql.EXPORT_SELECT_WRITES, (pks,)).fetchall()
+    # A deleted thread whose rows all went stays only to keep the forks that outlived it
+    # in one family for the garbage collector: there is nothing of it to export.
+    with_rows = {row[1] for row in checkpoints}
+    threads = [t for t in threads if t[1] is not None or t[0] in with_rows]
 
     exported_rows = {row[0] for row in checkpoints}
     values = _ValueExporter(store.blobs, conn)
