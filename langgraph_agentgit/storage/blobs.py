@@ -544,9 +544,10 @@ class BlobStore:
         indexed = kind != LIST_DELTA and not (kind == VALUE and deps)
         digest = _digest(kind, deps, data) if indexed else None
         row = conn.execute(self.sql.UPSERT_BLOB, (digest, kind, deps, data, owner)).fetchone()
-        if row[1] is None and row[2] is not None:
-            # Shared now (or already): what it is built from may be reached from another
-            # family too, so no family's sweep may take it.
+        if digest is not None and row[1] is None and row[2] is not None:
+            # Found stored (only a digest can be), and shared now or already: what it is
+            # built from may be reached from another family too, so no family's sweep
+            # may take it. A new blob is built from its own family's or shared blobs.
             conn.execute(self.sql.SHARE_BLOB_CLOSURE, (row[2],))
         return int(row[0])
 

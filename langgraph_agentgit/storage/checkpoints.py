@@ -1308,22 +1308,25 @@ class CheckpointStore:
         # until then it keeps its descendants in the family of its ancestors, whose
         # values their rows may still refer to (a family cut in two would let one half's
         # sweep take what the other half reads).
-        gone: list[int] = []
-        left = {pk: set(children.get(pk, ())) for pk in emptied}
-        progress = True
-        while progress:
-            progress = False
-            for pk in emptied:
-                if pk not in gone and not left[pk] - set(gone):
-                    conn.execute(self.sql.DELETE_THREAD_ROW, (pk,))
-                    gone.append(pk)
-                    progress = True
+        empty = set(emptied)
+        leaves: dict[int, bool] = {}
+
+        def can_go(pk: int) -> bool:
+            if pk not in leaves:
+                leaves[pk] = False  # guards against a (corrupt) cycle
+                leaves[pk] = all(c in empty and can_go(c) for c in children.get(pk, ()))
+            return leaves[pk]
+
+        gone = [pk for pk in emptied if can_go(pk)]
+        for pk in gone:
+            conn.execute(self.sql.DELETE_THREAD_ROW, (pk,))
         if whole:
             conn.execute(self.sql.DELETE_UNREACHABLE_BLOBS)
         else:
             conn.execute(self.sql.DELETE_UNREACHABLE_FAMILY_BLOBS, (family, family, family))
-        # What a thread whose row went still owns is reached from its family's other
-        # threads: shared from now on (no family names that thread any more).
+        # Nothing of the family should still reach what a thread whose row went owns; if
+        # anything does, it becomes shared (a whole sweep's to judge) rather than owned
+        # by a thread no family names.
         for pk in gone:
             conn.execute(self.sql.SHARE_BLOBS_OF_OWNER, (pk,))
         return deleted
