@@ -50,9 +50,12 @@ def public_names(module: Any) -> set[str]:
 def test_both_engines_define_the_same_statements() -> None:
     """A backend is its SQL module: the logic looks statements up by name, so a name one
     engine lacks would fail only when that path runs. CHECK_* serve `agentgit check`
-    (SQLite only); LOCK_* are Postgres' advisory locks (SQLite has one writer)."""
+    (SQLite only); LOCK_* are Postgres' advisory locks (SQLite has one writer), and
+    UNPREPARED names the statements psycopg must plan with their values each time."""
     sqlite_names = {n for n in public_names(sqlite_sql) if not n.startswith("CHECK_")}
-    postgres_names = {n for n in public_names(postgres_sql) if not n.startswith("LOCK_")}
+    postgres_names = {
+        n for n in public_names(postgres_sql) if not n.startswith("LOCK_") and n != "UNPREPARED"
+    }
     assert sqlite_names - postgres_names == set()
     assert postgres_names - sqlite_names == set()
 

@@ -644,3 +644,159 @@ def test_long_and_operator_queries_mean_what_they_say(db: str) -> None:
         assert mgr.search(" ".join([*words, "password"])) == []
         assert {h.snippet for h in mgr.search("OR")} == {h.snippet for h in mgr.search("or")}
         assert mgr.search("OR")
+
+
+# --- filtered searches ask the index for rows in scope ------------------------------------
+
+
+def _set_scoped(saver: Any, value: int) -> None:
+    saver._write(
+        lambda conn: conn.execute(
+            "UPDATE agentgit_search_state SET scoped = " + str(value) + " WHERE singleton = 1"
+        )
+    )
+
+
+def _scoped(saver: Any) -> int:
+    return int(saver._read(lambda conn: conn.execute(sql_scoped(saver)).fetchone()[0]))
+
+
+def sql_scoped(saver: Any) -> str:
+    return str(saver.store.sql.SEARCH_SCOPED)
+
+
+def test_filtered_searches_find_what_filtering_every_match_finds(db: str) -> None:
+    """A search filtered by user, session or role names the threads and role it may
+    report in its full-text query (scope tokens). It must find exactly what reading every
+    match and filtering it finds (how an index built before the tokens is searched):
+    branches of branches, a fork adopted by another user, a deleted writer's messages on
+    the branches that inherit them, threads outside sessions, limits."""
+    with AgentGitSaver.from_conn_string(db) as saver:
+        w = World("sync", saver)
+        alice, bob = SessionManager(saver, user_id="alice"), SessionManager(saver, user_id="bob")
+        a1 = alice.create_session(name="a1")
+        a2 = alice.create_session(name="a2")
+        for i in range(4):
+            w.graph.invoke(
+                {"messages": [("user", f"giraffe kiwi number {i}")]}, alice.config(a1.id)
+            )
+            w.graph.invoke(
+                {"messages": [("user", f"giraffe plum number {i}")]}, alice.config(a2.id)
+            )
+        head = saver.get_tuple(alice.config(a1.id))
+        assert head is not None
+        one = alice.branch(a1.id, head.checkpoint["id"], name="one")
+        w.graph.invoke({"messages": [("user", "giraffe mango secret")]}, cfg(one.thread_id))
+        one_head = saver.get_tuple(cfg(one.thread_id))
+        assert one_head is not None
+        two = alice.branch(a1.id, one_head.checkpoint["id"], name="two")
+        w.graph.invoke({"messages": [("user", "giraffe papaya")]}, cfg(two.thread_id))
+        saver.fork_thread(one.thread_id, one_head.checkpoint["id"], "bob-fork")
+        b = bob.create_session(name="b")
+        w.graph.invoke({"messages": [("user", "giraffe for bob")]}, bob.config(b.id))
+        bob.adopt("bob-fork", name="adopted")
+        w.graph.invoke({"messages": [("user", "giraffe outside sessions")]}, cfg("loose"))
+        alice.delete_branch(a1.id, one.thread_id)
+        everyone = SessionManager(saver)
+        searches: list[tuple[SessionManager, dict[str, Any]]] = [
+            (everyone, {"user_id": "alice"}),
+            (everyone, {"user_id": "bob"}),
+            (everyone, {"user_id": "nobody"}),
+            (everyone, {"session_id": a1.id}),
+            (everyone, {"session_id": b.id, "role": "user"}),
+            (everyone, {"role": "ai"}),
+            (everyone, {"role": "human", "limit": 3}),
+            (alice, {}),
+            (alice, {"session_id": a2.id, "limit": 2}),
+            (bob, {"role": "user"}),
+        ]
+        assert _scoped(saver) == 1
+        for query in ("giraffe", "mango", "gir*", "giraffe number"):
+            for mgr, options in searches:
+                fast = [hit_keys([h]) for h in mgr.search(query, **options)]
+                _set_scoped(saver, 0)
+                try:
+                    slow = [hit_keys([h]) for h in mgr.search(query, **options)]
+                finally:
+                    _set_scoped(saver, 1)
+                assert fast == slow, (query, options)
+        # What the reference says, for a few of them.
+        assert {h.thread_id for h in bob.search("mango")} == {"bob-fork"}
+        assert {h.thread_id for h in alice.search("mango")} == {two.thread_id}
+        assert len(everyone.search("giraffe", user_id="alice", role="user", limit=100)) == 10
+        assert everyone.search("giraffe", user_id="nobody") == []
+
+
+def test_no_query_reaches_the_scope_tokens(db: str) -> None:
+    """Scope tokens start with a private-use character that no normalized word holds:
+    a query spelling one out searches for the letters and digits after it."""
+    from langgraph_agentgit.storage.search import role_token, thread_token
+
+    with AgentGitSaver.from_conn_string(db) as saver:
+        w = World("sync", saver)
+        mgr = SessionManager(saver)
+        s = mgr.create_session()
+        w.graph.invoke({"messages": [("user", "mellow cocoa song")]}, mgr.config(s.id))
+        pks = saver._read(
+            lambda conn: [r[0] for r in conn.execute("SELECT pk FROM agentgit_threads")]
+        )
+        tokens = [role_token("human"), role_token("ai"), *(thread_token(pk) for pk in pks)]
+        for token in tokens:
+            for query in (token, f'"{token}"', f"{token}*", f"{token[:2]}*", "\ue000", "\ue000*"):
+                assert mgr.search(query) == [], query
+                assert mgr.search(query, role="user") == [], query
+
+
+def test_an_index_built_before_scope_tokens_is_searched_right_until_reindexed(
+    tmp_path: Any,
+) -> None:
+    """Migration 11 leaves a database whose index has rows marked unscoped: its filtered
+    searches filter every match (right, and as slow as before) until a reindex gives
+    every row its tokens. Emulated by rebuilding the index without tokens."""
+    import langgraph_agentgit.storage.search as search_index
+
+    path = str(tmp_path / "old-index.db")
+    build_fruit(path)
+    with AgentGitSaver.from_conn_string(path) as saver:
+        mgr = SessionManager(saver)
+        (s,) = mgr.list_sessions()
+        expected = {w: hit_keys(mgr.search(w, session_id=s.id, role="user")) for w in WORDS}
+        assert any(expected.values())
+        original = search_index.scope_tokens
+        search_index.scope_tokens = lambda pk, role: ()  # type: ignore[assignment]
+        try:
+            saver._write(search_index.reindex, saver.store)
+        finally:
+            search_index.scope_tokens = original  # type: ignore[assignment]
+        _set_scoped(saver, 0)
+        assert {w: hit_keys(mgr.search(w, session_id=s.id, role="user")) for w in WORDS} == expected
+        # Were the rows taken as scoped, the filters would find nothing: they have no tokens.
+        _set_scoped(saver, 1)
+        assert all(not mgr.search(w, session_id=s.id) for w in WORDS)
+        _set_scoped(saver, 0)
+    result = runner.invoke(app, ["reindex", "--db", path])
+    assert result.exit_code == 0, result.output
+    with AgentGitSaver.from_conn_string(path) as saver:
+        assert _scoped(saver) == 1
+        mgr = SessionManager(saver)
+        assert {w: hit_keys(mgr.search(w, session_id=s.id, role="user")) for w in WORDS} == expected
+
+
+def test_migration_11_marks_an_index_with_rows_unscoped(tmp_path: Any) -> None:
+    import sqlite3
+
+    from langgraph_agentgit.backends.sqlite import sql as schema
+    from langgraph_agentgit.backends.sqlite.connection import migrate
+
+    for rows in (0, 1):
+        conn = sqlite3.connect(str(tmp_path / f"v10-{rows}.db"), isolation_level=None)
+        assert migrate(conn, schema.MIGRATIONS[:10]) == 10
+        if rows:
+            conn.execute(
+                "INSERT INTO agentgit_search_docs(thread_pk, checkpoint_id, blob_id, pos, "
+                "msg_key, role) VALUES (1, 'c', 1, 0, 7, 'human')"
+            )
+        assert migrate(conn, schema.MIGRATIONS) == len(schema.MIGRATIONS)
+        scoped = conn.execute("SELECT scoped FROM agentgit_search_state").fetchone()[0]
+        assert scoped == (0 if rows else 1)
+        conn.close()

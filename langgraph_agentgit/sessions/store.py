@@ -1665,7 +1665,11 @@ def search(
     if not parsed.terms:
         return []
     sql = store.sql
-    expression = parsed.expression(sql.SEARCH_SYNTAX)
+    scope = _search_scope(conn, store, session_id, user_id, role)
+    if scope is not None and scope.threads == ():
+        return []
+    expression = parsed.expression(sql.SEARCH_SYNTAX, scope)
+    rank_expression = parsed.expression(sql.SEARCH_SYNTAX)
 
     def wanted(sid: str | None, uid: str | None) -> bool:
         return (session_id is None or sid == session_id) and (user_id is None or uid == user_id)
@@ -1678,7 +1682,8 @@ def search(
     fetch = limit + 16
     while True:
         window = max(search_index.RANK_WINDOW, fetch)
-        rows = conn.execute(sql.SEARCH_MATCH, (expression, window, fetch)).fetchall()
+        params = sql.search_match_params(expression, rank_expression, window, fetch)
+        rows = conn.execute(sql.SEARCH_MATCH, params).fetchall()
         found: list[tuple[Any, ...]] = []
         for doc, pk, thread_id, checkpoint_id, blob_id, pos, kind, sid, uid, rank in rows:
             if doc is None or pk is None or (role is not None and kind != role):
@@ -1723,6 +1728,31 @@ def search(
             )
         )
     return hits
+
+
+def _search_scope(
+    conn: Connection,
+    store: CheckpointStore,
+    session_id: str | None,
+    user_id: str | None,
+    role: str | None,
+) -> search_index.Scope | None:
+    """What a filtered search asks the index for besides its words (None: nothing, as
+    for an index built before scope tokens, whose matches are filtered as they come).
+    ``threads`` is empty when no thread is in scope, None when too many are to name."""
+    if (session_id is None and user_id is None and role is None) or not search_index.scoped(
+        conn, store
+    ):
+        return None
+    threads: tuple[int, ...] | None = None
+    if session_id is not None or user_id is not None:
+        limit = search_index.MAX_SCOPE_THREADS
+        found = conn.execute(
+            store.sql.SEARCH_SCOPE_THREADS,
+            (session_id, session_id, user_id, user_id, limit + 1),
+        ).fetchall()
+        threads = tuple(sorted(int(r[0]) for r in found)) if len(found) <= limit else None
+    return search_index.Scope(threads, role)
 
 
 def _holds_all(

@@ -19,6 +19,16 @@ table on SQLite, a ``tsvector`` column with a GIN index on PostgreSQL. Both rece
 same words, normalized here (case-folded, accents stripped, split into runs of letters
 and digits), so both engines find the same rows for the same query.
 
+Each row's words also hold two **scope tokens**: the thread that wrote it and its role
+(:func:`scope_tokens`). They start with a private-use character, which no normalized word
+holds, so no query text can reach them. A search filtered by user or session names the
+threads it may report (their sessions' threads and the threads those inherit from) and
+the role in its full-text query, so the index finds only rows in scope: a filter costs
+what a search of that user's messages alone would, instead of reading matches of every
+user until enough pass. A database indexed before the tokens existed says so
+(``agentgit_search_state.scoped``); its filtered searches read matches and filter them,
+as before, until ``agentgit reindex`` rebuilds the index.
+
 A row lives as long as its blob and its thread (triggers delete it with either). On
 SQLite before 3.43 a contentless FTS5 row cannot be deleted without its words, so the
 words of deleted rows stay in the FTS index, unreachable (searches join the rows), until
@@ -65,6 +75,12 @@ MAX_DOC_WORD_BYTES = 256 * 1024
 MAX_QUERY_WORDS = 32
 MAX_QUERY_CHARS = 4096
 SNIPPET_CHARS = 160
+#: Starts every scope token (Unicode private use: no normalized word holds one, and both
+#: FTS5's tokenizer and a tsvector keep it as part of the token).
+SCOPE_MARK = "\ue000"
+#: A filtered search names at most this many threads in its full-text query; a user with
+#: more (sessions and branches) is searched by filtering matches instead.
+MAX_SCOPE_THREADS = 500
 #: Hits are the best ranked among the newest RANK_WINDOW matches (all of them for any
 #: query but one of words most messages hold), so that a search costs the same on a
 #: million messages as on ten thousand.
@@ -110,6 +126,33 @@ def words(text: str) -> list[str]:
     return list(out)
 
 
+def thread_token(pk: int) -> str:
+    """The scope token of the rows thread ``pk`` wrote."""
+    return f"{SCOPE_MARK}t{int(pk)}"
+
+
+def role_token(role: str) -> str:
+    """The scope token of rows of a role (one of :data:`ROLES`)."""
+    return f"{SCOPE_MARK}r{role}"
+
+
+def scope_tokens(thread_pk: int, role: str) -> tuple[str, ...]:
+    """The scope tokens indexed with a row (see the module's docstring): its thread's,
+    and its role's when it is one of :data:`ROLES` (a filter names only those)."""
+    if role in ROLES:
+        return (thread_token(thread_pk), role_token(role))
+    return (thread_token(thread_pk),)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a filtered search asks the index for besides the words: rows written by one
+    of ``threads`` (None: any thread), of ``role`` (None: any role)."""
+
+    threads: tuple[int, ...] | None = None
+    role: str | None = None
+
+
 @dataclass(frozen=True)
 class Query:
     """A user's query, sanitized: the words every hit must contain (AND), each matched
@@ -146,9 +189,23 @@ class Query:
             for t, prefix in (*self.terms, *self.more)
         )
 
-    def expression(self, syntax: str) -> str:
-        """The query in the engine's syntax (``sql.SEARCH_SYNTAX``)."""
-        return self.fts5() if syntax == "fts5" else self.tsquery()
+    def expression(self, syntax: str, scope: Scope | None = None) -> str:
+        """The query in the engine's syntax (``sql.SEARCH_SYNTAX``), limited to the rows
+        of ``scope`` (its tokens hold only the mark, letters and digits, so nothing in
+        them is syntax either)."""
+        fts5 = syntax == "fts5"
+        text = self.fts5() if fts5 else self.tsquery()
+        if scope is None or (scope.threads is None and scope.role is None):
+            return text
+        quote = '"' if fts5 else "'"
+        parts = [f"({text})"]
+        if scope.threads is not None:
+            either = " OR " if fts5 else " | "
+            tokens = either.join(f"{quote}{thread_token(pk)}{quote}" for pk in scope.threads)
+            parts.append(f"({tokens})")
+        if scope.role is not None:
+            parts.append(f"{quote}{role_token(scope.role)}{quote}")
+        return (" AND " if fts5 else " & ").join(parts)
 
     def fts5(self) -> str:
         """An FTS5 MATCH expression: each word quoted (words hold only letters and
@@ -325,6 +382,7 @@ class SearchIndex:
         }
 
     def insert(self, conn: Connection, thread_pk: int, checkpoint_id: str, doc: Doc) -> None:
+        indexed = (*doc.words, *scope_tokens(thread_pk, doc.role))
         row = conn.execute(
             self.sql.SEARCH_INSERT_DOC,
             (
@@ -338,11 +396,11 @@ class SearchIndex:
                 doc.input_tokens,
                 doc.output_tokens,
                 doc.total_tokens,
-                *self.sql.search_words(doc.words),
+                *self.sql.search_words(indexed),
             ),
         ).fetchone()
         if row is not None and self.sql.SEARCH_INSERT_WORDS:
-            conn.execute(self.sql.SEARCH_INSERT_WORDS, (row[0], " ".join(doc.words)))
+            conn.execute(self.sql.SEARCH_INSERT_WORDS, (row[0], " ".join(indexed)))
 
     # --- usage ---------------------------------------------------------------------------
 
@@ -410,6 +468,13 @@ def snippet(text: str, query: Query, width: int = SNIPPET_CHARS) -> str:
     return "".join(pieces)
 
 
+def scoped(conn: Connection, store: CheckpointStore) -> bool:
+    """Whether every row of the index holds its scope tokens (false for an index built
+    before they existed, until :func:`reindex`)."""
+    row = conn.execute(store.sql.SEARCH_SCOPED).fetchone()
+    return bool(row and row[0])
+
+
 def needs_reindex(conn: Connection, store: CheckpointStore) -> bool:
     """Whether checkpoints were stored without being indexed (written before the index
     existed, or copied without it): :func:`reindex` then rebuilds it."""
@@ -472,5 +537,6 @@ def reindex(conn: Connection, store: CheckpointStore) -> int:
             if tails:
                 index.index(conn, pk, str(checkpoint_id), tails, partial(list, entries))
     conn.execute(sql.SEARCH_SET_NEEDS_REINDEX, (0,))
+    conn.execute(sql.SEARCH_SET_SCOPED)
     row = conn.execute(sql.SEARCH_DOC_COUNT).fetchone()
     return int(row[0]) if row else 0

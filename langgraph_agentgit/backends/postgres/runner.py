@@ -78,6 +78,14 @@ def pool_kwargs() -> dict[str, Any]:
 # --- the connection the storage logic sees ------------------------------------------------
 
 
+def _prepare(query: str, parameters: Sequence[Any] | None) -> bool | None:
+    """psycopg's ``prepare`` for a statement: its default (prepared once it has run a few
+    times), except for statements without parameters (BEGIN, COMMIT, migration scripts:
+    PostgreSQL cannot prepare a script) and those planned best with their values
+    (``sql.UNPREPARED``)."""
+    return False if not parameters or query in sql.UNPREPARED else None
+
+
 class PgConnection:
     """A psycopg connection shaped like ``sqlite3.Connection`` for the storage logic
     (``execute``/``executemany`` returning cursors). Rows are tuples whatever row factory
@@ -89,9 +97,7 @@ class PgConnection:
 
     def execute(self, query: str, parameters: Sequence[Any] = (), /) -> Any:
         cur = self._conn.cursor(row_factory=tuple_row)
-        # Statements without parameters (BEGIN, COMMIT, migration scripts of several
-        # statements) are never prepared: PostgreSQL cannot prepare a script.
-        cur.execute(query, parameters or None, prepare=False if not parameters else None)
+        cur.execute(query, parameters or None, prepare=_prepare(query, parameters))
         return cur
 
     def executemany(self, query: str, parameters: Iterable[Sequence[Any]], /) -> Any:
@@ -136,7 +142,7 @@ class AsyncPgConnection:
         if many:
             await cur.executemany(query, list(params or []))
             return _Rows([], cur.rowcount)
-        await cur.execute(query, params or None, prepare=False if not params else None)
+        await cur.execute(query, params or None, prepare=_prepare(query, params))
         rows = await cur.fetchall() if cur.description is not None else []
         return _Rows(rows, cur.rowcount)
 

@@ -294,6 +294,13 @@ INSERT INTO agentgit_gc_state(singleton, debt, rows)
 SELECT 1, 0, 0 WHERE NOT EXISTS (SELECT 1 FROM agentgit_gc_state);
 """
 
+_MIGRATION_7_SEARCH_SCOPE = """
+-- Scope tokens in each row's words (as on SQLite): scoped = 1 once every row holds them.
+ALTER TABLE agentgit_search_state ADD COLUMN IF NOT EXISTS scoped INTEGER NOT NULL DEFAULT 0;
+UPDATE agentgit_search_state
+SET scoped = CASE WHEN EXISTS (SELECT 1 FROM agentgit_search_docs) THEN 0 ELSE 1 END;
+"""
+
 #: Each entry moves the schema one version forward; never edit one that has shipped.
 MIGRATIONS: list[str] = [
     _MIGRATION_1_SCHEMA,
@@ -302,6 +309,7 @@ MIGRATIONS: list[str] = [
     _MIGRATION_4_EFFECT_OWNER,
     _MIGRATION_5_SEARCH,
     _MIGRATION_6_BLOB_OWNER,
+    _MIGRATION_7_SEARCH_SCOPE,
 ]
 
 SCHEMA_VERSION_TABLE = """
@@ -754,24 +762,35 @@ def search_words(words: tuple[str, ...]) -> tuple[Any, ...]:
     return (list(words),)
 
 
+def search_match_params(
+    expression: str, rank_expression: str, window: int, fetch: int
+) -> tuple[Any, ...]:
+    """SEARCH_MATCH's parameters: rows are found by ``expression`` and ranked by
+    ``rank_expression`` (the words alone: scope tokens would skew ts_rank)."""
+    return (rank_expression, expression, window, fetch)
+
+
 SEARCH_USAGE_ROWS = """
 SELECT msg_key, checkpoint_id, role, tool_calls, input_tokens, output_tokens, total_tokens
 FROM agentgit_search_docs
 WHERE thread_pk = %s AND (%s::text IS NULL OR checkpoint_id <= %s)
 """
-# Hits, best first, as on SQLite (same parameters and columns; never a NULL id). The
-# planner walks the primary key backwards for a word most rows hold and stops after
-# `window` matches, or uses the GIN index for a rarer one. ts_rank over position-less
-# vectors (every query word is required) prefers messages with fewer words, as bm25
-# does.
+# Hits, best first, as on SQLite (same columns; never a NULL id). Parameters: the
+# tsquery ranking the rows (the words alone), the tsquery finding them (the words and any
+# scope tokens), the window, how many to return (see search_match_params). The
+# planner walks the primary key backwards for a query most rows match and stops after
+# `window` matches, or uses the GIN index for a rarer one: it can choose only when it
+# sees the tsquery, so it is a plain parameter and the statement is never prepared
+# (UNPREPARED; a generic plan walked 100,000 rows for a word in none). ts_rank over
+# position-less vectors (every query word is required) prefers messages with fewer
+# words, as bm25 does.
 SEARCH_MATCH = """
-WITH q AS (SELECT %s::tsquery AS q)
 SELECT d.id, d.thread_pk, t.thread_id, d.checkpoint_id, d.blob_id, d.pos, d.role,
     st.session_id, s.user_id, f.rank
 FROM (
-    SELECT w.id, ts_rank(w.words, (SELECT q FROM q)) AS rank FROM (
+    SELECT w.id, ts_rank(w.words, %s::tsquery) AS rank FROM (
         SELECT d.id, d.words FROM agentgit_search_docs d
-        WHERE d.words @@ (SELECT q FROM q)
+        WHERE d.words @@ %s::tsquery
         ORDER BY d.id DESC LIMIT %s
     ) w
     ORDER BY rank DESC, w.id DESC LIMIT %s
@@ -782,6 +801,8 @@ LEFT JOIN agentgit_session_threads st ON st.thread_id = t.thread_id
 LEFT JOIN agentgit_sessions s ON s.id = st.session_id
 ORDER BY f.rank DESC, f.id DESC
 """
+#: Statements psycopg must never prepare: their best plan depends on their values.
+UNPREPARED = frozenset({SEARCH_MATCH})
 SEARCH_CHILD_THREADS = """
 SELECT pk, thread_id, fork_checkpoint_id, inherits FROM agentgit_threads
 WHERE parent_pk = %s ORDER BY pk
@@ -794,6 +815,21 @@ SEARCH_SESSION_OF_THREAD = """
 SELECT st.session_id, s.user_id FROM agentgit_session_threads st
 JOIN agentgit_sessions s ON s.id = st.session_id WHERE st.thread_id = %s
 """
+# As on SQLite.
+SEARCH_SCOPE_THREADS = """
+WITH RECURSIVE scope(pk) AS (
+    SELECT t.pk FROM agentgit_session_threads st
+    JOIN agentgit_sessions s ON s.id = st.session_id
+    JOIN agentgit_threads t ON t.thread_id = st.thread_id
+    WHERE (%s::text IS NULL OR st.session_id = %s) AND (%s::text IS NULL OR s.user_id = %s)
+    UNION
+    SELECT t.parent_pk FROM agentgit_threads t JOIN scope ON t.pk = scope.pk
+    WHERE t.parent_pk IS NOT NULL
+)
+SELECT pk FROM scope LIMIT %s
+"""
+SEARCH_SCOPED = "SELECT scoped FROM agentgit_search_state WHERE singleton = 1"
+SEARCH_SET_SCOPED = "UPDATE agentgit_search_state SET scoped = 1 WHERE singleton = 1"
 SEARCH_NEEDS_REINDEX = "SELECT needs_reindex FROM agentgit_search_state WHERE singleton = 1"
 SEARCH_SET_NEEDS_REINDEX = "UPDATE agentgit_search_state SET needs_reindex = %s WHERE singleton = 1"
 SEARCH_DELETE_ALL_DOCS = "DELETE FROM agentgit_search_docs"

@@ -354,6 +354,15 @@ INSERT INTO agentgit_gc_state(singleton, debt, rows)
 SELECT 1, 0, 0 WHERE NOT EXISTS (SELECT 1 FROM agentgit_gc_state);
 """
 
+_MIGRATION_11_SEARCH_SCOPE = """
+-- Scope tokens (langgraph_agentgit.storage.search): every row indexed from now on holds
+-- its thread's and its role's. scoped = 1 once every row does: at once for an index with
+-- no rows yet, after a reindex for one built before.
+ALTER TABLE agentgit_search_state ADD COLUMN scoped INTEGER NOT NULL DEFAULT 0;
+UPDATE agentgit_search_state
+SET scoped = CASE WHEN EXISTS (SELECT 1 FROM agentgit_search_docs) THEN 0 ELSE 1 END;
+"""
+
 MIGRATIONS: list[str] = [
     _MIGRATION_1_CORE,
     _MIGRATION_2_COUNTS,
@@ -365,6 +374,7 @@ MIGRATIONS: list[str] = [
     _MIGRATION_8_EFFECT_OWNER,
     _MIGRATION_9_SEARCH,
     _MIGRATION_10_BLOB_OWNER,
+    _MIGRATION_11_SEARCH_SCOPE,
 ]
 
 SCHEMA_VERSION_TABLE = """
@@ -820,6 +830,14 @@ def search_words(words: tuple[str, ...]) -> tuple[Any, ...]:
     return ()
 
 
+def search_match_params(
+    expression: str, rank_expression: str, window: int, fetch: int
+) -> tuple[Any, ...]:
+    """SEARCH_MATCH's parameters. FTS5 ranks rows by the whole match (bm25 over an index
+    without positions gives every row the same rank, so hits come newest first)."""
+    return (expression, window, fetch)
+
+
 # (key, checkpoint id, role, tool names, input, output, total tokens) of one thread's
 # rows, up to a checkpoint id (NULL: all).
 SEARCH_USAGE_ROWS = """
@@ -860,6 +878,24 @@ SEARCH_SESSION_OF_THREAD = """
 SELECT st.session_id, s.user_id FROM agentgit_session_threads st
 JOIN agentgit_sessions s ON s.id = st.session_id WHERE st.thread_id = ?
 """
+# The threads whose rows a search filtered by session (parameters 1-2, NULL: any) and
+# user (3-4) may report: those sessions' threads and every thread they descend from (a
+# fork sees its ancestors' rows up to where it forked; the caller attributes each row),
+# at most parameter 5 of them.
+SEARCH_SCOPE_THREADS = """
+WITH RECURSIVE scope(pk) AS (
+    SELECT t.pk FROM agentgit_session_threads st
+    JOIN agentgit_sessions s ON s.id = st.session_id
+    JOIN agentgit_threads t ON t.thread_id = st.thread_id
+    WHERE (? IS NULL OR st.session_id = ?) AND (? IS NULL OR s.user_id = ?)
+    UNION
+    SELECT t.parent_pk FROM agentgit_threads t JOIN scope ON t.pk = scope.pk
+    WHERE t.parent_pk IS NOT NULL
+)
+SELECT pk FROM scope LIMIT ?
+"""
+SEARCH_SCOPED = "SELECT scoped FROM agentgit_search_state WHERE singleton = 1"
+SEARCH_SET_SCOPED = "UPDATE agentgit_search_state SET scoped = 1 WHERE singleton = 1"
 SEARCH_NEEDS_REINDEX = "SELECT needs_reindex FROM agentgit_search_state WHERE singleton = 1"
 SEARCH_SET_NEEDS_REINDEX = "UPDATE agentgit_search_state SET needs_reindex = ? WHERE singleton = 1"
 SEARCH_DELETE_ALL_DOCS = "DELETE FROM agentgit_search_docs"
