@@ -45,7 +45,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, NoReturn, cast
+from typing import IO, TYPE_CHECKING, Annotated, Any, Literal, NoReturn, TypeVar, cast
 from urllib.parse import urlencode
 
 import typer
@@ -107,6 +107,8 @@ from langgraph_agentgit.views.text import abbreviations as abbreviations
 from langgraph_agentgit.views.text import cut as _cut
 from langgraph_agentgit.views.text import message_preview as message_preview
 from langgraph_agentgit.views.tree import walk_branches
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -915,6 +917,16 @@ def _session_preview(repo: Repo, session: ExternalSession) -> str:
     return session_preview(repo.saver, repo.mgr, session.id)
 
 
+def _counted(count: Callable[[], T]) -> T | None:
+    """Usage counts, or None with a note on stderr when a read-only database's message
+    index must be rebuilt first (counts from it would be wrong)."""
+    try:
+        return count()
+    except ReadOnlyDatabaseError as exc:
+        _stderr().print(Text(f"Usage counts left out: {exc}", style="dim"), soft_wrap=True)
+        return None
+
+
 def usage_text(usage: Usage) -> str:
     """Counts in one short line: turns, messages, tool calls, tokens."""
     calls = sum(usage.tool_calls.values())
@@ -1176,7 +1188,7 @@ def sessions(
         more = not show_all and len(found) > limit
         found = found[:limit] if more else found
         rows = [(s, _session_preview(repo, s)) for s in found]
-        counts = repo.mgr.usages([s.id for s in found])
+        counts = _counted(lambda: repo.mgr.usages([s.id for s in found])) or {}
         if more:
             _stderr().print(
                 Text(
@@ -1187,7 +1199,7 @@ def sessions(
                 soft_wrap=True,
             )
         if as_json:
-            _print_json([session_json(s, preview, counts[s.id]) for s, preview in rows])
+            _print_json([session_json(s, preview, counts.get(s.id)) for s, preview in rows])
             return
         if not rows:
             _console().print(Text(f"No sessions in {describe(repo.path)}."))
@@ -1233,12 +1245,17 @@ def show(
         preview = _session_preview(repo, s)
         runs = repo.mgr.undo_runs(s.id)
         undone = repo.mgr.undone_effects(s.id) if runs else {}
-        total = repo.mgr.usage(s.id)
-        per_branch = {b.thread_id: repo.mgr.usage(s.id, thread_id=b.thread_id) for b in branches}
+        counted = _counted(
+            lambda: (
+                repo.mgr.usage(s.id),
+                {b.thread_id: repo.mgr.usage(s.id, thread_id=b.thread_id) for b in branches},
+            )
+        )
+        total, per_branch = counted if counted else (None, {})
         if as_json:
             data = {"schema_version": SCHEMA_VERSION, **session_json(s, preview, total)}
             data["branches"] = [
-                branch_json(b, s.current_thread_id, per_branch[b.thread_id]) for b in branches
+                branch_json(b, s.current_thread_id, per_branch.get(b.thread_id)) for b in branches
             ]
             data["tags"] = dict(sorted(tags.items()))
             data["undo_runs"] = [undo_run_json(r, undone) for r in runs]
@@ -1264,8 +1281,11 @@ def show(
             ),
             ("branches", str(s.branch_count)),
             ("checkpoints", str(s.total_checkpoints)),
-            ("usage", usage_text(total)),
-            ("input/output tokens", f"{total.tokens.input_tokens}/{total.tokens.output_tokens}"),
+            ("usage", usage_text(total) if total else "unknown (see the note above)"),
+            (
+                "input/output tokens",
+                f"{total.tokens.input_tokens}/{total.tokens.output_tokens}" if total else "?",
+            ),
             ("metadata", json.dumps(s.metadata, default=str) if s.metadata else ""),
             ("last message", preview),
         ):
@@ -1293,9 +1313,11 @@ def show(
                 short.get(parent, parent[:MIN_ABBREV]) if parent else "",
                 fork,
                 str(b.checkpoint_count),
-                str(per_branch[b.thread_id].turns),
-                str(per_branch[b.thread_id].messages),
-                str(per_branch[b.thread_id].tokens.total_tokens),
+                *(
+                    (str(u.turns), str(u.messages), str(u.tokens.total_tokens))
+                    if (u := per_branch.get(b.thread_id))
+                    else ("?", "?", "?")
+                ),
             )
         console.print(table)
         if tags:

@@ -482,6 +482,58 @@ def test_a_read_only_search_of_an_unindexed_database_says_so(tmp_path: Any) -> N
     assert "bananas" in runner.invoke(app, ["search", "bananas", "--db", path]).output
 
 
+def test_read_only_usage_of_an_unindexed_database_is_refused_not_miscounted(
+    tmp_path: Any,
+) -> None:
+    """Counts read from an index that must be rebuilt would be wrong (they said 0): read
+    only, ``usage`` raises; the CLI and the web viewer leave the counts out and say why,
+    and show everything else."""
+    from starlette.testclient import TestClient
+
+    from langgraph_agentgit.web import Guard, allowed_hosts, create_app
+
+    path = str(tmp_path / "unindexed.db")
+    _, expected = build_fruit(path)
+    (session_id,) = expected
+    with AgentGitSaver.from_conn_string(path) as saver:
+
+        def forget(conn: Any) -> None:
+            conn.execute("DELETE FROM agentgit_search_docs")
+            conn.execute("UPDATE agentgit_search_state SET needs_reindex = 1")
+
+        saver._write(forget)
+    with AgentGitSaver.from_conn_string(path, read_only=True) as saver:
+        mgr = SessionManager(saver)
+        for call in (
+            lambda: mgr.usage(session_id),
+            lambda: mgr.usage(session_id, thread_id=mgr.branches(session_id)[0].thread_id),
+            lambda: mgr.usages([session_id]),
+        ):
+            with pytest.raises(ReadOnlyDatabaseError, match="usage counts need the message"):
+                call()
+        assert mgr.list_sessions()[0].id == session_id  # what needs no index still reads
+        guard = Guard(hosts=allowed_hosts("127.0.0.1", 8765), token=None)
+        web = create_app(saver, mgr, guard=guard, read_only=True, database=path)
+        client = TestClient(web, base_url="http://127.0.0.1:8765")
+        listed = client.get("/api/sessions").json()["sessions"]
+        assert [s["id"] for s in listed] == [session_id] and "usage" not in listed[0]
+        shown = client.get(f"/api/sessions/{session_id}").json()
+        assert "usage" not in shown["session"]
+        assert shown["branches"] and all("usage" not in b for b in shown["branches"])
+    ro = ["--db", path, "--read-only"]
+    listed_cli = runner.invoke(app, ["sessions", "--json", *ro])
+    assert listed_cli.exit_code == 0, listed_cli.output
+    assert "Usage counts left out" in listed_cli.stderr
+    (row,) = json.loads(listed_cli.stdout)
+    assert row["id"] == session_id and "usage" not in row
+    shown_cli = runner.invoke(app, ["show", session_id, *ro], env={"COLUMNS": "200"})
+    assert shown_cli.exit_code == 0, shown_cli.output
+    assert "unknown" in shown_cli.stdout and "Usage counts left out" in shown_cli.stderr
+    # Writable, the index is rebuilt and the counts are the ones written.
+    with AgentGitSaver.from_conn_string(path) as saver:
+        assert counts(SessionManager(saver).usage(session_id)) == expected[session_id]
+
+
 def test_each_message_is_indexed_once_per_lineage(tmp_path: Any) -> None:
     """A branch's first checkpoints store its inherited messages again only as a delta:
     the index gets rows for its new messages alone."""

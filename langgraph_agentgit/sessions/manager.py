@@ -77,9 +77,10 @@ _INDEXING = (
 )
 
 _UNINDEXED = (
-    "search needs the message index, and this database opened read-only has not got it "
-    "yet (it was copied, imported or pruned, or written before the index existed): open "
-    "it writable once to build it (`agentgit reindex`, or any search without --read-only)"
+    "search and usage counts need the message index, and this database opened read-only "
+    "has not got it up to date (it was copied, imported or pruned, or written before the "
+    "index existed): open it writable once to build it (`agentgit reindex`, or any search "
+    "without --read-only)"
 )
 
 
@@ -1442,7 +1443,7 @@ class SessionManager:
         indexed first (once, in a write transaction; see :meth:`reindex`); opened
         read-only, it cannot be, and search raises :class:`ReadOnlyDatabaseError`.
         """
-        self._index_if_needed(required=True)
+        self._index_if_needed()
         return self.saver._read(
             ops.search, self.saver.store, self.user_id, query, user_id, session_id, role, limit
         )
@@ -1457,7 +1458,7 @@ class SessionManager:
         limit: int = ops.DEFAULT_SEARCH_LIMIT,
     ) -> list[SearchHit]:
         """Async twin of :meth:`search`."""
-        await self._aindex_if_needed(required=True)
+        await self._aindex_if_needed()
         return await self.saver._aread(
             ops.search, self.saver.store, self.user_id, query, user_id, session_id, role, limit
         )
@@ -1468,7 +1469,10 @@ class SessionManager:
         ``AIMessage.usage_metadata``), each message of the history counted once (OpenAI
         ``AdvancedSQLiteSession``'s usage per branch). Read from counts kept as
         checkpoints are written: no stored value is decoded. Raises
-        :class:`SessionNotFoundError`, :class:`BranchNotFoundError`."""
+        :class:`SessionNotFoundError`, :class:`BranchNotFoundError`, and
+        :class:`ReadOnlyDatabaseError` when the index must be rebuilt first (a copied,
+        imported or pruned database) and this saver is read-only: counts from a stale
+        index would be wrong."""
         self._index_if_needed()
         return self._sread(ops.usage, session_id, thread_id)
 
@@ -1478,7 +1482,8 @@ class SessionManager:
         return await self._asread(ops.usage, session_id, thread_id)
 
     def usages(self, session_ids: Sequence[str]) -> dict[str, Usage]:
-        """:meth:`usage` of several whole sessions, in one read transaction."""
+        """:meth:`usage` of several whole sessions, in one read transaction (the same
+        errors)."""
         self._index_if_needed()
         return self.saver._read(ops.usages, self.saver.store, self.user_id, list(session_ids))
 
@@ -1504,21 +1509,19 @@ class SessionManager:
         self._require_unscoped("reindex()")
         return await self.saver._awrite(search_index.reindex, self.saver.store)
 
-    def _index_if_needed(self, *, required: bool = False) -> None:
+    def _index_if_needed(self) -> None:
         """Build the message index when the database needs it. Read-only, it cannot:
-        counts read what is indexed, and a search (``required``) raises
-        :class:`ReadOnlyDatabaseError` rather than answer "no match" for messages it
-        cannot see."""
+        a search or a count raises :class:`ReadOnlyDatabaseError` rather
+        than answer "no match" or a count for messages it cannot see."""
         store = self.saver.store
         if self.saver._read(search_index.needs_reindex, store):
             logger.warning(_INDEXING)
             try:
                 self.saver._write(search_index.reindex_if_needed, store)
             except ReadOnlyDatabaseError as exc:
-                if required:
-                    raise ReadOnlyDatabaseError(_UNINDEXED) from exc
+                raise ReadOnlyDatabaseError(_UNINDEXED) from exc
 
-    async def _aindex_if_needed(self, *, required: bool = False) -> None:
+    async def _aindex_if_needed(self) -> None:
         """Async twin of :meth:`_index_if_needed`."""
         store = self.saver.store
         if await self.saver._aread(search_index.needs_reindex, store):
@@ -1526,8 +1529,7 @@ class SessionManager:
             try:
                 await self.saver._awrite(search_index.reindex_if_needed, store)
             except ReadOnlyDatabaseError as exc:
-                if required:
-                    raise ReadOnlyDatabaseError(_UNINDEXED) from exc
+                raise ReadOnlyDatabaseError(_UNINDEXED) from exc
 
     # --- where the bytes go ---------------------------------------------------------------
 

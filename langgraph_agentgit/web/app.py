@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, quote, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -27,7 +27,12 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from langgraph_agentgit.errors import AgentGitError, CorruptDataError, EffectsUndoneWarning
+from langgraph_agentgit.errors import (
+    AgentGitError,
+    CorruptDataError,
+    EffectsUndoneWarning,
+    ReadOnlyDatabaseError,
+)
 from langgraph_agentgit.views import build
 from langgraph_agentgit.views.svg import NODE_COLOURS, timeline_svg
 from langgraph_agentgit.views.text import MIN_ABBREV, abbreviations, message_preview
@@ -422,10 +427,10 @@ def create_app(
 
         def read() -> dict[str, Any]:
             listed = viewer.sessions(user=user, active=params.get("active") == "1", offset=offset)
-            counts = viewer.mgr.usages([s.id for s, _ in listed.rows])
+            counts = _counted(lambda: viewer.mgr.usages([s.id for s, _ in listed.rows])) or {}
             return build.versioned(
                 "sessions",
-                sessions=[build.session_view(s, p, counts[s.id]) for s, p in listed.rows],
+                sessions=[build.session_view(s, p, counts.get(s.id)) for s, p in listed.rows],
                 total=listed.total,
                 offset=offset,
                 next_offset=offset + len(listed.rows) if listed.more else None,
@@ -440,12 +445,18 @@ def create_app(
             s = viewer.session(session_id)
             preview = build.session_preview(viewer.saver, viewer.mgr, s.id)
             branches = viewer.mgr.branches(s.id)
-            usage = viewer.mgr.usage
+            counted = _counted(
+                lambda: (
+                    viewer.mgr.usage(s.id),
+                    {b.thread_id: viewer.mgr.usage(s.id, thread_id=b.thread_id) for b in branches},
+                )
+            )
+            total, per_branch = counted if counted else (None, {})
             return build.versioned(
                 "session",
-                session=build.session_view(s, preview, usage(s.id)),
+                session=build.session_view(s, preview, total),
                 branches=[
-                    build.branch_view(b, s.current_thread_id, usage(s.id, thread_id=b.thread_id))
+                    build.branch_view(b, s.current_thread_id, per_branch.get(b.thread_id))
                     for b in branches
                 ],
                 tags=dict(sorted(viewer.mgr.tags(s.id).items())),
@@ -532,6 +543,18 @@ async def _form(request: Request) -> dict[str, str]:
     for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
         fields.setdefault(key, value)
     return fields
+
+
+T = TypeVar("T")
+
+
+def _counted(count: Callable[[], T]) -> T | None:
+    """Usage counts, or None (left out of the page) when a read-only database's message
+    index must be rebuilt first: counts from it would be wrong."""
+    try:
+        return count()
+    except ReadOnlyDatabaseError:
+        return None
 
 
 def _user_param(text: str) -> str | None:
