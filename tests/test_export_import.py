@@ -330,6 +330,51 @@ def test_import_of_deleted_branch_keeps_the_forks_that_read_from_it(
         assert target.views() == expected
 
 
+def test_a_branch_deleted_through_the_saver_exports_as_an_empty_branch(
+    any_db: str, target_db: str
+) -> None:
+    """LangGraph's ``delete_thread`` (and ``prune(strategy="delete")``) on a session's
+    branch empties it: the branch stays, forks from nothing, and a run on it starts
+    afresh. An export of the session imports (it was refused: "the branch's thread is
+    not in the file") and reads back identically, a branch of the emptied one included,
+    and the next turn on each side gives the same states."""
+    with ExitStack() as stack:
+        source = World(stack.enter_context(AgentGitSaver.from_conn_string(any_db)))
+        graph = source.graphs["chat"]
+        s = source.mgr.create_session(name="emptied")
+        source.kind[s.id] = "chat"
+        for text in ("one", "two"):
+            graph.invoke({"messages": [("user", text)]}, source.mgr.config(s.id))
+        first = list(graph.get_state_history(source.mgr.config(s.id)))[-2]
+        middle = source.mgr.rollback(s.id, first)
+        graph.invoke({"messages": [("user", "three")]}, middle.config)
+        leaf = source.mgr.rollback(s.id, graph.get_state(middle.config))
+        graph.invoke({"messages": [("user", "four")]}, leaf.config)
+        solo = source.mgr.rollback(s.id, first)
+        graph.invoke({"messages": [("user", "five")]}, solo.config)
+        leaf_values = graph.get_state(leaf.config).values
+        source.saver.delete_thread(middle.thread_id)
+        source.saver.prune([solo.thread_id], strategy="delete")
+        by_id = {b.thread_id: b for b in source.mgr.branches(s.id)}
+        for emptied in (middle.thread_id, solo.thread_id):
+            assert by_id[emptied].parent_thread_id is None
+            assert by_id[emptied].fork_checkpoint_id is None
+            assert graph.get_state(by_id[emptied].config).values == {}
+        # The branch of the emptied one still reads what it inherited.
+        assert by_id[leaf.thread_id].parent_thread_id == middle.thread_id
+        assert graph.get_state(leaf.config).values == leaf_values
+        text = export_text(source.mgr)
+        target = World(stack.enter_context(AgentGitSaver.from_conn_string(target_db)))
+        target.kind = dict(source.kind)
+        target.mgr.import_sessions(io.StringIO(text))
+        assert target.views() == source.views()
+        for world in (source, target):
+            for thread_id in (middle.thread_id, leaf.thread_id):
+                config = {"configurable": {"thread_id": thread_id}}
+                world.graphs["chat"].invoke({"messages": [("user", "again")]}, config)
+        assert target.outcome() == source.outcome()
+
+
 def json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines()]
 

@@ -1060,6 +1060,12 @@ class CheckpointStore:
                 conn.execute(self.sql.HIDE_ALL_OF_THREAD, (_now(), row[0]))
                 conn.execute(self.sql.TOMBSTONE_THREAD, (row[0],))
                 touched.append(int(row[0]))
+                # A session's branch deleted through the saver (LangGraph's delete_thread,
+                # prune(strategy="delete")) stays a branch, now empty: it forks from
+                # nothing any more (its fork row is gone) and a run on it starts afresh.
+                # Its record must say so, or an export of the session names a fork with
+                # nothing to read it through, and its import is refused.
+                conn.execute(self.sql.DETACH_BRANCH, (thread_id,))
         if collect:
             self.collect_garbage(conn, touched)
 

@@ -374,6 +374,11 @@ SELECT_ALL_THREADS = """
 SELECT pk, thread_id, parent_pk, fork_checkpoint_id, inherits FROM agentgit_threads
 """
 TOMBSTONE_THREAD = "UPDATE agentgit_threads SET thread_id = NULL WHERE pk = %s"
+# A session branch whose thread was deleted through the saver: an empty branch.
+DETACH_BRANCH = """
+UPDATE agentgit_session_threads SET parent_thread_id = NULL, fork_checkpoint_id = NULL
+WHERE thread_id = %s
+"""
 DELETE_THREAD_ROW = "DELETE FROM agentgit_threads WHERE pk = %s"
 STOP_INHERITING = "UPDATE agentgit_threads SET inherits = 0, stopped_at = %s WHERE pk = %s"
 SELECT_CHECKPOINT_COUNT = "SELECT checkpoint_count FROM agentgit_threads WHERE thread_id = %s"

@@ -427,6 +427,11 @@ SELECT_ALL_THREADS = """
 SELECT pk, thread_id, parent_pk, fork_checkpoint_id, inherits FROM agentgit_threads
 """
 TOMBSTONE_THREAD = "UPDATE agentgit_threads SET thread_id = NULL WHERE pk = ?"
+# A session branch whose thread was deleted through the saver: an empty branch.
+DETACH_BRANCH = """
+UPDATE agentgit_session_threads SET parent_thread_id = NULL, fork_checkpoint_id = NULL
+WHERE thread_id = ?
+"""
 DELETE_THREAD_ROW = "DELETE FROM agentgit_threads WHERE pk = ?"
 # Parameters: the time, then the thread.
 STOP_INHERITING = "UPDATE agentgit_threads SET inherits = 0, stopped_at = ? WHERE pk = ?"
