@@ -2816,24 +2816,34 @@ def import_command(
     path = db_path(ctx, db)
     check_target(ctx, path)
     on_conflict: Literal["error", "new_ids"] = "new_ids" if new_ids else "error"
-    with open_repo(ctx, path, writes=True, create=True) as repo:
-        if file == "-":
-            report = repo.mgr.import_sessions(sys.stdin.buffer, on_conflict=on_conflict)
-        else:
+    # Opened before the database, so that a file that cannot be read creates nothing.
+    if file == "-":
+        source: IO[bytes] = sys.stdin.buffer
+    else:
+        try:
+            with open(file, "rb") as probe:
+                compressed = probe.read(2) == b"\x1f\x8b"
+            source = cast(
+                "IO[bytes]",
+                gzip.open(file, "rb") if compressed else open(file, "rb"),  # noqa: SIM115
+            )
+        except OSError as exc:
+            raise CliError(f"cannot read {file}: {exc.strerror}") from None
+    # A database this import creates goes again when the import fails (it is all or
+    # nothing): a refused file leaves no empty database behind.
+    created = isinstance(path, Path) and not (path.exists() or path.is_symlink())
+    try:
+        owned = contextlib.nullcontext() if file == "-" else source  # stdin stays open
+        with open_repo(ctx, path, writes=True, create=True) as repo, owned:
             try:
-                with open(file, "rb") as probe:
-                    compressed = probe.read(2) == b"\x1f\x8b"
-                source = cast(
-                    "IO[bytes]",
-                    gzip.open(file, "rb") if compressed else open(file, "rb"),  # noqa: SIM115
-                )
-            except OSError as exc:
-                raise CliError(f"cannot read {file}: {exc.strerror}") from None
-            with source:
-                try:
-                    report = repo.mgr.import_sessions(source, on_conflict=on_conflict)
-                except (OSError, EOFError) as exc:  # a damaged gzip stream
-                    raise CliError(f"cannot read {file}: {exc}") from None
+                report = repo.mgr.import_sessions(source, on_conflict=on_conflict)
+            except (OSError, EOFError) as exc:  # a damaged gzip stream
+                raise CliError(f"cannot read {file}: {exc}") from None
+    except BaseException:
+        if created and isinstance(path, Path):
+            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                leftover.unlink(missing_ok=True)
+        raise
     if as_json:
         _print_json(report.to_dict())
         return

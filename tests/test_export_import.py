@@ -887,6 +887,38 @@ def test_import_langgraph_resumes_alike(langgraph_source: str, any_db: str, tmp_
 # --- the commands --------------------------------------------------------------------------
 
 
+def test_a_refused_import_into_a_new_file_leaves_no_database(tmp_path: Path) -> None:
+    """`agentgit import` of a file that is missing, not an export, or broken half way
+    creates nothing (it left an empty database); into an existing database it changes
+    nothing."""
+    from typer.testing import CliRunner
+
+    from langgraph_agentgit.cli import app
+
+    runner = CliRunner()
+    source = str(tmp_path / "source.db")
+    with AgentGitSaver.from_conn_string(source) as saver:
+        world = World(saver)
+        world.build()
+        records = json_lines(export_text(world.mgr))
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(to_text(records[: len(records) // 2]))
+    garbage = tmp_path / "garbage.jsonl"
+    garbage.write_text("not json\n")
+    for bad in (tmp_path / "missing.jsonl", garbage, broken, tmp_path):
+        target = tmp_path / "new.db"
+        result = runner.invoke(app, ["import", str(bad), "--db", str(target)])
+        assert result.exit_code != 0, result.output
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("new.db")) == []
+    existing = tmp_path / "existing.db"
+    with AgentGitSaver.from_conn_string(str(existing)) as saver:
+        SessionManager(saver).create_session(name="kept")
+    before = counts(str(existing))
+    result = runner.invoke(app, ["import", str(broken), "--db", str(existing)])
+    assert result.exit_code != 0 and existing.exists()
+    assert counts(str(existing)) == before
+
+
 def test_cli_export_import_and_import_langgraph(any_db: str, tmp_path: Path) -> None:
     """`agentgit export`, `agentgit import` and `agentgit import-langgraph` are the library
     calls: the imported sessions read back as exported, a conflict exits 2 with nothing
