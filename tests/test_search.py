@@ -852,3 +852,92 @@ def test_migration_11_marks_an_index_with_rows_unscoped(tmp_path: Any) -> None:
         scoped = conn.execute("SELECT scoped FROM agentgit_search_state").fetchone()[0]
         assert scoped == (0 if rows else 1)
         conn.close()
+
+
+def test_a_row_written_without_tokens_marks_the_index_unscoped(db: str) -> None:
+    """A process of the previous version still running on an upgraded database writes
+    rows without scope tokens (and reindexes without them). Such a row marks the index
+    unscoped, so filtered searches filter matches and find it, until a reindex."""
+    import types
+
+    import langgraph_agentgit.storage.search as search_index
+
+    with AgentGitSaver.from_conn_string(db) as saver:
+        w = World("sync", saver)
+        alice = SessionManager(saver, user_id="alice")
+        s = alice.create_session()
+        w.graph.invoke({"messages": [("user", "papaya before")]}, alice.config(s.id))
+        assert _scoped(saver) == 1
+        index = saver.store.search
+        new_sql = index.sql
+        old_insert = (
+            new_sql.SEARCH_INSERT_DOC.replace("total_tokens, scoped", "total_tokens")
+            .replace("words, scoped", "words")
+            .replace(", 1)\nON CONFLICT", ")\nON CONFLICT")
+        )
+        assert "scoped" not in old_insert
+        index.sql = types.SimpleNamespace(**{**vars(new_sql), "SEARCH_INSERT_DOC": old_insert})
+        original = search_index.scope_tokens
+        search_index.scope_tokens = lambda pk, role: ()  # type: ignore[assignment]
+        try:
+            w.graph.invoke({"messages": [("user", "papaya after upgrade")]}, alice.config(s.id))
+        finally:
+            index.sql = new_sql
+            search_index.scope_tokens = original  # type: ignore[assignment]
+        assert _scoped(saver) == 0
+        expected = {"papaya before", "papaya after upgrade"}
+        for hits in (
+            alice.search("papaya", role="user"),
+            SessionManager(saver).search("papaya", user_id="alice", role="user"),
+            SessionManager(saver).search("papaya", session_id=s.id, role="user"),
+        ):
+            assert {h.message.content for h in hits} == expected
+        SessionManager(saver).reindex()
+        assert _scoped(saver) == 1
+        assert {h.message.content for h in alice.search("papaya", role="user")} == expected
+
+
+def test_filters_of_the_wrong_type_are_refused(db: str) -> None:
+    with AgentGitSaver.from_conn_string(db) as saver:
+        mgr = SessionManager(saver)
+        for options in ({"user_id": 123}, {"session_id": 123}, {"user_id": b"alice"}):
+            with pytest.raises(TypeError, match="must be a string"):
+                mgr.search("apple", **options)
+        with pytest.raises(ValueError, match="user id"):
+            mgr.search("apple", user_id=" ")
+
+
+def test_a_fork_does_not_inherit_a_branch_its_source_left_by_time_travel(db: str) -> None:
+    """Alice runs her graph again from an older checkpoint (LangGraph's time travel, in
+    the same thread), then a fork of the new line is adopted by bob. The message of the
+    line she left is older than the fork point but not in the fork's history: bob's
+    search and usage must not see it (they did: rows were inherited by id)."""
+    from langchain_core.messages import HumanMessage
+
+    with AgentGitSaver.from_conn_string(db) as saver:
+        w = World("sync", saver)
+        alice, bob = SessionManager(saver, user_id="alice"), SessionManager(saver, user_id="bob")
+        everyone = SessionManager(saver)
+        a = alice.create_session(name="a")
+        config = alice.config(a.id)
+        w.graph.invoke({"messages": [HumanMessage(content="hello one")]}, config)
+        early = w.graph.get_state(config)
+        w.graph.invoke({"messages": [HumanMessage(content="alice secret two")]}, config)
+        w.graph.invoke({"messages": [HumanMessage(content="hello three")]}, early.config)
+        head = w.graph.get_state(config)
+        assert "alice secret two" not in [m.content for m in head.values["messages"]]
+        saver.fork_thread(a.current_thread_id, cid(head), "bob-fork")
+        b = bob.adopt("bob-fork", name="fork")
+        held = w.graph.get_state(cfg("bob-fork")).values["messages"]
+        assert bob.search("secret") == []
+        assert everyone.search("secret", user_id="bob") == []
+        assert everyone.search("secret", session_id=b.id) == []
+        assert bob.usage(b.id).messages == len(held)
+        # What the fork does hold is found there, and alice still finds her message.
+        assert {h.thread_id for h in bob.search("three", role="user")} == {"bob-fork"}
+        assert [h.thread_id for h in alice.search("secret", role="user")] == [a.current_thread_id]
+        # The same within one user: a fork adopted into another of her sessions.
+        saver.fork_thread(a.current_thread_id, cid(head), "alice-fork")
+        other = alice.adopt("alice-fork", name="other")
+        assert alice.search("secret", session_id=other.id) == []
+        assert alice.usage(other.id).messages == len(held)

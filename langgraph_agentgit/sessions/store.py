@@ -1654,6 +1654,9 @@ def search(
     parsed = search_index.Query.parse(query)
     role = search_role(role)
     limit = search_limit(limit)
+    user_id = check_user_id(user_id)
+    if session_id is not None and not isinstance(session_id, str):
+        raise TypeError(f"a session id must be a string, not {type(session_id).__name__}")
     if owner is not None:
         if user_id is not None and user_id != owner:
             return []
@@ -1768,9 +1771,12 @@ def _holds_all(
 def _heirs(
     conn: Connection, store: CheckpointStore, pk: int, checkpoint_id: str
 ) -> list[tuple[str, str | None, str | None]]:
-    """The live threads that inherit thread ``pk``'s row at ``checkpoint_id`` (forked
-    from it at or after that checkpoint, directly or through other forks, live or
-    deleted), nearest and oldest first, each with its session and user."""
+    """The live threads that inherit thread ``pk``'s row at ``checkpoint_id`` (whose
+    history holds that checkpoint: forked from it or from one of its descendants,
+    directly or through other forks, live or deleted), nearest and oldest first, each
+    with its session and user. Decided by the fork checkpoint's chain, not by comparing
+    ids: a checkpoint of a branch the source left by time travel is older than a later
+    fork point without being in that fork's history (see CheckpointStore.searchable)."""
     out: list[tuple[str, str | None, str | None]] = []
     queue = [pk]
     seen = {pk}
@@ -1779,16 +1785,30 @@ def _heirs(
         for child, thread_id, fork_id, inherits in conn.execute(
             store.sql.SEARCH_CHILD_THREADS, (at,)
         ).fetchall():
-            if child in seen or not inherits or fork_id is None or fork_id < checkpoint_id:
+            if child in seen or not inherits or fork_id is None:
                 continue
             seen.add(child)
             queue.append(child)
-            if thread_id is not None:
+            if thread_id is not None and store.search.sees(
+                _ancestry(conn, store, int(child), str(thread_id)), pk, checkpoint_id
+            ):
                 owner = conn.execute(store.sql.SEARCH_SESSION_OF_THREAD, (thread_id,)).fetchone()
                 out.append(
                     (str(thread_id), owner[0] if owner else None, owner[1] if owner else None)
                 )
     return out
+
+
+def _ancestry(
+    conn: Connection, store: CheckpointStore, pk: int, thread_id: str
+) -> list[tuple[int, frozenset[str] | None]]:
+    """The rows thread ``pk`` (``thread_id``) sees (``search.Ancestry``), cached."""
+
+    def compute() -> list[tuple[int, frozenset[str] | None]]:
+        lineage = store.lineage(conn, thread_id)
+        return store.searchable(conn, lineage) if lineage is not None else [(pk, None)]
+
+    return store.search.ancestry(pk, thread_id, compute)
 
 
 def usage(
@@ -1803,7 +1823,8 @@ def usage(
     for branch in threads:
         lineage = store.lineage(conn, branch)
         if lineage is not None:
-            for key, row in store.search.usage_rows(conn, lineage.searchable()).items():
+            entries = _ancestry(conn, store, lineage.entries[0].pk, branch)
+            for key, row in store.search.usage_rows(conn, entries).items():
                 rows.setdefault(key, row)
     counts = search_index.count(rows)
     return Usage(

@@ -346,6 +346,33 @@ class CheckpointStore:
                 return Row.of(found)
         return None
 
+    def searchable(
+        self, conn: Connection, lineage: Lineage
+    ) -> list[tuple[int, frozenset[str] | None]]:
+        """The threads whose message index rows the thread sees (``search.Ancestry``):
+        itself (None: all of its rows), then each ancestor it still inherits from with
+        the root-namespace checkpoints it sees there, the fork checkpoint and that
+        checkpoint's ancestors, as ``list`` shows them. Not every checkpoint up to the
+        fork point's id: one of a branch the source left by time travel (a run from an
+        older checkpoint of the same thread) is older than the fork point but not in the
+        fork's history, and its messages are not the fork's (nor its user's)."""
+        entries = lineage.searchable()
+        if len(entries) == 1:
+            return [(entries[0][0], None)]
+        seen: dict[int, set[str]] = {pk: set() for pk, _ in entries[1:]}
+        if lineage.entries[0].fork_rid is not None:
+            for row in self._inherited_chain(conn, lineage):
+                if row.thread_pk in seen:
+                    seen[row.thread_pk].add(row.checkpoint_id)
+        else:  # a fork written before fork rows were recorded: its bounds, by id
+            for pk, bound in entries[1:]:
+                seen[pk] = {
+                    str(r[0])
+                    for r in conn.execute(self.sql.SEARCH_ROOT_ROWS, (pk,))
+                    if bound is None or str(r[0]) <= bound
+                }
+        return [(entries[0][0], None), *((pk, frozenset(seen[pk])) for pk, _ in entries[1:])]
+
     def _inherited_chain(self, conn: Connection, lineage: Lineage) -> Iterator[Row]:
         """The root-namespace rows a fork inherits, nearest first: its fork checkpoint
         and that checkpoint's ancestors as the fork sees them."""
@@ -790,11 +817,12 @@ class CheckpointStore:
                 lambda: self.search.ancestry(
                     own_lineage.pk,
                     thread_id,
-                    lambda: (
+                    lambda: self.searchable(
+                        conn,
                         own_lineage
                         if whole_lineage
-                        else self.lineage(conn, thread_id) or own_lineage
-                    ).searchable(),
+                        else self.lineage(conn, thread_id) or own_lineage,
+                    ),
                 ),
             )
         body = {k: v for k, v in checkpoint.items() if k not in ("channel_values", "id")}
@@ -1169,8 +1197,10 @@ class CheckpointStore:
                         ):
                             unseen.append(copies[row.rid])
                     conn.execute(self.sql.KEEP_ROWS_HIDDEN, (json.dumps(unseen),))
-                    if self.search.enabled:  # its history: own rows put() never indexed
-                        conn.execute(self.sql.SEARCH_SET_NEEDS_REINDEX, (1,))
+                if self.search.enabled:
+                    # What it inherited is its own now (its values still hold those
+                    # messages), and put() never indexed it under this thread.
+                    conn.execute(self.sql.SEARCH_SET_NEEDS_REINDEX, (1,))
                 conn.execute(self.sql.STOP_INHERITING, (_now(), own.pk))
             conn.execute(self.sql.HIDE_OLDER_THAN_LATEST, (_now(), own.pk, json.dumps(keep_rids)))
             self._keep_for_rebuild(conn, own.pk)

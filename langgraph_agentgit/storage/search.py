@@ -300,9 +300,12 @@ def _int(value: Any) -> int:
 #: New list items: (VALUE blob id holding them, position of the first in that blob,
 #: position of the first in the whole list, the items).
 Tail = tuple[int, int, int, Sequence[Any]]
-#: The threads whose rows a thread sees: (thread pk, newest checkpoint id it sees there,
-#: None for the thread itself), nearest first.
-Ancestry = Sequence[tuple[int, str | None]]
+#: The threads whose rows a thread sees: (thread pk, the root-namespace checkpoint ids it
+#: sees there; None for the thread itself: all of them), nearest first (see
+#: :meth:`CheckpointStore.searchable`).
+Ancestry = Sequence[tuple[int, "frozenset[str] | None"]]
+# Checkpoint ids the ancestries cache holds at most (each costs about 100 bytes).
+_ANCESTRY_IDS = 200_000
 
 
 def docs_of(tails: Iterable[Tail]) -> list[Doc]:
@@ -335,17 +338,27 @@ class SearchIndex:
         # merely useless). Saves a lineage query per checkpoint written. Entries made
         # in a write that rolls back are dropped (BlobStore.transaction), since the
         # thread's pk may then be given to another thread.
-        self.ancestries: LRU[tuple[int, str], list[tuple[int, str | None]]] = LRU(4096)
+        self.ancestries: LRU[tuple[int, str], list[tuple[int, frozenset[str] | None]]] = LRU(
+            _ANCESTRY_IDS
+        )
 
     def ancestry(
         self, pk: int, thread_id: str, compute: Callable[[], Ancestry]
-    ) -> list[tuple[int, str | None]]:
+    ) -> list[tuple[int, frozenset[str] | None]]:
         """The thread's ancestry (see :data:`Ancestry`), cached."""
         found = self.ancestries.get((pk, thread_id))
         if found is None:
             found = list(compute())
-            self.ancestries.put((pk, thread_id), found)
+            weight = 1 + sum(len(ids) for _, ids in found if ids is not None)
+            self.ancestries.put((pk, thread_id), found, weight)
         return found
+
+    def sees(self, entries: Ancestry, pk: int, checkpoint_id: str) -> bool:
+        """Whether a thread of ancestry ``entries`` sees the rows thread ``pk`` wrote at
+        ``checkpoint_id`` (its own, or on the chain it inherits)."""
+        return any(
+            entry_pk == pk and (ids is None or checkpoint_id in ids) for entry_pk, ids in entries
+        )
 
     def index(
         self,
@@ -371,14 +384,14 @@ class SearchIndex:
                 self.insert(conn, thread_pk, checkpoint_id, doc)
 
     def visible_keys(self, conn: Connection, entries: Ancestry, keys: Sequence[int]) -> set[int]:
-        bounds = dict(entries)
+        pks = [pk for pk, _ in entries]
         found = conn.execute(
-            self.sql.SEARCH_SELECT_KEYS, (json.dumps(list(bounds)), json.dumps(list(keys)))
+            self.sql.SEARCH_SELECT_KEYS, (json.dumps(pks), json.dumps(list(keys)))
         ).fetchall()
         return {
             int(key)
             for pk, checkpoint_id, key in found
-            if bounds.get(pk) is None or checkpoint_id <= str(bounds[pk])
+            if self.sees(entries, int(pk), str(checkpoint_id))
         }
 
     def insert(self, conn: Connection, thread_pk: int, checkpoint_id: str, doc: Doc) -> None:
@@ -408,9 +421,10 @@ class SearchIndex:
         """The index rows a thread sees, by key: (thread pk, checkpoint id, role, tool
         names as JSON, input, output, total tokens)."""
         out: dict[int, tuple[Any, ...]] = {}
-        for pk, bound in entries:
-            for key, *rest in conn.execute(self.sql.SEARCH_USAGE_ROWS, (pk, bound, bound)):
-                out.setdefault(int(key), (pk, *rest))
+        for pk, ids in entries:
+            for key, *rest in conn.execute(self.sql.SEARCH_USAGE_ROWS, (pk, None, None)):
+                if ids is None or rest[0] in ids:
+                    out.setdefault(int(key), (pk, *rest))
         return out
 
 
@@ -514,7 +528,7 @@ def reindex(conn: Connection, store: CheckpointStore) -> int:
             pk_, _tid, parent, fork_id, fork_rid, inherits, created, stopped = threads[at]
             chain.append((pk_, parent, fork_id, fork_rid, inherits, created, stopped))
             at = parent
-        entries = build_lineage(str(threads[pk][1]), chain).searchable()
+        entries = store.searchable(conn, build_lineage(str(threads[pk][1]), chain))
         done: set[tuple[int, int]] = set()
         for checkpoint_id, refs_text in conn.execute(sql.SEARCH_ROOT_ROWS, (pk,)).fetchall():
             refs = json.loads(refs_text)

@@ -299,6 +299,19 @@ _MIGRATION_7_SEARCH_SCOPE = """
 ALTER TABLE agentgit_search_state ADD COLUMN IF NOT EXISTS scoped INTEGER NOT NULL DEFAULT 0;
 UPDATE agentgit_search_state
 SET scoped = CASE WHEN EXISTS (SELECT 1 FROM agentgit_search_docs) THEN 0 ELSE 1 END;
+-- A row written without its tokens (an older version's process or reindex) marks the
+-- whole index unscoped again.
+ALTER TABLE agentgit_search_docs ADD COLUMN IF NOT EXISTS scoped SMALLINT NOT NULL DEFAULT 0;
+CREATE OR REPLACE FUNCTION agentgit_search_unscoped_row() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE agentgit_search_state SET scoped = 0 WHERE singleton = 1 AND scoped <> 0;
+    RETURN NEW;
+END
+$$;
+DROP TRIGGER IF EXISTS agentgit_search_unscoped_row ON agentgit_search_docs;
+CREATE TRIGGER agentgit_search_unscoped_row AFTER INSERT ON agentgit_search_docs
+    FOR EACH ROW WHEN (NEW.scoped = 0) EXECUTE FUNCTION agentgit_search_unscoped_row();
 """
 
 #: Each entry moves the schema one version forward; never edit one that has shipped.
@@ -751,8 +764,8 @@ WHERE thread_pk IN (SELECT value::bigint FROM jsonb_array_elements_text(%s::json
 SEARCH_INSERT_DOC = """
 INSERT INTO agentgit_search_docs(
     thread_pk, checkpoint_id, blob_id, pos, msg_key, role, tool_calls, input_tokens,
-    output_tokens, total_tokens, words
-) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, array_to_tsvector(%s::text[]))
+    output_tokens, total_tokens, words, scoped
+) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, array_to_tsvector(%s::text[]), 1)
 ON CONFLICT(thread_pk, msg_key) DO NOTHING
 RETURNING id
 """

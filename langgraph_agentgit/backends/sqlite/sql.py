@@ -361,6 +361,14 @@ _MIGRATION_11_SEARCH_SCOPE = """
 ALTER TABLE agentgit_search_state ADD COLUMN scoped INTEGER NOT NULL DEFAULT 0;
 UPDATE agentgit_search_state
 SET scoped = CASE WHEN EXISTS (SELECT 1 FROM agentgit_search_docs) THEN 0 ELSE 1 END;
+-- A row written without its tokens (by a process of an older version still running on
+-- this database, or by its reindex) has scoped = 0 and marks the whole index unscoped
+-- again: filtered searches then filter matches, as before, instead of missing it.
+ALTER TABLE agentgit_search_docs ADD COLUMN scoped INTEGER NOT NULL DEFAULT 0;
+CREATE TRIGGER IF NOT EXISTS agentgit_search_unscoped_row AFTER INSERT ON agentgit_search_docs
+WHEN NEW.scoped = 0 BEGIN
+    UPDATE agentgit_search_state SET scoped = 0 WHERE singleton = 1;
+END;
 """
 
 MIGRATIONS: list[str] = [
@@ -820,8 +828,8 @@ WHERE thread_pk IN (SELECT value FROM json_each(?)) AND msg_key IN (SELECT value
 SEARCH_INSERT_DOC = """
 INSERT INTO agentgit_search_docs(
     thread_pk, checkpoint_id, blob_id, pos, msg_key, role, tool_calls, input_tokens,
-    output_tokens, total_tokens
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    output_tokens, total_tokens, scoped
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
 ON CONFLICT(thread_pk, msg_key) DO NOTHING
 RETURNING id
 """
