@@ -47,6 +47,7 @@ from langgraph_agentgit.errors import (
     ExportFormatError,
     ImportConflictError,
     SessionNotFoundError,
+    SessionScopeError,
 )
 from langgraph_agentgit.sessions.store import check_user_id
 from langgraph_agentgit.storage.backend import Connection
@@ -159,6 +160,8 @@ def export_sessions(
     undone = conn.execute(sql.EXPORT_SELECT_UNDONE_EFFECTS, (ids_json,)).fetchall()
     thread_ids = json.dumps([row[0] for row in branches])
     threads = conn.execute(sql.EXPORT_SELECT_THREADS, (thread_ids,)).fetchall()
+    if owner is not None:
+        _refuse_foreign_ancestors(conn, store, owner, threads, branches, deleted)
     pks = json.dumps([row[0] for row in threads])
     checkpoints = conn.execute(sql.EXPORT_SELECT_CHECKPOINTS, (pks,)).fetchall()
     writes = conn.execute(sql.EXPORT_SELECT_WRITES, (pks,)).fetchall()
@@ -329,6 +332,33 @@ def export_sessions(
         undo_runs=len(undo_runs),
         undone_effects=len(undone),
     )
+
+
+def _refuse_foreign_ancestors(
+    conn: Connection,
+    store: CheckpointStore,
+    owner: str,
+    threads: Sequence[Sequence[Any]],
+    branches: Sequence[Sequence[Any]],
+    deleted: Sequence[Sequence[Any]],
+) -> None:
+    """A scoped export whose branches fork from a thread outside the user's sessions
+    (another user's, or none's) would carry that whole thread, what was written there
+    after the fork point included: refused, naming the thread, rather than leaked.
+    Raises :class:`SessionScopeError`."""
+    ours = {str(row[0]) for row in branches} | {str(row[0]) for row in deleted}
+    for row in threads:
+        thread_id = row[1]
+        if thread_id is None or thread_id in ours:
+            continue
+        found = conn.execute(store.sql.SEARCH_SESSION_OF_THREAD, (thread_id,)).fetchone()
+        if found is None or found[1] != owner:
+            raise SessionScopeError(
+                f"a session of user {owner!r} forks from thread {thread_id!r}, which is not "
+                "in one of their sessions: exporting it would write that whole thread, "
+                "messages after the fork point included; nothing was exported (an unscoped "
+                "manager can export it)"
+            )
 
 
 def _b64(data: bytes) -> str:

@@ -42,6 +42,7 @@ from langgraph_agentgit import (
     ImportConflictError,
     SessionManager,
     SessionNotFoundError,
+    SessionScopeError,
 )
 from langgraph_agentgit.backends import is_postgres_url
 from langgraph_agentgit.langgraph_import import import_langgraph
@@ -1303,3 +1304,31 @@ def test_import_langgraph_names_sessions_safely_and_checks_the_user(tmp_path: Pa
             assert session is not None
             assert (session.name, session.user_id) == (name, "ada")
             assert session.current_thread_id == thread_id
+
+
+def test_a_scoped_export_of_a_fork_of_another_users_thread_is_refused(any_db: str) -> None:
+    """Bob's session forks alice's thread: his scoped export would write her whole thread,
+    what she wrote after the fork point included. It is refused, naming the thread, and
+    nothing is written; alice's own fork of her own session exports; an unscoped
+    manager exports bob's session."""
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        world = World(saver)
+        graph = world.graphs["chat"]
+        alice, bob = SessionManager(saver, user_id="alice"), SessionManager(saver, user_id="bob")
+        a = alice.create_session(name="a")
+        graph.invoke({"messages": [("user", "shared start")]}, alice.config(a.id))
+        head = graph.get_state(alice.config(a.id)).config["configurable"]["checkpoint_id"]
+        saver.fork_thread(a.current_thread_id, head, "bob-fork")
+        saver.fork_thread(a.current_thread_id, head, "alice-fork")
+        b = bob.adopt("bob-fork", name="b")
+        mine = alice.adopt("alice-fork", name="mine")
+        graph.invoke({"messages": [("user", "alice private later")]}, alice.config(a.id))
+        out = io.StringIO()
+        with pytest.raises(SessionScopeError, match=a.current_thread_id):
+            bob.export_sessions(out)
+        assert out.getvalue() == ""
+        with pytest.raises(SessionScopeError):
+            bob.export_sessions(io.StringIO(), session_ids=[b.id])
+        # Her own thread goes with her own fork (values are encoded: the thread record).
+        assert a.current_thread_id in export_text(alice, session_ids=[mine.id])
+        assert "bob-fork" in export_text(SessionManager(saver), session_ids=[b.id])
