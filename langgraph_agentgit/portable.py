@@ -166,9 +166,21 @@ def export_sessions(
     checkpoints = conn.execute(sql.EXPORT_SELECT_CHECKPOINTS, (pks,)).fetchall()
     writes = conn.execute(sql.EXPORT_SELECT_WRITES, (pks,)).fetchall()
     # A deleted thread whose rows all went stays only to keep the forks that outlived it
-    # in one family for the garbage collector: there is nothing of it to export.
+    # in one family for the garbage collector: there is nothing of it to export, unless
+    # a fork inherits through it (forked at a checkpoint it inherited itself): then its
+    # record is the link between the fork and the rows it reads.
     with_rows = {row[1] for row in checkpoints}
-    threads = [t for t in threads if t[1] is not None or t[0] in with_rows]
+    kept = {t[0] for t in threads if t[1] is not None or t[0] in with_rows}
+    parent_of = {t[0]: (t[2] if t[5] else None) for t in threads}
+    for pk in list(kept):
+        path: list[int] = []
+        at = parent_of.get(pk)
+        while at is not None and at in parent_of and at not in kept and at not in path:
+            path.append(at)
+            at = parent_of.get(at)
+        if at in kept:
+            kept.update(path)
+    threads = [t for t in threads if t[0] in kept]
 
     exported_rows = {row[0] for row in checkpoints}
     values = _ValueExporter(store.blobs, conn)

@@ -376,6 +376,37 @@ def test_a_branch_deleted_through_the_saver_exports_as_an_empty_branch(
         assert target.outcome() == source.outcome()
 
 
+def test_a_fork_that_inherits_through_a_deleted_branch_exports_and_imports(
+    any_db: str, target_db: str
+) -> None:
+    """A fork made at a checkpoint its source branch inherited reads through that
+    branch. Once the branch's session is deleted, nothing of the branch's own remains,
+    but its record is the link: the export keeps it (the import refused the file: "a
+    fork that inherits from its parent needs it") and the fork reads back identically."""
+    with ExitStack() as stack:
+        source = World(stack.enter_context(AgentGitSaver.from_conn_string(any_db)))
+        graph = source.graphs["chat"]
+        a = source.mgr.create_session(name="a")
+        graph.invoke({"messages": [("user", "apple one")]}, source.mgr.config(a.id))
+        snap = graph.get_state(source.mgr.config(a.id))
+        graph.invoke({"messages": [("user", "apple two")]}, source.mgr.config(a.id))
+        branch = source.mgr.rollback(a.id, snap)
+        graph.invoke({"messages": [("user", "apple three")]}, branch.config)
+        snap_id = snap.config["configurable"]["checkpoint_id"]
+        source.saver.fork_thread(branch.thread_id, snap_id, "kept-fork")
+        kept = source.mgr.adopt("kept-fork", name="kept")
+        source.kind[kept.id] = "chat"
+        graph.invoke({"messages": [("user", "apple four")]}, source.mgr.config(kept.id))
+        source.mgr.delete_session(a.id)
+        text = export_text(source.mgr)
+        target = World(stack.enter_context(AgentGitSaver.from_conn_string(target_db)))
+        target.kind = dict(source.kind)
+        target.mgr.import_sessions(io.StringIO(text))
+        assert target.views() == source.views()
+        held = graph.get_state(source.mgr.config(kept.id)).values["messages"]
+        assert [m.content for m in held][::2] == ["apple one", "apple four"]
+
+
 def json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines()]
 
