@@ -217,6 +217,53 @@ async def test_async_connection_and_pool(url: str) -> None:
         assert await asyncio.to_thread(saver.checkpoint_count, "t") == 2 * PER_TURN
 
 
+async def test_a_cancelled_async_write_ends_its_transaction_before_the_connection_returns(
+    url: str,
+) -> None:
+    """A write cancelled mid-transaction (a client gone, a run cancelled) cannot stop its
+    worker thread. The connection stays with that transaction until it commits or rolls
+    back, then the cancellation is raised: it went back to the pool at once, and the
+    thread ran its remaining statements on a connection the pool had reset or handed to
+    another transaction (a hang seen in `make compat`: "idle in transaction")."""
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    from langgraph_agentgit.backends.postgres.runner import _begin_write
+
+    async with AsyncAgentGitSaver.from_conn_string(url) as saver:
+        config = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+        checkpoint = empty_checkpoint()
+        checkpoint["channel_values"] = {"messages": ["kept whole"]}
+        checkpoint["channel_versions"] = {"messages": 1}
+        with psycopg.connect(url, autocommit=True) as blocker:
+            # Hold the thread's lock: the write waits for it inside its transaction.
+            for statement in _begin_write(30, "t").split("; "):
+                blocker.execute(statement)
+            task = asyncio.create_task(
+                saver.aput(config, checkpoint, {"source": "input", "step": -1}, {"messages": 1})
+            )
+            await asyncio.sleep(0.5)
+            task.cancel()
+            await asyncio.sleep(0.5)
+            assert not task.done()  # still in its transaction, holding its connection
+            blocker.execute("ROLLBACK")
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # It ran to its COMMIT: whole, and the saver and its pool go on working.
+        stored = await saver.aget_tuple(config)
+        assert stored is not None and stored.checkpoint["channel_values"] == {
+            "messages": ["kept whole"]
+        }
+        graph = build_counter().compile(checkpointer=saver)
+        await asyncio.gather(*(COUNTER.aturn(graph, cfg(f"after{n}"), "x") for n in range(4)))
+        assert [await saver.acheckpoint_count(f"after{n}") for n in range(4)] == [PER_TURN] * 4
+    with psycopg.connect(url, autocommit=True) as admin:
+        left = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'"
+            " AND datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+        assert left == (0,)
+
+
 async def test_wrong_kind_of_connection_is_named(url: str) -> None:
     async with await psycopg.AsyncConnection.connect(url) as aconn:
         with pytest.raises(TypeError, match="AsyncAgentGitSaver takes the async ones"):

@@ -415,6 +415,29 @@ class PostgresRunner:
         raise AssertionError("unreachable")
 
 
+async def _in_thread(fn: Callable[..., T], /, *args: Any) -> T:
+    """``fn(*args)`` on a worker thread, for a transaction on a connection borrowed for
+    it. A thread cannot be stopped half way: when the caller is cancelled (a client gone,
+    a run cancelled), the transaction still runs to its COMMIT or ROLLBACK before the
+    connection goes back, and the cancellation is raised after. Returning the connection
+    at once (as a plain ``to_thread`` would) left the thread running statements on a
+    connection the pool had rolled back, or handed to another transaction."""
+    task = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = True
+        except BaseException:
+            break  # the task's own failure: raised by task.result() below
+    if cancelled:
+        if not task.cancelled():
+            task.exception()  # retrieved: what the transaction did no longer matters here
+        raise asyncio.CancelledError
+    return task.result()
+
+
 class AsyncPostgresRunner:
     """:class:`PostgresRunner` on a psycopg ``AsyncConnection`` or ``AsyncConnectionPool``:
     the storage logic runs on a worker thread and its statements on the event loop."""
@@ -452,7 +475,7 @@ class AsyncPostgresRunner:
             if not self.is_setup:
                 try:
                     async with self._connection() as conn:
-                        await asyncio.to_thread(_setup_once, conn, self.read_only)
+                        await _in_thread(_setup_once, conn, self.read_only)
                 except psycopg.Error as exc:
                     raise (_translated(exc) or exc) from exc
                 self.is_setup = True
@@ -462,7 +485,7 @@ class AsyncPostgresRunner:
             await self.setup()
         try:
             async with self._connection() as conn:
-                return await asyncio.to_thread(_read_once, conn, fn, args, kwargs)
+                return await _in_thread(_read_once, conn, fn, args, kwargs)
         except psycopg.Error as exc:
             raise (_translated(exc) or exc) from exc
 
@@ -476,7 +499,7 @@ class AsyncPostgresRunner:
         for attempt in range(RETRIES + 1):
             try:
                 async with self._connection() as conn:
-                    return await asyncio.to_thread(
+                    return await _in_thread(
                         _write_once,
                         conn,
                         self.journal,
