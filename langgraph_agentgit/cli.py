@@ -40,6 +40,7 @@ import sqlite3
 import sys
 import time
 import warnings
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -2837,7 +2838,7 @@ def import_command(
         with open_repo(ctx, path, writes=True, create=True) as repo, owned:
             try:
                 report = repo.mgr.import_sessions(source, on_conflict=on_conflict)
-            except (OSError, EOFError) as exc:  # a damaged gzip stream
+            except (OSError, EOFError, zlib.error) as exc:  # a damaged gzip stream
                 raise CliError(f"cannot read {file}: {exc}") from None
     except BaseException:
         if created and isinstance(path, Path):

@@ -46,6 +46,12 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
 
     store: CheckpointStore
 
+    @property
+    def read_only(self) -> bool:
+        """Whether the saver was opened ``read_only=True`` (it never writes)."""
+        access = getattr(self, "access", None)
+        return bool(access is not None and access.read_only)
+
     def __init__(
         self,
         *,

@@ -937,10 +937,14 @@ def test_a_refused_import_into_a_new_file_leaves_no_database(tmp_path: Path) -> 
     broken.write_text(to_text(records[: len(records) // 2]))
     garbage = tmp_path / "garbage.jsonl"
     garbage.write_text("not json\n")
-    for bad in (tmp_path / "missing.jsonl", garbage, broken, tmp_path):
+    # A gzip header, then data that does not inflate ("unexpected error", exit 1, before).
+    corrupt = tmp_path / "corrupt.jsonl.gz"
+    corrupt.write_bytes(gzip.compress(to_text(records).encode())[:12] + b"\xff" * 64)
+    for bad in (tmp_path / "missing.jsonl", garbage, broken, tmp_path, corrupt):
         target = tmp_path / "new.db"
         result = runner.invoke(app, ["import", str(bad), "--db", str(target)])
-        assert result.exit_code != 0, result.output
+        assert result.exit_code == 2, (bad, result.output)
+        assert "unexpected" not in result.output
         assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("new.db")) == []
     existing = tmp_path / "existing.db"
     with AgentGitSaver.from_conn_string(str(existing)) as saver:

@@ -229,7 +229,9 @@ async def test_a_cancelled_async_write_ends_its_transaction_before_the_connectio
 
     from langgraph_agentgit.backends.postgres.runner import _begin_write
 
-    async with AsyncAgentGitSaver.from_conn_string(url) as saver:
+    # Its connections are told apart from other tests' on the shared server by name.
+    name = f"agentgit-cancel-{os.getpid()}"
+    async with AsyncAgentGitSaver.from_conn_string(f"{url}&application_name={name}") as saver:
         config = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
         checkpoint = empty_checkpoint()
         checkpoint["channel_values"] = {"messages": ["kept whole"]}
@@ -258,8 +260,9 @@ async def test_a_cancelled_async_write_ends_its_transaction_before_the_connectio
         assert [await saver.acheckpoint_count(f"after{n}") for n in range(4)] == [PER_TURN] * 4
     with psycopg.connect(url, autocommit=True) as admin:
         left = admin.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'"
-            " AND datname = current_database() AND pid <> pg_backend_pid()"
+            "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%%'"
+            " AND application_name = %s",
+            (name,),
         ).fetchone()
         assert left == (0,)
 

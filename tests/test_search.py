@@ -524,6 +524,7 @@ def test_read_only_usage_of_an_unindexed_database_is_refused_not_miscounted(
     listed_cli = runner.invoke(app, ["sessions", "--json", *ro])
     assert listed_cli.exit_code == 0, listed_cli.output
     assert "Usage counts left out" in listed_cli.stderr
+    assert "building the message index" not in listed_cli.stderr  # nothing is built
     (row,) = json.loads(listed_cli.stdout)
     assert row["id"] == session_id and "usage" not in row
     shown_cli = runner.invoke(app, ["show", session_id, *ro], env={"COLUMNS": "200"})

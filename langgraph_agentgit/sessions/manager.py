@@ -1515,6 +1515,8 @@ class SessionManager:
         than answer "no match" or a count for messages it cannot see."""
         store = self.saver.store
         if self.saver._read(search_index.needs_reindex, store):
+            if self.saver.read_only:
+                raise ReadOnlyDatabaseError(_UNINDEXED)
             logger.warning(_INDEXING)
             try:
                 self.saver._write(search_index.reindex_if_needed, store)
@@ -1525,6 +1527,8 @@ class SessionManager:
         """Async twin of :meth:`_index_if_needed`."""
         store = self.saver.store
         if await self.saver._aread(search_index.needs_reindex, store):
+            if self.saver.read_only:
+                raise ReadOnlyDatabaseError(_UNINDEXED)
             logger.warning(_INDEXING)
             try:
                 await self.saver._awrite(search_index.reindex_if_needed, store)
