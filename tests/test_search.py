@@ -801,7 +801,7 @@ def test_no_query_reaches_the_scope_tokens(db: str) -> None:
 
 
 def test_an_index_built_before_scope_tokens_is_searched_right_until_reindexed(
-    tmp_path: Any,
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Migration 11 leaves a database whose index has rows marked unscoped: its filtered
     searches filter every match (right, and as slow as before) until a reindex gives
@@ -815,12 +815,9 @@ def test_an_index_built_before_scope_tokens_is_searched_right_until_reindexed(
         (s,) = mgr.list_sessions()
         expected = {w: hit_keys(mgr.search(w, session_id=s.id, role="user")) for w in WORDS}
         assert any(expected.values())
-        original = search_index.scope_tokens
-        search_index.scope_tokens = lambda pk, role: ()  # type: ignore[assignment]
-        try:
+        with monkeypatch.context() as patched:
+            patched.setattr(search_index, "scope_tokens", lambda pk, role: ())
             saver._write(search_index.reindex, saver.store)
-        finally:
-            search_index.scope_tokens = original  # type: ignore[assignment]
         _set_scoped(saver, 0)
         assert {w: hit_keys(mgr.search(w, session_id=s.id, role="user")) for w in WORDS} == expected
         # Were the rows taken as scoped, the filters would find nothing: they have no tokens.
@@ -855,7 +852,9 @@ def test_migration_11_marks_an_index_with_rows_unscoped(tmp_path: Any) -> None:
         conn.close()
 
 
-def test_a_row_written_without_tokens_marks_the_index_unscoped(db: str) -> None:
+def test_a_row_written_without_tokens_marks_the_index_unscoped(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A process of the previous version still running on an upgraded database writes
     rows without scope tokens (and reindexes without them). Such a row marks the index
     unscoped, so filtered searches filter matches and find it, until a reindex."""
@@ -877,14 +876,11 @@ def test_a_row_written_without_tokens_marks_the_index_unscoped(db: str) -> None:
             .replace(", 1)\nON CONFLICT", ")\nON CONFLICT")
         )
         assert "scoped" not in old_insert
-        index.sql = types.SimpleNamespace(**{**vars(new_sql), "SEARCH_INSERT_DOC": old_insert})
-        original = search_index.scope_tokens
-        search_index.scope_tokens = lambda pk, role: ()  # type: ignore[assignment]
-        try:
+        with monkeypatch.context() as patched:
+            old_sql = types.SimpleNamespace(**{**vars(new_sql), "SEARCH_INSERT_DOC": old_insert})
+            patched.setattr(index, "sql", old_sql)
+            patched.setattr(search_index, "scope_tokens", lambda pk, role: ())
             w.graph.invoke({"messages": [("user", "papaya after upgrade")]}, alice.config(s.id))
-        finally:
-            index.sql = new_sql
-            search_index.scope_tokens = original  # type: ignore[assignment]
         assert _scoped(saver) == 0
         expected = {"papaya before", "papaya after upgrade"}
         for hits in (

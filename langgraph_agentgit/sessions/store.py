@@ -56,7 +56,7 @@ from langgraph_agentgit.sessions.models import (
 from langgraph_agentgit.storage import search as search_index
 from langgraph_agentgit.storage.backend import Connection
 from langgraph_agentgit.storage.blobs import decode_value
-from langgraph_agentgit.storage.checkpoints import CheckpointStore, Row
+from langgraph_agentgit.storage.checkpoints import CheckpointStore, Lineage, Row
 from langgraph_agentgit.views.text import message_preview as preview_line
 
 # LangGraph checkpoint ids are UUIDs (uuid6). Tag names may not look like one, so a
@@ -1800,13 +1800,18 @@ def _heirs(
 
 
 def _ancestry(
-    conn: Connection, store: CheckpointStore, pk: int, thread_id: str
+    conn: Connection,
+    store: CheckpointStore,
+    pk: int,
+    thread_id: str,
+    lineage: Lineage | None = None,
 ) -> list[tuple[int, frozenset[str] | None]]:
-    """The rows thread ``pk`` (``thread_id``) sees (``search.Ancestry``), cached."""
+    """The rows thread ``pk`` (``thread_id``, whose ``lineage`` the caller may have read
+    already) sees (``search.Ancestry``), cached."""
 
     def compute() -> list[tuple[int, frozenset[str] | None]]:
-        lineage = store.lineage(conn, thread_id)
-        return store.searchable(conn, lineage) if lineage is not None else [(pk, None)]
+        found = lineage or store.lineage(conn, thread_id)
+        return store.searchable(conn, found) if found is not None else [(pk, None)]
 
     return store.search.ancestry(pk, thread_id, compute)
 
@@ -1823,7 +1828,7 @@ def usage(
     for branch in threads:
         lineage = store.lineage(conn, branch)
         if lineage is not None:
-            entries = _ancestry(conn, store, lineage.entries[0].pk, branch)
+            entries = _ancestry(conn, store, lineage.entries[0].pk, branch, lineage)
             for key, row in store.search.usage_rows(conn, entries).items():
                 rows.setdefault(key, row)
     counts = search_index.count(rows)
