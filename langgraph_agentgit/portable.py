@@ -211,7 +211,7 @@ def export_sessions(
     for record in value_lines:
         emit(record)
     exported_threads = {row[0] for row in threads}
-    for pk, thread_id, parent_pk, fork_id, fork_rid, inherits, created, stopped in threads:
+    for pk, thread_id, parent_pk, fork_id, fork_rid, inherits, created, stopped, dropped in threads:
         emit(
             {
                 "type": "thread",
@@ -227,6 +227,8 @@ def export_sessions(
                 "inherits": bool(inherits),
                 "created_at": created,
                 "stopped_at": stopped,
+                # Lines it no longer lists, kept for a fork (CheckpointStore.dropped).
+                "dropped": json.loads(dropped) if dropped else [],
             }
         )
     for (
@@ -550,6 +552,7 @@ _FIELDS = {
         "inherits",
         "created_at",
         "stopped_at",
+        "dropped",
     ),
     "checkpoint": (
         "key",
@@ -813,7 +816,19 @@ def _read_thread(f: _Field, parsed: _Parsed, serde: SerializerProtocol) -> None:
         "inherits": inherits,
         "created_at": f.time("created_at"),
         "stopped_at": f.time("stopped_at", optional=True),
+        "dropped": _dropped(f),
     }
+
+
+def _dropped(f: _Field) -> list[str]:
+    """A thread's ``dropped`` checkpoint ids (absent in files written before it)."""
+    if "dropped" not in f.record:
+        return []
+    ids = f.get("dropped", (list,))
+    for checkpoint_id in ids:
+        if type(checkpoint_id) is not str or not checkpoint_id or "\x00" in checkpoint_id:
+            raise f.error("dropped", "must be a list of checkpoint ids (non-empty strings)")
+    return sorted(set(ids))
 
 
 def _read_checkpoint(f: _Field, parsed: _Parsed, serde: SerializerProtocol) -> None:
@@ -1318,6 +1333,7 @@ def import_sessions(
                 int(t["inherits"]),
                 t["created_at"],
                 t["stopped_at"],
+                json.dumps(t["dropped"]) if t["dropped"] else None,
             ),
         ).fetchone()
     # Writes by the checkpoint they were written at, stored right after it: the values of

@@ -50,9 +50,12 @@ def todays_additions(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute(
         "CREATE TABLE agentgit_gc_state (singleton INTEGER PRIMARY KEY, debt INTEGER, rows INTEGER)"
     )
+    # Migration 12: the lines a thread dropped.
+    conn.execute("ALTER TABLE agentgit_threads ADD COLUMN dropped TEXT")
     try:
         yield
     finally:
+        conn.execute("ALTER TABLE agentgit_threads DROP COLUMN dropped")
         conn.execute("DROP TABLE agentgit_gc_state")
         conn.execute("ALTER TABLE agentgit_blobs DROP COLUMN owner")
         conn.execute("ALTER TABLE agentgit_threads DROP COLUMN stopped_at")

@@ -938,3 +938,71 @@ def test_a_fork_does_not_inherit_a_branch_its_source_left_by_time_travel(db: str
         other = alice.adopt("alice-fork", name="other")
         assert alice.search("secret", session_id=other.id) == []
         assert alice.usage(other.id).messages == len(held)
+
+
+@pytest.mark.parametrize("how", ["prune", "delete_for_runs"])
+def test_a_thread_stops_counting_a_line_it_no_longer_lists(
+    db: str, how: str, tmp_path: Any
+) -> None:
+    """A line of a thread that the thread no longer lists, kept only because a fork
+    inherits it, is the fork's alone: the thread's own search and usage leave it out.
+
+    ``prune``: alice runs again from an older checkpoint (time travel), a fork is made
+    at the head of the line she left, then her thread is pruned to its latest checkpoint.
+    ``delete_for_runs``: her last run is deleted after a fork was made at its head. In
+    both, the line's messages used to be counted and found in her session still (twice
+    as many turns as her thread holds after the prune)."""
+    from langchain_core.messages import HumanMessage
+
+    with AgentGitSaver.from_conn_string(db) as saver:
+        w = World("sync", saver)
+        alice = SessionManager(saver, user_id="alice")
+        everyone = SessionManager(saver)
+        a = alice.create_session(name="a")
+        config = alice.config(a.id)
+        w.graph.invoke({"messages": [HumanMessage(content="hello one")]}, config)
+        early = w.graph.get_state(config)
+        if how == "prune":
+            w.graph.invoke({"messages": [HumanMessage(content="alice secret two")]}, config)
+            saver.fork_thread(a.current_thread_id, cid(w.graph.get_state(config)), "old-fork")
+            w.graph.invoke({"messages": [HumanMessage(content="hello three")]}, early.config)
+            saver.prune([a.current_thread_id], strategy="keep_latest")
+        else:
+            run = {**config, "metadata": {"run_id": "the-last-run"}}
+            w.graph.invoke({"messages": [HumanMessage(content="alice secret two")]}, run)
+            saver.fork_thread(a.current_thread_id, cid(w.graph.get_state(config)), "old-fork")
+            saver.delete_for_runs(["the-last-run"])
+        held = w.graph.get_state(config).values["messages"]
+        assert "alice secret two" not in [m.content for m in held]
+        assert counts(alice.usage(a.id)) == recount(held)
+        assert alice.search("secret") == []
+        assert everyone.search("secret", session_id=a.id) == []
+        # The fork holds the line: found there, and counted when someone adopts it.
+        assert {h.thread_id for h in everyone.search("secret")} == {"old-fork"}
+        forked = w.graph.get_state(cfg("old-fork")).values["messages"]
+        assert "alice secret two" in [m.content for m in forked]
+        bob = SessionManager(saver, user_id="bob")
+        b = bob.adopt("old-fork", name="fork")
+        assert counts(bob.usage(b.id)) == recount(forked)
+        hits = bob.search("secret")
+        assert {h.thread_id for h in hits} == {"old-fork"}
+        assert {str(h.message_id) for h in hits} == containing(forked, "secret")
+        # What both hold is reported once, on the thread that wrote it.
+        assert {h.thread_id for h in everyone.search("hello", limit=100)} == {a.current_thread_id}
+        expected = {s: counts(everyone.usage(s)) for s in (a.id, b.id)}
+        buffer = io.StringIO()
+        everyone.export_sessions(buffer)
+    # What the thread dropped travels with it: an export, and a copy to the other engine.
+    with AgentGitSaver.from_conn_string(str(tmp_path / "imported.db")) as saver:
+        SessionManager(saver).import_sessions(io.StringIO(buffer.getvalue()))
+        again = SessionManager(saver)
+        assert {s: counts(again.usage(s)) for s in (a.id, b.id)} == expected
+        assert {h.thread_id for h in again.search("secret")} == {"old-fork"}
+    if not db.startswith("postgresql"):
+        copied = str(tmp_path / "copied.db")
+        result = runner.invoke(app, ["copy", db, copied], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        with AgentGitSaver.from_conn_string(copied) as saver:
+            again = SessionManager(saver)
+            assert {s: counts(again.usage(s)) for s in (a.id, b.id)} == expected
+            assert {h.thread_id for h in again.search("secret")} == {"old-fork"}

@@ -1682,6 +1682,14 @@ def search(
     # it too. Only threads with forks need that walk.
     parents = {int(r[0]) for r in conn.execute(sql.SEARCH_PARENT_THREADS)}
     heirs: dict[tuple[int, str], list[tuple[str, str | None, str | None]]] = {}
+    # A row of a line its thread no longer lists (kept for a fork) is only the fork's.
+    dropped: dict[int, frozenset[str]] = {}
+
+    def holds(pk: int, checkpoint_id: str) -> bool:
+        if pk not in dropped:
+            dropped[pk] = store.dropped(conn, pk) if pk in parents else frozenset()
+        return checkpoint_id not in dropped[pk]
+
     fetch = limit + 16
     while True:
         window = max(search_index.RANK_WINDOW, fetch)
@@ -1691,7 +1699,7 @@ def search(
         for doc, pk, thread_id, checkpoint_id, blob_id, pos, kind, sid, uid, rank in rows:
             if doc is None or pk is None or (role is not None and kind != role):
                 continue
-            if thread_id is None or not wanted(sid, uid):
+            if thread_id is None or not wanted(sid, uid) or not holds(pk, checkpoint_id):
                 key = (int(pk), str(checkpoint_id))
                 if key not in heirs:
                     heirs[key] = _heirs(conn, store, *key) if key[0] in parents else []
@@ -1828,8 +1836,10 @@ def usage(
     for branch in threads:
         lineage = store.lineage(conn, branch)
         if lineage is not None:
-            entries = _ancestry(conn, store, lineage.entries[0].pk, branch, lineage)
-            for key, row in store.search.usage_rows(conn, entries).items():
+            pk = lineage.entries[0].pk
+            entries = _ancestry(conn, store, pk, branch, lineage)
+            dropped = store.dropped(conn, pk)
+            for key, row in store.search.usage_rows(conn, entries, dropped).items():
                 rows.setdefault(key, row)
     counts = search_index.count(rows)
     return Usage(

@@ -373,6 +373,38 @@ class CheckpointStore:
                 }
         return [(entries[0][0], None), *((pk, frozenset(seen[pk])) for pk, _ in entries[1:])]
 
+    def dropped(self, conn: Connection, pk: int) -> frozenset[str]:
+        """Ids of the root-namespace checkpoints of thread ``pk`` that it no longer lists
+        and that none it lists descends from: a line it left by time travel and then
+        pruned, or a deleted run at a tip, kept only because a fork inherits it. The
+        messages first indexed there are that fork's history, not the thread's, so the
+        thread's own search hits and usage leave them out (the fork still sees them,
+        through :meth:`searchable`). Empty for a thread that dropped nothing."""
+        found = conn.execute(self.sql.SELECT_DROPPED, (pk,)).fetchone()
+        return frozenset(json.loads(found[0])) if found and found[0] else frozenset()
+
+    def _record_dropped(self, conn: Connection, pk: int) -> None:
+        """Add to :meth:`dropped` the thread's hidden rows that no listed row descends
+        from. Run after hiding and before collecting: the garbage collector deletes the
+        rows between a listed checkpoint and the hidden ones it descends from, after
+        which a dropped line and the older part of the kept one look alike."""
+        found = conn.execute(self.sql.SEARCH_DROPPED_CHECKPOINTS, (pk, pk, pk)).fetchall()
+        before = self.dropped(conn, pk)
+        if {str(r[0]) for r in found} - before:
+            ids = sorted(before | {str(r[0]) for r in found})
+            conn.execute(self.sql.SET_DROPPED, (json.dumps(ids), pk))
+
+    def _forget_collected(self, conn: Connection, pks: Sequence[int]) -> None:
+        """Keep in :meth:`dropped` only the rows the garbage collector left (those a fork
+        inherits), so that the list does not grow with every prune of a thread."""
+        for pk in pks:
+            before = self.dropped(conn, pk)
+            if before:
+                left = {str(r[0]) for r in conn.execute(self.sql.SEARCH_ROOT_ROWS, (pk,))}
+                if before - left:
+                    kept = sorted(before & left)
+                    conn.execute(self.sql.SET_DROPPED, (json.dumps(kept) if kept else None, pk))
+
     def _inherited_chain(self, conn: Connection, lineage: Lineage) -> Iterator[Row]:
         """The root-namespace rows a fork inherits, nearest first: its fork checkpoint
         and that checkpoint's ancestors as the fork sees them."""
@@ -1105,7 +1137,9 @@ class CheckpointStore:
         touched = [int(r[0]) for r in conn.execute(self.sql.SELECT_THREADS_OF_RUNS, (runs,))]
         for pk in touched:
             self._keep_for_rebuild(conn, pk)
+            self._record_dropped(conn, pk)
         self.collect_garbage(conn, touched)
+        self._forget_collected(conn, touched)
 
     def _keep_for_rebuild(self, conn: Connection, pk: int) -> None:
         """Keep (hidden = 2) the hidden rows of a thread that its listed checkpoints still
@@ -1204,8 +1238,10 @@ class CheckpointStore:
                 conn.execute(self.sql.STOP_INHERITING, (_now(), own.pk))
             conn.execute(self.sql.HIDE_OLDER_THAN_LATEST, (_now(), own.pk, json.dumps(keep_rids)))
             self._keep_for_rebuild(conn, own.pk)
+            self._record_dropped(conn, own.pk)
             touched.append(own.pk)
         self.collect_garbage(conn, touched)
+        self._forget_collected(conn, touched)
 
     def _heads(self, conn: Connection, lineage: Lineage) -> list[Row]:
         """The latest checkpoint of each namespace the thread wrote, and in the root

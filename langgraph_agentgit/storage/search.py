@@ -417,14 +417,18 @@ class SearchIndex:
 
     # --- usage ---------------------------------------------------------------------------
 
-    def usage_rows(self, conn: Connection, entries: Ancestry) -> dict[int, tuple[Any, ...]]:
+    def usage_rows(
+        self, conn: Connection, entries: Ancestry, dropped: frozenset[str] = frozenset()
+    ) -> dict[int, tuple[Any, ...]]:
         """The index rows a thread sees, by key: (thread pk, checkpoint id, role, tool
-        names as JSON, input, output, total tokens)."""
+        names as JSON, input, output, total tokens). ``dropped``: the thread's own
+        checkpoints whose rows it no longer holds (:meth:`CheckpointStore.dropped`)."""
         out: dict[int, tuple[Any, ...]] = {}
         for pk, ids in entries:
             for key, *rest in conn.execute(self.sql.SEARCH_USAGE_ROWS, (pk, None, None)):
-                if ids is None or rest[0] in ids:
-                    out.setdefault(int(key), (pk, *rest))
+                if rest[0] in dropped if ids is None else rest[0] not in ids:
+                    continue
+                out.setdefault(int(key), (pk, *rest))
         return out
 
 

@@ -314,6 +314,11 @@ CREATE TRIGGER agentgit_search_unscoped_row AFTER INSERT ON agentgit_search_docs
     FOR EACH ROW WHEN (NEW.scoped = 0) EXECUTE FUNCTION agentgit_search_unscoped_row();
 """
 
+_MIGRATION_8_DROPPED_LINES = """
+-- Lines a thread no longer lists, kept for a fork (as on SQLite: migration 12).
+ALTER TABLE agentgit_threads ADD COLUMN IF NOT EXISTS dropped TEXT;
+"""
+
 #: Each entry moves the schema one version forward; never edit one that has shipped.
 MIGRATIONS: list[str] = [
     _MIGRATION_1_SCHEMA,
@@ -323,6 +328,7 @@ MIGRATIONS: list[str] = [
     _MIGRATION_5_SEARCH,
     _MIGRATION_6_BLOB_OWNER,
     _MIGRATION_7_SEARCH_SCOPE,
+    _MIGRATION_8_DROPPED_LINES,
 ]
 
 SCHEMA_VERSION_TABLE = """
@@ -862,6 +868,23 @@ SELECT checkpoint_id, refs FROM agentgit_checkpoints
 WHERE thread_pk = %s AND ns = '' ORDER BY checkpoint_id
 """
 SEARCH_DOC_COUNT = "SELECT count(*) FROM agentgit_search_docs"
+SELECT_DROPPED = "SELECT dropped FROM agentgit_threads WHERE pk = %s"
+SET_DROPPED = "UPDATE agentgit_threads SET dropped = %s WHERE pk = %s"
+# The root-namespace checkpoints of thread (parameters 1-3) that it no longer lists and
+# that none it lists descends from (CheckpointStore._record_dropped). Walks up from the
+# listed rows through hidden ones; run before the garbage collector cuts those links.
+SEARCH_DROPPED_CHECKPOINTS = """
+WITH RECURSIVE reached(rid) AS (
+    SELECT c.parent_rid FROM agentgit_checkpoints c
+    WHERE c.thread_pk = %s AND c.hidden = 0 AND c.parent_rid IS NOT NULL
+    UNION
+    SELECT c.parent_rid FROM agentgit_checkpoints c JOIN reached r ON c.rid = r.rid
+    WHERE c.thread_pk = %s AND c.hidden <> 0 AND c.parent_rid IS NOT NULL
+)
+SELECT h.checkpoint_id FROM agentgit_checkpoints h
+WHERE h.thread_pk = %s AND h.ns = '' AND h.hidden <> 0
+    AND h.rid NOT IN (SELECT rid FROM reached WHERE rid IS NOT NULL)
+"""
 
 # --- sessions, branches and tags --------------------------------------------------------
 
@@ -1071,15 +1094,16 @@ DELETE_EFFECT_CLAIMS_OF_SESSION = "DELETE FROM agentgit_undone_effects WHERE ses
 # insertion order (seq), which breaks ties in their listings.
 
 COPY_SELECT_THREADS = """
-SELECT pk, thread_id, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at
+SELECT pk, thread_id, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at,
+    dropped
 FROM agentgit_threads ORDER BY pk
 """
 # checkpoint_count starts at 0: the count trigger brings it to the copied rows' count.
 COPY_INSERT_THREADS = """
 INSERT INTO agentgit_threads(
     pk, thread_id, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at,
-    checkpoint_count, stopped_at
-) VALUES (%s, %s, %s, %s, %s, %s, %s, 0, %s)
+    checkpoint_count, stopped_at, dropped
+) VALUES (%s, %s, %s, %s, %s, %s, %s, 0, %s, %s)
 """
 COPY_SELECT_CHECKPOINTS = """
 SELECT rid, thread_pk, ns, checkpoint_id, parent_checkpoint_id, parent_rid, hidden, run_id,
@@ -1310,7 +1334,8 @@ WITH RECURSIVE needed(pk) AS (
     SELECT t.parent_pk FROM agentgit_threads t JOIN needed ON t.pk = needed.pk
     WHERE t.parent_pk IS NOT NULL
 )
-SELECT pk, thread_id, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at
+SELECT pk, thread_id, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at,
+    dropped
 FROM agentgit_threads WHERE pk IN (SELECT pk FROM needed) ORDER BY pk
 """
 EXPORT_SELECT_CHECKPOINTS = f"""
@@ -1336,8 +1361,8 @@ IMPORT_TAKEN_UNDO_RUN_IDS = f"SELECT id FROM agentgit_undo_runs WHERE id IN {_JS
 IMPORT_INSERT_THREAD = """
 INSERT INTO agentgit_threads(
     thread_id, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at,
-    checkpoint_count, stopped_at
-) VALUES (%s, %s, %s, NULL, %s, %s, 0, %s)
+    checkpoint_count, stopped_at, dropped
+) VALUES (%s, %s, %s, NULL, %s, %s, 0, %s, %s)
 RETURNING pk
 """
 IMPORT_SET_FORK_RID = "UPDATE agentgit_threads SET fork_rid = %s WHERE pk = %s"

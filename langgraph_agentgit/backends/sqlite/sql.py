@@ -371,6 +371,15 @@ WHEN NEW.scoped = 0 BEGIN
 END;
 """
 
+_MIGRATION_12_DROPPED_LINES = """
+-- JSON array of root-namespace checkpoint ids (NULL: none) of lines the thread no longer
+-- lists and that none it lists descends from, kept only because a fork inherits them
+-- (see SEARCH_DROPPED_CHECKPOINTS). Recorded when a prune or a run deletion hides them,
+-- while the parent links that tell them apart still exist: the garbage collector then
+-- deletes the rows in between.
+ALTER TABLE agentgit_threads ADD COLUMN dropped TEXT;
+"""
+
 MIGRATIONS: list[str] = [
     _MIGRATION_1_CORE,
     _MIGRATION_2_COUNTS,
@@ -383,6 +392,7 @@ MIGRATIONS: list[str] = [
     _MIGRATION_9_SEARCH,
     _MIGRATION_10_BLOB_OWNER,
     _MIGRATION_11_SEARCH_SCOPE,
+    _MIGRATION_12_DROPPED_LINES,
 ]
 
 SCHEMA_VERSION_TABLE = """
@@ -924,6 +934,23 @@ SELECT checkpoint_id, refs FROM agentgit_checkpoints
 WHERE thread_pk = ? AND ns = '' ORDER BY checkpoint_id
 """
 SEARCH_DOC_COUNT = "SELECT count(*) FROM agentgit_search_docs"
+SELECT_DROPPED = "SELECT dropped FROM agentgit_threads WHERE pk = ?"
+SET_DROPPED = "UPDATE agentgit_threads SET dropped = ? WHERE pk = ?"
+# The root-namespace checkpoints of thread (parameters 1-3) that it no longer lists and
+# that none it lists descends from (CheckpointStore._record_dropped). Walks up from the
+# listed rows through hidden ones; run before the garbage collector cuts those links.
+SEARCH_DROPPED_CHECKPOINTS = """
+WITH RECURSIVE reached(rid) AS (
+    SELECT c.parent_rid FROM agentgit_checkpoints c
+    WHERE c.thread_pk = ? AND c.hidden = 0 AND c.parent_rid IS NOT NULL
+    UNION
+    SELECT c.parent_rid FROM agentgit_checkpoints c JOIN reached r ON c.rid = r.rid
+    WHERE c.thread_pk = ? AND c.hidden <> 0 AND c.parent_rid IS NOT NULL
+)
+SELECT h.checkpoint_id FROM agentgit_checkpoints h
+WHERE h.thread_pk = ? AND h.ns = '' AND h.hidden <> 0
+    AND h.rid NOT IN (SELECT rid FROM reached WHERE rid IS NOT NULL)
+"""
 
 # --- sessions, branches and tags (langgraph_agentgit.sessions) --------------------------
 # Counts are never stored here: a branch's checkpoint count is agentgit_threads'
@@ -1148,15 +1175,16 @@ DELETE_EFFECT_CLAIMS_OF_SESSION = "DELETE FROM agentgit_undone_effects WHERE ses
 # insertion order (rowid), which breaks ties in their listings.
 
 COPY_SELECT_THREADS = """
-SELECT pk, thread_id, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at
+SELECT pk, thread_id, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at,
+    dropped
 FROM agentgit_threads ORDER BY pk
 """
 # checkpoint_count starts at 0: the count trigger brings it to the copied rows' count.
 COPY_INSERT_THREADS = """
 INSERT INTO agentgit_threads(
     pk, thread_id, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at,
-    checkpoint_count, stopped_at
-) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)
+    checkpoint_count, stopped_at, dropped
+) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)
 """
 COPY_SELECT_CHECKPOINTS = """
 SELECT rid, thread_pk, ns, checkpoint_id, parent_checkpoint_id, parent_rid, hidden, run_id,
@@ -1358,7 +1386,8 @@ WITH RECURSIVE needed(pk) AS (
     SELECT t.parent_pk FROM agentgit_threads t JOIN needed ON t.pk = needed.pk
     WHERE t.parent_pk IS NOT NULL
 )
-SELECT pk, thread_id, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at
+SELECT pk, thread_id, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at,
+    dropped
 FROM agentgit_threads WHERE pk IN (SELECT pk FROM needed) ORDER BY pk
 """
 EXPORT_SELECT_CHECKPOINTS = """
@@ -1386,8 +1415,8 @@ IMPORT_TAKEN_UNDO_RUN_IDS = f"SELECT id FROM agentgit_undo_runs WHERE id IN {_JS
 IMPORT_INSERT_THREAD = """
 INSERT INTO agentgit_threads(
     thread_id, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at,
-    checkpoint_count, stopped_at
-) VALUES (?, ?, ?, NULL, ?, ?, 0, ?)
+    checkpoint_count, stopped_at, dropped
+) VALUES (?, ?, ?, NULL, ?, ?, 0, ?, ?)
 RETURNING pk
 """
 IMPORT_SET_FORK_RID = "UPDATE agentgit_threads SET fork_rid = ? WHERE pk = ?"
