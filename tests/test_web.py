@@ -604,3 +604,49 @@ def test_search_page_and_api_give_the_managers_hits_escaped(db: WebDb) -> None:
     assert "<mark>window</mark>" in html and "<script>window" not in html
     assert "&lt;/script&gt;" in html or "&lt;img" in html  # the markup around the match, as text
     assert empty == 200 and 'action="/search"' in front
+
+
+def test_search_filters_are_the_managers(db: WebDb) -> None:
+    """/search and /api/search take agentgit search's filters: ?user=, ?session= and
+    ?role=, with the manager's hits for them; an unknown session is a 404, an unknown
+    role or a malformed user a 400 naming the parameter's problem."""
+    with client(db.path) as (c, _, mgr):
+        everything = mgr.search("the", limit=50)
+        users = sorted({s.user_id for s in mgr.list_sessions() if s.user_id})
+        session_id = next(h.session_id for h in everything if h.session_id)
+        cases: list[dict[str, str]] = [
+            {"role": "human"},
+            {"role": "ai"},
+            {"session": session_id},
+            {"session": session_id, "role": "ai"},
+            *({"user": u} for u in users),
+        ]
+        for params in cases:
+            expected = [
+                h.to_dict()
+                for h in mgr.search(
+                    "the",
+                    user_id=params.get("user"),
+                    session_id=params.get("session"),
+                    role=params.get("role"),
+                    limit=50,
+                )
+            ]
+            api = c.get("/api/search", params={"q": "the", **params}).json()
+            assert api["hits"] == expected, params
+            html = c.get("/search", params={"q": "the", **params}).text
+            rows = re.findall(r'<tr class="hit" data-session-id="([^"]*)"', html)
+            assert rows == [h["session_id"] or "None" for h in expected], params
+        assert any(
+            c.get("/api/search", params={"q": "the", **p}).json()["hits"]
+            != [h.to_dict() for h in everything]
+            for p in cases
+        ), "the filters change nothing on this database"
+        missing = c.get("/api/search", params={"q": "the", "session": "no-such-session"})
+        bad_role = c.get("/api/search", params={"q": "the", "role": "wizard"})
+        bad_user = c.get("/search", params={"q": "the", "user": "x\x00y"})
+        scoped = c.get(f"/sessions/{session_id}").text
+    assert missing.status_code == 404 and "no-such-session" in missing.json()["message"]
+    assert bad_role.status_code == 400 and "wizard" in bad_role.json()["message"]
+    assert bad_user.status_code == 400 and "?user=" in bad_user.text
+    assert 'id="session-search"' in scoped and f'value="{session_id}"' in scoped

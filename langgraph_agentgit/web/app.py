@@ -372,15 +372,44 @@ def create_app(
             pretty=_pretty,
         )
 
+    async def searched(request: Request) -> tuple[str, dict[str, str], list[Any]]:
+        """``?q=`` searched with the filters ``?user=``, ``?session=`` (an id; unknown:
+        404) and ``?role=`` (unknown: 400), as ``agentgit search`` takes them."""
+        params = request.query_params
+        query = params.get("q", "")
+        filters = {k: params.get(k, "").strip() for k in ("user", "session", "role")}
+        user = _user_param(filters["user"])
+        session_id = None
+        if filters["session"]:
+            session_id = (await call(viewer.session, filters["session"])).id
+        if not query.strip():
+            return query, filters, []
+        hits = await call(
+            viewer.mgr.search,
+            query,
+            user_id=user,
+            session_id=session_id,
+            role=filters["role"] or None,
+            limit=SEARCH_HITS,
+        )
+        return query, filters, hits
+
     async def search_page(request: Request) -> Response:
-        query = request.query_params.get("q", "")
-        hits = await call(viewer.mgr.search, query, limit=SEARCH_HITS) if query.strip() else []
+        query, filters, hits = await searched(request)
         names: dict[str, str] = {}
         for hit in hits:
             if hit.session_id is not None and hit.session_id not in names:
                 found = await call(viewer.mgr.get_session, hit.session_id)
                 names[hit.session_id] = found.name if found is not None else ""
-        return page(request, "search.html", q=query, hits=hits, names=names, marked=marked_snippet)
+        return page(
+            request,
+            "search.html",
+            q=query,
+            filters=filters,
+            hits=hits,
+            names=names,
+            marked=marked_snippet,
+        )
 
     # --- actions -------------------------------------------------------------------------
 
@@ -465,8 +494,7 @@ def create_app(
         return JSONResponse(await call(read))
 
     async def api_search(request: Request) -> Response:
-        query = request.query_params.get("q", "")
-        hits = await call(viewer.mgr.search, query, limit=SEARCH_HITS) if query.strip() else []
+        query, _, hits = await searched(request)
         return JSONResponse(
             build.versioned("search", query=query, hits=[build.search_hit_view(h) for h in hits])
         )
