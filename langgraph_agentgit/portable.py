@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import io
 import json
 import uuid
@@ -193,10 +194,13 @@ def export_sessions(
     value_lines = values.export()
 
     lines = 0
+    digest = hashlib.sha256()
 
     def emit(record: Mapping[str, Any]) -> None:
         nonlocal lines
-        write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        digest.update(line.encode("utf-8"))
+        write(line)
         lines += 1
 
     emit(
@@ -333,7 +337,7 @@ def export_sessions(
         emit({"type": "undo_run", **dict(zip(_FIELDS["undo_run"], row, strict=True))})
     for row in undone:
         emit({"type": "undone_effect", **dict(zip(_FIELDS["undone_effect"], row, strict=True))})
-    emit({"type": "end", "lines": lines + 1})
+    emit({"type": "end", "lines": lines + 1, "sha256": digest.hexdigest()})
     return ExportReport(
         sessions=len(sessions),
         branches=len(branches),
@@ -655,6 +659,7 @@ def read_export(source: IO[Any], serde: SerializerProtocol) -> _Parsed:
     header_seen = False
     end_line: int | None = None
     number = 0
+    digest = hashlib.sha256()
     for number, text in _lines(source):
         if end_line is not None:
             if text.strip():
@@ -678,14 +683,25 @@ def read_export(source: IO[Any], serde: SerializerProtocol) -> _Parsed:
         if not header_seen:
             _check_header(number, record)
             header_seen = True
+            digest.update(text.encode("utf-8"))
             continue
         if kind == "end":
             f = _Field(number, "end", record)
-            f.only(("lines",))
+            f.only(("lines", "sha256"))
             if f.integer("lines") != number:
                 raise f.error("lines", f"says {record['lines']} lines, the file has {number}")
+            # Absent from files written before it: their values are checked by decoding.
+            said = f.text("sha256") if "sha256" in record else None
+            if said is not None and said != digest.hexdigest():
+                raise f.error(
+                    "sha256",
+                    "the lines before it are not the ones exported (their SHA-256 is "
+                    f"{digest.hexdigest()[:16]}…, the export's {said[:16]}…): the file "
+                    "was changed or damaged after it was written",
+                )
             end_line = number
             continue
+        digest.update(text.encode("utf-8"))
         if kind == "header":
             raise ExportFormatError(f"line {number}: a second header", line=number, field="type")
         if kind not in _FIELDS:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import copy
 import gzip
+import hashlib
 import io
 import json
 from collections.abc import Callable, Iterator
@@ -411,8 +412,16 @@ def json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines()]
 
 
-def to_text(records: list[dict[str, Any]]) -> str:
-    return "".join(json.dumps(r) + "\n" for r in records)
+def to_text(records: list[dict[str, Any]], *, seal: bool = True) -> str:
+    """The records as a file. ``seal``: an end record's ``sha256`` is made that of the
+    lines written, as a tool rewriting the file consistently would (the cases below test
+    what the reader checks besides the digest); else it is left as it was."""
+    lines = [json.dumps(r) + "\n" for r in records]
+    end = next((i for i, r in enumerate(records) if r.get("type") == "end"), None)
+    if seal and end is not None and "sha256" in records[end]:
+        digest = hashlib.sha256("".join(lines[:end]).encode()).hexdigest()
+        lines[end] = json.dumps({**records[end], "sha256": digest}) + "\n"
+    return "".join(lines)
 
 
 # --- malformed and hostile files ------------------------------------------------------------
@@ -755,6 +764,37 @@ def test_broken_files_are_refused_and_nothing_is_written(
     assert counts(any_db) == before
 
 
+def test_a_file_changed_after_export_is_refused_by_its_digest(
+    exported: str, occupied: SessionManager, any_db: str
+) -> None:
+    """A value altered into bytes that still decode (an integer's three zero bytes: 0)
+    passes every other check; the end record's SHA-256 of the lines refuses it, naming
+    the end line. A file written before the digest existed (no ``sha256``) still
+    imports, and the digest is that of the lines as written, header included."""
+    records = json_lines(exported)
+    end = records[-1]
+    assert end["type"] == "end"
+    lines = exported.splitlines(keepends=True)
+    assert end["sha256"] == hashlib.sha256("".join(lines[:-1]).encode()).hexdigest()
+    i = _first(records, "value")
+    records[i]["data"] = base64.b64encode(b"\x00\x00\x00").decode()
+    records[i]["encoding"] = "bytes"
+    altered = "".join([*lines[:i], json.dumps(records[i]) + "\n", *lines[i + 1 :]])
+    before = counts(any_db)
+    with pytest.raises(ExportFormatError) as caught:
+        occupied.import_sessions(io.StringIO(altered), on_conflict="new_ids")
+    assert caught.value.line == len(lines) and caught.value.field == "sha256"
+    assert "changed or damaged" in str(caught.value)
+    assert counts(any_db) == before
+    # The same change sealed again is the reader's to judge, as before the digest.
+    occupied.import_sessions(io.StringIO(to_text(records)), on_conflict="new_ids")
+    # An older file: no digest, read as before.
+    unsealed = json_lines(exported)
+    del unsealed[-1]["sha256"]
+    occupied.import_sessions(io.StringIO(to_text(unsealed)), on_conflict="new_ids")
+    assert counts(any_db) != before
+
+
 def test_a_value_naming_a_function_runs_nothing(exported: str, any_db: str, tmp_path: Path) -> None:
     """A msgpack value naming ``os.system`` (LangGraph's constructor extension) is
     decoded by the strict serializer as plain data: importing it runs nothing."""
@@ -998,7 +1038,9 @@ def test_cli_export_import_and_import_langgraph(any_db: str, tmp_path: Path) -> 
     done = runner.invoke(app, ["export", chat, approval, "-o", str(packed), "--db", source])
     assert done.exit_code == 0, done.output
     unpacked = json_lines(gzip.decompress(packed.read_bytes()).decode())
-    assert unpacked[1:] == json_lines(out.read_text())[1:]  # all but the export's time
+    # All but the export's time, and the digest that covers it.
+    assert unpacked[1:-1] == json_lines(out.read_text())[1:-1]
+    assert unpacked[-1]["lines"] == json_lines(out.read_text())[-1]["lines"]
     done = runner.invoke(app, ["import", str(packed), "--new-ids", "--db", any_db])
     assert done.exit_code == 0, done.output
     assert counts(any_db)["agentgit_sessions"] == before["agentgit_sessions"] + 4
