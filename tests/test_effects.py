@@ -478,6 +478,9 @@ async def test_export_import_keeps_what_was_undone(any_db: str, tmp_path: Path):
     def broken(kind: str, name: str, value: Any) -> str:
         changed = [dict(r) for r in lines]
         next(r for r in changed if r["type"] == kind)[name] = value
+        # Without the digest (as a file written before it): the record's own check
+        # is what is tested here.
+        del changed[-1]["sha256"]
         return "".join(json.dumps(r) + "\n" for r in changed)
 
     with contextlib.ExitStack() as stack:
