@@ -987,16 +987,23 @@ def test_a_thread_stops_counting_a_line_it_no_longer_lists(
         hits = bob.search("secret")
         assert {h.thread_id for h in hits} == {"old-fork"}
         assert {str(h.message_id) for h in hits} == containing(forked, "secret")
+        # A fork made now of what alice keeps holds her kept line, not the dropped one.
+        saver.fork_thread(a.current_thread_id, cid(w.graph.get_state(config)), "new-fork")
+        carol = SessionManager(saver, user_id="carol")
+        c = carol.adopt("new-fork", name="kept")
+        assert counts(carol.usage(c.id)) == recount(held)
+        assert carol.search("secret") == []
+        assert {h.thread_id for h in carol.search("hello")} == {"new-fork"}
         # What both hold is reported once, on the thread that wrote it.
         assert {h.thread_id for h in everyone.search("hello", limit=100)} == {a.current_thread_id}
-        expected = {s: counts(everyone.usage(s)) for s in (a.id, b.id)}
+        expected = {s: counts(everyone.usage(s)) for s in (a.id, b.id, c.id)}
         buffer = io.StringIO()
         everyone.export_sessions(buffer)
     # What the thread dropped travels with it: an export, and a copy to the other engine.
     with AgentGitSaver.from_conn_string(str(tmp_path / "imported.db")) as saver:
         SessionManager(saver).import_sessions(io.StringIO(buffer.getvalue()))
         again = SessionManager(saver)
-        assert {s: counts(again.usage(s)) for s in (a.id, b.id)} == expected
+        assert {s: counts(again.usage(s)) for s in (a.id, b.id, c.id)} == expected
         assert {h.thread_id for h in again.search("secret")} == {"old-fork"}
     if not db.startswith("postgresql"):
         copied = str(tmp_path / "copied.db")
@@ -1004,5 +1011,37 @@ def test_a_thread_stops_counting_a_line_it_no_longer_lists(
         assert result.exit_code == 0, result.output
         with AgentGitSaver.from_conn_string(copied) as saver:
             again = SessionManager(saver)
-            assert {s: counts(again.usage(s)) for s in (a.id, b.id)} == expected
+            assert {s: counts(again.usage(s)) for s in (a.id, b.id, c.id)} == expected
             assert {h.thread_id for h in again.search("secret")} == {"old-fork"}
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_fork_made_after_its_source_was_pruned_sees_the_pruned_history(
+    mode: str, db: str
+) -> None:
+    """A thread pruned to its latest checkpoint keeps its messages in that checkpoint's
+    state; a fork made of it afterwards holds them too. The index rows of those messages
+    name checkpoints the prune deleted, which no fork's chain reaches: the fork's search
+    and usage missed them (3 messages counted of 8 held)."""
+    async with open_world(mode, db) as w:
+        s = await w.call("create_session")
+        await say_all(w, s.id, ["alpha one", "beta two", "gamma three"])
+        source = (await w.call("get_session", s.id)).current_thread_id
+        if mode == "sync":
+            w.saver.prune([source], strategy="keep_latest")
+        else:
+            await w.saver.aprune([source], strategy="keep_latest")
+        head = (await w.history(cfg(source)))[0]
+        if mode == "sync":
+            w.saver.fork_thread(source, cid(head), f"fork-{s.id}")
+        else:
+            await w.saver.afork_thread(source, cid(head), f"fork-{s.id}")
+        other = await w.call("adopt", f"fork-{s.id}", name="after the prune")
+        await say_all(w, other.id, ["delta four"])
+        held = await history_messages(w, [f"fork-{s.id}"])
+        assert counts(await w.call("usage", other.id)) == recount(held)
+        hits = await w.call("search", "alpha", session_id=other.id)
+        assert {str(h.message_id) for h in hits} == containing(held, "alpha")
+        # The source still counts its own, and the fork's new message is the fork's.
+        assert counts(await w.call("usage", s.id)) == recount(await history_messages(w, [source]))
+        assert await w.call("search", "delta", session_id=s.id) == []

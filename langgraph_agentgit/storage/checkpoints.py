@@ -361,9 +361,23 @@ class CheckpointStore:
             return [(entries[0][0], None)]
         seen: dict[int, set[str]] = {pk: set() for pk, _ in entries[1:]}
         if lineage.entries[0].fork_rid is not None:
-            for row in self._inherited_chain(conn, lineage):
+            broken: set[int] = set()
+            for row in self._inherited_chain(conn, lineage, broken):
                 if row.thread_pk in seen:
                     seen[row.thread_pk].add(row.checkpoint_id)
+            # The walk ended at a parent the collector removed: the ancestor was pruned
+            # to a checkpoint the fork point descends from. Everything that ancestor no
+            # longer lists up to the fork point, but a line it dropped, is that
+            # checkpoint's history (its state holds those messages); what it still lists
+            # and the walk did not reach is another line (time travel), not the fork's.
+            for pk, bound in entries[1:]:
+                if pk in broken:
+                    dropped = self.dropped(conn, pk)
+                    seen[pk].update(
+                        str(r[0])
+                        for r in conn.execute(self.sql.SEARCH_UNLISTED_CHECKPOINTS, (pk,))
+                        if (bound is None or str(r[0]) <= bound) and str(r[0]) not in dropped
+                    )
         else:  # a fork written before fork rows were recorded: its bounds, by id
             for pk, bound in entries[1:]:
                 seen[pk] = {
@@ -405,13 +419,18 @@ class CheckpointStore:
                     kept = sorted(before & left)
                     conn.execute(self.sql.SET_DROPPED, (json.dumps(kept) if kept else None, pk))
 
-    def _inherited_chain(self, conn: Connection, lineage: Lineage) -> Iterator[Row]:
+    def _inherited_chain(
+        self, conn: Connection, lineage: Lineage, broken: set[int] | None = None
+    ) -> Iterator[Row]:
         """The root-namespace rows a fork inherits, nearest first: its fork checkpoint
-        and that checkpoint's ancestors as the fork sees them."""
+        and that checkpoint's ancestors as the fork sees them. ``broken`` gets the pk of
+        the thread where the walk ended at a parent the garbage collector removed."""
         fork_rid = lineage.entries[0].fork_rid
         if fork_rid is None:
             return
+        last: tuple[Any, ...] | None = None
         for found in self.chain(conn, fork_rid):
+            last = found
             row = Row.of(found)
             if not lineage.inherited_row_visible(row.thread_pk, found[9], found[10]):
                 index = lineage.index_of(row.thread_pk)
@@ -422,6 +441,9 @@ class CheckpointStore:
                 continue
             if row.ns == "":
                 yield row
+        # The last row walked names a parent the walk could not reach: collected.
+        if broken is not None and last is not None and last[4] is not None:
+            broken.add(int(last[1]))
 
     def chain(self, conn: Connection, rid: int) -> Iterator[tuple[Any, ...]]:
         """Rows along parent links from ``rid``, nearest first, as they are walked.

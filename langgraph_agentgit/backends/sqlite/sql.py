@@ -934,6 +934,17 @@ SELECT checkpoint_id, refs FROM agentgit_checkpoints
 WHERE thread_pk = ? AND ns = '' ORDER BY checkpoint_id
 """
 SEARCH_DOC_COUNT = "SELECT count(*) FROM agentgit_search_docs"
+# The checkpoint ids of a thread's index rows whose checkpoint it no longer lists
+# (collected after a prune, or hidden and kept for a fork): a fork made after the prune
+# holds those messages, but no parent link reaches them (CheckpointStore.searchable).
+SEARCH_UNLISTED_CHECKPOINTS = """
+SELECT DISTINCT d.checkpoint_id FROM agentgit_search_docs d
+WHERE d.thread_pk = ? AND NOT EXISTS (
+    SELECT 1 FROM agentgit_checkpoints c
+    WHERE c.thread_pk = d.thread_pk AND c.ns = '' AND c.checkpoint_id = d.checkpoint_id
+        AND c.hidden = 0
+)
+"""
 SELECT_DROPPED = "SELECT dropped FROM agentgit_threads WHERE pk = ?"
 SET_DROPPED = "UPDATE agentgit_threads SET dropped = ? WHERE pk = ?"
 # The root-namespace checkpoints of thread (parameters 1-3) that it no longer lists and
