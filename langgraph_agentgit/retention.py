@@ -199,11 +199,13 @@ def prune_sessions(
         results.append(PrunedSession(session_id, name, True, session.total_checkpoints))
     ops.delete_sessions(conn, store, [s for s, _ in doomed_sessions], collect=False)
     touched: list[tuple[str, str, int]] = []
+    trimmed_threads: list[int] = []
     for session_id, name in trimmed:
         assert keep_last is not None
-        removed = _trim_session(conn, store, session_id, keep_last, keep_tagged)
+        removed = _trim_session(conn, store, session_id, keep_last, keep_tagged, trimmed_threads)
         touched.append((session_id, name, removed))
     store.collect_garbage(conn)
+    store._forget_collected(conn, trimmed_threads)
     if any(removed for _, _, removed in touched):
         # A message the index names by the first checkpoint that held it may now live
         # on only in later ones: the next search rebuilds the index (a whole session
@@ -238,11 +240,17 @@ def _when(text: str) -> datetime:
 
 
 def _trim_session(
-    conn: Connection, store: CheckpointStore, session_id: str, keep_last: int, keep_tagged: bool
+    conn: Connection,
+    store: CheckpointStore,
+    session_id: str,
+    keep_last: int,
+    keep_tagged: bool,
+    trimmed_threads: list[int],
 ) -> int:
     """Hide every checkpoint of the session's branches but the newest ``keep_last`` of
     each (and tagged ones with ``keep_tagged``). Returns the root-namespace checkpoints
-    hidden. Garbage collection is left to the caller."""
+    hidden; adds the pks of the threads it trimmed to ``trimmed_threads``. Garbage
+    collection is left to the caller."""
     sql = store.sql
     tagged = (
         {str(cid) for _name, cid in conn.execute(sql.SELECT_TAGS, (session_id,))}
@@ -278,6 +286,10 @@ def _trim_session(
         # What kept checkpoints rebuild DeltaChannel values from, and what a fork made
         # later must walk past to reach a kept older (tagged) checkpoint, stays hidden.
         store._keep_for_rebuild(conn, pk)
+        # A line the branch left by time travel, kept only for a fork, stops counting
+        # as the branch's (its search and usage), as after saver.prune.
+        store._record_dropped(conn, pk)
+        trimmed_threads.append(pk)
         removed += len(root) - len(kept)
     return removed
 

@@ -13,13 +13,16 @@ import io
 import json
 import re
 import unicodedata
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 import pg
 import pytest
-from langchain_core.messages import BaseMessage, RemoveMessage
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, RemoveMessage
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
 from session_graphs import cfg, cid
 from test_session_features import MODES, World, open_world
 from typer.testing import CliRunner
@@ -1045,3 +1048,124 @@ async def test_a_fork_made_after_its_source_was_pruned_sees_the_pruned_history(
         # The source still counts its own, and the fork's new message is the fork's.
         assert counts(await w.call("usage", s.id)) == recount(await history_messages(w, [source]))
         assert await w.call("search", "delta", session_id=s.id) == []
+
+
+# --- after prunes and deleted runs (found by a break-it pass) --------------------------------
+
+
+class EchoState(TypedDict):
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+def _echo(state: EchoState) -> dict[str, Any]:
+    said = state["messages"][-1].content
+    usage: Any = {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}
+    return {"messages": [AIMessage(f"echo: {said}", id=f"ai-{uuid.uuid4()}", usage_metadata=usage)]}
+
+
+def _echo_graph(saver: Any) -> Any:
+    """One node answering each user message with a 15-token reply."""
+    builder = StateGraph(EchoState)
+    builder.add_node("echo", _echo)
+    builder.add_edge(START, "echo")
+    builder.add_edge("echo", END)
+    return builder.compile(checkpointer=saver)
+
+
+def _held(graph: Any, config: Any) -> list[BaseMessage]:
+    """Every message of the branch's listed checkpoints, once."""
+    seen: dict[tuple[Any, str], BaseMessage] = {}
+    for snapshot in graph.get_state_history(config):
+        for m in snapshot.values.get("messages", []):
+            seen.setdefault(_key(m), m)
+    return list(seen.values())
+
+
+def test_prune_sessions_drops_a_line_kept_only_for_a_fork(db: str) -> None:
+    """prune_sessions(keep_last=...) after time travel, with a branch forked on the line
+    left: that line is the branch's alone, as after saver.prune (it was still counted and
+    found in main)."""
+    from langchain_core.messages import HumanMessage
+
+    with AgentGitSaver.from_conn_string(db) as saver:
+        graph = _echo_graph(saver)
+        mgr = SessionManager(saver)
+        s = mgr.create_session(name="p")
+        main = mgr.config(s.id)
+        graph.invoke({"messages": [HumanMessage("alpha", id="h1")]}, main)
+        early = graph.get_state(main).config
+        graph.invoke({"messages": [HumanMessage("bravo", id="h2")]}, main)
+        side = mgr.branch(s.id, list(graph.get_state_history(main))[1], name="side")
+        graph.invoke({"messages": [HumanMessage("charlie", id="h3")]}, early)
+        mgr.prune_sessions(keep_last=2)
+        held = _held(graph, main)
+        assert "bravo" not in [m.content for m in held]
+        usage = counts(mgr.usage(s.id, thread_id=s.current_thread_id))
+        expected = recount(held)
+        del usage["turns"], expected["turns"]  # (see the note on turns in the README)
+        assert usage == expected
+        assert {h.thread_id for h in mgr.search("bravo", session_id=s.id)} == {side.thread_id}
+        assert [t.text for t in mgr.turns(s.id)] == ["charlie"]
+
+
+def test_a_deleted_runs_answer_kept_as_a_forks_pending_write_is_not_the_threads(
+    db: str,
+) -> None:
+    """A branch forked inside a run, before its node answered, keeps that answer as its
+    fork point's pending write. Deleting the run (or pruning the thread) must not leave
+    the answer found in, and counted for, a thread that holds it nowhere, at a checkpoint
+    that no longer exists."""
+    from langchain_core.messages import HumanMessage
+
+    for how in ("delete_for_runs", "prune"):
+        with AgentGitSaver.from_conn_string(db) as saver:
+            graph = _echo_graph(saver)
+            mgr = SessionManager(saver)
+            s = mgr.create_session(name=how)
+            main = mgr.config(s.id)
+            graph.invoke({"messages": [HumanMessage("alpha")]}, main)
+            run = str(uuid.uuid4())
+            graph.invoke(
+                {"messages": [HumanMessage("bravo")]}, {**main, "metadata": {"run_id": run}}
+            )
+            mgr.branch(s.id, list(graph.get_state_history(main))[1], name="side")
+            if how == "delete_for_runs":
+                saver.delete_for_runs([run])
+            else:
+                saver.prune([s.current_thread_id], strategy="keep_latest")
+            held = _held(graph, main)
+            usage = mgr.usage(s.id, thread_id=s.current_thread_id)
+            assert usage.messages == len(held), how
+            everywhere = {
+                _key(m)
+                for b in mgr.branches(s.id)
+                for m in _held(graph, {"configurable": {"thread_id": b.thread_id}})
+            }
+            assert mgr.usage(s.id).messages == len(everywhere), how
+            for hit in mgr.search("echo", session_id=s.id, limit=50):
+                found = cfg(hit.thread_id, hit.checkpoint_id)
+                assert saver.get_tuple(found) is not None, (how, hit)
+                assert hit.message in _held(graph, {"configurable": {"thread_id": hit.thread_id}})
+
+
+def test_turns_after_keep_last_list_the_turn_that_remains(db: str) -> None:
+    """After prune_sessions(keep_last=2) only the last turn's checkpoints remain: turns()
+    lists that turn (it listed the first, whose checkpoints are gone), and undoing it says
+    that the checkpoint before it was pruned."""
+    from langchain_core.messages import HumanMessage
+
+    from langgraph_agentgit import TurnNotFoundError
+
+    with AgentGitSaver.from_conn_string(db) as saver:
+        graph = _echo_graph(saver)
+        mgr = SessionManager(saver)
+        s = mgr.create_session(name="t")
+        for text in ("alpha", "bravo", "charlie"):
+            graph.invoke({"messages": [HumanMessage(text, id=text)]}, mgr.config(s.id))
+        assert [t.text for t in mgr.turns(s.id)] == ["alpha", "bravo", "charlie"]
+        mgr.prune_sessions(keep_last=2)
+        turns = mgr.turns(s.id)
+        assert [t.text for t in turns] == ["charlie"]
+        assert [m.content for m in turns[0].messages] == ["charlie", "echo: charlie"]
+        with pytest.raises(TurnNotFoundError, match="pruned"):
+            mgr.undo_last_turn(s.id)

@@ -1442,6 +1442,11 @@ def _turns_of(
             for m, k in zip(messages, keys, strict=True)
             if m.type == "human" and k not in before_keys
         ]
+        if index == 0 and item.parent_config is not None:
+            # The line starts past a parent that was pruned: the turns of the earlier
+            # messages it holds lost their checkpoints; only the last may be the turn
+            # this checkpoint is part of.
+            new = new[-1:]
         if new:
             starts.append((index, *new[0]))
         before_keys = set(keys)
@@ -1536,6 +1541,11 @@ def _fork_point(line: Sequence[CheckpointTuple], turn: Turn, session_id: str) ->
     start = next(t for t in line if t.checkpoint["id"] == turn.start_checkpoint_id)
     if _source(start) == "input":
         return turn.start_checkpoint_id
+    if start.parent_config is not None:
+        raise TurnNotFoundError(
+            f"turn {turn.number} of session {session_id!r}: the checkpoint before it was "
+            "pruned, so there is nothing to branch from to redo it"
+        )
     raise TurnNotFoundError(
         f"turn {turn.number} of session {session_id!r} starts its thread: there is no "
         "checkpoint before it to branch from"
@@ -1709,6 +1719,7 @@ def search(
                 thread_id, sid, uid = heir
             if parsed.more and not _holds_all(store, conn, parsed, int(blob_id), int(pos)):
                 continue
+            checkpoint_id = _remaining(conn, store, int(pk), str(thread_id), str(checkpoint_id))
             found.append((thread_id, checkpoint_id, blob_id, pos, kind, sid, rank))
             if len(found) == limit:
                 break
@@ -1764,6 +1775,27 @@ def _search_scope(
         ).fetchall()
         threads = tuple(sorted(int(r[0]) for r in found)) if len(found) <= limit else None
     return search_index.Scope(threads, role)
+
+
+def _remaining(
+    conn: Connection, store: CheckpointStore, pk: int, thread_id: str, checkpoint_id: str
+) -> str:
+    """Where a hit on thread ``pk``'s row at ``checkpoint_id``, reported on ``thread_id``
+    (that thread, or a fork inheriting the row), is shown: that checkpoint, or when a
+    prune removed or hid it, the first from it on that ``thread_id`` lists. Its state
+    holds the message: a prune keeps the checkpoints that hold what it removed."""
+    listed = conn.execute(store.sql.SEARCH_CHECKPOINT_HIDDEN, (pk, checkpoint_id)).fetchone()
+    if listed is not None and not listed[0]:
+        return checkpoint_id  # the common case: one indexed lookup
+    found = conn.execute(store.sql.SEARCH_CHECKPOINTS_FROM, (pk, checkpoint_id)).fetchall()
+    named = conn.execute(store.sql.SELECT_THREAD_ID_OF_PK, (pk,)).fetchone()
+    own = named is not None and named[0] == thread_id
+    heir = None if own else conn.execute(store.sql.SELECT_THREAD_PK, (thread_id,)).fetchone()
+    ancestry = _ancestry(conn, store, int(heir[0]), thread_id) if heir else []
+    for later, hidden in found:
+        if (not hidden) if own else store.search.sees(ancestry, pk, str(later)):
+            return str(later)
+    return checkpoint_id
 
 
 def _holds_all(

@@ -409,12 +409,18 @@ class CheckpointStore:
             conn.execute(self.sql.SET_DROPPED, (json.dumps(ids), pk))
 
     def _forget_collected(self, conn: Connection, pks: Sequence[int]) -> None:
-        """Keep in :meth:`dropped` only the rows the garbage collector left (those a fork
-        inherits), so that the list does not grow with every prune of a thread."""
+        """Keep in :meth:`dropped` only the checkpoints the thread still has index rows
+        of, so that the list does not grow with every prune of a thread. Rows outlive a
+        collected checkpoint when their message lives on elsewhere (a fork point's
+        pending write holding the answer of a run deleted after it): those stay
+        dropped."""
         for pk in pks:
             before = self.dropped(conn, pk)
             if before:
-                left = {str(r[0]) for r in conn.execute(self.sql.SEARCH_ROOT_ROWS, (pk,))}
+                found = conn.execute(
+                    self.sql.SEARCH_CHECKPOINTS_WITH_DOCS, (pk, json.dumps(sorted(before)))
+                )
+                left = {str(r[0]) for r in found}
                 if before - left:
                     kept = sorted(before & left)
                     conn.execute(self.sql.SET_DROPPED, (json.dumps(kept) if kept else None, pk))

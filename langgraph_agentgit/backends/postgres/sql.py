@@ -879,6 +879,21 @@ WHERE d.thread_pk = %s AND NOT EXISTS (
         AND c.hidden = 0
 )
 """
+# Of the given checkpoint ids (a JSON array), those of the thread's index rows.
+SEARCH_CHECKPOINTS_WITH_DOCS = """
+SELECT DISTINCT checkpoint_id FROM agentgit_search_docs
+WHERE thread_pk = %s
+    AND checkpoint_id IN (SELECT value FROM jsonb_array_elements_text(%s::jsonb) AS value)
+"""
+SEARCH_CHECKPOINT_HIDDEN = """
+SELECT hidden FROM agentgit_checkpoints WHERE thread_pk = %s AND ns = '' AND checkpoint_id = %s
+"""
+# A thread's root-namespace checkpoints from an id on, oldest first, with whether each
+# is hidden: where a search hit whose checkpoint was pruned is reported instead.
+SEARCH_CHECKPOINTS_FROM = """
+SELECT checkpoint_id, hidden FROM agentgit_checkpoints
+WHERE thread_pk = %s AND ns = '' AND checkpoint_id >= %s ORDER BY checkpoint_id
+"""
 SELECT_DROPPED = "SELECT dropped FROM agentgit_threads WHERE pk = %s"
 SET_DROPPED = "UPDATE agentgit_threads SET dropped = %s WHERE pk = %s"
 # The root-namespace checkpoints of thread (parameters 1-3) that it no longer lists and
