@@ -874,7 +874,7 @@ def test_a_row_written_without_tokens_marks_the_index_unscoped(
         index = saver.store.search
         new_sql = index.sql
         old_insert = (
-            new_sql.SEARCH_INSERT_DOC.replace("total_tokens, scoped", "total_tokens")
+            new_sql.SEARCH_INSERT_DOC.replace("turn_key, scoped", "turn_key")
             .replace("words, scoped", "words")
             .replace(", 1)\nON CONFLICT", ")\nON CONFLICT")
         )
@@ -1169,3 +1169,28 @@ def test_turns_after_keep_last_list_the_turn_that_remains(db: str) -> None:
         assert [m.content for m in turns[0].messages] == ["charlie", "echo: charlie"]
         with pytest.raises(TurnNotFoundError, match="pruned"):
             mgr.undo_last_turn(s.id)
+
+
+def test_a_message_edited_in_place_is_not_a_new_turn(db: str) -> None:
+    """update_state with a user message's id and new text (add_messages replaces it, the
+    usual way to edit a message): usage counts both texts as messages, as the history
+    holds both, but one turn, as turns() lists it (it counted an extra turn)."""
+    from langchain_core.messages import HumanMessage
+
+    with AgentGitSaver.from_conn_string(db) as saver:
+        graph = _echo_graph(saver)
+        mgr = SessionManager(saver)
+        s = mgr.create_session(name="edit")
+        config = mgr.config(s.id)
+        graph.invoke({"messages": [HumanMessage("hello there", id="h1")]}, config)
+        graph.invoke({"messages": [HumanMessage("second", id="h2")]}, config)
+        graph.update_state(config, {"messages": [HumanMessage("second, edited", id="h2")]})
+        graph.invoke({"messages": [HumanMessage("third", id="h3")]}, config)
+        usage = mgr.usage(s.id)
+        assert usage.turns == len(mgr.turns(s.id)) == 3
+        assert usage.messages == len(_held(graph, config))
+        hits = {h.message.content for h in mgr.search("second", role="human")}
+        assert hits == {"second", "second, edited"}
+        # A rebuilt index counts the same.
+        mgr.reindex()
+        assert mgr.usage(s.id) == usage

@@ -181,8 +181,9 @@ class Usage:
         session_id: the session.
         thread_id: the branch (``None``: the whole session).
         turns: checkpoints where human messages first appeared (as
-            :meth:`SessionManager.turns` numbers them).
-        messages: messages of every type.
+            :meth:`SessionManager.turns` numbers them: a message edited in place, same
+            id and new text, is not a new turn).
+        messages: messages of every type (an edited message's texts each count).
         tool_calls: tool name -> calls made by ``AIMessage.tool_calls``.
         tokens: summed ``AIMessage.usage_metadata``.
     """

@@ -250,11 +250,22 @@ def message_key(message: BaseMessage, position: int) -> int:
     return int.from_bytes(h.digest(), "big", signed=True)
 
 
+def turn_key(message: BaseMessage, position: int) -> int:
+    """A message's identity as ``SessionManager.turns`` knows it: its id alone, so that
+    a message edited in place (``update_state`` with the same id, as add_messages
+    replaces it) is the same turn; without an id, :func:`message_key`."""
+    if not message.id:
+        return message_key(message, position)
+    h = hashlib.blake2b(str(message.id).encode(), digest_size=8)
+    return int.from_bytes(h.digest(), "big", signed=True)
+
+
 @dataclass(frozen=True)
 class Doc:
     """One row of the index, before it is stored."""
 
     key: int
+    turn: int
     blob_id: int
     pos: int
     role: str
@@ -281,6 +292,7 @@ class Doc:
             )
         return cls(
             message_key(message, position),
+            turn_key(message, position),
             blob_id,
             pos,
             str(message.type)[:32],
@@ -409,6 +421,7 @@ class SearchIndex:
                 doc.input_tokens,
                 doc.output_tokens,
                 doc.total_tokens,
+                doc.turn,
                 *self.sql.search_words(indexed),
             ),
         ).fetchone()
@@ -421,7 +434,7 @@ class SearchIndex:
         self, conn: Connection, entries: Ancestry, dropped: frozenset[str] = frozenset()
     ) -> dict[int, tuple[Any, ...]]:
         """The index rows a thread sees, by key: (thread pk, checkpoint id, role, tool
-        names as JSON, input, output, total tokens). ``dropped``: the thread's own
+        names as JSON, input, output, total tokens, turn key). ``dropped``: the thread's own
         checkpoints whose rows it no longer holds (:meth:`CheckpointStore.dropped`)."""
         out: dict[int, tuple[Any, ...]] = {}
         for pk, ids in entries:
@@ -445,14 +458,21 @@ class Counts:
 
 
 def count(rows: Mapping[int, tuple[Any, ...]]) -> Counts:
-    """Aggregate index rows (one per message): a turn is a checkpoint where human
-    messages first appeared, as :meth:`SessionManager.turns` numbers them."""
+    """Aggregate index rows (one per message): a turn is a checkpoint where a human
+    message first appeared, as :meth:`SessionManager.turns` numbers them; a human
+    message edited in place (same id, new text) is a new message but not a new turn."""
     out = Counts()
     turns: set[tuple[int, str]] = set()
-    for pk, checkpoint_id, role, names, tin, tout, ttotal in rows.values():
+    seen: set[int] = set()
+    # Oldest first: an edit is indexed at a later checkpoint than the message it edits.
+    for pk, checkpoint_id, role, names, tin, tout, ttotal, turn in sorted(
+        rows.values(), key=lambda r: str(r[1])
+    ):
         out.messages += 1
-        if role == "human":
+        if role == "human" and (turn is None or int(turn) not in seen):
             turns.add((pk, checkpoint_id))
+            if turn is not None:
+                seen.add(int(turn))
         if names:
             for name in json.loads(names):
                 out.tool_calls[name] = out.tool_calls.get(name, 0) + 1

@@ -314,9 +314,11 @@ CREATE TRIGGER agentgit_search_unscoped_row AFTER INSERT ON agentgit_search_docs
     FOR EACH ROW WHEN (NEW.scoped = 0) EXECUTE FUNCTION agentgit_search_unscoped_row();
 """
 
-_MIGRATION_8_DROPPED_LINES = """
+_MIGRATION_8_DROPPED_LINES_AND_TURNS = """
 -- Lines a thread no longer lists, kept for a fork (as on SQLite: migration 12).
 ALTER TABLE agentgit_threads ADD COLUMN IF NOT EXISTS dropped TEXT;
+-- A message's id alone: an edit in place is not a new turn (as on SQLite).
+ALTER TABLE agentgit_search_docs ADD COLUMN IF NOT EXISTS turn_key BIGINT;
 """
 
 #: Each entry moves the schema one version forward; never edit one that has shipped.
@@ -328,7 +330,7 @@ MIGRATIONS: list[str] = [
     _MIGRATION_5_SEARCH,
     _MIGRATION_6_BLOB_OWNER,
     _MIGRATION_7_SEARCH_SCOPE,
-    _MIGRATION_8_DROPPED_LINES,
+    _MIGRATION_8_DROPPED_LINES_AND_TURNS,
 ]
 
 SCHEMA_VERSION_TABLE = """
@@ -770,8 +772,8 @@ WHERE thread_pk IN (SELECT value::bigint FROM jsonb_array_elements_text(%s::json
 SEARCH_INSERT_DOC = """
 INSERT INTO agentgit_search_docs(
     thread_pk, checkpoint_id, blob_id, pos, msg_key, role, tool_calls, input_tokens,
-    output_tokens, total_tokens, words, scoped
-) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, array_to_tsvector(%s::text[]), 1)
+    output_tokens, total_tokens, turn_key, words, scoped
+) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, array_to_tsvector(%s::text[]), 1)
 ON CONFLICT(thread_pk, msg_key) DO NOTHING
 RETURNING id
 """
@@ -795,7 +797,7 @@ def search_match_params(
 
 
 SEARCH_USAGE_ROWS = """
-SELECT msg_key, checkpoint_id, role, tool_calls, input_tokens, output_tokens, total_tokens
+SELECT msg_key, checkpoint_id, role, tool_calls, input_tokens, output_tokens, total_tokens, turn_key
 FROM agentgit_search_docs
 WHERE thread_pk = %s AND (%s::text IS NULL OR checkpoint_id <= %s)
 """

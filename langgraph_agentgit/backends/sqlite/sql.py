@@ -371,13 +371,17 @@ WHEN NEW.scoped = 0 BEGIN
 END;
 """
 
-_MIGRATION_12_DROPPED_LINES = """
+_MIGRATION_12_DROPPED_LINES_AND_TURNS = """
 -- JSON array of root-namespace checkpoint ids (NULL: none) of lines the thread no longer
 -- lists and that none it lists descends from, kept only because a fork inherits them
 -- (see SEARCH_DROPPED_CHECKPOINTS). Recorded when a prune or a run deletion hides them,
 -- while the parent links that tell them apart still exist: the garbage collector then
 -- deletes the rows in between.
 ALTER TABLE agentgit_threads ADD COLUMN dropped TEXT;
+-- A message's id alone (search.turn_key): an edit in place (same id, new text) is a new
+-- row of the index, not a new turn. NULL in rows indexed before (each counts as its own
+-- message until a reindex).
+ALTER TABLE agentgit_search_docs ADD COLUMN turn_key INTEGER;
 """
 
 MIGRATIONS: list[str] = [
@@ -392,7 +396,7 @@ MIGRATIONS: list[str] = [
     _MIGRATION_9_SEARCH,
     _MIGRATION_10_BLOB_OWNER,
     _MIGRATION_11_SEARCH_SCOPE,
-    _MIGRATION_12_DROPPED_LINES,
+    _MIGRATION_12_DROPPED_LINES_AND_TURNS,
 ]
 
 SCHEMA_VERSION_TABLE = """
@@ -838,8 +842,8 @@ WHERE thread_pk IN (SELECT value FROM json_each(?)) AND msg_key IN (SELECT value
 SEARCH_INSERT_DOC = """
 INSERT INTO agentgit_search_docs(
     thread_pk, checkpoint_id, blob_id, pos, msg_key, role, tool_calls, input_tokens,
-    output_tokens, total_tokens, scoped
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+    output_tokens, total_tokens, turn_key, scoped
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
 ON CONFLICT(thread_pk, msg_key) DO NOTHING
 RETURNING id
 """
@@ -861,10 +865,10 @@ def search_match_params(
     return (expression, window, fetch)
 
 
-# (key, checkpoint id, role, tool names, input, output, total tokens) of one thread's
-# rows, up to a checkpoint id (NULL: all).
+# (key, checkpoint id, role, tool names, input, output, total tokens, turn key) of one
+# thread's rows, up to a checkpoint id (NULL: all).
 SEARCH_USAGE_ROWS = """
-SELECT msg_key, checkpoint_id, role, tool_calls, input_tokens, output_tokens, total_tokens
+SELECT msg_key, checkpoint_id, role, tool_calls, input_tokens, output_tokens, total_tokens, turn_key
 FROM agentgit_search_docs WHERE thread_pk = ? AND (? IS NULL OR checkpoint_id <= ?)
 """
 # Hits, best first: (id, thread pk, thread id (NULL: deleted while a fork inherits the
