@@ -1719,16 +1719,20 @@ def search(
                 thread_id, sid, uid = heir
             if parsed.more and not _holds_all(store, conn, parsed, int(blob_id), int(pos)):
                 continue
-            checkpoint_id = _remaining(conn, store, int(pk), str(thread_id), str(checkpoint_id))
-            found.append((thread_id, checkpoint_id, blob_id, pos, kind, sid, rank))
+            found.append((thread_id, checkpoint_id, blob_id, pos, kind, sid, rank, int(pk)))
             if len(found) == limit:
                 break
         if len(found) == limit or len(rows) < fetch:
             break
         fetch *= 4
+    # Where each hit is shown: its checkpoint, unless a prune removed or hid it there.
+    pairs = json.dumps(sorted({(f[7], str(f[1])) for f in found}))
+    listed = {(int(r[0]), str(r[1])) for r in conn.execute(sql.SEARCH_LISTED_AMONG, (pairs,))}
     values = store.blobs.load(conn, {int(f[2]) for f in found})
     hits = []
-    for thread_id, checkpoint_id, blob_id, pos, kind, sid, rank in found:
+    for thread_id, checkpoint_id, blob_id, pos, kind, sid, rank, pk in found:
+        if (pk, str(checkpoint_id)) not in listed:
+            checkpoint_id = _remaining(conn, store, pk, str(thread_id), str(checkpoint_id))
         items = values.get(int(blob_id))
         message = items[int(pos)] if isinstance(items, list) and 0 <= pos < len(items) else None
         if not isinstance(message, BaseMessage):
@@ -1780,13 +1784,11 @@ def _search_scope(
 def _remaining(
     conn: Connection, store: CheckpointStore, pk: int, thread_id: str, checkpoint_id: str
 ) -> str:
-    """Where a hit on thread ``pk``'s row at ``checkpoint_id``, reported on ``thread_id``
-    (that thread, or a fork inheriting the row), is shown: that checkpoint, or when a
-    prune removed or hid it, the first from it on that ``thread_id`` lists. Its state
-    holds the message: a prune keeps the checkpoints that hold what it removed."""
-    listed = conn.execute(store.sql.SEARCH_CHECKPOINT_HIDDEN, (pk, checkpoint_id)).fetchone()
-    if listed is not None and not listed[0]:
-        return checkpoint_id  # the common case: one indexed lookup
+    """Where a hit on thread ``pk``'s row at ``checkpoint_id``, which thread ``pk`` no
+    longer lists (a prune removed or hid it), reported on ``thread_id`` (that thread, or
+    a fork inheriting the row), is shown: the first checkpoint from it on that
+    ``thread_id`` lists. Its state holds the message: a prune keeps the checkpoints that
+    hold what it removed."""
     found = conn.execute(store.sql.SEARCH_CHECKPOINTS_FROM, (pk, checkpoint_id)).fetchall()
     named = conn.execute(store.sql.SELECT_THREAD_ID_OF_PK, (pk,)).fetchone()
     own = named is not None and named[0] == thread_id

@@ -887,8 +887,12 @@ SELECT DISTINCT checkpoint_id FROM agentgit_search_docs
 WHERE thread_pk = %s
     AND checkpoint_id IN (SELECT value FROM jsonb_array_elements_text(%s::jsonb) AS value)
 """
-SEARCH_CHECKPOINT_HIDDEN = """
-SELECT hidden FROM agentgit_checkpoints WHERE thread_pk = %s AND ns = '' AND checkpoint_id = %s
+# Of the given [thread pk, checkpoint id] pairs (a JSON array), those listed (root
+# namespace, not hidden): where search hits are shown as they are.
+SEARCH_LISTED_AMONG = """
+SELECT c.thread_pk, c.checkpoint_id FROM jsonb_array_elements(%s::jsonb) AS j(value)
+JOIN agentgit_checkpoints c ON c.thread_pk = (j.value->>0)::bigint AND c.ns = ''
+    AND c.checkpoint_id = j.value->>1 AND c.hidden = 0
 """
 # A thread's root-namespace checkpoints from an id on, oldest first, with whether each
 # is hidden: where a search hit whose checkpoint was pruned is reported instead.

@@ -954,8 +954,12 @@ SEARCH_CHECKPOINTS_WITH_DOCS = """
 SELECT DISTINCT checkpoint_id FROM agentgit_search_docs
 WHERE thread_pk = ? AND checkpoint_id IN (SELECT value FROM json_each(?))
 """
-SEARCH_CHECKPOINT_HIDDEN = """
-SELECT hidden FROM agentgit_checkpoints WHERE thread_pk = ? AND ns = '' AND checkpoint_id = ?
+# Of the given [thread pk, checkpoint id] pairs (a JSON array), those listed (root
+# namespace, not hidden): where search hits are shown as they are.
+SEARCH_LISTED_AMONG = """
+SELECT c.thread_pk, c.checkpoint_id FROM json_each(?) j
+JOIN agentgit_checkpoints c ON c.thread_pk = json_extract(j.value, '$[0]') AND c.ns = ''
+    AND c.checkpoint_id = json_extract(j.value, '$[1]') AND c.hidden = 0
 """
 # A thread's root-namespace checkpoints from an id on, oldest first, with whether each
 # is hidden: where a search hit whose checkpoint was pruned is reported instead.
