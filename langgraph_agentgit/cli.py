@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import json
 import logging
 import math
@@ -2819,7 +2820,12 @@ def import_command(
     on_conflict: Literal["error", "new_ids"] = "new_ids" if new_ids else "error"
     # Opened before the database, so that a file that cannot be read creates nothing.
     if file == "-":
-        source: IO[bytes] = sys.stdin.buffer
+        # Standard input may be gzipped too: its first two bytes say so, and are then
+        # read again as the start of the stream.
+        head = sys.stdin.buffer.read(2)
+        source: IO[bytes] = io.BufferedReader(_Rewound(head, sys.stdin.buffer))
+        if head == b"\x1f\x8b":
+            source = cast("IO[bytes]", gzip.open(source, "rb"))  # noqa: SIM115
     else:
         try:
             with open(file, "rb") as probe:
@@ -2861,6 +2867,27 @@ def import_command(
             )
         )
     )
+
+
+class _Rewound(io.RawIOBase):
+    """``head`` (bytes already read from ``rest``), then the rest of ``rest``."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 @app.command("import-langgraph")

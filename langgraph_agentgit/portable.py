@@ -1113,6 +1113,21 @@ def _check_references(p: _Parsed, serde: SerializerProtocol) -> None:
             parent = p.threads[parent]["parent"]
         ancestors[key] = chain
     lineage = {key: set(chain) for key, chain in ancestors.items()}
+    # A thread's dropped checkpoints are lines it no longer lists: one it lists is not.
+    listed = {
+        (c["thread"], c["checkpoint_id"])
+        for c in p.checkpoints.values()
+        if c["ns"] == "" and not c["hidden"]
+    }
+    for key, t in p.threads.items():
+        named = next((i for i in t["dropped"] if (key, i) in listed), None)
+        if named is not None:
+            raise _bad(
+                t["line"],
+                "thread",
+                "dropped",
+                f"checkpoint {named[:40]!r} is one the thread lists, not one it dropped",
+            )
     for c in p.checkpoints.values():
         if c["thread"] not in p.threads:
             raise _bad(

@@ -527,6 +527,14 @@ def _list_out_of_range(records: list[dict[str, Any]]) -> int:
     return i + 1
 
 
+def _dropped_listed(records: list[dict[str, Any]]) -> int:
+    """A thread's ``dropped`` naming a checkpoint it lists."""
+    c = next(r for r in records if r["type"] == "checkpoint" and r["ns"] == "" and not r["hidden"])
+    i = _first(records, "thread", key=c["thread"])
+    records[i]["dropped"] = [c["checkpoint_id"]]
+    return i + 1
+
+
 def _drop_end(records: list[dict[str, Any]]) -> int:
     records.pop()
     return len(records) + 1
@@ -659,6 +667,7 @@ RECORD_CASES: list[tuple[str, Callable[[list[dict[str, Any]]], int], str | None]
     ("session name with a control character", _set("session", "name", "a\x1b[31mb"), "name"),
     ("session name too long", _set("session", "name", "s" * 201), "name"),
     ("session name on two lines", _set("session", "name", "one\ntwo"), "name"),
+    ("dropped names a listed checkpoint", _dropped_listed, "dropped"),
     ("end record missing (truncated)", _drop_end, None),
     ("a line removed", _drop_a_write, "lines"),
     ("data after the end", _trailing_data, None),
@@ -1044,6 +1053,11 @@ def test_cli_export_import_and_import_langgraph(any_db: str, tmp_path: Path) -> 
     done = runner.invoke(app, ["import", str(packed), "--new-ids", "--db", any_db])
     assert done.exit_code == 0, done.output
     assert counts(any_db)["agentgit_sessions"] == before["agentgit_sessions"] + 4
+    # Standard input, plain and gzipped ("-").
+    for data in (out.read_bytes(), packed.read_bytes()):
+        done = runner.invoke(app, ["import", "-", "--new-ids", "--db", any_db], input=data)
+        assert done.exit_code == 0, done.output
+    assert counts(any_db)["agentgit_sessions"] == before["agentgit_sessions"] + 8
     # A LangGraph SqliteSaver file.
     lg = str(tmp_path / "langgraph.sqlite")
     threads = _sqlite_saver_world(lg)

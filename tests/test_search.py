@@ -1194,3 +1194,104 @@ def test_a_message_edited_in_place_is_not_a_new_turn(db: str) -> None:
         # A rebuilt index counts the same.
         mgr.reindex()
         assert mgr.usage(s.id) == usage
+
+
+def _readable_hits(saver: Any, graph: Any, hits: Sequence[Any]) -> None:
+    """Each hit names a checkpoint its thread lists, whose state (or history) holds it."""
+    for hit in hits:
+        found = saver.get_tuple(cfg(hit.thread_id, hit.checkpoint_id))
+        assert found is not None, hit
+        state = graph.get_state(cfg(hit.thread_id, hit.checkpoint_id))
+        assert hit.message in state.values["messages"], hit
+
+
+def test_forks_of_pruned_branches_count_and_find_what_they_hold(db: str) -> None:
+    """A branch pruned to its latest checkpoint, then forked: the fork holds every message
+    of that checkpoint's state. With a search between the prune and the fork (which
+    rebuilt the index of the pruned branch at checkpoints the fork does not list), the
+    fork counted 3 of 8 and found nothing it inherited; a message was found twice."""
+    from langchain_core.messages import HumanMessage
+
+    with AgentGitSaver.from_conn_string(db) as saver:
+        graph = _echo_graph(saver)
+        mgr = SessionManager(saver)
+        s = mgr.create_session(user_id="ada")
+        graph.invoke({"messages": [HumanMessage("apple one")]}, mgr.config(s.id))
+        first = mgr.branch(s.id, mgr.config(s.id), name="first")
+        for text in ("banana two", "cherry three"):
+            graph.invoke({"messages": [HumanMessage(text)]}, first.config)
+        saver.prune([first.thread_id], strategy="keep_latest")
+        mgr.search("apple")  # rebuilds the index (a pruned fork's rows were copied)
+        second = mgr.branch(s.id, first.config, name="second")
+        graph.invoke({"messages": [HumanMessage("date four")]}, second.config)
+        held = _held(graph, second.config)
+        assert len(held) == 8
+        assert mgr.usage(s.id, thread_id=second.thread_id).messages == len(held)
+        hits = mgr.search("banana", session_id=s.id)
+        assert sorted(str(h.message_id) for h in hits) == sorted(containing(held, "banana"))
+        _readable_hits(saver, graph, hits)
+        # A plain fork of it, adopted by another user.
+        saver.fork_thread(second.thread_id, cid(graph.get_state(second.config)), "bobs-copy")
+        graph.invoke({"messages": [HumanMessage("elder five")]}, cfg("bobs-copy"))
+        bob = SessionManager(saver, user_id="bob")
+        b = bob.adopt("bobs-copy", name="copy")
+        held = _held(graph, cfg("bobs-copy"))
+        assert bob.usage(b.id).messages == len(held) == 10
+        hits = bob.search("cherry")
+        assert {h.thread_id for h in hits} == {"bobs-copy"}
+        assert sorted(str(h.message_id) for h in hits) == sorted(containing(held, "cherry"))
+        _readable_hits(saver, graph, hits)
+
+
+def test_a_second_prune_keeps_what_an_earlier_one_left_on_the_line(db: str) -> None:
+    """A thread pruned to its latest checkpoint while an earlier fork keeps its first
+    turn, continued, then trimmed by prune_sessions: its first turn is still in its
+    state (it was taken for a line the thread had left: 4 of 6 counted)."""
+    from langchain_core.messages import HumanMessage
+
+    with AgentGitSaver.from_conn_string(db) as saver:
+        graph = _echo_graph(saver)
+        mgr = SessionManager(saver)
+        s = mgr.create_session(user_id="ada")
+        main = mgr.config(s.id)
+        for text in ("apple", "banana"):
+            graph.invoke({"messages": [HumanMessage(text)]}, main)
+        early = next(
+            x
+            for x in graph.get_state_history(main)
+            if len(x.values["messages"]) == 2 and not x.next
+        )
+        side = mgr.branch(s.id, early, name="side")
+        graph.invoke({"messages": [HumanMessage("cherry")]}, side.config)
+        saver.prune([s.current_thread_id], strategy="keep_latest")
+        graph.invoke({"messages": [HumanMessage("date")]}, main)
+        mgr.prune_sessions(keep_last=3)
+        held = _held(graph, main)
+        assert mgr.usage(s.id, thread_id=s.current_thread_id).messages == len(held) == 6
+        hits = mgr.search("apple", session_id=s.id)
+        assert {h.thread_id for h in hits} == {s.current_thread_id}
+        _readable_hits(saver, graph, hits)
+
+
+def test_a_hit_an_heir_reports_names_a_checkpoint_the_heir_lists(db: str) -> None:
+    """bob's thread is pruned while a branch keeps its older checkpoints; ada adopts a
+    plain fork of his head. Her filtered search reports his message on her thread: at a
+    checkpoint she lists (it named one she could not read)."""
+    from langchain_core.messages import HumanMessage
+
+    with AgentGitSaver.from_conn_string(db) as saver:
+        graph = _echo_graph(saver)
+        mgr = SessionManager(saver)
+        s = mgr.create_session(user_id="bob")
+        main = s.current_thread_id
+        for text in ("apple", "banana"):
+            graph.invoke({"messages": [HumanMessage(text)]}, mgr.config(s.id))
+        mgr.undo_last_turn(s.id)
+        saver.prune([main], strategy="keep_latest")
+        saver.fork_thread(main, cid(graph.get_state(cfg(main))), "adas-copy")
+        graph.invoke({"messages": [HumanMessage("cherry")]}, cfg("adas-copy"))
+        ada = mgr.adopt("adas-copy", user_id="ada")
+        for filters in ({"session_id": ada.id}, {"user_id": "ada"}):
+            hits = mgr.search("apple", **filters)  # type: ignore[arg-type]
+            assert {h.thread_id for h in hits} == {"adas-copy"} and len(hits) == 2
+            _readable_hits(saver, graph, hits)

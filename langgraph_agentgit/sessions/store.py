@@ -1786,17 +1786,18 @@ def _remaining(
 ) -> str:
     """Where a hit on thread ``pk``'s row at ``checkpoint_id``, which thread ``pk`` no
     longer lists (a prune removed or hid it), reported on ``thread_id`` (that thread, or
-    a fork inheriting the row), is shown: the first checkpoint from it on that
-    ``thread_id`` lists. Its state holds the message: a prune keeps the checkpoints that
-    hold what it removed."""
+    a fork inheriting the row), is shown: the first checkpoint of ``pk`` from it on that
+    ``thread_id`` lists, as ``get_tuple`` reads it. Its state holds the message: a prune
+    keeps the checkpoints that hold what it removed, and a fork its fork checkpoint."""
     found = conn.execute(store.sql.SEARCH_CHECKPOINTS_FROM, (pk, checkpoint_id)).fetchall()
     named = conn.execute(store.sql.SELECT_THREAD_ID_OF_PK, (pk,)).fetchone()
-    own = named is not None and named[0] == thread_id
-    heir = None if own else conn.execute(store.sql.SELECT_THREAD_PK, (thread_id,)).fetchone()
-    ancestry = _ancestry(conn, store, int(heir[0]), thread_id) if heir else []
-    for later, hidden in found:
-        if (not hidden) if own else store.search.sees(ancestry, pk, str(later)):
-            return str(later)
+    if named is not None and named[0] == thread_id:
+        return next((str(later) for later, hidden in found if not hidden), checkpoint_id)
+    lineage = store.lineage(conn, thread_id)
+    if lineage is not None:
+        for later, _hidden in found:
+            if store.find_row(conn, lineage, "", str(later)) is not None:
+                return str(later)
     return checkpoint_id
 
 

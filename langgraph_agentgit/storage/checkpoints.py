@@ -360,11 +360,25 @@ class CheckpointStore:
         if len(entries) == 1:
             return [(entries[0][0], None)]
         seen: dict[int, set[str]] = {pk: set() for pk, _ in entries[1:]}
-        if lineage.entries[0].fork_rid is not None:
+        fork_rid = lineage.entries[0].fork_rid
+        if fork_rid is not None:
             broken: set[int] = set()
-            for row in self._inherited_chain(conn, lineage, broken):
-                if row.thread_pk in seen:
-                    seen[row.thread_pk].add(row.checkpoint_id)
+            # Every ancestor of the fork checkpoint, hidden ones included: the messages
+            # first indexed at one (a pruned or deleted-run checkpoint that a row still
+            # descends from) are in the fork point's state, whether or not the fork
+            # lists that checkpoint.
+            last: tuple[Any, ...] | None = None
+            for found in self.chain(conn, fork_rid):
+                index = lineage.index_of(int(found[1]))
+                if index is None or (index and lineage.cut_off_before(index)):
+                    break  # beyond a pruned boundary, or out of the lineage
+                last = found
+                if found[2] == "" and int(found[1]) in seen:
+                    seen[int(found[1])].add(str(found[3]))
+            else:
+                # The last row walked names a parent the walk could not reach: collected.
+                if last is not None and last[4] is not None:
+                    broken.add(int(last[1]))
             # The walk ended at a parent the collector removed: the ancestor was pruned
             # to a checkpoint the fork point descends from. Everything that ancestor no
             # longer lists up to the fork point, but a line it dropped, is that
@@ -397,16 +411,20 @@ class CheckpointStore:
         found = conn.execute(self.sql.SELECT_DROPPED, (pk,)).fetchone()
         return frozenset(json.loads(found[0])) if found and found[0] else frozenset()
 
-    def _record_dropped(self, conn: Connection, pk: int) -> None:
-        """Add to :meth:`dropped` the thread's hidden rows that no listed row descends
-        from. Run after hiding and before collecting: the garbage collector deletes the
-        rows between a listed checkpoint and the hidden ones it descends from, after
-        which a dropped line and the older part of the kept one look alike."""
+    def _hidden_rids(self, conn: Connection, pk: int) -> set[int]:
+        return {int(r[0]) for r in conn.execute(self.sql.SELECT_HIDDEN_RIDS_OF_THREAD, (pk,))}
+
+    def _record_dropped(self, conn: Connection, pk: int, hidden_before: set[int]) -> None:
+        """Add to :meth:`dropped` the rows this operation hid (not in ``hidden_before``)
+        that no listed row descends from. Run after hiding and before collecting: the
+        collector deletes the rows between a listed checkpoint and the hidden ones it
+        descends from, after which a dropped line and the older part of the kept one
+        look alike. Rows an earlier prune hid were judged then, while their links held."""
         found = conn.execute(self.sql.SEARCH_DROPPED_CHECKPOINTS, (pk, pk, pk)).fetchall()
+        new = {str(r[1]) for r in found if int(r[0]) not in hidden_before}
         before = self.dropped(conn, pk)
-        if {str(r[0]) for r in found} - before:
-            ids = sorted(before | {str(r[0]) for r in found})
-            conn.execute(self.sql.SET_DROPPED, (json.dumps(ids), pk))
+        if new - before:
+            conn.execute(self.sql.SET_DROPPED, (json.dumps(sorted(before | new)), pk))
 
     def _forget_collected(self, conn: Connection, pks: Sequence[int]) -> None:
         """Keep in :meth:`dropped` only the checkpoints the thread still has index rows
@@ -425,18 +443,13 @@ class CheckpointStore:
                     kept = sorted(before & left)
                     conn.execute(self.sql.SET_DROPPED, (json.dumps(kept) if kept else None, pk))
 
-    def _inherited_chain(
-        self, conn: Connection, lineage: Lineage, broken: set[int] | None = None
-    ) -> Iterator[Row]:
+    def _inherited_chain(self, conn: Connection, lineage: Lineage) -> Iterator[Row]:
         """The root-namespace rows a fork inherits, nearest first: its fork checkpoint
-        and that checkpoint's ancestors as the fork sees them. ``broken`` gets the pk of
-        the thread where the walk ended at a parent the garbage collector removed."""
+        and that checkpoint's ancestors as the fork sees them."""
         fork_rid = lineage.entries[0].fork_rid
         if fork_rid is None:
             return
-        last: tuple[Any, ...] | None = None
         for found in self.chain(conn, fork_rid):
-            last = found
             row = Row.of(found)
             if not lineage.inherited_row_visible(row.thread_pk, found[9], found[10]):
                 index = lineage.index_of(row.thread_pk)
@@ -447,9 +460,6 @@ class CheckpointStore:
                 continue
             if row.ns == "":
                 yield row
-        # The last row walked names a parent the walk could not reach: collected.
-        if broken is not None and last is not None and last[4] is not None:
-            broken.add(int(last[1]))
 
     def chain(self, conn: Connection, rid: int) -> Iterator[tuple[Any, ...]]:
         """Rows along parent links from ``rid``, nearest first, as they are walked.
@@ -1161,11 +1171,12 @@ class CheckpointStore:
         if not run_ids:
             return
         runs = json.dumps([str(r) for r in run_ids])
-        conn.execute(self.sql.HIDE_RUNS, (_now(), runs))
         touched = [int(r[0]) for r in conn.execute(self.sql.SELECT_THREADS_OF_RUNS, (runs,))]
+        hidden_before = {pk: self._hidden_rids(conn, pk) for pk in touched}
+        conn.execute(self.sql.HIDE_RUNS, (_now(), runs))
         for pk in touched:
             self._keep_for_rebuild(conn, pk)
-            self._record_dropped(conn, pk)
+            self._record_dropped(conn, pk, hidden_before[pk])
         self.collect_garbage(conn, touched)
         self._forget_collected(conn, touched)
 
@@ -1232,6 +1243,7 @@ class CheckpointStore:
             if lineage is None:
                 continue
             own = lineage.entries[0]
+            hidden_before = self._hidden_rids(conn, own.pk)
             keep: list[Row] = []
             for head in self._heads(conn, lineage):
                 keep += [head, *self._delta_ancestors(conn, head)]
@@ -1266,7 +1278,7 @@ class CheckpointStore:
                 conn.execute(self.sql.STOP_INHERITING, (_now(), own.pk))
             conn.execute(self.sql.HIDE_OLDER_THAN_LATEST, (_now(), own.pk, json.dumps(keep_rids)))
             self._keep_for_rebuild(conn, own.pk)
-            self._record_dropped(conn, own.pk)
+            self._record_dropped(conn, own.pk, hidden_before)
             touched.append(own.pk)
         self.collect_garbage(conn, touched)
         self._forget_collected(conn, touched)

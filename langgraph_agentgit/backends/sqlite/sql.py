@@ -980,7 +980,7 @@ WITH RECURSIVE reached(rid) AS (
     SELECT c.parent_rid FROM agentgit_checkpoints c JOIN reached r ON c.rid = r.rid
     WHERE c.thread_pk = ? AND c.hidden <> 0 AND c.parent_rid IS NOT NULL
 )
-SELECT h.checkpoint_id FROM agentgit_checkpoints h
+SELECT h.rid, h.checkpoint_id FROM agentgit_checkpoints h
 WHERE h.thread_pk = ? AND h.ns = '' AND h.hidden <> 0
     AND h.rid NOT IN (SELECT rid FROM reached WHERE rid IS NOT NULL)
 """
