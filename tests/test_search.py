@@ -1295,3 +1295,33 @@ def test_a_hit_an_heir_reports_names_a_checkpoint_the_heir_lists(db: str) -> Non
             hits = mgr.search("apple", **filters)  # type: ignore[arg-type]
             assert {h.thread_id for h in hits} == {"adas-copy"} and len(hits) == 2
             _readable_hits(saver, graph, hits)
+
+
+@pytest.mark.parametrize("how", ["prune", "delete_for_runs"])
+def test_messages_a_rewritten_list_holds_stay_indexed_when_their_first_value_goes(
+    db: str, how: str
+) -> None:
+    """A message edited in place makes the next list a whole new value, holding the
+    other messages again. The index named their first values; when a prune (or a
+    deleted run) lets the collector delete those, the thread is indexed again from
+    what it holds (it counted 1 of 4 messages and found none of the others)."""
+    from langchain_core.messages import HumanMessage
+
+    with AgentGitSaver.from_conn_string(db) as saver:
+        graph = _echo_graph(saver)
+        mgr = SessionManager(saver)
+        s = mgr.create_session(name=how)
+        config = mgr.config(s.id)
+        run = {**config, "metadata": {"run_id": "first-run"}}
+        graph.invoke({"messages": [HumanMessage("first hello", id="h1")]}, run)
+        graph.invoke({"messages": [HumanMessage("second", id="h2")]}, config)
+        graph.update_state(config, {"messages": [HumanMessage("first edited", id="h1")]})
+        if how == "prune":
+            saver.prune([s.current_thread_id], strategy="keep_latest")
+        else:
+            saver.delete_for_runs(["first-run"])
+        held = _held(graph, config)
+        assert mgr.usage(s.id).messages == len(held)
+        hits = mgr.search("second")
+        assert sorted(str(h.message_id) for h in hits) == sorted(containing(held, "second"))
+        _readable_hits(saver, graph, hits)

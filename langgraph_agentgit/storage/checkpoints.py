@@ -64,7 +64,7 @@ from langgraph_agentgit.storage.blobs import (
     encode_value,
     private,
 )
-from langgraph_agentgit.storage.search import SearchIndex, Tail
+from langgraph_agentgit.storage.search import SearchIndex, Tail, reindex_stale
 
 METADATA_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
 _SCALARS = (str, int, float, bool, type(None))
@@ -1330,7 +1330,15 @@ class CheckpointStore:
         instead once the rows family sweeps deleted reach ``WHOLE_SWEEP_SHARE`` of the
         rows the last one found. ``None``: sweep the whole database now
         (``prune_sessions``, ``agentgit vacuum``).
+
+        The message index rows of the blobs it deletes go with them; the threads that
+        lost one are indexed again from what they still hold (``search.reindex_stale``).
         """
+        self._collect_garbage(conn, threads)
+        if self.search.enabled:
+            reindex_stale(conn, self)
+
+    def _collect_garbage(self, conn: Connection, threads: Sequence[int] | None) -> None:
         if threads is not None:
             if not threads:
                 return

@@ -534,47 +534,88 @@ def reindex(conn: Connection, store: CheckpointStore) -> int:
 
     Raises :class:`~langgraph_agentgit.errors.CorruptDataError` when a stored value
     cannot be read (nothing is changed then)."""
-    from langgraph_agentgit.storage.blobs import _Read
-    from langgraph_agentgit.storage.checkpoints import build_lineage
-
     sql = store.sql
-    index = store.search
     conn.execute(sql.SEARCH_DELETE_ALL_DOCS)
     if sql.SEARCH_DELETE_ALL_WORDS:
         conn.execute(sql.SEARCH_DELETE_ALL_WORDS)
     threads = {int(r[0]): tuple(r) for r in conn.execute(sql.SEARCH_THREADS).fetchall()}
     for pk in sorted(threads):
-        chain: list[tuple[Any, ...]] = []
-        walked: set[int] = set()
-        at: int | None = pk
-        while at is not None and at in threads and at not in walked:
-            walked.add(at)
-            pk_, _tid, parent, fork_id, fork_rid, inherits, created, stopped = threads[at]
-            chain.append((pk_, parent, fork_id, fork_rid, inherits, created, stopped))
-            at = parent
-        entries = store.searchable(conn, build_lineage(str(threads[pk][1]), chain))
-        done: set[tuple[int, int]] = set()
-        for checkpoint_id, refs_text in conn.execute(sql.SEARCH_ROOT_ROWS, (pk,)).fetchall():
-            refs = json.loads(refs_text)
-            ids = [b for b in refs.values() if isinstance(b, int) and b]
-            read = _Read(store.blobs, conn)
-            resolved = read.resolve(ids)
-            tails: list[Tail] = []
-            for blob_id in ids:
-                if blob_id not in resolved:
-                    continue
-                position = 0
-                for seg, start, stop in resolved[blob_id][0]:
-                    fresh = [p for p in range(start, stop) if (seg, p) not in done]
-                    if fresh:
-                        items = read.value(seg)
-                        first = fresh[0]
-                        tails.append((seg, first, position + first - start, items[first:stop]))
-                        done.update((seg, p) for p in range(first, stop))
-                    position += stop - start
-            if tails:
-                index.index(conn, pk, str(checkpoint_id), tails, partial(list, entries))
+        _index_thread(conn, store, pk, threads)
+    conn.execute(sql.SEARCH_CLEAR_STALE)
     conn.execute(sql.SEARCH_SET_NEEDS_REINDEX, (0,))
     conn.execute(sql.SEARCH_SET_SCOPED)
     row = conn.execute(sql.SEARCH_DOC_COUNT).fetchone()
     return int(row[0]) if row else 0
+
+
+def reindex_stale(conn: Connection, store: CheckpointStore) -> None:
+    """Rebuild the rows of the threads that lost one to the garbage collector
+    (``agentgit_search_stale``) and of every thread forked from them, from what they
+    still hold: a message whose first value was collected may live on in another (a
+    list rewritten whole after an edit). Nothing to do when the whole index is to be
+    rebuilt anyway. Costs a decode of those threads' stored lists."""
+    sql = store.sql
+    stale = [int(r[0]) for r in conn.execute(sql.SEARCH_STALE_THREADS).fetchall()]
+    if not stale:
+        return
+    conn.execute(sql.SEARCH_CLEAR_STALE)
+    if needs_reindex(conn, store):
+        return
+    threads = {int(r[0]): tuple(r) for r in conn.execute(sql.SEARCH_THREADS).fetchall()}
+    children: dict[int, list[int]] = {}
+    for pk, row in threads.items():
+        if row[2] is not None:
+            children.setdefault(int(row[2]), []).append(pk)
+    family: set[int] = set()
+    todo = [pk for pk in stale if pk in threads]
+    while todo:
+        pk = todo.pop()
+        if pk not in family:
+            family.add(pk)
+            todo += children.get(pk, [])
+    if not family:
+        return
+    conn.execute(sql.SEARCH_DELETE_DOCS_OF_THREADS, (json.dumps(sorted(family)),))
+    for pk in sorted(family):  # a fork after the threads it descends from
+        _index_thread(conn, store, pk, threads)
+
+
+def _index_thread(
+    conn: Connection, store: CheckpointStore, pk: int, threads: Mapping[int, tuple[Any, ...]]
+) -> None:
+    """Index thread ``pk``'s root-namespace checkpoints as :func:`reindex` does
+    (``threads``: SEARCH_THREADS's rows by pk)."""
+    from langgraph_agentgit.storage.blobs import _Read
+    from langgraph_agentgit.storage.checkpoints import build_lineage
+
+    sql = store.sql
+    chain: list[tuple[Any, ...]] = []
+    walked: set[int] = set()
+    at: int | None = pk
+    while at is not None and at in threads and at not in walked:
+        walked.add(at)
+        pk_, _tid, parent, fork_id, fork_rid, inherits, created, stopped = threads[at]
+        chain.append((pk_, parent, fork_id, fork_rid, inherits, created, stopped))
+        at = parent
+    entries = store.searchable(conn, build_lineage(str(threads[pk][1]), chain))
+    done: set[tuple[int, int]] = set()
+    for checkpoint_id, refs_text in conn.execute(sql.SEARCH_ROOT_ROWS, (pk,)).fetchall():
+        refs = json.loads(refs_text)
+        ids = [b for b in refs.values() if isinstance(b, int) and b]
+        read = _Read(store.blobs, conn)
+        resolved = read.resolve(ids)
+        tails: list[Tail] = []
+        for blob_id in ids:
+            if blob_id not in resolved:
+                continue
+            position = 0
+            for seg, start, stop in resolved[blob_id][0]:
+                fresh = [p for p in range(start, stop) if (seg, p) not in done]
+                if fresh:
+                    items = read.value(seg)
+                    first = fresh[0]
+                    tails.append((seg, first, position + first - start, items[first:stop]))
+                    done.update((seg, p) for p in range(first, stop))
+                position += stop - start
+        if tails:
+            store.search.index(conn, pk, str(checkpoint_id), tails, partial(list, entries))

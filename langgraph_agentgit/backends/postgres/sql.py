@@ -319,6 +319,17 @@ _MIGRATION_8_DROPPED_LINES_AND_TURNS = """
 ALTER TABLE agentgit_threads ADD COLUMN IF NOT EXISTS dropped TEXT;
 -- A message's id alone: an edit in place is not a new turn (as on SQLite).
 ALTER TABLE agentgit_search_docs ADD COLUMN IF NOT EXISTS turn_key BIGINT;
+-- The threads that lost an index row with a value the collector deleted (as on SQLite).
+CREATE TABLE IF NOT EXISTS agentgit_search_stale (thread_pk BIGINT PRIMARY KEY);
+CREATE OR REPLACE FUNCTION agentgit_search_blob_gone() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO agentgit_search_stale(thread_pk)
+    SELECT DISTINCT thread_pk FROM agentgit_search_docs WHERE blob_id = OLD.id
+    ON CONFLICT DO NOTHING;
+    DELETE FROM agentgit_search_docs WHERE blob_id = OLD.id;
+    RETURN OLD;
+END
+$$;
 """
 
 #: Each entry moves the schema one version forward; never edit one that has shipped.
@@ -901,6 +912,12 @@ SELECT checkpoint_id, hidden FROM agentgit_checkpoints
 WHERE thread_pk = %s AND ns = '' AND checkpoint_id >= %s ORDER BY checkpoint_id
 """
 SELECT_DROPPED = "SELECT dropped FROM agentgit_threads WHERE pk = %s"
+SEARCH_STALE_THREADS = "SELECT thread_pk FROM agentgit_search_stale ORDER BY thread_pk"
+SEARCH_CLEAR_STALE = "DELETE FROM agentgit_search_stale"
+SEARCH_DELETE_DOCS_OF_THREADS = """
+DELETE FROM agentgit_search_docs
+WHERE thread_pk IN (SELECT value::bigint FROM jsonb_array_elements_text(%s::jsonb) AS value)
+"""
 SET_DROPPED = "UPDATE agentgit_threads SET dropped = %s WHERE pk = %s"
 # The root-namespace checkpoints of thread (parameters 1-3) that it no longer lists and
 # that none it lists descends from (CheckpointStore._record_dropped). Walks up from the

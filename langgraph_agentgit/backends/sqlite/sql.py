@@ -382,6 +382,19 @@ ALTER TABLE agentgit_threads ADD COLUMN dropped TEXT;
 -- row of the index, not a new turn. NULL in rows indexed before (each counts as its own
 -- message until a reindex).
 ALTER TABLE agentgit_search_docs ADD COLUMN turn_key INTEGER;
+-- The threads that lost an index row with a value the collector deleted. A row names
+-- the first value that held its message; a list rewritten whole (a message edited or
+-- removed) holds the others again, so the message may live on after that value is
+-- gone: CheckpointStore.collect_garbage then rebuilds those threads' rows (and their
+-- forks') from what they still hold, and empties this table.
+CREATE TABLE IF NOT EXISTS agentgit_search_stale (thread_pk INTEGER PRIMARY KEY);
+DROP TRIGGER IF EXISTS agentgit_search_blob_gone;
+CREATE TRIGGER agentgit_search_blob_gone AFTER DELETE ON agentgit_blobs
+BEGIN
+    INSERT OR IGNORE INTO agentgit_search_stale(thread_pk)
+    SELECT DISTINCT thread_pk FROM agentgit_search_docs WHERE blob_id = OLD.id;
+    DELETE FROM agentgit_search_docs WHERE blob_id = OLD.id;
+END;
 """
 
 MIGRATIONS: list[str] = [
@@ -968,6 +981,11 @@ SELECT checkpoint_id, hidden FROM agentgit_checkpoints
 WHERE thread_pk = ? AND ns = '' AND checkpoint_id >= ? ORDER BY checkpoint_id
 """
 SELECT_DROPPED = "SELECT dropped FROM agentgit_threads WHERE pk = ?"
+SEARCH_STALE_THREADS = "SELECT thread_pk FROM agentgit_search_stale ORDER BY thread_pk"
+SEARCH_CLEAR_STALE = "DELETE FROM agentgit_search_stale"
+SEARCH_DELETE_DOCS_OF_THREADS = (
+    "DELETE FROM agentgit_search_docs WHERE thread_pk IN (SELECT value FROM json_each(?))"
+)
 SET_DROPPED = "UPDATE agentgit_threads SET dropped = ? WHERE pk = ?"
 # The root-namespace checkpoints of thread (parameters 1-3) that it no longer lists and
 # that none it lists descends from (CheckpointStore._record_dropped). Walks up from the
