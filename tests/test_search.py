@@ -1325,3 +1325,35 @@ def test_messages_a_rewritten_list_holds_stay_indexed_when_their_first_value_goe
         hits = mgr.search("second")
         assert sorted(str(h.message_id) for h in hits) == sorted(containing(held, "second"))
         _readable_hits(saver, graph, hits)
+
+
+@pytest.mark.parametrize("seed", [7, 11, 23])
+def test_rollbacks_and_branch_deletes_keep_the_index_whole(tmp_path: Any, seed: int) -> None:
+    """Random turns, rollbacks and branch deletions (the fault test's steps, without the
+    kills): each step succeeds, and each branch counts what its history holds. Seed 7
+    deleted a branch whose collected values sent the index to rebuild a deleted thread
+    that only links its forks, and whose fork checkpoint was gone: the delete failed."""
+    import random
+
+    from langchain_core.messages import HumanMessage
+
+    rng = random.Random(seed)
+    with AgentGitSaver.from_conn_string(str(tmp_path / "steps.db")) as saver:
+        graph = _echo_graph(saver)
+        mgr = SessionManager(saver)
+        s = mgr.create_session()
+        for turn in range(25):
+            roll = rng.random()
+            if roll < 0.5:
+                graph.invoke({"messages": [HumanMessage(f"m{turn}")]}, mgr.config(s.id))
+            elif roll < 0.8:
+                history = mgr.checkpoints(s.id)
+                if history:
+                    mgr.rollback(s.id, cid(rng.choice(history)))
+            else:
+                branches = mgr.branches(s.id)
+                if len(branches) > 1:
+                    mgr.delete_branch(s.id, rng.choice(branches).thread_id)
+            for b in mgr.branches(s.id):
+                held = _held(graph, {"configurable": {"thread_id": b.thread_id}})
+                assert mgr.usage(s.id, thread_id=b.thread_id).messages == len(held), turn

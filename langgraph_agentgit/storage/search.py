@@ -589,6 +589,11 @@ def _index_thread(
     from langgraph_agentgit.storage.checkpoints import build_lineage
 
     sql = store.sql
+    rows = conn.execute(sql.SEARCH_ROOT_ROWS, (pk,)).fetchall()
+    if not rows:
+        # Nothing to index; a deleted thread kept only to link its forks may name a
+        # fork checkpoint that is gone, and has no lineage to read.
+        return
     chain: list[tuple[Any, ...]] = []
     walked: set[int] = set()
     at: int | None = pk
@@ -599,7 +604,7 @@ def _index_thread(
         at = parent
     entries = store.searchable(conn, build_lineage(str(threads[pk][1]), chain))
     done: set[tuple[int, int]] = set()
-    for checkpoint_id, refs_text in conn.execute(sql.SEARCH_ROOT_ROWS, (pk,)).fetchall():
+    for checkpoint_id, refs_text in rows:
         refs = json.loads(refs_text)
         ids = [b for b in refs.values() if isinstance(b, int) and b]
         read = _Read(store.blobs, conn)
