@@ -281,7 +281,6 @@ def _trim_session(
             if ns and cid > newest_of_ns.get(ns, ""):
                 newest_of_ns[ns] = cid
         doomed += [rid for rid, ns, _cid in rows if ns and newest_of_ns[ns] < oldest_kept]
-        hidden_before = store._hidden_rids(conn, pk)
         # The store's clock and format: a fork's creation time is compared with it.
         conn.execute(sql.HIDE_ROWS, (hidden_at(), json.dumps(doomed)))
         # What kept checkpoints rebuild DeltaChannel values from, and what a fork made
@@ -289,7 +288,7 @@ def _trim_session(
         store._keep_for_rebuild(conn, pk)
         # A line the branch left by time travel, kept only for a fork, stops counting
         # as the branch's (its search and usage), as after saver.prune.
-        store._record_dropped(conn, pk, hidden_before)
+        store._record_dropped(conn, pk)
         trimmed_threads.append(pk)
         removed += len(root) - len(kept)
     return removed

@@ -1731,8 +1731,6 @@ def search(
     values = store.blobs.load(conn, {int(f[2]) for f in found})
     hits = []
     for thread_id, checkpoint_id, blob_id, pos, kind, sid, rank, pk in found:
-        if (pk, str(checkpoint_id)) not in listed:
-            checkpoint_id = _remaining(conn, store, pk, str(thread_id), str(checkpoint_id))
         items = values.get(int(blob_id))
         message = items[int(pos)] if isinstance(items, list) and 0 <= pos < len(items) else None
         if not isinstance(message, BaseMessage):
@@ -1741,6 +1739,11 @@ def search(
                 "`agentgit reindex`)",
                 blob_id=int(blob_id),
             )
+        if (pk, str(checkpoint_id)) not in listed:
+            moved = _remaining(conn, store, pk, str(thread_id), str(checkpoint_id), message)
+            if moved is None:
+                continue  # no checkpoint the branch lists holds it any more
+            checkpoint_id = moved
         hits.append(
             SearchHit(
                 session_id=sid,
@@ -1781,24 +1784,57 @@ def _search_scope(
     return search_index.Scope(threads, role)
 
 
+# How many later checkpoints a hit whose checkpoint was pruned is looked for in (each is
+# read whole): a message that none of them holds is left out of the hits.
+_MOVED_HIT_CHECKPOINTS = 64
+
+
 def _remaining(
-    conn: Connection, store: CheckpointStore, pk: int, thread_id: str, checkpoint_id: str
-) -> str:
+    conn: Connection,
+    store: CheckpointStore,
+    pk: int,
+    thread_id: str,
+    checkpoint_id: str,
+    message: BaseMessage,
+) -> str | None:
     """Where a hit on thread ``pk``'s row at ``checkpoint_id``, which thread ``pk`` no
     longer lists (a prune removed or hid it), reported on ``thread_id`` (that thread, or
     a fork inheriting the row), is shown: the first checkpoint of ``pk`` from it on that
-    ``thread_id`` lists, as ``get_tuple`` reads it. Its state holds the message: a prune
-    keeps the checkpoints that hold what it removed, and a fork its fork checkpoint."""
+    ``thread_id`` lists, as ``get_tuple`` reads it, whose state holds ``message``, among
+    the first ``_MOVED_HIT_CHECKPOINTS`` it lists. None when none does (the message went
+    with what was pruned, or an edit replaced it): the hit is left out."""
     found = conn.execute(store.sql.SEARCH_CHECKPOINTS_FROM, (pk, checkpoint_id)).fetchall()
     named = conn.execute(store.sql.SELECT_THREAD_ID_OF_PK, (pk,)).fetchone()
-    if named is not None and named[0] == thread_id:
-        return next((str(later) for later, hidden in found if not hidden), checkpoint_id)
+    own = named is not None and named[0] == thread_id
     lineage = store.lineage(conn, thread_id)
-    if lineage is not None:
-        for later, _hidden in found:
-            if store.find_row(conn, lineage, "", str(later)) is not None:
-                return str(later)
-    return checkpoint_id
+    if lineage is None:
+        return None
+    tried = 0
+    for later, hidden in found:
+        if own and hidden:
+            continue
+        tried += 1
+        if tried > _MOVED_HIT_CHECKPOINTS:
+            break
+        config = {
+            "configurable": {
+                "thread_id": thread_id,
+                "checkpoint_ns": "",
+                "checkpoint_id": str(later),
+            }
+        }
+        if not own and store.find_row(conn, lineage, "", str(later)) is None:
+            continue
+        held = store.get_tuple(conn, config)  # type: ignore[arg-type]
+        if held is not None and any(
+            _same_message(m, message) for m in _message_list(held.checkpoint["channel_values"])
+        ):
+            return str(later)
+    return None
+
+
+def _same_message(a: BaseMessage, b: BaseMessage) -> bool:
+    return a is b or (a.id == b.id and a.type == b.type and a.content == b.content)
 
 
 def _holds_all(
@@ -1874,8 +1910,20 @@ def usage(
             pk = lineage.entries[0].pk
             entries = _ancestry(conn, store, pk, branch, lineage)
             dropped = store.dropped(conn, pk)
-            for key, row in store.search.usage_rows(conn, entries, dropped).items():
-                rows.setdefault(key, row)
+            seen = store.search.usage_rows(conn, entries, dropped)
+            fork = lineage.entries[0]
+            if pk in store.search.broken and fork.fork_rid is not None:
+                # A fork whose walk ends at a collected row, before its first step
+                # indexes its fork checkpoint's messages under it: counted from there.
+                found = conn.execute(store.sql.SELECT_CHECKPOINT_BY_RID, (fork.fork_rid,))
+                row = found.fetchone()
+                if row is not None:
+                    for doc in search_index.fork_point_docs(conn, store, str(row[8])):
+                        tokens = (doc.input_tokens, doc.output_tokens, doc.total_tokens)
+                        counted = (pk, str(row[3]), doc.role, doc.tool_calls, *tokens, doc.turn)
+                        seen.setdefault(doc.key, counted)
+            for key, usage_row in seen.items():
+                rows.setdefault(key, usage_row)
     counts = search_index.count(rows)
     return Usage(
         session_id=session_id,

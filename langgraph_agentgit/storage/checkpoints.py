@@ -64,7 +64,7 @@ from langgraph_agentgit.storage.blobs import (
     encode_value,
     private,
 )
-from langgraph_agentgit.storage.search import SearchIndex, Tail, reindex_stale
+from langgraph_agentgit.storage.search import SearchIndex, Tail, index_fork_point, reindex_stale
 
 METADATA_KEY_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{1,128}$")
 _SCALARS = (str, int, float, bool, type(None))
@@ -361,7 +361,12 @@ class CheckpointStore:
             return [(entries[0][0], None)]
         seen: dict[int, set[str]] = {pk: set() for pk, _ in entries[1:]}
         fork_rid = lineage.entries[0].fork_rid
-        if fork_rid is not None:
+        if (
+            fork_rid is not None
+            and not conn.execute(self.sql.SELECT_CHECKPOINT_BY_RID, (fork_rid,)).fetchone()
+        ):
+            pass  # collected: a deleted thread that only links its forks sees nothing
+        elif fork_rid is not None:
             broken: set[int] = set()
             # Every ancestor of the fork checkpoint, hidden ones included: the messages
             # first indexed at one (a pruned or deleted-run checkpoint that a row still
@@ -379,6 +384,8 @@ class CheckpointStore:
                 # The last row walked names a parent the walk could not reach: collected.
                 if last is not None and last[4] is not None:
                     broken.add(int(last[1]))
+            if broken:
+                self.search.broken.add(lineage.entries[0].pk)
             # The walk ended at a parent the collector removed: the ancestor was pruned
             # to a checkpoint the fork point descends from. Everything that ancestor no
             # longer lists up to the fork point, but a line it dropped, is that
@@ -411,20 +418,46 @@ class CheckpointStore:
         found = conn.execute(self.sql.SELECT_DROPPED, (pk,)).fetchone()
         return frozenset(json.loads(found[0])) if found and found[0] else frozenset()
 
-    def _hidden_rids(self, conn: Connection, pk: int) -> set[int]:
-        return {int(r[0]) for r in conn.execute(self.sql.SELECT_HIDDEN_RIDS_OF_THREAD, (pk,))}
-
-    def _record_dropped(self, conn: Connection, pk: int, hidden_before: set[int]) -> None:
-        """Add to :meth:`dropped` the rows this operation hid (not in ``hidden_before``)
-        that no listed row descends from. Run after hiding and before collecting: the
-        collector deletes the rows between a listed checkpoint and the hidden ones it
-        descends from, after which a dropped line and the older part of the kept one
-        look alike. Rows an earlier prune hid were judged then, while their links held."""
-        found = conn.execute(self.sql.SEARCH_DROPPED_CHECKPOINTS, (pk, pk, pk)).fetchall()
-        new = {str(r[1]) for r in found if int(r[0]) not in hidden_before}
+    def _record_dropped(self, conn: Connection, pk: int) -> None:
+        """Add to :meth:`dropped` the thread's hidden root-namespace rows that no row it
+        lists descends from. Run after hiding and before collecting, while the links
+        hold. A walk from the listed rows that ends at a parent an earlier collection
+        removed cannot tell what was above it: a hidden row older than such an end is
+        left undecided (counted, as before), never dropped."""
+        rows = {int(r[0]): r for r in conn.execute(self.sql.SEARCH_THREAD_LINKS, (pk,))}
+        dangling = {int(r[3]) for r in rows.values() if r[3] is not None and int(r[3]) not in rows}
+        elsewhere = (
+            {
+                int(r[0])
+                for r in conn.execute(
+                    self.sql.SEARCH_EXISTING_RIDS, (json.dumps(sorted(dangling)),)
+                )
+            }
+            if dangling
+            else set()
+        )
+        reached: set[int] = set()
+        ends: list[str] = []  # checkpoint ids of walked rows whose parent was collected
+        todo = [rid for rid, r in rows.items() if not r[5]]
+        while todo:
+            rid = todo.pop()
+            if rid in reached:
+                continue
+            reached.add(rid)
+            _rid, _ns, checkpoint_id, parent_rid, parent_id, _hidden = rows[rid]
+            if parent_rid is not None and int(parent_rid) in rows:
+                todo.append(int(parent_rid))
+            elif parent_id is not None and (parent_rid is None or int(parent_rid) not in elsewhere):
+                ends.append(str(checkpoint_id))
+        newest_end = max(ends, default="")
+        found = {
+            str(r[2])
+            for rid, r in rows.items()
+            if r[5] and r[1] == "" and rid not in reached and str(r[2]) > newest_end
+        }
         before = self.dropped(conn, pk)
-        if new - before:
-            conn.execute(self.sql.SET_DROPPED, (json.dumps(sorted(before | new)), pk))
+        if found - before:
+            conn.execute(self.sql.SET_DROPPED, (json.dumps(sorted(before | found)), pk))
 
     def _forget_collected(self, conn: Connection, pks: Sequence[int]) -> None:
         """Keep in :meth:`dropped` only the checkpoints the thread still has index rows
@@ -910,6 +943,15 @@ class CheckpointStore:
                 json.dumps(refs, separators=(",", ":")),
             ),
         ).fetchone()
+        if (
+            tails is not None
+            and parent is not None
+            and parent.rid == lineage.entries[0].fork_rid
+            and lineage.entries[0].pk in self.search.broken
+        ):
+            # A fork's first step whose source's parent links end at a collected row:
+            # what its fork checkpoint holds is indexed under it (see index_fork_point).
+            index_fork_point(conn, self, lineage.pk, parent.checkpoint_id, parent.refs)
         if hidden_parent:
             # The new row rebuilds through hidden rows that nothing listed needed before.
             self._keep_for_rebuild(conn, lineage.pk)
@@ -1048,6 +1090,11 @@ class CheckpointStore:
         )
         return _config(new_thread_id, "", checkpoint_id)
 
+    def lineage_of_pk(self, conn: Connection, pk: int) -> Lineage | None:
+        """:meth:`lineage` of the thread whose pk is ``pk`` (None: deleted or gone)."""
+        named = conn.execute(self.sql.SELECT_THREAD_ID_OF_PK, (pk,)).fetchone()
+        return self.lineage(conn, str(named[0])) if named and named[0] is not None else None
+
     def copy_thread(self, conn: Connection, source: str, target: str) -> None:
         """Materialize a full copy (rows only: values are shared blobs).
 
@@ -1172,11 +1219,10 @@ class CheckpointStore:
             return
         runs = json.dumps([str(r) for r in run_ids])
         touched = [int(r[0]) for r in conn.execute(self.sql.SELECT_THREADS_OF_RUNS, (runs,))]
-        hidden_before = {pk: self._hidden_rids(conn, pk) for pk in touched}
         conn.execute(self.sql.HIDE_RUNS, (_now(), runs))
         for pk in touched:
             self._keep_for_rebuild(conn, pk)
-            self._record_dropped(conn, pk, hidden_before[pk])
+            self._record_dropped(conn, pk)
         self.collect_garbage(conn, touched)
         self._forget_collected(conn, touched)
 
@@ -1243,7 +1289,6 @@ class CheckpointStore:
             if lineage is None:
                 continue
             own = lineage.entries[0]
-            hidden_before = self._hidden_rids(conn, own.pk)
             keep: list[Row] = []
             for head in self._heads(conn, lineage):
                 keep += [head, *self._delta_ancestors(conn, head)]
@@ -1278,7 +1323,7 @@ class CheckpointStore:
                 conn.execute(self.sql.STOP_INHERITING, (_now(), own.pk))
             conn.execute(self.sql.HIDE_OLDER_THAN_LATEST, (_now(), own.pk, json.dumps(keep_rids)))
             self._keep_for_rebuild(conn, own.pk)
-            self._record_dropped(conn, own.pk, hidden_before)
+            self._record_dropped(conn, own.pk)
             touched.append(own.pk)
         self.collect_garbage(conn, touched)
         self._forget_collected(conn, touched)

@@ -353,6 +353,10 @@ class SearchIndex:
         self.ancestries: LRU[tuple[int, str], list[tuple[int, frozenset[str] | None]]] = LRU(
             _ANCESTRY_IDS
         )
+        # Forks whose walk up from their fork checkpoint ended at a row the collector
+        # removed (CheckpointStore.searchable): their first step indexes what that
+        # checkpoint holds under them. Thread pks are never given out again.
+        self.broken: set[int] = set()
 
     def ancestry(
         self, pk: int, thread_id: str, compute: Callable[[], Ancestry]
@@ -584,43 +588,97 @@ def _index_thread(
     conn: Connection, store: CheckpointStore, pk: int, threads: Mapping[int, tuple[Any, ...]]
 ) -> None:
     """Index thread ``pk``'s root-namespace checkpoints as :func:`reindex` does
-    (``threads``: SEARCH_THREADS's rows by pk)."""
-    from langgraph_agentgit.storage.blobs import _Read
+    (``threads``: SEARCH_THREADS's rows by pk), a fork's fork checkpoint first (see
+    :func:`index_fork_point`)."""
     from langgraph_agentgit.storage.checkpoints import build_lineage
 
     sql = store.sql
     rows = conn.execute(sql.SEARCH_ROOT_ROWS, (pk,)).fetchall()
-    if not rows:
-        # Nothing to index; a deleted thread kept only to link its forks may name a
-        # fork checkpoint that is gone, and has no lineage to read.
-        return
+    thread_id, fork_rid, inherits = threads[pk][1], threads[pk][4], threads[pk][5]
+    fork_row = None
+    if thread_id is not None and fork_rid is not None and inherits:
+        fork_row = conn.execute(sql.SELECT_CHECKPOINT_BY_RID, (fork_rid,)).fetchone()
+    if not rows and fork_row is None:
+        return  # nothing to index (a deleted thread kept only to link its forks)
     chain: list[tuple[Any, ...]] = []
     walked: set[int] = set()
     at: int | None = pk
     while at is not None and at in threads and at not in walked:
         walked.add(at)
-        pk_, _tid, parent, fork_id, fork_rid, inherits, created, stopped = threads[at]
-        chain.append((pk_, parent, fork_id, fork_rid, inherits, created, stopped))
+        pk_, _tid, parent, fork_id, fork_rid_, inherits_, created, stopped = threads[at]
+        chain.append((pk_, parent, fork_id, fork_rid_, inherits_, created, stopped))
         at = parent
-    entries = store.searchable(conn, build_lineage(str(threads[pk][1]), chain))
+    entries = store.searchable(conn, build_lineage(str(thread_id), chain))
     done: set[tuple[int, int]] = set()
+    if fork_row is not None:
+        index_row(conn, store, pk, str(fork_row[3]), str(fork_row[8]), entries, done)
     for checkpoint_id, refs_text in rows:
-        refs = json.loads(refs_text)
-        ids = [b for b in refs.values() if isinstance(b, int) and b]
-        read = _Read(store.blobs, conn)
-        resolved = read.resolve(ids)
-        tails: list[Tail] = []
-        for blob_id in ids:
-            if blob_id not in resolved:
-                continue
-            position = 0
-            for seg, start, stop in resolved[blob_id][0]:
-                fresh = [p for p in range(start, stop) if (seg, p) not in done]
-                if fresh:
-                    items = read.value(seg)
-                    first = fresh[0]
-                    tails.append((seg, first, position + first - start, items[first:stop]))
-                    done.update((seg, p) for p in range(first, stop))
-                position += stop - start
-        if tails:
-            store.search.index(conn, pk, str(checkpoint_id), tails, partial(list, entries))
+        index_row(conn, store, pk, str(checkpoint_id), str(refs_text), entries, done)
+
+
+def index_fork_point(
+    conn: Connection, store: CheckpointStore, pk: int, checkpoint_id: str, refs_text: str
+) -> None:
+    """Index, under fork ``pk``, the messages of its fork checkpoint that it does not see
+    indexed by the threads it descends from: those whose rows name checkpoints a prune
+    removed between that checkpoint and the rows it still reaches (its parent links end
+    there). Run at the fork's first step when its walk ended so (``SearchIndex.broken``)
+    and by :func:`reindex`; a fork made by a rollback costs nothing more."""
+    lineage = store.lineage_of_pk(conn, pk)
+    if lineage is not None:
+        index_row(conn, store, pk, checkpoint_id, refs_text, store.searchable(conn, lineage))
+
+
+def fork_point_docs(conn: Connection, store: CheckpointStore, refs_text: str) -> list[Doc]:
+    """The index rows a checkpoint's list items would make (nothing is written): what
+    ``usage`` counts for a fork that has not run a step yet while its walk ends at a
+    collected row (``SearchIndex.broken``)."""
+    from langgraph_agentgit.storage.blobs import _Read
+
+    refs = json.loads(refs_text)
+    ids = [b for b in refs.values() if isinstance(b, int) and b]
+    read = _Read(store.blobs, conn)
+    resolved = read.resolve(ids)
+    tails: list[Tail] = []
+    for blob_id in ids:
+        position = 0
+        for seg, start, stop in resolved.get(blob_id, ((), 0))[0]:
+            tails.append((seg, start, position, read.value(seg)[start:stop]))
+            position += stop - start
+    return docs_of(tails)
+
+
+def index_row(
+    conn: Connection,
+    store: CheckpointStore,
+    pk: int,
+    checkpoint_id: str,
+    refs_text: str,
+    entries: Ancestry,
+    done: set[tuple[int, int]] | None = None,
+) -> None:
+    """Index, under thread ``pk`` at ``checkpoint_id``, the list items of a checkpoint's
+    values (``refs_text``, its channel -> blob map) that ``done`` (segment positions
+    indexed already) does not hold and that the thread (``entries``) does not see."""
+    from langgraph_agentgit.storage.blobs import _Read
+
+    done = set() if done is None else done
+    refs = json.loads(refs_text)
+    ids = [b for b in refs.values() if isinstance(b, int) and b]
+    read = _Read(store.blobs, conn)
+    resolved = read.resolve(ids)
+    tails: list[Tail] = []
+    for blob_id in ids:
+        if blob_id not in resolved:
+            continue
+        position = 0
+        for seg, start, stop in resolved[blob_id][0]:
+            fresh = [p for p in range(start, stop) if (seg, p) not in done]
+            if fresh:
+                items = read.value(seg)
+                first = fresh[0]
+                tails.append((seg, first, position + first - start, items[first:stop]))
+                done.update((seg, p) for p in range(first, stop))
+            position += stop - start
+    if tails:
+        store.search.index(conn, pk, checkpoint_id, tails, partial(list, entries))

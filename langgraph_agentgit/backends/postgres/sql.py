@@ -919,20 +919,14 @@ DELETE FROM agentgit_search_docs
 WHERE thread_pk IN (SELECT value::bigint FROM jsonb_array_elements_text(%s::jsonb) AS value)
 """
 SET_DROPPED = "UPDATE agentgit_threads SET dropped = %s WHERE pk = %s"
-# The root-namespace checkpoints of thread (parameters 1-3) that it no longer lists and
-# that none it lists descends from (CheckpointStore._record_dropped). Walks up from the
-# listed rows through hidden ones; run before the garbage collector cuts those links.
-SEARCH_DROPPED_CHECKPOINTS = """
-WITH RECURSIVE reached(rid) AS (
-    SELECT c.parent_rid FROM agentgit_checkpoints c
-    WHERE c.thread_pk = %s AND c.hidden = 0 AND c.parent_rid IS NOT NULL
-    UNION
-    SELECT c.parent_rid FROM agentgit_checkpoints c JOIN reached r ON c.rid = r.rid
-    WHERE c.thread_pk = %s AND c.hidden <> 0 AND c.parent_rid IS NOT NULL
-)
-SELECT h.rid, h.checkpoint_id FROM agentgit_checkpoints h
-WHERE h.thread_pk = %s AND h.ns = '' AND h.hidden <> 0
-    AND h.rid NOT IN (SELECT rid FROM reached WHERE rid IS NOT NULL)
+# A thread's rows and their parent links (CheckpointStore._record_dropped).
+SEARCH_THREAD_LINKS = """
+SELECT rid, ns, checkpoint_id, parent_rid, parent_checkpoint_id, hidden
+FROM agentgit_checkpoints WHERE thread_pk = %s
+"""
+SEARCH_EXISTING_RIDS = """
+SELECT rid FROM agentgit_checkpoints
+WHERE rid IN (SELECT value::bigint FROM jsonb_array_elements_text(%s::jsonb) AS value)
 """
 
 # --- sessions, branches and tags --------------------------------------------------------

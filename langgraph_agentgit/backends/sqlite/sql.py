@@ -374,7 +374,7 @@ END;
 _MIGRATION_12_DROPPED_LINES_AND_TURNS = """
 -- JSON array of root-namespace checkpoint ids (NULL: none) of lines the thread no longer
 -- lists and that none it lists descends from, kept only because a fork inherits them
--- (see SEARCH_DROPPED_CHECKPOINTS). Recorded when a prune or a run deletion hides them,
+-- (see CheckpointStore._record_dropped). Recorded when a prune or a run deletion hides them,
 -- while the parent links that tell them apart still exist: the garbage collector then
 -- deletes the rows in between.
 ALTER TABLE agentgit_threads ADD COLUMN dropped TEXT;
@@ -987,21 +987,14 @@ SEARCH_DELETE_DOCS_OF_THREADS = (
     "DELETE FROM agentgit_search_docs WHERE thread_pk IN (SELECT value FROM json_each(?))"
 )
 SET_DROPPED = "UPDATE agentgit_threads SET dropped = ? WHERE pk = ?"
-# The root-namespace checkpoints of thread (parameters 1-3) that it no longer lists and
-# that none it lists descends from (CheckpointStore._record_dropped). Walks up from the
-# listed rows through hidden ones; run before the garbage collector cuts those links.
-SEARCH_DROPPED_CHECKPOINTS = """
-WITH RECURSIVE reached(rid) AS (
-    SELECT c.parent_rid FROM agentgit_checkpoints c
-    WHERE c.thread_pk = ? AND c.hidden = 0 AND c.parent_rid IS NOT NULL
-    UNION
-    SELECT c.parent_rid FROM agentgit_checkpoints c JOIN reached r ON c.rid = r.rid
-    WHERE c.thread_pk = ? AND c.hidden <> 0 AND c.parent_rid IS NOT NULL
-)
-SELECT h.rid, h.checkpoint_id FROM agentgit_checkpoints h
-WHERE h.thread_pk = ? AND h.ns = '' AND h.hidden <> 0
-    AND h.rid NOT IN (SELECT rid FROM reached WHERE rid IS NOT NULL)
+# A thread's rows and their parent links (CheckpointStore._record_dropped).
+SEARCH_THREAD_LINKS = """
+SELECT rid, ns, checkpoint_id, parent_rid, parent_checkpoint_id, hidden
+FROM agentgit_checkpoints WHERE thread_pk = ?
 """
+SEARCH_EXISTING_RIDS = (
+    "SELECT rid FROM agentgit_checkpoints WHERE rid IN (SELECT value FROM json_each(?))"
+)
 
 # --- sessions, branches and tags (langgraph_agentgit.sessions) --------------------------
 # Counts are never stored here: a branch's checkpoint count is agentgit_threads'
