@@ -476,6 +476,25 @@ def _user_id(value: str | None) -> str | None:
         raise typer.BadParameter(str(exc)) from None
 
 
+def _end_reason(value: str | None) -> str | None:
+    """``--reason`` checked as ``end_session`` checks it (a usage error, exit 2)."""
+    from langgraph_agentgit.sessions import store as ops
+
+    if value is not None and len(value) > ops.MAX_END_REASON_LENGTH:
+        raise typer.BadParameter(
+            f"an end reason must be at most {ops.MAX_END_REASON_LENGTH} characters, "
+            f"not {len(value)}"
+        )
+    return value
+
+
+def _finite_seconds(value: float) -> float:
+    """``--lock-timeout``: a finite number of seconds (a usage error, exit 2)."""
+    if not math.isfinite(value):
+        raise typer.BadParameter(f"must be a finite number of seconds, not {value}")
+    return value
+
+
 def _print_version(value: bool) -> None:
     if value:
         typer.echo(f"agentgit (langgraph-agentgit) {__version__}")
@@ -500,6 +519,7 @@ def _root(
             "--lock-timeout",
             envvar=LOCK_TIMEOUT_ENV_VAR,
             min=0,
+            callback=_finite_seconds,
             help="Seconds to wait, in all, for another process's lock on the database.",
         ),
     ] = DEFAULT_LOCK_TIMEOUT,
@@ -2480,7 +2500,9 @@ def activate(
 def end(
     ctx: typer.Context,
     session: SessionArg,
-    reason: Annotated[str | None, typer.Option("--reason", help="Why it ended.")] = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why it ended.", callback=_end_reason)
+    ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:

@@ -543,6 +543,17 @@ def test_bad_usage_exits_2_without_traceback(demo_db: DemoDb) -> None:
     assert bad_limit.exit_code == 2
     no_command = runner.invoke(app, [])
     assert no_command.exit_code in (0, 2) and "demo" in no_command.output
+    # Values the library refuses are usage errors too, not "unexpected" failures (exit 1).
+    for args, said in (
+        (["--lock-timeout", "inf", "sessions", "--db", str(demo_db.path)], "finite"),
+        (
+            ["end", demo_db.result.session_id, "--reason", "r" * 1001, "--db", str(demo_db.path)],
+            "1000",
+        ),
+    ):
+        refused = runner.invoke(app, args)
+        assert refused.exit_code == 2 and said in refused.output, refused.output
+        assert "Traceback" not in refused.output and "unexpected" not in refused.output
 
 
 # --- demo -----------------------------------------------------------------------------------------
