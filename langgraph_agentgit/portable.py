@@ -515,9 +515,13 @@ class _Field:
         value = self.text(name, optional=optional)
         if value is not None:
             try:
-                datetime.fromisoformat(value)
+                moment = datetime.fromisoformat(value)
             except ValueError:
                 raise self.error(name, f"{value[:40]!r} is not an ISO-8601 time") from None
+            if moment.tzinfo is None:
+                # Every time the store writes carries its offset (UTC); one without
+                # would be read back naive, and compared with aware ones as text.
+                raise self.error(name, f"{value[:40]!r} has no UTC offset")
         return value
 
     def mapping(self, name: str) -> dict[str, Any]:
@@ -1113,6 +1117,19 @@ def _check_references(p: _Parsed, serde: SerializerProtocol) -> None:
             parent = p.threads[parent]["parent"]
         ancestors[key] = chain
     lineage = {key: set(chain) for key, chain in ancestors.items()}
+    # A branch forked at a checkpoint is the thread forked there (a record saying another
+    # checkpoint would show the branch forked where its thread was not).
+    forks_of = {t["thread_id"]: t["fork_checkpoint_id"] for t in p.threads.values()}
+    for thread_id, b in p.branches.items():
+        forked = forks_of.get(thread_id)
+        said = b["fork_checkpoint_id"]
+        if said is not None and forked is not None and said != forked:
+            raise _bad(
+                b["line"],
+                "branch",
+                "fork_checkpoint_id",
+                f"the branch's thread was forked at {forked[:40]!r}, not at {said[:40]!r}",
+            )
     # A thread's dropped checkpoints are lines it no longer lists: one it lists is not.
     listed = {
         (c["thread"], c["checkpoint_id"])

@@ -535,6 +535,22 @@ def _dropped_listed(records: list[dict[str, Any]]) -> int:
     return i + 1
 
 
+def _branch_forked_elsewhere(records: list[dict[str, Any]]) -> int:
+    """A branch record naming a fork checkpoint other than its thread's."""
+    forked = {
+        r["thread_id"]: r for r in records if r["type"] == "thread" and r["fork_checkpoint_id"]
+    }
+    i = next(i for i, r in enumerate(records) if r["type"] == "branch" and r["thread_id"] in forked)
+    other = next(
+        r["checkpoint_id"]
+        for r in records
+        if r["type"] == "checkpoint"
+        and r["checkpoint_id"] != forked[records[i]["thread_id"]]["fork_checkpoint_id"]
+    )
+    records[i]["fork_checkpoint_id"] = other
+    return i + 1
+
+
 def _drop_end(records: list[dict[str, Any]]) -> int:
     records.pop()
     return len(records) + 1
@@ -668,6 +684,12 @@ RECORD_CASES: list[tuple[str, Callable[[list[dict[str, Any]]], int], str | None]
     ("session name too long", _set("session", "name", "s" * 201), "name"),
     ("session name on two lines", _set("session", "name", "one\ntwo"), "name"),
     ("dropped names a listed checkpoint", _dropped_listed, "dropped"),
+    (
+        "time without a UTC offset",
+        _set("session", "created_at", "2026-01-01T00:00:00"),
+        "created_at",
+    ),
+    ("branch forked elsewhere than its thread", _branch_forked_elsewhere, "fork_checkpoint_id"),
     ("end record missing (truncated)", _drop_end, None),
     ("a line removed", _drop_a_write, "lines"),
     ("data after the end", _trailing_data, None),
