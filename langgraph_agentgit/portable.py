@@ -226,8 +226,12 @@ def export_sessions(
                 "parent": parent_pk if parent_pk in exported_threads else None,
                 "fork_checkpoint_id": fork_id,
                 # A pruned fork may outlive the row it was forked at (it no longer reads
-                # from it): no row is named then.
-                "fork_row": fork_rid if fork_rid in exported_rows else None,
+                # from it), or the thread it was forked from: no row is named then.
+                "fork_row": (
+                    fork_rid
+                    if fork_rid in exported_rows and parent_pk in exported_threads
+                    else None
+                ),
                 "inherits": bool(inherits),
                 "created_at": created,
                 "stopped_at": stopped,
@@ -235,6 +239,19 @@ def export_sessions(
                 "dropped": json.loads(dropped) if dropped else [],
             }
         )
+    # Each exported thread's exported ancestors, as the records link them: a row's parent
+    # must be in one of them. A pruned fork whose link to its source was not exported
+    # keeps its first row's parent as an id (text), as a collected parent's is kept.
+    linked_parent = {t[0]: (t[2] if t[2] in exported_threads else None) for t in threads}
+    ancestors: dict[int, set[int]] = {}
+    for pk in linked_parent:
+        seen: set[int] = set()
+        at = linked_parent[pk]
+        while at is not None and at not in seen:
+            seen.add(at)
+            at = linked_parent.get(at)
+        ancestors[pk] = seen
+    row_of = {row[0]: (row[1], row[3]) for row in checkpoints}
     for (
         rid,
         pk,
@@ -249,6 +266,10 @@ def export_sessions(
         _r,
         hidden_at,
     ) in checkpoints:
+        if parent_rid in row_of:
+            owner, owner_cid = row_of[parent_rid]
+            if owner != pk and owner not in ancestors.get(pk, ()):
+                parent_rid, parent_cid = None, parent_cid or owner_cid
         encoding, payload = raw_payload(bytes(body))
         emit(
             {
@@ -825,7 +846,9 @@ def _read_thread(f: _Field, parsed: _Parsed, serde: SerializerProtocol) -> None:
         raise f.error("parent", "a fork that inherits from its parent needs it")
     if fork_row is not None and parent is None:
         raise f.error("fork_row", "a thread without a parent has no fork row")
-    if fork_row is None and parent is not None and inherits:
+    if fork_row is None and parent is not None and inherits and thread_id is not None:
+        # (A deleted thread kept only to link its forks may have lost its fork row: its
+        # forks read through their own.)
         raise f.error("fork_row", "a fork that inherits from its parent needs its fork row")
     parsed.threads[key] = {
         "line": f.line,

@@ -1445,3 +1445,64 @@ def test_a_scoped_export_of_a_fork_of_another_users_thread_is_refused(any_db: st
         # Her own thread goes with her own fork (values are encoded: the thread record).
         assert a.current_thread_id in export_text(alice, session_ids=[mine.id])
         assert "bob-fork" in export_text(SessionManager(saver), session_ids=[b.id])
+
+
+def _histories(saver: Any, mgr: SessionManager) -> dict[str, Any]:
+    """Every branch's history as LangGraph reads it: ids, parents, messages, and usage."""
+    out: dict[str, Any] = {}
+    for s in mgr.list_sessions():
+        for b in mgr.branches(s.id):
+            config = {"configurable": {"thread_id": b.thread_id, "checkpoint_ns": ""}}
+            out[b.thread_id] = (
+                [
+                    (
+                        t.config["configurable"]["checkpoint_id"],
+                        (t.parent_config or {}).get("configurable", {}).get("checkpoint_id"),
+                        [m.content for m in t.checkpoint["channel_values"].get("messages", [])],
+                    )
+                    for t in saver.list(config)
+                ],
+                mgr.usage(s.id, thread_id=b.thread_id).messages,
+            )
+    return out
+
+
+@pytest.mark.parametrize("case", ["deleted middle branch", "deleted undo branch"])
+def test_exports_after_deleted_branches_and_prunes_import(tmp_path: Path, case: str) -> None:
+    """A fork of a fork whose middle branch was deleted, then pruned; or a rollback from
+    an undo branch that was then deleted, then prune_sessions. The export named a fork
+    row for a thread without a parent, or refused a deleted link thread without its
+    fork row: the library could not import its own file. It imports, and every branch
+    reads back the same (ids, parents, messages, counts)."""
+    from langchain_core.messages import HumanMessage
+
+    source = str(tmp_path / "source.db")
+    with AgentGitSaver.from_conn_string(source) as saver:
+        graph = build_chat_graph().compile(checkpointer=saver)
+        mgr = SessionManager(saver)
+        s = mgr.create_session(name="x")
+        main = mgr.config(s.id)
+        graph.invoke({"messages": [HumanMessage("one")]}, main)
+        if case == "deleted middle branch":
+            first = list(saver.list(main))[-1].config
+            b1 = mgr.rollback(s.id, first)
+            graph.invoke({"messages": [HumanMessage("two")]}, b1.config)
+            b2 = mgr.branch(s.id, list(saver.list(b1.config))[-1].config)
+            graph.invoke({"messages": [HumanMessage("three")]}, b2.config)
+            mgr.delete_branch(s.id, b1.thread_id)
+            saver.prune([b2.thread_id], strategy="keep_latest")
+        else:
+            history = list(saver.list(main))
+            graph.invoke({"messages": [HumanMessage("travel")]}, history[1].config)
+            b1 = mgr.undo_last_turn(s.id)
+            rows = list(saver.list(b1.config))
+            b2 = mgr.rollback(s.id, rows[3 % len(rows)].config)
+            graph.invoke({"messages": [HumanMessage("three")]}, b2.config)
+            mgr.delete_branch(s.id, b1.thread_id)
+            mgr.prune_sessions(keep_last=2)
+        expected = _histories(saver, mgr)
+        text = export_text(mgr)
+    with AgentGitSaver.from_conn_string(str(tmp_path / "target.db")) as saver:
+        mgr = SessionManager(saver)
+        mgr.import_sessions(io.StringIO(text))
+        assert _histories(saver, mgr) == expected
