@@ -633,19 +633,7 @@ def fork_point_docs(conn: Connection, store: CheckpointStore, refs_text: str) ->
     """The index rows a checkpoint's list items would make (nothing is written): what
     ``usage`` counts for a fork that has not run a step yet while its walk ends at a
     collected row (``SearchIndex.broken``)."""
-    from langgraph_agentgit.storage.blobs import _Read
-
-    refs = json.loads(refs_text)
-    ids = [b for b in refs.values() if isinstance(b, int) and b]
-    read = _Read(store.blobs, conn)
-    resolved = read.resolve(ids)
-    tails: list[Tail] = []
-    for blob_id in ids:
-        position = 0
-        for seg, start, stop in resolved.get(blob_id, ((), 0))[0]:
-            tails.append((seg, start, position, read.value(seg)[start:stop]))
-            position += stop - start
-    return docs_of(tails)
+    return docs_of(_row_tails(conn, store, refs_text, set()))
 
 
 def index_row(
@@ -660,9 +648,19 @@ def index_row(
     """Index, under thread ``pk`` at ``checkpoint_id``, the list items of a checkpoint's
     values (``refs_text``, its channel -> blob map) that ``done`` (segment positions
     indexed already) does not hold and that the thread (``entries``) does not see."""
+    tails = _row_tails(conn, store, refs_text, set() if done is None else done)
+    if tails:
+        store.search.index(conn, pk, checkpoint_id, tails, partial(list, entries))
+
+
+def _row_tails(
+    conn: Connection, store: CheckpointStore, refs_text: str, done: set[tuple[int, int]]
+) -> list[Tail]:
+    """The list items of a checkpoint's values (``refs_text``: channel -> blob) that
+    ``done`` (segment positions taken already) does not hold, as :data:`Tail` s; adds
+    theirs to ``done``."""
     from langgraph_agentgit.storage.blobs import _Read
 
-    done = set() if done is None else done
     refs = json.loads(refs_text)
     ids = [b for b in refs.values() if isinstance(b, int) and b]
     read = _Read(store.blobs, conn)
@@ -680,5 +678,4 @@ def index_row(
                 tails.append((seg, first, position + first - start, items[first:stop]))
                 done.update((seg, p) for p in range(first, stop))
             position += stop - start
-    if tails:
-        store.search.index(conn, pk, checkpoint_id, tails, partial(list, entries))
+    return tails
