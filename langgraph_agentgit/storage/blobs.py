@@ -706,7 +706,14 @@ class _Read:
 
     def load(self, wanted: set[int]) -> dict[int, Any]:
         resolved = self.resolve(list(wanted))
-        self.ensure_values({i for i in wanted if i not in resolved})
+        # Every value this read needs is decoded in one batch: the values asked for and
+        # the segments of each list whose items the cache does not hold (a cold read of
+        # a long list), so that their compression hints are fetched and inflated once.
+        needed = {i for i in wanted if i not in resolved}
+        for blob_id, (slices, _depth) in resolved.items():
+            if blob_id not in self.store._items:
+                needed.update(seg for seg, _, _ in slices)
+        self.ensure_values(needed)
         out: dict[int, Any] = {}
         for blob_id in wanted:
             if blob_id in resolved:
@@ -721,6 +728,9 @@ class _Read:
         store = self.store
         out: dict[int, tuple[tuple[Slice, ...], int]] = {}
         records: dict[int, tuple[int, list[int], bytes]] = {}
+        # VALUE blobs met on the way (lists stored whole, or not lists at all): decoded
+        # together with the deltas' tails once the chains are walked.
+        values: set[int] = set()
         pending = ids
         while pending:
             fetch = []
@@ -735,30 +745,45 @@ class _Read:
                         self.values[blob_id] = decoded
                 if blob_id in self.values:
                     self._value_as_list(blob_id, out)
-                elif blob_id not in records:
+                elif blob_id not in records and blob_id not in values:
                     fetch.append(blob_id)
             pending = []
             if not fetch:
                 break
-            for blob_id, kind, deps, data in self._accept(self.fetch(fetch)):
+            for blob_id, kind, deps, data in self.fetch(fetch):
+                if kind == VALUE:
+                    values.add(blob_id)
+                    continue
+                if kind not in (LIST_DELTA, LIST_INDEX):
+                    raise CorruptDataError(
+                        f"stored value has unknown kind {kind!r}", blob_id=blob_id
+                    )
                 dep_ids = _deps(blob_id, deps)
                 if not dep_ids:
                     raise CorruptDataError("a stored list names no parts", blob_id=blob_id)
                 records[blob_id] = (kind, dep_ids, data)
                 if kind == LIST_DELTA and dep_ids[0] not in out:
                     pending.append(dep_ids[0])
-            for blob_id in fetch:
-                if blob_id in self.values:
-                    self._value_as_list(blob_id, out)
-        # A delta needs its base first; repeat until every record is placed.
-        unresolved = dict(records)
+        tails = {
+            dep_ids[1]
+            for kind, dep_ids, _data in records.values()
+            if kind == LIST_DELTA and len(dep_ids) > 1
+        }
+        self.ensure_values(values | tails)
+        for blob_id in values:
+            self._value_as_list(blob_id, out)
+        # A delta needs its base first. Bases were met after the deltas built on them, so
+        # walking the records backwards places a chain in one pass; repeat until every
+        # record is placed (or nothing moves: damage).
+        lengths: dict[int, int] = {}
+        unresolved = dict(reversed(records.items()))
         while unresolved:
             progressed = False
             for blob_id, (kind, dep_ids, data) in list(unresolved.items()):
                 if kind == LIST_DELTA and dep_ids[0] not in out:
                     continue
                 try:
-                    entry = self._layout(kind, dep_ids, data, out)
+                    entry = self._layout(blob_id, kind, dep_ids, data, out, lengths)
                 except AgentGitError:
                     raise
                 except Exception as exc:
@@ -780,26 +805,37 @@ class _Read:
 
     def _layout(
         self,
+        blob_id: int,
         kind: int,
         dep_ids: list[int],
         data: bytes,
         out: dict[int, tuple[tuple[Slice, ...], int]],
+        lengths: dict[int, int],
     ) -> tuple[tuple[Slice, ...], int]:
-        """The slices and delta depth of one list record whose base is resolved."""
+        """The slices and delta depth of one list record whose base is resolved.
+        ``lengths`` holds the item counts of the lists resolved so far, so that a chain
+        of deltas is laid out in time linear in its length."""
         if kind == LIST_INDEX:
             bounds = ormsgpack.unpackb(zlib.decompress(data))
-            return (
-                tuple(
-                    (seg, int(start), int(stop))
-                    for seg, (start, stop) in zip(dep_ids, bounds, strict=True)
-                ),
-                0,
+            slices = tuple(
+                (seg, int(start), int(stop))
+                for seg, (start, stop) in zip(dep_ids, bounds, strict=True)
             )
+            lengths[blob_id] = sum_lengths(slices)
+            return slices, 0
         keep, depth = ormsgpack.unpackb(data)
+        keep = int(keep)
+        base = dep_ids[0]
+        base_slices = out[base][0]
+        base_length = lengths.get(base)
+        if base_length is None:
+            base_length = lengths[base] = sum_lengths(base_slices)
         tail: tuple[Slice, ...] = ()
         if len(dep_ids) > 1:
             tail = ((dep_ids[1], 0, len(self.value(dep_ids[1]))),)
-        return (_truncate(out[dep_ids[0]][0], int(keep)) + tail, int(depth))
+        kept = base_slices if keep >= base_length else _truncate(base_slices, keep)
+        lengths[blob_id] = min(keep, base_length) + sum_lengths(tail)
+        return kept + tail, int(depth)
 
     def _value_as_list(self, blob_id: int, out: dict[int, tuple[tuple[Slice, ...], int]]) -> None:
         value = self.values[blob_id].value
