@@ -283,6 +283,7 @@ def _trim_session(
         doomed += [rid for rid, ns, _cid in rows if ns and newest_of_ns[ns] < oldest_kept]
         # The store's clock and format: a fork's creation time is compared with it.
         conn.execute(sql.HIDE_ROWS, (hidden_at(), json.dumps(doomed)))
+        store.bump_epochs(conn, [pk])
         # What kept checkpoints rebuild DeltaChannel values from, and what a fork made
         # later must walk past to reach a kept older (tagged) checkpoint, stays hidden.
         store._keep_for_rebuild(conn, pk)

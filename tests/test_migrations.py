@@ -50,11 +50,13 @@ def todays_additions(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute(
         "CREATE TABLE agentgit_gc_state (singleton INTEGER PRIMARY KEY, debt INTEGER, rows INTEGER)"
     )
-    # Migration 12: the lines a thread dropped.
+    # Migration 12: the lines a thread dropped. Migration 13: the threads' epochs.
     conn.execute("ALTER TABLE agentgit_threads ADD COLUMN dropped TEXT")
+    conn.execute("ALTER TABLE agentgit_threads ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0")
     try:
         yield
     finally:
+        conn.execute("ALTER TABLE agentgit_threads DROP COLUMN epoch")
         conn.execute("ALTER TABLE agentgit_threads DROP COLUMN dropped")
         conn.execute("DROP TABLE agentgit_gc_state")
         conn.execute("ALTER TABLE agentgit_blobs DROP COLUMN owner")

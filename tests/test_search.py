@@ -1466,3 +1466,103 @@ def test_a_fork_whose_history_a_prune_cut_counts_what_its_fork_point_holds(db: s
         hits = mgr.search("alpha", session_id=s.id)
         assert containing(held, "alpha") <= {str(h.message_id) for h in hits}
         _readable_hits(saver, graph, hits)
+
+
+# --- runs deleted and branches pruned around forks (a break-it pass, helper 30) -------------
+
+
+def _deleted_runs_around_a_rollback(saver: Any, graph: Any, mgr: Any, s: Any) -> None:
+    """Two runs, the first deleted, a rollback to a checkpoint of the second, then the
+    second deleted: main holds nothing, the branch both runs' messages (it counted two
+    for main and found one of the branch's three words)."""
+    from langchain_core.messages import HumanMessage
+
+    runs = [str(uuid.uuid4()), str(uuid.uuid4())]
+    for word, run in zip(("alpha", "bravo"), runs, strict=True):
+        config = mgr.config(s.id)
+        config["configurable"]["run_id"] = run
+        graph.invoke({"messages": [HumanMessage(word, id=word)]}, config)
+    saver.delete_for_runs([runs[0]])
+    main = mgr.config(s.id)
+    second = [t for t in saver.list(main) if t.metadata.get("run_id") == runs[1]]
+    mgr.rollback(s.id, second[0].config["configurable"]["checkpoint_id"])
+    saver.delete_for_runs([runs[1]])
+
+
+def _time_travel_past_the_fork_point_then_prune(saver: Any, graph: Any, mgr: Any, s: Any) -> None:
+    """A branch runs on from a checkpoint older than its fork point, then is pruned: it
+    counted the fork point's messages, which its kept line never held (6 for 4)."""
+    from langchain_core.messages import HumanMessage
+
+    for word in ("apple", "banana", "cherry"):
+        graph.invoke({"messages": [HumanMessage(word, id=word)]}, mgr.config(s.id))
+    history = list(graph.get_state_history(mgr.config(s.id)))
+    answered = [h for h in history if h.metadata["source"] == "loop" and h.next == ()]
+    after_apple, after_banana = answered[-1], answered[-2]
+    branch = mgr.rollback(s.id, after_banana)
+    graph.invoke({"messages": [HumanMessage("date", id="date")]}, mgr.config(s.id))
+    older = cfg(branch.thread_id, after_apple.config["configurable"]["checkpoint_id"])
+    graph.invoke({"messages": [HumanMessage("elder", id="elder")]}, older)
+    saver.prune([branch.thread_id])
+
+
+def _pruned_fork_loses_its_only_run(saver: Any, graph: Any, mgr: Any, s: Any) -> None:
+    """A branch is pruned, then its only run is deleted: it holds nothing and counted
+    its fork point's two messages."""
+    from langchain_core.messages import HumanMessage
+
+    for word in ("kilo", "lima"):
+        graph.invoke({"messages": [HumanMessage(word, id=word)]}, mgr.config(s.id))
+    history = list(graph.get_state_history(mgr.config(s.id)))
+    after_kilo = [h for h in history if h.metadata["source"] == "loop" and h.next == ()][-1]
+    branch = mgr.rollback(s.id, after_kilo)
+    run = str(uuid.uuid4())
+    config = mgr.config(s.id)
+    config["configurable"]["run_id"] = run
+    graph.invoke({"messages": [HumanMessage("mike", id="mike")]}, config)
+    saver.prune([branch.thread_id])
+    saver.delete_for_runs([run])
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        _deleted_runs_around_a_rollback,
+        _time_travel_past_the_fork_point_then_prune,
+        _pruned_fork_loses_its_only_run,
+    ],
+)
+def test_counts_and_search_after_runs_deleted_and_branches_pruned_around_forks(
+    db: str, scenario: Any
+) -> None:
+    """Each branch counts, and search finds on it, what its listed checkpoints hold; the
+    same in the process that made the change and in a fresh one (a process kept the
+    ancestry it had computed before the prune), and after a reindex."""
+    with AgentGitSaver.from_conn_string(db) as saver:
+        graph = _echo_graph(saver)
+        mgr = SessionManager(saver)
+        s = mgr.create_session(name=scenario.__name__)
+        scenario(saver, graph, mgr, s)
+
+        def check(mgr: Any, when: str) -> None:
+            everywhere: dict[tuple[Any, str], BaseMessage] = {}
+            for b in mgr.branches(s.id):
+                held = _held(graph, cfg(b.thread_id))
+                everywhere.update((_key(m), m) for m in held)
+                usage = counts(mgr.usage(s.id, thread_id=b.thread_id))
+                expected = recount(held)
+                del usage["turns"], expected["turns"]  # (see the note on turns in the README)
+                assert usage == expected, (when, b.name)
+                for m in held:
+                    if m.type != "human":
+                        continue
+                    hits = mgr.search(str(m.content), session_id=s.id)
+                    assert _key(m) in {_key(h.message) for h in hits}, (when, b.name, m.content)
+                    _readable_hits(saver, graph, hits)
+            assert mgr.usage(s.id).messages == len(everywhere), when
+
+        check(mgr, "in the process that pruned")
+        with AgentGitSaver.from_conn_string(db) as fresh:
+            check(SessionManager(fresh), "in a fresh process")
+        mgr.reindex()
+        check(mgr, "after a reindex")

@@ -1809,6 +1809,20 @@ def _remaining(
     lineage = store.lineage(conn, thread_id)
     if lineage is None:
         return None
+
+    def holds(at: str) -> bool:
+        config = {
+            "configurable": {"thread_id": thread_id, "checkpoint_ns": "", "checkpoint_id": at}
+        }
+        held = store.get_tuple(conn, config)  # type: ignore[arg-type]
+        return held is not None and any(
+            _same_message(m, message) for m in _message_list(held.checkpoint["channel_values"])
+        )
+
+    # A fork's fork checkpoint is another thread's row that the fork lists: the messages
+    # indexed there under the fork (its walk up ended at a collected row) are shown there.
+    if lineage.entries[0].fork_checkpoint_id == checkpoint_id and holds(checkpoint_id):
+        return checkpoint_id
     tried = 0
     for later, hidden in found:
         if own and hidden:
@@ -1816,19 +1830,9 @@ def _remaining(
         tried += 1
         if tried > _MOVED_HIT_CHECKPOINTS:
             break
-        config = {
-            "configurable": {
-                "thread_id": thread_id,
-                "checkpoint_ns": "",
-                "checkpoint_id": str(later),
-            }
-        }
         if not own and store.find_row(conn, lineage, "", str(later)) is None:
             continue
-        held = store.get_tuple(conn, config)  # type: ignore[arg-type]
-        if held is not None and any(
-            _same_message(m, message) for m in _message_list(held.checkpoint["channel_values"])
-        ):
+        if holds(str(later)):
             return str(later)
     return None
 
@@ -1888,11 +1892,12 @@ def _ancestry(
     """The rows thread ``pk`` (``thread_id``, whose ``lineage`` the caller may have read
     already) sees (``search.Ancestry``), cached."""
 
-    def compute() -> list[tuple[int, frozenset[str] | None]]:
-        found = lineage or store.lineage(conn, thread_id)
-        return store.searchable(conn, found) if found is not None else [(pk, None)]
-
-    return store.search.ancestry(pk, thread_id, compute)
+    found = lineage or store.lineage(conn, thread_id)
+    if found is None:
+        return [(pk, None)]
+    return store.search.ancestry(
+        pk, thread_id, lambda: store.searchable(conn, found), found.signature
+    )
 
 
 def usage(

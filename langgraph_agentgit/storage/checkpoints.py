@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -100,6 +100,8 @@ class LineageEntry:
     created_at: str = ""
     # When it stopped inheriting from the next entry (None: it never did).
     stopped_at: str | None = None
+    # Bumped when what its forks see of it may have changed (see SearchIndex.ancestry).
+    epoch: int = 0
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,13 @@ class Lineage:
     @property
     def pk(self) -> int:
         return self.entries[0].pk
+
+    @property
+    def signature(self) -> tuple[tuple[int, bool, str | None, int], ...]:
+        """What a thread's ancestry is computed from, as stored now: a cached ancestry
+        made under another signature is stale (a prune or a run deletion since, in this
+        process or another)."""
+        return tuple((e.pk, e.inherits, e.stopped_at, e.epoch) for e in self.entries)
 
     def write_visible(self, pk: int, written_at: int | None) -> bool:
         """Whether a pending write an ancestor thread stored is in this thread's history:
@@ -186,15 +195,17 @@ class Lineage:
 
 def build_lineage(thread_id: str, rows: Sequence[Sequence[Any]]) -> Lineage:
     """A lineage from its threads' rows, nearest first: (pk, parent pk, fork checkpoint
-    id, fork rid, inherits, created at, stopped at)."""
+    id, fork rid, inherits, created at, stopped at[, epoch])."""
     entries: list[LineageEntry] = []
     bound: str | None = None
-    for i, (pk, _parent, fork_id, fork_rid, inherits, created, stopped) in enumerate(rows):
+    for i, row in enumerate(rows):
+        pk, _parent, fork_id, fork_rid, inherits, created, stopped = row[:7]
+        epoch = int(row[7]) if len(row) > 7 else 0
         if i > 0:
             child_fork = entries[i - 1].fork_checkpoint_id
             bound = child_fork if bound is None or (child_fork or "") < bound else bound
         entries.append(
-            LineageEntry(pk, bound, fork_id, fork_rid, bool(inherits), str(created), stopped)
+            LineageEntry(pk, bound, fork_id, fork_rid, bool(inherits), str(created), stopped, epoch)
         )
     return Lineage(thread_id, tuple(entries))
 
@@ -455,21 +466,46 @@ class CheckpointStore:
             for rid, r in rows.items()
             if r[5] and r[1] == "" and rid not in reached and str(r[2]) > newest_end
         }
+        # Index rows can outlive their checkpoint (collected by an earlier prune or run
+        # deletion while a listed row still descended from it). Judged again the same
+        # way: once no walk from a listed row can have passed it, it is dropped too (the
+        # rows of a thread whose every run was deleted, one by one).
+        if self.search.enabled:
+            own_ids = {str(r[2]) for r in rows.values() if r[1] == ""}
+            found.update(
+                checkpoint_id
+                for checkpoint_id in (
+                    str(r[0]) for r in conn.execute(self.sql.SEARCH_UNLISTED_CHECKPOINTS, (pk,))
+                )
+                if checkpoint_id not in own_ids and checkpoint_id > newest_end
+            )
         before = self.dropped(conn, pk)
         if found - before:
             conn.execute(self.sql.SET_DROPPED, (json.dumps(sorted(before | found)), pk))
+            forks = [
+                int(r[0])
+                for r in conn.execute(self.sql.SEARCH_CHILD_THREADS, (pk,)).fetchall()
+                if r[3]
+            ]
+            if forks and self.search.enabled:
+                # What a fork whose walk ends at a collected row sees of this thread
+                # leaves out the lines it dropped: such a fork is indexed again from
+                # what it holds (by the collection that follows, see reindex_stale).
+                conn.execute(self.sql.SEARCH_MARK_STALE, (json.dumps(forks),))
 
     def _forget_collected(self, conn: Connection, pks: Sequence[int]) -> None:
         """Keep in :meth:`dropped` only the checkpoints the thread still has index rows
-        of, so that the list does not grow with every prune of a thread. Rows outlive a
-        collected checkpoint when their message lives on elsewhere (a fork point's
-        pending write holding the answer of a run deleted after it): those stay
-        dropped."""
+        or a row of, so that the list does not grow with every prune of a thread. Rows
+        outlive a collected checkpoint when their message lives on elsewhere (a fork
+        point's pending write holding the answer of a run deleted after it): those stay
+        dropped. A hidden row kept for a fork stays dropped even without index rows: a
+        reindex may place messages there (its first row holding them)."""
         for pk in pks:
             before = self.dropped(conn, pk)
             if before:
                 found = conn.execute(
-                    self.sql.SEARCH_CHECKPOINTS_WITH_DOCS, (pk, json.dumps(sorted(before)))
+                    self.sql.SEARCH_CHECKPOINTS_WITH_DOCS_OR_ROWS,
+                    (json.dumps(sorted(before)), pk, pk),
                 )
                 left = {str(r[0]) for r in found}
                 if before - left:
@@ -1088,6 +1124,17 @@ class CheckpointStore:
         conn.execute(
             self.sql.INSERT_THREAD, (new_thread_id, lineage.pk, checkpoint_id, row.rid, _now())
         )
+        if self.search.enabled and any(entry.epoch for entry in lineage.entries):
+            # The source lost rows to a prune or a run deletion (nothing did while every
+            # epoch is 0, and then this costs nothing): if the fork's walk up from its
+            # fork checkpoint ends at a collected row, what that checkpoint holds is
+            # indexed under the fork now, so that search finds it before its first step.
+            fork = self.lineage(conn, new_thread_id)
+            if fork is not None:
+                self.search.broken.discard(fork.pk)
+                self.searchable(conn, fork)
+                if fork.pk in self.search.broken:
+                    index_fork_point(conn, self, fork.pk, row.checkpoint_id, row.refs)
         return _config(new_thread_id, "", checkpoint_id)
 
     def lineage_of_pk(self, conn: Connection, pk: int) -> Lineage | None:
@@ -1213,6 +1260,8 @@ class CheckpointStore:
                 conn.execute(self.sql.DETACH_BRANCH, (thread_id,))
         if collect:
             self.collect_garbage(conn, touched)
+        elif touched:
+            self.bump_epochs(conn, touched)
 
     def delete_for_runs(self, conn: Connection, run_ids: Sequence[str]) -> None:
         if not run_ids:
@@ -1379,9 +1428,16 @@ class CheckpointStore:
         The message index rows of the blobs it deletes go with them; the threads that
         lost one are indexed again from what they still hold (``search.reindex_stale``).
         """
+        if threads:
+            self.bump_epochs(conn, threads)
         self._collect_garbage(conn, threads)
         if self.search.enabled:
             reindex_stale(conn, self)
+
+    def bump_epochs(self, conn: Connection, pks: Iterable[int]) -> None:
+        """Record that what the threads' forks see of them may have changed (rows hidden
+        or collected): every process then computes their forks' ancestries afresh."""
+        conn.execute(self.sql.BUMP_THREAD_EPOCHS, (json.dumps(sorted(set(pks))),))
 
     def _collect_garbage(self, conn: Connection, threads: Sequence[int] | None) -> None:
         if threads is not None:
@@ -1441,6 +1497,7 @@ class CheckpointStore:
         )
         deleted = 0
         emptied: list[int] = []
+        changed: list[int] = []
         family = json.dumps(sorted(info))
         for pk, (thread_id, _parent, _fork, _inherits) in info.items():
             if thread_id is not None and pk not in hidden_threads:
@@ -1453,6 +1510,7 @@ class CheckpointStore:
                 conn.execute(self.sql.DELETE_WRITES_OF_THREAD, (pk,))
                 deleted += len(rids)
                 emptied.append(pk)
+                changed.append(pk)
                 continue
             doomed = [
                 (rid, ns, cid)
@@ -1467,6 +1525,7 @@ class CheckpointStore:
                     self.sql.DELETE_WRITES_FOR, [(pk, ns, cid) for _, ns, cid in doomed]
                 )
                 deleted += len(doomed)
+                changed.append(pk)
             if thread_id is None and bound is not None:
                 conn.execute(self.sql.DELETE_WRITES_OF_THREAD_ABOVE, (pk, bound))
         # An emptied thread's row goes once no thread descends from it (children first):
@@ -1485,6 +1544,15 @@ class CheckpointStore:
         gone = [pk for pk in emptied if can_go(pk)]
         for pk in gone:
             conn.execute(self.sql.DELETE_THREAD_ROW, (pk,))
+        if changed:
+            self.bump_epochs(conn, changed)
+            forks = sorted({c for pk in changed for c in children.get(pk, ())})
+            if forks and self.search.enabled:
+                # A fork's walk up from its fork checkpoint may now end at a collected
+                # row, past which it cannot tell its ancestors' index rows from other
+                # lines': it is indexed again from what it holds, its fork checkpoint's
+                # messages included (before, only its next step did that).
+                conn.execute(self.sql.SEARCH_MARK_STALE, (json.dumps(forks),))
         if whole:
             conn.execute(self.sql.DELETE_UNREACHABLE_BLOBS)
         else:

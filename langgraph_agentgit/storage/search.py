@@ -45,7 +45,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from types import ModuleType
@@ -344,30 +344,46 @@ class SearchIndex:
         # Off only to measure what indexing costs (benchmarks): an index missing the
         # checkpoints written meanwhile is wrong until a reindex.
         self.enabled = True
-        # (thread pk, thread id) -> the thread's ancestry: which threads a thread
-        # descends from, and where, never changes once it is made (only a prune may
-        # stop it from inheriting, after which dedup against its former ancestors is
-        # merely useless). Saves a lineage query per checkpoint written. Entries made
-        # in a write that rolls back are dropped (BlobStore.transaction), since the
-        # thread's pk may then be given to another thread.
-        self.ancestries: LRU[tuple[int, str], list[tuple[int, frozenset[str] | None]]] = LRU(
-            _ANCESTRY_IDS
-        )
+        # (thread pk, thread id, lineage signature) -> the thread's ancestry and whether
+        # its walk ended at a collected row. Reads (usage, search) key it by the
+        # signature of the lineage they read (Lineage.signature: its threads' epochs,
+        # bumped by every prune or run deletion, in any process), so they never count
+        # through a stale one. Puts key it by None: which threads a thread descends
+        # from never changes but by a prune, after which dedup against its former
+        # ancestors is merely useless; that saves a lineage query per checkpoint
+        # written. Entries made in a write that rolls back are dropped
+        # (BlobStore.transaction), since the thread's pk may then be given to another.
+        self.ancestries: LRU[
+            tuple[int, str, Hashable], tuple[list[tuple[int, frozenset[str] | None]], bool]
+        ] = LRU(_ANCESTRY_IDS)
         # Forks whose walk up from their fork checkpoint ended at a row the collector
         # removed (CheckpointStore.searchable): their first step indexes what that
         # checkpoint holds under them. Thread pks are never given out again.
         self.broken: set[int] = set()
 
     def ancestry(
-        self, pk: int, thread_id: str, compute: Callable[[], Ancestry]
+        self,
+        pk: int,
+        thread_id: str,
+        compute: Callable[[], Ancestry],
+        signature: Hashable = None,
     ) -> list[tuple[int, frozenset[str] | None]]:
-        """The thread's ancestry (see :data:`Ancestry`), cached."""
-        found = self.ancestries.get((pk, thread_id))
+        """The thread's ancestry (see :data:`Ancestry`), cached under ``signature`` (the
+        lineage's, see :attr:`ancestries`). Leaves :attr:`broken` as that computation
+        found it."""
+        key = (pk, thread_id, signature)
+        found = self.ancestries.get(key)
         if found is None:
-            found = list(compute())
-            weight = 1 + sum(len(ids) for _, ids in found if ids is not None)
-            self.ancestries.put((pk, thread_id), found, weight)
-        return found
+            self.broken.discard(pk)
+            entries = list(compute())
+            found = (entries, pk in self.broken)
+            weight = 1 + sum(len(ids) for _, ids in entries if ids is not None)
+            self.ancestries.put(key, found, weight)
+        elif found[1]:
+            self.broken.add(pk)
+        else:
+            self.broken.discard(pk)
+        return found[0]
 
     def sees(self, entries: Ancestry, pk: int, checkpoint_id: str) -> bool:
         """Whether a thread of ancestry ``entries`` sees the rows thread ``pk`` wrote at

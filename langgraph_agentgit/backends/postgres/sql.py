@@ -332,6 +332,11 @@ END
 $$;
 """
 
+_MIGRATION_9_THREAD_EPOCH = """
+-- What forks see of a thread may have changed (as on SQLite: migration 13).
+ALTER TABLE agentgit_threads ADD COLUMN IF NOT EXISTS epoch BIGINT NOT NULL DEFAULT 0;
+"""
+
 #: Each entry moves the schema one version forward; never edit one that has shipped.
 MIGRATIONS: list[str] = [
     _MIGRATION_1_SCHEMA,
@@ -342,6 +347,7 @@ MIGRATIONS: list[str] = [
     _MIGRATION_6_BLOB_OWNER,
     _MIGRATION_7_SEARCH_SCOPE,
     _MIGRATION_8_DROPPED_LINES_AND_TURNS,
+    _MIGRATION_9_THREAD_EPOCH,
 ]
 
 SCHEMA_VERSION_TABLE = """
@@ -377,16 +383,18 @@ LOCK_MIGRATION = (
 
 SELECT_LINEAGE = """
 WITH RECURSIVE lineage(
-    pk, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at, depth
+    pk, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at, epoch,
+    depth
 ) AS (
-    SELECT pk, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at, 0
+    SELECT pk, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at,
+        epoch, 0
     FROM agentgit_threads WHERE thread_id = %s
     UNION ALL
     SELECT t.pk, t.parent_pk, t.fork_checkpoint_id, t.fork_rid, t.inherits, t.created_at,
-        t.stopped_at, l.depth + 1
+        t.stopped_at, t.epoch, l.depth + 1
     FROM agentgit_threads t JOIN lineage l ON t.pk = l.parent_pk
 ) CYCLE pk SET is_cycle USING path
-SELECT pk, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at
+SELECT pk, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at, epoch
 FROM lineage WHERE NOT is_cycle ORDER BY depth
 """
 INSERT_THREAD = """
@@ -413,6 +421,12 @@ WHERE thread_id = %s
 """
 DELETE_THREAD_ROW = "DELETE FROM agentgit_threads WHERE pk = %s"
 STOP_INHERITING = "UPDATE agentgit_threads SET inherits = 0, stopped_at = %s WHERE pk = %s"
+# What forks see of the threads (a JSON array of pks) may have changed: rows hidden or
+# collected (see the epoch column).
+BUMP_THREAD_EPOCHS = """
+UPDATE agentgit_threads SET epoch = epoch + 1
+WHERE pk IN (SELECT value::bigint FROM jsonb_array_elements_text(%s::jsonb) AS value)
+"""
 SELECT_CHECKPOINT_COUNT = "SELECT checkpoint_count FROM agentgit_threads WHERE thread_id = %s"
 SELECT_ROOT_CHECKPOINT_IDS = """
 SELECT DISTINCT checkpoint_id FROM agentgit_checkpoints WHERE ns = '' ORDER BY checkpoint_id
@@ -892,11 +906,16 @@ WHERE d.thread_pk = %s AND NOT EXISTS (
         AND c.hidden = 0
 )
 """
-# Of the given checkpoint ids (a JSON array), those of the thread's index rows.
-SEARCH_CHECKPOINTS_WITH_DOCS = """
-SELECT DISTINCT checkpoint_id FROM agentgit_search_docs
-WHERE thread_pk = %s
-    AND checkpoint_id IN (SELECT value FROM jsonb_array_elements_text(%s::jsonb) AS value)
+# Of the given checkpoint ids (a JSON array), those the thread still has index rows or a
+# root-namespace checkpoint row at.
+SEARCH_CHECKPOINTS_WITH_DOCS_OR_ROWS = """
+SELECT j.value FROM jsonb_array_elements_text(%s::jsonb) AS j(value)
+WHERE EXISTS (
+    SELECT 1 FROM agentgit_search_docs d WHERE d.thread_pk = %s AND d.checkpoint_id = j.value
+) OR EXISTS (
+    SELECT 1 FROM agentgit_checkpoints c
+    WHERE c.thread_pk = %s AND c.ns = '' AND c.checkpoint_id = j.value
+)
 """
 # Of the given [thread pk, checkpoint id] pairs (a JSON array), those listed (root
 # namespace, not hidden): where search hits are shown as they are.
@@ -914,11 +933,17 @@ WHERE thread_pk = %s AND ns = '' AND checkpoint_id >= %s ORDER BY checkpoint_id
 SELECT_DROPPED = "SELECT dropped FROM agentgit_threads WHERE pk = %s"
 SEARCH_STALE_THREADS = "SELECT thread_pk FROM agentgit_search_stale ORDER BY thread_pk"
 SEARCH_CLEAR_STALE = "DELETE FROM agentgit_search_stale"
+# Threads (a JSON array of pks) to index again from what they hold (search.reindex_stale).
+SEARCH_MARK_STALE = """
+INSERT INTO agentgit_search_stale(thread_pk)
+SELECT value::bigint FROM jsonb_array_elements_text(%s::jsonb) AS value
+ON CONFLICT DO NOTHING
+"""
 SEARCH_DELETE_DOCS_OF_THREADS = """
 DELETE FROM agentgit_search_docs
 WHERE thread_pk IN (SELECT value::bigint FROM jsonb_array_elements_text(%s::jsonb) AS value)
 """
-SET_DROPPED = "UPDATE agentgit_threads SET dropped = %s WHERE pk = %s"
+SET_DROPPED = "UPDATE agentgit_threads SET dropped = %s, epoch = epoch + 1 WHERE pk = %s"
 # A thread's rows and their parent links (CheckpointStore._record_dropped).
 SEARCH_THREAD_LINKS = """
 SELECT rid, ns, checkpoint_id, parent_rid, parent_checkpoint_id, hidden

@@ -397,6 +397,14 @@ BEGIN
 END;
 """
 
+_MIGRATION_13_THREAD_EPOCH = """
+-- Bumped whenever what a thread's forks (and its own usage) see of it may change without
+-- its lineage changing: rows hidden or collected, dropped lines recorded. A process caches
+-- a thread's ancestry under its lineage's epochs, so that a prune or a run deletion made
+-- by another process (or earlier in this one) is never read through a stale one.
+ALTER TABLE agentgit_threads ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+"""
+
 MIGRATIONS: list[str] = [
     _MIGRATION_1_CORE,
     _MIGRATION_2_COUNTS,
@@ -410,6 +418,7 @@ MIGRATIONS: list[str] = [
     _MIGRATION_10_BLOB_OWNER,
     _MIGRATION_11_SEARCH_SCOPE,
     _MIGRATION_12_DROPPED_LINES_AND_TURNS,
+    _MIGRATION_13_THREAD_EPOCH,
 ]
 
 SCHEMA_VERSION_TABLE = """
@@ -433,16 +442,17 @@ ON CONFLICT(singleton) DO UPDATE SET version = excluded.version
 # SQLite yields a recursive CTE's rows in the order it walks them (a FIFO queue).
 SELECT_LINEAGE = """
 WITH RECURSIVE lineage(
-    pk, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at
+    pk, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at, epoch
 ) AS (
-    SELECT pk, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at
+    SELECT pk, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at,
+        epoch
     FROM agentgit_threads WHERE thread_id = ?
     UNION
     SELECT t.pk, t.parent_pk, t.fork_checkpoint_id, t.fork_rid, t.inherits, t.created_at,
-        t.stopped_at
+        t.stopped_at, t.epoch
     FROM agentgit_threads t JOIN lineage l ON t.pk = l.parent_pk
 )
-SELECT pk, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at
+SELECT pk, parent_pk, fork_checkpoint_id, fork_rid, inherits, created_at, stopped_at, epoch
 FROM lineage
 """
 INSERT_THREAD = """
@@ -470,6 +480,12 @@ WHERE thread_id = ?
 DELETE_THREAD_ROW = "DELETE FROM agentgit_threads WHERE pk = ?"
 # Parameters: the time, then the thread.
 STOP_INHERITING = "UPDATE agentgit_threads SET inherits = 0, stopped_at = ? WHERE pk = ?"
+# What forks see of the threads (a JSON array of pks) may have changed: rows hidden or
+# collected (see the epoch column).
+BUMP_THREAD_EPOCHS = """
+UPDATE agentgit_threads SET epoch = epoch + 1
+WHERE pk IN (SELECT value FROM json_each(?))
+"""
 SELECT_CHECKPOINT_COUNT = "SELECT checkpoint_count FROM agentgit_threads WHERE thread_id = ?"
 SELECT_ROOT_CHECKPOINT_IDS = """
 SELECT DISTINCT checkpoint_id FROM agentgit_checkpoints WHERE ns = '' ORDER BY checkpoint_id
@@ -962,10 +978,16 @@ WHERE d.thread_pk = ? AND NOT EXISTS (
         AND c.hidden = 0
 )
 """
-# Of the given checkpoint ids (a JSON array), those of the thread's index rows.
-SEARCH_CHECKPOINTS_WITH_DOCS = """
-SELECT DISTINCT checkpoint_id FROM agentgit_search_docs
-WHERE thread_pk = ? AND checkpoint_id IN (SELECT value FROM json_each(?))
+# Of the given checkpoint ids (a JSON array), those the thread still has index rows or a
+# root-namespace checkpoint row at.
+SEARCH_CHECKPOINTS_WITH_DOCS_OR_ROWS = """
+SELECT j.value FROM json_each(?) j
+WHERE EXISTS (
+    SELECT 1 FROM agentgit_search_docs d WHERE d.thread_pk = ? AND d.checkpoint_id = j.value
+) OR EXISTS (
+    SELECT 1 FROM agentgit_checkpoints c
+    WHERE c.thread_pk = ? AND c.ns = '' AND c.checkpoint_id = j.value
+)
 """
 # Of the given [thread pk, checkpoint id] pairs (a JSON array), those listed (root
 # namespace, not hidden): where search hits are shown as they are.
@@ -983,10 +1005,14 @@ WHERE thread_pk = ? AND ns = '' AND checkpoint_id >= ? ORDER BY checkpoint_id
 SELECT_DROPPED = "SELECT dropped FROM agentgit_threads WHERE pk = ?"
 SEARCH_STALE_THREADS = "SELECT thread_pk FROM agentgit_search_stale ORDER BY thread_pk"
 SEARCH_CLEAR_STALE = "DELETE FROM agentgit_search_stale"
+# Threads (a JSON array of pks) to index again from what they hold (search.reindex_stale).
+SEARCH_MARK_STALE = """
+INSERT OR IGNORE INTO agentgit_search_stale(thread_pk) SELECT value FROM json_each(?)
+"""
 SEARCH_DELETE_DOCS_OF_THREADS = (
     "DELETE FROM agentgit_search_docs WHERE thread_pk IN (SELECT value FROM json_each(?))"
 )
-SET_DROPPED = "UPDATE agentgit_threads SET dropped = ? WHERE pk = ?"
+SET_DROPPED = "UPDATE agentgit_threads SET dropped = ?, epoch = epoch + 1 WHERE pk = ?"
 # A thread's rows and their parent links (CheckpointStore._record_dropped).
 SEARCH_THREAD_LINKS = """
 SELECT rid, ns, checkpoint_id, parent_rid, parent_checkpoint_id, hidden
