@@ -896,10 +896,24 @@ def same(a: Any, b: Any) -> bool:
         return False
 
 
+# Immutable leaves: shared by a snapshot as they are, without a call (most of what a
+# message's attributes hold; a cold read fingerprints every message it decodes).
+_ATOMS = frozenset((str, int, float, bool, type(None), bytes))
+
+
 def _snapshot(value: Any) -> Any:
     """``value`` with every dict, list, set and tuple in it copied, to any depth; other
     objects (strings, numbers, objects of other types) are shared. Compared with ``==``
     to the live value later, it tells whether anything inside was changed in place."""
+    kind = type(value)
+    if kind is dict:
+        return (
+            {k: v if type(v) in _ATOMS else _snapshot(v) for k, v in value.items()}
+            if value
+            else {}
+        )
+    if kind is list:
+        return [v if type(v) in _ATOMS else _snapshot(v) for v in value] if value else []
     if isinstance(value, dict):
         return {key: _snapshot(item) for key, item in value.items()} if value else {}
     if isinstance(value, list):
