@@ -1524,12 +1524,65 @@ def _pruned_fork_loses_its_only_run(saver: Any, graph: Any, mgr: Any, s: Any) ->
     saver.delete_for_runs([run])
 
 
+def _source_and_branch_pruned_after_an_update_at_the_fork_point(
+    saver: Any, graph: Any, mgr: Any, s: Any
+) -> None:
+    """A branch's head is an update_state made at its (inherited) fork checkpoint, a
+    branch is forked from it, then the source and the branch are pruned: the branch
+    counted 1 of the 9 messages it holds (a reindex placed them on the line it left)."""
+    from langchain_core.messages import HumanMessage
+
+    for word in ("aaaa", "bbbb", "cccc"):
+        graph.invoke({"messages": [HumanMessage(word, id=word)]}, mgr.config(s.id))
+    main = s.current_thread_id
+    branch = mgr.rollback(s.id, graph.get_state(mgr.config(s.id)))
+    graph.invoke({"messages": [HumanMessage("dddd", id="dddd")]}, mgr.config(s.id))
+    fork_point = cfg(branch.thread_id, branch.fork_checkpoint_id)
+    aside = AIMessage(
+        "aside eeee",
+        id="eeee",
+        usage_metadata={"input_tokens": 1, "output_tokens": 1, "total_tokens": 2},
+    )
+    graph.update_state(fork_point, {"messages": [aside]}, as_node="echo")
+    mgr.rollback(s.id, list(graph.get_state_history(cfg(branch.thread_id)))[1])
+    graph.invoke({"messages": [HumanMessage("ffff", id="ffff")]}, mgr.config(s.id))
+    saver.prune([main, branch.thread_id])
+
+
+def _source_deleted_after_time_travel_on_a_pruned_line(
+    saver: Any, graph: Any, mgr: Any, s: Any
+) -> None:
+    """After prune_sessions, main runs twice from older checkpoints (time travel); a
+    branch forked on the second run's input is left alone when main is deleted: it
+    counted the lines main had left (6 messages where it holds 2)."""
+    from langchain_core.messages import HumanMessage
+
+    for word in ("aaaa", "bbbb"):
+        graph.invoke({"messages": [HumanMessage(word, id=word)]}, mgr.config(s.id))
+    main = s.current_thread_id
+    mgr.prune_sessions(keep_last=3)
+    history = list(graph.get_state_history(cfg(main)))
+    graph.invoke({"messages": [HumanMessage("cccc", id="cccc")]}, history[1].config)
+    graph.invoke({"messages": [HumanMessage("dddd", id="dddd")]}, history[2].config)
+    inputs = [
+        h
+        for h in graph.get_state_history(cfg(main))
+        if h.metadata["source"] == "input"
+        and h.parent_config is not None
+        and h.parent_config["configurable"]["checkpoint_id"] == cid(history[2])
+    ]
+    mgr.branch(s.id, inputs[0])
+    mgr.delete_branch(s.id, main)
+
+
 @pytest.mark.parametrize(
     "scenario",
     [
         _deleted_runs_around_a_rollback,
         _time_travel_past_the_fork_point_then_prune,
         _pruned_fork_loses_its_only_run,
+        _source_and_branch_pruned_after_an_update_at_the_fork_point,
+        _source_deleted_after_time_travel_on_a_pruned_line,
     ],
 )
 def test_counts_and_search_after_runs_deleted_and_branches_pruned_around_forks(

@@ -908,9 +908,7 @@ def _snapshot(value: Any) -> Any:
     kind = type(value)
     if kind is dict:
         return (
-            {k: v if type(v) in _ATOMS else _snapshot(v) for k, v in value.items()}
-            if value
-            else {}
+            {k: v if type(v) in _ATOMS else _snapshot(v) for k, v in value.items()} if value else {}
         )
     if kind is list:
         return [v if type(v) in _ATOMS else _snapshot(v) for v in value] if value else []

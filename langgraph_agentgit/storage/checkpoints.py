@@ -1252,6 +1252,11 @@ class CheckpointStore:
                 conn.execute(self.sql.HIDE_ALL_OF_THREAD, (_now(), row[0]))
                 conn.execute(self.sql.TOMBSTONE_THREAD, (row[0],))
                 touched.append(int(row[0]))
+                if conn.execute(self.sql.SEARCH_CHILD_THREADS, (row[0],)).fetchone():
+                    # Kept to link its forks, it lists nothing: every line of it is
+                    # dropped, so that a fork whose walk ends at a collected row sees
+                    # only what its own walk reaches (not lines the thread left).
+                    self._record_dropped(conn, int(row[0]))
                 # A session's branch deleted through the saver (LangGraph's delete_thread,
                 # prune(strategy="delete")) stays a branch, now empty: it forks from
                 # nothing any more (its fork row is gone) and a run on it starts afresh.

@@ -628,6 +628,12 @@ def _index_thread(
     done: set[tuple[int, int]] = set()
     if fork_row is not None:
         index_row(conn, store, pk, str(fork_row[3]), str(fork_row[8]), entries, done)
+    # A message is placed at the first checkpoint holding it on a line the thread still
+    # has: one it dropped (kept only for a fork) comes after, or a message both hold
+    # would be placed where the thread's own count leaves it out.
+    dropped = store.dropped(conn, pk)
+    if dropped:
+        rows = sorted(rows, key=lambda row: str(row[0]) in dropped)
     for checkpoint_id, refs_text in rows:
         index_row(conn, store, pk, str(checkpoint_id), str(refs_text), entries, done)
 
