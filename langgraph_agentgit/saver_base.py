@@ -5,6 +5,7 @@ implements for its own kind of connection."""
 from __future__ import annotations
 
 import logging
+import uuid
 from abc import abstractmethod
 from collections.abc import (
     AsyncIterator,
@@ -235,7 +236,7 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
         )
 
     def delete_thread(self, thread_id: str) -> None:
-        self._write(self.store.delete_thread, str(thread_id))
+        self._write(self.store.delete_thread, _id("delete_thread", "thread", thread_id))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         self._write(self.store.delete_for_runs, _id_list("delete_for_runs", "run", run_ids))
@@ -393,8 +394,23 @@ def _id_list(method: str, kind: str, ids: object) -> list[str]:
             f"{method}() takes a list of {kind} ids, not {type(ids).__name__} {ids!r}: "
             f"wrap a single id in a list"
         )
-    out = [str(i) for i in ids]
+    out = [_id(method, kind, i) for i in ids]
     for one in out:
         if "\x00" in one:
             raise ValueError(f"{method}(): a {kind} id must not hold NUL (0x00): {one!r}")
     return out
+
+
+def _id(method: str, kind: str, value: object) -> str:
+    """One thread or run id as the text it is stored under: a string, or an int or UUID
+    (LangGraph's configs take those and store their text). Anything else (None, bytes,
+    a float, a container) is refused with ``TypeError``: its text (``"None"``) would name
+    some other id."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, uuid.UUID)) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(
+        f"{method}(): a {kind} id must be a string (or an int or UUID), not "
+        f"{type(value).__name__} {value!r}"
+    )

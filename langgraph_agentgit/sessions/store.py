@@ -198,6 +198,10 @@ def _session(row: Sequence[Any], branches: Sequence[Branch]) -> ExternalSession:
 
 
 def _session_row(conn: Connection, store: CheckpointStore, session_id: str) -> Sequence[Any]:
+    if not isinstance(session_id, str):
+        # PostgreSQL would refuse to compare it with text (UndefinedFunction), SQLite
+        # would look up its text: both say less than this.
+        raise TypeError(f"a session id must be a string, not {type(session_id).__name__}")
     row = conn.execute(store.sql.SELECT_SESSION, (session_id,)).fetchone()
     if row is None:
         raise SessionNotFoundError(f"session {session_id!r} does not exist")
