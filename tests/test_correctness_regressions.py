@@ -923,3 +923,48 @@ def test_a_lone_string_for_a_list_of_ids_is_refused(file_saver: AgentGitSaver) -
         with pytest.raises(ValueError, match="NUL"):
             call()
     assert list(file_saver.list(cfg("t"))) == before
+
+
+def test_ids_that_are_not_text_are_refused_not_stringified(any_db: str) -> None:
+    """``delete_thread(None)`` deleted the thread named "None" (its text), and
+    ``delete_for_runs([None, b"x", {}])`` took each one's text. A string, an int or a
+    UUID (what LangGraph configs take) is an id; anything else is a TypeError naming it,
+    and nothing is deleted. A session id that is not a string is a TypeError on both
+    engines (PostgreSQL raised a driver error), and ``usages("abc")`` is refused rather
+    than read as three sessions."""
+    import uuid
+
+    from langgraph_agentgit import SessionManager
+
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        graph = build_two_steps().compile(checkpointer=saver)
+        for thread in ("None", "7", "b'x'"):
+            graph.invoke({"log": ["x"], "last": ""}, {**cfg(thread), "metadata": {"run_id": "r"}})
+        kept = {t: len(list(saver.list(cfg(t)))) for t in ("None", "7", "b'x'")}
+        for call in (
+            lambda: saver.delete_thread(None),  # type: ignore[arg-type]
+            lambda: saver.delete_thread(b"x"),  # type: ignore[arg-type]
+            lambda: saver.delete_thread(True),  # type: ignore[arg-type]
+            lambda: saver.delete_for_runs([None]),  # type: ignore[list-item]
+            lambda: saver.delete_for_runs(["r", {}]),  # type: ignore[list-item]
+            lambda: saver.prune([None]),  # type: ignore[list-item]
+            lambda: saver.prune([b"x"]),  # type: ignore[list-item]
+        ):
+            with pytest.raises(TypeError, match="must be a string"):
+                call()
+        assert {t: len(list(saver.list(cfg(t)))) for t in kept} == kept
+        # Ints and UUIDs are ids by their text, as in a LangGraph config.
+        saver.delete_thread(7)  # type: ignore[arg-type]
+        assert list(saver.list(cfg("7"))) == []
+        saver.delete_thread(uuid.uuid4())  # type: ignore[arg-type]  # no such thread: nothing
+        assert {t: len(list(saver.list(cfg(t)))) for t in ("None", "b'x'")} == {
+            t: kept[t] for t in ("None", "b'x'")
+        }
+        mgr = SessionManager(saver)
+        s = mgr.create_session(name="s")
+        for call in (lambda: mgr.usage(123), lambda: mgr.branches(123)):  # type: ignore[arg-type]
+            with pytest.raises(TypeError, match="session id must be a string"):
+                call()
+        with pytest.raises(TypeError, match="list of session ids"):
+            mgr.usages(s.id)
+        assert mgr.usages([s.id])[s.id].messages == 0
