@@ -324,7 +324,7 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
         )
 
     async def adelete_thread(self, thread_id: str) -> None:
-        await self._awrite(self.store.delete_thread, str(thread_id))
+        await self._awrite(self.store.delete_thread, _id("adelete_thread", "thread", thread_id))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         await self._awrite(self.store.delete_for_runs, _id_list("adelete_for_runs", "run", run_ids))
@@ -394,11 +394,7 @@ def _id_list(method: str, kind: str, ids: object) -> list[str]:
             f"{method}() takes a list of {kind} ids, not {type(ids).__name__} {ids!r}: "
             f"wrap a single id in a list"
         )
-    out = [_id(method, kind, i) for i in ids]
-    for one in out:
-        if "\x00" in one:
-            raise ValueError(f"{method}(): a {kind} id must not hold NUL (0x00): {one!r}")
-    return out
+    return [_id(method, kind, i) for i in ids]
 
 
 def _id(method: str, kind: str, value: object) -> str:
@@ -407,6 +403,10 @@ def _id(method: str, kind: str, value: object) -> str:
     a float, a container) is refused with ``TypeError``: its text (``"None"``) would name
     some other id."""
     if isinstance(value, str):
+        if "\x00" in value:
+            # SQLite compares such text up to the NUL ("r\x00" would name run "r"),
+            # PostgreSQL cannot hold it.
+            raise ValueError(f"{method}(): a {kind} id must not hold NUL (0x00): {value!r}")
         return value
     if isinstance(value, (int, uuid.UUID)) and not isinstance(value, bool):
         return str(value)

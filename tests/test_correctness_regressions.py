@@ -26,7 +26,7 @@ from langgraph.types import Command, interrupt
 from py310 import config_context
 from session_graphs import build_approval
 
-from langgraph_agentgit import AgentGitSaver, SessionManager
+from langgraph_agentgit import AgentGitSaver, AsyncAgentGitSaver, SessionManager
 from langgraph_agentgit.saver_base import AgentGitSaverBase
 
 # --- graphs -----------------------------------------------------------------------------
@@ -960,11 +960,33 @@ def test_ids_that_are_not_text_are_refused_not_stringified(any_db: str) -> None:
         assert {t: len(list(saver.list(cfg(t)))) for t in ("None", "b'x'")} == {
             t: kept[t] for t in ("None", "b'x'")
         }
+        with pytest.raises(ValueError, match="NUL"):
+            saver.delete_thread("None\x00y")
+        assert len(list(saver.list(cfg("None")))) == kept["None"]
         mgr = SessionManager(saver)
         s = mgr.create_session(name="s")
-        for call in (lambda: mgr.usage(123), lambda: mgr.branches(123)):  # type: ignore[arg-type]
+        for call in (
+            lambda: mgr.usage(123),  # type: ignore[arg-type]
+            lambda: mgr.branches(123),  # type: ignore[arg-type]
+            lambda: mgr.get_session(uuid.uuid4()),  # type: ignore[arg-type]
+            lambda: mgr.get_session(None),  # type: ignore[arg-type]
+        ):
             with pytest.raises(TypeError, match="session id must be a string"):
                 call()
+        with pytest.raises(TypeError, match="thread id must be a string"):
+            mgr.session_of_thread(1)  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="list of session ids"):
             mgr.usages(s.id)
         assert mgr.usages([s.id])[s.id].messages == 0
+
+
+async def test_the_async_saver_refuses_ids_that_are_not_text(any_db: str) -> None:
+    """``adelete_thread(None)`` deleted the thread named "None", as the sync twin did."""
+    async with AsyncAgentGitSaver.from_conn_string(any_db) as saver:
+        graph = build_two_steps().compile(checkpointer=saver)
+        await graph.ainvoke({"log": ["x"], "last": ""}, cfg("None"))
+        before = [t async for t in saver.alist(cfg("None"))]
+        for bad in (None, True, 1.0, b"None", {"thread": 1}):
+            with pytest.raises(TypeError, match="must be a string"):
+                await saver.adelete_thread(bad)  # type: ignore[arg-type]
+        assert [t async for t in saver.alist(cfg("None"))] == before

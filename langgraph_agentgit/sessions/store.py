@@ -197,11 +197,16 @@ def _session(row: Sequence[Any], branches: Sequence[Branch]) -> ExternalSession:
     )
 
 
+def _require_text(value: object, what: str) -> None:
+    """Refuse a non-string id: PostgreSQL would refuse to compare it with text
+    (UndefinedFunction), SQLite would look it up as something else; both say less than
+    this."""
+    if not isinstance(value, str):
+        raise TypeError(f"a {what} must be a string, not {type(value).__name__}")
+
+
 def _session_row(conn: Connection, store: CheckpointStore, session_id: str) -> Sequence[Any]:
-    if not isinstance(session_id, str):
-        # PostgreSQL would refuse to compare it with text (UndefinedFunction), SQLite
-        # would look up its text: both say less than this.
-        raise TypeError(f"a session id must be a string, not {type(session_id).__name__}")
+    _require_text(session_id, "session id")
     row = conn.execute(store.sql.SELECT_SESSION, (session_id,)).fetchone()
     if row is None:
         raise SessionNotFoundError(f"session {session_id!r} does not exist")
@@ -221,6 +226,7 @@ def _branches(conn: Connection, store: CheckpointStore, session_id: str) -> list
 def get_session(
     conn: Connection, store: CheckpointStore, session_id: str
 ) -> ExternalSession | None:
+    _require_text(session_id, "session id")
     row = conn.execute(store.sql.SELECT_SESSION, (session_id,)).fetchone()
     if row is None:
         return None
@@ -270,6 +276,7 @@ def list_sessions(
 def session_of_thread(
     conn: Connection, store: CheckpointStore, thread_id: str
 ) -> ExternalSession | None:
+    _require_text(thread_id, "thread id")
     found = conn.execute(store.sql.SELECT_SESSION_ID_OF_THREAD, (thread_id,)).fetchone()
     return None if found is None else get_session(conn, store, found[0])
 
