@@ -236,6 +236,10 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
         )
 
     def delete_thread(self, thread_id: str) -> None:
+        """LangGraph's ``delete_thread``: the thread's checkpoints and writes (a fork's
+        inherited history stays with the fork). ``thread_id``: a string, or an int or
+        UUID (its text), as a config takes; anything else is a ``TypeError`` and an id
+        holding NUL a ``ValueError``, with nothing deleted."""
         self._write(self.store.delete_thread, _id("delete_thread", "thread", thread_id))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:

@@ -374,7 +374,7 @@ class SessionManager:
 
     def get_session(self, session_id: str) -> ExternalSession | None:
         """The session, or ``None`` if there is none with this id (or it is another
-        user's, for a scoped manager)."""
+        user's, for a scoped manager). ``TypeError`` for an id that is not a string."""
         return self.saver._read(ops.scoped_get_session, self.saver.store, self.user_id, session_id)
 
     async def aget_session(self, session_id: str) -> ExternalSession | None:
@@ -471,7 +471,8 @@ class SessionManager:
     def session_of_thread(self, thread_id: str) -> ExternalSession | None:
         """The session a thread (any of its branches) belongs to, or ``None`` for a
         plain thread, an unknown one, or another user's for a scoped manager
-        (Agent-Git's lookup of the session of an internal session)."""
+        (Agent-Git's lookup of the session of an internal session). ``TypeError`` for a
+        thread id that is not a string."""
         return self.saver._read(
             ops.scoped_session_of_thread, self.saver.store, self.user_id, thread_id
         )
