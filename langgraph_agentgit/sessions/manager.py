@@ -14,7 +14,7 @@ import inspect
 import logging
 import os
 import warnings
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import IO, Any, Literal, TypeAlias, overload
 
@@ -1486,13 +1486,15 @@ class SessionManager:
         """:meth:`usage` of several whole sessions, in one read transaction (the same
         errors; ``TypeError`` for a lone string, which would name one session per
         character)."""
-        ids = _session_id_list("usages", session_ids)
+        _check_session_ids(session_ids)
+        ids = list(session_ids)
         self._index_if_needed()
         return self.saver._read(ops.usages, self.saver.store, self.user_id, ids)
 
     async def ausages(self, session_ids: Sequence[str]) -> dict[str, Usage]:
         """Async twin of :meth:`usages`."""
-        ids = _session_id_list("ausages", session_ids)
+        _check_session_ids(session_ids)
+        ids = list(session_ids)
         await self._aindex_if_needed()
         return await self.saver._aread(ops.usages, self.saver.store, self.user_id, ids)
 
@@ -1789,14 +1791,3 @@ def _check_session_ids(session_ids: Any) -> None:
 def _check_on_conflict(on_conflict: str) -> None:
     if on_conflict not in ("error", "new_ids"):
         raise ValueError(f"on_conflict must be 'error' or 'new_ids', not {on_conflict!r}")
-
-
-def _session_id_list(method: str, session_ids: object) -> list[str]:
-    """``session_ids`` as a list, refusing a lone string (iterated, it would name one
-    session per character) and anything that is not iterable."""
-    if isinstance(session_ids, (str, bytes)) or not isinstance(session_ids, Iterable):
-        raise TypeError(
-            f"{method}() takes a list of session ids, not {type(session_ids).__name__} "
-            f"{session_ids!r}: wrap a single id in a list"
-        )
-    return list(session_ids)
