@@ -13,7 +13,7 @@ once. It is given, by the saver:
 
 A backend is one folder: its SQL module, its connection handling and its transaction
 runner (``backends/sqlite``, ``backends/postgres``). Adding one touches nothing here.
-``tests/test_backends.py`` checks that every backend's SQL module defines the same names.
+``tests/test_postgres.py`` checks that every backend's SQL module defines the same names.
 """
 
 from __future__ import annotations

@@ -64,7 +64,12 @@ RETRIES = 8
 #: Seconds to wait for the server when a saver opens a URL.
 CONNECT_TIMEOUT = 10
 _RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
-_BEGIN_READ = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+# Every transaction turns the JIT compiler off: our statements are lookups of a few rows,
+# but the planner's estimates for id lists and recursive walks (100 rows per
+# set-returning function, ten times more per level of recursion) can pass jit_above_cost,
+# and compiling a plan takes 50-100 ms, more than the statement's whole work.
+_NO_JIT = "SET LOCAL jit = off"
+_BEGIN_READ = f"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; {_NO_JIT}"
 
 Journal = Callable[[], AbstractContextManager[None]]
 
@@ -252,7 +257,7 @@ def _begin_write(lock_timeout: float, thread_id: str | None) -> str:
     else:
         digest = hashlib.blake2b(thread_id.encode("utf-8", "surrogatepass"), digest_size=4)
         lock = sql.LOCK_THREAD.format(key=int.from_bytes(digest.digest(), "big", signed=True))
-    return f"BEGIN; SET LOCAL lock_timeout = {ms}; {lock}"
+    return f"BEGIN; SET LOCAL lock_timeout = {ms}; {_NO_JIT}; {lock}"
 
 
 # --- borrowing the caller's connections --------------------------------------------------
