@@ -62,6 +62,7 @@ from langgraph_agentgit.storage.blobs import (
     raw_payload,
 )
 from langgraph_agentgit.storage.checkpoints import CheckpointStore
+from langgraph_agentgit.storage.search import reindex_stale
 from langgraph_agentgit.storage.serde import SAFE_ENCODINGS
 
 #: The ``format`` named by the first line of every export.
@@ -1569,9 +1570,12 @@ def import_sessions(
             for e in parsed.undone_effects
         ],
     )
-    # Rows were inserted as stored, not through put(): the message index is rebuilt by
-    # the next search or usage read.
-    conn.execute(sql.SEARCH_SET_NEEDS_REINDEX, (1,))
+    # Rows were inserted as stored, not through put(): the imported threads are indexed
+    # here, from what they hold, at the cost of the import alone (marking the whole index
+    # for a rebuild made the next search or usage read decode every thread stored).
+    if store.search.enabled:
+        conn.execute(sql.SEARCH_MARK_STALE, (json.dumps(sorted(pk_of.values())),))
+        reindex_stale(conn, store)
     return ImportReport(
         sessions=len(parsed.sessions),
         branches=len(parsed.branches),

@@ -635,6 +635,56 @@ async def test_usage_of_a_pruned_branch_and_a_copied_thread(mode: str, db: str) 
         )
 
 
+def test_a_copy_and_a_pruned_fork_are_indexed_at_once_for_themselves_alone(db: str) -> None:
+    """copy_thread, and a keep_latest prune of a fork, write rows put() never saw. They
+    are indexed in the same transaction, those threads alone: a read-only process finds
+    and counts them at once (it was refused until a writable one rebuilt the whole index,
+    decoding every thread stored), and the rows are those a whole rebuild makes."""
+    from langchain_core.messages import HumanMessage
+
+    with AgentGitSaver.from_conn_string(db) as saver:
+        graph = _echo_graph(saver)
+        mgr = SessionManager(saver)
+        s = mgr.create_session(name="copied and pruned")
+        for word in ("oscar", "papa", "quebec"):
+            graph.invoke({"messages": [HumanMessage(word, id=word)]}, mgr.config(s.id))
+        history = list(graph.get_state_history(mgr.config(s.id)))
+        after_papa = [h for h in history if h.metadata["source"] == "loop" and h.next == ()][1]
+        main = mgr.branches(s.id)[0].thread_id
+        branch = mgr.rollback(s.id, after_papa)
+        graph.invoke({"messages": [HumanMessage("romeo", id="romeo")]}, mgr.config(s.id))
+        other = mgr.create_session(name="untouched")
+        graph.invoke({"messages": [HumanMessage("sierra", id="sierra")]}, mgr.config(other.id))
+        untouched = index_rows(saver)
+        saver.copy_thread(main, "copy-of-main")
+        saver.prune([branch.thread_id])
+        rows = index_rows(saver)
+        changed = {
+            saver._read(lambda conn, t=t: saver.store.lineage(conn, t).pk)
+            for t in ("copy-of-main", branch.thread_id)
+        }
+        # The other threads' rows are as they were.
+        assert [r for r in rows if r[0] not in changed] == [
+            r for r in untouched if r[0] not in changed
+        ]
+        with AgentGitSaver.from_conn_string(db, read_only=True) as reader:
+            ro = SessionManager(reader)
+            # The pruned fork's kept checkpoint holds what it inherited: its own now.
+            assert {h.thread_id for h in ro.search("oscar", limit=100)} == {
+                main,
+                "copy-of-main",
+                branch.thread_id,
+            }
+            assert {h.thread_id for h in ro.search("romeo", limit=100)} == {branch.thread_id}
+            for b in ro.branches(s.id):
+                usage = counts(ro.usage(s.id, thread_id=b.thread_id))
+                expected = recount(_held(graph, cfg(b.thread_id)))
+                del usage["turns"], expected["turns"]  # (see the note on turns in the README)
+                assert usage == expected, b.name
+        mgr.reindex()
+        assert index_rows(saver) == rows
+
+
 def test_hits_name_checkpoints_that_remain_after_prune_sessions(db: str) -> None:
     """prune_sessions(keep_last=...) removes the checkpoint where a message first
     appeared while later ones still hold it: the hit then names a checkpoint that is

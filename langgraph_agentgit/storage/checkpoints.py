@@ -1186,8 +1186,12 @@ class CheckpointStore:
                 kept = json.dumps(sorted(copies[r] for r in rebuild))
                 conn.execute(self.sql.HIDE_ROWS, (_now(), kept))
                 conn.execute(self.sql.KEEP_ROWS_HIDDEN, (kept,))
-            if self.search.enabled:  # rows copied, not put: rebuilt by the next search
-                conn.execute(self.sql.SEARCH_SET_NEEDS_REINDEX, (1,))
+            if self.search.enabled:
+                # Rows copied, not put: the copy is indexed here, from what it holds, at
+                # the cost of this thread alone (marking the whole index for a rebuild
+                # made the next search or usage read decode every thread stored).
+                conn.execute(self.sql.SEARCH_MARK_STALE, (json.dumps([target_pk]),))
+                reindex_stale(conn, self)
 
     def _copy_rows(
         self, conn: Connection, lineage: Lineage, rows: Sequence[Row], target_pk: int
@@ -1372,8 +1376,9 @@ class CheckpointStore:
                     conn.execute(self.sql.KEEP_ROWS_HIDDEN, (json.dumps(unseen),))
                 if self.search.enabled:
                     # What it inherited is its own now (its values still hold those
-                    # messages), and put() never indexed it under this thread.
-                    conn.execute(self.sql.SEARCH_SET_NEEDS_REINDEX, (1,))
+                    # messages), and put() never indexed it under this thread: the
+                    # collection below indexes it, and its forks, again.
+                    conn.execute(self.sql.SEARCH_MARK_STALE, (json.dumps([own.pk]),))
                 conn.execute(self.sql.STOP_INHERITING, (_now(), own.pk))
             conn.execute(self.sql.HIDE_OLDER_THAN_LATEST, (_now(), own.pk, json.dumps(keep_rids)))
             self._keep_for_rebuild(conn, own.pk)
