@@ -456,7 +456,11 @@ def run_all(
         log(f"lifecycle {plan.lifecycle_turns} turns: {time.perf_counter() - t0:.1f} s")
         t0 = time.perf_counter()
         doc["lifecycle"]["delete_cost"] = run_delete_cost(
-            plan.delete_sessions, plan.delete_per_session, plan.delete_reps, workdir
+            plan.delete_sessions,
+            plan.delete_per_session,
+            plan.delete_reps,
+            workdir,
+            None if pg.why_not else pg.url,
         )
         log(f"delete cost at {plan.delete_sessions} sessions: {time.perf_counter() - t0:.1f} s")
     if "web" in workloads:

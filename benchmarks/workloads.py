@@ -919,52 +919,67 @@ def run_lifecycle(turns: int, workdir: Path) -> dict[str, Any]:
 
 
 def run_delete_cost(
-    sizes: tuple[int, ...], per_session: int, reps: int, workdir: Path
+    sizes: tuple[int, ...],
+    per_session: int,
+    reps: int,
+    workdir: Path,
+    postgres_url: str | None = None,
 ) -> list[dict[str, Any]]:
     """Deleting one session from databases of ``sizes`` sessions (each a hand-built
     thread of ``per_session`` checkpoints, ``build_chain``): ``reps`` deletes with
     the incremental collector as shipped (a sweep of the deleted session's family,
     a whole sweep once a tenth of the rows went), then ``reps`` with a whole sweep
     every time (the collector before it). Milliseconds of wall time per
-    ``delete_session``, each size in a fresh file."""
+    ``delete_session``, each size in a fresh file, and with ``postgres_url`` also in
+    a fresh schema on that server (``engine``: ``sqlite`` or ``postgres``)."""
+    out = [
+        _delete_cost(size, per_session, reps, "sqlite", workdir / f"delete-cost-{size}.db")
+        for size in sizes
+    ]
+    if postgres_url is not None:
+        for size in sizes:
+            with postgres.fresh_schema(postgres_url) as schema:
+                out.append(_delete_cost(size, per_session, reps, "postgres", schema.url))
+    return out
+
+
+def _delete_cost(
+    size: int, per_session: int, reps: int, engine: str, location: Path | str
+) -> dict[str, Any]:
+    """:func:`run_delete_cost` at one size on one database (a file is removed after)."""
     from statistics import median
 
     from langgraph_agentgit import SessionManager
 
-    out: list[dict[str, Any]] = []
-    for size in sizes:
-        gc.collect()
-        path = workdir / f"delete-cost-{size}.db"
-        remove_db(path)
-        try:
-            with AgentGitSaver.from_conn_string(str(path)) as saver:
-                mgr = SessionManager(saver)
-                ids = []
-                for i in range(size):
-                    session = mgr.create_session(user_id=f"user-{i % 100}", name=f"s{i}")
-                    build_chain(
-                        saver, mgr.config(session.id)["configurable"]["thread_id"], per_session
-                    )
-                    ids.append(session.id)
-                saver._write(saver.store.collect_garbage)  # the first sweep starts the schedule
-                timings: dict[str, list[float]] = {"family": [], "whole": []}
-                victims = iter(ids)
-                for mode in ("family", "whole"):
-                    if mode == "whole":
-                        saver.store.WHOLE_SWEEP_SHARE = 0.0
-                    for _ in range(reps):
-                        t0 = time.perf_counter()
-                        mgr.delete_session(next(victims))
-                        timings[mode].append((time.perf_counter() - t0) * 1000)
-                out.append(
-                    {
-                        "sessions": size,
-                        "checkpoints": size * per_session,
-                        "family_ms": median(timings["family"]),
-                        "family_max_ms": max(timings["family"]),
-                        "whole_ms": median(timings["whole"]),
-                    }
-                )
-        finally:
-            remove_db(path)
-    return out
+    gc.collect()
+    if isinstance(location, Path):
+        remove_db(location)
+    try:
+        with AgentGitSaver.from_conn_string(str(location)) as saver:
+            mgr = SessionManager(saver)
+            ids = []
+            for i in range(size):
+                session = mgr.create_session(user_id=f"user-{i % 100}", name=f"s{i}")
+                build_chain(saver, mgr.config(session.id)["configurable"]["thread_id"], per_session)
+                ids.append(session.id)
+            saver._write(saver.store.collect_garbage)  # the first sweep starts the schedule
+            timings: dict[str, list[float]] = {"family": [], "whole": []}
+            victims = iter(ids)
+            for mode in ("family", "whole"):
+                if mode == "whole":
+                    saver.store.WHOLE_SWEEP_SHARE = 0.0
+                for _ in range(reps):
+                    t0 = time.perf_counter()
+                    mgr.delete_session(next(victims))
+                    timings[mode].append((time.perf_counter() - t0) * 1000)
+    finally:
+        if isinstance(location, Path):
+            remove_db(location)
+    return {
+        "engine": engine,
+        "sessions": size,
+        "checkpoints": size * per_session,
+        "family_ms": median(timings["family"]),
+        "family_max_ms": max(timings["family"]),
+        "whole_ms": median(timings["whole"]),
+    }

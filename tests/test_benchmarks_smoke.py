@@ -155,9 +155,13 @@ def test_smoke_run_writes_report_and_every_saver_reads_back(tmp_path: Path) -> N
         assert lifecycle[f"{step}_checkpoints_per_s"] > 0 and lifecycle[f"{step}_mb_per_s"] > 0
     assert min(lifecycle[k] for k in ("sqlite_bytes", "agentgit_bytes", "copy_bytes")) > 0
     assert "## 5. Export, import and bringing a LangGraph database" in markdown
-    # Deleting a session: each size measured, with the shipped collector and a whole sweep.
+    engines = {"sqlite"} | (set() if postgres == "off" else {"postgres"})
+    # Deleting a session: each size measured on each engine, with the shipped collector
+    # and a whole sweep.
     costs = lifecycle["delete_cost"]
-    assert [c["sessions"] for c in costs] == list(plan.delete_sessions)
+    assert [(c["engine"], c["sessions"]) for c in costs] == [
+        (engine, size) for engine in sorted(engines, reverse=True) for size in plan.delete_sessions
+    ]
     assert all(c["family_ms"] > 0 and c["whole_ms"] > 0 for c in costs)
     assert "Deleting one session" in markdown
     # The web workload: the page drew the session it was given, every checkpoint a dot
@@ -169,7 +173,6 @@ def test_smoke_run_writes_report_and_every_saver_reads_back(tmp_path: Path) -> N
 
     # The message index: its cost measured on each engine with the index on and off, and
     # every query shape answered on the large database.
-    engines = {"sqlite"} | (set() if postgres == "off" else {"postgres"})
     assert set(doc["search"]["cost"]) == engines == set(doc["search"]["latency"])
     for cost in doc["search"]["cost"].values():
         assert cost["messages"] == expected_counts("chat", plan.search_turns)[1]
@@ -184,7 +187,8 @@ def test_smoke_run_writes_report_and_every_saver_reads_back(tmp_path: Path) -> N
     assert "## Message index" in markdown
 
     assert all(check["passed"] for check in doc["checks"]), doc["checks"]
-    assert len(doc["targets"]) == 10 + 2 * len(plan.server_shapes) + 2 + 2 * len(engines)
+    # The web page's target, and per engine the deletion's and two of the message index.
+    assert len(doc["targets"]) == 10 + 2 * len(plan.server_shapes) + 1 + 3 * len(engines)
     measured = [t for t in doc["targets"] if postgres != "off" or "PostgreSQL" not in t["name"]]
     assert len(measured) >= 6 and all(t["measured"] is not None for t in measured)
     assert "## Targets" in markdown and "## 4. Concurrency" in markdown
