@@ -246,7 +246,11 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
         self._write(self.store.delete_for_runs, _id_list("delete_for_runs", "run", run_ids))
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        self._write(self.store.copy_thread, str(source_thread_id), str(target_thread_id))
+        self._write(
+            self.store.copy_thread,
+            _id("copy_thread", "thread", source_thread_id),
+            _id("copy_thread", "thread", target_thread_id),
+        )
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         self._write(self.store.prune, _id_list("prune", "thread", thread_ids), strategy)
@@ -268,9 +272,17 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
 
             config = saver.fork_thread("chat-1", old_checkpoint_id, "chat-1-retry")
             graph.invoke({"messages": [("user", "try again")]}, config)
+
+        Thread ids are strings (an int or UUID by its text): anything else is a
+        ``TypeError``, and an id holding NUL a ``ValueError``. Raises
+        :class:`ThreadNotFoundError`, :class:`CheckpointNotFoundError` and
+        :class:`ThreadExistsError` when the source, the checkpoint or the new id say so.
         """
         return self._write(
-            self.store.fork_thread, str(source_thread_id), checkpoint_id, str(new_thread_id)
+            self.store.fork_thread,
+            _id("fork_thread", "thread", source_thread_id),
+            checkpoint_id,
+            _id("fork_thread", "thread", new_thread_id),
         )
 
     def checkpoint_count(self, thread_id: str) -> int:
@@ -334,7 +346,11 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
         await self._awrite(self.store.delete_for_runs, _id_list("adelete_for_runs", "run", run_ids))
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        await self._awrite(self.store.copy_thread, str(source_thread_id), str(target_thread_id))
+        await self._awrite(
+            self.store.copy_thread,
+            _id("acopy_thread", "thread", source_thread_id),
+            _id("acopy_thread", "thread", target_thread_id),
+        )
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         await self._awrite(self.store.prune, _id_list("aprune", "thread", thread_ids), strategy)
@@ -349,7 +365,10 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
     ) -> RunnableConfig:
         """Async twin of :meth:`fork_thread`."""
         return await self._awrite(
-            self.store.fork_thread, str(source_thread_id), checkpoint_id, str(new_thread_id)
+            self.store.fork_thread,
+            _id("afork_thread", "thread", source_thread_id),
+            checkpoint_id,
+            _id("afork_thread", "thread", new_thread_id),
         )
 
     async def acheckpoint_count(self, thread_id: str) -> int:

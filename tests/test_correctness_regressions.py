@@ -980,6 +980,37 @@ def test_ids_that_are_not_text_are_refused_not_stringified(any_db: str) -> None:
         assert mgr.usages([s.id])[s.id].messages == 0
 
 
+def test_copies_forks_and_new_threads_refuse_ids_delete_would_refuse(any_db: str) -> None:
+    """``copy_thread("src", None)`` made a thread named "None" with the whole history, and
+    ``copy_thread(None, ...)`` copied that one; on SQLite a copy, a fork or a graph run
+    made a thread whose id holds NUL, which ``delete_thread`` and ``prune`` then refused,
+    so nothing could delete it. copy_thread and fork_thread take what delete_thread
+    takes; no thread is created under an id holding NUL (PostgreSQL cannot store one)."""
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        graph = build_two_steps().compile(checkpointer=saver)
+        graph.invoke({"log": ["x"], "last": ""}, cfg("src"))
+        head = saver.get_tuple(cfg("src"))
+        assert head is not None
+        checkpoint_id = head.config["configurable"]["checkpoint_id"]
+        for bad in (None, b"src", 1.5):
+            with pytest.raises(TypeError, match="must be a string"):
+                saver.copy_thread("src", bad)  # type: ignore[arg-type]
+            with pytest.raises(TypeError, match="must be a string"):
+                saver.copy_thread(bad, "dst")  # type: ignore[arg-type]
+            with pytest.raises(TypeError, match="must be a string"):
+                saver.fork_thread("src", checkpoint_id, bad)  # type: ignore[arg-type]
+        for call in (
+            lambda: saver.copy_thread("src", "n\x00l"),
+            lambda: saver.fork_thread("src", checkpoint_id, "n\x00l"),
+            lambda: graph.invoke({"log": ["x"], "last": ""}, cfg("n\x00l")),
+        ):
+            with pytest.raises(ValueError, match="NUL"):
+                call()
+        assert {t.config["configurable"]["thread_id"] for t in saver.list(None)} == {"src"}
+        saver.copy_thread("src", 7)  # type: ignore[arg-type]  # an int is an id by its text
+        assert len(list(saver.list(cfg("7")))) == len(list(saver.list(cfg("src"))))
+
+
 async def test_the_async_saver_refuses_ids_that_are_not_text(any_db: str) -> None:
     """``adelete_thread(None)`` deleted the thread named "None", as the sync twin did."""
     async with AsyncAgentGitSaver.from_conn_string(any_db) as saver:

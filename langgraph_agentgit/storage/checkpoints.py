@@ -226,6 +226,14 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
+def _check_new_thread_id(thread_id: str) -> None:
+    """Refuse to create a thread whose id holds NUL, with ``ValueError``: PostgreSQL
+    cannot store one, and on SQLite ``delete_thread`` and ``prune`` refuse such an id, so
+    the thread could never be deleted."""
+    if "\x00" in thread_id:
+        raise ValueError(f"a thread id must not hold NUL (0x00): {thread_id!r}")
+
+
 @lru_cache(maxsize=4096)  # thread creation times, read for every inherited write
 def _micros(iso: str) -> int:
     """An ISO-8601 time (as :func:`_now` writes) in microseconds since the epoch."""
@@ -292,6 +300,7 @@ class CheckpointStore:
                 f"thread {thread_id!r} of session {deleted[0]!r} was deleted; a run that "
                 "was still writing into it cannot bring it back (nothing was stored)"
             )
+        _check_new_thread_id(thread_id)
         row = conn.execute(self.sql.INSERT_THREAD, (thread_id, None, None, None, _now())).fetchone()
         return int(row[0])
 
@@ -1121,6 +1130,7 @@ class CheckpointStore:
             )
         if conn.execute(self.sql.SELECT_THREAD_PK, (new_thread_id,)).fetchone():
             raise ThreadExistsError(f"thread {new_thread_id!r} already exists")
+        _check_new_thread_id(new_thread_id)
         conn.execute(
             self.sql.INSERT_THREAD, (new_thread_id, lineage.pk, checkpoint_id, row.rid, _now())
         )
