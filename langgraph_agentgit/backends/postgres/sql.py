@@ -931,10 +931,15 @@ WHERE EXISTS (
 """
 # Of the given [thread pk, checkpoint id] pairs (a JSON array), those listed (root
 # namespace, not hidden): where search hits are shown as they are.
+# (Each pair is looked up by key: joined, the planner scanned every checkpoint stored.)
 SEARCH_LISTED_AMONG = """
 SELECT c.thread_pk, c.checkpoint_id FROM jsonb_array_elements(%s::jsonb) AS j(value)
-JOIN agentgit_checkpoints c ON c.thread_pk = (j.value->>0)::bigint AND c.ns = ''
-    AND c.checkpoint_id = j.value->>1 AND c.hidden = 0
+CROSS JOIN LATERAL (
+    SELECT c.thread_pk, c.checkpoint_id FROM agentgit_checkpoints c
+    WHERE c.thread_pk = (j.value->>0)::bigint AND c.ns = ''
+        AND c.checkpoint_id = j.value->>1 AND c.hidden = 0
+    OFFSET 0
+) AS c
 """
 # A thread's root-namespace checkpoints from an id on, oldest first, with whether each
 # is hidden: where a search hit whose checkpoint was pruned is reported instead.
