@@ -782,8 +782,9 @@ def hostile_db(tmp_path: Path) -> tuple[Path, str]:
         graph = create_agent_graph(checkpointer=saver)
         mgr = SessionManager(saver)
         # New thread ids with control characters are refused now; a graph run on a plain
-        # thread so named, then adopted, still makes one.
-        hostile_thread = "t\x00\x1b[2J"
+        # thread so named, then adopted, still makes one (NUL aside: no thread is created
+        # under an id holding one; the message above carries NUL).
+        hostile_thread = "t\x1b[2J\x7f"
         graph.invoke(
             {"messages": [("user", HOSTILE)]}, {"configurable": {"thread_id": hostile_thread}}
         )
@@ -823,8 +824,8 @@ def test_control_characters_never_reach_the_terminal(hostile_db: tuple[Path, str
     shown = runner.invoke(app, ["--db", str(db), "show", session_id]).stdout
     assert "tag␛[5m[/]" in shown  # and not read as Rich markup
     dump = runner.invoke(app, ["--db", str(db), "sessions", "--json"]).stdout
-    assert json.loads(dump)[0]["current_thread_id"] != "t\x00\x1b[2J"  # the rolled-back branch
-    assert json.loads(dump)[0]["thread_ids"][0] == "t\x00\x1b[2J"  # JSON keeps the data
+    assert json.loads(dump)[0]["current_thread_id"] != "t\x1b[2J\x7f"  # the rolled-back branch
+    assert json.loads(dump)[0]["thread_ids"][0] == "t\x1b[2J\x7f"  # JSON keeps the data
 
 
 def test_control_characters_never_reach_a_colour_terminal(hostile_db: tuple[Path, str]) -> None:
