@@ -273,15 +273,16 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
             config = saver.fork_thread("chat-1", old_checkpoint_id, "chat-1-retry")
             graph.invoke({"messages": [("user", "try again")]}, config)
 
-        Thread ids are strings (an int or UUID by its text): anything else is a
-        ``TypeError``, and an id holding NUL a ``ValueError``. Raises
+        Thread ids are strings (an int or UUID by its text), the checkpoint id a string:
+        anything else is a ``TypeError``; a thread id holding NUL or an empty checkpoint
+        id is a ``ValueError``. Raises
         :class:`ThreadNotFoundError`, :class:`CheckpointNotFoundError` and
         :class:`ThreadExistsError` when the source, the checkpoint or the new id say so.
         """
         return self._write(
             self.store.fork_thread,
             _id("fork_thread", "thread", source_thread_id),
-            checkpoint_id,
+            _checkpoint_id("fork_thread", checkpoint_id),
             _id("fork_thread", "thread", new_thread_id),
         )
 
@@ -367,7 +368,7 @@ class AgentGitSaverBase(BaseCheckpointSaver[Any]):
         return await self._awrite(
             self.store.fork_thread,
             _id("afork_thread", "thread", source_thread_id),
-            checkpoint_id,
+            _checkpoint_id("afork_thread", checkpoint_id),
             _id("afork_thread", "thread", new_thread_id),
         )
 
@@ -418,6 +419,20 @@ def _id_list(method: str, kind: str, ids: object) -> list[str]:
             f"wrap a single id in a list"
         )
     return [_id(method, kind, i) for i in ids]
+
+
+def _checkpoint_id(method: str, value: object) -> str:
+    """A checkpoint id a fork starts at: a non-empty string. ``None`` or ``""`` named
+    the latest checkpoint and left a fork that did not record where it started (search
+    missed what it inherited, and its export could not be imported); another type was a
+    driver error on PostgreSQL."""
+    if not isinstance(value, str):
+        raise TypeError(
+            f"{method}(): a checkpoint id must be a string, not {type(value).__name__} {value!r}"
+        )
+    if not value:
+        raise ValueError(f"{method}(): the checkpoint id is empty")
+    return value
 
 
 def _id(method: str, kind: str, value: object) -> str:

@@ -999,6 +999,13 @@ def test_copies_forks_and_new_threads_refuse_ids_delete_would_refuse(any_db: str
                 saver.copy_thread(bad, "dst")  # type: ignore[arg-type]
             with pytest.raises(TypeError, match="must be a string"):
                 saver.fork_thread("src", checkpoint_id, bad)  # type: ignore[arg-type]
+        # fork_thread("src", None, ...) forked the latest checkpoint without recording
+        # where; 5 was a driver error on PostgreSQL.
+        for bad_checkpoint in (None, 5, b"x"):
+            with pytest.raises(TypeError, match="checkpoint id must be a string"):
+                saver.fork_thread("src", bad_checkpoint, "new")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="checkpoint id is empty"):
+            saver.fork_thread("src", "", "new")
         for call in (
             lambda: saver.copy_thread("src", "n\x00l"),
             lambda: saver.fork_thread("src", checkpoint_id, "n\x00l"),
@@ -1012,7 +1019,8 @@ def test_copies_forks_and_new_threads_refuse_ids_delete_would_refuse(any_db: str
 
 
 async def test_the_async_saver_refuses_ids_that_are_not_text(any_db: str) -> None:
-    """``adelete_thread(None)`` deleted the thread named "None", as the sync twin did."""
+    """``adelete_thread(None)`` deleted the thread named "None", as the sync twin did;
+    ``acopy_thread`` and ``afork_thread`` refuse what their sync twins refuse."""
     async with AsyncAgentGitSaver.from_conn_string(any_db) as saver:
         graph = build_two_steps().compile(checkpointer=saver)
         await graph.ainvoke({"log": ["x"], "last": ""}, cfg("None"))
@@ -1020,4 +1028,9 @@ async def test_the_async_saver_refuses_ids_that_are_not_text(any_db: str) -> Non
         for bad in (None, True, 1.0, b"None", {"thread": 1}):
             with pytest.raises(TypeError, match="must be a string"):
                 await saver.adelete_thread(bad)  # type: ignore[arg-type]
+            with pytest.raises(TypeError, match="must be a string"):
+                await saver.acopy_thread("None", bad)  # type: ignore[arg-type]
+            with pytest.raises(TypeError, match="must be a string"):
+                await saver.afork_thread("None", bad, "new")  # type: ignore[arg-type]
         assert [t async for t in saver.alist(cfg("None"))] == before
+        assert {t.config["configurable"]["thread_id"] async for t in saver.alist(None)} == {"None"}

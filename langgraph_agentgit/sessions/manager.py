@@ -71,16 +71,16 @@ EventCallback: TypeAlias = "Callable[[SessionEvent], Awaitable[None] | None]"
 logger = logging.getLogger("langgraph_agentgit.sessions")
 # Said before a rebuild that reads every stored checkpoint (minutes on a big database).
 _INDEXING = (
-    "building the message index behind search and usage counts: a one-time step for a "
-    "database written before it existed, or filled by `agentgit copy`; it reads every "
-    "stored checkpoint"
+    "building the message index behind search and usage counts, after `agentgit copy` or "
+    "`prune_sessions(keep_last=...)`, or for a database written before it existed; it "
+    "reads every stored checkpoint"
 )
 
 _UNINDEXED = (
     "search and usage counts need the message index, and this database opened read-only "
-    "has not got it up to date (it was filled by `agentgit copy`, or written before the "
-    "index existed): open it writable once to build it (`agentgit reindex`, or any search "
-    "without --read-only)"
+    "has not got it up to date (after `agentgit copy` or `prune_sessions(keep_last=...)`, "
+    "or written before the index existed): open it writable once to build it (`agentgit "
+    "reindex`, or any search without --read-only)"
 )
 
 
@@ -1471,9 +1471,9 @@ class SessionManager:
         ``AdvancedSQLiteSession``'s usage per branch). Read from counts kept as
         checkpoints are written: no stored value is decoded. Raises
         :class:`SessionNotFoundError`, :class:`BranchNotFoundError`, and
-        :class:`ReadOnlyDatabaseError` when the index must be rebuilt first (a database
-        `agentgit copy` filled, or older than the index) and this saver is read-only:
-        counts from a stale index would be wrong."""
+        :class:`ReadOnlyDatabaseError` when the index must be rebuilt first (after
+        `agentgit copy` or ``prune_sessions(keep_last=...)``, or a database older than the
+        index) and this saver is read-only: counts from a stale index would be wrong."""
         self._index_if_needed()
         return self._sread(ops.usage, session_id, thread_id)
 
