@@ -67,7 +67,8 @@ _RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 # Every transaction turns the JIT compiler off: our statements are lookups of a few rows,
 # but the planner's estimates for id lists and recursive walks (100 rows per
 # set-returning function, ten times more per level of recursion) can pass jit_above_cost,
-# and compiling a plan takes 50-100 ms, more than the statement's whole work.
+# and compiling a plan took 80-300 ms (most of a delete_session), far more than the
+# statement's own work.
 _NO_JIT = "SET LOCAL jit = off"
 _BEGIN_READ = f"BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; {_NO_JIT}"
 
