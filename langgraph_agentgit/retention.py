@@ -204,13 +204,14 @@ def prune_sessions(
         assert keep_last is not None
         removed = _trim_session(conn, store, session_id, keep_last, keep_tagged, trimmed_threads)
         touched.append((session_id, name, removed))
+    if trimmed_threads and store.search.enabled:
+        # A message the index names by the first checkpoint that held it may now live on
+        # only in later ones: the collection below indexes the trimmed threads, and their
+        # forks, again from what they hold (a whole session deleted takes its index rows
+        # with its rows), at a cost that grows with them, not with the database.
+        conn.execute(sql.SEARCH_MARK_STALE, (json.dumps(sorted(set(trimmed_threads))),))
     store.collect_garbage(conn)
     store._forget_collected(conn, trimmed_threads)
-    if any(removed for _, _, removed in touched):
-        # A message the index names by the first checkpoint that held it may now live
-        # on only in later ones: the next search rebuilds the index (a whole session
-        # deleted takes its index rows with its rows).
-        conn.execute(sql.SEARCH_SET_NEEDS_REINDEX, (1,))
     for session_id, name, removed in touched:
         lost = [] if keep_tagged else _drop_unreachable_tags(conn, store, session_id)
         if removed or lost:

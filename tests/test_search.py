@@ -706,6 +706,59 @@ def test_hits_name_checkpoints_that_remain_after_prune_sessions(db: str) -> None
         assert {h.checkpoint_id for h in after} <= listed
 
 
+def test_prune_sessions_keep_last_indexes_the_trimmed_branches_at_once(db: str) -> None:
+    """prune_sessions(keep_last=...) hides the checkpoints where messages first appeared
+    while the kept ones still hold them. The same transaction indexes the trimmed
+    branches (and the forks that inherit from them) again, those alone: a read-only
+    process finds and counts them at once (it was refused until a writable one rebuilt
+    the whole index), another session's rows stay as they were, and the rows are those
+    a whole rebuild makes."""
+    from langchain_core.messages import HumanMessage
+
+    with AgentGitSaver.from_conn_string(db) as saver:
+        graph = _echo_graph(saver)
+        mgr = SessionManager(saver)
+        s = mgr.create_session(name="trimmed")
+        for word in ("tango", "uniform", "victor", "whiskey"):
+            graph.invoke({"messages": [HumanMessage(word, id=word)]}, mgr.config(s.id))
+        history = list(graph.get_state_history(mgr.config(s.id)))
+        after_victor = [h for h in history if h.metadata["source"] == "loop" and h.next == ()][1]
+        main = mgr.branches(s.id)[0].thread_id
+        fork = mgr.rollback(s.id, after_victor)
+        graph.invoke({"messages": [HumanMessage("xray", id="xray")]}, mgr.config(s.id))
+        other = mgr.create_session(name="short")
+        graph.invoke({"messages": [HumanMessage("yankee", id="yankee")]}, mgr.config(other.id))
+        before = index_rows(saver)
+        # A turn makes three checkpoints: the other session, and the fork's own
+        # checkpoints, are kept whole; main keeps its last turn's.
+        report = mgr.prune_sessions(keep_last=3)
+        assert {p.session_id for p in report.sessions} == {s.id}
+        assert report.checkpoints_removed > 0
+        rows = index_rows(saver)
+        main_pk, fork_pk = (
+            saver._read(lambda conn, t=t: saver.store.lineage(conn, t).pk)
+            for t in (main, fork.thread_id)
+        )
+        assert [r for r in rows if r[0] not in (main_pk, fork_pk)] == [
+            r for r in before if r[0] not in (main_pk, fork_pk)
+        ]
+        with AgentGitSaver.from_conn_string(db, read_only=True) as reader:
+            ro = SessionManager(reader)
+            # Found once, on the branch that wrote it (the fork inherits it).
+            tango = ro.search("tango", limit=100)
+            assert {h.thread_id for h in tango} == {main}
+            for b in ro.branches(s.id):
+                listed = {t.checkpoint["id"] for t in reader.list(cfg(b.thread_id))}
+                assert {h.checkpoint_id for h in tango if h.thread_id == b.thread_id} <= listed
+                usage = counts(ro.usage(s.id, thread_id=b.thread_id))
+                expected = recount(_held(graph, cfg(b.thread_id)))
+                del usage["turns"], expected["turns"]  # (see the note on turns in the README)
+                assert usage == expected, b.name
+            _readable_hits(reader, graph, tango)
+        mgr.reindex()
+        assert index_rows(saver) == rows
+
+
 def test_a_fork_in_another_session_finds_what_it_inherits(db: str) -> None:
     """A message is indexed once, on the thread that wrote it. A fork of that thread
     adopted as another user's session holds it too, and that user finds it there (as

@@ -72,15 +72,14 @@ logger = logging.getLogger("langgraph_agentgit.sessions")
 # Said before a rebuild that reads every stored checkpoint (minutes on a big database).
 _INDEXING = (
     "building the message index behind search and usage counts, after `agentgit copy` or "
-    "`prune_sessions(keep_last=...)`, or for a database written before it existed; it "
-    "reads every stored checkpoint"
+    "for a database written before it existed; it reads every stored checkpoint"
 )
 
 _UNINDEXED = (
     "search and usage counts need the message index, and this database opened read-only "
-    "has not got it up to date (after `agentgit copy` or `prune_sessions(keep_last=...)`, "
-    "or written before the index existed): open it writable once to build it (`agentgit "
-    "reindex`, or any search without --read-only)"
+    "has not got it up to date (after `agentgit copy`, or written before the index "
+    "existed): open it writable once to build it (`agentgit reindex`, or any search "
+    "without --read-only)"
 )
 
 
@@ -1472,8 +1471,8 @@ class SessionManager:
         checkpoints are written: no stored value is decoded. Raises
         :class:`SessionNotFoundError`, :class:`BranchNotFoundError`, and
         :class:`ReadOnlyDatabaseError` when the index must be rebuilt first (after
-        `agentgit copy` or ``prune_sessions(keep_last=...)``, or a database older than the
-        index) and this saver is read-only: counts from a stale index would be wrong."""
+        `agentgit copy`, or a database older than the index) and this saver is
+        read-only: counts from a stale index would be wrong."""
         self._index_if_needed()
         return self._sread(ops.usage, session_id, thread_id)
 
@@ -1600,6 +1599,9 @@ class SessionManager:
         Hidden rows that kept checkpoints or live forks need stay in the database: a
         tagged checkpoint older than the last ``keep_last`` keeps the rows between it and
         them (a branch made later from the kept history walks past them to reach it).
+        The message index rows of the trimmed branches (and of their forks) are rebuilt
+        in the same transaction, so a search or a usage count right after, read-only
+        included, names only checkpoints the branches still list.
 
         ``dry_run``: the same prune, rolled back: the report says what would go and the
         bytes it would free, and nothing is written (it takes the write lock all the same,
