@@ -371,3 +371,63 @@ def test_a_chat_stores_each_message_once(db_path: str) -> None:
     assert len(tails) == 9  # every version after the first adds one message
     # Without the reuse none would be a write's blob.
     assert len([t for t in tails if t in written]) >= 5
+
+
+def _edit_message_content(items: list[Any]) -> None:
+    items[1].content = "rebound"
+
+
+def _edit_message_kwargs(items: list[Any]) -> None:
+    items[0].additional_kwargs["seen"] = True
+
+
+def _edit_tool_args(items: list[Any]) -> None:
+    items[1].tool_calls[0]["args"]["n"] = 2
+
+
+def _edit_dict_item(items: list[Any]) -> None:
+    items[2]["meta"]["k"].append(1)
+
+
+def _edit_list_item(items: list[Any]) -> None:
+    items[3][0] = "changed"
+
+
+def _edit_items(messages_only: bool) -> list[Any]:
+    messages: list[Any] = [
+        HumanMessage("question", id="h"),
+        AIMessage("answer", id="a", tool_calls=[{"name": "t", "args": {"n": 1}, "id": "c"}]),
+    ]
+    if messages_only:
+        return messages
+    return [*messages, {"meta": {"k": [0]}, "nan": math.nan}, ["x", 1.5], "plain"]
+
+
+_EDITS = [
+    (True, _edit_message_content),
+    (True, _edit_message_kwargs),
+    (True, _edit_tool_args),
+    (False, _edit_message_content),
+    (False, _edit_tool_args),
+    (False, _edit_dict_item),
+    (False, _edit_list_item),
+]
+
+
+@pytest.mark.parametrize(
+    ("messages_only", "edit"),
+    _EDITS,
+    ids=[f"{'messages' if m else 'mixed'}-{e.__name__[6:]}" for m, e in _EDITS],
+)
+def test_an_edit_in_place_is_seen_wherever_it_is(messages_only: bool, edit: Any) -> None:
+    """The check a put and a read run over a whole list (the shared objects still hold
+    what was stored) sees an edit at any depth, in a list of messages (compared in one
+    C pass) and in a list holding other values (item by item), and nothing when nothing
+    changed (a NaN shared with the copy included)."""
+    items = _edit_items(messages_only)
+    saved = blobs.fingerprints(items)
+    assert blobs.all_unchanged(items, saved)
+    assert blobs.all_unchanged(items, blobs.fingerprints(_edit_items(messages_only)))
+    edit(items)
+    assert not blobs.all_unchanged(items, saved), edit.__name__
+    assert not blobs.all_unchanged(items[:-1], saved)  # another length
