@@ -685,6 +685,46 @@ def test_a_copy_and_a_pruned_fork_are_indexed_at_once_for_themselves_alone(db: s
         assert index_rows(saver) == rows
 
 
+def test_a_deleted_thread_kept_for_its_fork_keeps_only_the_rows_the_fork_inherits(
+    db: str,
+) -> None:
+    """Deleting a thread that a fork inherits from keeps its rows up to the fork point.
+    Its index rows past that point named messages only it held: they go in the same
+    transaction (a copy of the thread, which shares their stored values, kept them in the
+    index, found by no search, until a whole reindex), and the rows left are those a
+    whole rebuild makes."""
+    from langchain_core.messages import HumanMessage
+
+    with AgentGitSaver.from_conn_string(db) as saver:
+        graph = _echo_graph(saver)
+        mgr = SessionManager(saver)
+        s = mgr.create_session(name="deleted under a fork")
+        for word in ("alpha", "bravo", "charlie"):
+            graph.invoke({"messages": [HumanMessage(word, id=word)]}, mgr.config(s.id))
+        history = list(graph.get_state_history(mgr.config(s.id)))
+        after_bravo = [h for h in history if h.metadata["source"] == "loop" and h.next == ()][1]
+        main = mgr.branches(s.id)[0].thread_id
+        fork = mgr.rollback(s.id, after_bravo)
+        graph.invoke({"messages": [HumanMessage("delta", id="delta")]}, mgr.config(s.id))
+        saver.copy_thread(main, "copy-of-main")
+        main_pk = saver._read(lambda conn: saver.store.lineage(conn, main).pk)
+        saver.delete_thread(main)
+        rows = index_rows(saver)
+        assert not [
+            r
+            for r in rows
+            if r[0] == main_pk and r[1] > after_bravo.config["configurable"]["checkpoint_id"]
+        ]
+        for word, holders in (
+            ("alpha", {fork.thread_id, "copy-of-main"}),
+            ("charlie", {"copy-of-main"}),
+            ("delta", {fork.thread_id}),
+        ):
+            assert {h.thread_id for h in mgr.search(word, limit=100)} == holders, word
+        mgr.reindex()
+        assert index_rows(saver) == rows
+
+
 def test_hits_name_checkpoints_that_remain_after_prune_sessions(db: str) -> None:
     """prune_sessions(keep_last=...) removes the checkpoint where a message first
     appeared while later ones still hold it: the hit then names a checkpoint that is

@@ -1271,6 +1271,12 @@ class CheckpointStore:
                     # dropped, so that a fork whose walk ends at a collected row sees
                     # only what its own walk reaches (not lines the thread left).
                     self._record_dropped(conn, int(row[0]))
+                    if self.search.enabled:
+                        # Its index rows past what the forks inherit name messages only
+                        # it held: the collection below indexes it again from the rows
+                        # the forks keep (others would stay, found by no search, until
+                        # a whole reindex).
+                        conn.execute(self.sql.SEARCH_MARK_STALE, (json.dumps([int(row[0])]),))
                 # A session's branch deleted through the saver (LangGraph's delete_thread,
                 # prune(strategy="delete")) stays a branch, now empty: it forks from
                 # nothing any more (its fork row is gone) and a run on it starts afresh.
