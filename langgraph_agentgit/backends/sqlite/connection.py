@@ -331,6 +331,13 @@ def _ms(seconds: float) -> int:
     return max(0, int(seconds * 1000))
 
 
+# A write's first wait is shortened only by more than this: the milliseconds that pass
+# between asking for a write and its BEGIN (or COMMIT) are not worth two more statements
+# per transaction (setting the busy timeout, then restoring it: a third of a turn's
+# statements), and a wait may end this much past lock_timeout.
+_BUSY_TIMEOUT_SLACK_MS = 5
+
+
 def _locked_error(conn: sqlite3.Connection, access: Access, waited: float, what: str) -> Exception:
     return DatabaseLockedError(
         f"database {database_path(conn)} is locked by another connection: this {what} "
@@ -383,7 +390,7 @@ def _waiting(
 
     current_ms = full_ms
     wanted = budget_ms()
-    if wanted < current_ms:
+    if wanted < current_ms - _BUSY_TIMEOUT_SLACK_MS:
         conn.execute(f"PRAGMA busy_timeout = {wanted}")
         current_ms = wanted
     attempt = 0
