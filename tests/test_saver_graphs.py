@@ -486,3 +486,30 @@ async def test_a_node_editing_state_in_place_does_not_rewrite_history(
     assert expected[0]["values"]["messages"][0]["content"] == "hi (edited)"
     assert expected[1]["values"]["messages"][0]["content"] == "hi"
     assert got == expected
+
+
+def test_a_warm_turn_reads_no_stored_value_and_leaves_the_busy_timeout_alone(
+    tmp_path: Any,
+) -> None:
+    """What a turn costs beyond LangGraph's own work is mostly statements. On a thread
+    this process has just run, a turn reads no stored value again (the message list is
+    not a compression hint for the task's writes, and was fetched for each write to
+    learn that), and its transactions do not set and restore the busy timeout around
+    every BEGIN and COMMIT. Its writes still land: the next process reads them."""
+    db = str(tmp_path / "warm.db")
+    statements: list[str] = []
+    with AgentGitSaver.from_conn_string(db) as saver:
+        graph = build_chat_graph().compile(checkpointer=saver)
+        for text in ("one", "two"):
+            graph.invoke({"messages": [HumanMessage(text)]}, cfg("t"))
+        saver.conn.set_trace_callback(statements.append)
+        graph.invoke({"messages": [HumanMessage("three")]}, cfg("t"), durability="sync")
+        saver.conn.set_trace_callback(None)
+    assert statements, "the trace saw nothing"
+    assert sum(s.startswith("BEGIN IMMEDIATE") for s in statements) >= 3
+    assert not [s for s in statements if "FROM agentgit_blobs" in s]
+    assert not [s for s in statements if "busy_timeout" in s]
+    with AgentGitSaver.from_conn_string(db) as saver:
+        graph = build_chat_graph().compile(checkpointer=saver)
+        held = graph.get_state(cfg("t")).values["messages"]
+        assert [m.content for m in held][-2:] == ["three", "echo 5: three"]

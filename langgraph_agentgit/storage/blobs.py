@@ -407,10 +407,10 @@ class BlobStore:
         missing = []
         for blob_id in ids:
             cached = self._raw.get(blob_id)
-            if cached is None:
-                missing.append(blob_id)
-            else:
+            if cached is not None:
                 out[blob_id] = cached
+            elif not self._list_record(blob_id):
+                missing.append(blob_id)
         if missing:
             found = fetch(missing) if fetch else self._fetch(conn, missing)
             rows = [row for row in found if row[1] == VALUE]
@@ -433,6 +433,18 @@ class BlobStore:
                 out[blob_id] = (payload, level, type_name)
                 self._raw.put(blob_id, out[blob_id], len(payload))
         return out
+
+    def _list_record(self, blob_id: int) -> bool:
+        """Whether the caches know ``blob_id`` as a list delta or index, which is never
+        a hint: a task's writes are compressed against its checkpoint's channel values,
+        the message list among them, and fetching that row again for each write found
+        nothing to use (two queries a turn)."""
+        entry = self._slices.get(blob_id)
+        if entry is None:
+            return False
+        slices = entry[0]
+        # A list stored whole is one slice of itself; a delta or an index names others.
+        return not (len(slices) == 1 and slices[0][0] == blob_id)
 
     def put_channel_value(
         self,
