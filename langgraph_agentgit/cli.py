@@ -646,8 +646,8 @@ def check_database(
 def postgres_schema(url: str) -> tuple[str | None, bool]:
     """The schema ``url`` uses and whether agentgit's tables are in it, read without
     changing anything (psycopg is imported here, not at start-up). Raises
-    :class:`CliError` (exit 1) naming the URL, its password hidden, when psycopg is
-    missing or no server answers."""
+    :class:`CliError` naming the URL, its password hidden: exit 1 when psycopg is
+    missing or no server answers, 2 for a URL libpq cannot parse."""
     try:
         import psycopg
 
@@ -660,6 +660,11 @@ def postgres_schema(url: str) -> tuple[str | None, bool]:
         ) from exc
     try:
         return agentgit_schema(url)
+    except psycopg.ProgrammingError as exc:
+        # libpq could not parse it (an unclosed IPv6 bracket, an unknown parameter).
+        raise CliError(
+            f"{describe(url)} is not a PostgreSQL URL libpq can read: {_one_line_error(exc)}"
+        ) from exc
     except psycopg.Error as exc:
         raise CliError(
             f"cannot connect to {describe(url)}: {_one_line_error(exc)}", EXIT_FAILURE

@@ -8,7 +8,10 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pg
@@ -380,10 +383,49 @@ def test_passwords_are_never_shown() -> None:
         ("postgresql://db/chat?sslmode=require&password=S3cret", "S3cret"),
         ("postgresql://app:S3cret@db/chat?options=-csearch_path%3Da@b", "S3cret"),
         ("host=db password=S3cret dbname=chat", "S3cret"),
+        # URLs urllib cannot take apart (an unclosed IPv6 bracket).
+        ("postgresql://app:S3cret@[::1/chat", "S3cret"),
+        ("postgres://app:S3cret@[::1:5432/chat?password=S3cret", "S3cret"),
     ):
         shown = describe(target)
         assert secret not in shown and "***" in shown, shown
         assert secret not in scrub(f'invalid token: "{secret}"', target)
+    assert describe("postgresql://[::1") == "postgresql://[::1"
+
+
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
+    while exc is not None:
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["postgresql://app:S3cret@[::1/chat", "postgresql://app:S3cret@127.0.0.1/test?bogus=1"],
+)
+def test_a_url_libpq_cannot_parse_is_a_value_error_that_hides_the_password(target: str) -> None:
+    """libpq quotes a URL it cannot parse whole, password included: both savers raise
+    ValueError quoting it masked, with nothing in the exception chain that shows it, and
+    the CLI calls it bad input (exit 2), without a traceback."""
+    with pytest.raises(ValueError, match="not a PostgreSQL URL libpq can read") as sync_error:
+        AgentGitSaver.from_conn_string(target).__enter__()
+
+    async def open_async() -> None:
+        async with AsyncAgentGitSaver.from_conn_string(target):
+            pass
+
+    with pytest.raises(ValueError, match="not a PostgreSQL URL libpq can read") as async_error:
+        asyncio.run(open_async())
+    for error in (sync_error.value, async_error.value):
+        assert all("S3cret" not in str(e) for e in _chain(error)), list(_chain(error))
+    run = subprocess.run(
+        [sys.executable, "-m", "langgraph_agentgit", "--db", target, "sessions"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2, run.stderr
+    assert "not a PostgreSQL URL libpq can read" in run.stderr
+    assert "S3cret" not in run.stderr + run.stdout and "Traceback" not in run.stderr
 
 
 def test_text_postgres_cannot_store_is_a_clear_error(url: str) -> None:

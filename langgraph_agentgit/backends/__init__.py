@@ -72,7 +72,12 @@ def describe(target: Any) -> str:
         return text
     if not text.lower().startswith(POSTGRES_SCHEMES):
         return re.sub(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)", r"\1***", text)
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        # Not a URL urllib can take apart (an unclosed IPv6 bracket): whatever stands
+        # between the user name and the last "@" of the authority is masked.
+        return _masked_authority(text)
     netloc = parts.netloc
     if "@" in netloc:
         credentials, host = netloc.rsplit("@", 1)
@@ -83,17 +88,38 @@ def describe(target: Any) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+# "scheme://user:password@" up to the authority's last "@" (a password may hold "@").
+_AUTHORITY_PASSWORD = re.compile(r"^([a-z]+://[^:/?#@]*:)([^/?#]*)@", re.IGNORECASE)
+
+
+def _masked_authority(text: str) -> str:
+    text = _AUTHORITY_PASSWORD.sub(r"\1***@", text, count=1)
+    return re.sub(r"(?i)([?&]password=)[^&#]*", r"\1***", text)
+
+
+def _url_secrets(text: str) -> list[str]:
+    """The password of a ``postgresql://`` URL (in its user part or as ``password=``),
+    as written and percent-decoded; also from a URL urllib cannot take apart."""
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        found = _AUTHORITY_PASSWORD.search(text)
+        password = found.group(2) if found else ""
+        query = text.partition("?")[2]
+    else:
+        password = parts.password or ""
+        query = parts.query
+    in_query = re.findall(r"(?i)(?:^|&)password=([^&#]*)", query)
+    return [password, unquote(password), *in_query, *map(unquote, in_query)]
+
+
 def scrub(message: str, target: Any) -> str:
     """``message`` with the password of ``target`` (if any) replaced by ``***``: driver
     errors may quote the part of a URL they could not parse."""
     text = str(target)
     secrets = []
     if is_postgres_url(text) and text.lower().startswith(POSTGRES_SCHEMES):
-        parts = urlsplit(text)
-        if parts.password:
-            secrets += [parts.password, unquote(parts.password)]
-        secrets += [unquote(v) for v in re.findall(r"(?i)(?:^|&)password=([^&]*)", parts.query)]
-        secrets += re.findall(r"(?i)(?:^|&)password=([^&]*)", parts.query)
+        secrets += _url_secrets(text)
     elif is_postgres_url(text):
         secrets += re.findall(r"(?i)password\s*=\s*'?([^'\s]+)", text)
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):

@@ -48,7 +48,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from langgraph_agentgit.backends import normalized_url
+from langgraph_agentgit.backends import normalized_url, scrub
 from langgraph_agentgit.backends.postgres import sql
 from langgraph_agentgit.errors import (
     ConnectionInTransactionError,
@@ -526,12 +526,25 @@ class AsyncPostgresRunner:
         raise AssertionError("unreachable")
 
 
+def _unreadable_url(exc: psycopg.ProgrammingError, url: str) -> ValueError:
+    # libpq quotes a URL it cannot parse whole, password included. Raised outside the
+    # except clause, the error carries no link to the original.
+    return ValueError(f"not a PostgreSQL URL libpq can read: {scrub(str(exc).strip(), url)}")
+
+
 def open_pool(url: str, *, max_size: int = 8) -> ConnectionPool[Any]:
     """A pool on ``url``, opened. Raises psycopg's ``OperationalError`` naming the server
     and the reason at once when it cannot connect (a pool would retry in the background
-    and time out later without saying why)."""
+    and time out later without saying why), and ``ValueError`` for a URL libpq cannot
+    parse (an unclosed IPv6 bracket, an unknown parameter), its password masked."""
     url = normalized_url(url)
-    psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT).close()
+    unreadable: ValueError | None = None
+    try:
+        psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT).close()
+    except psycopg.ProgrammingError as exc:
+        unreadable = _unreadable_url(exc, url)
+    if unreadable is not None:
+        raise unreadable
     pool: ConnectionPool[Any] = ConnectionPool(
         url, min_size=1, max_size=max_size, kwargs=pool_kwargs(), open=False
     )
@@ -542,7 +555,13 @@ def open_pool(url: str, *, max_size: int = 8) -> ConnectionPool[Any]:
 async def open_async_pool(url: str, *, max_size: int = 8) -> AsyncConnectionPool[Any]:
     """The async twin of :func:`open_pool`."""
     url = normalized_url(url)
-    await (await psycopg.AsyncConnection.connect(url, connect_timeout=CONNECT_TIMEOUT)).close()
+    unreadable: ValueError | None = None
+    try:
+        await (await psycopg.AsyncConnection.connect(url, connect_timeout=CONNECT_TIMEOUT)).close()
+    except psycopg.ProgrammingError as exc:
+        unreadable = _unreadable_url(exc, url)
+    if unreadable is not None:
+        raise unreadable
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         url, min_size=1, max_size=max_size, kwargs=pool_kwargs(), open=False
     )
