@@ -1946,10 +1946,12 @@ HandlersOption = Annotated[
     ),
 ]
 OnErrorOption = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--on-error",
-        help="When a handler fails: stop (leave the older effects for later) or continue.",
+        help="When a handler fails: stop (leave the older effects for later) or continue. "
+        "Default: stop.",
+        show_default=False,
     ),
 ]
 
@@ -1963,7 +1965,7 @@ def rollback(
     undo_effects: UndoEffectsOption = False,
     dry_run: DryRunOption = False,
     handlers: HandlersOption = None,
-    on_error: OnErrorOption = "stop",
+    on_error: OnErrorOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -1973,12 +1975,23 @@ def rollback(
     --undo-effects, the tool calls made on the path being left are undone too (see
     --dry-run for the plan), each at most once.
     """
-    if dry_run and not undo_effects:
-        raise CliError("--dry-run goes with --undo-effects (a plain rollback changes nothing else)")
-    if on_error not in ("stop", "continue"):
+    if not undo_effects:
+        # A user who names handlers means the effects to be undone: a plain rollback
+        # would leave them in place and move the session on all the same.
+        given = [
+            option for option, value in (("--dry-run", dry_run), ("--handlers", handlers)) if value
+        ] + (["--on-error"] if on_error is not None else [])
+        if given:
+            raise CliError(
+                f"{' and '.join(given)} go{'es' if len(given) == 1 else ''} with "
+                "--undo-effects (a plain rollback undoes no effects)"
+            )
+    if on_error not in (None, "stop", "continue"):
         raise CliError(f"--on-error must be stop or continue, not {on_error!r}")
     if undo_effects:
-        _rollback_undoing(ctx, session, checkpoint, name, dry_run, handlers, on_error, db, as_json)
+        _rollback_undoing(
+            ctx, session, checkpoint, name, dry_run, handlers, on_error or "stop", db, as_json
+        )
         return
     with open_repo(ctx, db_path(ctx, db), writes=True) as repo:
         s = repo.session(session)

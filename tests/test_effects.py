@@ -760,6 +760,11 @@ def test_cli_rollback_undo_effects(any_db: str, tmp_path: Path, monkeypatch: pyt
     ]
     assert shop.read(journal, "undo") == []
     assert invoke("rollback", s.id, "t1", "--dry-run").exit_code == 2
+    # Handlers or --on-error without --undo-effects: the user means the effects undone,
+    # and a plain rollback would move the session on without undoing them.
+    for extra in (["--handlers", f"{module}:HANDLERS"], ["--on-error", "continue"]):
+        plain = invoke("rollback", s.id, "t1", *extra)
+        assert plain.exit_code == 2 and "--undo-effects" in plain.stderr, plain.output
     refused = invoke("rollback", s.id, "t1", "--undo-effects")
     assert refused.exit_code == 2 and "--handlers" in refused.stderr
     with AgentGitSaver.from_conn_string(any_db) as saver:
