@@ -352,7 +352,11 @@ def sweep(conn: Connection, store: CheckpointStore, max_age: timedelta, limit: i
     moment = _now() - max_age
     found = conn.execute(
         store.sql.SELECT_EXPIRED_THREADS,
-        (checkpoint_id_at(moment), moment.isoformat(), _NO_LIMIT if limit is None else limit),
+        (
+            checkpoint_id_at(moment),
+            moment.isoformat(),
+            _NO_LIMIT if limit is None else min(limit, _NO_LIMIT),
+        ),
     ).fetchall()
     expired = []
     for pk, thread_id, newest in found:

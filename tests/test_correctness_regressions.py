@@ -1034,3 +1034,31 @@ async def test_the_async_saver_refuses_ids_that_are_not_text(any_db: str) -> Non
                 await saver.afork_thread("None", bad, "new")  # type: ignore[arg-type]
         assert [t async for t in saver.alist(cfg("None"))] == before
         assert {t.config["configurable"]["thread_id"] async for t in saver.alist(None)} == {"None"}
+
+
+def test_a_limit_beyond_sql_integers_lists_everything(any_db: str) -> None:
+    """``list(limit=...)`` takes any int, as InMemorySaver does: one past SQL's 64-bit
+    LIMIT lists every checkpoint (it was an OverflowError on SQLite, a driver error on
+    PostgreSQL); so does ``SessionManager.checkpoints`` and ``sweep``'s limit. A limit
+    that is not an int is a TypeError naming it (a float was "datatype mismatch")."""
+    from datetime import timedelta
+
+    from graphs import build_chat_graph
+
+    reference_saver = InMemorySaver()
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        for checkpointer in (reference_saver, saver):
+            graph = build_chat_graph().compile(checkpointer=checkpointer)
+            graph.invoke({"messages": [("user", "hi")]}, cfg("t"))
+        expected = [t.metadata["step"] for t in reference_saver.list(cfg("t"), limit=10**30)]
+        assert expected == [1, 0, -1]
+        for limit in (10**30, 2**63):
+            assert [t.metadata["step"] for t in saver.list(cfg("t"), limit=limit)] == expected
+            assert len(list(saver.list(None, limit=limit))) == 3
+        with pytest.raises(TypeError, match=r"limit must be an int or None, not float 2\.5"):
+            list(saver.list(cfg("t"), limit=2.5))  # type: ignore[arg-type]
+        mgr = SessionManager(saver)
+        s = mgr.adopt("t")
+        assert len(mgr.checkpoints(s.id, limit=10**30)) == 3
+        assert saver.sweep(max_age=timedelta(days=1), limit=10**30) == 0
+        assert len(mgr.checkpoints(s.id)) == 3

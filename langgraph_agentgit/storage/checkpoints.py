@@ -71,6 +71,10 @@ _SCALARS = (str, int, float, bool, type(None))
 _BATCH = 1000
 
 
+# The largest LIMIT SQL takes (a 64-bit integer): a larger one wants every row anyway.
+_MAX_SQL_INT = 2**63 - 1
+
+
 @dataclass(frozen=True)
 class Row:
     rid: int
@@ -604,8 +608,14 @@ class CheckpointStore:
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        if limit is not None and limit <= 0:
-            return
+        if limit is not None:
+            if not isinstance(limit, int):
+                raise TypeError(
+                    f"limit must be an int or None, not {type(limit).__name__} {limit!r}"
+                )
+            if limit <= 0:
+                return
+            limit = min(limit, _MAX_SQL_INT)
         metadata_filter = _validated_filter(filter)
         before_id = get_checkpoint_id(before) if before else None
         if config is None:
