@@ -725,6 +725,49 @@ def test_a_deleted_thread_kept_for_its_fork_keeps_only_the_rows_the_fork_inherit
         assert index_rows(saver) == rows
 
 
+def test_a_fork_of_a_copy_made_after_a_run_deletion_sees_the_whole_history(db: str) -> None:
+    """A run deleted in the middle of a thread leaves hidden rows that its forks walk past
+    to the older checkpoints. copy_thread copies them too (hidden): a fork of the copy
+    lists the history a fork of the source lists, and counts and finds every message
+    that history holds. (The copy's row hung from the source's hidden one: the fork's
+    history ended there, and usage left out the first turn's messages.)"""
+    from langchain_core.messages import HumanMessage
+
+    with AgentGitSaver.from_conn_string(db) as saver:
+        graph = _echo_graph(saver)
+        deleted = str(uuid.uuid4())
+        for word, run in (("kilo", None), ("lima", deleted), ("mike", None)):
+            config = cfg("source")
+            if run is not None:
+                config["configurable"]["run_id"] = run
+            graph.invoke({"messages": [HumanMessage(word, id=word)]}, config)
+        saver.delete_for_runs([deleted])
+        saver.copy_thread("source", "copy")
+        source_head = graph.get_state(cfg("source"))
+        saver.fork_thread("source", source_head.config["configurable"]["checkpoint_id"], "f1")
+        mgr = SessionManager(saver)
+        s = mgr.adopt("copy", name="copied")
+        branch = mgr.rollback(s.id, graph.get_state(cfg("copy")))
+
+        def listed(thread_id: str) -> list[str]:
+            return [t.checkpoint["id"] for t in saver.list(cfg(thread_id))]
+
+        assert listed(branch.thread_id) == listed("f1") == listed("source")
+        held = _held(graph, branch.config)
+        assert {m.id for m in held} >= {"kilo", "lima", "mike"}
+        usage = counts(mgr.usage(s.id, thread_id=branch.thread_id))
+        expected = recount(held)
+        del usage["turns"], expected["turns"]  # (see the note on turns in the README)
+        assert usage == expected
+        for word in ("kilo", "lima", "mike"):
+            hits = mgr.search(word, session_id=s.id, limit=100)
+            assert [h.message_id for h in hits if h.role == "human"] == [word], word
+        mgr.reindex()
+        again = counts(mgr.usage(s.id, thread_id=branch.thread_id))
+        del again["turns"]
+        assert again == usage
+
+
 def test_hits_name_checkpoints_that_remain_after_prune_sessions(db: str) -> None:
     """prune_sessions(keep_last=...) removes the checkpoint where a message first
     appeared while later ones still hold it: the hit then names a checkpoint that is

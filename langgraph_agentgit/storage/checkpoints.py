@@ -1177,9 +1177,10 @@ class CheckpointStore:
             )
         rows = self._visible_rows(conn, lineage, None, None, None, {})
         if rows:
-            # What the copied rows rebuild their DeltaChannel values from may be rows the
-            # source keeps out of sight (a deleted run's): copied too, out of sight, so
-            # that the copy never depends on rows of the source a later prune removes.
+            # What the copied rows rebuild their DeltaChannel values from, and walk past to
+            # older checkpoints, may be rows the source keeps out of sight (a deleted
+            # run's): copied too, out of sight, so that the copy never depends on rows of
+            # the source a later prune removes.
             listed = {row.rid for row in rows}
             rebuild: dict[int, Row] = {}
             # Only where the history has a gap (a row whose parent is not listed) can a
@@ -1191,6 +1192,16 @@ class CheckpointStore:
                 for ancestor in self._delta_ancestors(conn, row):
                     if ancestor.rid not in listed:
                         rebuild.setdefault(ancestor.rid, ancestor)
+                # The hidden rows between it and the listed row it descends from (a
+                # deleted run's, in the middle of the history) too: a fork of the copy
+                # walks past them to the older checkpoints, as a fork of the source does
+                # (the copy's row hung from the source's, so the fork's history, search
+                # and usage ended there).
+                for found in self.chain(conn, row.parent_rid):
+                    between = Row.of(found)
+                    if between.rid in listed:
+                        break
+                    rebuild.setdefault(between.rid, between)
             target_pk = self._ensure_thread(conn, target).pk
             copies = self._copy_rows(conn, lineage, [*rows, *rebuild.values()], target_pk)
             # The copy is a family of its own that refers to the source family's blobs:
