@@ -768,6 +768,41 @@ def test_a_fork_of_a_copy_made_after_a_run_deletion_sees_the_whole_history(db: s
         assert again == usage
 
 
+def test_an_answer_of_a_deleted_run_that_later_turns_hold_counts_once(db: str) -> None:
+    """Time travel from the first step leaves the first answer on a line of its own; a
+    prune collects the step both lines grew from, and a rollback forks the new line.
+    Deleting the first run then hides the old line's answer, which only the fork's
+    collector bound keeps: the thread drops it (a parent is older than its children, so
+    it was above none of the collected ones), its first message moves to the new line,
+    and each branch counts what its history holds (main counted the answer it no
+    longer holds, and the fork the first message twice)."""
+    from langchain_core.messages import HumanMessage
+
+    with AgentGitSaver.from_conn_string(db) as saver:
+        graph = _echo_graph(saver)
+        mgr = SessionManager(saver)
+        s = mgr.create_session(name="traveled")
+        main = mgr.branches(s.id)[0].thread_id
+        first_run = str(uuid.uuid4())
+        config = mgr.config(s.id)
+        config["configurable"]["run_id"] = first_run
+        graph.invoke({"messages": [HumanMessage("oscar", id="oscar")]}, config)
+        step0 = next(
+            h for h in graph.get_state_history(mgr.config(s.id)) if h.metadata["step"] == 0
+        )
+        graph.invoke({"messages": [HumanMessage("papa", id="papa")]}, step0.config)
+        mgr.prune_sessions(keep_last=4)
+        mgr.undo_last_turn(s.id)
+        saver.delete_for_runs([first_run])
+        for b in mgr.branches(s.id):
+            held = _held(graph, cfg(b.thread_id))
+            usage = counts(mgr.usage(s.id, thread_id=b.thread_id))
+            expected = recount(held)
+            del usage["turns"], expected["turns"]  # (see the note on turns in the README)
+            assert usage == expected, b.name
+        assert {h.thread_id for h in mgr.search("oscar", session_id=s.id)} == {main}
+
+
 def test_hits_name_checkpoints_that_remain_after_prune_sessions(db: str) -> None:
     """prune_sessions(keep_last=...) removes the checkpoint where a message first
     appeared while later ones still hold it: the hit then names a checkpoint that is

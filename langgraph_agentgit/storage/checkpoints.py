@@ -446,8 +446,11 @@ class CheckpointStore:
         """Add to :meth:`dropped` the thread's hidden root-namespace rows that no row it
         lists descends from. Run after hiding and before collecting, while the links
         hold. A walk from the listed rows that ends at a parent an earlier collection
-        removed cannot tell what was above it: a hidden row older than such an end is
-        left undecided (counted, as before), never dropped."""
+        removed cannot tell what was above it: a hidden row older than that parent is
+        left undecided (counted, as before), never dropped. The thread's own index rows
+        that named a checkpoint dropped now are placed again (by the collection that
+        follows, see ``search.reindex_stale``): a message its listed rows hold too is
+        theirs (an answer of a deleted run that later turns also hold)."""
         rows = {int(r[0]): r for r in conn.execute(self.sql.SEARCH_THREAD_LINKS, (pk,))}
         dangling = {int(r[3]) for r in rows.values() if r[3] is not None and int(r[3]) not in rows}
         elsewhere = (
@@ -461,18 +464,21 @@ class CheckpointStore:
             else set()
         )
         reached: set[int] = set()
-        ends: list[str] = []  # checkpoint ids of walked rows whose parent was collected
+        # Checkpoint ids of the collected parents the walk ended at: what was above one
+        # is older than it (a parent is older than its children), so a hidden row newer
+        # than every such parent was above none of them.
+        ends: list[str] = []
         todo = [rid for rid, r in rows.items() if not r[5]]
         while todo:
             rid = todo.pop()
             if rid in reached:
                 continue
             reached.add(rid)
-            _rid, _ns, checkpoint_id, parent_rid, parent_id, _hidden = rows[rid]
+            _rid, _ns, _checkpoint_id, parent_rid, parent_id, _hidden = rows[rid]
             if parent_rid is not None and int(parent_rid) in rows:
                 todo.append(int(parent_rid))
             elif parent_id is not None and (parent_rid is None or int(parent_rid) not in elsewhere):
-                ends.append(str(checkpoint_id))
+                ends.append(str(parent_id))
         newest_end = max(ends, default="")
         found = {
             str(r[2])
@@ -495,16 +501,12 @@ class CheckpointStore:
         before = self.dropped(conn, pk)
         if found - before:
             conn.execute(self.sql.SET_DROPPED, (json.dumps(sorted(before | found)), pk))
-            forks = [
-                int(r[0])
-                for r in conn.execute(self.sql.SEARCH_CHILD_THREADS, (pk,)).fetchall()
-                if r[3]
-            ]
-            if forks and self.search.enabled:
-                # What a fork whose walk ends at a collected row sees of this thread
-                # leaves out the lines it dropped: such a fork is indexed again from
-                # what it holds (by the collection that follows, see reindex_stale).
-                conn.execute(self.sql.SEARCH_MARK_STALE, (json.dumps(forks),))
+            if self.search.enabled:
+                # Its rows are placed again, and what a fork whose walk ends at a
+                # collected row sees of it leaves out the lines it dropped: it and its
+                # forks are indexed again from what they hold (by the collection that
+                # follows, see reindex_stale).
+                conn.execute(self.sql.SEARCH_MARK_STALE, (json.dumps([pk]),))
 
     def _forget_collected(self, conn: Connection, pks: Sequence[int]) -> None:
         """Keep in :meth:`dropped` only the checkpoints the thread still has index rows
