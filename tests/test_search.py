@@ -775,7 +775,8 @@ def test_an_answer_of_a_deleted_run_that_later_turns_hold_counts_once(db: str) -
     collector bound keeps: the thread drops it (a parent is older than its children, so
     it was above none of the collected ones), its first message moves to the new line,
     and each branch counts what its history holds (main counted the answer it no
-    longer holds, and the fork the first message twice)."""
+    longer holds, and the fork the first message twice). Search finds the first
+    message once, on main, before and after (it was found on the fork as well)."""
     from langchain_core.messages import HumanMessage
 
     with AgentGitSaver.from_conn_string(db) as saver:
@@ -792,7 +793,12 @@ def test_an_answer_of_a_deleted_run_that_later_turns_hold_counts_once(db: str) -
         )
         graph.invoke({"messages": [HumanMessage("papa", id="papa")]}, step0.config)
         mgr.prune_sessions(keep_last=4)
-        mgr.undo_last_turn(s.id)
+        branch = mgr.undo_last_turn(s.id)
+        # The fork indexes the first message under it too (the first checkpoint that
+        # held it on main is now on the other line): still one hit, on main.
+        assert "oscar" in {m.id for m in _held(graph, branch.config)}
+        hits = mgr.search("oscar", session_id=s.id, role="human")
+        assert [(h.thread_id, h.message_id) for h in hits] == [(main, "oscar")]
         saver.delete_for_runs([first_run])
         for b in mgr.branches(s.id):
             held = _held(graph, cfg(b.thread_id))
@@ -800,7 +806,8 @@ def test_an_answer_of_a_deleted_run_that_later_turns_hold_counts_once(db: str) -
             expected = recount(held)
             del usage["turns"], expected["turns"]  # (see the note on turns in the README)
             assert usage == expected, b.name
-        assert {h.thread_id for h in mgr.search("oscar", session_id=s.id)} == {main}
+        hits = mgr.search("oscar", session_id=s.id, role="human")
+        assert [(h.thread_id, h.message_id) for h in hits] == [(main, "oscar")]
 
 
 def test_hits_name_checkpoints_that_remain_after_prune_sessions(db: str) -> None:

@@ -1717,7 +1717,7 @@ def search(
         params = sql.search_match_params(expression, rank_expression, window, fetch)
         rows = conn.execute(sql.SEARCH_MATCH, params).fetchall()
         found: list[tuple[Any, ...]] = []
-        for doc, pk, thread_id, checkpoint_id, blob_id, pos, kind, sid, uid, rank in rows:
+        for doc, pk, thread_id, checkpoint_id, blob_id, pos, kind, sid, uid, rank, msg_key in rows:
             if doc is None or pk is None or (role is not None and kind != role):
                 continue
             if thread_id is None or not wanted(sid, uid) or not holds(pk, checkpoint_id):
@@ -1730,7 +1730,9 @@ def search(
                 thread_id, sid, uid = heir
             if parsed.more and not _holds_all(store, conn, parsed, int(blob_id), int(pos)):
                 continue
-            found.append((thread_id, checkpoint_id, blob_id, pos, kind, sid, rank, int(pk)))
+            found.append(
+                (thread_id, checkpoint_id, blob_id, pos, kind, sid, rank, int(pk), msg_key)
+            )
             if len(found) == limit:
                 break
         if len(found) == limit or len(rows) < fetch:
@@ -1740,8 +1742,23 @@ def search(
     pairs = json.dumps(sorted({(f[7], str(f[1])) for f in found}))
     listed = {(int(r[0]), str(r[1])) for r in conn.execute(sql.SEARCH_LISTED_AMONG, (pairs,))}
     values = store.blobs.load(conn, {int(f[2]) for f in found})
-    hits = []
-    for thread_id, checkpoint_id, blob_id, pos, kind, sid, rank, pk in found:
+    lineages: dict[str, Any] = {}
+
+    def inherits_from(heir: str, ancestor: str) -> bool:
+        """Whether branch ``heir`` inherits from branch ``ancestor`` (fork links)."""
+        for thread in (heir, ancestor):
+            if thread not in lineages:
+                lineages[thread] = store.lineage(conn, thread)
+        if lineages[heir] is None or lineages[ancestor] is None:
+            return False
+        return any(pk == lineages[ancestor].pk for pk, _ in lineages[heir].searchable()[1:])
+
+    hits: list[SearchHit] = []
+    # A message a fork holds indexed under it as well as under the thread it forked from
+    # (the first checkpoint that held it there is on another line, after time travel and
+    # a prune): one hit, on the thread that wrote it, where both are still held.
+    by_key: dict[tuple[Any, Any], int] = {}
+    for thread_id, checkpoint_id, blob_id, pos, kind, sid, rank, pk, msg_key in found:
         items = values.get(int(blob_id))
         message = items[int(pos)] if isinstance(items, list) and 0 <= pos < len(items) else None
         if not isinstance(message, BaseMessage):
@@ -1755,18 +1772,26 @@ def search(
             if moved is None:
                 continue  # no checkpoint the branch lists holds it any more
             checkpoint_id = moved
-        hits.append(
-            SearchHit(
-                session_id=sid,
-                thread_id=str(thread_id),
-                checkpoint_id=str(checkpoint_id),
-                message_id=message.id,
-                role=str(kind),
-                snippet=search_index.snippet(search_index.message_text(message), parsed),
-                rank=float(rank or 0.0),
-                message=message,
-            )
+        hit = SearchHit(
+            session_id=sid,
+            thread_id=str(thread_id),
+            checkpoint_id=str(checkpoint_id),
+            message_id=message.id,
+            role=str(kind),
+            snippet=search_index.snippet(search_index.message_text(message), parsed),
+            rank=float(rank or 0.0),
+            message=message,
         )
+        twin = by_key.get((msg_key, sid))
+        if twin is not None:
+            other = hits[twin].thread_id
+            if other == hit.thread_id or inherits_from(hit.thread_id, other):
+                continue
+            if inherits_from(other, hit.thread_id):
+                hits[twin] = hit
+                continue
+        by_key.setdefault((msg_key, sid), len(hits))
+        hits.append(hit)
     return hits
 
 

@@ -849,7 +849,7 @@ WHERE thread_pk = %s AND (%s::text IS NULL OR checkpoint_id <= %s)
 # words, as bm25 does.
 SEARCH_MATCH = """
 SELECT d.id, d.thread_pk, t.thread_id, d.checkpoint_id, d.blob_id, d.pos, d.role,
-    st.session_id, s.user_id, f.rank
+    st.session_id, s.user_id, f.rank, d.msg_key
 FROM (
     SELECT w.id, ts_rank(w.words, %s::tsquery) AS rank FROM (
         SELECT d.id, d.words FROM agentgit_search_docs d

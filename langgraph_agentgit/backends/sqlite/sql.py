@@ -901,7 +901,8 @@ SELECT msg_key, checkpoint_id, role, tool_calls, input_tokens, output_tokens, to
 FROM agentgit_search_docs WHERE thread_pk = ? AND (? IS NULL OR checkpoint_id <= ?)
 """
 # Hits, best first: (id, thread pk, thread id (NULL: deleted while a fork inherits the
-# row), checkpoint id, blob id, pos, role, session id, user id, rank (higher is better)).
+# row), checkpoint id, blob id, pos, role, session id, user id, rank (higher is better),
+# message key).
 # Parameters: match expression, window, how many to return. Ranked among the newest
 # `window` matches only: FTS5 walks matches newest first and stops there, where ranking
 # every match of a word most messages hold would read all of them. The caller filters
@@ -909,7 +910,7 @@ FROM agentgit_search_docs WHERE thread_pk = ? AND (? IS NULL OR checkpoint_id <=
 # for words a deleted row left in the FTS table (see agentgit_search_fts).
 SEARCH_MATCH = """
 SELECT d.id, d.thread_pk, t.thread_id, d.checkpoint_id, d.blob_id, d.pos, d.role,
-    st.session_id, s.user_id, -f.rank
+    st.session_id, s.user_id, -f.rank, d.msg_key
 FROM (
     SELECT id, rank FROM (
         SELECT rowid AS id, rank FROM agentgit_search_fts WHERE agentgit_search_fts MATCH ?
