@@ -810,6 +810,34 @@ def test_an_answer_of_a_deleted_run_that_later_turns_hold_counts_once(db: str) -
         assert [(h.thread_id, h.message_id) for h in hits] == [(main, "oscar")]
 
 
+def test_a_fork_of_a_fork_that_stopped_inheriting_still_finds_what_it_inherits(
+    db: str,
+) -> None:
+    """A fork of a fork, made before a keep_latest prune of the middle thread (which then
+    holds what it inherited as its own), still lists the first thread's checkpoints.
+    Once the first and the middle threads are deleted, the first one's message is found
+    on the fork of the fork (the search looked for heirs only below threads that still
+    inherit)."""
+    from langchain_core.messages import HumanMessage
+
+    with AgentGitSaver.from_conn_string(db) as saver:
+        graph = _echo_graph(saver)
+        graph.invoke({"messages": [HumanMessage("quebec", id="quebec")]}, cfg("first"))
+        head = graph.get_state(cfg("first")).config["configurable"]["checkpoint_id"]
+        saver.fork_thread("first", head, "middle")
+        saver.fork_thread("middle", head, "last")
+        graph.invoke({"messages": [HumanMessage("romeo", id="romeo")]}, cfg("middle"))
+        saver.prune(["middle"], strategy="keep_latest")
+        saver.delete_thread("middle")
+        saver.delete_thread("first")
+        held = {m.id for m in _held(graph, cfg("last"))}
+        assert "quebec" in held
+        mgr = SessionManager(saver)
+        hits = mgr.search("quebec", role="human", limit=100)
+        assert [(h.thread_id, h.message_id) for h in hits] == [("last", "quebec")]
+        _readable_hits(saver, graph, hits)
+
+
 def test_hits_name_checkpoints_that_remain_after_prune_sessions(db: str) -> None:
     """prune_sessions(keep_last=...) removes the checkpoint where a message first
     appeared while later ones still hold it: the hit then names a checkpoint that is

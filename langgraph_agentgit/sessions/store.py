@@ -1904,12 +1904,18 @@ def _heirs(
         for child, thread_id, fork_id, inherits in conn.execute(
             store.sql.SEARCH_CHILD_THREADS, (at,)
         ).fetchall():
-            if child in seen or not inherits or fork_id is None:
+            if child in seen or fork_id is None:
                 continue
             seen.add(child)
+            # A fork that stopped inheriting (a keep_latest prune made what it inherited
+            # its own) may have forks made before that, which still see these rows.
             queue.append(child)
-            if thread_id is not None and store.search.sees(
-                _ancestry(conn, store, int(child), str(thread_id)), pk, checkpoint_id
+            if (
+                thread_id is not None
+                and inherits
+                and store.search.sees(
+                    _ancestry(conn, store, int(child), str(thread_id)), pk, checkpoint_id
+                )
             ):
                 owner = conn.execute(store.sql.SEARCH_SESSION_OF_THREAD, (thread_id,)).fetchone()
                 out.append(
