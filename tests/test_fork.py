@@ -862,3 +862,32 @@ def edit_on_fork(sync_saver: AgentGitSaver, db_path: str) -> None:
         assert thread_view(reopened, "src") == source
         again = build_chat_graph().compile(checkpointer=reopened).get_state(cfg("fork"))
         assert [m.content for m in again.values["messages"]] == fork_texts
+
+
+@pytest.mark.parametrize("cut", ["prune", "first_run_deleted"])
+@pytest.mark.parametrize("workload", ["chat", "delta"])
+def test_copy_thread_of_a_thread_that_lost_its_oldest_rows(
+    any_db: str, cut: str, workload: str
+) -> None:
+    """A prune, or the deletion of the first run, collects a thread's oldest rows: the
+    rows kept name their parent by id only. copy_thread copies what the thread lists,
+    reading back identically (a walk started at a collected parent's row id was taken
+    for damage: CorruptDataError, "a parent checkpoint is missing")."""
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        if workload == "chat":
+            graph = build_chat_graph().compile(checkpointer=saver)
+            inputs: list[Any] = [{"messages": [HumanMessage(w)]} for w in ("one", "two", "three")]
+        else:
+            graph = build_delta_graph().compile(checkpointer=saver)
+            inputs = [{"target": n} for n in (2, 4, 6)]
+        for n, value in enumerate(inputs):
+            graph.invoke(value, {**cfg("src"), "metadata": {"run_id": f"run-{n}"}})
+        if cut == "prune":
+            saver.prune(["src"], strategy="keep_latest")
+        else:
+            saver.delete_for_runs(["run-0"])
+        source_view = thread_view(saver, "src")
+        saver.copy_thread("src", "copy")
+        assert thread_view(saver, "copy") == source_view
+        saver.delete_thread("src")
+        assert thread_view(saver, "copy") == source_view

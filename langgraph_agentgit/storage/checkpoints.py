@@ -23,6 +23,7 @@ removes them once nothing needs them.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
@@ -1199,7 +1200,9 @@ class CheckpointStore:
                 # walks past them to the older checkpoints, as a fork of the source does
                 # (the copy's row hung from the source's, so the fork's history, search
                 # and usage ended there).
-                for found in self.chain(conn, row.parent_rid):
+                # (Walked from the row itself: its parent may have been collected, its
+                # rid left behind with its id as text.)
+                for found in itertools.islice(self.chain(conn, row.rid), 1, None):
                     between = Row.of(found)
                     if between.rid in listed:
                         break
