@@ -1055,6 +1055,9 @@ def test_a_limit_beyond_sql_integers_lists_everything(any_db: str) -> None:
         for limit in (10**30, 2**63):
             assert [t.metadata["step"] for t in saver.list(cfg("t"), limit=limit)] == expected
             assert len(list(saver.list(None, limit=limit))) == 3
+        # A bool is an int: True lists one (PostgreSQL refused a boolean LIMIT).
+        assert len(list(saver.list(cfg("t"), limit=True))) == 1
+        assert list(saver.list(cfg("t"), limit=False)) == []
         with pytest.raises(TypeError, match=r"limit must be an int or None, not float 2\.5"):
             list(saver.list(cfg("t"), limit=2.5))  # type: ignore[arg-type]
         mgr = SessionManager(saver)

@@ -618,7 +618,8 @@ class CheckpointStore:
                 )
             if limit <= 0:
                 return
-            limit = min(limit, _MAX_SQL_INT)
+            # int(): True is 1, as for InMemorySaver (PostgreSQL refuses a boolean LIMIT).
+            limit = min(int(limit), _MAX_SQL_INT)
         metadata_filter = _validated_filter(filter)
         before_id = get_checkpoint_id(before) if before else None
         if config is None:
