@@ -385,12 +385,20 @@ def test_passwords_are_never_shown() -> None:
         ("host=db password=S3cret dbname=chat", "S3cret"),
         # URLs urllib cannot take apart (an unclosed IPv6 bracket).
         ("postgresql://app:S3cret@[::1/chat", "S3cret"),
+        # An escaped space in a keyword string's password.
+        ("host=db password=abc\\ S3cret dbname=chat", "S3cret"),
+        ("host=db password='abc S3cret' dbname=chat", "S3cret"),
         ("postgres://app:S3cret@[::1:5432/chat?password=S3cret", "S3cret"),
     ):
         shown = describe(target)
         assert secret not in shown and "***" in shown, shown
         assert secret not in scrub(f'invalid token: "{secret}"', target)
     assert describe("postgresql://[::1") == "postgresql://[::1"
+    # An unencoded "@" in a URL's password: libpq reads what follows it as the host and
+    # quotes it in its error.
+    target = "postgresql://app:abc@S3cret@db/chat"
+    assert "S3cret" not in describe(target)
+    assert "S3cret" not in scrub("failed to resolve host 'S3cret@db'", target)
 
 
 def _chain(exc: BaseException | None) -> Iterator[BaseException]:
@@ -426,6 +434,24 @@ def test_a_url_libpq_cannot_parse_is_a_value_error_that_hides_the_password(targe
     assert run.returncode == 2, run.stderr
     assert "not a PostgreSQL URL libpq can read" in run.stderr
     assert "S3cret" not in run.stderr + run.stdout and "Traceback" not in run.stderr
+
+
+def test_a_connection_error_quoting_part_of_the_password_masks_it() -> None:
+    """With an unencoded "@" in a URL's password, libpq reads the rest as the host and
+    its error quotes it: the savers raise psycopg's OperationalError with that part
+    masked (nothing in the chain shows it), and the CLI prints it masked."""
+    target = "postgresql://app:abc@S3cret@127.0.0.1:5432/test"
+    with pytest.raises(psycopg.OperationalError) as error:
+        AgentGitSaver.from_conn_string(target).__enter__()
+    assert "***" in str(error.value)
+    assert all("S3cret" not in str(e) for e in _chain(error.value))
+    run = subprocess.run(
+        [sys.executable, "-m", "langgraph_agentgit", "--db", target, "sessions"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 1 and "cannot connect" in run.stderr, run.stderr
+    assert "S3cret" not in run.stderr + run.stdout
 
 
 def test_text_postgres_cannot_store_is_a_clear_error(url: str) -> None:

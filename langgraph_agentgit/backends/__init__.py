@@ -64,6 +64,10 @@ def postgres_runner() -> ModuleType:
     return runner
 
 
+# A keyword string's password: quoted, or up to an unescaped space (libpq's escapes).
+_KEYWORD_PASSWORD = re.compile(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|(?:[^\s\\]|\\.)*)")
+
+
 def describe(target: Any) -> str:
     """A database as it may be shown to a person: a URL's or keyword string's password
     (in the user part or as ``password=``) replaced by ``***``."""
@@ -71,7 +75,7 @@ def describe(target: Any) -> str:
     if not is_postgres_url(text):
         return text
     if not text.lower().startswith(POSTGRES_SCHEMES):
-        return re.sub(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)", r"\1***", text)
+        return _KEYWORD_PASSWORD.sub(lambda m: f"{m.group(1)}***", text)
     try:
         parts = urlsplit(text)
     except ValueError:
@@ -99,7 +103,9 @@ def _masked_authority(text: str) -> str:
 
 def _url_secrets(text: str) -> list[str]:
     """The password of a ``postgresql://`` URL (in its user part or as ``password=``),
-    as written and percent-decoded; also from a URL urllib cannot take apart."""
+    as written and percent-decoded; also from a URL urllib cannot take apart. A password
+    holding an unencoded "@" is split where libpq splits it (at the first "@", the rest
+    read as the host, which its errors then quote): each part is a secret too."""
     try:
         parts = urlsplit(text)
     except ValueError:
@@ -110,7 +116,20 @@ def _url_secrets(text: str) -> list[str]:
         password = parts.password or ""
         query = parts.query
     in_query = re.findall(r"(?i)(?:^|&)password=([^&#]*)", query)
-    return [password, unquote(password), *in_query, *map(unquote, in_query)]
+    found_all = [password, *in_query]
+    found_all += [piece for secret in found_all for piece in secret.split("@") if len(piece) >= 3]
+    return [*found_all, *map(unquote, found_all)]
+
+
+def _keyword_secrets(text: str) -> list[str]:
+    """The password of a libpq keyword string, as written, unescaped, and each word of
+    it (an error may quote what follows an escaped space)."""
+    out: list[str] = []
+    for _key, value in _KEYWORD_PASSWORD.findall(text):
+        raw = value[1:-1] if value.startswith("'") and value.endswith("'") else value
+        plain = re.sub(r"\\(.)", r"\1", raw)
+        out += [value, raw, plain, *(w for w in plain.split() if len(w) >= 3)]
+    return out
 
 
 def scrub(message: str, target: Any) -> str:
@@ -121,7 +140,7 @@ def scrub(message: str, target: Any) -> str:
     if is_postgres_url(text) and text.lower().startswith(POSTGRES_SCHEMES):
         secrets += _url_secrets(text)
     elif is_postgres_url(text):
-        secrets += re.findall(r"(?i)password\s*=\s*'?([^'\s]+)", text)
+        secrets += _keyword_secrets(text)
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
         message = message.replace(secret, "***")
     return message

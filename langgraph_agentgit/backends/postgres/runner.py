@@ -526,25 +526,31 @@ class AsyncPostgresRunner:
         raise AssertionError("unreachable")
 
 
-def _unreadable_url(exc: psycopg.ProgrammingError, url: str) -> ValueError:
-    # libpq quotes a URL it cannot parse whole, password included. Raised outside the
-    # except clause, the error carries no link to the original.
-    return ValueError(f"not a PostgreSQL URL libpq can read: {scrub(str(exc).strip(), url)}")
+def _connect_error(exc: psycopg.Error, url: str) -> Exception:
+    """The error to raise for a first connection that failed, its password masked:
+    libpq quotes a URL it cannot parse whole (a ``ValueError`` then), and a host it
+    cannot reach, which holds part of the password when that has an unencoded "@".
+    Raised outside the except clause, the error carries no link to the original."""
+    message = scrub(str(exc).strip(), url)
+    if isinstance(exc, psycopg.ProgrammingError):
+        return ValueError(f"not a PostgreSQL URL libpq can read: {message}")
+    return type(exc)(message)
 
 
 def open_pool(url: str, *, max_size: int = 8) -> ConnectionPool[Any]:
     """A pool on ``url``, opened. Raises psycopg's ``OperationalError`` naming the server
     and the reason at once when it cannot connect (a pool would retry in the background
     and time out later without saying why), and ``ValueError`` for a URL libpq cannot
-    parse (an unclosed IPv6 bracket, an unknown parameter), its password masked."""
+    parse (an unclosed IPv6 bracket, an unknown parameter); both with the password
+    masked."""
     url = normalized_url(url)
-    unreadable: ValueError | None = None
+    failed: Exception | None = None
     try:
         psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT).close()
-    except psycopg.ProgrammingError as exc:
-        unreadable = _unreadable_url(exc, url)
-    if unreadable is not None:
-        raise unreadable
+    except (psycopg.ProgrammingError, psycopg.OperationalError) as exc:
+        failed = _connect_error(exc, url)
+    if failed is not None:
+        raise failed
     pool: ConnectionPool[Any] = ConnectionPool(
         url, min_size=1, max_size=max_size, kwargs=pool_kwargs(), open=False
     )
@@ -555,13 +561,13 @@ def open_pool(url: str, *, max_size: int = 8) -> ConnectionPool[Any]:
 async def open_async_pool(url: str, *, max_size: int = 8) -> AsyncConnectionPool[Any]:
     """The async twin of :func:`open_pool`."""
     url = normalized_url(url)
-    unreadable: ValueError | None = None
+    failed: Exception | None = None
     try:
         await (await psycopg.AsyncConnection.connect(url, connect_timeout=CONNECT_TIMEOUT)).close()
-    except psycopg.ProgrammingError as exc:
-        unreadable = _unreadable_url(exc, url)
-    if unreadable is not None:
-        raise unreadable
+    except (psycopg.ProgrammingError, psycopg.OperationalError) as exc:
+        failed = _connect_error(exc, url)
+    if failed is not None:
+        raise failed
     pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
         url, min_size=1, max_size=max_size, kwargs=pool_kwargs(), open=False
     )
