@@ -669,12 +669,9 @@ def test_a_copy_and_a_pruned_fork_are_indexed_at_once_for_themselves_alone(db: s
         ]
         with AgentGitSaver.from_conn_string(db, read_only=True) as reader:
             ro = SessionManager(reader)
-            # The pruned fork's kept checkpoint holds what it inherited: its own now.
-            assert {h.thread_id for h in ro.search("oscar", limit=100)} == {
-                main,
-                "copy-of-main",
-                branch.thread_id,
-            }
+            # The pruned fork's kept checkpoint holds what it inherited: its own rows now
+            # (its usage below counts them), found once in the session, on main.
+            assert {h.thread_id for h in ro.search("oscar", limit=100)} == {main, "copy-of-main"}
             assert {h.thread_id for h in ro.search("romeo", limit=100)} == {branch.thread_id}
             for b in ro.branches(s.id):
                 usage = counts(ro.usage(s.id, thread_id=b.thread_id))
@@ -836,6 +833,27 @@ def test_a_fork_of_a_fork_that_stopped_inheriting_still_finds_what_it_inherits(
         hits = mgr.search("quebec", role="human", limit=100)
         assert [(h.thread_id, h.message_id) for h in hits] == [("last", "quebec")]
         _readable_hits(saver, graph, hits)
+
+
+def test_a_pruned_fork_and_its_source_find_a_message_once_in_their_session(db: str) -> None:
+    """A keep_latest prune of a rollback branch makes what it inherited its own rows
+    (each branch still counts it). In the session the message is one hit, on the branch
+    that wrote it (it was found on both)."""
+    from langchain_core.messages import HumanMessage
+
+    with AgentGitSaver.from_conn_string(db) as saver:
+        graph = _echo_graph(saver)
+        mgr = SessionManager(saver)
+        s = mgr.create_session(name="pruned fork")
+        main = mgr.branches(s.id)[0].thread_id
+        graph.invoke({"messages": [HumanMessage("sierra", id="sierra")]}, mgr.config(s.id))
+        branch = mgr.rollback(s.id, graph.get_state(mgr.config(s.id)))
+        saver.prune([branch.thread_id], strategy="keep_latest")
+        hits = mgr.search("sierra", session_id=s.id, role="human")
+        assert [(h.thread_id, h.message_id) for h in hits] == [(main, "sierra")]
+        for b in mgr.branches(s.id):
+            assert mgr.usage(s.id, thread_id=b.thread_id).messages == 2, b.name
+        assert mgr.usage(s.id).messages == 2
 
 
 def test_hits_name_checkpoints_that_remain_after_prune_sessions(db: str) -> None:

@@ -1744,19 +1744,21 @@ def search(
     values = store.blobs.load(conn, {int(f[2]) for f in found})
     lineages: dict[str, Any] = {}
 
-    def inherits_from(heir: str, ancestor: str) -> bool:
-        """Whether branch ``heir`` inherits from branch ``ancestor`` (fork links)."""
-        for thread in (heir, ancestor):
+    def forked_from(fork: str, ancestor: str) -> bool:
+        """Whether branch ``fork`` descends from branch ``ancestor`` by fork links, still
+        inheriting or not (a keep_latest prune made what it inherited its own)."""
+        for thread in (fork, ancestor):
             if thread not in lineages:
                 lineages[thread] = store.lineage(conn, thread)
-        if lineages[heir] is None or lineages[ancestor] is None:
+        if lineages[fork] is None or lineages[ancestor] is None:
             return False
-        return any(pk == lineages[ancestor].pk for pk, _ in lineages[heir].searchable()[1:])
+        return any(e.pk == lineages[ancestor].pk for e in lineages[fork].entries[1:])
 
     hits: list[SearchHit] = []
     # A message a fork holds indexed under it as well as under the thread it forked from
     # (the first checkpoint that held it there is on another line, after time travel and
-    # a prune): one hit, on the thread that wrote it, where both are still held.
+    # a prune; or a keep_latest prune made the fork's inherited rows its own): one hit in
+    # a session, on the thread that wrote it, where both are still held.
     by_key: dict[tuple[Any, Any], int] = {}
     for thread_id, checkpoint_id, blob_id, pos, kind, sid, rank, pk, msg_key in found:
         items = values.get(int(blob_id))
@@ -1785,9 +1787,9 @@ def search(
         twin = by_key.get((msg_key, sid))
         if twin is not None:
             other = hits[twin].thread_id
-            if other == hit.thread_id or inherits_from(hit.thread_id, other):
+            if other == hit.thread_id or forked_from(hit.thread_id, other):
                 continue
-            if inherits_from(other, hit.thread_id):
+            if forked_from(other, hit.thread_id):
                 hits[twin] = hit
                 continue
         by_key.setdefault((msg_key, sid), len(hits))
