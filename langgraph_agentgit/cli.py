@@ -643,6 +643,10 @@ def check_database(
         raise CliError(f"{path} is not an agentgit database (no agentgit tables in it)")
 
 
+# libpq's words for a connection option it refuses before connecting.
+_LIBPQ_BAD_VALUE = re.compile(r"invalid (?:port number|integer value|\w+ value)")
+
+
 def postgres_schema(url: str) -> tuple[str | None, bool]:
     """The schema ``url`` uses and whether agentgit's tables are in it, read without
     changing anything (psycopg is imported here, not at start-up). Raises
@@ -660,12 +664,13 @@ def postgres_schema(url: str) -> tuple[str | None, bool]:
         ) from exc
     try:
         return agentgit_schema(url)
-    except psycopg.ProgrammingError as exc:
-        # libpq could not parse it (an unclosed IPv6 bracket, an unknown parameter).
-        raise CliError(
-            f"{describe(url)} is not a PostgreSQL URL libpq can read: {_one_line_error(exc)}"
-        ) from exc
     except psycopg.Error as exc:
+        # libpq could not parse it (an unclosed IPv6 bracket, an unknown parameter), or
+        # refused a value in it before connecting (a port out of range or not a number).
+        if isinstance(exc, psycopg.ProgrammingError) or _LIBPQ_BAD_VALUE.search(str(exc)):
+            raise CliError(
+                f"{describe(url)} is not a PostgreSQL URL libpq can read: {_one_line_error(exc)}"
+            ) from exc
         raise CliError(
             f"cannot connect to {describe(url)}: {_one_line_error(exc)}", EXIT_FAILURE
         ) from exc

@@ -454,6 +454,28 @@ def test_a_connection_error_quoting_part_of_the_password_masks_it() -> None:
     assert "S3cret" not in run.stderr + run.stdout
 
 
+@pytest.mark.parametrize(
+    ("target", "code"),
+    [
+        ("postgresql://app@127.0.0.1:99999/test", 2),
+        ("postgresql://app@127.0.0.1:abc/test", 2),
+        ("postgresql://app@127.0.0.1/test?port=-1", 2),
+        # A well-formed URL no server answers: a failure, not bad input.
+        ("postgresql://app@127.0.0.1:1/test", 1),
+    ],
+)
+def test_the_cli_tells_a_bad_port_from_a_server_that_does_not_answer(
+    target: str, code: int
+) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "langgraph_agentgit", "--db", target, "sessions"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == code, run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1 and "Traceback" not in run.stderr
+
+
 def test_text_postgres_cannot_store_is_a_clear_error(url: str) -> None:
     with AgentGitSaver.from_conn_string(url) as saver:
         graph = build_counter().compile(checkpointer=saver)
