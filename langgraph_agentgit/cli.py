@@ -2079,12 +2079,15 @@ def _rollback_undoing(
     registry = load_handlers(spec) if spec is not None else {}
     with open_repo(ctx, db_path(ctx, db), writes=not dry_run) as repo:
         from langgraph_agentgit import SessionManager
+        from langgraph_agentgit.sessions.store import branch_name
 
         mgr = SessionManager(repo.saver, undo=registry)
         s = repo.session(session)
         checkpoint_id = repo.checkpoint(checkpoint, s)
         plan = mgr.plan_rollback(s.id, checkpoint_id)
         if dry_run:
+            # The plan of a rollback the real run would refuse is no plan.
+            branch_name(s.id, name, mgr.branches(s.id))
             if as_json:
                 _print_json({"plan": [planned_json(p) for p in plan.effects]})
                 return

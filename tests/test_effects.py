@@ -760,6 +760,10 @@ def test_cli_rollback_undo_effects(any_db: str, tmp_path: Path, monkeypatch: pyt
     ]
     assert shop.read(journal, "undo") == []
     assert invoke("rollback", s.id, "t1", "--dry-run").exit_code == 2
+    # A dry run refuses the name the real run would refuse, instead of planning for it.
+    for bad, why in (("main", "already has a branch named 'main'"), ("abc123", "hex digits")):
+        named = invoke("rollback", s.id, "t1", "--undo-effects", "--dry-run", "--name", bad)
+        assert named.exit_code == 2 and why in named.stderr, named.output
     # Handlers or --on-error without --undo-effects: the user means the effects undone,
     # and a plain rollback would move the session on without undoing them.
     for extra in (["--handlers", f"{module}:HANDLERS"], ["--on-error", "continue"]):

@@ -306,10 +306,11 @@ def _require_branch(conn: Connection, store: CheckpointStore, session_id: str, r
     )
 
 
-def _branch_name(
-    conn: Connection, session_id: str, name: str | None, taken: Sequence[Branch]
-) -> str:
-    """``name`` checked (valid, unused in the session), or the next free ``branch-<n>``."""
+def branch_name(session_id: str, name: str | None, taken: Sequence[Branch]) -> str:
+    """``name`` checked (valid, unused among ``taken``, the session's branches), or the
+    next free ``branch-<n>``. Raises :class:`InvalidBranchNameError` (not a name, or the
+    thread id of a branch) or :class:`BranchExistsError`, as a new branch would: a dry
+    run (``agentgit rollback --undo-effects --dry-run --name``) checks with it too."""
     names = {b.name for b in taken}
     if name is None:
         n = len(taken)
@@ -625,7 +626,7 @@ def create_branch(
 ) -> Branch:
     _session_row(conn, store, session_id)
     taken = _branches(conn, store, session_id)
-    name = _branch_name(conn, session_id, name, taken)
+    name = branch_name(session_id, name, taken)
     fresh = new_thread_id(thread_id)
     # A thread id equal to a branch's name would make that name ambiguous (checkout,
     # get_branch and the CLI take either).
