@@ -856,6 +856,31 @@ def test_a_pruned_fork_and_its_source_find_a_message_once_in_their_session(db: s
         assert mgr.usage(s.id).messages == 2
 
 
+def test_a_duplicate_hit_dropped_leaves_room_for_the_next_one(db: str) -> None:
+    """A search returns ``limit`` hits while more messages match: the one hit a message
+    and its copy on a pruned fork make does not take two places of the limit (it did,
+    and a search with limit 2 found one hit where two messages matched)."""
+    from langchain_core.messages import HumanMessage
+
+    with AgentGitSaver.from_conn_string(db) as saver:
+        graph = _echo_graph(saver)
+        mgr = SessionManager(saver)
+        s = mgr.create_session(name="two messages, each held twice")
+        main = mgr.branches(s.id)[0].thread_id
+        for word in ("sierra", "sierra tango"):
+            graph.invoke({"messages": [HumanMessage(word, id=word)]}, mgr.config(s.id))
+        branch = mgr.rollback(s.id, graph.get_state(mgr.config(s.id)))
+        saver.prune([branch.thread_id], strategy="keep_latest")
+        everything = mgr.search("sierra", session_id=s.id, role="human", limit=100)
+        assert sorted((h.thread_id, h.message_id) for h in everything) == [
+            (main, "sierra"),
+            (main, "sierra tango"),
+        ]
+        for limit in (1, 2, 3):
+            hits = mgr.search("sierra", session_id=s.id, role="human", limit=limit)
+            assert hits == everything[:limit], limit
+
+
 def test_hits_name_checkpoints_that_remain_after_prune_sessions(db: str) -> None:
     """prune_sessions(keep_last=...) removes the checkpoint where a message first
     appeared while later ones still hold it: the hit then names a checkpoint that is

@@ -1420,7 +1420,7 @@ class SessionManager:
     ) -> list[SearchHit]:
         """Full-text search over every message of every branch of every session (Hermes
         Agent SessionDB's FTS5 search): :class:`SearchHit` s, best first, at most
-        ``limit`` (1 to 1000).
+        ``limit`` (1 to 1000), and fewer only when fewer messages match.
 
         A message branches share is one hit (on the thread that wrote it); a message
         only an abandoned branch holds is found like any other. ``query`` is any text: its

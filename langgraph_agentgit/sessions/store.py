@@ -1712,33 +1712,72 @@ def search(
             dropped[pk] = store.dropped(conn, pk) if pk in parents else frozenset()
         return checkpoint_id not in dropped[pk]
 
-    fetch = limit + 16
-    while True:
-        window = max(search_index.RANK_WINDOW, fetch)
-        params = sql.search_match_params(expression, rank_expression, window, fetch)
-        rows = conn.execute(sql.SEARCH_MATCH, params).fetchall()
-        found: list[tuple[Any, ...]] = []
-        for doc, pk, thread_id, checkpoint_id, blob_id, pos, kind, sid, uid, rank, msg_key in rows:
-            if doc is None or pk is None or (role is not None and kind != role):
-                continue
-            if thread_id is None or not wanted(sid, uid) or not holds(pk, checkpoint_id):
-                key = (int(pk), str(checkpoint_id))
-                if key not in heirs:
-                    heirs[key] = _heirs(conn, store, *key) if key[0] in parents else []
-                heir = next((h for h in heirs[key] if wanted(h[1], h[2])), None)
-                if heir is None:
+    def candidates(want: int) -> tuple[list[tuple[Any, ...]], bool]:
+        """The best matches, in rank order, of ``want`` messages (one per session), and
+        whether that is all there are. A message held by a fork as well as by the thread
+        it forked from matches once on each, at the same rank: the rows of equal rank
+        after the last message are taken too, so that ``hits`` sees both and keeps the
+        one on the thread that wrote it."""
+        fetch = want + 16
+        while True:
+            window = max(search_index.RANK_WINDOW, fetch)
+            params = sql.search_match_params(expression, rank_expression, window, fetch)
+            rows = conn.execute(sql.SEARCH_MATCH, params).fetchall()
+            found: list[tuple[Any, ...]] = []
+            keys: set[tuple[Any, Any]] = set()
+            passed = False
+            for row in rows:
+                doc, pk, thread_id, checkpoint_id, blob_id, pos, kind, sid, uid, rank, msg_key = row
+                if doc is None or pk is None or (role is not None and kind != role):
                     continue
-                thread_id, sid, uid = heir
-            if parsed.more and not _holds_all(store, conn, parsed, int(blob_id), int(pos)):
-                continue
-            found.append(
-                (thread_id, checkpoint_id, blob_id, pos, kind, sid, rank, int(pk), msg_key)
-            )
-            if len(found) == limit:
-                break
-        if len(found) == limit or len(rows) < fetch:
-            break
-        fetch *= 4
+                if thread_id is None or not wanted(sid, uid) or not holds(pk, checkpoint_id):
+                    key = (int(pk), str(checkpoint_id))
+                    if key not in heirs:
+                        heirs[key] = _heirs(conn, store, *key) if key[0] in parents else []
+                    heir = next((h for h in heirs[key] if wanted(h[1], h[2])), None)
+                    if heir is None:
+                        continue
+                    thread_id, sid, uid = heir
+                if parsed.more and not _holds_all(store, conn, parsed, int(blob_id), int(pos)):
+                    continue
+                if len(keys) >= want:
+                    if rank != found[-1][6]:
+                        return found, False
+                    if (msg_key, sid) not in keys:
+                        passed = True  # a message past the limit
+                        continue
+                found.append(
+                    (thread_id, checkpoint_id, blob_id, pos, kind, sid, rank, int(pk), msg_key)
+                )
+                keys.add((msg_key, sid))
+            if len(rows) < fetch:
+                return found, not passed
+            if len(keys) >= want:
+                # Twins further down a long run of equal rank (the same text in many
+                # messages) are not looked for: the hit may then be the fork's.
+                return found, False
+            fetch *= 4
+
+    # Hits a prune left nowhere, and duplicates, are dropped only once read: ask for
+    # more messages (at least twice as many) until there are ``limit`` hits or no more.
+    want = limit
+    while True:
+        found, complete = candidates(want)
+        hits = _search_hits(conn, store, parsed, found)
+        if len(hits) >= limit or complete:
+            return hits[:limit]
+        want += max(limit - len(hits), want)
+
+
+def _search_hits(
+    conn: Connection,
+    store: CheckpointStore,
+    parsed: search_index.Query,
+    found: list[tuple[Any, ...]],
+) -> list[SearchHit]:
+    """The hits of ``search``'s matching rows, in their order: read, placed on a
+    checkpoint their branch still lists, one per message in a session."""
+    sql = store.sql
     # Where each hit is shown: its checkpoint, unless a prune removed or hid it there.
     pairs = json.dumps(sorted({(f[7], str(f[1])) for f in found}))
     listed = {(int(r[0]), str(r[1])) for r in conn.execute(sql.SEARCH_LISTED_AMONG, (pairs,))}
