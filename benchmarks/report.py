@@ -7,7 +7,7 @@ import statistics
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from benchmarks.workloads import SAVER_KINDS
+from benchmarks.workloads import SAVER_KINDS, percentile
 
 Doc = dict[str, Any]
 TIMES = "\N{MULTIPLICATION SIGN}"
@@ -341,11 +341,6 @@ def server_samples(runs: dict[str, Any], saver: str, metric: str) -> list[float]
 def server_median(runs: dict[str, Any], saver: str, metric: str) -> float | None:
     samples = server_samples(runs, saver, metric)
     return statistics.median(samples) if samples else None
-
-
-def _p90(samples: list[float]) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, math.ceil(0.9 * len(ordered)) - 1)]
 
 
 def _label(doc: Doc, case: str) -> str:
@@ -857,8 +852,9 @@ def _server_section(doc: Doc) -> list[str]:
                 if not samples:
                     cells.append("—")
                     continue
+                p90 = percentile(samples, 0.9)
                 cells.append(
-                    f"{fmt_number(statistics.median(samples))} ({fmt_number(_p90(samples))}); "
+                    f"{fmt_number(statistics.median(samples))} ({fmt_number(p90)}); "
                     f"{fmt_number(min(per_rep))}{RANGE}{fmt_number(max(per_rep))}"
                 )
             reference = _SERVER_REFERENCE.get(saver)

@@ -41,6 +41,7 @@ from benchmarks.workloads import (
     MAIN_THREAD,
     build_graph,
     db_file_bytes,
+    percentile,
     raw_message_bytes,
     remove_db,
     thread_config,
@@ -247,7 +248,7 @@ def search_latency(
                             "label": label,
                             "hits": len(hits),
                             "median_ms": statistics.median(times),
-                            "p95_ms": times[min(len(times) - 1, int(0.95 * len(times)))],
+                            "p95_ms": percentile(times, 0.95),
                         }
                     )
                 session_id = mgr.list_sessions(user_id="user-7")[0].id
