@@ -551,9 +551,10 @@ def git_info() -> dict[str, Any]:
 def method_notes(plan: Plan, doc: dict[str, Any]) -> list[str]:
     notes = [
         "- **Text.** Questions (200 characters) and answers (800) are sentences of common "
-        "English words drawn with `random.Random(seed)`, identical for every saver; message "
-        "ids are deterministic, so every saver must end with byte-identical state (see the "
-        "consistency checks).",
+        "English words drawn with `random.Random(seed)`, identical for every saver; an "
+        "answer is seeded by its question, so threads of different users share no answer. "
+        "Message ids are deterministic, so every saver must end with byte-identical state "
+        "(see the consistency checks).",
         "- **Latency.** Wall time of `graph.invoke` (`ainvoke` for the async rows) per "
         "turn, averaged over the first and over the last 10 turns.",
         "- **get_state, same saver:** mean of 5 calls right after the last turn, on the "

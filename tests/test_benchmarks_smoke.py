@@ -25,9 +25,11 @@ from benchmarks.fake_models import (  # noqa: E402
     answer_text,
     question_text,
     sentence_text,
+    user_message,
 )
 from benchmarks.workloads import (  # noqa: E402
     SAVER_KINDS,
+    build_graph,
     expected_counts,
     run_conversation,
 )
@@ -44,6 +46,18 @@ def test_text_is_exact_length_deterministic_and_wordy() -> None:
     words = answer.rstrip(".").replace(".", "").split()
     assert len(words) > 80 and len(set(words)) > 40  # natural text, not one repeated token
     assert question_text(3).endswith("?") and len(question_text(3)) == 200
+
+
+def test_the_server_workloads_threads_share_no_answer() -> None:
+    """Every thread of the server workload gets answers of its own, as a server's users
+    do: shared answers would be stored and decoded once for all threads."""
+    graph = build_graph("chat").compile()
+    answers = [
+        graph.invoke({"messages": [user_message(1, seed=k)]})["messages"][-1].content
+        for k in (0, 1, 0)
+    ]
+    assert answers[0] != answers[1] and answers[0] == answers[2]
+    assert len(answers[0]) == 800
 
 
 def test_scripted_model_calls_tools_on_schedule() -> None:
