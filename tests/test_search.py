@@ -881,6 +881,39 @@ def test_a_duplicate_hit_dropped_leaves_room_for_the_next_one(db: str) -> None:
             assert hits == everything[:limit], limit
 
 
+def test_a_message_a_pruned_fork_holds_is_found_on_its_writer_past_the_rows_read(
+    db: str,
+) -> None:
+    """Among equal ranks the newest rows come first, and a keep_latest prune indexes
+    what a fork inherited anew: with more matching messages elsewhere than a small
+    search reads, the source's row was never read, and the hit went to the fork (a
+    search with limit 1000 put it on main). Every limit now names main."""
+    from langchain_core.messages import HumanMessage
+
+    with AgentGitSaver.from_conn_string(db) as saver:
+        graph = _echo_graph(saver)
+        mgr = SessionManager(saver)
+        s = mgr.create_session(name="forked")
+        main = mgr.branches(s.id)[0].thread_id
+        graph.invoke({"messages": [HumanMessage("kilo first", id="first")]}, mgr.config(s.id))
+        fork = mgr.branch(s.id, graph.get_state(mgr.config(s.id)), name="fork")
+        other = mgr.create_session(name="busy")
+        for i in range(40):
+            graph.invoke(
+                {"messages": [HumanMessage(f"kilo {i}", id=f"o{i}")]}, mgr.config(other.id)
+            )
+        saver.prune([fork.thread_id], strategy="keep_latest")
+        everything = mgr.search("kilo", role="human", limit=1000)
+        assert len(everything) == 41
+        assert [h.thread_id for h in everything if h.message_id == "first"] == [main]
+        for limit in (1, 5, 20, 40, 41):
+            hits = mgr.search("kilo", role="human", limit=limit)
+            assert len(hits) == limit
+            assert all(h.thread_id == main for h in hits if h.message_id == "first"), limit
+            in_session = mgr.search("kilo", session_id=s.id, role="human", limit=limit)
+            assert [(h.thread_id, h.message_id) for h in in_session] == [(main, "first")]
+
+
 def test_hits_name_checkpoints_that_remain_after_prune_sessions(db: str) -> None:
     """prune_sessions(keep_last=...) removes the checkpoint where a message first
     appeared while later ones still hold it: the hit then names a checkpoint that is

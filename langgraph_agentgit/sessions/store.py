@@ -1712,12 +1712,30 @@ def search(
             dropped[pk] = store.dropped(conn, pk) if pk in parents else frozenset()
         return checkpoint_id not in dropped[pk]
 
+    lineages: dict[str, Any] = {}
+
+    def writer(
+        pk: int, thread_id: str, row: tuple[Any, Any, Any], msg_key: Any, sid: str | None
+    ) -> tuple[str, Any, Any, Any, int]:
+        """A fork's row of a message, or the row of the oldest thread it descends from
+        in the same session that holds the message too: the hit is on the thread that
+        wrote it, whatever the rows' order (the fork's rows, indexed later, come first
+        among equal ranks, and the other one may be past the rows read)."""
+        if thread_id not in lineages:
+            lineages[thread_id] = store.lineage(conn, thread_id)
+        lineage = lineages[thread_id]
+        for entry in reversed(lineage.entries[1:] if lineage is not None else ()):
+            found = conn.execute(sql.SEARCH_ROW_OF_MESSAGE, (entry.pk, msg_key)).fetchone()
+            if found and found[3] is not None and found[4] == sid and holds(entry.pk, found[0]):
+                return str(found[3]), found[0], found[1], found[2], entry.pk
+        return (thread_id, *row, pk)
+
     def candidates(want: int) -> tuple[list[tuple[Any, ...]], bool]:
         """The best matches, in rank order, of ``want`` messages (one per session), and
         whether that is all there are. A message held by a fork as well as by the thread
         it forked from matches once on each, at the same rank: the rows of equal rank
-        after the last message are taken too, so that ``hits`` sees both and keeps the
-        one on the thread that wrote it."""
+        after the last message are taken too (and a fork's row is taken as its
+        ancestor's, see ``writer``)."""
         fetch = want + 16
         while True:
             window = max(search_index.RANK_WINDOW, fetch)
@@ -1727,9 +1745,12 @@ def search(
             keys: set[tuple[Any, Any]] = set()
             passed = False
             for row in rows:
-                doc, pk, thread_id, checkpoint_id, blob_id, pos, kind, sid, uid, rank, msg_key = row
+                doc, pk, thread_id, checkpoint_id, blob_id, pos, kind, sid, uid, rank, msg_key = (
+                    row[:11]
+                )
                 if doc is None or pk is None or (role is not None and kind != role):
                     continue
+                heir = None
                 if thread_id is None or not wanted(sid, uid) or not holds(pk, checkpoint_id):
                     key = (int(pk), str(checkpoint_id))
                     if key not in heirs:
@@ -1738,6 +1759,12 @@ def search(
                     if heir is None:
                         continue
                     thread_id, sid, uid = heir
+                if heir is not None or row[11] is not None:
+                    # A fork may hold the message indexed under the thread it forked from
+                    # as well (a keep_latest prune made its inherited rows its own).
+                    thread_id, checkpoint_id, blob_id, pos, pk = writer(
+                        int(pk), str(thread_id), (checkpoint_id, blob_id, pos), msg_key, sid
+                    )
                 if parsed.more and not _holds_all(store, conn, parsed, int(blob_id), int(pos)):
                     continue
                 if len(keys) >= want:

@@ -849,7 +849,7 @@ WHERE thread_pk = %s AND (%s::text IS NULL OR checkpoint_id <= %s)
 # words, as bm25 does.
 SEARCH_MATCH = """
 SELECT d.id, d.thread_pk, t.thread_id, d.checkpoint_id, d.blob_id, d.pos, d.role,
-    st.session_id, s.user_id, f.rank, d.msg_key
+    st.session_id, s.user_id, f.rank, d.msg_key, t.parent_pk
 FROM (
     SELECT w.id, ts_rank(w.words, %s::tsquery) AS rank FROM (
         SELECT d.id, d.words FROM agentgit_search_docs d
@@ -874,6 +874,14 @@ WHERE parent_pk = %s ORDER BY pk
 SEARCH_PARENT_THREADS = (
     "SELECT DISTINCT parent_pk FROM agentgit_threads WHERE parent_pk IS NOT NULL"
 )
+# As on SQLite.
+SEARCH_ROW_OF_MESSAGE = """
+SELECT d.checkpoint_id, d.blob_id, d.pos, t.thread_id, st.session_id
+FROM agentgit_search_docs d
+JOIN agentgit_threads t ON t.pk = d.thread_pk
+LEFT JOIN agentgit_session_threads st ON st.thread_id = t.thread_id
+WHERE d.thread_pk = %s AND d.msg_key = %s
+"""
 SEARCH_SESSION_OF_THREAD = """
 SELECT st.session_id, s.user_id FROM agentgit_session_threads st
 JOIN agentgit_sessions s ON s.id = st.session_id WHERE st.thread_id = %s

@@ -910,7 +910,7 @@ FROM agentgit_search_docs WHERE thread_pk = ? AND (? IS NULL OR checkpoint_id <=
 # for words a deleted row left in the FTS table (see agentgit_search_fts).
 SEARCH_MATCH = """
 SELECT d.id, d.thread_pk, t.thread_id, d.checkpoint_id, d.blob_id, d.pos, d.role,
-    st.session_id, s.user_id, -f.rank, d.msg_key
+    st.session_id, s.user_id, -f.rank, d.msg_key, t.parent_pk
 FROM (
     SELECT id, rank FROM (
         SELECT rowid AS id, rank FROM agentgit_search_fts WHERE agentgit_search_fts MATCH ?
@@ -931,6 +931,15 @@ WHERE parent_pk = ? ORDER BY pk
 SEARCH_PARENT_THREADS = (
     "SELECT DISTINCT parent_pk FROM agentgit_threads WHERE parent_pk IS NOT NULL"
 )
+# A message's index row on one thread (parameter 1: its pk; 2: the message key), with
+# the thread's id and session: a fork's hit is moved to the thread that wrote it.
+SEARCH_ROW_OF_MESSAGE = """
+SELECT d.checkpoint_id, d.blob_id, d.pos, t.thread_id, st.session_id
+FROM agentgit_search_docs d
+JOIN agentgit_threads t ON t.pk = d.thread_pk
+LEFT JOIN agentgit_session_threads st ON st.thread_id = t.thread_id
+WHERE d.thread_pk = ? AND d.msg_key = ?
+"""
 SEARCH_SESSION_OF_THREAD = """
 SELECT st.session_id, s.user_id FROM agentgit_session_threads st
 JOIN agentgit_sessions s ON s.id = st.session_id WHERE st.thread_id = ?
