@@ -105,6 +105,7 @@ class AsyncAgentGitSaver(AgentGitSaverBase):
         exit). ``read_only=True`` is as for :meth:`AgentGitSaver.from_conn_string`."""
         if is_postgres_url(path):
             pool = await postgres_runner().open_async_pool(path)
+            saver = None
             try:
                 saver = cls(
                     pool,
@@ -118,7 +119,11 @@ class AsyncAgentGitSaver(AgentGitSaverBase):
                 await saver.setup()
                 yield saver
             finally:
-                await pool.close()
+                try:
+                    if saver is not None:
+                        await saver.postgres.drain()
+                finally:
+                    await pool.close()
             return
         target = (
             await asyncio.to_thread(read_only_uri, path, lock_timeout=lock_timeout)

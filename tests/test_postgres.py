@@ -270,6 +270,46 @@ async def test_a_cancelled_async_write_ends_its_transaction_before_the_connectio
         assert left == (0,)
 
 
+async def test_closing_the_async_saver_waits_for_a_cancelled_write_to_end(url: str) -> None:
+    """A caller cancelled mid-write returns at once while its transaction runs on (see
+    above). Leaving ``from_conn_string`` closed the pool without waiting for it: the
+    transaction stayed open, holding its locks, with its next statement waiting for the
+    event loop; `make compat`'s teardown then dropped the schema from that loop's thread
+    and both waited for good. Closing now waits until the transaction has ended."""
+    import threading
+
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    from langgraph_agentgit.backends.postgres.runner import _begin_write
+
+    name = f"agentgit-close-{os.getpid()}"
+    config = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+    checkpoint = empty_checkpoint()
+    checkpoint["channel_values"] = {"messages": ["kept whole"]}
+    checkpoint["channel_versions"] = {"messages": 1}
+    with psycopg.connect(url, autocommit=True) as blocker:
+        for statement in _begin_write(30, "t").split("; "):
+            blocker.execute(statement)
+        async with AsyncAgentGitSaver.from_conn_string(f"{url}&application_name={name}") as saver:
+            task = asyncio.create_task(
+                saver.aput(config, checkpoint, {"source": "input", "step": -1}, {"messages": 1})
+            )
+            await asyncio.sleep(0.5)
+            task.cancel()
+            # The lock is let go while the saver closes, from another thread.
+            threading.Timer(1.0, blocker.execute, ("ROLLBACK",)).start()
+        with psycopg.connect(url, autocommit=True) as admin:
+            left = admin.execute(
+                "SELECT state FROM pg_stat_activity WHERE application_name = %s", (name,)
+            ).fetchall()
+        assert left == []
+    assert task.cancelled()
+    async with AsyncAgentGitSaver.from_conn_string(url) as saver:
+        stored = await saver.aget_tuple(config)
+        assert stored is not None
+        assert stored.checkpoint["channel_values"] == {"messages": ["kept whole"]}
+
+
 async def test_wrong_kind_of_connection_is_named(url: str) -> None:
     async with await psycopg.AsyncConnection.connect(url) as aconn:
         with pytest.raises(TypeError, match="AsyncAgentGitSaver takes the async ones"):

@@ -421,7 +421,9 @@ class PostgresRunner:
         raise AssertionError("unreachable")
 
 
-async def _in_thread(fn: Callable[..., T], /, *args: Any) -> T:
+async def _in_thread(
+    fn: Callable[..., T], /, *args: Any, running: set[asyncio.Future[Any]] | None = None
+) -> T:
     """``fn(*args)`` on a worker thread, for a transaction on a connection borrowed for
     it. A thread cannot be stopped half way: when the caller is cancelled (a client gone,
     a run cancelled), the transaction still runs to its COMMIT or ROLLBACK before the
@@ -429,6 +431,9 @@ async def _in_thread(fn: Callable[..., T], /, *args: Any) -> T:
     at once (as a plain ``to_thread`` would) left the thread running statements on a
     connection the pool had rolled back, or handed to another transaction."""
     task = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    if running is not None:
+        running.add(task)
+        task.add_done_callback(running.discard)
     cancelled = False
     while not task.done():
         try:
@@ -465,6 +470,17 @@ class AsyncPostgresRunner:
         self._lock = asyncio.Lock()
         self._setup_lock = asyncio.Lock()
         self.is_setup = False
+        # Transactions under way on worker threads, a cancelled caller's included.
+        self._running: set[asyncio.Future[Any]] = set()
+
+    async def drain(self) -> None:
+        """Wait until every transaction this runner started has ended (COMMIT or
+        ROLLBACK). A caller cancelled mid-transaction returns at once, while its
+        transaction runs on (see _in_thread): closing the pool then would leave it open,
+        holding its locks, with its next statement waiting for an event loop that may be
+        busy or gone (a test's teardown dropping the schema waited on it for good)."""
+        while self._running:
+            await asyncio.wait(set(self._running))
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[AsyncPgConnection]:
@@ -481,7 +497,7 @@ class AsyncPostgresRunner:
             if not self.is_setup:
                 try:
                     async with self._connection() as conn:
-                        await _in_thread(_setup_once, conn, self.read_only)
+                        await _in_thread(_setup_once, conn, self.read_only, running=self._running)
                 except psycopg.Error as exc:
                     raise (_translated(exc) or exc) from exc
                 self.is_setup = True
@@ -491,7 +507,7 @@ class AsyncPostgresRunner:
             await self.setup()
         try:
             async with self._connection() as conn:
-                return await _in_thread(_read_once, conn, fn, args, kwargs)
+                return await _in_thread(_read_once, conn, fn, args, kwargs, running=self._running)
         except psycopg.Error as exc:
             raise (_translated(exc) or exc) from exc
 
@@ -514,6 +530,7 @@ class AsyncPostgresRunner:
                         fn,
                         args,
                         kwargs,
+                        running=self._running,
                     )
             except _RETRYABLE:
                 if attempt == RETRIES:
