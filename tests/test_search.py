@@ -914,6 +914,59 @@ def test_a_message_a_pruned_fork_holds_is_found_on_its_writer_past_the_rows_read
             assert [(h.thread_id, h.message_id) for h in in_session] == [(main, "first")]
 
 
+def test_a_fork_keeps_its_hit_where_the_thread_it_forked_from_lets_the_message_go(
+    db: str,
+) -> None:
+    """The thread a fork descends from still has an index row of the message, at a
+    checkpoint a prune collected after a RemoveMessage: the hit stays on the fork, which
+    holds the message (moving it to that row found it nowhere, and the search had no
+    hit)."""
+    from langchain_core.messages import HumanMessage, RemoveMessage
+
+    with AgentGitSaver.from_conn_string(db) as saver:
+        graph = _echo_graph(saver)
+        mgr = SessionManager(saver)
+        s = mgr.create_session(name="let go")
+        main = mgr.branches(s.id)[0].thread_id
+        graph.invoke({"messages": [HumanMessage("kilo first", id="k1")]}, mgr.config(s.id))
+        fork = mgr.branch(s.id, graph.get_state(mgr.config(s.id)), name="fork")
+        graph.update_state(mgr.config(s.id), {"messages": [RemoveMessage(id="k1")]})
+        saver.prune([main], strategy="keep_latest")
+        saver.prune([fork.thread_id], strategy="keep_latest")
+        assert "k1" in {m.id for m in _held(graph, fork.config)}
+        assert "k1" not in {m.id for m in _held(graph, cfg(main))}
+        hits = mgr.search("kilo", role="human", limit=10)
+        assert [(h.thread_id, h.message_id) for h in hits] == [(fork.thread_id, "k1")]
+        _readable_hits(saver, graph, hits)
+
+
+def test_sibling_branches_that_each_wrote_a_message_get_a_hit_each_and_no_more(
+    db: str,
+) -> None:
+    """Two sibling branches each wrote the same message, and a pruned fork of one holds
+    it too: one hit per branch that wrote it (the fork's hit, moved to its writer, was
+    a second copy of that branch's hit)."""
+    from langchain_core.messages import HumanMessage
+
+    with AgentGitSaver.from_conn_string(db) as saver:
+        graph = _echo_graph(saver)
+        mgr = SessionManager(saver)
+        s = mgr.create_session(name="siblings")
+        graph.invoke({"messages": [HumanMessage("start", id="start")]}, mgr.config(s.id))
+        root = graph.get_state(mgr.config(s.id))
+        one = mgr.branch(s.id, root, name="one")
+        two = mgr.branch(s.id, root, name="two")
+        graph.invoke({"messages": [HumanMessage("kilo", id="same")]}, two.config)
+        three = mgr.branch(s.id, graph.get_state(two.config), name="three")
+        saver.prune([three.thread_id], strategy="keep_latest")
+        graph.invoke({"messages": [HumanMessage("kilo", id="same")]}, one.config)
+        everything = mgr.search("kilo", role="human", limit=10)
+        assert sorted(h.thread_id for h in everything) == sorted([one.thread_id, two.thread_id])
+        for limit in (1, 2):
+            assert mgr.search("kilo", role="human", limit=limit) == everything[:limit]
+        _readable_hits(saver, graph, everything)
+
+
 def test_hits_name_checkpoints_that_remain_after_prune_sessions(db: str) -> None:
     """prune_sessions(keep_last=...) removes the checkpoint where a message first
     appeared while later ones still hold it: the hit then names a checkpoint that is

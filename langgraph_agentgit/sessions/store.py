@@ -1714,21 +1714,36 @@ def search(
 
     lineages: dict[str, Any] = {}
 
+    writers: dict[tuple[str, Any, Any], tuple[str, Any, Any, Any, int] | None] = {}
+
     def writer(
         pk: int, thread_id: str, row: tuple[Any, Any, Any], msg_key: Any, sid: str | None
     ) -> tuple[str, Any, Any, Any, int]:
         """A fork's row of a message, or the row of the oldest thread it descends from
-        in the same session that holds the message too: the hit is on the thread that
-        wrote it, whatever the rows' order (the fork's rows, indexed later, come first
-        among equal ranks, and the other one may be past the rows read)."""
-        if thread_id not in lineages:
-            lineages[thread_id] = store.lineage(conn, thread_id)
-        lineage = lineages[thread_id]
-        for entry in reversed(lineage.entries[1:] if lineage is not None else ()):
-            found = conn.execute(sql.SEARCH_ROW_OF_MESSAGE, (entry.pk, msg_key)).fetchone()
-            if found and found[3] is not None and found[4] == sid and holds(entry.pk, found[0]):
-                return str(found[3]), found[0], found[1], found[2], entry.pk
-        return (thread_id, *row, pk)
+        in the same session that holds the message too, at a checkpoint it still lists:
+        the hit is on the thread that wrote it, whatever the rows' order (the fork's
+        rows, indexed later, come first among equal ranks, and the other one may be
+        past the rows read). One query for all the ancestors."""
+        key = (thread_id, msg_key, sid)
+        if key not in writers:
+            writers[key] = None
+            if thread_id not in lineages:
+                lineages[thread_id] = store.lineage(conn, thread_id)
+            lineage = lineages[thread_id]
+            ancestors = [e.pk for e in lineage.entries[1:]] if lineage is not None else []
+            if ancestors:
+                rows = {
+                    int(r[0]): r
+                    for r in conn.execute(
+                        sql.SEARCH_LISTED_ROWS_OF_MESSAGE, (json.dumps(ancestors), msg_key)
+                    )
+                }
+                for ancestor in reversed(ancestors):
+                    r = rows.get(ancestor)
+                    if r and r[4] is not None and r[5] == sid and holds(ancestor, r[1]):
+                        writers[key] = (str(r[4]), r[1], r[2], r[3], ancestor)
+                        break
+        return writers[key] or (thread_id, *row, pk)
 
     def candidates(want: int) -> tuple[list[tuple[Any, ...]], bool]:
         """The best matches, in rank order, of ``want`` messages (one per session), and
@@ -1821,12 +1836,13 @@ def _search_hits(
             return False
         return any(e.pk == lineages[ancestor].pk for e in lineages[fork].entries[1:])
 
-    hits: list[SearchHit] = []
+    hits: list[SearchHit | None] = []
     # A message a fork holds indexed under it as well as under the thread it forked from
     # (the first checkpoint that held it there is on another line, after time travel and
     # a prune; or a keep_latest prune made the fork's inherited rows its own): one hit in
-    # a session, on the thread that wrote it, where both are still held.
-    by_key: dict[tuple[Any, Any], int] = {}
+    # a session, on the thread that wrote it, where both are still held. Sibling
+    # branches that each wrote it keep a hit each.
+    by_key: dict[tuple[Any, Any], list[int]] = {}
     for thread_id, checkpoint_id, blob_id, pos, kind, sid, rank, pk, msg_key in found:
         items = values.get(int(blob_id))
         message = items[int(pos)] if isinstance(items, list) and 0 <= pos < len(items) else None
@@ -1851,17 +1867,23 @@ def _search_hits(
             rank=float(rank or 0.0),
             message=message,
         )
-        twin = by_key.get((msg_key, sid))
-        if twin is not None:
-            other = hits[twin].thread_id
-            if other == hit.thread_id or forked_from(hit.thread_id, other):
-                continue
-            if forked_from(other, hit.thread_id):
-                hits[twin] = hit
-                continue
-        by_key.setdefault((msg_key, sid), len(hits))
+        twins = {
+            i: kept.thread_id
+            for i in by_key.get((msg_key, sid), ())
+            if (kept := hits[i]) is not None
+        }
+        if any(t == hit.thread_id or forked_from(hit.thread_id, t) for t in twins.values()):
+            continue
+        heirs = [i for i, t in twins.items() if forked_from(t, hit.thread_id)]
+        if heirs:
+            # In the place of the first of the forks found before it.
+            hits[heirs[0]] = hit
+            for i in heirs[1:]:
+                hits[i] = None
+            continue
+        by_key.setdefault((msg_key, sid), []).append(len(hits))
         hits.append(hit)
-    return hits
+    return [h for h in hits if h is not None]
 
 
 def _search_scope(

@@ -875,12 +875,14 @@ SEARCH_PARENT_THREADS = (
     "SELECT DISTINCT parent_pk FROM agentgit_threads WHERE parent_pk IS NOT NULL"
 )
 # As on SQLite.
-SEARCH_ROW_OF_MESSAGE = """
-SELECT d.checkpoint_id, d.blob_id, d.pos, t.thread_id, st.session_id
+SEARCH_LISTED_ROWS_OF_MESSAGE = f"""
+SELECT d.thread_pk, d.checkpoint_id, d.blob_id, d.pos, t.thread_id, st.session_id
 FROM agentgit_search_docs d
 JOIN agentgit_threads t ON t.pk = d.thread_pk
+JOIN agentgit_checkpoints c ON c.thread_pk = d.thread_pk AND c.ns = ''
+    AND c.checkpoint_id = d.checkpoint_id AND c.hidden = 0
 LEFT JOIN agentgit_session_threads st ON st.thread_id = t.thread_id
-WHERE d.thread_pk = %s AND d.msg_key = %s
+WHERE d.thread_pk = ANY({_ID_ARRAY}) AND d.msg_key = %s
 """
 SEARCH_SESSION_OF_THREAD = """
 SELECT st.session_id, s.user_id FROM agentgit_session_threads st

@@ -931,14 +931,17 @@ WHERE parent_pk = ? ORDER BY pk
 SEARCH_PARENT_THREADS = (
     "SELECT DISTINCT parent_pk FROM agentgit_threads WHERE parent_pk IS NOT NULL"
 )
-# A message's index row on one thread (parameter 1: its pk; 2: the message key), with
-# the thread's id and session: a fork's hit is moved to the thread that wrote it.
-SEARCH_ROW_OF_MESSAGE = """
-SELECT d.checkpoint_id, d.blob_id, d.pos, t.thread_id, st.session_id
-FROM agentgit_search_docs d
+# The index rows of one message (parameter 2: its key) on the given threads (1: a JSON
+# array of pks) whose checkpoint the thread still lists, with each thread's id and
+# session: a fork's hit is moved to the thread that wrote the message.
+SEARCH_LISTED_ROWS_OF_MESSAGE = """
+SELECT d.thread_pk, d.checkpoint_id, d.blob_id, d.pos, t.thread_id, st.session_id
+FROM json_each(?) j
+JOIN agentgit_search_docs d ON d.thread_pk = j.value AND d.msg_key = ?
 JOIN agentgit_threads t ON t.pk = d.thread_pk
+JOIN agentgit_checkpoints c ON c.thread_pk = d.thread_pk AND c.ns = ''
+    AND c.checkpoint_id = d.checkpoint_id AND c.hidden = 0
 LEFT JOIN agentgit_session_threads st ON st.thread_id = t.thread_id
-WHERE d.thread_pk = ? AND d.msg_key = ?
 """
 SEARCH_SESSION_OF_THREAD = """
 SELECT st.session_id, s.user_id FROM agentgit_session_threads st
