@@ -101,8 +101,10 @@ class AsyncAgentGitSaver(AgentGitSaverBase):
         max_age: timedelta | None = None,
     ) -> AsyncIterator[AsyncAgentGitSaver]:
         """Open (creating if needed) the database at ``path``; ``":memory:"`` works; a
-        ``postgresql://`` URL opens an async connection pool on that server (closed on
-        exit). ``read_only=True`` is as for :meth:`AgentGitSaver.from_conn_string`."""
+        ``postgresql://`` URL opens an async connection pool on that server, closed on
+        exit once every transaction the saver started has ended (a write whose caller
+        was cancelled still runs to its COMMIT or ROLLBACK). ``read_only=True`` is as for
+        :meth:`AgentGitSaver.from_conn_string`."""
         if is_postgres_url(path):
             pool = await postgres_runner().open_async_pool(path)
             saver = None
