@@ -220,6 +220,25 @@ async def test_async_connection_and_pool(url: str) -> None:
         assert await asyncio.to_thread(saver.checkpoint_count, "t") == 2 * PER_TURN
 
 
+_T_ROOT: Any = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
+
+
+def _blocked_put(saver: AsyncAgentGitSaver, blocker: psycopg.Connection[Any]) -> Any:
+    """A task storing one checkpoint on thread "t" while ``blocker`` holds that thread's
+    lock: the write waits for it inside its transaction."""
+    from langgraph.checkpoint.base import empty_checkpoint
+
+    from langgraph_agentgit.backends.postgres.runner import _begin_write
+
+    for statement in _begin_write(30, "t").split("; "):
+        blocker.execute(statement)
+    checkpoint = empty_checkpoint()
+    checkpoint["channel_values"] = {"messages": ["kept whole"]}
+    checkpoint["channel_versions"] = {"messages": 1}
+    metadata: Any = {"source": "input", "step": -1}
+    return asyncio.create_task(saver.aput(_T_ROOT, checkpoint, metadata, {"messages": 1}))
+
+
 async def test_a_cancelled_async_write_ends_its_transaction_before_the_connection_returns(
     url: str,
 ) -> None:
@@ -228,24 +247,11 @@ async def test_a_cancelled_async_write_ends_its_transaction_before_the_connectio
     back, then the cancellation is raised: it went back to the pool at once, and the
     thread ran its remaining statements on a connection the pool had reset or handed to
     another transaction (a hang seen in `make compat`: "idle in transaction")."""
-    from langgraph.checkpoint.base import empty_checkpoint
-
-    from langgraph_agentgit.backends.postgres.runner import _begin_write
-
     # Its connections are told apart from other tests' on the shared server by name.
     name = f"agentgit-cancel-{os.getpid()}"
     async with AsyncAgentGitSaver.from_conn_string(f"{url}&application_name={name}") as saver:
-        config = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
-        checkpoint = empty_checkpoint()
-        checkpoint["channel_values"] = {"messages": ["kept whole"]}
-        checkpoint["channel_versions"] = {"messages": 1}
         with psycopg.connect(url, autocommit=True) as blocker:
-            # Hold the thread's lock: the write waits for it inside its transaction.
-            for statement in _begin_write(30, "t").split("; "):
-                blocker.execute(statement)
-            task = asyncio.create_task(
-                saver.aput(config, checkpoint, {"source": "input", "step": -1}, {"messages": 1})
-            )
+            task = _blocked_put(saver, blocker)
             await asyncio.sleep(0.5)
             task.cancel()
             await asyncio.sleep(0.5)
@@ -254,7 +260,7 @@ async def test_a_cancelled_async_write_ends_its_transaction_before_the_connectio
         with pytest.raises(asyncio.CancelledError):
             await task
         # It ran to its COMMIT: whole, and the saver and its pool go on working.
-        stored = await saver.aget_tuple(config)
+        stored = await saver.aget_tuple(_T_ROOT)
         assert stored is not None and stored.checkpoint["channel_values"] == {
             "messages": ["kept whole"]
         }
@@ -278,22 +284,10 @@ async def test_closing_the_async_saver_waits_for_a_cancelled_write_to_end(url: s
     and both waited for good. Closing now waits until the transaction has ended."""
     import threading
 
-    from langgraph.checkpoint.base import empty_checkpoint
-
-    from langgraph_agentgit.backends.postgres.runner import _begin_write
-
     name = f"agentgit-close-{os.getpid()}"
-    config = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
-    checkpoint = empty_checkpoint()
-    checkpoint["channel_values"] = {"messages": ["kept whole"]}
-    checkpoint["channel_versions"] = {"messages": 1}
     with psycopg.connect(url, autocommit=True) as blocker:
-        for statement in _begin_write(30, "t").split("; "):
-            blocker.execute(statement)
         async with AsyncAgentGitSaver.from_conn_string(f"{url}&application_name={name}") as saver:
-            task = asyncio.create_task(
-                saver.aput(config, checkpoint, {"source": "input", "step": -1}, {"messages": 1})
-            )
+            task = _blocked_put(saver, blocker)
             await asyncio.sleep(0.5)
             task.cancel()
             # The lock is let go while the saver closes, from another thread.
@@ -305,7 +299,7 @@ async def test_closing_the_async_saver_waits_for_a_cancelled_write_to_end(url: s
         assert left == []
     assert task.cancelled()
     async with AsyncAgentGitSaver.from_conn_string(url) as saver:
-        stored = await saver.aget_tuple(config)
+        stored = await saver.aget_tuple(_T_ROOT)
         assert stored is not None
         assert stored.checkpoint["channel_values"] == {"messages": ["kept whole"]}
 
