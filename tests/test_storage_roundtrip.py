@@ -25,7 +25,7 @@ from langgraph_agentgit import AgentGitSaver, StrictSerializer
 from langgraph_agentgit.backends.sqlite import sql as sqlite_sql
 from langgraph_agentgit.backends.sqlite.connection import migrate
 from langgraph_agentgit.storage import blobs
-from langgraph_agentgit.storage.blobs import LIST_DELTA, LIST_INDEX, BlobStore
+from langgraph_agentgit.storage.blobs import LIST_DELTA, LIST_INDEX, PACK, PACKED, BlobStore
 
 SETTINGS = settings(
     max_examples=60,
@@ -127,11 +127,15 @@ def versions_from(ops: list[tuple[Any, ...]]) -> list[Any]:
     return out
 
 
-def write_versions(store: BlobStore, conn: sqlite3.Connection, versions: list[Any]) -> list[int]:
+def write_versions(
+    store: BlobStore, conn: sqlite3.Connection, versions: list[Any], owner: int | None = None
+) -> list[int]:
+    """Each version as a channel's next; with an ``owner`` (a thread's pk), an index
+    packs the tails before it, as a saver's writes do."""
     ids: list[int] = []
     previous: int | None = None
     for value in versions:
-        previous = store.put_channel_value(conn, value, previous)
+        previous = store.put_channel_value(conn, value, previous, owner=owner)
         ids.append(previous)
     return ids
 
@@ -152,18 +156,23 @@ def assert_reads_back(
 
 @pytest.mark.parametrize("cache_size", [50_000, 0], ids=["cached", "no-cache"])
 @SETTINGS
-@given(ops=st.lists(operations, min_size=1, max_size=30), depth=st.integers(1, 5))
+@given(
+    ops=st.lists(operations, min_size=1, max_size=30),
+    depth=st.integers(1, 5),
+    owner=st.sampled_from([None, 1]),
+)
 def test_every_version_of_a_channel_reads_back(
-    cache_size: int, ops: list[tuple[Any, ...]], depth: int
+    cache_size: int, ops: list[tuple[Any, ...]], depth: int, owner: int | None
 ) -> None:
     """Any sequence of versions (growth, truncation, replacement in the middle, empty
-    lists, non-list values, chains past ``MAX_DELTA_DEPTH``) loads back equal, from the
-    writing store, from a fresh store (cold cache), and from one without a cache."""
+    lists, non-list values, chains past ``MAX_DELTA_DEPTH``, tails packed) loads back
+    equal, from the writing store, from a fresh store (cold cache), and from one without
+    a cache."""
     versions = versions_from(ops)
     expected = copy.deepcopy(versions)
     with database() as conn, max_delta_depth(depth):
         writer = BlobStore(StrictSerializer(), sql=sqlite_sql, cache_size=cache_size)
-        ids = write_versions(writer, conn, versions)
+        ids = write_versions(writer, conn, versions, owner)
         assert_reads_back(writer, conn, ids, expected)
         assert_reads_back(
             BlobStore(StrictSerializer(), sql=sqlite_sql, cache_size=cache_size),
@@ -232,9 +241,10 @@ def test_long_chains_switch_to_index_blobs() -> None:
             current = [*current[:5], AIMessage("edited", id="edited"), *current[6:]]
         versions.append(current)
     with database() as conn, max_delta_depth(4):
-        ids = write_versions(BlobStore(StrictSerializer(), sql=sqlite_sql), conn, versions)
+        ids = write_versions(BlobStore(StrictSerializer(), sql=sqlite_sql), conn, versions, 1)
         kinds = dict(conn.execute("SELECT kind, count(*) FROM agentgit_blobs GROUP BY kind"))
         assert kinds.get(LIST_DELTA, 0) > 0 and kinds.get(LIST_INDEX, 0) > 0
+        assert kinds.get(PACK, 0) > 0 and kinds.get(PACKED, 0) > 0
         for cache_size in (50_000, 0):
             assert_reads_back(
                 BlobStore(StrictSerializer(), sql=sqlite_sql, cache_size=cache_size),
@@ -431,3 +441,75 @@ def test_an_edit_in_place_is_seen_wherever_it_is(messages_only: bool, edit: Any)
     edit(items)
     assert not blobs.all_unchanged(items, saved), edit.__name__
     assert not blobs.all_unchanged(items[:-1], saved)  # another length
+
+
+# --- packed tails ---------------------------------------------------------------------------------
+
+
+def test_a_packed_tail_is_still_the_hint_other_values_were_compressed_against() -> None:
+    """A tail that is a message's write is also what later values were compressed against
+    (their dictionary). Packing rewrites its row as a slice of a pack: the bytes cut back
+    out of the pack must be exactly the ones the other value was compressed with."""
+    messages = [HumanMessage(f"question {i} " * 20, id=f"m-{i}") for i in range(12)]
+    with database() as conn, max_delta_depth(3):
+        store = BlobStore(StrictSerializer(), sql=sqlite_sql)
+        previous: int | None = None
+        writes = []
+        for i in range(len(messages)):
+            write = store.put_value(conn, [messages[i]], owner=1)
+            writes.append(write)
+            previous = store.put_channel_value(
+                conn, messages[: i + 1], previous, hint_ids=[write], owner=1
+            )
+        # Compressed against the first write, which a later index packs.
+        echo = {"said": [messages[0]], "note": "the first question, quoted"}
+        quoted = store.put_value(conn, echo, hint_ids=[writes[0]], owner=1)
+        kind, deps = conn.execute(
+            "SELECT kind, deps FROM agentgit_blobs WHERE id = ?", (quoted,)
+        ).fetchone()
+        assert kind == 0 and deps == f"[{writes[0]}]"
+        (first_kind,) = conn.execute(
+            "SELECT kind FROM agentgit_blobs WHERE id = ?", (writes[0],)
+        ).fetchone()
+        assert first_kind == PACKED
+        for cache_size in (50_000, 0):
+            cold = BlobStore(StrictSerializer(), sql=sqlite_sql, cache_size=cache_size)
+            found = cold.load(conn, [quoted, previous, *writes])
+            assert same(found[quoted], echo)
+            assert same(found[previous], messages)
+            assert all(same(found[w], [m]) for w, m in zip(writes, messages, strict=True))
+
+
+def test_a_pack_whose_tail_is_shared_meanwhile_leaves_that_tail_whole() -> None:
+    """A tail another thread stored too (a digest hit made it shared) is not this
+    thread's to rewrite: it keeps its row and the pack holds a copy of its items."""
+    messages = [HumanMessage(f"line {i}", id=f"s-{i}") for i in range(10)]
+    with database() as conn, max_delta_depth(3):
+        store = BlobStore(StrictSerializer(), sql=sqlite_sql)
+        previous: int | None = None
+        ids = []
+        shared = None
+        for i in range(len(messages)):
+            previous = store.put_channel_value(conn, messages[: i + 1], previous, owner=1)
+            ids.append(previous)
+            if i == 1:
+                # The tail of version 2, stored again by another thread (owner 2).
+                (shared,) = conn.execute(
+                    "SELECT max(id) FROM agentgit_blobs WHERE kind = 0"
+                ).fetchone()
+                store.put_value(conn, [messages[1]], owner=2)
+        assert shared is not None
+        kind, owner = conn.execute(
+            "SELECT kind, owner FROM agentgit_blobs WHERE id = ?", (shared,)
+        ).fetchone()
+        assert (kind, owner) == (0, None)
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM agentgit_blobs WHERE kind = ?", (PACKED,)
+            ).fetchone()[0]
+            > 0
+        )
+        cold = BlobStore(StrictSerializer(), sql=sqlite_sql, cache_size=0)
+        found = cold.load(conn, ids)
+        for i, blob_id in enumerate(ids):
+            assert same(found[blob_id], messages[: i + 1])

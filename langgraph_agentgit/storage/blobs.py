@@ -12,6 +12,14 @@ Three kinds of blob:
 * ``LIST_INDEX`` — a list given as slices of other ``VALUE`` blobs. Written instead of a
   delta once a delta chain reaches :data:`MAX_DELTA_DEPTH`, so reading any version takes
   a bounded number of lookups. It costs a few bytes per slice, never a copy of the items.
+* ``PACK`` and ``PACKED`` — when an index is written, the tails its thread stored since
+  the previous one (one small list per step) are packed: their items are stored again as
+  one ``PACK`` blob (a list, compressed as one stream) and each tail's row is rewritten
+  in place as a ``PACKED`` reference (its slice of the pack's items and of its bytes), so
+  nothing is stored twice. The index names the pack: a cold read of a long list then
+  decompresses and decodes a few packs instead of one blob per message. A packed tail
+  keeps its id and reads back the same value, down to its exact serialized bytes (it may
+  be another blob's compression hint).
 
 Identical content is stored once (the digest is unique), across checkpoints, writes,
 threads and branches. Blob ids are never reused (AUTOINCREMENT), so decoded values can be
@@ -39,7 +47,15 @@ from langgraph_agentgit.errors import AgentGitError, CorruptDataError
 from langgraph_agentgit.storage.backend import Connection
 from langgraph_agentgit.storage.zdict import PRESET_V1
 
-VALUE, LIST_DELTA, LIST_INDEX = 0, 1, 2
+VALUE, LIST_DELTA, LIST_INDEX, PACK, PACKED = 0, 1, 2, 3, 4
+#: Kinds whose row holds one value (a list record is built from others).
+VALUE_KINDS = (VALUE, PACK, PACKED)
+KINDS = (VALUE, LIST_DELTA, LIST_INDEX, PACK, PACKED)
+# A run of tails shorter than this is left as it is: packing it saves too little.
+MIN_PACK_ITEMS = 4
+# The type name of a serde's msgpack payloads: the only ones whose list items can be cut
+# out and joined as bytes (msgpack is self-delimiting and a list is a header and items).
+_MSGPACK = "msgpack"
 # Bytes of serialized values the decoded-value cache of one saver holds (see BlobStore).
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 MAX_DELTA_DEPTH = 64
@@ -173,6 +189,59 @@ def decode_value(serde: SerializerProtocol, data: bytes, hint: bytes = b"") -> A
     return serde.loads_typed(raw_payload(data, hint))
 
 
+def array_header(count: int) -> bytes:
+    """The msgpack header of an array of ``count`` items, in its shortest form (as
+    msgpack writers emit it)."""
+    if count < 16:
+        return bytes((0x90 | count,))
+    if count < 1 << 16:
+        return b"\xdc" + count.to_bytes(2, "big")
+    return b"\xdd" + count.to_bytes(4, "big")
+
+
+def array_items(payload: bytes) -> tuple[int, int] | None:
+    """``(item count, header length)`` of a msgpack array payload whose header is in its
+    shortest form; None for anything else."""
+    if not payload:
+        return None
+    first = payload[0]
+    if 0x90 <= first <= 0x9F:
+        count, size = first & 0x0F, 1
+    elif first == 0xDC and len(payload) >= 3:
+        count, size = int.from_bytes(payload[1:3], "big"), 3
+    elif first == 0xDD and len(payload) >= 5:
+        count, size = int.from_bytes(payload[1:5], "big"), 5
+    else:
+        return None
+    return (count, size) if array_header(count) == payload[:size] else None
+
+
+def packed_bounds(blob_id: int, data: bytes) -> tuple[int, int, int, int]:
+    """A PACKED row's ``(first item, end item, first byte, end byte)`` in its pack (end
+    exclusive; bytes of the pack's serialized payload)."""
+    try:
+        bounds = ormsgpack.unpackb(data)
+    except Exception as exc:
+        raise CorruptDataError("a packed value's bounds cannot be read", blob_id=blob_id) from exc
+    if (
+        not isinstance(bounds, list)
+        or len(bounds) != 4
+        or not all(type(b) is int for b in bounds)
+        or not 0 <= bounds[0] <= bounds[1]
+        or not 0 <= bounds[2] <= bounds[3]
+    ):
+        raise CorruptDataError("a packed value's bounds cannot be read", blob_id=blob_id)
+    return bounds[0], bounds[1], bounds[2], bounds[3]
+
+
+def packed_payload(blob_id: int, bounds: tuple[int, int, int, int], pack_payload: bytes) -> bytes:
+    """The exact serialized payload of a PACKED value, cut from its pack's."""
+    start, stop, first, end = bounds
+    if end > len(pack_payload):
+        raise CorruptDataError("a packed value lies past the end of its pack", blob_id=blob_id)
+    return array_header(stop - start) + pack_payload[first:end]
+
+
 def _digest(kind: int, deps: str | None, data: bytes) -> bytes:
     h = hashlib.blake2b(digest_size=16)
     h.update(bytes([kind]))
@@ -204,6 +273,16 @@ class _Decoded:
         self.fingerprints: Any = (
             fingerprints(value) if isinstance(value, list) else fingerprint(value)
         )
+
+    @classmethod
+    def part(cls, whole: _Decoded, start: int, stop: int, size: int) -> _Decoded:
+        """Items ``start:stop`` of a decoded list (a packed tail of its pack): the same
+        objects and their fingerprints, so a history read builds each message once."""
+        decoded = cls.__new__(cls)
+        decoded.value = whole.value[start:stop]
+        decoded.fingerprints = whole.fingerprints[start:stop]
+        decoded.size = size
+        return decoded
 
     def holds(self) -> bool:
         """Whether the object still holds what it held when it was decoded (a caller may
@@ -394,9 +473,11 @@ class BlobStore:
         ids: Iterable[int],
         fetch: Callable[[Sequence[int]], list[tuple[Any, ...]]] | None = None,
         depth: int = 0,
+        packs_only: bool = False,
     ) -> dict[int, tuple[bytes, int, str]]:
-        """Uncompressed payloads (with hint levels and type names) of VALUE blobs; others
-        are left out. One query per hint level, however many blobs."""
+        """Uncompressed payloads (with hint levels and type names) of value blobs; others
+        are left out. One query per hint level, however many blobs. ``packs_only``: a
+        PACKED row is left out too (a pack is never itself packed)."""
         ids = list(ids)
         if depth > MAX_HINT_LEVEL:
             # Hints are never more than MAX_HINT_LEVEL deep: deeper is a (corrupt) loop.
@@ -413,7 +494,10 @@ class BlobStore:
                 missing.append(blob_id)
         if missing:
             found = fetch(missing) if fetch else self._fetch(conn, missing)
-            rows = [row for row in found if row[1] == VALUE]
+            rows = [row for row in found if row[1] in (VALUE, PACK)]
+            packed = [row for row in found if row[1] == PACKED]
+            if packed and not packs_only:
+                out.update(self._packed_raws(conn, packed, fetch, depth))
             deps_of = {row[0]: _deps(row[0], row[2]) for row in rows}
             wanted = sorted({d for deps in deps_of.values() for d in deps})
             dep_raws = self._raw_payloads(conn, wanted, fetch, depth + 1) if wanted else {}
@@ -432,6 +516,28 @@ class BlobStore:
                 # than one batch.
                 out[blob_id] = (payload, level, type_name)
                 self._raw.put(blob_id, out[blob_id], len(payload))
+        return out
+
+    def _packed_raws(
+        self,
+        conn: Connection,
+        rows: Sequence[tuple[Any, ...]],
+        fetch: Callable[[Sequence[int]], list[tuple[Any, ...]]] | None,
+        depth: int,
+    ) -> dict[int, tuple[bytes, int, str]]:
+        """Raw payloads of PACKED rows, cut from their packs' (fetched and inflated once
+        each). A packed value is at its pack's hint level: a pack has no hints, so this
+        adds one lookup, never a level."""
+        layout = {row[0]: (_pack_of(row[0], row[2]), packed_bounds(row[0], row[3])) for row in rows}
+        packs = self._raw_payloads(
+            conn, sorted({p for p, _ in layout.values()}), fetch, depth, packs_only=True
+        )
+        out: dict[int, tuple[bytes, int, str]] = {}
+        for blob_id, (pack_id, bounds) in layout.items():
+            _require(packs, [pack_id], blob_id)
+            payload, level, type_name = packs[pack_id]
+            out[blob_id] = (packed_payload(blob_id, bounds, payload), level, type_name)
+            self._raw.put(blob_id, out[blob_id], len(out[blob_id][0]))
         return out
 
     def _list_record(self, blob_id: int) -> bool:
@@ -489,7 +595,14 @@ class BlobStore:
         appended = keep == len(base_items.items)
         slices = (base_slices if appended else _truncate(base_slices, keep)) + tail_slices
         depth = base_depth + 1
+        segments = base_items.segments | {tail_id} if appended else None
         if depth > MAX_DELTA_DEPTH:
+            packed = self._pack(conn, slices, owner) if owner is not None else slices
+            if packed is not slices:
+                # The items are the same objects; what an edit found in them drops from
+                # the cache are the packs as well as the tails.
+                segments = frozenset(s[0] for s in slices + packed)
+                slices = packed
             blob_id = self._put_index(conn, slices, owner)
             depth = 0
         else:
@@ -499,11 +612,79 @@ class BlobStore:
         items = _Items(
             base_items.items[:keep] + tuple(tail.value),
             base_items.fingerprints[:keep] + tail.fingerprints,
-            base_items.segments | {tail_id} if appended else frozenset(s[0] for s in slices),
+            segments if segments is not None else frozenset(s[0] for s in slices),
             base_items.size + tail.size,
         )
         self._items.put(blob_id, items, items.size)
         return blob_id
+
+    def _pack(self, conn: Connection, slices: tuple[Slice, ...], owner: int) -> tuple[Slice, ...]:
+        """Pack the tails among an index's slices (see the module's docstring): each run
+        of slices that are whole lists stored as msgpack by this thread (``owner``) is
+        stored as one PACK blob, its tails' rows become PACKED references into it, and
+        the index names the pack instead. Returns the slices to index (``slices`` itself
+        when nothing was packed).
+
+        A tail found shared meanwhile, or packed by another writer, keeps its row: the
+        pack holds a copy of its items then, which costs bytes, never a value."""
+        ids = sorted({seg for seg, _, _ in slices})
+        rows = conn.execute(self.sql.SELECT_BLOB_OWNERS, (json.dumps(ids),)).fetchall()
+        mine = [row[0] for row in rows if row[1] == VALUE and row[2] == owner]
+        raws = self._raw_payloads(conn, mine) if mine else {}
+        # Per slice that is a whole tail which can be packed: its items' bytes.
+        parts: list[bytes | None] = []
+        for seg, start, stop in slices:
+            raw = raws.get(seg)
+            found = array_items(raw[0]) if raw is not None and raw[2] == _MSGPACK else None
+            whole = raw is not None and found is not None and start == 0 and found[0] == stop
+            parts.append(raw[0][found[1] :] if whole and raw and found else None)
+        out: list[Slice] = []
+        run: list[int] = []
+        for k in range(len(slices) + 1):
+            if k < len(slices) and parts[k] is not None:
+                run.append(k)
+                continue
+            if sum(slices[i][2] for i in run) >= MIN_PACK_ITEMS:
+                members = [(slices[i][0], slices[i][2], parts[i] or b"") for i in run]
+                out.append(self._put_pack(conn, members, owner))
+            else:
+                out.extend(slices[i] for i in run)
+            run = []
+            if k < len(slices):
+                out.append(slices[k])
+        return slices if len(out) == len(slices) else tuple(out)
+
+    def _put_pack(
+        self, conn: Connection, members: list[tuple[int, int, bytes]], owner: int
+    ) -> Slice:
+        """Store one pack of the given tails (blob id, item count, the items' bytes) and
+        turn their rows into references to it; the slice of the pack that replaces them."""
+        chunks: list[bytes] = []
+        bounds: dict[int, list[int]] = {}
+        items = 0
+        offset = 0
+        for seg, count, body in members:
+            # Offsets are past the pack's own header, added below once its size is known.
+            bounds.setdefault(seg, [items, items + count, offset, offset + len(body)])
+            chunks.append(body)
+            items += count
+            offset += len(body)
+        head = array_header(items)
+        payload = head + b"".join(chunks)
+        pack_id = self._upsert(conn, PACK, None, pack(_MSGPACK, payload), owner)
+        self._raw.put(pack_id, (payload, 0, _MSGPACK), len(payload))
+        deps = json.dumps([pack_id])
+        # In id order: two writers packing the same tails lock their rows in one order.
+        order = sorted(bounds)
+        conn.executemany(self.sql.MARK_PACKING, [(seg, owner) for seg in order])
+        conn.executemany(self.sql.DELETE_PACKING, [(seg,) for seg in order])
+        rows = []
+        for seg in order:
+            first, stop, start_byte, end_byte = bounds[seg]
+            data = ormsgpack.packb([first, stop, start_byte + len(head), end_byte + len(head)])
+            rows.append((seg, deps, data, owner, seg))
+        conn.executemany(self.sql.INSERT_PACKED, rows)
+        return (pack_id, 0, items)
 
     def _common_prefix(self, stored: _Items, new: Sequence[Any]) -> int:
         """How many leading items of ``new`` are the stored items, unedited.
@@ -670,14 +851,20 @@ class _Read:
     def _accept(self, rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """Decode VALUE rows; return the list-record rows."""
         rows = list(rows)
-        deps_of = {row[0]: _deps(row[0], row[2]) for row in rows if row[1] == VALUE and row[2]}
+        deps_of = {
+            row[0]: _deps(row[0], row[2]) for row in rows if row[1] in (VALUE, PACK) and row[2]
+        }
         wanted = {d for deps in deps_of.values() for d in deps}
         raws = self.store._raw_payloads(self.conn, wanted, self.fetch) if wanted else {}
         records = []
+        packed = []
         for blob_id, kind, deps, data in rows:
-            if kind not in (VALUE, LIST_DELTA, LIST_INDEX):
+            if kind not in KINDS:
                 raise CorruptDataError(f"stored value has unknown kind {kind!r}", blob_id=blob_id)
-            if kind != VALUE:
+            if kind == PACKED:
+                packed.append((blob_id, deps, data))
+                continue
+            if kind not in VALUE_KINDS:
                 records.append((blob_id, kind, deps, data))
                 continue
             dep_ids = deps_of.get(blob_id, [])
@@ -686,7 +873,40 @@ class _Read:
             decoded = self.store.decode(blob_id, data, hint)
             self.values[blob_id] = decoded
             self.store._values.put(blob_id, decoded, decoded.size)
+        if packed:
+            self._accept_packed(packed)
         return records
+
+    def _accept_packed(self, rows: list[tuple[int, str | None, bytes]]) -> None:
+        """Decode PACKED rows as parts of their packs' decoded lists (each pack decoded
+        once, its messages shared by every tail packed in it)."""
+        layout = {
+            blob_id: (_pack_of(blob_id, deps), packed_bounds(blob_id, data))
+            for blob_id, deps, data in rows
+        }
+        packs = {pack_id for pack_id, _ in layout.values()}
+        missing = []
+        for pack_id in packs:
+            if pack_id not in self.values:
+                cached = self.cached(pack_id)
+                if cached is not None:
+                    self.values[pack_id] = cached
+                else:
+                    missing.append(pack_id)
+        if missing:
+            found = self.fetch(sorted(missing))
+            for row in found:
+                if row[1] != PACK:
+                    owner = next(b for b, (p, _) in layout.items() if p == row[0])
+                    raise CorruptDataError("a packed value names no pack", blob_id=owner)
+            self._accept(found)
+        for blob_id, (pack_id, (start, stop, first, end)) in layout.items():
+            whole = self.values[pack_id]
+            if not isinstance(whole.value, list) or stop > len(whole.value):
+                raise CorruptDataError("a packed value lies outside its pack", blob_id=blob_id)
+            decoded = _Decoded.part(whole, start, stop, end - first)
+            self.values[blob_id] = decoded
+            self.store._values.put(blob_id, decoded, decoded.size)
 
     def items(self, blob_id: int, slices: tuple[Slice, ...], *, verify: bool = True) -> _Items:
         """The items of a resolved list blob (cached: one copy per read of a long list)."""
@@ -763,7 +983,7 @@ class _Read:
             if not fetch:
                 break
             for blob_id, kind, deps, data in self.fetch(fetch):
-                if kind == VALUE:
+                if kind in VALUE_KINDS:
                     values.add(blob_id)
                     continue
                 if kind not in (LIST_DELTA, LIST_INDEX):
@@ -868,6 +1088,14 @@ def _deps(blob_id: int, text: str | None) -> list[int]:
     if not isinstance(deps, list) or not all(type(d) is int for d in deps):
         raise CorruptDataError("a stored value's parts cannot be read", blob_id=blob_id)
     return deps
+
+
+def _pack_of(blob_id: int, text: str | None) -> int:
+    """The pack a PACKED row names (its only dep)."""
+    deps = _deps(blob_id, text)
+    if len(deps) != 1:
+        raise CorruptDataError("a packed value names no pack", blob_id=blob_id)
+    return deps[0]
 
 
 def _require(found: Mapping[int, Any], dep_ids: Iterable[int], blob_id: int) -> None:

@@ -32,7 +32,18 @@ import ormsgpack
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from langgraph_agentgit.backends.sqlite import sql as schema
-from langgraph_agentgit.storage.blobs import LIST_DELTA, LIST_INDEX, VALUE, _digest, raw_payload
+from langgraph_agentgit.storage.blobs import KINDS as BLOB_KINDS
+from langgraph_agentgit.storage.blobs import (
+    LIST_DELTA,
+    PACK,
+    PACKED,
+    VALUE,
+    _digest,
+    array_items,
+    packed_bounds,
+    packed_payload,
+    raw_payload,
+)
 from langgraph_agentgit.storage.serde import StrictSerializer
 
 #: Every kind of finding, with what it means. Kinds in :data:`GARBAGE` are not damage.
@@ -246,14 +257,20 @@ class _Scan:
         for blob_id, kind, deps, _digest_value in rows:
             self.blobs[int(blob_id)] = (int(kind), _parse_deps(deps))
         for blob_id, (kind, deps) in self.blobs.items():
-            if kind not in (VALUE, LIST_DELTA, LIST_INDEX):
+            if kind not in BLOB_KINDS:
                 self._broken(blob_id, f"blob {blob_id} has unknown kind {kind!r}")
                 continue
             if deps is None:
                 self.unknown_references = True
                 self._broken(blob_id, f"blob {blob_id} names its parts in unreadable JSON")
                 continue
-            if kind != VALUE and not deps:
+            if kind == PACK and deps:
+                self._broken(blob_id, f"pack blob {blob_id} names parts")
+                continue
+            if kind == PACKED and (len(deps) != 1 or self.blobs.get(deps[0], (PACK,))[0] != PACK):
+                self._broken(blob_id, f"packed blob {blob_id} names no pack")
+                continue
+            if kind not in (VALUE, PACK) and not deps:
                 self._broken(blob_id, f"list blob {blob_id} names no parts")
                 continue
             for dep in deps:
@@ -612,9 +629,15 @@ class _Decoder:
 
     def check(self, blob_id: int, kind: int, deps: list[int], data: bytes) -> str | None:
         try:
-            if kind == VALUE:
+            if kind in (VALUE, PACK):
                 value = self.scan.serde.loads_typed(self._payload(blob_id, deps, data, set()))
                 self.lengths[blob_id] = len(value) if isinstance(value, list) else None
+            elif kind == PACKED:
+                value = self.scan.serde.loads_typed(self._payload(blob_id, deps, data, set(), kind))
+                start, stop, _first, _end = packed_bounds(blob_id, data)
+                if not isinstance(value, list) or len(value) != stop - start:
+                    return f"its slice {start}:{stop} of pack {deps[0]} is malformed"
+                self.lengths[blob_id] = len(value)
             elif kind == LIST_DELTA:
                 keep, _depth = ormsgpack.unpackb(data)
                 if not isinstance(keep, int) or keep < 0 or len(deps) > 2:
@@ -634,15 +657,23 @@ class _Decoder:
         return b"".join(self._raw(d, seen) for d in deps)[-32768:]
 
     def _payload(
-        self, blob_id: int, deps: list[int], data: bytes, seen: set[int]
+        self, blob_id: int, deps: list[int], data: bytes, seen: set[int], kind: int = VALUE
     ) -> tuple[str, bytes]:
-        type_name, payload = raw_payload(data, self._hint(deps, seen | {blob_id}))
+        if kind == PACKED:
+            bounds = packed_bounds(blob_id, data)
+            whole = self._raw(deps[0], seen | {blob_id}, packs_only=True)
+            count = array_items(whole)
+            if count is None or count[0] < bounds[1]:
+                raise ValueError(f"its slice {bounds[0]}:{bounds[1]} is outside pack {deps[0]}")
+            type_name, payload = "msgpack", packed_payload(blob_id, bounds, whole)
+        else:
+            type_name, payload = raw_payload(data, self._hint(deps, seen | {blob_id}))
         if len(self.raw) >= self._KEEP_RAW:
             self.raw.pop(next(iter(self.raw)))
         self.raw[blob_id] = payload
         return type_name, payload
 
-    def _raw(self, blob_id: int, seen: set[int]) -> bytes:
+    def _raw(self, blob_id: int, seen: set[int], packs_only: bool = False) -> bytes:
         if blob_id in self.raw:
             return self.raw[blob_id]
         if blob_id in seen:
@@ -651,9 +682,11 @@ class _Decoder:
         if row is None:
             raise ValueError(f"blob {blob_id}, a compression hint, does not exist")
         kind, deps, data = row
-        if kind != VALUE:
+        if packs_only and kind != PACK:
+            raise ValueError(f"blob {blob_id}, a pack, is not one")
+        if kind not in (VALUE, PACK, PACKED):
             raise ValueError(f"blob {blob_id}, a compression hint, is not a value")
-        return self._payload(blob_id, _parse_deps(deps) or [], bytes(data), seen)[1]
+        return self._payload(blob_id, _parse_deps(deps) or [], bytes(data), seen, kind)[1]
 
     def layout_errors(self) -> Iterator[tuple[int, str]]:
         """Lists whose parts do not fit together: a delta keeping more items than its

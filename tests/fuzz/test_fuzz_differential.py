@@ -13,6 +13,8 @@ One test per graph (two per graph in the long run, each with half the sequences,
   random every run, failures saved in ``.hypothesis/fuzz`` (git-ignored) and replayed
   first next time. AGENTGIT_FUZZ_STEPS sets the steps per sequence;
   AGENTGIT_FUZZ_SHRINK=0 reports failures unshrunk (quick triage);
+  AGENTGIT_FUZZ_DELTA_DEPTH (default 3) bounds delta chains, so that sequences cross
+  list indexes and packed tails;
   AGENTGIT_FUZZ_SEEDED=1 makes the long run derandomized too (the same N sequences on
   every run of a commit, one test per graph, no example database): what CI runs, so that
   a red CI run is a regression, never a new sequence drawn by chance (new sequences are
@@ -35,6 +37,8 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.stateful import run_state_machine_as_test
 
+from langgraph_agentgit.storage import blobs
+
 LONG = "AGENTGIT_FUZZ_EXAMPLES" in os.environ
 SEEDED = not LONG or os.environ.get("AGENTGIT_FUZZ_SEEDED", "0") == "1"
 TOTAL = int(os.environ.get("AGENTGIT_FUZZ_EXAMPLES", "30"))
@@ -42,6 +46,7 @@ STEPS = int(os.environ.get("AGENTGIT_FUZZ_STEPS", "20" if LONG else "12"))
 # Derandomized shards of one graph would draw the same sequences: one test per graph.
 SHARDS = 1 if SEEDED else 2
 SHRINK = os.environ.get("AGENTGIT_FUZZ_SHRINK", "1") != "0"
+DELTA_DEPTH = int(os.environ.get("AGENTGIT_FUZZ_DELTA_DEPTH", "3"))
 HYPOTHESIS_DIR = Path(__file__).resolve().parents[2] / ".hypothesis"
 DATABASE = HYPOTHESIS_DIR / "fuzz"
 STATS_DIR = HYPOTHESIS_DIR / "fuzz-stats"
@@ -58,6 +63,14 @@ def fuzz_settings() -> settings:
         print_blob=LONG,
         phases=list(Phase) if SHRINK else [p for p in Phase if p is not Phase.shrink],
     )
+
+
+@pytest.fixture(autouse=True)
+def short_delta_chains(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A message list is written as deltas, then as an index with its tails packed, every
+    ``MAX_DELTA_DEPTH`` versions (64): more than a sequence's steps. At 3 the sequences
+    cross indexes and packs (storage.blobs) many times, forks and prunes included."""
+    monkeypatch.setattr(blobs, "MAX_DELTA_DEPTH", DELTA_DEPTH)
 
 
 @pytest.mark.parametrize("shard", range(SHARDS))

@@ -405,6 +405,21 @@ _MIGRATION_13_THREAD_EPOCH = """
 ALTER TABLE agentgit_threads ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
 """
 
+_MIGRATION_14_PACKS = """
+-- Blob kinds 3 (a pack: one list holding the items of several tails) and 4 (a tail
+-- packed: its slice of a pack), which older code cannot read (storage.blobs). A tail is
+-- packed by deleting its row, marked kind -1, and storing it again under its id: that
+-- delete is not the blob going, and must leave the message index as it is.
+DROP TRIGGER IF EXISTS agentgit_search_blob_gone;
+CREATE TRIGGER agentgit_search_blob_gone AFTER DELETE ON agentgit_blobs
+WHEN OLD.kind <> -1
+BEGIN
+    INSERT OR IGNORE INTO agentgit_search_stale(thread_pk)
+    SELECT DISTINCT thread_pk FROM agentgit_search_docs WHERE blob_id = OLD.id;
+    DELETE FROM agentgit_search_docs WHERE blob_id = OLD.id;
+END;
+"""
+
 MIGRATIONS: list[str] = [
     _MIGRATION_1_CORE,
     _MIGRATION_2_COUNTS,
@@ -419,6 +434,7 @@ MIGRATIONS: list[str] = [
     _MIGRATION_11_SEARCH_SCOPE,
     _MIGRATION_12_DROPPED_LINES_AND_TURNS,
     _MIGRATION_13_THREAD_EPOCH,
+    _MIGRATION_14_PACKS,
 ]
 
 SCHEMA_VERSION_TABLE = """
@@ -797,6 +813,28 @@ SELECT blob_id FROM agentgit_writes WHERE thread_pk = ?
 """
 SELECT_BLOBS = """
 SELECT id, kind, deps, data FROM agentgit_blobs WHERE id IN (SELECT value FROM json_each(?))
+"""
+# What packing an index's tails needs to know of them: which are plain values of its
+# thread (storage.blobs.BlobStore._pack).
+SELECT_BLOB_OWNERS = """
+SELECT id, kind, owner FROM agentgit_blobs WHERE id IN (SELECT value FROM json_each(?))
+"""
+# A tail packed: its row becomes a reference into the pack (kind 4), under the same id.
+# Three steps, each run for every tail of the pack: mark the row (only while it is still a
+# plain value of the thread packing it: another writer may have packed it, or a digest hit
+# shared it, meanwhile), delete what was marked, store the reference where a row was
+# deleted. Not one UPDATE: a row an update shrinks leaves its bytes a hole in its page
+# (SQLite merges pages after a delete, not after an update), and new blobs, whose ids only
+# grow, never land there: packing made the file bigger. A marked row's delete (kind -1)
+# leaves the message index alone (migration 14). The digest goes: it was of the bytes the
+# row held.
+MARK_PACKING = """
+UPDATE agentgit_blobs SET kind = -1 WHERE id = ? AND kind = 0 AND owner = ?
+"""
+DELETE_PACKING = "DELETE FROM agentgit_blobs WHERE id = ? AND kind = -1"
+INSERT_PACKED = """
+INSERT INTO agentgit_blobs(id, digest, kind, deps, data, owner)
+SELECT ?, NULL, 4, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM agentgit_blobs WHERE id = ?)
 """
 # Blobs and, transitively, every blob they are built from (their deps), in one query.
 # UNION: a blob reached twice (or a corrupt cycle of deps) is walked once.
