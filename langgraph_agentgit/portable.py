@@ -45,6 +45,7 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 from langgraph_agentgit._version import __version__
 from langgraph_agentgit.errors import (
     AgentGitError,
+    CorruptDataError,
     ExportFormatError,
     ImportConflictError,
     SessionNotFoundError,
@@ -450,12 +451,13 @@ class _ValueExporter:
     def _values(self, blob_ids: list[int], records: list[dict[str, Any]]) -> None:
         for start in range(0, len(blob_ids), 500):
             batch = blob_ids[start : start + 500]
-            rows = {row[0]: row for row in self.blobs._fetch(self.conn, batch)}
+            # The type name too comes from the payloads: a packed value's row holds only
+            # its bounds in its pack.
             payloads = self.blobs._raw_payloads(self.conn, batch)
             for blob_id in batch:
-                data = bytes(rows[blob_id][3])
-                encoding = data[1:].partition(b"\x00")[0].decode()
-                payload = payloads[blob_id][0]
+                if blob_id not in payloads:
+                    raise CorruptDataError("a stored value is not a value", blob_id=blob_id)
+                payload, _level, encoding = payloads[blob_id]
                 key = (encoding, payload)
                 if key not in self._by_content:
                     self._by_content[key] = len(records) + 1

@@ -5,6 +5,7 @@ LangGraph's InMemorySaver, read cold from a new saver."""
 
 from __future__ import annotations
 
+import io
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from typer.testing import CliRunner
 
-from langgraph_agentgit import AgentGitSaver, CorruptDataError
+from langgraph_agentgit import AgentGitSaver, CorruptDataError, SessionManager
 from langgraph_agentgit.backends.sqlite import sql as schema
 from langgraph_agentgit.backends.sqlite.connection import migrate
 from langgraph_agentgit.cli import app
@@ -140,3 +141,45 @@ def test_a_database_migrated_to_packs_keeps_its_message_index(tmp_path: Path) ->
         _chat(saver, 40)
     assert sql_rows(db, "SELECT count(*) FROM agentgit_blobs WHERE kind = ?", (PACKED,))[0][0] > 0
     assert sql_rows(db, "SELECT count(*) FROM agentgit_search_docs") == [(80,)]
+
+
+def _session_history(db: str) -> list[Any]:
+    with AgentGitSaver.from_conn_string(db) as saver:
+        mgr = SessionManager(saver)
+        graph = build_chat_graph().compile(checkpointer=saver)
+        out = []
+        for session in mgr.list_sessions():
+            for thread_id in sorted(b.thread_id for b in mgr.branches(session.id)):
+                out.append((session.name, _history(graph, thread_id)))
+        return out
+
+
+def test_a_packed_session_moves_whole_by_export_import_and_by_copy(
+    any_db: str, tmp_path: Path
+) -> None:
+    """Export and import write every value anew (a pack arrives as a plain value); a copy
+    keeps the rows as they are. Either way every checkpoint reads back the same."""
+    source = str(tmp_path / "source.db")
+    with AgentGitSaver.from_conn_string(source) as saver:
+        mgr = SessionManager(saver)
+        graph = build_chat_graph().compile(checkpointer=saver)
+        session = mgr.create_session(name="long")
+        for turn in range(40):
+            _say_in(graph, mgr.config(session.id), turn)
+        mgr.rollback(session.id, mgr.turns(session.id)[5].before_checkpoint_id)
+        _say_in(graph, mgr.config(session.id), 99)
+        buffer = io.StringIO()
+        mgr.export_sessions(buffer)
+    assert sql_rows(source, "SELECT count(*) FROM agentgit_blobs WHERE kind = ?", (PACKED,))[0][0]
+    expected = _session_history(source)
+    with AgentGitSaver.from_conn_string(any_db) as saver:
+        SessionManager(saver).import_sessions(io.StringIO(buffer.getvalue()))
+    assert _session_history(any_db) == expected
+    copied = str(tmp_path / "copied.db")
+    result = CliRunner().invoke(app, ["copy", source, copied], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert _session_history(copied) == expected
+
+
+def _say_in(graph: Any, config: Any, turn: int) -> None:
+    graph.invoke({"messages": [HumanMessage(f"question {turn}", id=f"h-{turn}")]}, config)
