@@ -113,19 +113,25 @@ def test_check_and_reads_name_a_packed_tail_cut_outside_its_pack(tmp_path: Path)
         assert raised.value.blob_id == blob_id
 
 
-def test_a_packed_tail_naming_a_value_that_is_not_a_pack_is_damage(tmp_path: Path) -> None:
+@pytest.mark.parametrize("pick", ["min", "max"], ids=["value-read-later", "value-read-first"])
+def test_a_packed_tail_naming_a_value_that_is_not_a_pack_is_damage(
+    tmp_path: Path, pick: str
+) -> None:
+    """The value a damaged PACKED row names may be one the same read decodes first (the
+    newest tail, "max"), or one it does not otherwise read ("min"): either way the read
+    fails naming the packed row, instead of slicing a value that is not a pack."""
     db = str(tmp_path / "agentgit.db")
     with AgentGitSaver.from_conn_string(db) as saver:
         _chat(saver, 40)
     blob_id, _pack_id = _packed_row(db)
-    (other,) = sql_rows(db, "SELECT min(id) FROM agentgit_blobs WHERE kind = 0")
+    (other,) = sql_rows(db, f"SELECT {pick}(id) FROM agentgit_blobs WHERE kind = 0")
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE agentgit_blobs SET deps = ? WHERE id = ?", (f"[{other[0]}]", blob_id))
     result = CliRunner().invoke(app, ["check", "--db", db], env={"COLUMNS": "200"})
     assert result.exit_code != 0 and f"packed blob {blob_id} names no pack" in result.output
     with AgentGitSaver.from_conn_string(db) as saver:
         graph = build_chat_graph().compile(checkpointer=saver)
-        with pytest.raises(CorruptDataError) as raised:
+        with pytest.raises(CorruptDataError, match="names no pack") as raised:
             list(graph.get_state_history(cfg("t")))
         assert raised.value.blob_id == blob_id
 

@@ -262,10 +262,12 @@ class _Decoded:
     message) decodes the stored original again.
     """
 
-    __slots__ = ("fingerprints", "size", "value")
+    __slots__ = ("fingerprints", "is_pack", "size", "value")
 
     def __init__(self, value: Any, size: int) -> None:
         self.value = value
+        # Decoded from a PACK row: what a PACKED row may name (ids are never reused).
+        self.is_pack = False
         # Bytes of the serialized value: what the cache counts it as.
         self.size = size
         # A list's: one per item (list segments are compared item by item); another
@@ -279,6 +281,7 @@ class _Decoded:
         """Items ``start:stop`` of a decoded list (a packed tail of its pack): the same
         objects and their fingerprints, so a history read builds each message once."""
         decoded = cls.__new__(cls)
+        decoded.is_pack = False
         decoded.value = whole.value[start:stop]
         decoded.fingerprints = whole.fingerprints[start:stop]
         decoded.size = size
@@ -342,11 +345,15 @@ class BlobStore:
         # Raw payloads of recent values and their hint level, used as compression hints.
         # Blob id -> (uncompressed payload, hint level, type name) of VALUE blobs.
         self._raw: LRU[int, tuple[bytes, int, str]] = LRU(cache_size // 8)
+        # Ids known to be PACK rows: a PACKED row's bytes are cut from its pack's raw
+        # payload, and a (damaged) one naming another value must not be cut from that.
+        self._packs: LRU[int, bool] = LRU(65536)
         self._caches: tuple[LRU[int, Any], ...] = (
             self._values,
             self._slices,
             self._items,
             self._raw,
+            self._packs,
         )
 
     def add_cache(self, cache: LRU[Any, Any]) -> None:
@@ -488,13 +495,17 @@ class BlobStore:
         missing = []
         for blob_id in ids:
             cached = self._raw.get(blob_id)
-            if cached is not None:
+            if cached is not None and (not packs_only or blob_id in self._packs):
                 out[blob_id] = cached
             elif not self._list_record(blob_id):
                 missing.append(blob_id)
         if missing:
             found = fetch(missing) if fetch else self._fetch(conn, missing)
-            rows = [row for row in found if row[1] in (VALUE, PACK)]
+            kinds = (PACK,) if packs_only else (VALUE, PACK)
+            rows = [row for row in found if row[1] in kinds]
+            for row in rows:
+                if row[1] == PACK:
+                    self._packs.put(row[0], True)
             packed = [row for row in found if row[1] == PACKED]
             if packed and not packs_only:
                 out.update(self._packed_raws(conn, packed, fetch, depth))
@@ -534,7 +545,8 @@ class BlobStore:
         )
         out: dict[int, tuple[bytes, int, str]] = {}
         for blob_id, (pack_id, bounds) in layout.items():
-            _require(packs, [pack_id], blob_id)
+            if pack_id not in packs:
+                raise CorruptDataError("a packed value names no pack", blob_id=blob_id)
             payload, level, type_name = packs[pack_id]
             out[blob_id] = (packed_payload(blob_id, bounds, payload), level, type_name)
             self._raw.put(blob_id, out[blob_id], len(out[blob_id][0]))
@@ -673,17 +685,17 @@ class BlobStore:
         payload = head + b"".join(chunks)
         pack_id = self._upsert(conn, PACK, None, pack(_MSGPACK, payload), owner)
         self._raw.put(pack_id, (payload, 0, _MSGPACK), len(payload))
+        self._packs.put(pack_id, True)
         deps = json.dumps([pack_id])
         # In id order: two writers packing the same tails lock their rows in one order.
-        order = sorted(bounds)
-        conn.executemany(self.sql.MARK_PACKING, [(seg, owner) for seg in order])
-        conn.executemany(self.sql.DELETE_PACKING, [(seg,) for seg in order])
-        rows = []
-        for seg in order:
+        tails = []
+        for seg in sorted(bounds):
             first, stop, start_byte, end_byte = bounds[seg]
             data = ormsgpack.packb([first, stop, start_byte + len(head), end_byte + len(head)])
-            rows.append((seg, deps, data, owner, seg))
-        conn.executemany(self.sql.INSERT_PACKED, rows)
+            tails.append({"id": seg, "owner": owner, "deps": deps, "data": data})
+        # The backend's statements, each with the names of its parameters.
+        for statement, names in self.sql.PACK_TAILS:
+            conn.executemany(statement, [[tail[n] for n in names.split()] for tail in tails])
         return (pack_id, 0, items)
 
     def _common_prefix(self, stored: _Items, new: Sequence[Any]) -> int:
@@ -871,6 +883,9 @@ class _Read:
             _require(raws, dep_ids, blob_id)
             hint = b"".join(raws[d][0] for d in dep_ids)[-32768:]
             decoded = self.store.decode(blob_id, data, hint)
+            decoded.is_pack = kind == PACK
+            if decoded.is_pack:
+                self.store._packs.put(blob_id, True)
             self.values[blob_id] = decoded
             self.store._values.put(blob_id, decoded, decoded.size)
         if packed:
@@ -902,6 +917,9 @@ class _Read:
             self._accept(found)
         for blob_id, (pack_id, (start, stop, first, end)) in layout.items():
             whole = self.values[pack_id]
+            if not whole.is_pack:
+                # Decoded earlier in this read (or cached) as another kind of value.
+                raise CorruptDataError("a packed value names no pack", blob_id=blob_id)
             if not isinstance(whole.value, list) or stop > len(whole.value):
                 raise CorruptDataError("a packed value lies outside its pack", blob_id=blob_id)
             decoded = _Decoded.part(whole, start, stop, end - first)

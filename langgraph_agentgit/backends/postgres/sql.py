@@ -345,12 +345,11 @@ ALTER TABLE agentgit_threads ADD COLUMN IF NOT EXISTS epoch BIGINT NOT NULL DEFA
 """
 
 #: Each entry moves the schema one version forward; never edit one that has shipped.
-# As SQLite's migration 14: blob kinds 3 and 4, which older code cannot read, and the
-# delete of a tail being packed (kind -1) leaves the message index alone.
+# As SQLite's migration 14: blob kinds 3 and 4 (storage.blobs), which older code cannot
+# read. Nothing else changes here (tails are packed with an UPDATE, which fires no delete
+# trigger); the version is what makes older code refuse this database.
 _MIGRATION_10_PACKS = """
-DROP TRIGGER IF EXISTS agentgit_search_blob_gone ON agentgit_blobs;
-CREATE TRIGGER agentgit_search_blob_gone AFTER DELETE ON agentgit_blobs
-    FOR EACH ROW WHEN (OLD.kind <> -1) EXECUTE FUNCTION agentgit_search_blob_gone();
+SELECT 1;
 """
 
 MIGRATIONS: list[str] = [
@@ -739,20 +738,21 @@ UNION
 SELECT blob_id FROM agentgit_writes WHERE thread_pk = %s
 """
 SELECT_BLOBS = f"SELECT id, kind, deps, data FROM agentgit_blobs WHERE id = ANY({_ID_ARRAY})"
-# As on SQLite: packing an index's tails, and a tail's row becoming a reference into
-# its pack in three steps (mark, delete, store again under its id). A second writer
-# packing the same tail waits on the first one's row lock, then finds the row gone or
-# packed and leaves it. The dead rows are vacuumed away and their space reused.
+# Packing an index's tails (as on SQLite): which are plain values of the packing thread,
+# then each one's row rewritten as a reference into the pack, the digest dropped. One
+# UPDATE: a heap has no order, so the space the old row versions leave is vacuumed and
+# reused (SQLite needs a delete and an insert instead). A second writer packing the same
+# tail waits on the first one's row lock, then finds it packed and leaves it.
 SELECT_BLOB_OWNERS = f"SELECT id, kind, owner FROM agentgit_blobs WHERE id = ANY({_ID_ARRAY})"
-MARK_PACKING = """
-UPDATE agentgit_blobs SET kind = -1 WHERE id = %s AND kind = 0 AND owner = %s
-"""
-DELETE_PACKING = "DELETE FROM agentgit_blobs WHERE id = %s AND kind = -1"
-INSERT_PACKED = """
-INSERT INTO agentgit_blobs(id, digest, kind, deps, data, owner)
-SELECT %s, NULL, 4, %s, %s, %s
-WHERE NOT EXISTS (SELECT 1 FROM agentgit_blobs WHERE id = %s)
-"""
+PACK_TAILS = (
+    (
+        """
+UPDATE agentgit_blobs SET kind = 4, deps = %s, data = %s, digest = NULL
+WHERE id = %s AND kind = 0 AND owner = %s
+""",
+        "deps data id owner",
+    ),
+)
 SELECT_BLOB_CLOSURE = f"""
 WITH RECURSIVE closure(id) AS (
     SELECT unnest({_ID_ARRAY})

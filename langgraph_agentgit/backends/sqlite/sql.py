@@ -820,22 +820,25 @@ SELECT_BLOB_OWNERS = """
 SELECT id, kind, owner FROM agentgit_blobs WHERE id IN (SELECT value FROM json_each(?))
 """
 # A tail packed: its row becomes a reference into the pack (kind 4), under the same id.
-# Three steps, each run for every tail of the pack: mark the row (only while it is still a
-# plain value of the thread packing it: another writer may have packed it, or a digest hit
-# shared it, meanwhile), delete what was marked, store the reference where a row was
+# PACK_TAILS: the statements, each run for every tail of the pack (executemany), with the
+# names of their parameters in order (storage.blobs.BlobStore._put_pack fills them in).
+# Mark the row (only while it is still a plain value of the thread packing it: a digest
+# hit may have shared it), delete what was marked, store the reference where a row was
 # deleted. Not one UPDATE: a row an update shrinks leaves its bytes a hole in its page
 # (SQLite merges pages after a delete, not after an update), and new blobs, whose ids only
-# grow, never land there: packing made the file bigger. A marked row's delete (kind -1)
-# leaves the message index alone (migration 14). The digest goes: it was of the bytes the
-# row held.
-MARK_PACKING = """
-UPDATE agentgit_blobs SET kind = -1 WHERE id = ? AND kind = 0 AND owner = ?
-"""
-DELETE_PACKING = "DELETE FROM agentgit_blobs WHERE id = ? AND kind = -1"
-INSERT_PACKED = """
+# grow, never land there. A marked row's delete (kind -1) leaves the message index alone
+# (migration 14). The digest goes: it was of the bytes the row held.
+PACK_TAILS = (
+    ("UPDATE agentgit_blobs SET kind = -1 WHERE id = ? AND kind = 0 AND owner = ?", "id owner"),
+    ("DELETE FROM agentgit_blobs WHERE id = ? AND kind = -1", "id"),
+    (
+        """
 INSERT INTO agentgit_blobs(id, digest, kind, deps, data, owner)
 SELECT ?, NULL, 4, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM agentgit_blobs WHERE id = ?)
-"""
+""",
+        "id deps data owner id",
+    ),
+)
 # Blobs and, transitively, every blob they are built from (their deps), in one query.
 # UNION: a blob reached twice (or a corrupt cycle of deps) is walked once.
 SELECT_BLOB_CLOSURE = """
