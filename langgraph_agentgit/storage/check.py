@@ -683,7 +683,7 @@ class _Decoder:
             raise ValueError(f"blob {blob_id}, a compression hint, does not exist")
         kind, deps, data = row
         if packs_only and kind != PACK:
-            raise ValueError(f"blob {blob_id}, a pack, is not one")
+            raise ValueError(f"blob {blob_id}, named as a pack, is not one")
         if kind not in (VALUE, PACK, PACKED):
             raise ValueError(f"blob {blob_id}, a compression hint, is not a value")
         return self._payload(blob_id, _parse_deps(deps) or [], bytes(data), seen, kind)[1]
