@@ -834,6 +834,12 @@ class _Read:
         return self.values[blob_id].value
 
     def ensure_values(self, ids: Iterable[int]) -> None:
+        missing = self._uncached(ids)
+        if missing:
+            self._accept(self.fetch(missing))
+
+    def _uncached(self, ids: Iterable[int]) -> list[int]:
+        """Take the given values from the cache into this read; the ids it lacks."""
         missing = []
         for blob_id in ids:
             if blob_id in self.values:
@@ -843,8 +849,7 @@ class _Read:
                 self.values[blob_id] = cached
             else:
                 missing.append(blob_id)
-        if missing:
-            self._accept(self.fetch(missing))
+        return missing
 
     def cached(self, blob_id: int) -> _Decoded | None:
         """The cached decoded value, if it still holds what the database does. Objects a
@@ -899,17 +904,11 @@ class _Read:
             blob_id: (_pack_of(blob_id, deps), packed_bounds(blob_id, data))
             for blob_id, deps, data in rows
         }
-        packs = {pack_id for pack_id, _ in layout.values()}
-        missing = []
-        for pack_id in packs:
-            if pack_id not in self.values:
-                cached = self.cached(pack_id)
-                if cached is not None:
-                    self.values[pack_id] = cached
-                else:
-                    missing.append(pack_id)
+        missing = self._uncached(sorted({pack_id for pack_id, _ in layout.values()}))
         if missing:
-            found = self.fetch(sorted(missing))
+            # Fetched first: a row that is not a pack is damage, and decoding it with
+            # the rest could recurse into another packed row.
+            found = self.fetch(missing)
             for row in found:
                 if row[1] != PACK:
                     owner = next(b for b, (p, _) in layout.items() if p == row[0])
