@@ -548,6 +548,11 @@ class BlobStore:
             if pack_id not in packs:
                 raise CorruptDataError("a packed value names no pack", blob_id=blob_id)
             payload, level, type_name = packs[pack_id]
+            found = array_items(payload)
+            if found is None or bounds[1] > found[0]:
+                # Cut anyway, it would be a wrong hint: the values compressed against it
+                # would fail instead, each naming itself, in whatever order they are read.
+                raise CorruptDataError("a packed value lies outside its pack", blob_id=blob_id)
             out[blob_id] = (packed_payload(blob_id, bounds, payload), level, type_name)
             self._raw.put(blob_id, out[blob_id], len(out[blob_id][0]))
         return out
