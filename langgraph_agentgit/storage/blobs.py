@@ -1,6 +1,6 @@
 """Content-addressed storage of channel values and writes.
 
-Three kinds of blob:
+Five kinds of blob:
 
 * ``VALUE`` — one serialized value, zlib-compressed with a preset dictionary when that
   pays off. A channel value may also name other VALUE blobs (its ``deps``) whose bytes
@@ -654,7 +654,7 @@ class BlobStore:
             raw = raws.get(seg)
             found = array_items(raw[0]) if raw is not None and raw[2] == _MSGPACK else None
             whole = raw is not None and found is not None and start == 0 and found[0] == stop
-            parts.append(raw[0][found[1] :] if whole and raw and found else None)
+            parts.append(raw[0][found[1] :] if whole and raw is not None and found else None)
         out: list[Slice] = []
         run: list[int] = []
         for k in range(len(slices) + 1):
@@ -871,7 +871,7 @@ class _Read:
         return decoded
 
     def _accept(self, rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        """Decode VALUE rows; return the list-record rows."""
+        """Decode value rows (VALUE, PACK, PACKED); return the list-record rows."""
         rows = list(rows)
         deps_of = {
             row[0]: _deps(row[0], row[2]) for row in rows if row[1] in (VALUE, PACK) and row[2]
