@@ -24,7 +24,7 @@ from langgraph_agentgit.backends.sqlite.connection import migrate
 from langgraph_agentgit.cli import app
 from langgraph_agentgit.storage.blobs import PACK, PACKED
 
-TURNS = 80  # two messages a turn: past two indexes of 64 versions
+TURNS = 80  # two messages a turn: past several indexes (blobs.MAX_DELTA_DEPTH)
 
 
 def _say(graph: Any, thread: str, turn: int, checkpoint_id: str | None = None) -> None:
