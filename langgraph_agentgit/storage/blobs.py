@@ -10,8 +10,9 @@ Five kinds of blob:
   items of a tail ``VALUE`` blob". A message list that grows by one message per step is
   stored as one small delta per step instead of a full copy.
 * ``LIST_INDEX`` — a list given as slices of other ``VALUE`` blobs. Written instead of a
-  delta once a delta chain reaches :data:`MAX_DELTA_DEPTH`, so reading any version takes
-  a bounded number of lookups. It costs a few bytes per slice, never a copy of the items.
+  delta once a delta chain reaches :func:`index_depth` (8 to :data:`MAX_DELTA_DEPTH`, by
+  the list's length), so reading any version takes a bounded number of lookups. It
+  costs a few bytes per slice, never a copy of the items.
 * ``PACK`` and ``PACKED`` — when an index is written, the tails its thread stored since
   the previous one (one small list per step) are packed: their items are stored again as
   one ``PACK`` blob (a list, compressed as one stream) and each tail's row is rewritten
@@ -58,13 +59,26 @@ MIN_PACK_ITEMS = 4
 _MSGPACK = "msgpack"
 # Bytes of serialized values the decoded-value cache of one saver holds (see BlobStore).
 DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
-# Deltas a list version may sit on before the next version is an index (and the tails
-# are packed). A cold read pays about 30 us per tail it meets (a row, a decompression, a
-# decode, often a hint) and far less per packed message, so it costs most just before an
-# index: at 64, a 30-turn chat read cold took 5x SqliteSaver's time and a 34-turn one 2x.
-# 32 halves that peak at the same size (200-turn chat: 716 KB against 721 KB); 16 cut
-# it again but cost 5% more bytes (more, smaller packs and longer indexes).
+# Deltas a list version may sit on before the next version is an index (and its tails
+# are packed): see index_depth. A cold read pays about 30 us per tail it meets (a row, a
+# decompression, a decode, often a hint), several times what a packed message costs, so
+# it is slowest just before an index. Measured on the chat (40 threads, cold
+# get_state): with 64 a 30-turn thread read in 5x SqliteSaver's time, a 34-turn one in
+# 2x; 32 halved that peak at the same size (200 turns: 716 KB against 721 KB).
 MAX_DELTA_DEPTH = 32
+# Short lists index sooner: at 8 a 15-turn thread reads in half the time it takes at 32.
+# Everywhere 8 costs 6% more bytes at 200 turns (small packs compress worse and every
+# index names every pack); 8 only while the list is short costs 3%.
+MIN_DELTA_DEPTH = 8
+
+
+def index_depth(items: int) -> int:
+    """How many deltas a list of ``items`` items may sit on: one eighth of its length,
+    from :data:`MIN_DELTA_DEPTH` to :data:`MAX_DELTA_DEPTH` (so a cold read meets at most
+    about one tail per eight items)."""
+    return min(MAX_DELTA_DEPTH, max(MIN_DELTA_DEPTH, items // 8))
+
+
 # Values may be compressed against values that are themselves compressed against others,
 # two levels deep at most (a message against the write that carried it, the write against
 # the input it came from).
@@ -619,7 +633,7 @@ class BlobStore:
         slices = (base_slices if appended else _truncate(base_slices, keep)) + tail_slices
         depth = base_depth + 1
         segments = base_items.segments | {tail_id} if appended else None
-        if depth > MAX_DELTA_DEPTH:
+        if depth > index_depth(len(value)):
             packed = self._pack(conn, slices, owner) if owner is not None else slices
             if packed is not slices:
                 # The items are the same objects; what an edit found in them drops from
