@@ -152,6 +152,15 @@ DAMAGE = {
     "unknown kind": "UPDATE agentgit_blobs SET kind = 9 WHERE id = ?",
     "bad parts": "UPDATE agentgit_blobs SET deps = '[1, \"x\"' WHERE id = ?",
     "parts missing": "UPDATE agentgit_blobs SET deps = '[987654]' WHERE id = ?",
+    # A zstd frame (flag 2) of garbage, and one announcing a terabyte: zstd allocates
+    # what a frame announces, so the size must be refused before it is inflated.
+    "garbled zstd frame": (
+        "UPDATE agentgit_blobs SET data = x'026d73677061636b00ffee0011' WHERE id = ?"
+    ),
+    "zstd frame of a forged size": (
+        "UPDATE agentgit_blobs SET data = x'026d73677061636b00e00000000000010000010000' "
+        "WHERE id = ?"
+    ),
 }
 
 

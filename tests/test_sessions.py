@@ -466,7 +466,7 @@ async def test_migration_from_schema_2_then_adopt(sqlite_db: str) -> None:
     assert schema_version(conn) == 2
     conn.close()
     with AgentGitSaver.from_conn_string(sqlite_db) as saver:
-        assert schema_version(saver.conn) == len(schema.MIGRATIONS) == 14
+        assert schema_version(saver.conn) == len(schema.MIGRATIONS) == 15
         mgr = SessionManager(saver)
         s = mgr.adopt("old-thread")
         assert (s.total_checkpoints, s.branch_count) == (3, 0)

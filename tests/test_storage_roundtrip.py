@@ -343,6 +343,33 @@ def test_a_value_edited_while_it_is_stored_still_serves_as_a_hint() -> None:
         }
 
 
+def test_values_alone_are_zstd_frames_and_zlib_values_still_read() -> None:
+    """A value of more than 4 KiB compressed on its own is stored as a zstd frame (flag
+    byte 2); a smaller one, or one compressed against a hint, as a zlib stream (flag 1);
+    a large value an earlier version stored as zlib reads back the same."""
+    text = "".join(f"answer {n} about shipping, returns and refunds; " for n in range(120))
+    with database() as conn:
+        store = BlobStore(StrictSerializer(), sql=sqlite_sql)
+        alone = store.put_value(conn, {"text": text})
+        small = store.put_value(conn, {"text": text[:1000]})
+        hinted = store.put_value(conn, {"text": text, "more": 1}, hint_ids=[alone])
+        rows = dict(conn.execute("SELECT id, data FROM agentgit_blobs").fetchall())
+        assert len(text) > 4096
+        assert [rows[alone][:1], rows[small][:1], rows[hinted][:1]] == [b"\x02", b"\x01", b"\x01"]
+        type_name, payload = StrictSerializer().dumps_typed({"text": text, "old": True})
+        older = b"\x01" + type_name.encode() + b"\x00" + blobs._compress(payload, b"")
+        (old_id,) = conn.execute(
+            "INSERT INTO agentgit_blobs(kind, data) VALUES (0, ?) RETURNING id", (older,)
+        ).fetchone()
+        fresh = BlobStore(StrictSerializer(), sql=sqlite_sql)
+        assert fresh.load(conn, [alone, small, hinted, old_id]) == {
+            alone: {"text": text},
+            small: {"text": text[:1000]},
+            hinted: {"text": text, "more": 1},
+            old_id: {"text": text, "old": True},
+        }
+
+
 def test_a_value_that_is_one_of_its_hints_is_that_blob() -> None:
     """A message list's new tail is the write that carried it: the write's blob is reused
     (no second row). Only the same type counts: bytes that happen to equal a list's

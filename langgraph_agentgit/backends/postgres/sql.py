@@ -352,6 +352,11 @@ _MIGRATION_10_PACKS = """
 SELECT 1;
 """
 
+# As SQLite's migration 15: values may be zstd frames (storage.blobs).
+_MIGRATION_11_ZSTD = """
+SELECT 1;
+"""
+
 MIGRATIONS: list[str] = [
     _MIGRATION_1_SCHEMA,
     _MIGRATION_2_SESSION_LIFECYCLE,
@@ -363,6 +368,7 @@ MIGRATIONS: list[str] = [
     _MIGRATION_8_DROPPED_LINES_AND_TURNS,
     _MIGRATION_9_THREAD_EPOCH,
     _MIGRATION_10_PACKS,
+    _MIGRATION_11_ZSTD,
 ]
 
 SCHEMA_VERSION_TABLE = """

@@ -420,6 +420,13 @@ BEGIN
 END;
 """
 
+_MIGRATION_15_ZSTD = """
+-- Values compressed on their own may be zstd frames (flag byte 2, storage.blobs), which
+-- older code would read as damage. Nothing changes in the tables; the version is what
+-- makes older code refuse this database instead.
+SELECT 1;
+"""
+
 MIGRATIONS: list[str] = [
     _MIGRATION_1_CORE,
     _MIGRATION_2_COUNTS,
@@ -435,6 +442,7 @@ MIGRATIONS: list[str] = [
     _MIGRATION_12_DROPPED_LINES_AND_TURNS,
     _MIGRATION_13_THREAD_EPOCH,
     _MIGRATION_14_PACKS,
+    _MIGRATION_15_ZSTD,
 ]
 
 SCHEMA_VERSION_TABLE = """
