@@ -886,7 +886,43 @@ def _server_section(doc: Doc) -> list[str]:
             "AsyncSqliteSaver, PostgresSaver, AsyncPostgresSaver); below 1 is better.",
             "",
         ]
-    return out
+    return out + _server_lengths_section(data.get("lengths"))
+
+
+def _server_lengths_section(data: dict[str, Any] | None) -> list[str]:
+    """Cold get_state by thread length (benchmarks.server.run_length_sweep)."""
+    if not data:
+        return []
+    runs = data["runs"]
+    reps = len(next(iter(runs.values()), []))
+    rows = []
+    for length in data["lengths"]:
+        key = str(length)
+        medians = {
+            saver: statistics.median([v for run in saver_runs for v in run[key]])
+            for saver, saver_runs in runs.items()
+        }
+        spread = [statistics.median(run[key]) for run in runs.get("agentgit", []) if run.get(key)]
+        rows.append(
+            [
+                str(length),
+                fmt_number(medians["sqlite"]),
+                f"{fmt_number(medians['agentgit'])}; "
+                f"{fmt_number(min(spread))}{RANGE}{fmt_number(max(spread))}",
+                fmt_ratio(_ratio(medians["agentgit"], medians["sqlite"])),
+            ]
+        )
+    return [
+        "### Cold get_state by thread length (SQLite)",
+        "",
+        f"{data['per_length']} threads of each length, each read once per process in "
+        f"{reps} new processes per saver; median ms (AgentGitSaver: then the spread of the "
+        "per-process medians). A thread is stored as deltas with an index every 8 to 32 "
+        "versions (storage.blobs.index_depth): a cold read costs most just before one.",
+        "",
+        *_table(["turns", "SqliteSaver", "AgentGitSaver", "AgentGitSaver ÷ SqliteSaver"], rows),
+        "",
+    ]
 
 
 def _lifecycle_section(doc: Doc) -> list[str]:

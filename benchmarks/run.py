@@ -99,6 +99,9 @@ class Plan:
     server_shapes: tuple[tuple[int, int], ...] = ()
     server_picks: int = 0
     server_reps: int = 0
+    # Cold get_state by thread length: these lengths (turns), threads of each.
+    server_lengths: tuple[int, ...] = ()
+    server_length_threads: int = 0
     # The data-lifecycle workload: a SqliteSaver chat of this many turns, run once.
     lifecycle_turns: int = 0
     # Deleting one session from databases of these many sessions (of this many
@@ -168,6 +171,8 @@ FULL = Plan(
     server_shapes=((200, 40), (20, 200)),
     server_picks=25,
     server_reps=3,
+    server_lengths=(5, 10, 15, 20, 25, 30, 40, 50, 60, 80),
+    server_length_threads=6,
     lifecycle_turns=1000,
     delete_sessions=(10, 10_000),
     delete_per_session=10,
@@ -248,6 +253,8 @@ SMOKE = Plan(
     server_shapes=((4, 3),),
     server_picks=1,
     server_reps=1,
+    server_lengths=(2, 3),
+    server_length_threads=1,
     lifecycle_turns=5,
     delete_sessions=(10, 100),
     delete_per_session=3,
@@ -389,6 +396,12 @@ def run_server_matrix(
         )
         out["shapes"][f"{threads}x{turns}"] = {"threads": threads, "turns": turns, "runs": runs}
         log(f"server {threads}x{turns}: {time.perf_counter() - t0:.1f} s")
+    if plan.server_lengths:
+        t0 = time.perf_counter()
+        out["lengths"] = server.run_length_sweep(
+            plan.server_lengths, plan.server_length_threads, plan.server_reps, workdir, log
+        )
+        log(f"server lengths: {time.perf_counter() - t0:.1f} s")
     return out
 
 

@@ -11,6 +11,11 @@ benchmarks.server``) each open a saver and, on threads picked at random (seeded,
 * **cold turn**: one turn on a thread never read in this process;
 * **warm turn**: a second turn on each of those threads.
 
+A second measure, **cold get_state by thread length**, reads threads of many lengths
+(5 to 80 turns) once each in fresh processes, on SQLite: the two shapes above each sit
+at one point of the saver's cycle of list indexes, and a cold read costs most just
+before the next index.
+
 Before measuring, a worker reads one thread outside the sample so that opening the
 connection, the first query plans and imports are not charged to the first sample. The
 sync and async savers of one storage read the same database (their formats are the
@@ -173,26 +178,91 @@ def spawn_worker(
     saver: str, location: str, threads: int, turns: int, picks: int, worker: int, workers: int
 ) -> dict[str, list[float]]:
     """:func:`run_worker` in a new Python process: nothing cached, as after a restart."""
+    args = [saver, location, str(threads), str(turns), str(picks), str(worker), str(workers)]
+    result: dict[str, list[float]] = _spawn(*args)
+    return result
+
+
+#: The savers the thread-length sweep compares (sync, on SQLite).
+LENGTH_SAVERS = ("sqlite", "agentgit")
+_LENGTH_WARMUP = "len-warmup"
+
+
+def length_thread(turns: int, k: int) -> str:
+    return f"len-{turns:03d}-{k:02d}"
+
+
+def build_lengths(kind: SaverKind, location: str, lengths: Sequence[int], per_length: int) -> float:
+    """``per_length`` threads of each length (and a warm-up thread), turns interleaved
+    across threads as users' requests arrive, each thread stopping at its length;
+    seconds taken."""
+    started = time.perf_counter()
+    with open_saver(kind.backend, location) as saver:
+        graph = build_graph("chat").compile(checkpointer=saver)
+        for turn in range(1, max(lengths) + 1):
+            for length in lengths:
+                for k in range(per_length if turn <= length else 0):
+                    message = {"messages": [user_message(turn, seed=1000 * length + k)]}
+                    graph.invoke(message, thread_config(length_thread(length, k)))
+        for turn in range(1, 4):
+            graph.invoke({"messages": [user_message(turn)]}, thread_config(_LENGTH_WARMUP))
+    return time.perf_counter() - started
+
+
+def measure_lengths(
+    saver: str, location: str, lengths: Sequence[int], per_length: int
+) -> dict[str, list[float]]:
+    """In this (new) process: one get_state of every thread, after a warm-up read of a
+    thread outside the sample; samples (ms) per length. Each read is checked to hold
+    the thread's two messages per turn."""
+    kind = SAVER_KINDS[saver]
+    out: dict[str, list[float]] = {str(length): [] for length in lengths}
+    with open_saver(kind.backend, location) as opened:
+        graph = build_graph("chat").compile(checkpointer=opened)
+        graph.get_state(thread_config(_LENGTH_WARMUP))
+        for k in range(per_length):
+            for length in lengths:
+                config = thread_config(length_thread(length, k))
+                t0 = time.perf_counter()
+                state = graph.get_state(config)
+                out[str(length)].append(1000 * (time.perf_counter() - t0))
+                if len(state.values.get("messages", [])) != 2 * length:
+                    raise RuntimeError(f"{length_thread(length, k)} does not hold {length} turns")
+    return out
+
+
+def run_length_sweep(
+    lengths: Sequence[int], per_length: int, reps: int, workdir: Path, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """Cold get_state by thread length: per saver of :data:`LENGTH_SAVERS`, a list of
+    runs (one new process each, savers interleaved), each holding samples per length."""
+    runs: dict[str, list[dict[str, list[float]]]] = {}
+    with contextlib.ExitStack() as stack:
+        locations = {}
+        for saver in LENGTH_SAVERS:
+            path = workdir / f"server-lengths-{saver}.db"
+            remove_db(path)
+            stack.callback(remove_db, path)
+            seconds = build_lengths(SAVER_KINDS[saver], str(path), lengths, per_length)
+            log(f"server lengths: built {saver} in {seconds:.1f} s")
+            locations[saver] = str(path)
+        for _ in range(reps):
+            for saver in LENGTH_SAVERS:
+                args = [saver, locations[saver], ",".join(map(str, lengths)), str(per_length)]
+                runs.setdefault(saver, []).append(_spawn("lengths", *args))
+    return {"lengths": list(lengths), "per_length": per_length, "runs": runs}
+
+
+def _spawn(*args: str) -> Any:
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.server",
-            saver,
-            location,
-            str(threads),
-            str(turns),
-            str(picks),
-            str(worker),
-            str(workers),
-        ],
+        [sys.executable, "-m", "benchmarks.server", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=False,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"server worker {saver} failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"server worker {args[:2]} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -254,6 +324,11 @@ def _storages(
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "lengths":
+        saver_key, where, lengths_csv, n_per_length = sys.argv[2:6]
+        lengths_read = [int(n) for n in lengths_csv.split(",")]
+        print(json.dumps(measure_lengths(saver_key, where, lengths_read, int(n_per_length))))
+        sys.exit(0)
     saver_key, where, k_threads, t_turns, n_picks, n_worker, n_workers = sys.argv[1:8]
     result = run_worker(
         saver_key,

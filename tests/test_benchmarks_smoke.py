@@ -156,7 +156,15 @@ def test_smoke_run_writes_report_and_every_saver_reads_back(tmp_path: Path) -> N
             for metric in ("cold_get_state", "cold_turn", "warm_turn"):
                 samples = [v for r in saver_runs for v in r[metric]]
                 assert samples and all(v > 0 for v in samples), (saver, metric)
+    sweep = doc["server"]["lengths"]
+    assert set(sweep["runs"]) == {"sqlite", "agentgit"}
+    for saver_runs in sweep["runs"].values():
+        for length in plan.server_lengths:
+            samples = [v for r in saver_runs for v in r[str(length)]]
+            assert len(samples) == plan.server_length_threads * plan.server_reps
+            assert all(v > 0 for v in samples)
     assert "## Server: cold threads" in markdown
+    assert "### Cold get_state by thread length (SQLite)" in markdown
 
     # Data lifecycle: every checkpoint carried by import-langgraph, export and import, the
     # copies' final states are SqliteSaver's, and each throughput is a measured rate.
