@@ -272,7 +272,10 @@ def export_sessions(
             owner, owner_cid = row_of[parent_rid]
             if owner != pk and owner not in ancestors.get(pk, ()):
                 parent_rid, parent_cid = None, parent_cid or owner_cid
-        encoding, payload = raw_payload(bytes(body))
+        try:
+            encoding, payload = raw_payload(bytes(body))
+        except CorruptDataError as exc:
+            raise exc.located(checkpoint_id=cid) from exc
         emit(
             {
                 "type": "checkpoint",

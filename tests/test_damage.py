@@ -26,14 +26,18 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from test_correctness_regressions import build_delta_log
+from typer.testing import CliRunner
 
 from langgraph_agentgit import (
     AgentGitSaver,
     CorruptDataError,
     SessionManager,
+    StrictSerializer,
     ThreadDeletedError,
     ThreadExistsError,
 )
+from langgraph_agentgit.cli import app
+from langgraph_agentgit.storage import blobs
 from langgraph_agentgit.storage.check import check, repair
 
 
@@ -183,6 +187,32 @@ def test_damaged_value_is_an_error_naming_it(db_path: str, kind: str) -> None:
         assert graph.get_state(cfg("fine")).values == fine
 
 
+@pytest.mark.parametrize("size", [1000, 20_000], ids=["zlib stream", "zstd frame"])
+def test_a_flipped_bit_in_a_stored_value_is_an_error_or_nothing(size: int) -> None:
+    """Every single-bit flip in a compressed value's bytes either fails the read with
+    CorruptDataError or leaves its payload as it was: never other text. (Packs over
+    4 KiB are zstd frames; without a checksum about half of such flips read back as
+    altered messages.)"""
+    text = "".join(f"answer {n}: shipping, returns and refunds. " for n in range(size // 40))
+    type_name, payload = StrictSerializer().dumps_typed([{"content": text[:size]}])
+    stored = blobs.pack(type_name, payload)
+    head = 1 + len(type_name) + 1
+    assert stored[:1] == (b"\x02" if size > 4096 else b"\x01")
+    outcomes = {"error": 0, "same": 0}
+    for at in range(head, len(stored)):
+        for bit in range(8):
+            damaged = bytearray(stored)
+            damaged[at] ^= 1 << bit
+            try:
+                found = blobs.raw_payload(bytes(damaged))
+            except CorruptDataError:
+                outcomes["error"] += 1
+                continue
+            assert found == (type_name, payload), f"byte {at} bit {bit} read back other bytes"
+            outcomes["same"] += 1
+    assert outcomes["error"] > outcomes["same"]
+
+
 def test_missing_pending_write_value_is_an_error(db_path: str) -> None:
     with AgentGitSaver.from_conn_string(db_path) as saver:
         two_threads(saver)
@@ -254,6 +284,51 @@ def test_session_views_raise_for_a_damaged_session_only(db_path: str) -> None:
             mgr.timeline(hurt.id)
         assert len(mgr.checkpoints(fine.id)) > 0
         assert {s.id for s in mgr.list_sessions()} == {hurt.id, fine.id}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\x01msgpack\x00" + b"\x78\x9c\xff\xfe garbage",
+        b"\x02msgpack\x00" + b"\x20\x05garbage",
+        b"\x00msgpack\x00\xc1",
+    ],
+    ids=["zlib", "zstd", "msgpack"],
+)
+def test_a_damaged_checkpoint_record_is_an_error_in_every_view(
+    db_path: str, tmp_path: Any, body: bytes
+) -> None:
+    """A checkpoint record that cannot be inflated or decoded fails the session views and
+    an export with CorruptDataError naming the checkpoint (not zlib's or zstd's own
+    error); the CLI says so in one line."""
+    with AgentGitSaver.from_conn_string(db_path) as saver:
+        mgr = SessionManager(saver)
+        graph = build_chat().compile(checkpointer=saver)
+        session = mgr.create_session(user_id="u")
+        graph.invoke({"messages": [HumanMessage("hello")]}, mgr.config(session.id))
+        head = saver.get_tuple(mgr.config(session.id))
+        assert head is not None
+        checkpoint_id = head.config["configurable"]["checkpoint_id"]
+    damage(
+        db_path,
+        "UPDATE agentgit_checkpoints SET body = ? WHERE checkpoint_id = ?",
+        (body, checkpoint_id),
+    )
+    with AgentGitSaver.from_conn_string(db_path) as saver:
+        mgr = SessionManager(saver)
+        for view in (mgr.timeline, mgr.turns, mgr.checkpoints):
+            with pytest.raises(CorruptDataError) as raised:
+                view(session.id)
+            assert raised.value.checkpoint_id == checkpoint_id, view
+    done = CliRunner().invoke(app, ["export", "-o", str(tmp_path / "out.jsonl"), "--db", db_path])
+    if body[:1] == b"\x00":
+        # An export copies a record's payload without decoding it: only one that cannot
+        # be inflated fails it (an import decodes every record and refuses this one).
+        assert done.exit_code == 0, done.output
+        return
+    assert done.exit_code != 0
+    assert "error:" in done.output and checkpoint_id in done.output, done.output
+    assert "unexpected" not in done.output
 
 
 # --- 5. a cycle of parent links ------------------------------------------------------------

@@ -25,6 +25,7 @@ from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.base import CheckpointTuple
 
 from langgraph_agentgit.errors import (
+    AgentGitError,
     AmbiguousSessionError,
     BranchExistsError,
     BranchNotFoundError,
@@ -770,9 +771,21 @@ class _Body:
     ts: str | None
 
 
-def _body(store: CheckpointStore, body: bytes) -> _Body:
-    # The stored checkpoint minus its channel values: small, no blob reads needed.
-    decoded = decode_value(store.serde, body)
+def _body(store: CheckpointStore, row: Sequence[Any]) -> _Body:
+    """What a timeline needs of a checkpoint row (``SUMMARY_COLUMNS``): the stored
+    checkpoint minus its channel values, small, no blob reads needed. Raises
+    ``CorruptDataError`` naming the checkpoint when the record cannot be decoded."""
+    try:
+        decoded = decode_value(store.serde, row[5])
+    except CorruptDataError as exc:
+        raise exc.located(checkpoint_id=row[1]) from exc
+    except AgentGitError:
+        raise
+    except Exception as exc:
+        raise CorruptDataError(
+            f"the checkpoint's record cannot be decoded ({type(exc).__name__}: {exc})",
+            checkpoint_id=row[1],
+        ) from exc
     if not isinstance(decoded, dict):
         return _Body({}, None)
     seen = decoded.get("versions_seen")
@@ -826,7 +839,7 @@ def _summary_by_rid(
     if row is None:
         return None
     parent = conn.execute(store.sql.SELECT_CHECKPOINT_SUMMARY, (row[3],)).fetchone()
-    return _summary(row, _body(store, row[5]), _body(store, parent[5]) if parent else None)
+    return _summary(row, _body(store, row), _body(store, parent) if parent else None)
 
 
 def _own_history(
@@ -836,12 +849,12 @@ def _own_history(
     out = []
     for row in conn.execute(store.sql.SELECT_ROOT_HISTORY, (thread_id,)).fetchall():
         rid, parent_rid = row[0], row[3]
-        body = _body(store, row[5])
+        body = _body(store, row)
         parent = bodies.get(parent_rid) if parent_rid is not None else None
         if parent is None and parent_rid is not None:
             # The first checkpoint of a branch: its parent is the fork point, elsewhere.
             found = conn.execute(store.sql.SELECT_CHECKPOINT_SUMMARY, (parent_rid,)).fetchone()
-            parent = _body(store, found[5]) if found else None
+            parent = _body(store, found) if found else None
         bodies[rid] = body
         out.append(_summary(row, body, parent))
     return out

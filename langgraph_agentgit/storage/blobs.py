@@ -93,7 +93,9 @@ _PLAIN, _ZLIB, _ZSTD = b"\x00", b"\x01", b"\x02"
 # fifth of its time inflating. Smaller values stay zlib streams, which zstd made 4%
 # larger (messages, checkpoint bodies), and so do values compressed against hints: a
 # zstd dictionary per value costs more to load (17 us) than the value takes to inflate.
-# Frames carry their size but not zstd's magic number.
+# Frames carry their size and a checksum (4 bytes: without it a damaged frame mostly
+# inflates to other text, where zlib's own checksum fails the read), not zstd's magic
+# number.
 _ZSTD_MIN_BYTES = 4096
 _ZSTD_LEVEL = 6
 # Larger payloads are stored as zlib streams, and a frame claiming more is damage (zstd
@@ -114,7 +116,7 @@ def _zstd() -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
             _ZSTD_LEVEL,
             format=zstandard.FORMAT_ZSTD1_MAGICLESS,
             write_content_size=True,
-            write_checksum=False,
+            write_checksum=True,
             write_dict_id=False,
         )
         pair = (
@@ -252,11 +254,17 @@ def raw_payload(data: bytes, hint: bytes = b"") -> tuple[str, bytes]:
     """The type name and uncompressed payload of a stored VALUE."""
     flag, rest = data[:1], data[1:]
     type_name, _, payload = rest.partition(b"\x00")
-    if flag == _ZSTD:
-        payload = _unzstd(payload)
-    elif flag == _ZLIB:
-        unpacker = zlib.decompressobj(zdict=_zdict(hint))
-        payload = unpacker.decompress(payload) + unpacker.flush()
+    try:
+        if flag == _ZSTD:
+            payload = _unzstd(payload)
+        elif flag == _ZLIB:
+            unpacker = zlib.decompressobj(zdict=_zdict(hint))
+            payload = unpacker.decompress(payload) + unpacker.flush()
+            if not unpacker.eof or unpacker.unused_data:
+                # A stream cut short (or run on) inflates without an error, to less text.
+                raise zlib.error("the stream is cut short or followed by other bytes")
+    except (zlib.error, zstandard.ZstdError) as exc:
+        raise CorruptDataError(f"a stored value cannot be decompressed ({exc})") from exc
     return type_name.decode(), payload
 
 
