@@ -1189,7 +1189,7 @@ def _deps(blob_id: int, text: str | None) -> tuple[int, ...]:
         return ()
     try:
         return _parsed_deps(text)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:  # TypeError: a number or bytes in the column
         raise CorruptDataError("a stored value's parts cannot be read", blob_id=blob_id) from exc
 
 
