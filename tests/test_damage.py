@@ -16,7 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from typing import Annotated, Any, TypedDict
 
@@ -329,6 +329,83 @@ def test_a_damaged_checkpoint_record_is_an_error_in_every_view(
     assert done.exit_code != 0
     assert "error:" in done.output and checkpoint_id in done.output, done.output
     assert "unexpected" not in done.output
+
+
+def _forged(field: str, value: Any) -> Callable[[dict[str, Any]], Any]:
+    def forge(record: dict[str, Any]) -> Any:
+        return {**record, field: value}
+
+    return forge
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        _forged("v", "x"),
+        _forged("ts", 5),
+        _forged("channel_versions", 5),
+        _forged("channel_versions", {"messages": [1]}),
+        _forged("versions_seen", 5),
+        _forged("versions_seen", {"node": "x"}),
+        lambda record: 5,
+        lambda record: [record],
+    ],
+    ids=[
+        "version",
+        "timestamp",
+        "channel versions",
+        "a channel version",
+        "versions seen",
+        "a node's versions seen",
+        "a number",
+        "a list",
+    ],
+)
+def test_a_checkpoint_record_of_other_shapes_is_named_as_damage(
+    db_path: str, forge: Callable[[dict[str, Any]], Any]
+) -> None:
+    """A record that decodes, but not to the shapes of LangGraph's Checkpoint (a forged
+    row), fails reads and the session views with CorruptDataError naming the checkpoint
+    (LangGraph raised a TypeError of its own) and is reported by ``check``."""
+    with AgentGitSaver.from_conn_string(db_path) as saver:
+        mgr = SessionManager(saver)
+        graph = build_chat().compile(checkpointer=saver)
+        session = mgr.create_session(user_id="u")
+        graph.invoke({"messages": [HumanMessage("hello")]}, mgr.config(session.id))
+        head = saver.get_tuple(mgr.config(session.id))
+        assert head is not None
+        checkpoint_id = head.config["configurable"]["checkpoint_id"]
+        (body,) = saver.conn.execute(
+            "SELECT body FROM agentgit_checkpoints WHERE checkpoint_id = ?", (checkpoint_id,)
+        ).fetchone()
+    serde = StrictSerializer()
+    forged = serde.dumps_typed(forge(blobs.decode_value(serde, bytes(body))))
+    damage(
+        db_path,
+        "UPDATE agentgit_checkpoints SET body = ? WHERE checkpoint_id = ?",
+        (blobs.pack(*forged), checkpoint_id),
+    )
+    with AgentGitSaver.from_conn_string(db_path) as saver:
+        mgr = SessionManager(saver)
+        reads = [
+            lambda: saver.get_tuple(mgr.config(session.id)),
+            lambda: list(saver.list(mgr.config(session.id))),
+            lambda: mgr.timeline(session.id),
+            lambda: mgr.turns(session.id),
+        ]
+        for read in reads:
+            with pytest.raises(CorruptDataError) as raised:
+                read()
+            assert raised.value.checkpoint_id == checkpoint_id
+        report = check(saver.conn)
+    assert any(
+        p.kind == "undecodable-checkpoint" and checkpoint_id in p.message for p in report.problems
+    ), report.problems
+
+
+def test_an_unknown_compression_flag_is_damage() -> None:
+    with pytest.raises(CorruptDataError, match="unknown compression flag"):
+        blobs.raw_payload(b"\x07msgpack\x00\x90")
 
 
 # --- 5. a cycle of parent links ------------------------------------------------------------

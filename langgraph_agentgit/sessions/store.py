@@ -57,7 +57,7 @@ from langgraph_agentgit.sessions.models import (
 from langgraph_agentgit.storage import search as search_index
 from langgraph_agentgit.storage.backend import Connection
 from langgraph_agentgit.storage.blobs import decode_value
-from langgraph_agentgit.storage.checkpoints import CheckpointStore, Lineage, Row
+from langgraph_agentgit.storage.checkpoints import CheckpointStore, Lineage, Row, record_problem
 from langgraph_agentgit.views.text import message_preview as preview_line
 
 # LangGraph checkpoint ids are UUIDs (uuid6). Tag names may not look like one, so a
@@ -786,8 +786,10 @@ def _body(store: CheckpointStore, row: Sequence[Any]) -> _Body:
             f"the checkpoint's record cannot be decoded ({type(exc).__name__}: {exc})",
             checkpoint_id=row[1],
         ) from exc
-    if not isinstance(decoded, dict):
-        return _Body({}, None)
+    problem = record_problem(decoded)
+    if problem is not None:
+        # The views must fail where get_state does, not draw the session without it.
+        raise CorruptDataError(f"the checkpoint's record {problem}", checkpoint_id=row[1])
     seen = decoded.get("versions_seen")
     ts = decoded.get("ts")
     return _Body(seen if isinstance(seen, dict) else {}, ts if isinstance(ts, str) else None)

@@ -88,6 +88,7 @@ def index_depth(items: int) -> int:
 MAX_HINT_LEVEL = 2
 _COMPRESS_MIN_BYTES = 24
 _PLAIN, _ZLIB, _ZSTD = b"\x00", b"\x01", b"\x02"
+_FLAGS = (_PLAIN, _ZLIB, _ZSTD)
 # A value of more than 4 KiB compressed on its own (a pack above all) is a zstd frame: it
 # inflates about three times as fast as zlib at the same size, and a cold read spent a
 # fifth of its time inflating. Smaller values stay zlib streams, which zstd made 4%
@@ -254,6 +255,8 @@ def raw_payload(data: bytes, hint: bytes = b"") -> tuple[str, bytes]:
     """The type name and uncompressed payload of a stored VALUE."""
     flag, rest = data[:1], data[1:]
     type_name, _, payload = rest.partition(b"\x00")
+    if flag not in _FLAGS:
+        raise CorruptDataError(f"a stored value has an unknown compression flag {flag!r}")
     try:
         if flag == _ZSTD:
             payload = _unzstd(payload)

@@ -44,6 +44,7 @@ from langgraph_agentgit.storage.blobs import (
     packed_payload,
     raw_payload,
 )
+from langgraph_agentgit.storage.checkpoints import record_problem
 from langgraph_agentgit.storage.serde import StrictSerializer
 
 #: Every kind of finding, with what it means. Kinds in :data:`GARBAGE` are not damage.
@@ -420,7 +421,9 @@ class _Scan:
         self, body: bytes, metadata: str, checkpoint_id: str, where: dict[str, Any]
     ) -> None:
         try:
-            self.serde.loads_typed(raw_payload(body))
+            problem = record_problem(self.serde.loads_typed(raw_payload(body)))
+            if problem is not None:
+                raise ValueError(f"the record {problem}")
         except Exception as exc:
             self.add(
                 "undecodable-checkpoint",

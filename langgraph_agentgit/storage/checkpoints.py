@@ -251,6 +251,36 @@ def _micros(iso: str) -> int:
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
+_VERSION_TYPES = (str, int, float)
+
+
+def record_problem(body: Any) -> str | None:
+    """Why a decoded checkpoint record (a LangGraph ``Checkpoint`` minus its id and
+    values) cannot be handed to LangGraph, or ``None``. The shapes are those of
+    LangGraph's ``Checkpoint``: ``v`` an int, ``ts`` a string, ``channel_versions`` a
+    mapping of channel to version (str, int or float), ``versions_seen`` a mapping of
+    node to such a mapping. A forged record of other types otherwise fails deep inside
+    LangGraph with a TypeError instead of naming the damaged checkpoint."""
+    if not isinstance(body, dict):
+        return "is not a mapping"
+    if "v" in body and (type(body["v"]) is not int):
+        return "has a format version that is not an integer"
+    if "ts" in body and not isinstance(body["ts"], str):
+        return "has a timestamp that is not a string"
+    if not _versions_map(body.get("channel_versions", {})):
+        return "has channel versions that are not a mapping of versions"
+    seen = body.get("versions_seen", {})
+    if not isinstance(seen, dict) or not all(_versions_map(v) for v in seen.values()):
+        return "has versions seen that are not a mapping of mappings of versions"
+    return None
+
+
+def _versions_map(value: Any) -> bool:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and type(v) in _VERSION_TYPES for k, v in value.items()
+    )
+
+
 class CheckpointStore:
     """LangGraph's checkpointer operations on one database (its dialect: ``sql``)."""
 
@@ -1029,9 +1059,10 @@ class CheckpointStore:
                 f"the checkpoint's record cannot be decoded ({type(exc).__name__}: {exc})",
                 checkpoint_id=row.checkpoint_id,
             ) from exc
-        if not isinstance(body, dict):
+        problem = record_problem(body)
+        if problem is not None:
             raise CorruptDataError(
-                "the checkpoint's record is not a mapping", checkpoint_id=row.checkpoint_id
+                f"the checkpoint's record {problem}", checkpoint_id=row.checkpoint_id
             )
         return body
 
