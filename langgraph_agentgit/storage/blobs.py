@@ -131,12 +131,16 @@ def _zstd() -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
 
 
 def _unzstd(frame: bytes) -> bytes:
-    size = zstandard.get_frame_parameters(frame, format=zstandard.FORMAT_ZSTD1_MAGICLESS)
-    if size.content_size > _ZSTD_MAX_BYTES:
+    header = zstandard.get_frame_parameters(frame, format=zstandard.FORMAT_ZSTD1_MAGICLESS)
+    if header.content_size > _ZSTD_MAX_BYTES:
         raise CorruptDataError(
-            f"a stored value claims {size.content_size} bytes, more than a value stored "
+            f"a stored value claims {header.content_size} bytes, more than a value stored "
             "as zstd may hold"
         )
+    if not header.has_checksum:
+        # Every frame is written with one: a flipped flag would otherwise let the next
+        # flipped bit through as other text.
+        raise CorruptDataError("a stored zstd value has lost its checksum")
     return _zstd()[1].decompress(frame)
 
 
