@@ -286,6 +286,22 @@ def test_session_views_raise_for_a_damaged_session_only(db_path: str) -> None:
         assert {s.id for s in mgr.list_sessions()} == {hurt.id, fine.id}
 
 
+def _one_turn_session(db_path: str) -> tuple[str, str, bytes]:
+    """A session of one turn: its id, its head checkpoint's id and stored record."""
+    with AgentGitSaver.from_conn_string(db_path) as saver:
+        mgr = SessionManager(saver)
+        graph = build_chat().compile(checkpointer=saver)
+        session = mgr.create_session(user_id="u")
+        graph.invoke({"messages": [HumanMessage("hello")]}, mgr.config(session.id))
+        head = saver.get_tuple(mgr.config(session.id))
+        assert head is not None
+        checkpoint_id = head.config["configurable"]["checkpoint_id"]
+        (body,) = saver.conn.execute(
+            "SELECT body FROM agentgit_checkpoints WHERE checkpoint_id = ?", (checkpoint_id,)
+        ).fetchone()
+    return session.id, checkpoint_id, bytes(body)
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -301,14 +317,7 @@ def test_a_damaged_checkpoint_record_is_an_error_in_every_view(
     """A checkpoint record that cannot be inflated or decoded fails the session views and
     an export with CorruptDataError naming the checkpoint (not zlib's or zstd's own
     error); the CLI says so in one line."""
-    with AgentGitSaver.from_conn_string(db_path) as saver:
-        mgr = SessionManager(saver)
-        graph = build_chat().compile(checkpointer=saver)
-        session = mgr.create_session(user_id="u")
-        graph.invoke({"messages": [HumanMessage("hello")]}, mgr.config(session.id))
-        head = saver.get_tuple(mgr.config(session.id))
-        assert head is not None
-        checkpoint_id = head.config["configurable"]["checkpoint_id"]
+    session_id, checkpoint_id, _record = _one_turn_session(db_path)
     damage(
         db_path,
         "UPDATE agentgit_checkpoints SET body = ? WHERE checkpoint_id = ?",
@@ -318,7 +327,7 @@ def test_a_damaged_checkpoint_record_is_an_error_in_every_view(
         mgr = SessionManager(saver)
         for view in (mgr.timeline, mgr.turns, mgr.checkpoints):
             with pytest.raises(CorruptDataError) as raised:
-                view(session.id)
+                view(session_id)
             assert raised.value.checkpoint_id == checkpoint_id, view
     done = CliRunner().invoke(app, ["export", "-o", str(tmp_path / "out.jsonl"), "--db", db_path])
     if body[:1] == b"\x00":
@@ -367,19 +376,9 @@ def test_a_checkpoint_record_of_other_shapes_is_named_as_damage(
     """A record that decodes, but not to the shapes of LangGraph's Checkpoint (a forged
     row), fails reads and the session views with CorruptDataError naming the checkpoint
     (LangGraph raised a TypeError of its own) and is reported by ``check``."""
-    with AgentGitSaver.from_conn_string(db_path) as saver:
-        mgr = SessionManager(saver)
-        graph = build_chat().compile(checkpointer=saver)
-        session = mgr.create_session(user_id="u")
-        graph.invoke({"messages": [HumanMessage("hello")]}, mgr.config(session.id))
-        head = saver.get_tuple(mgr.config(session.id))
-        assert head is not None
-        checkpoint_id = head.config["configurable"]["checkpoint_id"]
-        (body,) = saver.conn.execute(
-            "SELECT body FROM agentgit_checkpoints WHERE checkpoint_id = ?", (checkpoint_id,)
-        ).fetchone()
+    session_id, checkpoint_id, body = _one_turn_session(db_path)
     serde = StrictSerializer()
-    forged = serde.dumps_typed(forge(blobs.decode_value(serde, bytes(body))))
+    forged = serde.dumps_typed(forge(blobs.decode_value(serde, body)))
     damage(
         db_path,
         "UPDATE agentgit_checkpoints SET body = ? WHERE checkpoint_id = ?",
@@ -388,10 +387,10 @@ def test_a_checkpoint_record_of_other_shapes_is_named_as_damage(
     with AgentGitSaver.from_conn_string(db_path) as saver:
         mgr = SessionManager(saver)
         reads = [
-            lambda: saver.get_tuple(mgr.config(session.id)),
-            lambda: list(saver.list(mgr.config(session.id))),
-            lambda: mgr.timeline(session.id),
-            lambda: mgr.turns(session.id),
+            lambda: saver.get_tuple(mgr.config(session_id)),
+            lambda: list(saver.list(mgr.config(session_id))),
+            lambda: mgr.timeline(session_id),
+            lambda: mgr.turns(session_id),
         ]
         for read in reads:
             with pytest.raises(CorruptDataError) as raised:
