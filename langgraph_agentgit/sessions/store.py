@@ -25,7 +25,6 @@ from langchain_core.messages import BaseMessage
 from langgraph.checkpoint.base import CheckpointTuple
 
 from langgraph_agentgit.errors import (
-    AgentGitError,
     AmbiguousSessionError,
     BranchExistsError,
     BranchNotFoundError,
@@ -56,8 +55,7 @@ from langgraph_agentgit.sessions.models import (
 )
 from langgraph_agentgit.storage import search as search_index
 from langgraph_agentgit.storage.backend import Connection
-from langgraph_agentgit.storage.blobs import decode_value
-from langgraph_agentgit.storage.checkpoints import CheckpointStore, Lineage, Row, record_problem
+from langgraph_agentgit.storage.checkpoints import CheckpointStore, Lineage, Row, decode_record
 from langgraph_agentgit.views.text import message_preview as preview_line
 
 # LangGraph checkpoint ids are UUIDs (uuid6). Tag names may not look like one, so a
@@ -773,23 +771,9 @@ class _Body:
 
 def _body(store: CheckpointStore, row: Sequence[Any]) -> _Body:
     """What a timeline needs of a checkpoint row (``SUMMARY_COLUMNS``): the stored
-    checkpoint minus its channel values, small, no blob reads needed. Raises
-    ``CorruptDataError`` naming the checkpoint when the record cannot be decoded."""
-    try:
-        decoded = decode_value(store.serde, row[5])
-    except CorruptDataError as exc:
-        raise exc.located(checkpoint_id=row[1]) from exc
-    except AgentGitError:
-        raise
-    except Exception as exc:
-        raise CorruptDataError(
-            f"the checkpoint's record cannot be decoded ({type(exc).__name__}: {exc})",
-            checkpoint_id=row[1],
-        ) from exc
-    problem = record_problem(decoded)
-    if problem is not None:
-        # The views must fail where get_state does, not draw the session without it.
-        raise CorruptDataError(f"the checkpoint's record {problem}", checkpoint_id=row[1])
+    checkpoint minus its channel values, small, no blob reads needed. A damaged record
+    fails the view as it fails get_state (``CorruptDataError`` naming the checkpoint)."""
+    decoded = decode_record(store.serde, row[5], row[1])
     seen = decoded.get("versions_seen")
     ts = decoded.get("ts")
     return _Body(seen if isinstance(seen, dict) else {}, ts if isinstance(ts, str) else None)

@@ -251,6 +251,28 @@ def _micros(iso: str) -> int:
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
+def decode_record(serde: SerializerProtocol, data: bytes, checkpoint_id: str) -> dict[str, Any]:
+    """A checkpoint row's stored record: the checkpoint minus its id and channel values
+    (``v``, ``ts``, ``channel_versions``, ``versions_seen``...). Raises
+    ``CorruptDataError`` naming ``checkpoint_id`` when it cannot be inflated or decoded,
+    or decodes to other shapes than LangGraph's (:func:`record_problem`)."""
+    try:
+        body = decode_value(serde, data)
+    except CorruptDataError as exc:
+        raise exc.located(checkpoint_id=checkpoint_id) from exc
+    except AgentGitError:
+        raise
+    except Exception as exc:
+        raise CorruptDataError(
+            f"the checkpoint's record cannot be decoded ({type(exc).__name__}: {exc})",
+            checkpoint_id=checkpoint_id,
+        ) from exc
+    problem = record_problem(body)
+    if problem is not None:
+        raise CorruptDataError(f"the checkpoint's record {problem}", checkpoint_id=checkpoint_id)
+    return cast(dict[str, Any], body)
+
+
 _VERSION_TYPES = (str, int, float)
 
 
@@ -1048,23 +1070,7 @@ class CheckpointStore:
 
     def _body(self, row: Row) -> dict[str, Any]:
         """A row's checkpoint minus its values and id (versions, versions_seen, ts...)."""
-        try:
-            body = decode_value(self.serde, row.body)
-        except CorruptDataError as exc:
-            raise exc.located(checkpoint_id=row.checkpoint_id) from exc
-        except AgentGitError:
-            raise
-        except Exception as exc:
-            raise CorruptDataError(
-                f"the checkpoint's record cannot be decoded ({type(exc).__name__}: {exc})",
-                checkpoint_id=row.checkpoint_id,
-            ) from exc
-        problem = record_problem(body)
-        if problem is not None:
-            raise CorruptDataError(
-                f"the checkpoint's record {problem}", checkpoint_id=row.checkpoint_id
-            )
-        return body
+        return decode_record(self.serde, row.body, row.checkpoint_id)
 
     def _versions(self, row: Row) -> Mapping[str, Any]:
         """The channel versions stored with a checkpoint row."""
