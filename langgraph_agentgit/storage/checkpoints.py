@@ -281,8 +281,9 @@ def record_problem(body: Any) -> str | None:
     values) cannot be handed to LangGraph, or ``None``. The shapes are those of
     LangGraph's ``Checkpoint``: ``v`` an int, ``ts`` a string, ``channel_versions`` a
     mapping of channel to version (str, int or float), ``versions_seen`` a mapping of
-    node to such a mapping. A forged record of other types otherwise fails deep inside
-    LangGraph with a TypeError instead of naming the damaged checkpoint."""
+    node to such a mapping, ``updated_channels`` None or a list of names. A forged
+    record of other types otherwise fails deep inside LangGraph with a TypeError instead
+    of naming the damaged checkpoint."""
     if not isinstance(body, dict):
         return "is not a mapping"
     if "v" in body and (type(body["v"]) is not int):
@@ -294,6 +295,11 @@ def record_problem(body: Any) -> str | None:
     seen = body.get("versions_seen", {})
     if not isinstance(seen, dict) or not all(_versions_map(v) for v in seen.values()):
         return "has versions seen that are not a mapping of mappings of versions"
+    updated = body.get("updated_channels")
+    if updated is not None and (
+        not isinstance(updated, list) or not all(isinstance(c, str) for c in updated)
+    ):
+        return "has updated channels that are not a list of names"
     return None
 
 
