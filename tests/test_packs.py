@@ -14,8 +14,9 @@ import ormsgpack
 import pytest
 from conftest import cfg, sql_rows
 from graphs import build_chat_graph
-from langchain_core.messages import HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, MessagesState, StateGraph
 from typer.testing import CliRunner
 
 from langgraph_agentgit import AgentGitSaver, CorruptDataError, SessionManager
@@ -23,6 +24,7 @@ from langgraph_agentgit.backends.sqlite import sql as schema
 from langgraph_agentgit.backends.sqlite.connection import migrate
 from langgraph_agentgit.cli import app
 from langgraph_agentgit.storage.blobs import PACK, PACKED
+from langgraph_agentgit.storage.check import check
 
 TURNS = 80  # two messages a turn: past several indexes (blobs.MAX_DELTA_DEPTH)
 
@@ -67,6 +69,44 @@ def test_a_long_chat_reads_back_whole_after_its_tails_are_packed(any_db: str) ->
         graph = build_chat_graph().compile(checkpointer=saver)
         assert graph.get_state(cfg("t")).values == reference.get_state(cfg("t")).values
         assert _history(graph, "t") == _history(reference, "t")
+
+
+def _answers_without_ids() -> StateGraph:
+    def answer(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [AIMessage(f"echo: {state['messages'][-1].content}")]}
+
+    builder = StateGraph(MessagesState)
+    builder.add_node("answer", answer)
+    builder.add_edge(START, "answer")
+    builder.add_edge("answer", END)
+    return builder
+
+
+def test_an_index_leaves_no_row_unreached(tmp_path: Path) -> None:
+    """After many indexes over tails that are rows of their own (messages without ids
+    get theirs after the write that carried them was stored), the database checks clean
+    and every question is found by search. The index names the newest tail itself: it
+    used to pack it, leaving its row reached by nothing (seen under load, where a
+    checkpoint is stored before its writes: test_faults' healthy database then held an
+    orphan packed row in 10 of 24 runs)."""
+    path = str(tmp_path / "chat.db")
+    with AgentGitSaver.from_conn_string(path) as saver:
+        mgr = SessionManager(saver)
+        session = mgr.create_session(user_id="u")
+        config = mgr.config(session.id)
+        graph = _answers_without_ids().compile(checkpointer=saver)
+        for turn in range(30):
+            question = HumanMessage(f"question {turn} about parcel{turn}x")
+            graph.invoke({"messages": [question]}, config, durability="sync")
+        assert len(graph.get_state(config).values["messages"]) == 60
+        packs = sql_rows(path, "SELECT count(*) FROM agentgit_blobs WHERE kind = ?", (PACK,))
+        assert packs[0][0] > 1
+        with sqlite3.connect(path) as conn:
+            report = check(conn)
+        assert report.problems == [], [p.message for p in report.problems]
+        for turn in (0, 9, 17, 29):
+            hits = mgr.search(f"parcel{turn}x")
+            assert hits and {h.session_id for h in hits} == {session.id}
 
 
 def test_an_edit_to_a_message_read_cold_from_a_pack_spoils_no_later_read(any_db: str) -> None:

@@ -705,12 +705,16 @@ class BlobStore:
         depth = base_depth + 1
         segments = base_items.segments | {tail_id} if appended else None
         if depth > index_depth(len(value)):
-            packed = self._pack(conn, slices, owner) if owner is not None else slices
-            if packed is not slices:
+            # The new tail stays a slice of its own: no delta names it, so packed it would
+            # be a row nothing reaches (garbage, and its message index rows with it). The
+            # next index packs it, when the delta after this index names it.
+            older = slices[: len(slices) - len(tail_slices)]
+            packed = self._pack(conn, older, owner) if owner is not None else older
+            if packed is not older:
                 # The items are the same objects; what an edit found in them drops from
                 # the cache are the packs as well as the tails.
                 segments = frozenset(s[0] for s in slices + packed)
-                slices = packed
+                slices = packed + tail_slices
             blob_id = self._put_index(conn, slices, owner)
             depth = 0
         else:
