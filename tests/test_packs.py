@@ -14,9 +14,9 @@ import ormsgpack
 import pytest
 from conftest import cfg, sql_rows
 from graphs import build_chat_graph
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.messages import HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.graph import END, START, MessagesState, StateGraph
+from test_cli_user import echo_graph
 from typer.testing import CliRunner
 
 from langgraph_agentgit import AgentGitSaver, CorruptDataError, SessionManager
@@ -71,17 +71,6 @@ def test_a_long_chat_reads_back_whole_after_its_tails_are_packed(any_db: str) ->
         assert _history(graph, "t") == _history(reference, "t")
 
 
-def _answers_without_ids() -> StateGraph:
-    def answer(state: MessagesState) -> dict[str, Any]:
-        return {"messages": [AIMessage(f"echo: {state['messages'][-1].content}")]}
-
-    builder = StateGraph(MessagesState)
-    builder.add_node("answer", answer)
-    builder.add_edge(START, "answer")
-    builder.add_edge("answer", END)
-    return builder
-
-
 def test_an_index_leaves_no_row_unreached(tmp_path: Path) -> None:
     """After many indexes over tails that are rows of their own (messages without ids
     get theirs after the write that carried them was stored), the database checks clean
@@ -94,7 +83,7 @@ def test_an_index_leaves_no_row_unreached(tmp_path: Path) -> None:
         mgr = SessionManager(saver)
         session = mgr.create_session(user_id="u")
         config = mgr.config(session.id)
-        graph = _answers_without_ids().compile(checkpointer=saver)
+        graph = echo_graph(saver)  # answers without ids
         for turn in range(30):
             question = HumanMessage(f"question {turn} about parcel{turn}x")
             graph.invoke({"messages": [question]}, config, durability="sync")

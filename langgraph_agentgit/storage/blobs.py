@@ -15,7 +15,8 @@ Five kinds of blob:
   the list's length), so reading any version takes a bounded number of lookups. It
   costs a few bytes per slice, never a copy of the items.
 * ``PACK`` and ``PACKED`` — when an index is written, the tails its thread stored since
-  the previous one (one small list per step) are packed: their items are stored again as
+  the previous one (one small list per step; all but the newest, which the index names
+  itself) are packed: their items are stored again as
   one ``PACK`` blob (a list, compressed as one stream) and each tail's row is rewritten
   in place as a ``PACKED`` reference (its slice of the pack's items and of its bytes), so
   nothing is stored twice. The index names the pack: a cold read of a long list then
