@@ -11,6 +11,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.conformance import checkpointer_test, validate
 from langgraph.checkpoint.conformance.report import ProgressCallbacks
+from psycopg_pool import AsyncConnectionPool
 
 from langgraph_agentgit import AgentGitSaver, AsyncAgentGitSaver
 
@@ -75,6 +76,16 @@ async def async_saver_postgres() -> AsyncIterator[BaseCheckpointSaver]:
             yield saver
 
 
+@checkpointer_test(name="AsyncAgentGitSaver on a Postgres AsyncConnectionPool")
+async def async_saver_postgres_async_pool() -> AsyncIterator[BaseCheckpointSaver]:
+    """Statements on the event loop (from_conn_string's sync pool runs them on threads)."""
+    with pg.fresh_schema() as url:
+        async with AsyncConnectionPool(url, open=False) as pool:
+            saver = AsyncAgentGitSaver(pool)
+            yield saver
+            await saver.postgres.drain()
+
+
 @checkpointer_test(name="AgentGitSaver on Postgres")
 async def sync_saver_postgres() -> AsyncIterator[BaseCheckpointSaver]:
     with pg.fresh_schema() as url, AgentGitSaver.from_conn_string(url) as saver:
@@ -87,7 +98,12 @@ async def sync_saver_postgres_sync_methods() -> AsyncIterator[BaseCheckpointSave
         yield SyncMethodsShim(saver)
 
 
-POSTGRES = [async_saver_postgres, sync_saver_postgres, sync_saver_postgres_sync_methods]
+POSTGRES = [
+    async_saver_postgres,
+    async_saver_postgres_async_pool,
+    sync_saver_postgres,
+    sync_saver_postgres_sync_methods,
+]
 
 
 @pytest.mark.parametrize(
@@ -97,6 +113,7 @@ POSTGRES = [async_saver_postgres, sync_saver_postgres, sync_saver_postgres_sync_
         sync_saver_async_methods,
         sync_saver_sync_methods,
         async_saver_postgres,
+        async_saver_postgres_async_pool,
         sync_saver_postgres,
         sync_saver_postgres_sync_methods,
     ],

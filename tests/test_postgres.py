@@ -11,7 +11,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pg
@@ -239,8 +240,25 @@ def _blocked_put(saver: AsyncAgentGitSaver, blocker: psycopg.Connection[Any]) ->
     return asyncio.create_task(saver.aput(_T_ROOT, checkpoint, metadata, {"messages": 1}))
 
 
+@asynccontextmanager
+async def _async_saver(url: str, pool_kind: str) -> AsyncIterator[AsyncAgentGitSaver]:
+    """An AsyncAgentGitSaver on the sync pool ``from_conn_string`` opens (transactions on
+    worker threads), or on an ``AsyncConnectionPool`` (statements on the event loop)."""
+    if pool_kind == "pool":
+        async with AsyncAgentGitSaver.from_conn_string(url) as saver:
+            yield saver
+        return
+    async with AsyncConnectionPool(url, open=False) as pool:
+        saver = AsyncAgentGitSaver(pool)
+        try:
+            yield saver
+        finally:
+            await saver.postgres.drain()
+
+
+@pytest.mark.parametrize("pool_kind", ["pool", "async pool"])
 async def test_a_cancelled_async_write_ends_its_transaction_before_the_connection_returns(
-    url: str,
+    url: str, pool_kind: str
 ) -> None:
     """A write cancelled mid-transaction (a client gone, a run cancelled) cannot stop its
     worker thread. The connection stays with that transaction until it commits or rolls
@@ -249,7 +267,7 @@ async def test_a_cancelled_async_write_ends_its_transaction_before_the_connectio
     another transaction (a hang seen in `make compat`: "idle in transaction")."""
     # Its connections are told apart from other tests' on the shared server by name.
     name = f"agentgit-cancel-{os.getpid()}"
-    async with AsyncAgentGitSaver.from_conn_string(f"{url}&application_name={name}") as saver:
+    async with _async_saver(f"{url}&application_name={name}", pool_kind) as saver:
         with psycopg.connect(url, autocommit=True) as blocker:
             task = _blocked_put(saver, blocker)
             await asyncio.sleep(0.5)
@@ -317,7 +335,7 @@ async def test_wrong_kind_of_connection_is_named(url: str) -> None:
             AgentGitSaver(aconn)
     with (
         psycopg.connect(url) as conn,
-        pytest.raises(TypeError, match="AgentGitSaver takes the sync ones"),
+        pytest.raises(TypeError, match="AgentGitSaver takes a single sync Connection"),
     ):
         AsyncAgentGitSaver(conn)
     with pytest.raises(TypeError, match="not dict"):
