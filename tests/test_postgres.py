@@ -219,6 +219,16 @@ async def test_async_connection_and_pool(url: str) -> None:
             assert await saver.acheckpoint_count(f"p{n}") == PER_TURN
         # The sync methods work from another thread, as on SQLite.
         assert await asyncio.to_thread(saver.checkpoint_count, "t") == 2 * PER_TURN
+    # A sync pool: each transaction runs on a worker thread (what from_conn_string opens).
+    with ConnectionPool(url, kwargs={"row_factory": dict_row}, open=True) as sync_pool:
+        saver = AsyncAgentGitSaver(sync_pool)
+        graph = build_counter().compile(checkpointer=saver)
+        await asyncio.gather(*(COUNTER.aturn(graph, cfg(f"s{n}"), "x") for n in range(4)))
+        for n in range(4):
+            assert await saver.acheckpoint_count(f"s{n}") == PER_TURN
+        assert (await graph.aget_state(cfg("t"))).values == EXPECTED
+        assert await asyncio.to_thread(saver.checkpoint_count, "s0") == PER_TURN
+        await saver.postgres.drain()
 
 
 _T_ROOT: Any = {"configurable": {"thread_id": "t", "checkpoint_ns": ""}}
