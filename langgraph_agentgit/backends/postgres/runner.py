@@ -642,20 +642,3 @@ def open_pool(url: str, *, max_size: int = 8) -> ConnectionPool[Any]:
     )
     pool.open(wait=True, timeout=30)
     return pool
-
-
-async def open_async_pool(url: str, *, max_size: int = 8) -> AsyncConnectionPool[Any]:
-    """The async twin of :func:`open_pool`."""
-    url = normalized_url(url)
-    failed: Exception | None = None
-    try:
-        await (await psycopg.AsyncConnection.connect(url, connect_timeout=CONNECT_TIMEOUT)).close()
-    except (psycopg.ProgrammingError, psycopg.OperationalError) as exc:
-        failed = _connect_error(exc, url)
-    if failed is not None:
-        raise failed
-    pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-        url, min_size=1, max_size=max_size, kwargs=pool_kwargs(), open=False
-    )
-    await pool.open(wait=True, timeout=30)
-    return pool
