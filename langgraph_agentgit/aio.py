@@ -141,6 +141,7 @@ class AsyncAgentGitSaver(AgentGitSaverBase):
                 try:
                     if saver is not None:
                         await saver.postgres.drain()
+                        saver.postgres.shutdown()
                 finally:
                     await asyncio.to_thread(pool.close)
             return

@@ -266,6 +266,63 @@ async def _async_saver(url: str, pool_kind: str) -> AsyncIterator[AsyncAgentGitS
             await saver.postgres.drain()
 
 
+_SYNC_NODES_CALL_THE_SAVER = """
+import asyncio, sys
+from typing import Annotated, TypedDict
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from psycopg_pool import AsyncConnectionPool
+from langgraph_agentgit import AsyncAgentGitSaver
+
+class State(TypedDict):
+    messages: Annotated[list, add_messages]
+
+async def turns(saver):
+    def node(state):  # sync: LangGraph runs it on the event loop's default executor
+        return {"messages": [AIMessage(content=str(saver.checkpoint_count("t0")))]}
+    builder = StateGraph(State)
+    builder.add_node("node", node)
+    builder.add_edge(START, "node")
+    builder.add_edge("node", END)
+    graph = builder.compile(checkpointer=saver)
+    configs = [{"configurable": {"thread_id": f"t{n}"}} for n in range(24)]
+    await asyncio.gather(*(graph.ainvoke({"messages": [HumanMessage("hi")]}, c) for c in configs))
+    return [len((await graph.aget_state(c)).values["messages"]) for c in configs]
+
+async def main(url, kind):
+    if kind == "pool":
+        async with AsyncAgentGitSaver.from_conn_string(url) as saver:
+            return await turns(saver)
+    async with AsyncConnectionPool(url, open=False) as pool:
+        saver = AsyncAgentGitSaver(pool)
+        lengths = await turns(saver)
+        await saver.postgres.drain()
+        return lengths
+
+print(asyncio.run(main(sys.argv[1], sys.argv[2])))
+"""
+
+
+@pytest.mark.parametrize("pool_kind", ["pool", "async pool"])
+def test_sync_nodes_calling_the_async_saver_do_not_starve_its_transactions(
+    url: str, pool_kind: str
+) -> None:
+    """Sync nodes run on the event loop's default executor; one calling the saver's sync
+    methods holds its thread until a transaction answers. The transactions ran on that
+    same executor: with 24 runs at once every thread waited for one queued behind them,
+    and the process hung for good (no timeout could end it). In a child process, so a
+    hang fails the test instead of stopping the suite."""
+    done = subprocess.run(
+        [sys.executable, "-c", _SYNC_NODES_CALL_THE_SAVER, url, pool_kind],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == str([2] * 24)
+
+
 @pytest.mark.parametrize("pool_kind", ["pool", "async pool"])
 async def test_a_cancelled_async_write_ends_its_transaction_before_the_connection_returns(
     url: str, pool_kind: str

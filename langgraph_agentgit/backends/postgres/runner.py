@@ -34,12 +34,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import hashlib
 import random
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
@@ -422,32 +425,57 @@ class PostgresRunner:
         raise AssertionError("unreachable")
 
 
-async def _in_thread(
-    fn: Callable[..., T], /, *args: Any, running: set[asyncio.Future[Any]] | None = None
-) -> T:
-    """``fn(*args)`` on a worker thread, for a transaction on a connection borrowed for
-    it. A thread cannot be stopped half way: when the caller is cancelled (a client gone,
-    a run cancelled), the transaction still runs to its COMMIT or ROLLBACK before the
-    connection goes back, and the cancellation is raised after. Returning the connection
-    at once (as a plain ``to_thread`` would) left the thread running statements on a
-    connection the pool had rolled back, or handed to another transaction."""
-    task = asyncio.ensure_future(asyncio.to_thread(fn, *args))
-    if running is not None:
-        running.add(task)
-        task.add_done_callback(running.discard)
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.shield(task)
-        except asyncio.CancelledError:
-            cancelled = True
-        except BaseException:
-            break  # the task's own failure: raised by task.result() below
-    if cancelled:
-        if not task.cancelled():
-            task.exception()  # retrieved: what the transaction did no longer matters here
-        raise asyncio.CancelledError
-    return task.result()
+class _Workers:
+    """The threads an async runner's transactions run on: its own, never the event
+    loop's default executor. LangGraph runs a sync node or tool on that default executor,
+    and one calling the saver's sync methods (or a sync ``SessionManager`` method) holds
+    its thread while it waits for a transaction: with every default thread waiting so,
+    a transaction queued behind them never started (a hang that no timeout ended, from
+    about 10 concurrent runs on 2 cores).
+
+    ``threads``: at most that many transactions at once (the pool's size: each needs a
+    connection); more wait in this executor's queue."""
+
+    def __init__(self, threads: int) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="agentgit")
+        # Transactions under way, a cancelled caller's included (see drain).
+        self.running: set[asyncio.Future[Any]] = set()
+        weakref.finalize(self, self._executor.shutdown, wait=False)
+
+    async def run(self, fn: Callable[..., T], /, *args: Any) -> T:
+        """``fn(*args)`` on a worker thread, for a transaction on a connection borrowed
+        for it. A thread cannot be stopped half way: when the caller is cancelled (a
+        client gone, a run cancelled), the transaction still runs to its COMMIT or
+        ROLLBACK before the connection goes back, and the cancellation is raised after.
+        Returning the connection at once (as a plain ``to_thread`` would) left the thread
+        running statements on a connection the pool had rolled back, or handed to
+        another transaction."""
+        call = functools.partial(contextvars.copy_context().run, fn, *args)
+        task = asyncio.get_running_loop().run_in_executor(self._executor, call)
+        self.running.add(task)
+        task.add_done_callback(self.running.discard)
+        cancelled = False
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                cancelled = True
+            except BaseException:
+                break  # the task's own failure: raised by task.result() below
+        if cancelled:
+            if not task.cancelled():
+                task.exception()  # retrieved: what the transaction did no longer matters
+            raise asyncio.CancelledError
+        return task.result()
+
+    async def drain(self) -> None:
+        """Wait until every transaction started here has ended (COMMIT or ROLLBACK)."""
+        while self.running:
+            await asyncio.wait(set(self.running))
+
+    def shutdown(self) -> None:
+        """Let the idle threads go (the runner's owner is closing)."""
+        self._executor.shutdown(wait=False)
 
 
 class AsyncPostgresRunner:
@@ -471,17 +499,20 @@ class AsyncPostgresRunner:
         self._lock = asyncio.Lock()
         self._setup_lock = asyncio.Lock()
         self.is_setup = False
-        # Transactions under way on worker threads, a cancelled caller's included.
-        self._running: set[asyncio.Future[Any]] = set()
+        self._workers = _Workers(target.max_size if isinstance(target, AsyncConnectionPool) else 1)
 
     async def drain(self) -> None:
         """Wait until every transaction this runner started has ended (COMMIT or
         ROLLBACK). A caller cancelled mid-transaction returns at once, while its
-        transaction runs on (see _in_thread): closing the pool then would leave it open,
-        holding its locks, with its next statement waiting for an event loop that may be
-        busy or gone (a test's teardown dropping the schema waited on it for good)."""
-        while self._running:
-            await asyncio.wait(set(self._running))
+        transaction runs on (see _Workers.run): closing the pool then would leave it
+        open, holding its locks, with its next statement waiting for an event loop that
+        may be busy or gone (a test's teardown dropping the schema waited on it for
+        good)."""
+        await self._workers.drain()
+
+    def shutdown(self) -> None:
+        """Let the runner's idle threads go (after :meth:`drain`, when closing)."""
+        self._workers.shutdown()
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[AsyncPgConnection]:
@@ -498,7 +529,7 @@ class AsyncPostgresRunner:
             if not self.is_setup:
                 try:
                     async with self._connection() as conn:
-                        await _in_thread(_setup_once, conn, self.read_only, running=self._running)
+                        await self._workers.run(_setup_once, conn, self.read_only)
                 except psycopg.Error as exc:
                     raise (_translated(exc) or exc) from exc
                 self.is_setup = True
@@ -508,7 +539,7 @@ class AsyncPostgresRunner:
             await self.setup()
         try:
             async with self._connection() as conn:
-                return await _in_thread(_read_once, conn, fn, args, kwargs, running=self._running)
+                return await self._workers.run(_read_once, conn, fn, args, kwargs)
         except psycopg.Error as exc:
             raise (_translated(exc) or exc) from exc
 
@@ -522,7 +553,7 @@ class AsyncPostgresRunner:
         for attempt in range(RETRIES + 1):
             try:
                 async with self._connection() as conn:
-                    return await _in_thread(
+                    return await self._workers.run(
                         _write_once,
                         conn,
                         self.journal,
@@ -531,7 +562,6 @@ class AsyncPostgresRunner:
                         fn,
                         args,
                         kwargs,
-                        running=self._running,
                     )
             except _RETRYABLE:
                 if attempt == RETRIES:
@@ -554,7 +584,7 @@ class ThreadedPostgresRunner:
     from the logic's thread to the event loop and back: two thread switches a statement,
     about 35 a chat turn, which made an async turn some 35-45% slower than this (measured
     side by side on 60-turn chats). A transaction whose caller is cancelled still runs to
-    its COMMIT or ROLLBACK before its connection goes back, as there (:func:`_in_thread`).
+    its COMMIT or ROLLBACK before its connection goes back, as there (:class:`_Workers`).
     """
 
     sql = sql
@@ -574,7 +604,7 @@ class ThreadedPostgresRunner:
         )
         self._runner: PostgresRunner | None = None
         self._setup_lock = asyncio.Lock()
-        self._running: set[asyncio.Future[Any]] = set()
+        self._workers = _Workers(target.max_size)
 
     @property
     def is_setup(self) -> bool:
@@ -583,22 +613,23 @@ class ThreadedPostgresRunner:
     async def drain(self) -> None:
         """Wait until every transaction this runner started has ended (see
         :meth:`AsyncPostgresRunner.drain`)."""
-        while self._running:
-            await asyncio.wait(set(self._running))
+        await self._workers.drain()
+
+    def shutdown(self) -> None:
+        """Let the runner's idle threads go (after :meth:`drain`, when closing)."""
+        self._workers.shutdown()
 
     async def setup(self) -> PostgresRunner:
         """Create or migrate the schema (on a worker thread), once."""
         async with self._setup_lock:
             runner = self._runner
             if runner is None:
-                runner = self._runner = await _in_thread(self._make, running=self._running)
+                runner = self._runner = await self._workers.run(self._make)
             return runner
 
     async def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         runner = self._runner or await self.setup()
-        return await _in_thread(
-            functools.partial(runner.read, fn, *args, **kwargs), running=self._running
-        )
+        return await self._workers.run(functools.partial(runner.read, fn, *args, **kwargs))
 
     async def write(
         self, thread_id: str | None, fn: Callable[..., T], *args: Any, **kwargs: Any
@@ -606,9 +637,8 @@ class ThreadedPostgresRunner:
         if self.read_only:
             raise _read_only_error()
         runner = self._runner or await self.setup()
-        return await _in_thread(
-            functools.partial(runner.write, thread_id, fn, *args, **kwargs),
-            running=self._running,
+        return await self._workers.run(
+            functools.partial(runner.write, thread_id, fn, *args, **kwargs)
         )
 
 
