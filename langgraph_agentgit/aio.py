@@ -76,9 +76,15 @@ class AsyncAgentGitSaver(AgentGitSaverBase):
             super().__init__(sql=sqlite_sql, serde=serde, cache_size=cache_size, max_age=max_age)
             return
         if not is_postgres_object(conn):
+            hint = (
+                " (for a path or URL, use AsyncAgentGitSaver.from_conn_string)"
+                if isinstance(conn, str)
+                else ""
+            )
             raise TypeError(
                 "AsyncAgentGitSaver needs an aiosqlite.Connection, or a psycopg 3 "
-                f"AsyncConnection or AsyncConnectionPool, not {type(conn).__name__}"
+                "ConnectionPool, AsyncConnection or AsyncConnectionPool, not "
+                f"{type(conn).__name__}{hint}"
             )
         runner = postgres_runner()
         if not isinstance(

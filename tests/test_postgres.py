@@ -202,6 +202,26 @@ def test_a_connection_configured_for_postgres_saver(url: str) -> None:
         saver = AgentGitSaver(pool)
         assert saver.get_tuple(cfg("t")) is not None
         assert len(list(saver.list(cfg("t")))) == 2 * PER_TURN
+    # A cursor factory with other placeholders ($1) is not used for the saver's statements.
+    raw = {"cursor_factory": psycopg.RawCursor, "row_factory": dict_row}
+    with ConnectionPool(url, kwargs=raw, open=True) as pool:
+        saver = AgentGitSaver(pool)
+        assert len(list(saver.list(cfg("t")))) == 2 * PER_TURN
+        graph = build_counter().compile(checkpointer=saver)
+        COUNTER.turn(graph, cfg("raw"), "a")
+        COUNTER.turn(graph, cfg("raw"), "bb")
+        assert dict(graph.get_state(cfg("raw")).values) == EXPECTED
+
+
+async def test_an_async_connection_with_a_raw_cursor_factory(url: str) -> None:
+    async with await psycopg.AsyncConnection.connect(
+        url, cursor_factory=psycopg.AsyncRawCursor
+    ) as conn:
+        saver = AsyncAgentGitSaver(conn)
+        graph = build_counter().compile(checkpointer=saver)
+        await COUNTER.aturn(graph, cfg("t"), "a")
+        await COUNTER.aturn(graph, cfg("t"), "bb")
+        assert (await graph.aget_state(cfg("t"))).values == EXPECTED
 
 
 async def test_async_connection_and_pool(url: str) -> None:
@@ -407,6 +427,8 @@ async def test_wrong_kind_of_connection_is_named(url: str) -> None:
         AsyncAgentGitSaver(conn)
     with pytest.raises(TypeError, match="not dict"):
         AgentGitSaver({"url": url})
+    with pytest.raises(TypeError, match=r"use AsyncAgentGitSaver\.from_conn_string"):
+        AsyncAgentGitSaver(url)
 
 
 def test_read_only_and_newer_schema(url: str) -> None:

@@ -100,18 +100,19 @@ class PgConnection:
     """A psycopg connection shaped like ``sqlite3.Connection`` for the storage logic
     (``execute``/``executemany`` returning cursors). Rows are tuples whatever row factory
     the caller's connection or pool was configured with (``PostgresSaver`` needs
-    ``dict_row``)."""
+    ``dict_row``), and statements go through a plain ``Cursor`` whatever its cursor
+    factory (a ``RawCursor`` would read ``%s`` as a syntax error)."""
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
 
     def execute(self, query: str, parameters: Sequence[Any] = (), /) -> Any:
-        cur = self._conn.cursor(row_factory=tuple_row)
+        cur = psycopg.Cursor(self._conn, row_factory=tuple_row)
         cur.execute(query, parameters or None, prepare=_prepare(query, parameters))
         return cur
 
     def executemany(self, query: str, parameters: Iterable[Sequence[Any]], /) -> Any:
-        cur = self._conn.cursor(row_factory=tuple_row)
+        cur = psycopg.Cursor(self._conn, row_factory=tuple_row)
         cur.executemany(query, list(parameters))
         return cur
 
@@ -148,7 +149,7 @@ class AsyncPgConnection:
         self._loop = loop
 
     async def _run(self, query: str, params: Sequence[Any] | None, many: bool) -> _Rows:
-        cur = self._conn.cursor(row_factory=tuple_row)
+        cur = psycopg.AsyncCursor(self._conn, row_factory=tuple_row)
         if many:
             await cur.executemany(query, list(params or []))
             return _Rows([], cur.rowcount)
