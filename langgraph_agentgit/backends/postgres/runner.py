@@ -598,7 +598,6 @@ class ThreadedPostgresRunner:
         read_only: bool,
         journal: Journal,
     ) -> None:
-        self.target = target
         self.read_only = read_only
         self._make = functools.partial(
             PostgresRunner, target, lock_timeout=lock_timeout, read_only=read_only, journal=journal
@@ -606,10 +605,6 @@ class ThreadedPostgresRunner:
         self._runner: PostgresRunner | None = None
         self._setup_lock = asyncio.Lock()
         self._workers = _Workers(target.max_size)
-
-    @property
-    def is_setup(self) -> bool:
-        return self._runner is not None
 
     async def drain(self) -> None:
         """Wait until every transaction this runner started has ended (see
